@@ -1,0 +1,44 @@
+/*
+ * config.h - the configuration file: YAML or JSON read with libyaml into a json_t, checked against the
+ * core schema (see doc/crmsync.conf.md) and, once plugins are loaded, against each plugin's option table.
+ *
+ * Every error names the file, line and column and the key path, for example
+ *   crmsync.conf:14:7: workflows[0].mappings[1].stream: required
+ * Unknown keys are errors with a "did you mean" hint. Secrets come only from <name>_file (owner-only
+ * permissions) or <name>_env and are never part of an error message.
+ */
+#ifndef CS_CONFIG_H
+#define CS_CONFIG_H
+
+#include <jansson.h>
+
+#include <crmsync/plugin.h>
+
+struct cs_config {
+    char *path;       /* as given on the command line */
+    json_t *root;     /* the validated document, core defaults filled in, durations in ms */
+    json_t *positions; /* key path ("workflows[0].source") -> [line, column], 1-based */
+};
+
+/* Parse and check against the core schema. On failure *err (new) holds every error found, one per
+ * line, and *out is NULL. */
+int cs_config_load(const char *path, struct cs_config **out, char **err);
+void cs_config_free(struct cs_config *cfg);
+
+/* "file:line:col: path" for a key path (the nearest ancestor with a position is used). New string. */
+char *cs_config_where(const struct cs_config *cfg, const char *path);
+
+/*
+ * Check the plugin options found in the object at key path `path` (for example "connections.d365")
+ * against `table`, ignoring the members named in `skip` (NULL-terminated, e.g. {"connector", NULL}).
+ * Fills defaults, converts durations to ms, resolves secrets from <name>_file / <name>_env.
+ * *resolved is a new object of every option; on failure *err (new) holds every error, one per line.
+ */
+int cs_config_plugin_options(const struct cs_config *cfg, const char *path, const cs_option *table,
+                             const char *const *skip, json_t **resolved, char **err);
+
+/* Parse a duration ("250ms", "5s", "30m", "1h", "2d", or a bare integer of seconds) into ms.
+ * Returns 0 or CS_E_INVAL. */
+int cs_config_parse_duration(const char *text, int64_t *ms);
+
+#endif

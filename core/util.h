@@ -1,0 +1,37 @@
+/*
+ * util.h - small helpers every core module uses: error codes, clocks, checked allocation and string
+ * formatting. Core functions return 0 or a negative CS_E_* code.
+ */
+#ifndef CS_UTIL_H
+#define CS_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    CS_E_NOMEM = -1,    /* allocation failed */
+    CS_E_INVAL = -2,    /* bad argument or document */
+    CS_E_NOTFOUND = -3, /* no such row or name */
+    CS_E_DB = -4,       /* SQLite error (details in the error string) */
+    CS_E_IO = -5,       /* file or system call error */
+    CS_E_STATE = -6     /* not legal in the current state */
+};
+
+/* Wall clock and monotonic clock in milliseconds. */
+int64_t cs_now_ms(void);
+int64_t cs_mono_ms(void);
+
+/* malloc/strdup that abort with a message on exhaustion: the daemon cannot continue sanely without
+ * memory, and a silent NULL would risk losing records. */
+void *cs_xmalloc(size_t n);
+void *cs_xcalloc(size_t n, size_t size);
+char *cs_xstrdup(const char *s);
+/* New string formatted like printf. */
+char *cs_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *cs_xvasprintf(const char *fmt, va_list ap);
+
+/* Format a Unix-ms time as local "HH:MM:SS" into buf (at least 9 bytes). */
+void cs_format_clock(int64_t unix_ms, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * crmsync/plugin.h - the versioned plugin ABI: descriptors, option tables, the host table.
+ *
+ * A plugin is a shared object that exports exactly one symbol, cs_plugin_entry(). The core calls it with
+ * its own ABI version and gets back a cs_plugin descriptor listing the plugin's connectors (endpoints
+ * that read and/or write records), entity handlers (how one kind of record is keyed and ordered) and
+ * stages (record -> record | drop | reject). Every descriptor begins with CS_HEAD_FIELDS; structs only
+ * grow at the end within a major, and the core reads a member only when struct_size covers it.
+ * Compatibility policy and the dated bump log: doc/plugin-abi.md.
+ *
+ * Ownership follows jansson: arguments are borrowed unless the comment says "steals"; results named
+ * _new or documented as "new" belong to the caller.
+ * Concurrency: the core never calls one plugin instance from two threads at once; different instances
+ * of the same plugin may run concurrently, so plugins keep no global mutable state.
+ */
+#ifndef CRMSYNC_PLUGIN_H
+#define CRMSYNC_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <crmsync/record.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ABI 1.0 (2026-11-28): initial. Bump the minor when appending members; the major on anything else. */
+#define CS_ABI_MAJOR 1
+#define CS_ABI_MINOR 0
+#define CS_MAGIC 0x534d5243u /* "CRMS" read as little-endian bytes */
+
+#define CS_HEAD_FIELDS                                                                                    \
+    uint32_t magic;                                                                                       \
+    uint16_t abi_major;                                                                                   \
+    uint16_t abi_minor;                                                                                   \
+    uint32_t struct_size
+/* First initializers of every descriptor: CS_HEAD(cs_connector), then designated members. */
+#define CS_HEAD(T) CS_MAGIC, CS_ABI_MAJOR, CS_ABI_MINOR, (uint32_t)sizeof(T)
+
+/* Result of every plugin callback. */
+typedef enum cs_status {
+    CS_OK = 0,
+    CS_RETRY = 1,  /* transient (network, 408, 429, 5xx): keep the record, back off, try again */
+    CS_REJECT = 2, /* this record can never succeed (validation 4xx): dead-letter it with the detail */
+    CS_FATAL = 3,  /* the instance is unusable (auth refused, schema gone): the workflow goes FAILED */
+    CS_NODATA = 4  /* read(): nothing new at the source right now */
+} cs_status;
+
+/* syslog severities, so they map onto journald priorities unchanged. */
+enum cs_log_level { CS_LOG_ERROR = 3, CS_LOG_WARNING = 4, CS_LOG_NOTICE = 5, CS_LOG_INFO = 6, CS_LOG_DEBUG = 7 };
+
+/*
+ * Declarative option table: the core validates the configuration against it, fills defaults, prints it
+ * in `crmsyncd --list-plugins` and redacts secrets. The value handed to create() is an object holding
+ * every option: strings as strings, CS_OPT_INT and CS_OPT_DURATION as integers (durations in
+ * milliseconds), CS_OPT_BOOL as booleans, CS_OPT_LIST as an array of strings, CS_OPT_JSON as given.
+ * An option flagged CS_OPT_SECRET is never accepted inline: the operator writes `<name>_file` (a file
+ * readable by its owner only) or `<name>_env`, and the plugin receives the value under `<name>`.
+ * The table ends with an entry whose name is NULL. Its element layout is fixed for the whole major.
+ */
+typedef enum cs_option_type {
+    CS_OPT_STRING = 0,
+    CS_OPT_INT = 1,
+    CS_OPT_BOOL = 2,
+    CS_OPT_DURATION = 3, /* "250ms", "5s", "30m", "1h", "2d" or integer seconds */
+    CS_OPT_LIST = 4,     /* list of strings */
+    CS_OPT_JSON = 5      /* any JSON value, validated by the plugin */
+} cs_option_type;
+
+#define CS_OPT_REQUIRED 0x1u
+#define CS_OPT_SECRET 0x2u
+
+typedef struct cs_option {
+    const char *name;
+    cs_option_type type;
+    unsigned flags;            /* CS_OPT_REQUIRED | CS_OPT_SECRET */
+    const char *default_value; /* textual default as it would be written in the config, or NULL */
+    const char *help;          /* one line */
+} cs_option;
+
+/* Opaque per-instance context the core hands to every host call. */
+typedef struct cs_ctx cs_ctx;
+
+/*
+ * Services the core offers a plugin instance. Passed to create(); valid until destroy() returns.
+ * Append-only: check struct_size before using a member newer than your build's CS_ABI_MINOR.
+ */
+typedef struct cs_host {
+    uint32_t struct_size;
+    uint16_t abi_major, abi_minor;
+
+    /* Log with the instance's [workflow/plugin] prefix. Never pass secrets; payloads only at DEBUG. */
+    void (*log)(cs_ctx *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+    /* Source, inside read(): hand one record to the core (steals `rec`). The core maps it and holds it
+     * until the next checkpoint. CS_RETRY asks the source to stop emitting and return soon. */
+    cs_status (*emit)(cs_ctx *ctx, cs_record *rec);
+    /* Source, inside read(): every record emitted so far is covered by `cursor` (steals it). The core
+     * commits those records and the cursor in one transaction, then calls ack(). */
+    cs_status (*checkpoint)(cs_ctx *ctx, const char *stream, json_t *cursor);
+
+    /* Sink, inside write(): the outcome of record `index` of the batch when it is not CS_OK.
+     * retry_after_ms <= 0 means "use the workflow's backoff"; http_status 0 when there is none. */
+    void (*set_result)(cs_ctx *ctx, size_t index, cs_status status, int http_status, int64_t retry_after_ms,
+                       const char *detail);
+    /* Any callback returning CS_RETRY, CS_REJECT or CS_FATAL: why, for the operator (no secrets). */
+    void (*set_reason)(cs_ctx *ctx, int http_status, int64_t retry_after_ms, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+    /* A small persistent key/value store private to this connection, stage or entity handler (for
+     * caches such as key -> remote id). kv_get returns a new string (free() it) or NULL when absent;
+     * kv_put with value NULL deletes. */
+    char *(*kv_get)(cs_ctx *ctx, const char *key);
+    cs_status (*kv_put)(cs_ctx *ctx, const char *key, const char *value);
+
+    /* Add `delta` to the counter `name` of this instance (exported by the admin API). */
+    void (*metric_add)(cs_ctx *ctx, const char *name, int64_t delta);
+
+    /* Nonzero once the core wants a long-running call to return (the workflow is stopping). */
+    int (*stopping)(cs_ctx *ctx);
+} cs_host;
+
+/* Connector capabilities. */
+#define CS_CAP_SOURCE 0x1u /* read() and, optionally, ack() */
+#define CS_CAP_SINK 0x2u   /* write() */
+
+/* An endpoint. create() and destroy() are required; read() for sources, write() for sinks. */
+typedef struct cs_connector {
+    CS_HEAD_FIELDS;
+    const char *name, *version, *description;
+    uint32_t caps;
+    const cs_option *options;
+
+    /* New instance from validated options. The core creates one instance per reader and per writer. */
+    cs_status (*create)(const cs_host *host, cs_ctx *ctx, const json_t *options, void **inst);
+    /* Connect, authenticate, check metadata. CS_RETRY keeps the workflow STARTING and retries later. */
+    cs_status (*start)(void *inst);
+    /* Emit up to max_records changes of `stream` after `cursor` (NULL on first run) with host->emit and
+     * cover them with host->checkpoint. CS_OK: more may be ready now; CS_NODATA: caught up. */
+    cs_status (*read)(void *inst, const char *stream, const json_t *cursor, size_t max_records);
+    /* Optional: the records up to `cursor` are durable in the backlog. */
+    cs_status (*ack)(void *inst, const char *stream, const json_t *cursor);
+    /* Write n records (upsert or delete by key; idempotent). Per-record outcomes through
+     * host->set_result; records without one succeeded. CS_RETRY or CS_FATAL for the whole batch. */
+    cs_status (*write)(void *inst, cs_record *const *records, size_t n);
+    void (*stop)(void *inst);
+    void (*destroy)(void *inst);
+} cs_connector;
+
+/*
+ * How one kind of record is synced. prepare() runs before the stages: it sets the record's key from
+ * the entity's identity and may apply the entity's default mapping. order() (optional) ranks streams
+ * for writing so that linked parents go before children: lower first.
+ */
+typedef struct cs_entity {
+    CS_HEAD_FIELDS;
+    const char *name, *version, *description;
+    const cs_option *options;
+
+    cs_status (*create)(const cs_host *host, cs_ctx *ctx, const json_t *options, void **inst);
+    /* Same contract as cs_stage.apply. */
+    cs_status (*prepare)(void *inst, cs_record **rec);
+    int (*order)(void *inst, const char *stream);
+    void (*destroy)(void *inst);
+} cs_entity;
+
+/*
+ * A mapping stage. apply() owns *rec for the duration of the call and may mutate it in place, replace
+ * it (json_decref the old one, store the new one) or drop it (json_decref and store NULL).
+ * CS_REJECT (with host->set_reason) dead-letters the record; the core still owns *rec then.
+ */
+typedef struct cs_stage {
+    CS_HEAD_FIELDS;
+    const char *name, *version, *description;
+    const cs_option *options;
+
+    cs_status (*create)(const cs_host *host, cs_ctx *ctx, const json_t *options, void **inst);
+    cs_status (*apply)(void *inst, cs_record **rec);
+    void (*destroy)(void *inst);
+} cs_stage;
+
+/* What cs_plugin_entry returns. Each list is NULL-terminated; a NULL list means none. */
+typedef struct cs_plugin {
+    CS_HEAD_FIELDS;
+    const char *name, *version;
+    const cs_connector *const *connectors;
+    const cs_entity *const *entities;
+    const cs_stage *const *stages;
+} cs_plugin;
+
+/* The only exported symbol. Return NULL to refuse a core whose ABI you cannot serve. */
+#define CS_PLUGIN_ENTRY_SYMBOL "cs_plugin_entry"
+typedef const cs_plugin *(*cs_plugin_entry_fn)(uint16_t core_abi_major, uint16_t core_abi_minor);
+
+#if defined(__GNUC__)
+#define CS_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define CS_PLUGIN_EXPORT
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
