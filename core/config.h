@@ -1,6 +1,6 @@
 /*
  * config.h - the configuration file: YAML or JSON read with libyaml into a json_t, checked against the
- * core schema (see doc/crmsync.conf.md) and, once plugins are loaded, against each plugin's option table.
+ * core schema (see doc/configuration.md) and, once plugins are loaded, against each plugin's option table.
  *
  * Every error names the file, line and column and the key path, for example
  *   crmsync.conf:14:7: workflows[0].mappings[1].stream: required

@@ -201,6 +201,9 @@ typedef const cs_plugin *(*cs_plugin_entry_fn)(uint16_t core_abi_major, uint16_t
 #define CS_PLUGIN_EXPORT
 #endif
 
+/* Every plugin defines it: CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t, uint16_t) {...} */
+CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t core_abi_major, uint16_t core_abi_minor);
+
 #ifdef __cplusplus
 }
 #endif

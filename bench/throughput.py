@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""throughput.py - pushes 100,000 records of about 1 KB through the real crmsyncd with the test plugins
+(memory source -> backlog -> capture sink, 4 writers) and prints enqueue and drain throughput and the
+daemon's CPU time per record. Run it with `make bench`. Figures vary with the machine; nothing asserts
+them.
+
+Enqueue: records / time from start until the reader logs that it caught up with the source.
+Drain:   records / time from start until the backlog is empty and the daemon exits (--exit-when-idle).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+RECORDS = int(os.environ.get("BENCH_RECORDS", "100000"))
+
+
+def main():
+    crmsyncd, plugdir = os.environ["CRMSYNCD"], os.environ["TESTPLUG_DIR"]
+    with tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
+        conf = os.path.join(tmp, "bench.conf")
+        with open(conf, "w") as f:
+            f.write(f"""state_dir: {tmp}/state
+plugin_dir: {plugdir}
+plugins: [testplug]
+log_level: notice
+connections:
+  mem: {{connector: memory-source, records: {RECORDS}, size: 1000, page: 1000}}
+  cap: {{connector: capture-sink, file: {tmp}/captured}}
+workflows:
+  - id: bench
+    source: mem
+    sink: cap
+    writers: 4
+    batch_size: 200
+    read_batch: 5000
+    backlog: {{high_water: 1000000}}
+    mappings: [{{stream: contacts}}]
+""")
+        start = time.monotonic()
+        proc = subprocess.Popen([crmsyncd, "-c", conf, "--exit-when-idle"], stderr=subprocess.PIPE, text=True)
+        caught_up = None
+        summary, cpu = None, None
+        for line in proc.stderr:
+            if caught_up is None and "caught up with the source" in line:
+                caught_up = time.monotonic() - start
+            m = re.search(r"\[summary\] (\{.*\})", line)
+            if m:
+                doc = json.loads(m.group(1))
+                if "cpu_user_s" in doc:
+                    cpu = doc
+                else:
+                    summary = doc
+        rc = proc.wait()
+        drained = time.monotonic() - start
+        if rc != 0 or not summary or not cpu or caught_up is None:
+            print(f"benchmark run failed (exit {rc})", file=sys.stderr)
+            return 1
+        written = summary["records_written"]
+        cpu_s = cpu["cpu_user_s"] + cpu["cpu_system_s"]
+        print(f"records:           {written} of ~1 KB (4 writers, batches of 200)")
+        print(f"enqueue:           {RECORDS / caught_up:,.0f} records/s ({caught_up:.2f} s to read and commit all)")
+        print(f"drain:             {written / drained:,.0f} records/s ({drained:.2f} s until the backlog was empty)")
+        print(f"daemon CPU:        {cpu_s:.2f} s, {cpu_s / written * 1e6:.1f} us per record")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1236 @@
+/*
+ * config.c - the configuration file (see config.h and doc/configuration.md): reading YAML or JSON with
+ * libyaml's event API into a json_t while recording every key path's line and column, checking the
+ * core schema, and checking plugin options against a cs_option table (defaults, durations, secrets).
+ * The core schema and the plugin tables go through the same checker: a plugin table is turned into
+ * the checker's field list.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "util.h"
+
+#ifndef CS_DEFAULT_STATE_DIR
+#define CS_DEFAULT_STATE_DIR "/var/lib/crmsync"
+#endif
+
+#define CONFIG_MAX (1u << 20) /* bytes in a configuration file */
+#define SECRET_MAX (64u << 10) /* bytes in a secret file */
+#define DEPTH_MAX 64           /* nesting of mappings and lists */
+
+/* ---- shared helpers ------------------------------------------------------------------------------ */
+
+/* "file:line:col: path", or "file:line:col" for the root. New string. */
+static char *format_at(const char *file, long long line, long long col, const char *path)
+{
+    return *path ? cs_xasprintf("%s:%lld:%lld: %s", file, line, col, path)
+                 : cs_xasprintf("%s:%lld:%lld", file, line, col);
+}
+
+/* The key path of member `key` of the object at `path`. New string. */
+static char *child_path(const char *path, const char *key)
+{
+    return *path ? cs_xasprintf("%s.%s", path, key) : cs_xstrdup(key);
+}
+
+/* Line recorded for exactly `path`, 0 when none. */
+static long long line_at(const json_t *positions, const char *path)
+{
+    return json_integer_value(json_array_get(json_object_get(positions, path), 0));
+}
+
+/* Append `line` (steals) to the newline-separated `*text`. */
+static void add_line(char **text, char *line)
+{
+    char *joined;
+    if (!*text) {
+        *text = line;
+        return;
+    }
+    joined = cs_xasprintf("%s\n%s", *text, line);
+    free(*text);
+    free(line);
+    *text = joined;
+}
+
+/* Read `fd` to the end into a new NUL-terminated buffer. Returns 0, or -1 with errno set (EFBIG when
+ * longer than `max`). */
+static int read_all(int fd, size_t max, char **out, size_t *len)
+{
+    char *buf = cs_xmalloc(max + 1);
+    size_t n = 0;
+    int saved;
+
+    for (;;) {
+        ssize_t got = read(fd, buf + n, max + 1 - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            goto fail;
+        if (got == 0)
+            break;
+        n += (size_t)got;
+        if (n > max) {
+            errno = EFBIG;
+            goto fail;
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+fail:
+    saved = errno;
+    explicit_bzero(buf, n);
+    free(buf);
+    errno = saved;
+    return -1;
+}
+
+/* ---- reading: libyaml events -> json_t ----------------------------------------------------------- */
+
+struct reader {
+    yaml_parser_t parser;
+    const char *name;  /* file name for messages */
+    json_t *positions; /* key path -> [line, column] (borrowed) */
+    char *err;         /* the error that stopped reading (new) */
+};
+
+static void reader_fail(struct reader *r, yaml_mark_t mark, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void reader_fail(struct reader *r, yaml_mark_t mark, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    char *at = format_at(r->name, (long long)mark.line + 1, (long long)mark.column + 1, path), *msg;
+
+    va_start(ap, fmt);
+    msg = cs_xvasprintf(fmt, ap);
+    va_end(ap);
+    r->err = cs_xasprintf("%s: %s", at, msg);
+    free(at);
+    free(msg);
+}
+
+static void record(struct reader *r, const char *path, yaml_mark_t mark)
+{
+    json_object_set_new(r->positions, path,
+                        json_pack("[II]", (json_int_t)mark.line + 1, (json_int_t)mark.column + 1));
+}
+
+static int next_event(struct reader *r, yaml_event_t *ev)
+{
+    const yaml_parser_t *p = &r->parser;
+
+    if (yaml_parser_parse(&r->parser, ev))
+        return 0;
+    if (p->error == YAML_READER_ERROR)
+        r->err = cs_xasprintf("%s: %s at byte %zu", r->name, p->problem, p->problem_offset);
+    else if (p->problem)
+        reader_fail(r, p->problem_mark, "", "%s%s%s", p->problem, p->context ? " " : "",
+                    p->context ? p->context : "");
+    else
+        r->err = cs_xasprintf("%s: out of memory", r->name);
+    return -1;
+}
+
+/* Read one event and keep only its type and start mark. */
+static int skip_event(struct reader *r, yaml_event_type_t *type, yaml_mark_t *mark)
+{
+    yaml_event_t ev;
+
+    if (next_event(r, &ev) < 0)
+        return -1;
+    *type = ev.type;
+    *mark = ev.start_mark;
+    yaml_event_delete(&ev);
+    return 0;
+}
+
+/* Refuse aliases, anchors and tags. */
+static int plain_node(struct reader *r, const yaml_event_t *ev, const char *path)
+{
+    const yaml_char_t *anchor = NULL, *tag = NULL;
+
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT:
+        anchor = ev->data.alias.anchor;
+        break;
+    case YAML_SCALAR_EVENT:
+        anchor = ev->data.scalar.anchor;
+        tag = ev->data.scalar.tag;
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        anchor = ev->data.sequence_start.anchor;
+        tag = ev->data.sequence_start.tag;
+        break;
+    case YAML_MAPPING_START_EVENT:
+        anchor = ev->data.mapping_start.anchor;
+        tag = ev->data.mapping_start.tag;
+        break;
+    default:
+        break;
+    }
+    if (anchor)
+        reader_fail(r, ev->start_mark, path, "anchors and aliases are not supported");
+    else if (tag)
+        reader_fail(r, ev->start_mark, path, "tags are not supported");
+    return anchor || tag ? -1 : 0;
+}
+
+static int one_of(const char *s, const char *const *words)
+{
+    for (; *words; words++)
+        if (strcasecmp(s, *words) == 0)
+            return 1;
+    return 0;
+}
+
+static int listed(const char *const *list, const char *key)
+{
+    for (; list && *list; list++)
+        if (strcmp(*list, key) == 0)
+            return 1;
+    return 0;
+}
+
+/* [+-]digits */
+static int is_integer(const char *s)
+{
+    s += *s == '-' || *s == '+';
+    return *s && strspn(s, "0123456789") == strlen(s);
+}
+
+/* A decimal number strtod reads whole (no hex, inf or nan). */
+static int is_real(const char *s)
+{
+    char *end;
+    if (strspn(s, "0123456789+-.eE") != strlen(s) || !strpbrk(s, "0123456789"))
+        return 0;
+    strtod(s, &end);
+    return *end == '\0';
+}
+
+/* Quoted and block scalars are strings; plain ones are typed. New value, NULL on error. */
+static json_t *scalar_value(struct reader *r, const yaml_event_t *ev, const char *path)
+{
+    static const char *const nulls[] = {"", "~", "null", NULL};
+    static const char *const trues[] = {"true", "yes", "on", NULL};
+    static const char *const falses[] = {"false", "no", "off", NULL};
+    const char *s = (const char *)ev->data.scalar.value;
+    json_t *v;
+
+    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return json_stringn(s, ev->data.scalar.length);
+    if (one_of(s, nulls))
+        return json_null();
+    if (one_of(s, trues))
+        return json_true();
+    if (one_of(s, falses))
+        return json_false();
+    if (!is_integer(s) && !is_real(s))
+        return json_stringn(s, ev->data.scalar.length);
+    errno = 0;
+    v = is_integer(s) ? json_integer(strtoll(s, NULL, 10)) : json_real(strtod(s, NULL));
+    if (errno == ERANGE || !v) {
+        json_decref(v);
+        reader_fail(r, ev->start_mark, path, "number out of range");
+        return NULL;
+    }
+    return v;
+}
+
+static json_t *read_node(struct reader *r, const yaml_event_t *ev, const char *path, int depth);
+
+/* One member of a mapping whose key event is `key`. */
+static int read_member(struct reader *r, json_t *obj, const char *path, const yaml_event_t *key, int depth)
+{
+    const char *name;
+    char *child = NULL;
+    yaml_event_t ev;
+    json_t *v;
+    int rc = -1;
+
+    if (plain_node(r, key, path) < 0)
+        return -1;
+    if (key->type != YAML_SCALAR_EVENT) {
+        reader_fail(r, key->start_mark, path, "mapping keys must be scalars");
+        return -1;
+    }
+    name = (const char *)key->data.scalar.value;
+    child = child_path(path, name);
+    if (json_object_get(obj, name)) {
+        reader_fail(r, key->start_mark, child, "duplicate key (first at line %lld)", line_at(r->positions, child));
+        goto out;
+    }
+    record(r, child, key->start_mark);
+    if (next_event(r, &ev) < 0)
+        goto out;
+    v = read_node(r, &ev, child, depth + 1);
+    yaml_event_delete(&ev);
+    if (v)
+        rc = json_object_set_new(obj, name, v);
+out:
+    free(child);
+    return rc;
+}
+
+static json_t *read_mapping(struct reader *r, const char *path, int depth)
+{
+    json_t *obj = json_object();
+    yaml_event_t ev;
+    int rc;
+
+    for (;;) {
+        if (next_event(r, &ev) < 0)
+            goto fail;
+        if (ev.type == YAML_MAPPING_END_EVENT)
+            break;
+        rc = read_member(r, obj, path, &ev, depth);
+        yaml_event_delete(&ev);
+        if (rc < 0)
+            goto fail;
+    }
+    yaml_event_delete(&ev);
+    return obj;
+fail:
+    json_decref(obj);
+    return NULL;
+}
+
+static json_t *read_sequence(struct reader *r, const char *path, int depth)
+{
+    json_t *arr = json_array(), *v;
+    yaml_event_t ev;
+    char *child;
+
+    for (;;) {
+        if (next_event(r, &ev) < 0)
+            goto fail;
+        if (ev.type == YAML_SEQUENCE_END_EVENT)
+            break;
+        child = cs_xasprintf("%s[%zu]", path, json_array_size(arr));
+        record(r, child, ev.start_mark);
+        v = read_node(r, &ev, child, depth + 1);
+        free(child);
+        yaml_event_delete(&ev);
+        if (!v)
+            goto fail;
+        json_array_append_new(arr, v);
+    }
+    yaml_event_delete(&ev);
+    return arr;
+fail:
+    json_decref(arr);
+    return NULL;
+}
+
+/* The node starting with `ev` (borrowed). New value, NULL on error. */
+static json_t *read_node(struct reader *r, const yaml_event_t *ev, const char *path, int depth)
+{
+    if (plain_node(r, ev, path) < 0)
+        return NULL;
+    if (depth > DEPTH_MAX) {
+        reader_fail(r, ev->start_mark, path, "nested more than %d levels deep", DEPTH_MAX);
+        return NULL;
+    }
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        return scalar_value(r, ev, path);
+    case YAML_SEQUENCE_START_EVENT:
+        return read_sequence(r, path, depth);
+    case YAML_MAPPING_START_EVENT:
+        return read_mapping(r, path, depth);
+    default:
+        reader_fail(r, ev->start_mark, path, "unexpected YAML event %d", (int)ev->type);
+        return NULL;
+    }
+}
+
+/* The only document of the stream (null when there is none). New value, NULL on error. */
+static json_t *read_document(struct reader *r)
+{
+    yaml_event_type_t type;
+    yaml_mark_t mark;
+    yaml_event_t ev;
+    json_t *doc;
+
+    if (skip_event(r, &type, &mark) < 0 || skip_event(r, &type, &mark) < 0) /* stream, document start */
+        return NULL;
+    if (type == YAML_STREAM_END_EVENT) {
+        record(r, "", mark);
+        return json_null();
+    }
+    if (next_event(r, &ev) < 0)
+        return NULL;
+    record(r, "", ev.start_mark);
+    doc = read_node(r, &ev, "", 0);
+    yaml_event_delete(&ev);
+    if (!doc || skip_event(r, &type, &mark) < 0 || skip_event(r, &type, &mark) < 0) /* document end, next */
+        goto fail;
+    if (type == YAML_DOCUMENT_START_EVENT) {
+        reader_fail(r, mark, "", "multiple documents are not supported");
+        goto fail;
+    }
+    return doc;
+fail:
+    json_decref(doc);
+    return NULL;
+}
+
+/* Parse `len` bytes of YAML or JSON named `name`; positions go into `positions`. New value, or NULL
+ * with *err (new) set. */
+static json_t *parse_text(const char *text, size_t len, const char *name, json_t *positions, char **err)
+{
+    struct reader r = {.name = name, .positions = positions};
+    json_t *doc;
+
+    if (!yaml_parser_initialize(&r.parser)) {
+        *err = cs_xasprintf("%s: out of memory", name);
+        return NULL;
+    }
+    yaml_parser_set_input_string(&r.parser, (const unsigned char *)text, len);
+    doc = read_document(&r);
+    yaml_parser_delete(&r.parser);
+    if (!doc && !r.err)
+        r.err = cs_xasprintf("%s: out of memory", name);
+    *err = r.err;
+    return doc;
+}
+
+/* ---- checking: one routine for the core schema and for plugin option tables ------------------------ */
+
+/* Field types beyond cs_option_type. */
+enum { T_OBJECT = 16 /* a mapping checked against `schema` */, T_MAP /* name -> `item` */ };
+
+/* Field flags beyond CS_OPT_REQUIRED and CS_OPT_SECRET. */
+#define F_NONEMPTY 0x100u /* strings and lists must not be empty */
+#define F_NULLABLE 0x200u /* null is accepted as is */
+
+struct schema;
+
+struct field {
+    const char *name;
+    int type;                    /* cs_option_type, T_OBJECT or T_MAP */
+    unsigned flags;              /* CS_OPT_REQUIRED, CS_OPT_SECRET, F_* */
+    const char *def;             /* default as written in the file; NULL: none */
+    const char *same_as;         /* or default to the value of this sibling */
+    int64_t min, max;            /* CS_OPT_INT: accepted range when min < max */
+    const char *const *choices;  /* CS_OPT_STRING: the accepted values, NULL-terminated */
+    const struct schema *schema; /* T_OBJECT: its members */
+    const struct field *item;    /* CS_OPT_LIST, T_MAP: each element (CS_OPT_LIST: a string if NULL) */
+};
+
+struct checker;
+
+struct schema {
+    const struct field *fields; /* ends with a NULL name */
+    int open;                   /* other members are kept as they are (plugin options) */
+    void (*post)(struct checker *c, const char *path, json_t *obj); /* checks across members */
+};
+
+struct checker {
+    const struct cs_config *cfg;
+    char *errors;     /* every error so far, one per line (new); NULL when none */
+    int null_missing; /* options neither given nor defaulted become null */
+};
+
+static const struct field string_item = {.type = CS_OPT_STRING};
+static const struct field nonempty_string = {.type = CS_OPT_STRING, .flags = F_NONEMPTY};
+
+static void report(struct checker *c, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void report(struct checker *c, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    char *where = cs_config_where(c->cfg, path), *msg;
+
+    va_start(ap, fmt);
+    msg = cs_xvasprintf(fmt, ap);
+    va_end(ap);
+    add_line(&c->errors, cs_xasprintf("%s: %s", where, msg));
+    free(where);
+    free(msg);
+}
+
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "a mapping";
+    case JSON_ARRAY:
+        return "a list";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
+    }
+}
+
+static const char *expected(const struct field *f)
+{
+    switch (f->type) {
+    case CS_OPT_STRING:
+        return "a string";
+    case CS_OPT_INT:
+        return "an integer";
+    case CS_OPT_BOOL:
+        return "a boolean";
+    case CS_OPT_DURATION:
+        return "a duration such as \"5s\" or \"30m\"";
+    case CS_OPT_LIST:
+        return "a list";
+    default:
+        return "a mapping";
+    }
+}
+
+/* Report a value of the wrong type; returns NULL for the caller to pass on. */
+static json_t *expect(struct checker *c, const char *path, const struct field *f, const json_t *v)
+{
+    report(c, path, "expected %s, got %s", expected(f), type_name(v));
+    return NULL;
+}
+
+static size_t distance(const char *a, const char *b)
+{
+    size_t lb = strlen(b), *row = cs_xmalloc((lb + 1) * sizeof *row), d;
+
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; a[i - 1]; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    d = row[lb];
+    free(row);
+    return d;
+}
+
+/* " (did you mean "x"?)" for the closest of `names` (array of strings), else " (<label>: a, b)", or ""
+ * when there are no names. New string. */
+static char *hint(const char *word, const json_t *names, const char *label)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX, limit = strlen(word) / 3 > 2 ? strlen(word) / 3 : 2, i;
+    char *list = NULL, *out;
+    json_t *name;
+
+    json_array_foreach(names, i, name) {
+        size_t d = distance(word, json_string_value(name));
+        if (d < best_d) {
+            best_d = d;
+            best = json_string_value(name);
+        }
+    }
+    if (best && best_d <= limit)
+        return cs_xasprintf(" (did you mean \"%s\"?)", best);
+    if (!best)
+        return cs_xstrdup("");
+    json_array_foreach(names, i, name) {
+        const char *s = json_string_value(name);
+        char *longer = list ? cs_xasprintf("%s, %s", list, s) : cs_xstrdup(s);
+        free(list);
+        list = longer;
+    }
+    out = cs_xasprintf(" (%s: %s)", label, list);
+    free(list);
+    return out;
+}
+
+static json_t *convert(struct checker *c, const char *path, const struct field *f, json_t *v);
+static json_t *check_object(struct checker *c, const char *path, json_t *obj, const struct schema *s,
+                            const char *const *skip);
+
+static json_t *string_value(struct checker *c, const char *path, const struct field *f, json_t *v)
+{
+    const char *s = json_string_value(v);
+
+    if (!s)
+        return expect(c, path, f, v);
+    if ((f->flags & F_NONEMPTY) && !*s) {
+        report(c, path, "must not be empty");
+        return NULL;
+    }
+    if (f->choices && !listed(f->choices, s)) {
+        json_t *names = json_array();
+        char *list;
+        for (const char *const *ch = f->choices; *ch; ch++)
+            json_array_append_new(names, json_string(*ch));
+        list = hint(s, names, "expected one of");
+        report(c, path, "unknown value \"%s\"%s", s, list);
+        free(list);
+        json_decref(names);
+        return NULL;
+    }
+    return json_incref(v);
+}
+
+static json_t *integer_value(struct checker *c, const char *path, const struct field *f, json_t *v)
+{
+    long long n = json_integer_value(v);
+
+    if (!json_is_integer(v))
+        return expect(c, path, f, v);
+    if (f->min < f->max && f->max == INT64_MAX && n < f->min)
+        report(c, path, "must be at least %lld, got %lld", (long long)f->min, n);
+    else if (f->min < f->max && (n < f->min || n > f->max))
+        report(c, path, "must be between %lld and %lld, got %lld", (long long)f->min, (long long)f->max, n);
+    else
+        return json_incref(v);
+    return NULL;
+}
+
+/* A duration string, or an integer of seconds -> integer ms. */
+static json_t *duration_value(struct checker *c, const char *path, const struct field *f, json_t *v)
+{
+    json_t *out = NULL;
+    int64_t ms;
+    char *text;
+
+    if (json_is_integer(v))
+        text = cs_xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_string(v))
+        text = cs_xstrdup(json_string_value(v));
+    else
+        return expect(c, path, f, v);
+    if (cs_config_parse_duration(text, &ms) == 0)
+        out = json_integer(ms);
+    else
+        report(c, path, "expected %s, got \"%s\"", expected(f), text);
+    free(text);
+    return out;
+}
+
+/* A list whose elements are checked against f->item; failed elements become null. */
+static json_t *list_value(struct checker *c, const char *path, const struct field *f, json_t *v)
+{
+    const struct field *item = f->item ? f->item : &string_item;
+    json_t *out, *elem;
+    size_t i;
+
+    if (!json_is_array(v))
+        return expect(c, path, f, v);
+    if ((f->flags & F_NONEMPTY) && json_array_size(v) == 0) {
+        report(c, path, "must not be empty");
+        return NULL;
+    }
+    out = json_array();
+    json_array_foreach(v, i, elem) {
+        char *child = cs_xasprintf("%s[%zu]", path, i);
+        json_t *e = convert(c, child, item, elem);
+        json_array_append_new(out, e ? e : json_null());
+        free(child);
+    }
+    return out;
+}
+
+/* A mapping of names ([A-Za-z0-9_-]+) to f->item; failed entries become null. */
+static json_t *map_value(struct checker *c, const char *path, const struct field *f, json_t *v)
+{
+    static const char name_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    const char *name;
+    json_t *out, *elem;
+
+    if (!json_is_object(v))
+        return expect(c, path, f, v);
+    out = json_object();
+    json_object_foreach(v, name, elem) {
+        char *child = child_path(path, name);
+        json_t *e = NULL;
+        if (!*name || strspn(name, name_chars) != strlen(name))
+            report(c, child, "names may contain only letters, digits, \"_\" and \"-\"");
+        else
+            e = convert(c, child, f->item, elem);
+        json_object_set_new(out, name, e ? e : json_null());
+        free(child);
+    }
+    return out;
+}
+
+/* Check `v` (borrowed) against `f`. New value, NULL after reporting an error. */
+static json_t *convert(struct checker *c, const char *path, const struct field *f, json_t *v)
+{
+    if (json_is_null(v) && (f->flags & F_NULLABLE))
+        return json_null();
+    switch (f->type) {
+    case CS_OPT_STRING:
+        return string_value(c, path, f, v);
+    case CS_OPT_INT:
+        return integer_value(c, path, f, v);
+    case CS_OPT_BOOL:
+        return json_is_boolean(v) ? json_incref(v) : expect(c, path, f, v);
+    case CS_OPT_DURATION:
+        return duration_value(c, path, f, v);
+    case CS_OPT_LIST:
+        return list_value(c, path, f, v);
+    case CS_OPT_JSON:
+        return json_incref(v);
+    case T_OBJECT:
+        return json_is_object(v) ? check_object(c, path, v, f->schema, NULL) : expect(c, path, f, v);
+    case T_MAP:
+        return map_value(c, path, f, v);
+    default:
+        report(c, path, "unsupported option type %d in the plugin's option table", f->type);
+        return NULL;
+    }
+}
+
+/* The field `key` names: an option, or <secret>_file / <secret>_env / <secret> of a secret one. */
+static const struct field *find_field(const struct field *fields, const char *key)
+{
+    for (const struct field *f = fields; f->name; f++) {
+        size_t n = strlen(f->name);
+        if (!(f->flags & CS_OPT_SECRET) && strcmp(key, f->name) == 0)
+            return f;
+        if ((f->flags & CS_OPT_SECRET) && strncmp(key, f->name, n) == 0 &&
+            (!key[n] || strcmp(key + n, "_file") == 0 || strcmp(key + n, "_env") == 0))
+            return f;
+    }
+    return NULL;
+}
+
+static void unknown_key(struct checker *c, const char *path, const char *key, const struct field *fields,
+                        const char *const *skip)
+{
+    json_t *names = json_array();
+    char *h;
+
+    for (const struct field *f = fields; f->name; f++) {
+        if (f->flags & CS_OPT_SECRET) {
+            json_array_append_new(names, json_sprintf("%s_file", f->name));
+            json_array_append_new(names, json_sprintf("%s_env", f->name));
+        } else {
+            json_array_append_new(names, json_string(f->name));
+        }
+    }
+    for (; skip && *skip; skip++)
+        json_array_append_new(names, json_string(*skip));
+    h = hint(key, names, "allowed");
+    report(c, path, "unknown key%s", h);
+    free(h);
+    json_decref(names);
+}
+
+/* The secret from the file named by `v`: owner-only, one trailing newline stripped. */
+static json_t *secret_from_file(struct checker *c, const char *path, json_t *v)
+{
+    json_t *name = convert(c, path, &nonempty_string, v), *out = NULL;
+    const char *file = json_string_value(name);
+    char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+    int fd = -1;
+
+    if (!file)
+        goto out;
+    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        report(c, path, "cannot read %s: %s", file, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        report(c, path, "%s is not a regular file", file);
+    } else if (st.st_mode & 044) {
+        report(c, path, "%s is readable by group or others (mode %04o); run: chmod 600 %s", file,
+               (unsigned)(st.st_mode & 07777), file);
+    } else if (read_all(fd, SECRET_MAX, &buf, &len) < 0) {
+        report(c, path, "cannot read %s: %s", file, strerror(errno));
+    } else {
+        len -= len && buf[len - 1] == '\n';
+        if (len == 0)
+            report(c, path, "%s is empty", file);
+        else if (!(out = json_stringn(buf, len)))
+            report(c, path, "%s is not UTF-8 text", file);
+        explicit_bzero(buf, len);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    json_decref(name);
+    return out;
+}
+
+/* The secret from the environment variable named by `v`. */
+static json_t *secret_from_env(struct checker *c, const char *path, json_t *v)
+{
+    json_t *name = convert(c, path, &nonempty_string, v), *out = NULL;
+    const char *var = json_string_value(name), *value = var ? getenv(var) : NULL;
+
+    if (var && !value)
+        report(c, path, "environment variable %s is not set", var);
+    else if (var && !*value)
+        report(c, path, "environment variable %s is empty", var);
+    else if (var && !(out = json_string(value)))
+        report(c, path, "environment variable %s is not UTF-8 text", var);
+    json_decref(name);
+    return out;
+}
+
+/* Resolve secret `f` of `obj` (member path `path`) into `out`. Returns whether any form was given. */
+static int resolve_secret(struct checker *c, const char *path, json_t *obj, const struct field *f, json_t *out)
+{
+    char *file_key = cs_xasprintf("%s_file", f->name), *env_key = cs_xasprintf("%s_env", f->name);
+    char *file_path = cs_xasprintf("%s_file", path), *env_path = cs_xasprintf("%s_env", path);
+    json_t *inline_value = json_object_get(obj, f->name), *file = json_object_get(obj, file_key),
+           *env = json_object_get(obj, env_key), *value = NULL;
+
+    if (inline_value)
+        report(c, path, "secrets are not accepted inline; use %s (a file only its owner can read) or %s", file_key,
+               env_key);
+    if (file && env)
+        report(c, env_path, "give either %s or %s, not both", file_key, env_key);
+    else if (file)
+        value = secret_from_file(c, file_path, file);
+    else if (env)
+        value = secret_from_env(c, env_path, env);
+    if (value)
+        json_object_set_new(out, f->name, value);
+    free(file_key);
+    free(env_key);
+    free(file_path);
+    free(env_path);
+    return inline_value || file || env;
+}
+
+/* The default of `f`: a string as written, anything else read like the file. New value or NULL. */
+static json_t *default_value(struct checker *c, const char *path, const struct field *f)
+{
+    json_t *positions = json_object(), *parsed, *out = NULL;
+    char *err = NULL;
+
+    if (f->type == CS_OPT_STRING)
+        parsed = json_string(f->def);
+    else
+        parsed = parse_text(f->def, strlen(f->def), "default", positions, &err);
+    if (parsed)
+        out = convert(c, path, f, parsed);
+    else
+        report(c, path, "invalid default \"%s\": %s", f->def, err);
+    free(err);
+    json_decref(parsed);
+    json_decref(positions);
+    return out;
+}
+
+/* `f` was not given in the object at `path`: required, defaulted, null or absent. */
+static void fill_missing(struct checker *c, const char *path, const struct field *f, json_t *out)
+{
+    json_t *v = NULL;
+
+    if ((f->flags & (CS_OPT_REQUIRED | CS_OPT_SECRET)) == (CS_OPT_REQUIRED | CS_OPT_SECRET))
+        report(c, path, "required: give %s_file or %s_env", f->name, f->name);
+    else if (f->flags & CS_OPT_REQUIRED)
+        report(c, path, "required");
+    else if (f->def)
+        v = default_value(c, path, f);
+    else if (f->same_as && json_object_get(out, f->same_as))
+        v = json_incref(json_object_get(out, f->same_as));
+    else if (c->null_missing)
+        v = json_null();
+    if (v)
+        json_object_set_new(out, f->name, v);
+}
+
+/* Check the object `obj` (borrowed) against `s`; members named in `skip` are ignored. New object of
+ * the members that passed, defaults filled. */
+static json_t *check_object(struct checker *c, const char *path, json_t *obj, const struct schema *s,
+                            const char *const *skip)
+{
+    json_t *out = json_object(), *v;
+    const char *key;
+
+    json_object_foreach(obj, key, v) {
+        const struct field *f = find_field(s->fields, key);
+        char *child = child_path(path, key);
+        if (f && !(f->flags & CS_OPT_SECRET)) {
+            json_t *value = convert(c, child, f, v);
+            if (value)
+                json_object_set_new(out, key, value);
+        } else if (s->open && !f && !listed(skip, key)) {
+            json_object_set(out, key, v);
+        } else if (!f && !listed(skip, key)) {
+            unknown_key(c, child, key, s->fields, skip);
+        }
+        free(child);
+    }
+    for (const struct field *f = s->fields; f->name; f++) {
+        char *child = child_path(path, f->name);
+        int given = f->flags & CS_OPT_SECRET ? resolve_secret(c, child, obj, f, out)
+                                             : json_object_get(obj, f->name) != NULL;
+        if (!given)
+            fill_missing(c, child, f, out);
+        free(child);
+    }
+    if (s->post)
+        s->post(c, path, out);
+    return out;
+}
+
+/* ---- the core schema ------------------------------------------------------------------------------ */
+
+static const char *item_string(const json_t *list, size_t i, const char *member)
+{
+    const json_t *v = json_array_get(list, i);
+    return json_string_value(member ? json_object_get(v, member) : v);
+}
+
+static char *item_path(const char *path, size_t i, const char *member)
+{
+    return member ? cs_xasprintf("%s[%zu].%s", path, i, member) : cs_xasprintf("%s[%zu]", path, i);
+}
+
+/* Each string (or string member `member` of each object) of `list` at `path` appears once. */
+static void check_unique(struct checker *c, const char *path, const json_t *list, const char *member,
+                         const char *what)
+{
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const char *s = item_string(list, i, member);
+        for (size_t j = 0; s && j < i; j++) {
+            const char *t = item_string(list, j, member);
+            if (t && strcmp(s, t) == 0) {
+                char *here = item_path(path, i, member), *first = item_path(path, j, member);
+                report(c, here, "duplicate %s \"%s\" (first at line %lld)", what, s,
+                       line_at(c->cfg->positions, first));
+                free(here);
+                free(first);
+                break;
+            }
+        }
+    }
+}
+
+/* Member `member` of workflow i names an entry of `connections`. */
+static void check_connection(struct checker *c, const json_t *workflows, size_t i, const char *member,
+                             json_t *connections)
+{
+    const char *name = item_string(workflows, i, member), *key;
+    json_t *names, *v;
+    char *path, *h;
+
+    if (!name || json_object_get(connections, name))
+        return;
+    names = json_array();
+    json_object_foreach(connections, key, v)
+        json_array_append_new(names, json_string(key));
+    path = item_path("workflows", i, member);
+    h = hint(name, names, "defined");
+    report(c, path, "unknown connection \"%s\"%s", name, h);
+    free(h);
+    free(path);
+    json_decref(names);
+}
+
+static void root_post(struct checker *c, const char *path, json_t *root)
+{
+    const json_t *workflows = json_object_get(root, "workflows");
+    json_t *connections = json_object_get(root, "connections");
+
+    (void)path;
+    check_unique(c, "plugins", json_object_get(root, "plugins"), NULL, "plugin");
+    check_unique(c, "workflows", workflows, "id", "workflow id");
+    for (size_t i = 0; i < json_array_size(workflows); i++) {
+        check_connection(c, workflows, i, "source", connections);
+        check_connection(c, workflows, i, "sink", connections);
+    }
+}
+
+static void admin_post(struct checker *c, const char *path, json_t *admin)
+{
+    int cert = json_object_get(admin, "tls_cert_file") != NULL, key = json_object_get(admin, "tls_key_file") != NULL;
+    char *missing;
+
+    if (cert == key)
+        return;
+    missing = child_path(path, cert ? "tls_key_file" : "tls_cert_file");
+    report(c, missing, "required when %s is set", cert ? "tls_cert_file" : "tls_key_file");
+    free(missing);
+}
+
+static void retry_post(struct checker *c, const char *path, json_t *retry)
+{
+    const json_t *v = json_object_get(retry, "max_attempts");
+    long long n = json_integer_value(v);
+    char *child;
+
+    if (!v || n == -1 || n >= 1)
+        return;
+    child = child_path(path, "max_attempts");
+    report(c, child, "must be -1 (retry forever) or at least 1, got %lld", n);
+    free(child);
+}
+
+static void workflow_post(struct checker *c, const char *path, json_t *wf)
+{
+    const char *id = json_string_value(json_object_get(wf, "id"));
+    char *child;
+
+    if (id && (!*id || *id == '-' || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(id))) {
+        child = child_path(path, "id");
+        report(c, child, "must be lowercase letters, digits and \"-\", not starting with \"-\"; got \"%s\"", id);
+        free(child);
+    }
+    child = child_path(path, "mappings");
+    check_unique(c, child, json_object_get(wf, "mappings"), "stream", "stream");
+    free(child);
+}
+
+static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
+
+static const struct field admin_fields[] = {
+    {.name = "listen", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = "127.0.0.1:8470"},
+    {.name = "token_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = "tls_cert_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = "tls_key_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = NULL}};
+static const struct schema admin_schema = {admin_fields, 0, admin_post};
+
+/* A connection, an entity or a stage: one core member, the rest are the plugin's options. */
+static const struct field connection_fields[] = {
+    {.name = "connector", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY}, {.name = NULL}};
+static const struct schema connection_schema = {connection_fields, 1, NULL};
+static const struct field connection_item = {.type = T_OBJECT, .schema = &connection_schema};
+
+static const struct field plugin_ref_fields[] = {
+    {.name = "name", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY}, {.name = NULL}};
+static const struct schema plugin_ref_schema = {plugin_ref_fields, 1, NULL};
+static const struct field plugin_ref_item = {.type = T_OBJECT, .schema = &plugin_ref_schema};
+
+static const struct field mapping_fields[] = {
+    {.name = "stream", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "target", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .same_as = "stream"},
+    {.name = "entity", .type = T_OBJECT, .schema = &plugin_ref_schema},
+    {.name = "stages", .type = CS_OPT_LIST, .def = "[]", .item = &plugin_ref_item},
+    {.name = NULL}};
+static const struct schema mapping_schema = {mapping_fields, 0, NULL};
+static const struct field mapping_item = {.type = T_OBJECT, .schema = &mapping_schema};
+
+static const struct field backlog_fields[] = {
+    {.name = "high_water", .type = CS_OPT_INT, .def = "100000", .min = 1, .max = INT64_MAX}, {.name = NULL}};
+static const struct schema backlog_schema = {backlog_fields, 0, NULL};
+
+static const struct field retry_fields[] = {
+    {.name = "base", .type = CS_OPT_DURATION, .def = "1s"},
+    {.name = "cap", .type = CS_OPT_DURATION, .def = "30m"},
+    {.name = "max_attempts", .type = CS_OPT_INT, .def = "-1"},
+    {.name = "max_age", .type = CS_OPT_DURATION, .flags = F_NULLABLE, .def = "null"},
+    {.name = NULL}};
+static const struct schema retry_schema = {retry_fields, 0, retry_post};
+
+static const struct field workflow_fields[] = {
+    {.name = "id", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED},
+    {.name = "title", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .same_as = "id"},
+    {.name = "autostart", .type = CS_OPT_BOOL, .def = "true"},
+    {.name = "source", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "sink", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "writers", .type = CS_OPT_INT, .def = "4", .min = 1, .max = 64},
+    {.name = "batch_size", .type = CS_OPT_INT, .def = "100", .min = 1, .max = 1000},
+    {.name = "read_batch", .type = CS_OPT_INT, .def = "1000", .min = 1, .max = 100000},
+    {.name = "poll_interval", .type = CS_OPT_DURATION, .def = "5s"},
+    {.name = "backlog", .type = T_OBJECT, .def = "{}", .schema = &backlog_schema},
+    {.name = "retry", .type = T_OBJECT, .def = "{}", .schema = &retry_schema},
+    {.name = "mappings", .type = CS_OPT_LIST, .flags = CS_OPT_REQUIRED | F_NONEMPTY, .item = &mapping_item},
+    {.name = NULL}};
+static const struct schema workflow_schema = {workflow_fields, 0, workflow_post};
+static const struct field workflow_item = {.type = T_OBJECT, .schema = &workflow_schema};
+
+static const struct field root_fields[] = {
+    {.name = "state_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = CS_DEFAULT_STATE_DIR},
+    {.name = "plugin_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = "log_level", .type = CS_OPT_STRING, .def = "info", .choices = log_levels},
+    {.name = "admin", .type = T_OBJECT, .def = "{}", .schema = &admin_schema},
+    {.name = "plugins", .type = CS_OPT_LIST, .flags = CS_OPT_REQUIRED, .item = &nonempty_string},
+    {.name = "connections", .type = T_MAP, .def = "{}", .item = &connection_item},
+    {.name = "workflows", .type = CS_OPT_LIST, .def = "[]", .item = &workflow_item},
+    {.name = NULL}};
+static const struct schema root_schema = {root_fields, 0, root_post};
+
+/* ---- the interface -------------------------------------------------------------------------------- */
+
+/* The text of `path` (new, NUL-terminated), or NULL with *err (new) naming the path and the reason. */
+static char *read_config(const char *path, size_t *len, char **err)
+{
+    char *text = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+    if (fd < 0 || read_all(fd, CONFIG_MAX, &text, len) < 0)
+        *err = cs_xasprintf("%s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return text;
+}
+
+int cs_config_load(const char *path, struct cs_config **out, char **err)
+{
+    struct cs_config *cfg = cs_xcalloc(1, sizeof *cfg);
+    struct checker c = {.cfg = cfg};
+    json_t *doc = NULL;
+    char *text;
+    size_t len;
+    int rc = CS_E_INVAL;
+
+    *out = NULL;
+    *err = NULL;
+    cfg->path = cs_xstrdup(path);
+    cfg->positions = json_object();
+    text = read_config(path, &len, err);
+    if (!text) {
+        rc = CS_E_IO;
+        goto out;
+    }
+    doc = parse_text(text, len, path, cfg->positions, &c.errors);
+    if (doc && !json_is_object(doc))
+        report(&c, "", "the top level must be a mapping, got %s", type_name(doc));
+    else if (doc)
+        cfg->root = check_object(&c, "", doc, &root_schema, NULL);
+    if (c.errors) {
+        *err = c.errors;
+        goto out;
+    }
+    *out = cfg;
+    cfg = NULL;
+    rc = 0;
+out:
+    free(text);
+    json_decref(doc);
+    cs_config_free(cfg);
+    return rc;
+}
+
+void cs_config_free(struct cs_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    json_decref(cfg->root);
+    json_decref(cfg->positions);
+    free(cfg);
+}
+
+char *cs_config_where(const struct cs_config *cfg, const char *path)
+{
+    char *p = cs_xstrdup(path);
+    const json_t *pos;
+
+    /* the nearest ancestor with a position: "a.b[2].c" -> "a.b[2]" -> "a.b" -> "a" -> "" */
+    while (!(pos = json_object_get(cfg->positions, p)) && *p) {
+        size_t n = strlen(p);
+        while (n > 0 && p[n - 1] != '.' && p[n - 1] != '[')
+            n--;
+        p[n ? n - 1 : 0] = '\0';
+    }
+    free(p);
+    if (!pos)
+        return *path ? cs_xasprintf("%s: %s", cfg->path, path) : cs_xstrdup(cfg->path);
+    return format_at(cfg->path, json_integer_value(json_array_get(pos, 0)),
+                     json_integer_value(json_array_get(pos, 1)), path);
+}
+
+/* The value at key path `path` ("connections.d365", "workflows[0].mappings[1].entity"), or NULL. */
+static json_t *lookup(json_t *root, const char *path)
+{
+    json_t *v = root;
+
+    while (*path && v) {
+        if (*path == '[') {
+            char *end;
+            size_t i = strtoul(path + 1, &end, 10);
+            v = *end == ']' ? json_array_get(v, i) : NULL;
+            path = end + (*end == ']');
+        } else {
+            char *key;
+            path += *path == '.';
+            key = cs_xasprintf("%.*s", (int)strcspn(path, ".["), path);
+            v = json_object_get(v, key);
+            path += strlen(key);
+            free(key);
+        }
+    }
+    return v;
+}
+
+int cs_config_plugin_options(const struct cs_config *cfg, const char *path, const cs_option *table,
+                             const char *const *skip, json_t **resolved, char **err)
+{
+    struct checker c = {.cfg = cfg, .null_missing = 1};
+    size_t n = 0;
+    struct field *fields;
+    struct schema s = {NULL, 0, NULL};
+    json_t *obj = json_incref(lookup(cfg->root, path)), *out = NULL;
+
+    while (table && table[n].name)
+        n++;
+    fields = cs_xcalloc(n + 1, sizeof *fields);
+    for (size_t i = 0; i < n; i++) {
+        fields[i].name = table[i].name;
+        fields[i].type = table[i].type;
+        fields[i].flags = table[i].flags & (CS_OPT_REQUIRED | CS_OPT_SECRET);
+        fields[i].def = table[i].default_value;
+    }
+    s.fields = fields;
+    if (!obj)
+        obj = json_object(); /* an absent entity or stage options object: defaults only */
+    if (json_is_object(obj))
+        out = check_object(&c, path, obj, &s, skip);
+    else
+        report(&c, path, "expected a mapping, got %s", type_name(obj));
+    if (c.errors) {
+        json_decref(out);
+        out = NULL;
+    }
+    *resolved = out;
+    *err = c.errors;
+    json_decref(obj);
+    free(fields);
+    return c.errors ? CS_E_INVAL : 0;
+}
+
+int cs_config_parse_duration(const char *text, int64_t *ms)
+{
+    static const struct {
+        const char *suffix;
+        int64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000}, {"", 1000}};
+    long long n;
+    char *end;
+
+    if (!text || !isdigit((unsigned char)*text))
+        return CS_E_INVAL;
+    errno = 0;
+    n = strtoll(text, &end, 10);
+    if (errno)
+        return CS_E_INVAL;
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+        if (strcmp(end, units[i].suffix) == 0 && n <= INT64_MAX / units[i].ms) {
+            *ms = n * units[i].ms;
+            return 0;
+        }
+    }
+    return CS_E_INVAL;
+}

@@ -1,0 +1,47 @@
+/*
+ * engine.h - every workflow of the daemon: applies a configuration (checks every plugin reference and
+ * option, records a new definition revision when a workflow's definition in the file changed), starts
+ * the workflows whose desired state is "running", and offers the operations the admin API needs:
+ * list, start, stop, definition, revisions. The latest revision is what the next start runs; a running
+ * workflow keeps the revision it started with, and pending = latest != running.
+ */
+#ifndef CS_ENGINE_H
+#define CS_ENGINE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct cs_backlog;
+struct cs_config;
+struct cs_registry;
+struct cs_engine;
+
+/* The registry and backlog are borrowed and must outlive the engine. */
+struct cs_engine *cs_engine_new(const struct cs_registry *registry, struct cs_backlog *backlog);
+/* Stops every workflow gracefully, then frees. */
+void cs_engine_free(struct cs_engine *e);
+
+/*
+ * Check `cfg` against the loaded plugins (connections' connectors and options, every workflow's
+ * source, sink, entity handlers and stages and their options). Without `apply`, only checks
+ * (--check-config). With it, the engine takes `cfg` (frees it later), records revisions for changed
+ * definitions and creates workflows first seen. On failure *err (new) lists every error, one per line.
+ */
+int cs_engine_check_config(struct cs_engine *e, struct cs_config *cfg, int apply, char **err);
+
+/* Start every configured workflow whose persisted desired state is "running". */
+void cs_engine_start_desired(struct cs_engine *e);
+
+/* Operator start/stop: persists the desired state. CS_E_NOTFOUND for an unknown id, CS_E_STATE when the
+ * workflow is not in a state that allows it (start: STOPPED or FAILED; stop: STARTING or RUNNING). */
+int cs_engine_start(struct cs_engine *e, const char *id, char **err);
+int cs_engine_stop(struct cs_engine *e, const char *id, char **err);
+
+/* New array of workflow snapshots, each with title, latest_revision and pending added. */
+json_t *cs_engine_list(struct cs_engine *e);
+
+
+/* Every workflow RUNNING and idle (see cs_workflow_idle), or STOPPED/FAILED; *failed counts FAILED. */
+int cs_engine_all_idle(struct cs_engine *e, int *failed);
+
+#endif

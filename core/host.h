@@ -1,0 +1,59 @@
+/*
+ * host.h - the host table the core hands to every plugin instance, and the per-instance context
+ * (struct cs_ctx) behind it. The owner of an instance (reader, writer, pipeline) installs hooks that
+ * receive what the plugin emits, checkpoints and reports; the rest (log, kv store, metrics, stopping)
+ * the context serves itself.
+ */
+#ifndef CS_HOST_H
+#define CS_HOST_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <crmsync/plugin.h>
+
+struct cs_backlog;
+struct cs_metrics;
+
+/* Callbacks of the instance's owner; any may be NULL (the host call then fails or is ignored). */
+struct cs_ctx_hooks {
+    cs_status (*emit)(void *arg, cs_record *rec); /* steals rec */
+    cs_status (*checkpoint)(void *arg, const char *stream, json_t *cursor); /* steals cursor */
+    void (*set_result)(void *arg, size_t index, cs_status status, int http_status, int64_t retry_after_ms,
+                       const char *detail);
+};
+
+struct cs_ctx {
+    char *scope; /* "workflow/instance" log prefix */
+    char *kv_ns; /* namespace in the kv store */
+    struct cs_backlog *backlog;
+    const atomic_int *stopping;
+    struct cs_metrics *metrics;
+    const struct cs_ctx_hooks *hooks;
+    void *hook_arg;
+    /* the last set_reason() of the current call */
+    int reason_http;
+    int64_t reason_retry_after_ms;
+    char *reason;
+};
+
+/* The table every plugin receives. */
+extern const cs_host cs_host_table;
+
+struct cs_ctx *cs_ctx_new(const char *scope, const char *kv_ns, struct cs_backlog *backlog,
+                          const atomic_int *stopping, struct cs_metrics *metrics);
+void cs_ctx_free(struct cs_ctx *ctx);
+void cs_ctx_set_hooks(struct cs_ctx *ctx, const struct cs_ctx_hooks *hooks, void *arg);
+/* Forget the reason of a previous call (before calling into the plugin). */
+void cs_ctx_clear_reason(struct cs_ctx *ctx);
+/* The reason of the last call, or `fallback` when the plugin gave none (borrowed). */
+const char *cs_ctx_reason(const struct cs_ctx *ctx, const char *fallback);
+
+/* Named counters shared by the instances of one workflow, exported by the admin API. */
+struct cs_metrics *cs_metrics_new(void);
+void cs_metrics_free(struct cs_metrics *m);
+void cs_metrics_add(struct cs_metrics *m, const char *name, int64_t delta);
+/* A new object {name: value}. */
+json_t *cs_metrics_snapshot(struct cs_metrics *m);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * pipeline.h - the mapping chain of one stream: the entity handler (if any) then the stages, in the
+ * order the workflow definition lists them, then the record is renamed to the target stream. Mapping
+ * runs before the backlog, so the backlog holds destination-shaped records; a record a stage rejects
+ * becomes a dead letter with the stage's reason.
+ */
+#ifndef CS_PIPELINE_H
+#define CS_PIPELINE_H
+
+#include <jansson.h>
+
+#include <crmsync/plugin.h>
+
+struct cs_backlog;
+struct cs_metrics;
+struct cs_registry;
+struct cs_config;
+
+struct cs_pipeline;
+
+/* Why a record did not make it through. */
+struct cs_map_failure {
+    const char *failed_in; /* entity or stage name, borrowed from the registry */
+    char *detail;          /* new */
+};
+
+/*
+ * Build the chain of `mapping` (one element of a workflow definition's "mappings", its plugin options
+ * already validated into `resolved_options`: an array parallel to [entity?, stages...]). Instances
+ * are created with contexts scoped "<workflow>/<name>". On failure *err is new.
+ */
+struct cs_pipeline_env {
+    const struct cs_registry *registry;
+    struct cs_backlog *backlog;
+    struct cs_metrics *metrics;
+    const char *workflow;
+};
+int cs_pipeline_new(const struct cs_pipeline_env *env, const json_t *mapping, const json_t *resolved_options,
+                    struct cs_pipeline **out, char **err);
+void cs_pipeline_free(struct cs_pipeline *p);
+
+const char *cs_pipeline_stream(const struct cs_pipeline *p);
+
+/* The plugin invocations of a mapping in chain order, as a new array of objects
+ * {"at": "entity" | "stages[N]", "entity": true|false, "spec": <the invocation object>}. */
+json_t *cs_pipeline_invocations(const json_t *mapping);
+
+/*
+ * Run *rec through the chain. CS_OK: *rec is the mapped record, or NULL when a stage dropped it.
+ * CS_REJECT: *rec is unchanged ownership-wise (still the caller's) and *fail says why.
+ * CS_RETRY: a stage cannot map it right now (try the read again later); CS_FATAL: a stage cannot work
+ * any more. *fail says why in every case but CS_OK (free fail->detail).
+ */
+cs_status cs_pipeline_apply(struct cs_pipeline *p, cs_record **rec, struct cs_map_failure *fail);
+
+#endif

@@ -1,0 +1,459 @@
+/*
+ * workflow.c - the state machine of one workflow and the supervisor thread of each run: create the
+ * instances, start() them (retrying with backoff while STARTING), run the reader and writers, and on
+ * stop or a fatal error join them and destroy the instances (see workflow.h).
+ */
+#include "workflow_run.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backlog.h"
+#include "backoff.h"
+#include "log.h"
+#include "util.h"
+
+static const char *const status_names[] = {"STOPPED", "STARTING", "RUNNING", "FAILED"};
+static const char *const stored_names[] = {"stopped", "starting", "running", "failed"}; /* state DB spelling */
+
+const char *cs_wf_status_name(enum cs_wf_status s)
+{
+    return status_names[s];
+}
+
+struct cs_workflow *cs_workflow_new(const char *id, const struct cs_workflow_env *env)
+{
+    struct cs_workflow *wf = cs_xcalloc(1, sizeof *wf);
+    pthread_condattr_t attr;
+    wf->id = cs_xstrdup(id);
+    wf->env = *env;
+    pthread_mutex_init(&wf->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_REALTIME);
+    pthread_cond_init(&wf->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    wf->status = CS_WF_STOPPED;
+    wf->metrics = cs_metrics_new();
+    return wf;
+}
+
+const char *cs_workflow_id(const struct cs_workflow *wf)
+{
+    return wf->id;
+}
+
+/* ---- status ----------------------------------------------------------------------------------- */
+
+static void replace(char **slot, const char *text)
+{
+    free(*slot);
+    *slot = text ? cs_xstrdup(text) : NULL;
+}
+
+/* Persist and log a status change. Call with wf->lock held. */
+static void set_status_locked(struct cs_workflow *wf, enum cs_wf_status status, const char *reason)
+{
+    const char *substate = wf->writer_substate ? wf->writer_substate : wf->reader_substate;
+    wf->status = status;
+    replace(&wf->reason, status == CS_WF_FAILED ? reason : NULL);
+    if (status == CS_WF_FAILED)
+        cs_log(CS_LOG_ERROR, wf->id, "FAILED: %s", reason);
+    else
+        cs_log(CS_LOG_NOTICE, wf->id, "%s (revision %lld)", status_names[status], (long long)wf->running_rev);
+    cs_backlog_status_set(wf->env.backlog, wf->id, stored_names[status], substate, wf->reason, wf->running_rev);
+}
+
+static void set_status(struct cs_workflow *wf, enum cs_wf_status status, const char *reason)
+{
+    pthread_mutex_lock(&wf->lock);
+    set_status_locked(wf, status, reason);
+    pthread_mutex_unlock(&wf->lock);
+}
+
+void cs_workflow_set_substate(struct cs_workflow *wf, int writer, const char *text)
+{
+    char **slot;
+    pthread_mutex_lock(&wf->lock);
+    slot = writer ? &wf->writer_substate : &wf->reader_substate;
+    if ((*slot == NULL) != (text == NULL) || (text && strcmp(*slot, text) != 0)) {
+        if (text)
+            cs_log(CS_LOG_WARNING, wf->id, "%s", text);
+        else
+            cs_log(CS_LOG_NOTICE, wf->id, "resumed (%s)", *slot);
+        replace(slot, text);
+    }
+    pthread_mutex_unlock(&wf->lock);
+}
+
+void cs_workflow_fatal(struct cs_workflow *wf, const char *fmt, ...)
+{
+    va_list ap;
+    char *reason;
+    va_start(ap, fmt);
+    reason = cs_xvasprintf(fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&wf->lock);
+    if (!wf->fatal) {
+        wf->fatal = reason;
+        reason = NULL;
+    }
+    atomic_store(&wf->stopping, 1);
+    pthread_cond_broadcast(&wf->wake);
+    pthread_mutex_unlock(&wf->lock);
+    free(reason);
+}
+
+void cs_workflow_wake(struct cs_workflow *wf)
+{
+    pthread_mutex_lock(&wf->lock);
+    pthread_cond_broadcast(&wf->wake);
+    pthread_mutex_unlock(&wf->lock);
+}
+
+static void wait_on_wake(struct cs_workflow *wf, int64_t deadline_ms, int until_deadline)
+{
+    struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
+    pthread_mutex_lock(&wf->lock);
+    do {
+        if (atomic_load(&wf->stopping) || cs_now_ms() >= deadline_ms)
+            break;
+        pthread_cond_timedwait(&wf->wake, &wf->lock, &ts);
+    } while (until_deadline);
+    pthread_mutex_unlock(&wf->lock);
+}
+
+void cs_workflow_sleep_until(struct cs_workflow *wf, int64_t deadline_ms)
+{
+    wait_on_wake(wf, deadline_ms, 1);
+}
+
+void cs_workflow_wait(struct cs_workflow *wf, int64_t deadline_ms)
+{
+    wait_on_wake(wf, deadline_ms, 0);
+}
+
+/* ---- building a run ---------------------------------------------------------------------------- */
+
+static int64_t def_int(const json_t *def, const char *section, const char *key)
+{
+    const json_t *obj = section ? json_object_get(def, section) : def;
+    return (int64_t)json_integer_value(json_object_get(obj, key));
+}
+
+static void read_settings(const json_t *def, struct cs_run_settings *s)
+{
+    s->writers = (int)def_int(def, NULL, "writers");
+    s->batch_size = (int)def_int(def, NULL, "batch_size");
+    s->read_batch = (int)def_int(def, NULL, "read_batch");
+    s->poll_ms = def_int(def, NULL, "poll_interval");
+    s->high_water = def_int(def, "backlog", "high_water");
+    s->retry_base_ms = def_int(def, "retry", "base");
+    s->retry_cap_ms = def_int(def, "retry", "cap");
+    s->max_attempts = (int)def_int(def, "retry", "max_attempts");
+    s->max_age_ms = def_int(def, "retry", "max_age");
+}
+
+static char *instance_create(struct cs_workflow *wf, struct cs_instance *in, const char *role, int index)
+{
+    const char *conn = json_string_value(json_object_get(wf->run->definition, role));
+    const struct cs_component *connector;
+    json_t *options = NULL;
+    char *scope;
+    cs_status st;
+
+    if (wf->env.endpoint(wf->env.arg, conn, &connector, &options) != 0)
+        return cs_xasprintf("%s: unknown connection \"%s\"", role, conn ? conn : "");
+    if (!(connector->u.connector.caps & (strcmp(role, "source") == 0 ? CS_CAP_SOURCE : CS_CAP_SINK))) {
+        json_decref(options);
+        return cs_xasprintf("connection \"%s\" (connector %s) cannot be a %s", conn, connector->u.connector.name,
+                            role);
+    }
+    in->component = connector;
+    in->connection = cs_xstrdup(conn);
+    scope = index < 0 ? cs_xasprintf("%s/%s", wf->id, conn) : cs_xasprintf("%s/%s#%d", wf->id, conn, index);
+    in->ctx = cs_ctx_new(scope, conn, wf->env.backlog, &wf->stopping, wf->metrics);
+    free(scope);
+    st = connector->u.connector.create(&cs_host_table, in->ctx, options, &in->inst);
+    json_decref(options);
+    if (st != CS_OK) {
+        in->inst = NULL;
+        return cs_xasprintf("%s \"%s\" could not be created: %s", role, conn,
+                            cs_ctx_reason(in->ctx, "no reason given"));
+    }
+    return NULL;
+}
+
+static void instance_destroy(struct cs_instance *in)
+{
+    if (in->inst) {
+        if (in->component->u.connector.stop)
+            in->component->u.connector.stop(in->inst);
+        in->component->u.connector.destroy(in->inst);
+    }
+    cs_ctx_free(in->ctx);
+    free(in->connection);
+}
+
+static void run_free(struct cs_run *run)
+{
+    if (!run)
+        return;
+    instance_destroy(&run->source);
+    for (int i = 0; run->sinks && i < run->set.writers; i++)
+        instance_destroy(&run->sinks[i]);
+    for (size_t i = 0; i < run->n_pipelines; i++)
+        cs_pipeline_free(run->pipelines[i]);
+    free(run->pipelines);
+    free(run->sinks);
+    free(run->writers);
+    free(run->writer_args);
+    json_decref(run->definition);
+    free(run);
+}
+
+/* Create every instance of the run. Returns NULL or the reason it cannot run (new). */
+static char *run_build(struct cs_workflow *wf)
+{
+    struct cs_run *run = wf->run;
+    const json_t *mappings = json_object_get(run->definition, "mappings");
+    struct cs_pipeline_env penv = {wf->env.registry, wf->env.backlog, wf->metrics, wf->id};
+    json_t *resolved = NULL;
+    char *err = NULL;
+
+    if (wf->env.resolve_mappings(wf->env.arg, run->definition, wf->running_rev, &resolved, &err) != 0)
+        return err;
+    run->pipelines = cs_xcalloc(json_array_size(mappings), sizeof *run->pipelines);
+    for (size_t i = 0; i < json_array_size(mappings); i++) {
+        if (cs_pipeline_new(&penv, json_array_get(mappings, i), json_array_get(resolved, i),
+                            &run->pipelines[i], &err) != 0)
+            goto out;
+        run->n_pipelines++;
+    }
+    if ((err = instance_create(wf, &run->source, "source", -1)))
+        goto out;
+    run->sinks = cs_xcalloc(run->set.writers, sizeof *run->sinks);
+    for (int i = 0; i < run->set.writers; i++)
+        if ((err = instance_create(wf, &run->sinks[i], "sink", i)))
+            goto out;
+out:
+    json_decref(resolved);
+    return err;
+}
+
+/* start() every instance, retrying transient failures with backoff. 0 when all started. */
+static int run_start_instances(struct cs_workflow *wf)
+{
+    struct cs_run *run = wf->run;
+    int attempt = 0;
+    for (int i = -1; i < run->set.writers && !atomic_load(&wf->stopping);) {
+        struct cs_instance *in = i < 0 ? &run->source : &run->sinks[i];
+        cs_status st = CS_OK;
+        if (in->component->u.connector.start) {
+            cs_ctx_clear_reason(in->ctx);
+            st = in->component->u.connector.start(in->inst);
+        }
+        if (st == CS_OK) {
+            i++;
+            attempt = 0;
+            continue;
+        }
+        if (st != CS_RETRY) {
+            cs_workflow_fatal(wf, "%s \"%s\" could not start: %s", i < 0 ? "source" : "sink", in->connection,
+                              cs_ctx_reason(in->ctx, "no reason given"));
+            return -1;
+        }
+        {
+            int64_t until = cs_now_ms() + cs_backoff_delay(run->set.retry_base_ms, run->set.retry_cap_ms,
+                                                           ++attempt, in->ctx->reason_retry_after_ms);
+            char clock[16], *text;
+            cs_format_clock(until, clock, sizeof clock);
+            text = cs_xasprintf("starting: retrying at %s: %s from %s", clock,
+                                cs_ctx_reason(in->ctx, "temporary failure"), in->connection);
+            cs_workflow_set_substate(wf, 0, text);
+            free(text);
+            cs_workflow_sleep_until(wf, until);
+        }
+    }
+    cs_workflow_set_substate(wf, 0, NULL);
+    return atomic_load(&wf->stopping) ? -1 : 0;
+}
+
+static void run_threads(struct cs_workflow *wf)
+{
+    struct cs_run *run = wf->run;
+    int started = 0;
+    run->writers = cs_xcalloc(run->set.writers, sizeof *run->writers);
+    run->writer_args = cs_xcalloc(run->set.writers, sizeof *run->writer_args);
+    if (pthread_create(&run->reader, NULL, cs_reader_main, run) != 0) {
+        cs_workflow_fatal(wf, "cannot create the reader thread");
+        return;
+    }
+    for (; started < run->set.writers; started++) {
+        run->writer_args[started] = (struct cs_writer_arg){run, &run->sinks[started]};
+        if (pthread_create(&run->writers[started], NULL, cs_writer_main, &run->writer_args[started]) != 0) {
+            cs_workflow_fatal(wf, "cannot create writer thread %d", started);
+            break;
+        }
+    }
+    pthread_join(run->reader, NULL);
+    for (int i = 0; i < started; i++)
+        pthread_join(run->writers[i], NULL);
+}
+
+static void *supervise(void *arg)
+{
+    struct cs_workflow *wf = arg;
+    char *err;
+
+    if ((err = run_build(wf))) {
+        cs_workflow_fatal(wf, "%s", err);
+        free(err);
+    } else if (run_start_instances(wf) == 0) {
+        set_status(wf, CS_WF_RUNNING, NULL);
+        run_threads(wf);
+    }
+    pthread_mutex_lock(&wf->lock);
+    run_free(wf->run);
+    wf->run = NULL;
+    replace(&wf->reader_substate, NULL);
+    replace(&wf->writer_substate, NULL);
+    wf->suspended_until = 0;
+    wf->writer_failures = 0;
+    if (wf->fatal)
+        set_status_locked(wf, CS_WF_FAILED, wf->fatal);
+    else
+        set_status_locked(wf, CS_WF_STOPPED, NULL);
+    replace(&wf->fatal, NULL);
+    pthread_mutex_unlock(&wf->lock);
+    return NULL;
+}
+
+/* ---- public state changes ---------------------------------------------------------------------- */
+
+/* Join a supervisor that ended on its own (FAILED) so a new one can start. Lock NOT held. */
+static void reap(struct cs_workflow *wf)
+{
+    int joinable;
+    pthread_mutex_lock(&wf->lock);
+    joinable = wf->supervisor_joinable;
+    wf->supervisor_joinable = 0;
+    pthread_mutex_unlock(&wf->lock);
+    if (joinable)
+        pthread_join(wf->supervisor, NULL);
+}
+
+int cs_workflow_start(struct cs_workflow *wf, const json_t *definition, int64_t rev)
+{
+    struct cs_run *run;
+    pthread_mutex_lock(&wf->lock);
+    if (wf->status != CS_WF_STOPPED && wf->status != CS_WF_FAILED) {
+        pthread_mutex_unlock(&wf->lock);
+        return CS_E_STATE;
+    }
+    pthread_mutex_unlock(&wf->lock);
+    reap(wf);
+
+    run = cs_xcalloc(1, sizeof *run);
+    run->wf = wf;
+    run->definition = json_deep_copy(definition);
+    read_settings(run->definition, &run->set);
+    pthread_mutex_lock(&wf->lock);
+    wf->run = run;
+    wf->running_rev = rev;
+    atomic_store(&wf->stopping, 0);
+    atomic_store(&wf->source_idle, 0);
+    set_status_locked(wf, CS_WF_STARTING, NULL);
+    if (pthread_create(&wf->supervisor, NULL, supervise, wf) != 0) {
+        wf->run = NULL;
+        set_status_locked(wf, CS_WF_FAILED, "cannot create the supervisor thread");
+        pthread_mutex_unlock(&wf->lock);
+        run_free(run);
+        return CS_E_NOMEM;
+    }
+    wf->supervisor_joinable = 1;
+    pthread_mutex_unlock(&wf->lock);
+    return 0;
+}
+
+int cs_workflow_stop(struct cs_workflow *wf)
+{
+    pthread_mutex_lock(&wf->lock);
+    atomic_store(&wf->stopping, 1);
+    pthread_cond_broadcast(&wf->wake);
+    pthread_mutex_unlock(&wf->lock);
+    reap(wf);
+    pthread_mutex_lock(&wf->lock);
+    if (wf->status == CS_WF_FAILED)
+        set_status_locked(wf, CS_WF_STOPPED, NULL);
+    pthread_mutex_unlock(&wf->lock);
+    return 0;
+}
+
+void cs_workflow_free(struct cs_workflow *wf)
+{
+    if (!wf)
+        return;
+    cs_workflow_stop(wf);
+    free(wf->id);
+    free(wf->reason);
+    pthread_mutex_destroy(&wf->lock);
+    pthread_cond_destroy(&wf->wake);
+    cs_metrics_free(wf->metrics);
+    free(wf);
+}
+
+/* ---- reading the state ------------------------------------------------------------------------- */
+
+enum cs_wf_status cs_workflow_status(struct cs_workflow *wf)
+{
+    enum cs_wf_status s;
+    pthread_mutex_lock(&wf->lock);
+    s = wf->status;
+    pthread_mutex_unlock(&wf->lock);
+    return s;
+}
+
+int64_t cs_workflow_running_rev(struct cs_workflow *wf)
+{
+    int64_t rev;
+    pthread_mutex_lock(&wf->lock);
+    rev = wf->status == CS_WF_STOPPED ? 0 : wf->running_rev;
+    pthread_mutex_unlock(&wf->lock);
+    return rev;
+}
+
+static json_t *string_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *cs_workflow_snapshot(struct cs_workflow *wf)
+{
+    int64_t backlog = 0, dead = 0, last = atomic_load(&wf->last_success_at);
+    json_t *snap;
+    cs_backlog_counts(wf->env.backlog, wf->id, &backlog, &dead);
+    pthread_mutex_lock(&wf->lock);
+    snap = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o}", "id", wf->id, "status",
+                     status_names[wf->status], "substate",
+                     string_or_null(wf->writer_substate ? wf->writer_substate : wf->reader_substate), "reason",
+                     string_or_null(wf->reason), "running_revision",
+                     (json_int_t)(wf->status == CS_WF_STOPPED ? 0 : wf->running_rev), "backlog",
+                     (json_int_t)backlog, "dead_letters", (json_int_t)dead, "last_success_at",
+                     last ? json_integer(last) : json_null(), "records_read",
+                     (json_int_t)atomic_load(&wf->records_read), "records_written",
+                     (json_int_t)atomic_load(&wf->records_written), "records_rejected",
+                     (json_int_t)atomic_load(&wf->records_rejected), "write_retries",
+                     (json_int_t)atomic_load(&wf->write_retries), "metrics", cs_metrics_snapshot(wf->metrics));
+    pthread_mutex_unlock(&wf->lock);
+    return snap;
+}
+
+int cs_workflow_idle(struct cs_workflow *wf)
+{
+    int64_t backlog = 1, dead = 0;
+    if (cs_workflow_status(wf) != CS_WF_RUNNING || !atomic_load(&wf->source_idle))
+        return 0;
+    cs_backlog_counts(wf->env.backlog, wf->id, &backlog, &dead);
+    return backlog == 0;
+}

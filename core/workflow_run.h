@@ -1,0 +1,92 @@
+/*
+ * workflow_run.h - private to workflow.c, reader.c and writer.c: the state of one workflow and of its
+ * current run (instances, threads, settings). Locking: wf->lock guards the status fields and is the
+ * mutex of wf->wake, the condition every thread of the run sleeps on; counters are atomics.
+ */
+#ifndef CS_WORKFLOW_RUN_H
+#define CS_WORKFLOW_RUN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "host.h"
+#include "loader.h"
+#include "pipeline.h"
+#include "workflow.h"
+
+/* One connector instance with its context. */
+struct cs_instance {
+    const struct cs_component *component;
+    char *connection; /* the connection's name, for messages */
+    struct cs_ctx *ctx;
+    void *inst;
+};
+
+struct cs_run_settings {
+    int writers, batch_size, read_batch;
+    int64_t poll_ms, high_water;
+    int64_t retry_base_ms, retry_cap_ms, max_age_ms; /* max_age_ms 0: no limit */
+    int max_attempts;                               /* -1: forever */
+};
+
+struct cs_run;
+/* What a writer thread gets: the run and its own sink instance. */
+struct cs_writer_arg {
+    struct cs_run *run;
+    struct cs_instance *sink;
+};
+
+struct cs_run {
+    struct cs_workflow *wf;
+    struct cs_run_settings set;
+    json_t *definition;
+    struct cs_instance source;
+    struct cs_instance *sinks; /* one per writer */
+    struct cs_pipeline **pipelines;
+    size_t n_pipelines;
+    pthread_t reader;
+    pthread_t *writers;
+    struct cs_writer_arg *writer_args;
+    int threads_started;
+};
+
+struct cs_workflow {
+    char *id;
+    struct cs_workflow_env env;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    /* status, under lock */
+    enum cs_wf_status status;
+    char *reason;           /* why FAILED */
+    char *reader_substate;  /* e.g. "backing off until ..." set by the reader */
+    char *writer_substate;  /* set by writers */
+    int64_t running_rev;
+    int64_t suspended_until; /* writers pause until then (unix ms) */
+    int writer_failures;     /* consecutive whole-batch failures, for backoff */
+    char *fatal;             /* first fatal reason of the current run */
+    /* supervisor */
+    pthread_t supervisor;
+    int supervisor_joinable;
+    atomic_int stopping;
+    struct cs_run *run;
+    /* counters */
+    struct cs_metrics *metrics;
+    atomic_int source_idle;
+    atomic_llong records_read, records_written, records_rejected, write_retries, last_success_at;
+};
+
+/* Record the first fatal error of the run and ask every thread to stop. */
+void cs_workflow_fatal(struct cs_workflow *wf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Replace the reader's or writers' sub-state (NULL clears it); logs changes. */
+void cs_workflow_set_substate(struct cs_workflow *wf, int writer, const char *text);
+/* Sleep until `deadline_ms` (unix ms) or stop. Call with the lock NOT held. */
+void cs_workflow_sleep_until(struct cs_workflow *wf, int64_t deadline_ms);
+/* Like cs_workflow_sleep_until, but any cs_workflow_wake() ends the wait too. */
+void cs_workflow_wait(struct cs_workflow *wf, int64_t deadline_ms);
+/* Wake every thread of the run (new backlog rows, completions, stop). */
+void cs_workflow_wake(struct cs_workflow *wf);
+
+void *cs_reader_main(void *run);
+void *cs_writer_main(void *instance_of_run);
+
+#endif

@@ -1,0 +1,228 @@
+/*
+ * writer.c - a writer thread of a running workflow: claims due backlog rows (never a key already in
+ * flight), hands them to its own sink instance, and settles each row in one transaction: written rows
+ * leave the backlog, rejected ones become dead letters with the sink's status and detail, transient
+ * failures are rescheduled with backoff (honouring Retry-After). A whole-batch CS_RETRY suspends every
+ * writer of the workflow until the backoff ends; CS_FATAL fails the workflow and returns the batch.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backlog.h"
+#include "backoff.h"
+#include "log.h"
+#include "util.h"
+#include "workflow_run.h"
+
+struct batch {
+    size_t n;
+    struct cs_claim *claims;
+    cs_record **records;
+    struct cs_outcome *out;
+    int64_t *retry_after;
+    char **details; /* owned copies of what set_result reported */
+};
+
+static void on_result(void *arg, size_t index, cs_status st, int http, int64_t retry_after, const char *detail)
+{
+    struct batch *b = arg;
+    if (index >= b->n || st == CS_OK || st == CS_NODATA)
+        return;
+    b->out[index].status = st == CS_REJECT ? CS_REJECT : CS_RETRY; /* a per-record FATAL cannot be settled */
+    b->out[index].http_status = http;
+    b->retry_after[index] = retry_after;
+    free(b->details[index]);
+    b->details[index] = cs_xstrdup(detail ? detail : "no detail given");
+}
+
+static const struct cs_ctx_hooks writer_hooks = {.set_result = on_result};
+
+static void batch_reset(struct batch *b, const char *failed_in)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->details[i]);
+        b->details[i] = NULL;
+        b->retry_after[i] = 0;
+        b->records[i] = b->claims[i].record;
+        b->out[i] = (struct cs_outcome){.seq = b->claims[i].seq, .status = CS_OK, .failed_in = failed_in};
+    }
+}
+
+static void batch_release(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        json_decref(b->claims[i].record);
+}
+
+/* Whole-batch RETRY: suspend every writer of the workflow; returns the time writing resumes. */
+static int64_t suspend_writers(struct cs_run *run, struct cs_instance *sink)
+{
+    struct cs_workflow *wf = run->wf;
+    int64_t until;
+    char clock[16], *text;
+    pthread_mutex_lock(&wf->lock);
+    wf->writer_failures++;
+    until = cs_now_ms() + cs_backoff_delay(run->set.retry_base_ms, run->set.retry_cap_ms, wf->writer_failures,
+                                           sink->ctx->reason_retry_after_ms);
+    if (until > wf->suspended_until)
+        wf->suspended_until = until;
+    until = wf->suspended_until;
+    pthread_mutex_unlock(&wf->lock);
+    cs_format_clock(until, clock, sizeof clock);
+    text = cs_xasprintf("backing off until %s: %s from %s", clock, cs_ctx_reason(sink->ctx, "temporary failure"),
+                        sink->connection);
+    cs_workflow_set_substate(wf, 1, text);
+    free(text);
+    return until;
+}
+
+static void writers_recovered(struct cs_workflow *wf)
+{
+    int was_failing;
+    pthread_mutex_lock(&wf->lock);
+    was_failing = wf->writer_failures > 0 && cs_now_ms() >= wf->suspended_until;
+    if (was_failing)
+        wf->writer_failures = 0;
+    pthread_mutex_unlock(&wf->lock);
+    if (was_failing)
+        cs_workflow_set_substate(wf, 1, NULL);
+}
+
+/* Turn per-record RETRYs into schedules, or into dead letters once attempts or age run out. */
+static void settle_retries(struct cs_run *run, struct batch *b, int64_t now)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        struct cs_outcome *o = &b->out[i];
+        int attempts = b->claims[i].attempts + 1;
+        if (o->status != CS_RETRY)
+            continue;
+        if (run->set.max_attempts > 0 && attempts >= run->set.max_attempts) {
+            o->status = CS_REJECT;
+            o->error_class = "retries_exhausted";
+        } else if (run->set.max_age_ms > 0 && now - b->claims[i].enqueued_at > run->set.max_age_ms) {
+            o->status = CS_REJECT;
+            o->error_class = "expired";
+        } else if (!o->next_attempt_at) {
+            o->next_attempt_at =
+                now + cs_backoff_delay(run->set.retry_base_ms, run->set.retry_cap_ms, attempts, b->retry_after[i]);
+        }
+    }
+}
+
+/* Write one claimed batch and settle it. */
+static void write_batch(struct cs_run *run, struct cs_instance *sink, struct batch *b)
+{
+    struct cs_workflow *wf = run->wf;
+    const cs_connector *c = &sink->component->u.connector;
+    int64_t now, ok = 0, retried = 0, rejected = 0;
+    cs_status st;
+
+    batch_reset(b, sink->component->plugin->desc.name);
+    cs_ctx_clear_reason(sink->ctx);
+    st = c->write(sink->inst, b->records, b->n);
+    now = cs_now_ms();
+    if (st == CS_FATAL) {
+        int64_t seqs[b->n];
+        for (size_t i = 0; i < b->n; i++)
+            seqs[i] = b->claims[i].seq;
+        cs_backlog_release(wf->env.backlog, wf->id, seqs, b->n);
+        cs_workflow_fatal(wf, "sink \"%s\": %s", sink->connection, cs_ctx_reason(sink->ctx, "no reason given"));
+        return;
+    }
+    if (st == CS_RETRY || st == CS_REJECT) {
+        int64_t until = st == CS_RETRY ? suspend_writers(run, sink) : 0;
+        for (size_t i = 0; i < b->n; i++) {
+            b->out[i].status = st;
+            b->out[i].http_status = sink->ctx->reason_http;
+            b->out[i].next_attempt_at = until;
+            free(b->details[i]);
+            b->details[i] = cs_xstrdup(cs_ctx_reason(sink->ctx, "no reason given"));
+        }
+    }
+    settle_retries(run, b, now);
+    for (size_t i = 0; i < b->n; i++) {
+        b->out[i].detail = b->details[i];
+        ok += b->out[i].status == CS_OK;
+        retried += b->out[i].status == CS_RETRY;
+        rejected += b->out[i].status == CS_REJECT;
+    }
+    if (cs_backlog_complete(wf->env.backlog, wf->id, b->out, b->n) != 0) {
+        int64_t seqs[b->n];
+        for (size_t i = 0; i < b->n; i++)
+            seqs[i] = b->claims[i].seq;
+        cs_log(CS_LOG_ERROR, sink->ctx->scope, "cannot settle a batch of %zu in the state database (%s); it "
+               "stays queued and will be written again", b->n, cs_backlog_errmsg(wf->env.backlog));
+        cs_backlog_release(wf->env.backlog, wf->id, seqs, b->n);
+        cs_workflow_sleep_until(wf, now + 1000);
+        return;
+    }
+    atomic_fetch_add(&wf->records_written, ok);
+    atomic_fetch_add(&wf->write_retries, retried);
+    atomic_fetch_add(&wf->records_rejected, rejected);
+    if (ok) {
+        atomic_store(&wf->last_success_at, now);
+        writers_recovered(wf);
+    }
+    cs_workflow_wake(wf); /* the reader may be waiting below the high-water mark */
+}
+
+/* Returns 1 while the workflow's writers are suspended (after sleeping until the suspension ends). */
+static int suspended(struct cs_workflow *wf)
+{
+    int64_t until;
+    pthread_mutex_lock(&wf->lock);
+    until = wf->suspended_until;
+    pthread_mutex_unlock(&wf->lock);
+    if (until <= cs_now_ms())
+        return 0;
+    cs_workflow_sleep_until(wf, until);
+    return 1;
+}
+
+/* Nothing claimable: wait for new rows, a completion, or the next scheduled retry (at most 1 s). */
+static void wait_for_rows(struct cs_workflow *wf)
+{
+    int64_t now = cs_now_ms(), next_due = INT64_MAX;
+    cs_backlog_next_due(wf->env.backlog, wf->id, &next_due);
+    cs_workflow_wait(wf, next_due > now && next_due < now + 1000 ? next_due : now + 1000);
+}
+
+void *cs_writer_main(void *arg)
+{
+    struct cs_writer_arg *wa = arg;
+    struct cs_run *run = wa->run;
+    struct cs_workflow *wf = run->wf;
+    size_t max = (size_t)run->set.batch_size;
+    struct batch b = {0};
+
+    b.claims = cs_xcalloc(max, sizeof *b.claims);
+    b.records = cs_xcalloc(max, sizeof *b.records);
+    b.out = cs_xcalloc(max, sizeof *b.out);
+    b.retry_after = cs_xcalloc(max, sizeof *b.retry_after);
+    b.details = cs_xcalloc(max, sizeof *b.details);
+    cs_ctx_set_hooks(wa->sink->ctx, &writer_hooks, &b);
+    while (!atomic_load(&wf->stopping)) {
+        if (suspended(wf))
+            continue;
+        b.n = 0;
+        if (cs_backlog_claim(wf->env.backlog, wf->id, cs_now_ms(), max, b.claims, &b.n) != 0) {
+            cs_workflow_sleep_until(wf, cs_now_ms() + 1000);
+            continue;
+        }
+        if (b.n == 0) {
+            wait_for_rows(wf);
+            continue;
+        }
+        write_batch(run, wa->sink, &b);
+        batch_release(&b);
+    }
+    cs_ctx_set_hooks(wa->sink->ctx, NULL, NULL);
+    for (size_t i = 0; i < max; i++)
+        free(b.details[i]);
+    free(b.claims);
+    free(b.records);
+    free(b.out);
+    free(b.retry_after);
+    free(b.details);
+    return NULL;
+}

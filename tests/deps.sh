@@ -1,0 +1,9 @@
+#!/bin/sh
+# deps.sh - installs what building and testing crmsync needs on Debian/Ubuntu (run as root). The
+# package names for Fedora/RHEL are in README.md.
+set -eu
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    build-essential autoconf automake libtool pkgconf libltdl-dev libcurl4-openssl-dev \
+    libjansson-dev libsqlite3-dev libyaml-dev libmicrohttpd-dev python3 sqlite3 >/dev/null
+echo "build and test dependencies installed"

@@ -1,0 +1,91 @@
+# acs_schema: the Campaign Standard resources the emulator serves: the profile (nms:recipient,
+# reference B5.2/B6) with its deny-list fields, the profileAndServicesExt custom fields (cus*),
+# the default custom resources (linked to the profile or to each other, with identification keys
+# and their filters), and the built-in and custom profile filters. Plain JSON, replaceable via config.
+
+DENY_LIST_FIELDS = ["blackList", "blackListEmail", "blackListFax", "blackListMobile", "blackListPhone",
+                    "blackListPostalMail", "blackListPushnotification", "ccpaOptOut"]
+
+LOCATION_FIELDS = ["address1", "address2", "address3", "address4", "city", "countryCode", "stateCode", "zipCode"]
+
+
+def _s(length, label, **kw):
+    d = {"type": "string", "length": length, "label": label}
+    d.update(kw)
+    return d
+
+
+PROFILE_FIELDS = {
+    "PKey": {"type": "string", "readOnly": True, "label": "Primary key"},
+    "age": {"type": "long", "readOnly": True, "label": "Age"},
+    "birthDate": {"type": "date", "label": "Birth date", "sortable": True},
+    "created": {"type": "datetime", "readOnly": True, "label": "Created", "sortable": True},
+    "cryptedId": {"type": "string", "readOnly": True, "label": "Encrypted identifier"},
+    "domain": {"type": "string", "readOnly": True, "label": "Email domain", "length": 255},
+    "email": _s(128, "Email", dataPolicy="email", sortable=True),
+    "emailFormat": {"type": "enumeration", "values": ["unknown", "text", "html"], "label": "Email format"},
+    "externalId": _s(100, "External Resource ID", sortable=True),
+    "fax": _s(32, "Fax"),
+    "firstName": _s(30, "First name", sortable=True),
+    "gender": {"type": "enumeration", "values": ["unknown", "male", "female"], "label": "Gender"},
+    "isExternal": {"type": "boolean", "label": "External profile"},
+    "lastModified": {"type": "datetime", "readOnly": True, "label": "Last modified", "sortable": True},
+    "lastName": _s(50, "Last name", sortable=True),
+    "location": {"type": "object", "fields": LOCATION_FIELDS, "label": "Location"},
+    "middleName": _s(30, "Middle name"),
+    "mobilePhone": _s(32, "Mobile"),
+    "phone": _s(32, "Phone"),
+    "postalAddress": {"type": "object", "readOnly": True, "label": "Postal address"},
+    "preferredLanguage": _s(16, "Preferred language"),
+    "salutation": _s(16, "Salutation"),
+    "thumbnail": {"type": "string", "readOnly": True, "label": "Thumbnail"},
+    "timeZone": _s(32, "Time zone"),
+    "title": {"type": "string", "readOnly": True, "label": "Title"},
+    "subscriptions": {"type": "collection", "readOnly": True, "label": "Subscriptions"},
+}
+for _f in DENY_LIST_FIELDS:
+    PROFILE_FIELDS[_f] = {"type": "boolean", "label": _f, "denyList": True}
+
+DEFAULT_EXT_FIELDS = {
+    "cusCrmid": _s(64, "CRM id", sortable=True),
+    "cusLoyaltyTier": _s(30, "Loyalty tier"),
+    "cusScore": {"type": "long", "label": "Score"},
+}
+
+DEFAULT_PROFILE_FILTERS = {
+    # custom filters (defined in the Campaign UI on the extension; reference B5.1)
+    "byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"},
+    "byLastModified": {"field": "lastModified", "param": "since", "op": "ge"},
+}
+
+DEFAULT_CUSTOM_RESOURCES = {
+    "cusMembership": {
+        "label": "Membership",
+        "fields": {
+            "membershipNumber": _s(20, "Membership number", sortable=True),
+            "name": _s(100, "Name", sortable=True),
+            "tier": {"type": "enumeration", "values": ["bronze", "silver", "gold"], "label": "Tier"},
+            "points": {"type": "long", "label": "Points"},
+            "startDate": {"type": "date", "label": "Start date"},
+            "externalId": _s(100, "External id", sortable=True),
+        },
+        "links": {"profile": "profile"},
+        "key": "membershipNumber",
+        "filters": {"byMembershipNumber": {"field": "membershipNumber", "param": "membershipNumber_parameter", "op": "eq"},
+                    "byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"}},
+    },
+    "cusMembershipCard": {
+        "label": "Membership card",
+        "fields": {
+            "cardNumber": _s(30, "Card number", sortable=True),
+            "expiresOn": {"type": "date", "label": "Expires on"},
+            "externalId": _s(100, "External id", sortable=True),
+        },
+        "links": {"membership": "cusMembership"},
+        "key": "cardNumber",
+        "filters": {"byCardNumber": {"field": "cardNumber", "param": "cardNumber_parameter", "op": "eq"},
+                    "byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"}},
+    },
+}
+
+BUILTIN_FILTERS = {"byEmail": ["email"], "byText": ["text", "filterType"]}

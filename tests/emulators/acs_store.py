@@ -1,0 +1,193 @@
+# acs_store: Campaign records in memory. Owns each resource's records indexed by internal id (kept
+# sorted for paging) and by the indexed fields (email, externalId, identification keys), the opaque
+# PKey codec (re-encoded per response when configured), per-attribute change times of the deny-list
+# fields, and the log of deny-list changes that the opt-out export reads.
+import base64
+import datetime
+import hashlib
+import os
+import struct
+import time
+
+import seek
+from acs_schema import DENY_LIST_FIELDS
+
+
+def fmt_ts(t):
+    """Campaign's timestamp format: YYYY-MM-DD HH:MM:SS.mmmZ (a space, not T)."""
+    d = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    return d.strftime("%Y-%m-%d %H:%M:%S.") + "%03dZ" % (d.microsecond // 1000)
+
+
+def parse_ts(s):
+    """Campaign or ISO-8601 timestamp (or epoch seconds) -> epoch seconds; None if invalid."""
+    s = (s or "").strip()
+    if not s:
+        return None
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    try:
+        d = datetime.datetime.fromisoformat(s.replace(" ", "T").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=datetime.timezone.utc)
+    return d.timestamp()
+
+
+class PKeys:
+    def __init__(self, secret, reencode):
+        self.secret = secret
+        self.reencode = reencode
+
+    def encode(self, res_idx, rid):
+        nonce = os.urandom(6) if self.reencode else b"\0" * 6
+        raw = struct.pack(">BHQ", 1, res_idx, rid)
+        pad = hashlib.sha256(self.secret + nonce).digest()[:11]
+        body = nonce + bytes(a ^ b for a, b in zip(raw, pad))
+        mac = hashlib.sha256(self.secret + body).digest()[:12]
+        return "@" + base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode("ascii")
+
+    def decode(self, pkey):
+        """-> (resource index, id) or None when the PKey is not one of ours."""
+        if not pkey.startswith("@"):
+            return None
+        try:
+            data = base64.urlsafe_b64decode(pkey[1:] + "=" * (-len(pkey[1:]) % 4))
+        except (ValueError, TypeError):
+            return None
+        if len(data) != 29:
+            return None
+        body, mac = data[:17], data[17:]
+        if hashlib.sha256(self.secret + body).digest()[:12] != mac:
+            return None
+        nonce = body[:6]
+        pad = hashlib.sha256(self.secret + nonce).digest()[:11]
+        raw = bytes(a ^ b for a, b in zip(body[6:], pad))
+        _, res_idx, rid = struct.unpack(">BHQ", raw)
+        return res_idx, rid
+
+
+class Resource:
+    def __init__(self, idx, name, fields, links=None, key=None, filters=None, label=None, ext_fields=None):
+        self.idx = idx
+        self.name = name
+        self.label = label or name
+        self.fields = dict(fields)  # the base (profileAndServices) view
+        self.ext_fields = dict(ext_fields or {})  # added by profileAndServicesExt
+        self.links = dict(links or {})  # link name -> target resource name
+        self.key = key
+        self.filters = dict(filters or {})
+        self.indexed = {"email", "externalId"} | ({key} if key else set()) | {
+            f["field"] for f in self.filters.values() if f.get("op", "eq") == "eq"}
+        self.reset()
+
+    def reset(self):
+        self.records = {}
+        self.order = seek.SortedKeys()
+        self.index = {f: {} for f in self.indexed}
+        self.next_id = 1
+        self.stamp = 0
+
+    def all_fields(self, ext):
+        if not ext:
+            return self.fields
+        d = dict(self.fields)
+        d.update(self.ext_fields)
+        return d
+
+    @staticmethod
+    def norm(v):
+        return v.lower() if isinstance(v, str) else v
+
+    def _index(self, rid, rec):
+        for f in self.indexed:
+            v = rec.get(f)
+            if v not in (None, ""):
+                self.index[f].setdefault(self.norm(v), set()).add(rid)
+
+    def _unindex(self, rid, rec):
+        for f in self.indexed:
+            v = rec.get(f)
+            if v not in (None, ""):
+                s = self.index[f].get(self.norm(v))
+                if s:
+                    s.discard(rid)
+                    if not s:
+                        del self.index[f][self.norm(v)]
+
+    def find(self, field, value):
+        return self.index.get(field, {}).get(self.norm(value), set())
+
+
+class Store:
+    def __init__(self, resources, secret, reencode):
+        self.resources = {r.name: r for r in resources}
+        self.by_idx = {r.idx: r for r in resources}
+        self.pkeys = PKeys(secret, reencode)
+        self.optout_log = []  # (time, resource name, id, field)
+        self.last_export = 0.0
+
+    def reset(self):
+        for r in self.resources.values():
+            r.reset()
+        self.optout_log = []
+        self.last_export = 0.0
+
+    def pkey(self, res, rid):
+        return self.pkeys.encode(res.idx, rid)
+
+    def resolve(self, pkey):
+        """PKey -> (resource, id) or (None, None)."""
+        d = self.pkeys.decode(pkey)
+        if d is None or d[0] not in self.by_idx:
+            return None, None
+        return self.by_idx[d[0]], d[1]
+
+    def insert(self, res, values, now=None, bulk=False):
+        now = now or time.time()
+        rid = res.next_id
+        res.next_id += 1
+        rec = dict(values)
+        rec["_created"] = now
+        rec["_modified"] = now
+        rec["_attr_mod"] = {f: now for f in DENY_LIST_FIELDS if f in res.fields} if res.name == "profile" else {}
+        res.records[rid] = rec
+        if bulk:
+            res.order.keys.append(rid)  # ids only grow, so the order stays sorted
+        else:
+            res.order.add(rid)
+        res._index(rid, rec)
+        res.stamp += 1
+        if res.name == "profile":
+            for f in DENY_LIST_FIELDS:
+                if values.get(f):
+                    self.optout_log.append((now, res.name, rid, f))
+        return rid, rec
+
+    def update(self, res, rid, values, now=None):
+        """-> number of fields whose value changed."""
+        now = now or time.time()
+        rec = res.records[rid]
+        changed = [k for k, v in values.items() if rec.get(k) != v]
+        if not changed:
+            return 0
+        res._unindex(rid, rec)
+        for k in changed:
+            rec[k] = values[k]
+            if k in rec["_attr_mod"]:
+                rec["_attr_mod"][k] = now
+                self.optout_log.append((now, res.name, rid, k))
+        rec["_modified"] = now
+        res._index(rid, rec)
+        res.stamp += 1
+        return len(changed)
+
+    def delete(self, res, rid):
+        rec = res.records.pop(rid)
+        res._unindex(rid, rec)
+        res.order.remove(rid)
+        res.stamp += 1
+        return rec

@@ -1,0 +1,259 @@
+# dv_store: Dataverse rows in memory. Owns each table's rows indexed by primary id (kept sorted for
+# paging) and by alternate key, the organization-wide row version counter, the change log and the
+# tombstones that change tracking reads, and savepoints that roll a $batch change set back.
+import bisect
+import datetime
+
+import seek
+from dv_schema import LOOKUP_TYPES, SYSTEM_USER_ID
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Table:
+    def __init__(self, spec):
+        self.spec = spec
+        self.logical = spec["logical"]
+        self.set = spec["set"]
+        self.pid = spec["id"]
+        self.pname = spec.get("name")
+        self.change_tracking = bool(spec.get("change_tracking"))
+        self.attrs = {a["name"]: a for a in spec["attributes"]}
+        self.nav = {}  # navigation property -> (lookup attribute, target logical name)
+        for a in spec["attributes"]:
+            if a["type"] in LOOKUP_TYPES:
+                for target, navname in (a.get("nav") or {}).items():
+                    self.nav[navname] = (a["name"], target)
+        self.keys = [(k["name"], list(k["attributes"])) for k in spec.get("keys", [])]
+        self.all_columns = [self.column(n) for n in self.attrs]
+        self.reset()
+
+    def reset(self):
+        self.rows = {}
+        self.order = seek.SortedKeys()
+        self.key_index = {name: {} for name, _ in self.keys}
+        self.changelog = []  # (version, id), append-only
+        self.tombstones = []  # (version, id), append-only
+        self.stamp = 0
+
+    def column(self, name):
+        """Row key for an attribute name as used in $select/$filter: lookups are _x_value."""
+        if name in self.attrs:
+            a = self.attrs[name]
+            return "_%s_value" % name if a["type"] in LOOKUP_TYPES else name, a
+        if name.startswith("_") and name.endswith("_value") and name[1:-6] in self.attrs:
+            a = self.attrs[name[1:-6]]
+            if a["type"] in LOOKUP_TYPES:
+                return name, a
+        return None, None
+
+    def key_tuple(self, keyattrs, row):
+        vals = []
+        for k in keyattrs:
+            col, _ = self.column(k)
+            v = row.get(col)
+            if v is None:
+                return None
+            vals.append(v.lower() if isinstance(v, str) else v)
+        return tuple(vals)
+
+    def find_key(self, keyattrs):
+        names = sorted(keyattrs)
+        for kname, attrs in self.keys:
+            if sorted(attrs) == names:
+                return kname, attrs
+        return None, None
+
+    def _index(self, rid, row):
+        for kname, attrs in self.keys:
+            t = self.key_tuple(attrs, row)
+            if t is not None:
+                self.key_index[kname][t] = rid
+
+    def _unindex(self, rid, row):
+        for kname, attrs in self.keys:
+            t = self.key_tuple(attrs, row)
+            if t is not None and self.key_index[kname].get(t) == rid:
+                del self.key_index[kname][t]
+
+    def key_conflict(self, rid, row):
+        """Name and attributes of an alternate key that another row already holds, or None."""
+        for kname, attrs in self.keys:
+            t = self.key_tuple(attrs, row)
+            if t is not None:
+                other = self.key_index[kname].get(t)
+                if other is not None and other != rid:
+                    return kname, attrs
+        return None
+
+    def lookup_key(self, keyattrs, values):
+        kname, attrs = self.find_key(list(values))
+        if kname is None:
+            return None
+        t = tuple((values[a].lower() if isinstance(values[a], str) else values[a]) for a in attrs)
+        return self.key_index[kname].get(t)
+
+
+class Store:
+    def __init__(self, specs):
+        self.tables = {}
+        self.by_set = {}
+        for s in specs:
+            t = Table(s)
+            self.tables[t.logical] = t
+            self.by_set[t.set] = t
+        self.version = 1000
+        self.savepoint = None
+        self.ct_min_version = 0  # delta tokens below this are expired (fault injection)
+
+    def reset(self):
+        for t in self.tables.values():
+            t.reset()
+        self.version = 1000
+        self.savepoint = None
+        self.ct_min_version = 0
+
+    def next_version(self):
+        self.version += 1
+        return self.version
+
+    # -- savepoints ($batch change sets) ----------------------------------------------------
+    def begin(self):
+        self.savepoint = {"logs": {n: (len(t.changelog), len(t.tombstones)) for n, t in self.tables.items()},
+                          "rows": {}, "version": self.version}
+
+    def _remember(self, table, rid):
+        sp = self.savepoint
+        if sp is not None and (table.logical, rid) not in sp["rows"]:
+            old = table.rows.get(rid)
+            sp["rows"][(table.logical, rid)] = dict(old) if old is not None else None
+
+    def commit(self):
+        self.savepoint = None
+
+    def rollback(self):
+        sp, self.savepoint = self.savepoint, None
+        if sp is None:
+            return
+        for (logical, rid), old in sp["rows"].items():
+            t = self.tables[logical]
+            cur = t.rows.get(rid)
+            if cur is not None:
+                t._unindex(rid, cur)
+                del t.rows[rid]
+                t.order.remove(rid)
+            if old is not None:
+                t.rows[rid] = old
+                t.order.add(rid)
+                t._index(rid, old)
+            t.stamp += 1
+        for logical, (ncl, ntb) in sp["logs"].items():
+            t = self.tables[logical]
+            del t.changelog[ncl:]
+            del t.tombstones[ntb:]
+        self.version = sp["version"]
+
+    # -- row operations (caller holds the emulator lock and has validated the values) --------
+    def insert(self, table, rid, values, bulk=False):
+        now = utcnow()
+        row = {}
+        for name, a in table.attrs.items():
+            col, _ = table.column(name)
+            if "default" in a:
+                row[col] = a["default"]
+            else:
+                row[col] = None
+        row.update(values)
+        row[table.pid] = rid
+        if "ownerid" in table.attrs:
+            row["_ownerid_value"] = SYSTEM_USER_ID
+            row["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] = "systemuser"
+        row.setdefault("createdon", now)
+        if "createdon" in table.attrs and row.get("createdon") is None:
+            row["createdon"] = now
+        row["modifiedon"] = now
+        self._computed(table, row)
+        v = self.next_version()
+        row["versionnumber"] = v
+        if not bulk:
+            self._remember(table, rid)
+            table.order.add(rid)
+        table.rows[rid] = row
+        table._index(rid, row)
+        table.changelog.append((v, rid))
+        table.stamp += 1
+        return row
+
+    def finish_bulk(self, table, ids):
+        table.order.extend_sorted(ids)
+
+    def update(self, table, rid, values):
+        self._remember(table, rid)
+        row = table.rows[rid]
+        table._unindex(rid, row)
+        row.update(values)
+        row["modifiedon"] = utcnow()
+        self._computed(table, row)
+        v = self.next_version()
+        row["versionnumber"] = v
+        table._index(rid, row)
+        table.changelog.append((v, rid))
+        table.stamp += 1
+        return row
+
+    def delete(self, table, rid):
+        self._remember(table, rid)
+        row = table.rows.pop(rid)
+        table._unindex(rid, row)
+        table.order.remove(rid)
+        table.tombstones.append((self.next_version(), rid))
+        table.stamp += 1
+        return row
+
+    @staticmethod
+    def _computed(table, row):
+        if table.logical == "contact":
+            row["fullname"] = " ".join(p for p in (row.get("firstname"), row.get("lastname")) if p) or None
+
+    # -- change tracking ---------------------------------------------------------------------
+    def changes(self, table, since, upto, phase, index, limit):
+        """Delta items after version `since` up to `upto`: new/updated rows (by version) first,
+        then deletes. Resumes at (phase, index); -> (items, (phase, index) to resume or None).
+        Items are ("row", row) or ("deleted", id)."""
+        out = []
+        if phase == 0:
+            if index < 0:
+                index = bisect.bisect_right(table.changelog, since, key=lambda e: e[0])
+            cl = table.changelog
+            n = len(cl)
+            while index < n:
+                v, rid = cl[index]
+                if v > upto:
+                    index = n
+                    break
+                index += 1
+                row = table.rows.get(rid)
+                if row is None or row["versionnumber"] != v:
+                    continue  # superseded by a later change or deleted
+                out.append(("row", row))
+                if len(out) == limit:
+                    return out, (0, index)
+            phase, index = 1, -1
+        if index < 0:
+            index = bisect.bisect_right(table.tombstones, since, key=lambda e: e[0])
+        tb = table.tombstones
+        n = len(tb)
+        while index < n:
+            v, rid = tb[index]
+            if v > upto:
+                break
+            index += 1
+            row = table.rows.get(rid)
+            if row is not None and row["versionnumber"] > v:
+                continue  # re-created after the delete
+            if len(out) == limit:
+                return out, (1, index - 1)
+            out.append(("deleted", rid))
+        return out, None

@@ -1,0 +1,90 @@
+# faults: the fault-injection rules set through /_emulator/faults (shared by both emulators).
+# A rule matches requests by method and path regex, skips the first `after` matches, then fires
+# `count` times (or for `seconds`), as one of: throttle (429 + Retry-After), error (5xx or any
+# status), slow (delay, then normal answer), drop (close the connection), malformed (answer with a
+# corrupted JSON body).
+import itertools
+import re
+import threading
+import time
+
+KINDS = ("throttle", "error", "slow", "drop", "malformed")
+
+
+class Fault:
+    def __init__(self, fid, kind, path=None, method=None, count=None, after=0, seconds=None,
+                 status=None, retry_after=None, delay=1.0, message=None, code=None):
+        if kind not in KINDS:
+            raise ValueError("kind must be one of %s" % (KINDS,))
+        self.id = fid
+        self.kind = kind
+        self.path_re = re.compile(path) if path else None
+        self.path = path
+        self.method = method.upper() if method else None
+        if count is None:
+            count = -1 if seconds else 1
+        self.remaining = None if int(count) < 0 else int(count)
+        self.skip = int(after)
+        self.until = time.monotonic() + float(seconds) if seconds else None
+        self.status = int(status) if status else (429 if kind == "throttle" else 503)
+        self.retry_after = retry_after
+        self.delay = float(delay)
+        self.message = message
+        self.code = code
+        self.fired = 0
+
+    def describe(self):
+        return {"id": self.id, "kind": self.kind, "path": self.path, "method": self.method,
+                "remaining": self.remaining, "skip": self.skip, "fired": self.fired,
+                "status": self.status}
+
+
+class Faults:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules = []
+        self.ids = itertools.count(1)
+
+    def add(self, kind, **kw):
+        with self.lock:
+            f = Fault(next(self.ids), kind, **kw)
+            self.rules.append(f)
+            return f.id
+
+    def clear(self):
+        with self.lock:
+            self.rules = []
+
+    def describe(self):
+        with self.lock:
+            return [f.describe() for f in self.rules]
+
+    def match(self, req):
+        if not self.rules:
+            return None
+        now = time.monotonic()
+        with self.lock:
+            for f in list(self.rules):
+                if f.until is not None and now > f.until:
+                    self.rules.remove(f)
+                    continue
+                if f.method and f.method != req.method:
+                    continue
+                if f.path_re and not f.path_re.search(req.path):
+                    continue
+                if f.skip > 0:
+                    f.skip -= 1
+                    continue
+                f.fired += 1
+                if f.remaining is not None:
+                    f.remaining -= 1
+                    if f.remaining <= 0:
+                        self.rules.remove(f)
+                return f
+        return None
+
+
+def corrupt(body):
+    """A JSON body cut short: unparseable, but with a correct Content-Length for what is sent."""
+    n = max(1, len(body) // 2)
+    return body[:n] + b"\x00{\"truncated"

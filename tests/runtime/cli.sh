@@ -1,0 +1,77 @@
+#!/bin/sh
+# cli.sh - crmsyncd's command line as an operator meets it: --check-config accepts a good file and
+# refuses bad ones with file:line:col and the key path (exit 78, nothing started); --list-plugins
+# shows options with secrets marked; secrets from files must be owner-only and never appear in logs;
+# plugin problems name the config position and the file.
+. "$RUNTIME_LIB"
+
+WF='  - id: demo
+    source: mem
+    sink: cap
+    mappings: [{stream: contacts}]'
+write_conf "$T/good.conf" "$WF"
+out=$("$CRMSYNCD" -c "$T/good.conf" --check-config) || fail "--check-config refused a good file"
+[ "$out" = "$T/good.conf: OK (1 plugins, 2 connections, 1 workflows)" ] || fail "unexpected: $out"
+[ ! -e "$T/state" ] || fail "--check-config must not create the state directory"
+
+expect_refusal() { # FILE EXPECTED-SUBSTRING
+    status=0
+    "$CRMSYNCD" -c "$1" --check-config >"$T/out" 2>&1 || status=$?
+    [ "$status" -eq 78 ] || { cat "$T/out"; fail "$1: exit status $status, expected 78"; }
+    grep -qF -- "$2" "$T/out" || { cat "$T/out"; fail "$1: missing message: $2"; }
+}
+
+# core schema: unknown key with a hint, at its line and column
+sed 's/^state_dir:/stat_dir:/' "$T/good.conf" >"$T/typo.conf"
+expect_refusal "$T/typo.conf" "typo.conf:1:1: stat_dir: unknown key (did you mean \"state_dir\"?)"
+# plugin options: checked against the connector's table
+sed 's/records: 1000/recrods: 1000/' "$T/good.conf" >"$T/opt.conf"
+expect_refusal "$T/opt.conf" "connections.mem.recrods: unknown"
+expect_refusal "$T/opt.conf" "did you mean \"records\"?"
+# a connector nobody provides
+sed 's/connector: capture-sink/connector: kafka-sink/' "$T/good.conf" >"$T/conn.conf"
+expect_refusal "$T/conn.conf" "connections.cap.connector: no loaded plugin provides the connector \"kafka-sink\""
+# a sink that cannot write
+sed 's/    sink: cap/    sink: mem/' "$T/good.conf" >"$T/role.conf"
+expect_refusal "$T/role.conf" "workflows[0].sink: connection \"mem\" uses the connector \"memory-source\", which cannot write"
+# a stage nobody provides, with its path
+sed 's/mappings: \[{stream: contacts}\]/mappings: [{stream: contacts, stages: [{name: nope}]}]/' "$T/good.conf" >"$T/stage.conf"
+expect_refusal "$T/stage.conf" "workflows[0].mappings[0].stages[0].name: no loaded plugin provides the stage \"nope\""
+# a plugin that is not there, at its position in `plugins`
+sed 's/plugins: \[testplug\]/plugins: [testplug, nosuch]/' "$T/good.conf" >"$T/plug.conf"
+expect_refusal "$T/plug.conf" "plug.conf:3:21: plugins[1]: plugin \"nosuch\": not found in plugin_dir"
+
+# --list-plugins: components, options, secrets marked
+"$CRMSYNCD" -c "$T/good.conf" --list-plugins >"$T/list" || fail "--list-plugins failed"
+grep -q '^testplug 1.0 (plugin ABI 1.0) ' "$T/list" || fail "plugin line missing"
+grep -q '^  connector memory-source \[source\]: ' "$T/list" || fail "source line missing"
+grep -q '^  connector capture-sink \[sink\]: ' "$T/list" || fail "sink line missing"
+grep -q '^  stage reject-every: ' "$T/list" || fail "stage line missing"
+grep -Eq '^ +records +int +required ' "$T/list" || fail "required option not shown"
+grep -Eq '^ +api_token +string +secret +\(set api_token_file or api_token_env\)' "$T/list" ||
+    { cat "$T/list"; fail "secret option not marked"; }
+
+# secrets: inline refused, group-readable file refused, owner-only file used and never logged
+CAP_OPTS='api_token: let-me-in' write_conf "$T/inline.conf" "$WF"
+expect_refusal "$T/inline.conf" "connections.cap.api_token: secrets are not accepted inline"
+printf 'let-me-in\n' >"$T/token"
+chmod 644 "$T/token"
+CAP_OPTS="api_token_file: $T/token" write_conf "$T/secret.conf" "$WF"
+expect_refusal "$T/secret.conf" "is readable by group or others (mode 0644); run: chmod 600 $T/token"
+chmod 600 "$T/token"
+LOG_LEVEL=debug CAP_OPTS="api_token_file: $T/token" write_conf "$T/secret.conf" "$WF"
+run_until_idle "$T/secret.conf" || { cat "$T/daemon.log"; fail "the token from a file was not accepted"; }
+[ "$(wc -l <"$T/captured")" -eq 1000 ] || fail "records not delivered with a file secret"
+printf 'wrong-secret-value\n' >"$T/token"
+rm -rf "$T/state"
+status=0
+run_until_idle "$T/secret.conf" || status=$?
+[ "$status" -eq 1 ] || fail "a refused token must end the run with exit 1 (got $status)"
+grep -q 'FAILED: sink "cap" could not start: 401 Unauthorized: the api_token was refused' "$T/daemon.log" ||
+    fail "the refused token was not reported"
+if grep -q 'wrong-secret-value\|let-me-in' "$T/daemon.log"; then fail "a secret value reached the log"; fi
+API_ENV_VALUE=let-me-in
+export API_ENV_VALUE
+CAP_OPTS="api_token_env: API_ENV_VALUE" write_conf "$T/env.conf" "$WF"
+"$CRMSYNCD" -c "$T/env.conf" --check-config >/dev/null || fail "a secret from the environment was refused"
+echo "cli: ok"

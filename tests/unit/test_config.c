@@ -1,0 +1,620 @@
+/*
+ * test_config.c - unit tests of core/config.c: reading YAML and JSON with positions, the core schema and
+ * its exact messages, defaults and durations, and plugin option tables with secrets. Each case writes
+ * its file into a private temporary directory (the test runs there, so messages name short relative
+ * paths); the YAML/JSON twins and the documented example live in tests/fixtures/config/.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "util.h"
+
+#ifndef CS_DEFAULT_STATE_DIR
+#define CS_DEFAULT_STATE_DIR "/var/lib/crmsync"
+#endif
+
+/* Two connections and the plugins list: lines 1-6 of most cases. */
+#define CONNECTIONS                                                                                       \
+    "plugins: [dynamics365, campaign]\n"                                                                  \
+    "connections:\n"                                                                                      \
+    "  d365:\n"                                                                                           \
+    "    connector: dynamics365\n"                                                                        \
+    "  acs:\n"                                                                                            \
+    "    connector: campaign\n"
+
+static char srcdir[PATH_MAX];
+static char tmpdir[PATH_MAX];
+
+static void write_file(const char *name, const char *text, mode_t mode)
+{
+    FILE *f = fopen(name, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs(text, f);
+    fclose(f);
+    CHECK(chmod(name, mode) == 0);
+}
+
+/* The whole file at `path` (new), or NULL. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t size = 0;
+
+    if (!f)
+        return NULL;
+    if (getdelim(&text, &size, '\0', f) < 0) {
+        free(text);
+        text = NULL;
+    }
+    fclose(f);
+    return text;
+}
+
+/* The value at "a.b.0.c" (numbers index lists), or NULL. */
+static json_t *get(json_t *v, const char *path)
+{
+    char *copy = cs_xstrdup(path), *save = NULL;
+
+    for (char *part = strtok_r(copy, ".", &save); part && v; part = strtok_r(NULL, ".", &save))
+        v = json_is_array(v) ? json_array_get(v, strtoul(part, NULL, 10)) : json_object_get(v, part);
+    free(copy);
+    return v;
+}
+
+static struct cs_config *load_ok(const char *name, const char *text)
+{
+    struct cs_config *cfg = NULL;
+    char *err = NULL;
+
+    write_file(name, text, 0600);
+    CHECK_INT(cs_config_load(name, &cfg, &err), 0);
+    if (err)
+        fprintf(stderr, "unexpected errors in %s:\n%s\n", name, err);
+    CHECK(err == NULL);
+    free(err);
+    return cfg;
+}
+
+/* Loading `text` as `name` fails with exactly `want`. */
+static void expect_error(const char *name, const char *text, const char *want)
+{
+    struct cs_config *cfg = NULL;
+    char *err = NULL;
+
+    write_file(name, text, 0600);
+    CHECK_INT(cs_config_load(name, &cfg, &err), CS_E_INVAL);
+    CHECK(cfg == NULL);
+    CHECK_STR(err, want);
+    cs_config_free(cfg);
+    free(err);
+}
+
+static void test_defaults(void)
+{
+    struct cs_config *cfg = load_ok("min.conf", CONNECTIONS "workflows:\n"
+                                                            "  - id: sync\n"
+                                                            "    source: d365\n"
+                                                            "    sink: acs\n"
+                                                            "    mappings:\n"
+                                                            "      - stream: contacts\n");
+    json_t *r = cfg ? cfg->root : NULL;
+    char *where;
+
+    CHECK_STR(json_string_value(get(r, "state_dir")), CS_DEFAULT_STATE_DIR);
+    CHECK_STR(json_string_value(get(r, "log_level")), "info");
+    CHECK_STR(json_string_value(get(r, "admin.listen")), "127.0.0.1:8470");
+    CHECK(get(r, "admin") && !get(r, "admin.token_file"));
+    CHECK(r && !get(r, "plugin_dir"));
+    CHECK_STR(json_string_value(get(r, "connections.acs.connector")), "campaign");
+    CHECK_STR(json_string_value(get(r, "workflows.0.title")), "sync");
+    CHECK(json_is_true(get(r, "workflows.0.autostart")));
+    CHECK_INT(json_integer_value(get(r, "workflows.0.writers")), 4);
+    CHECK_INT(json_integer_value(get(r, "workflows.0.batch_size")), 100);
+    CHECK_INT(json_integer_value(get(r, "workflows.0.read_batch")), 1000);
+    CHECK_INT(json_integer_value(get(r, "workflows.0.poll_interval")), 5000);
+    CHECK_INT(json_integer_value(get(r, "workflows.0.backlog.high_water")), 100000);
+    CHECK_INT(json_integer_value(get(r, "workflows.0.retry.base")), 1000);
+    CHECK_INT(json_integer_value(get(r, "workflows.0.retry.cap")), 30 * 60 * 1000);
+    CHECK_INT(json_integer_value(get(r, "workflows.0.retry.max_attempts")), -1);
+    CHECK(json_is_null(get(r, "workflows.0.retry.max_age")));
+    CHECK_STR(json_string_value(get(r, "workflows.0.mappings.0.target")), "contacts");
+    CHECK(json_is_array(get(r, "workflows.0.mappings.0.stages")) &&
+          json_array_size(get(r, "workflows.0.mappings.0.stages")) == 0);
+    CHECK(get(r, "workflows.0.mappings.0") && !get(r, "workflows.0.mappings.0.entity"));
+
+    if (cfg) {
+        where = cs_config_where(cfg, "workflows[0].mappings[0].stream");
+        CHECK_STR(where, "min.conf:12:9: workflows[0].mappings[0].stream");
+        free(where);
+        where = cs_config_where(cfg, "workflows[0].writers"); /* defaulted: the workflow's position */
+        CHECK_STR(where, "min.conf:8:5: workflows[0].writers");
+        free(where);
+        where = cs_config_where(cfg, "");
+        CHECK_STR(where, "min.conf:1:1");
+        free(where);
+    }
+    cs_config_free(cfg);
+}
+
+static void test_scalar_types(void)
+{
+    struct cs_config *cfg = load_ok("types.conf", "plugins: []\n"
+                                                  "connections:\n"
+                                                  "  c:\n"
+                                                  "    connector: x\n"
+                                                  "    quoted_true: \"true\"\n"
+                                                  "    plain_yes: Yes\n"
+                                                  "    plain_off: OFF\n"
+                                                  "    int: 42\n"
+                                                  "    neg: -7\n"
+                                                  "    quoted_int: '42'\n"
+                                                  "    real: 1.5\n"
+                                                  "    exp: 2e3\n"
+                                                  "    tilde: ~\n"
+                                                  "    empty:\n"
+                                                  "    null_word: NULL\n"
+                                                  "    quoted_null: \"null\"\n"
+                                                  "    word: hello\n"
+                                                  "    version: 1.2.3\n");
+    json_t *c = get(cfg ? cfg->root : NULL, "connections.c");
+
+    CHECK_STR(json_string_value(get(c, "quoted_true")), "true");
+    CHECK(json_is_true(get(c, "plain_yes")));
+    CHECK(json_is_false(get(c, "plain_off")));
+    CHECK(json_is_integer(get(c, "int")) && json_integer_value(get(c, "int")) == 42);
+    CHECK_INT(json_integer_value(get(c, "neg")), -7);
+    CHECK_STR(json_string_value(get(c, "quoted_int")), "42");
+    CHECK(json_is_real(get(c, "real")) && json_real_value(get(c, "real")) == 1.5);
+    CHECK(json_is_real(get(c, "exp")) && json_real_value(get(c, "exp")) == 2000.0);
+    CHECK(json_is_null(get(c, "tilde")));
+    CHECK(json_is_null(get(c, "empty")));
+    CHECK(json_is_null(get(c, "null_word")));
+    CHECK_STR(json_string_value(get(c, "quoted_null")), "null");
+    CHECK_STR(json_string_value(get(c, "word")), "hello");
+    CHECK_STR(json_string_value(get(c, "version")), "1.2.3");
+    cs_config_free(cfg);
+
+    expect_error("big.conf", "plugins: []\nconnections: {c: {connector: x, n: 99999999999999999999}}\n",
+                 "big.conf:2:36: connections.c.n: number out of range");
+}
+
+static void test_syntax(void)
+{
+    expect_error("syntax.conf", "state_dir: /x\nplugins: [a, b\nworkflows: []\n",
+                 "syntax.conf:3:10: did not find expected ',' or ']' while parsing a flow sequence");
+    expect_error("indent.conf", "plugins: []\nadmin:\n  listen: x\n token_file: y\n",
+                 "indent.conf:4:2: did not find expected key while parsing a block mapping");
+    expect_error("anchor.conf", "plugins: []\nconnections:\n  a: &base\n    connector: x\n  b: *base\n",
+                 "anchor.conf:3:6: connections.a: anchors and aliases are not supported");
+    expect_error("tag.conf", "plugins: []\nstate_dir: !!str /x\n",
+                 "tag.conf:2:12: state_dir: tags are not supported");
+    expect_error("multi.conf", "plugins: []\n---\nplugins: []\n",
+                 "multi.conf:2:1: multiple documents are not supported");
+    expect_error("list.conf", "- plugins\n", "list.conf:1:1: the top level must be a mapping, got a list");
+    expect_error("empty.conf", "# nothing\n", "empty.conf:2:1: the top level must be a mapping, got null");
+    expect_error("key.conf", "{[a]: b}\n", "key.conf:1:2: mapping keys must be scalars");
+    expect_error("dup.conf", "plugins: []\nstate_dir: /a\nstate_dir: /b\n",
+                 "dup.conf:3:1: state_dir: duplicate key (first at line 2)");
+}
+
+static void test_unknown_keys(void)
+{
+    expect_error("top.conf", "plugins: []\nstat_dir: /var/lib/x\n",
+                 "top.conf:2:1: stat_dir: unknown key (did you mean \"state_dir\"?)");
+    expect_error("far.conf", "plugins: []\ncolour: red\n",
+                 "far.conf:2:1: colour: unknown key (allowed: state_dir, plugin_dir, log_level, admin, plugins, "
+                 "connections, workflows)");
+    expect_error("deep.conf", CONNECTIONS "workflows:\n"
+                                          "  - id: sync\n"
+                                          "    source: d365\n"
+                                          "    sink: acs\n"
+                                          "    mappings:\n"
+                                          "      - stream: contacts\n"
+                                          "        targte: profiles\n",
+                 "deep.conf:13:9: workflows[0].mappings[0].targte: unknown key (did you mean \"target\"?)");
+}
+
+static void test_schema_errors(void)
+{
+    expect_error("required.conf", CONNECTIONS "workflows:\n"
+                                              "  - id: sync\n"
+                                              "    source: d365\n"
+                                              "    sink: acs\n"
+                                              "    mappings:\n"
+                                              "      - stream: contacts\n"
+                                              "      - target: profiles\n",
+                 "required.conf:13:9: workflows[0].mappings[1].stream: required");
+    expect_error("type.conf", CONNECTIONS "workflows:\n"
+                                          "  - id: sync\n"
+                                          "    source: d365\n"
+                                          "    sink: acs\n"
+                                          "    writers: \"4\"\n"
+                                          "    mappings: [{stream: contacts}]\n",
+                 "type.conf:11:5: workflows[0].writers: expected an integer, got a string");
+    expect_error("range.conf", CONNECTIONS "workflows:\n"
+                                           "  - id: sync\n"
+                                           "    source: d365\n"
+                                           "    sink: acs\n"
+                                           "    writers: 0\n"
+                                           "    backlog: {high_water: 0}\n"
+                                           "    retry: {max_attempts: 0}\n"
+                                           "    mappings: [{stream: contacts}]\n",
+                 "range.conf:11:5: workflows[0].writers: must be between 1 and 64, got 0\n"
+                 "range.conf:12:15: workflows[0].backlog.high_water: must be at least 1, got 0\n"
+                 "range.conf:13:13: workflows[0].retry.max_attempts: must be -1 (retry forever) or at least 1, got 0");
+    expect_error("duration.conf", CONNECTIONS "workflows:\n"
+                                              "  - id: sync\n"
+                                              "    source: d365\n"
+                                              "    sink: acs\n"
+                                              "    poll_interval: 5x\n"
+                                              "    retry: {base: -1s, cap: true}\n"
+                                              "    mappings: [{stream: contacts}]\n",
+                 "duration.conf:11:5: workflows[0].poll_interval: expected a duration such as \"5s\" or \"30m\", "
+                 "got \"5x\"\n"
+                 "duration.conf:12:13: workflows[0].retry.base: expected a duration such as \"5s\" or \"30m\", "
+                 "got \"-1s\"\n"
+                 "duration.conf:12:24: workflows[0].retry.cap: expected a duration such as \"5s\" or \"30m\", "
+                 "got a boolean");
+    expect_error("dupid.conf", CONNECTIONS "workflows:\n"
+                                           "  - id: sync\n"
+                                           "    source: d365\n"
+                                           "    sink: acs\n"
+                                           "    mappings: [{stream: contacts}, {stream: contacts}]\n"
+                                           "  - id: sync\n"
+                                           "    source: acs\n"
+                                           "    sink: d365\n"
+                                           "    mappings: [{stream: profiles}]\n",
+                 "dupid.conf:11:37: workflows[0].mappings[1].stream: duplicate stream \"contacts\" (first at line 11)\n"
+                 "dupid.conf:12:5: workflows[1].id: duplicate workflow id \"sync\" (first at line 8)");
+    expect_error("conn.conf", CONNECTIONS "workflows:\n"
+                                          "  - id: sync\n"
+                                          "    source: d356\n"
+                                          "    sink: elsewhere\n"
+                                          "    mappings: [{stream: contacts}]\n",
+                 "conn.conf:9:5: workflows[0].source: unknown connection \"d356\" (did you mean \"d365\"?)\n"
+                 "conn.conf:10:5: workflows[0].sink: unknown connection \"elsewhere\" (defined: d365, acs)");
+    expect_error("misc.conf", "plugins: [a]\n"
+                              "log_level: verbose\n"
+                              "admin: {tls_cert_file: /etc/crmsync/cert.pem}\n"
+                              "connections:\n"
+                              "  bad name: {connector: x}\n"
+                              "  nothing: {url: x}\n",
+                 "misc.conf:2:1: log_level: unknown value \"verbose\" (expected one of: error, warning, notice, info, "
+                 "debug)\n"
+                 "misc.conf:3:1: admin.tls_key_file: required when tls_cert_file is set\n"
+                 "misc.conf:5:3: connections.bad name: names may contain only letters, digits, \"_\" and \"-\"\n"
+                 "misc.conf:6:3: connections.nothing.connector: required");
+}
+
+/* Several errors of different kinds in one file are all reported, in document order. */
+static void test_many_errors(void)
+{
+    expect_error("many.conf", "plugins: [a, a]\n"
+                              "admin: []\n"
+                              "workflows:\n"
+                              "  - id: Sync\n"
+                              "    source: d365\n"
+                              "    writers: 65\n"
+                              "    mappings: []\n",
+                 "many.conf:2:1: admin: expected a mapping, got a list\n"
+                 "many.conf:6:5: workflows[0].writers: must be between 1 and 64, got 65\n"
+                 "many.conf:7:5: workflows[0].mappings: must not be empty\n"
+                 "many.conf:4:5: workflows[0].sink: required\n"
+                 "many.conf:4:5: workflows[0].id: must be lowercase letters, digits and \"-\", not starting with "
+                 "\"-\"; got \"Sync\"\n"
+                 "many.conf:1:14: plugins[1]: duplicate plugin \"a\" (first at line 1)\n"
+                 "many.conf:5:5: workflows[0].source: unknown connection \"d365\"");
+}
+
+static void test_io_errors(void)
+{
+    struct cs_config *cfg = NULL;
+    char *err = NULL;
+
+    CHECK_INT(cs_config_load("absent.conf", &cfg, &err), CS_E_IO);
+    CHECK(cfg == NULL);
+    CHECK_STR(err, "absent.conf: No such file or directory");
+    free(err);
+    CHECK_INT(cs_config_load(".", &cfg, &err), CS_E_IO);
+    CHECK_STR(err, ".: Is a directory");
+    free(err);
+}
+
+static void test_durations(void)
+{
+    static const struct {
+        const char *text;
+        int64_t ms; /* -1: rejected */
+    } cases[] = {{"250ms", 250}, {"5s", 5000},    {"30m", 1800000}, {"1h", 3600000}, {"2d", 172800000},
+                 {"7", 7000},    {"0", 0},        {"-5s", -1},      {"5x", -1},      {"", -1},
+                 {"s", -1},      {" 5s", -1},     {"1.5h", -1},     {"5 s", -1},     {"99999999999999999999", -1},
+                 {"9223372036854775807ms", INT64_MAX}, {"9223372036854775807s", -1}};
+
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int64_t ms = -1;
+        int rc = cs_config_parse_duration(cases[i].text, &ms);
+        if (cases[i].ms < 0) {
+            CHECK_INT(rc, CS_E_INVAL);
+        } else {
+            CHECK_INT(rc, 0);
+            CHECK_INT(ms, cases[i].ms);
+        }
+    }
+}
+
+/* The JSON twin of the YAML example gives the same document; JSON errors have positions too. */
+static void test_json(void)
+{
+    char *yaml_path = cs_xasprintf("%s/tests/fixtures/config/example.yaml", srcdir);
+    char *json_path = cs_xasprintf("%s/tests/fixtures/config/example.json", srcdir);
+    struct cs_config *yaml = NULL, *json = NULL;
+    char *err = NULL;
+
+    CHECK_INT(cs_config_load(yaml_path, &yaml, &err), 0);
+    CHECK(err == NULL);
+    free(err);
+    CHECK_INT(cs_config_load(json_path, &json, &err), 0);
+    CHECK(err == NULL);
+    free(err);
+    CHECK(yaml && json && json_equal(yaml->root, json->root));
+    CHECK_INT(json_integer_value(get(json ? json->root : NULL, "workflows.0.poll_interval")), 30000);
+    CHECK_INT(json_integer_value(get(yaml ? yaml->root : NULL, "workflows.0.retry.max_age")), 2 * 86400000);
+    cs_config_free(yaml);
+    cs_config_free(json);
+    free(yaml_path);
+    free(json_path);
+
+    expect_error("bad.json", "{\n"
+                             "  \"plugins\": [],\n"
+                             "  \"connections\": {\"a\": {\"connector\": \"x\"}},\n"
+                             "  \"workflows\": [\n"
+                             "    {\"id\": \"w\", \"source\": \"a\", \"sink\": \"a\", \"writers\": 0,\n"
+                             "     \"mappings\": [{\"stream\": \"s\"}]}\n"
+                             "  ]\n"
+                             "}\n",
+                 "bad.json:5:45: workflows[0].writers: must be between 1 and 64, got 0");
+}
+
+/* The example in doc/configuration.md is the tested fixture, word for word. */
+static void test_documented_example(void)
+{
+    char *doc_path = cs_xasprintf("%s/doc/configuration.md", srcdir);
+    char *example_path = cs_xasprintf("%s/tests/fixtures/config/example.yaml", srcdir);
+    char *doc = read_text(doc_path), *example = read_text(example_path);
+    char *block = example ? cs_xasprintf("```yaml\n%s```\n", example) : NULL;
+
+    CHECK(example != NULL);
+    CHECK_CONTAINS(doc, block ? block : "(no example)");
+    free(block);
+    free(doc);
+    free(example);
+    free(doc_path);
+    free(example_path);
+}
+
+/* ---- plugin options ------------------------------------------------------------------------------ */
+
+static const cs_option table[] = {
+    {"url", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "base URL"},
+    {"timeout", CS_OPT_DURATION, 0, "30s", "request timeout"},
+    {"page_size", CS_OPT_INT, 0, "500", "records per page"},
+    {"verify_tls", CS_OPT_BOOL, 0, "true", "check the server certificate"},
+    {"entities", CS_OPT_LIST, 0, "[contact, account]", "entity sets to read"},
+    {"extra", CS_OPT_JSON, 0, NULL, "anything"},
+    {"note", CS_OPT_STRING, 0, NULL, "free text"},
+    {"client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL, "OAuth client secret"},
+    {NULL, 0, 0, NULL, NULL}};
+static const char *const skip_connector[] = {"connector", NULL};
+
+#define SECRET "s3cr3t-Value"
+
+/* Load a config whose only connection "c" has the members `members` (YAML flow), then check its
+ * plugin options. Returns the resolved object (new) or NULL with *err set. */
+static json_t *plugin_options(const char *name, const char *members, char **err)
+{
+    char *text = cs_xasprintf("plugins: []\nconnections:\n  c: {connector: x, %s}\n", members);
+    struct cs_config *cfg = load_ok(name, text);
+    json_t *resolved = NULL;
+    int rc;
+
+    *err = NULL;
+    if (cfg) {
+        rc = cs_config_plugin_options(cfg, "connections.c", table, skip_connector, &resolved, err);
+        CHECK_INT(rc, resolved ? 0 : CS_E_INVAL);
+        CHECK(!resolved != !*err);
+    }
+    cs_config_free(cfg);
+    free(text);
+    return resolved;
+}
+
+static void expect_option_error(const char *name, const char *members, const char *want)
+{
+    char *err = NULL;
+    json_t *resolved = plugin_options(name, members, &err);
+
+    CHECK(resolved == NULL);
+    CHECK_STR(err, want);
+    if (err)
+        CHECK(!strstr(err, SECRET) && !strstr(err, "hunter2"));
+    json_decref(resolved);
+    free(err);
+}
+
+static void test_plugin_options(void)
+{
+    char *err = NULL;
+    json_t *r;
+
+    write_file("ok.secret", SECRET "\n", 0600);
+    r = plugin_options("opts.conf", "url: https://x, client_secret_file: ok.secret, page_size: 50, extra: {a: [1]}",
+                       &err);
+    CHECK(err == NULL);
+    free(err);
+    CHECK_STR(json_string_value(get(r, "url")), "https://x");
+    CHECK_INT(json_integer_value(get(r, "timeout")), 30000);
+    CHECK_INT(json_integer_value(get(r, "page_size")), 50);
+    CHECK(json_is_true(get(r, "verify_tls")));
+    CHECK_STR(json_string_value(get(r, "entities.0")), "contact");
+    CHECK_STR(json_string_value(get(r, "entities.1")), "account");
+    CHECK_INT(json_integer_value(get(r, "extra.a.0")), 1);
+    CHECK(get(r, "note") && json_is_null(get(r, "note")));
+    CHECK_STR(json_string_value(get(r, "client_secret")), SECRET); /* one trailing newline stripped */
+    CHECK(r && !get(r, "client_secret_file") && !get(r, "connector"));
+    CHECK_INT(json_object_size(r), 8);
+    json_decref(r);
+
+    expect_option_error("unknown.conf", "url: https://x, client_secret_env: HOME, pagesize: 5, clientsecret_file: f",
+                        "unknown.conf:3:62: connections.c.pagesize: unknown key (did you mean \"page_size\"?)\n"
+                        "unknown.conf:3:75: connections.c.clientsecret_file: unknown key (did you mean "
+                        "\"client_secret_file\"?)");
+    expect_option_error("types.conf",
+                        "page_size: many, verify_tls: 1, timeout: soon, entities: [1, b], client_secret: hunter2",
+                        "types.conf:3:21: connections.c.page_size: expected an integer, got a string\n"
+                        "types.conf:3:38: connections.c.verify_tls: expected a boolean, got an integer\n"
+                        "types.conf:3:53: connections.c.timeout: expected a duration such as \"5s\" or \"30m\", got "
+                        "\"soon\"\n"
+                        "types.conf:3:79: connections.c.entities[0]: expected a string, got an integer\n"
+                        "types.conf:3:3: connections.c.url: required\n"
+                        "types.conf:3:86: connections.c.client_secret: secrets are not accepted inline; use "
+                        "client_secret_file (a file only its owner can read) or client_secret_env");
+    expect_option_error("nosecret.conf", "url: https://x",
+                        "nosecret.conf:3:3: connections.c.client_secret: required: give client_secret_file or "
+                        "client_secret_env");
+}
+
+static void test_secrets(void)
+{
+    char *err = NULL;
+    json_t *r;
+
+    write_file("open.secret", SECRET "\n", 0644);
+    expect_option_error("mode.conf", "url: https://x, client_secret_file: open.secret",
+                        "mode.conf:3:37: connections.c.client_secret_file: open.secret is readable by group or "
+                        "others (mode 0644); run: chmod 600 open.secret");
+    write_file("group.secret", SECRET, 0640);
+    expect_option_error("group.conf", "url: https://x, client_secret_file: group.secret",
+                        "group.conf:3:37: connections.c.client_secret_file: group.secret is readable by group or "
+                        "others (mode 0640); run: chmod 600 group.secret");
+    expect_option_error("missing.conf", "url: https://x, client_secret_file: missing.secret",
+                        "missing.conf:3:37: connections.c.client_secret_file: cannot read missing.secret: No such "
+                        "file or directory");
+    write_file("empty.secret", "\n", 0600);
+    expect_option_error("emptyfile.conf", "url: https://x, client_secret_file: empty.secret",
+                        "emptyfile.conf:3:37: connections.c.client_secret_file: empty.secret is empty");
+    expect_option_error("both.conf", "url: https://x, client_secret_file: ok.secret, client_secret_env: CS_TEST_SECRET",
+                        "both.conf:3:68: connections.c.client_secret_env: give either client_secret_file or "
+                        "client_secret_env, not both");
+
+    CHECK(setenv("CS_TEST_SECRET", SECRET, 1) == 0);
+    r = plugin_options("env.conf", "url: https://x, client_secret_env: CS_TEST_SECRET", &err);
+    CHECK(err == NULL);
+    free(err);
+    CHECK_STR(json_string_value(get(r, "client_secret")), SECRET);
+    CHECK(r && !get(r, "client_secret_env"));
+    json_decref(r);
+    CHECK(setenv("CS_TEST_SECRET", "", 1) == 0);
+    expect_option_error("envempty.conf", "url: https://x, client_secret_env: CS_TEST_SECRET",
+                        "envempty.conf:3:37: connections.c.client_secret_env: environment variable CS_TEST_SECRET "
+                        "is empty");
+    CHECK(unsetenv("CS_TEST_SECRET") == 0);
+    expect_option_error("envunset.conf", "url: https://x, client_secret_env: CS_TEST_SECRET",
+                        "envunset.conf:3:37: connections.c.client_secret_env: environment variable CS_TEST_SECRET "
+                        "is not set");
+}
+
+/* Options of a stage deep in a workflow, and of an entity that is absent (defaults only). */
+static void test_nested_options(void)
+{
+    static const cs_option stage_table[] = {{"fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL, "renames"},
+                                            {"strict", CS_OPT_BOOL, 0, "no", "reject unknown fields"},
+                                            {NULL, 0, 0, NULL, NULL}};
+    static const char *const skip_name[] = {"name", NULL};
+    struct cs_config *cfg = load_ok("stage.conf", CONNECTIONS "workflows:\n"
+                                                              "  - id: sync\n"
+                                                              "    source: d365\n"
+                                                              "    sink: acs\n"
+                                                              "    mappings:\n"
+                                                              "      - stream: contacts\n"
+                                                              "        stages:\n"
+                                                              "          - name: rename\n"
+                                                              "            fieldz: {a: b}\n");
+    json_t *r = NULL;
+    char *err = NULL;
+
+    if (!cfg)
+        return;
+    CHECK_INT(cs_config_plugin_options(cfg, "workflows[0].mappings[0].stages[0]", stage_table, skip_name, &r, &err),
+              CS_E_INVAL);
+    CHECK_STR(err, "stage.conf:15:13: workflows[0].mappings[0].stages[0].fieldz: unknown key (did you mean "
+                   "\"fields\"?)\n"
+                   "stage.conf:14:13: workflows[0].mappings[0].stages[0].fields: required");
+    CHECK(r == NULL);
+    free(err);
+    err = NULL;
+    CHECK_INT(cs_config_plugin_options(cfg, "workflows[0].mappings[0].entity", stage_table + 1, skip_name, &r, &err),
+              0);
+    CHECK(err == NULL);
+    CHECK(json_is_false(get(r, "strict")));
+    CHECK_INT(json_object_size(r), 1);
+    json_decref(r);
+    free(err);
+    cs_config_free(cfg);
+}
+
+/* Remove the (flat) temporary directory. */
+static void remove_tmpdir(void)
+{
+    DIR *dir = opendir(".");
+    struct dirent *de;
+
+    CHECK(dir != NULL);
+    while (dir && (de = readdir(dir)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            CHECK(unlink(de->d_name) == 0);
+    if (dir)
+        closedir(dir);
+    CHECK(chdir("/") == 0);
+    CHECK(rmdir(tmpdir) == 0);
+}
+
+int main(void)
+{
+    const char *top = getenv("srcdir"), *tmp = getenv("TMPDIR");
+
+    if (!realpath(top ? top : ".", srcdir)) {
+        perror("srcdir");
+        return 99;
+    }
+    snprintf(tmpdir, sizeof tmpdir, "%s/test_config.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(tmpdir) || chdir(tmpdir) != 0) {
+        perror(tmpdir);
+        return 99;
+    }
+    test_defaults();
+    test_scalar_types();
+    test_syntax();
+    test_unknown_keys();
+    test_schema_errors();
+    test_many_errors();
+    test_io_errors();
+    test_durations();
+    test_json();
+    test_documented_example();
+    test_plugin_options();
+    test_secrets();
+    test_nested_options();
+    remove_tmpdir();
+    return check_exit();
+}

@@ -1,0 +1,126 @@
+/*
+ * test_loader.c - every refusal of the plugin loader, each with a deliberately broken fixture plugin
+ * (tests/fixtures/plugins/broken.c), and a successful load of the test plugin with its components.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "loader.h"
+
+static const char *fixture_dir, *testplug_dir;
+
+/* Load `name` into a fresh registry (after `first`, when given) and return the refusal (new). */
+static char *refusal(const char *first_dir, const char *first, const char *dir, const char *name)
+{
+    struct cs_registry *reg = cs_registry_new();
+    char *err = NULL;
+    if (first) {
+        CHECK(cs_loader_load(reg, first_dir, first, &err) == 0);
+        free(err);
+        err = NULL;
+    }
+    if (cs_loader_load(reg, dir, name, &err) == 0) {
+        fprintf(stderr, "loading %s unexpectedly succeeded\n", name);
+        check_failures++;
+    }
+    CHECK(reg->n_plugins == (first ? 1u : 0u));
+    cs_registry_free(reg);
+    return err;
+}
+
+static void expect(const char *name, const char *want1, const char *want2)
+{
+    char *err = refusal(NULL, NULL, fixture_dir, name);
+    CHECK_CONTAINS(err, want1);
+    if (want2)
+        CHECK_CONTAINS(err, want2);
+    free(err);
+}
+
+static void test_valid(void)
+{
+    struct cs_registry *reg = cs_registry_new();
+    char *err = NULL;
+    const struct cs_component *c;
+    CHECK(cs_loader_load(reg, testplug_dir, "testplug", &err) == 0);
+    CHECK(err == NULL);
+    CHECK_INT(reg->n_plugins, 1);
+    c = cs_registry_find(reg, CS_KIND_CONNECTOR, "memory-source");
+    CHECK(c && (c->u.connector.caps & CS_CAP_SOURCE) && c->u.connector.read);
+    c = cs_registry_find(reg, CS_KIND_CONNECTOR, "capture-sink");
+    CHECK(c && (c->u.connector.caps & CS_CAP_SINK) && c->u.connector.write);
+    CHECK(cs_registry_find(reg, CS_KIND_STAGE, "reject-every") != NULL);
+    CHECK(cs_registry_find(reg, CS_KIND_STAGE, "memory-source") == NULL);
+    err = cs_registry_names(reg, CS_KIND_CONNECTOR);
+    CHECK_STR(err, "memory-source, capture-sink");
+    free(err);
+    cs_registry_free(reg);
+}
+
+static void test_missing_file(void)
+{
+    char *err = refusal(NULL, NULL, fixture_dir, "no-such-plugin");
+    CHECK_CONTAINS(err, "plugin \"no-such-plugin\": not found in plugin_dir");
+    CHECK_CONTAINS(err, "no-such-plugin.la");
+    CHECK_CONTAINS(err, "no-such-plugin.so");
+    free(err);
+    err = refusal(NULL, NULL, fixture_dir, "/nonexistent/dir/x.so");
+    CHECK_STR(err, "plugin /nonexistent/dir/x.so: no such file");
+    free(err);
+    err = refusal(NULL, NULL, fixture_dir, "relative/x.so");
+    CHECK_CONTAINS(err, "must be absolute");
+    free(err);
+}
+
+static void test_world_writable(void)
+{
+    char *so = NULL, *err;
+    if (asprintf(&so, "%s/.libs/fixture-ok.so", fixture_dir) < 0)
+        return;
+    CHECK(chmod(so, 0757) == 0);
+    err = refusal(NULL, NULL, fixture_dir, "fixture-ok");
+    CHECK_CONTAINS(err, "writable by anyone (mode 0757)");
+    CHECK_CONTAINS(err, "chmod o-w");
+    free(err);
+    CHECK(chmod(so, 0755) == 0);
+    free(so);
+}
+
+static void test_duplicates(void)
+{
+    char *err = refusal(testplug_dir, "testplug", fixture_dir, "dup-plugin");
+    CHECK_CONTAINS(err, "a plugin named \"testplug\" is already loaded from");
+    free(err);
+    err = refusal(testplug_dir, "testplug", fixture_dir, "dup-connector");
+    CHECK_CONTAINS(err, "connector \"capture-sink\" is already provided by");
+    free(err);
+    err = refusal(testplug_dir, "testplug", testplug_dir, "testplug");
+    CHECK_CONTAINS(err, "already loaded");
+    free(err);
+}
+
+int main(void)
+{
+    fixture_dir = getenv("FIXTURE_PLUGIN_DIR");
+    testplug_dir = getenv("TESTPLUG_DIR");
+    if (!fixture_dir || !testplug_dir) {
+        fputs("FIXTURE_PLUGIN_DIR and TESTPLUG_DIR must be set (make check sets them)\n", stderr);
+        return 99;
+    }
+    test_valid();
+    test_missing_file();
+    test_world_writable();
+    test_duplicates();
+    expect("bad-magic", "bad magic number (0xdeadbeef)", "not a crmsync plugin");
+    expect("other-major", "built for crmsync plugin ABI 2.0", "rebuild the plugin");
+    expect("newer-minor", "needs crmsync plugin ABI 1.1, newer than this crmsyncd's 1.0", NULL);
+    expect("short-struct", "descriptor is 24 bytes, shorter than ABI 1.0's", NULL);
+    expect("no-entry", "does not export cs_plugin_entry()", NULL);
+    expect("refuses", "cs_plugin_entry() refused this crmsyncd (plugin ABI 1.0)", NULL);
+    expect("missing-callback", "connector \"fixture-sink\" lacks the required callback write()", NULL);
+    expect("missing-symbol", "cannot be loaded", "crmsync_fixture_symbol_no_library_provides");
+    return check_exit();
+}

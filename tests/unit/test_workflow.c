@@ -1,0 +1,282 @@
+/*
+ * test_workflow.c - the workflow state machine and the engine, in process, with the test plugin and a
+ * real state database: STOPPED -> STARTING (retrying) -> RUNNING -> STOPPED; illegal transitions
+ * refused; FATAL at start and while writing -> FAILED with the reason, the other workflow unaffected;
+ * a sink outage is RUNNING with a backing-off sub-state; desired state and revisions persist across
+ * an engine restart; a running workflow keeps its revision and reports pending.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backlog.h"
+#include "check.h"
+#include "config.h"
+#include "engine.h"
+#include "loader.h"
+#include "util.h"
+
+static char dir[256];
+static struct cs_registry *reg;
+
+static char *write_config(const char *name, const char *workflows)
+{
+    char *path = cs_xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "state_dir: %s\n"
+            "plugins: [testplug]\n"
+            "plugin_dir: %s\n"
+            "log_level: warning\n"
+            "connections:\n"
+            "  mem: {connector: memory-source, records: 50, page: 10, start_retries: 2}\n"
+            "  slow-mem: {connector: memory-source, records: 100000, page: 100}\n"
+            "  cap: {connector: capture-sink, file: %s/captured}\n"
+            "  cap-forbidden: {connector: capture-sink, file: %s/x, start_fatal: true}\n"
+            "  cap-401: {connector: capture-sink, file: %s/y, fatal_after: 2}\n"
+            "  cap-429: {connector: capture-sink, file: %s/z, retry_every: 1, retry_after: 60s}\n"
+            "workflows:\n%s",
+            dir, getenv("TESTPLUG_DIR"), dir, dir, dir, dir, workflows);
+    fclose(f);
+    return path;
+}
+
+#define WF(id, src, sink, extra)                                                                          \
+    "  - id: " id "\n    source: " src "\n    sink: " sink "\n    writers: 2\n    batch_size: 5\n"           \
+    "    retry: {base: 10ms, cap: 100ms}\n    mappings: [{stream: contacts}]\n" extra
+
+static struct cs_engine *engine_from(const char *path, struct cs_backlog **backlog)
+{
+    struct cs_config *cfg = NULL;
+    struct cs_engine *e;
+    char *err = NULL, *db = cs_xasprintf("%s/state.db", dir);
+    if (cs_config_load(path, &cfg, &err) != 0) {
+        fprintf(stderr, "config: %s\n", err);
+        abort();
+    }
+    if (!*backlog && cs_backlog_open(db, backlog, &err) != 0) {
+        fprintf(stderr, "backlog: %s\n", err);
+        abort();
+    }
+    free(db);
+    e = cs_engine_new(reg, *backlog);
+    if (cs_engine_check_config(e, cfg, 1, &err) != 0) {
+        fprintf(stderr, "check: %s\n", err);
+        abort();
+    }
+    return e;
+}
+
+/* The workflow's snapshot from the engine's list (new). */
+static json_t *find(struct cs_engine *e, const char *id)
+{
+    json_t *list = cs_engine_list(e), *w, *found = NULL;
+    size_t i;
+    json_array_foreach(list, i, w)
+    {
+        if (strcmp(json_string_value(json_object_get(w, "id")), id) == 0)
+            found = json_incref(w);
+    }
+    json_decref(list);
+    return found;
+}
+
+static const char *field(json_t *snap, const char *key)
+{
+    return json_string_value(json_object_get(snap, key));
+}
+
+/* Poll until the workflow reaches `status` (10 s at most); returns its snapshot (new) or NULL. */
+static json_t *wait_status(struct cs_engine *e, const char *id, const char *status)
+{
+    for (int i = 0; i < 1000; i++) {
+        json_t *snap = find(e, id);
+        if (snap && strcmp(field(snap, "status"), status) == 0)
+            return snap;
+        json_decref(snap);
+        usleep(10000);
+    }
+    fprintf(stderr, "%s never reached %s\n", id, status);
+    return NULL;
+}
+
+static void test_lifecycle(void)
+{
+    struct cs_backlog *b = NULL;
+    char *path = write_config("a.conf", WF("one", "mem", "cap", "") WF("other", "slow-mem", "cap", "    autostart: false\n"));
+    struct cs_engine *e = engine_from(path, &b);
+    char *err = NULL;
+    json_t *snap;
+    int seen_starting_retry = 0;
+
+    snap = find(e, "one");
+    CHECK_STR(field(snap, "status"), "STOPPED");
+    CHECK_INT(json_integer_value(json_object_get(snap, "latest_revision")), 1);
+    json_decref(snap);
+    cs_engine_start_desired(e); /* "one" autostarts; "other" does not */
+    for (int i = 0; i < 500 && !seen_starting_retry; i++) {
+        snap = find(e, "one");
+        if (strcmp(field(snap, "status"), "STARTING") == 0 && field(snap, "substate") &&
+            strstr(field(snap, "substate"), "starting: retrying at ") &&
+            strstr(field(snap, "substate"), "503 Service Unavailable (injected at start) from mem"))
+            seen_starting_retry = 1;
+        json_decref(snap);
+        usleep(2000);
+    }
+    CHECK(seen_starting_retry);
+    snap = wait_status(e, "one", "RUNNING");
+    CHECK(snap != NULL);
+    json_decref(snap);
+    snap = find(e, "other");
+    CHECK_STR(field(snap, "status"), "STOPPED");
+    json_decref(snap);
+
+    CHECK_INT(cs_engine_start(e, "one", &err), CS_E_STATE);
+    CHECK_CONTAINS(err, "workflow one is RUNNING; it can start only when STOPPED or FAILED");
+    free(err);
+    CHECK_INT(cs_engine_stop(e, "other", &err), CS_E_STATE);
+    CHECK_CONTAINS(err, "workflow other is STOPPED; only a STARTING or RUNNING workflow can be stopped");
+    free(err);
+    CHECK_INT(cs_engine_start(e, "nope", &err), CS_E_NOTFOUND);
+    free(err);
+
+    /* all 50 records get through, then stop */
+    for (int i = 0; i < 500; i++) {
+        int64_t n = 0, dead = 0;
+        snap = find(e, "one");
+        n = json_integer_value(json_object_get(snap, "records_written"));
+        dead = json_integer_value(json_object_get(snap, "backlog"));
+        json_decref(snap);
+        if (n == 50 && dead == 0)
+            break;
+        usleep(10000);
+    }
+    snap = find(e, "one");
+    CHECK_INT(json_integer_value(json_object_get(snap, "records_written")), 50);
+    json_decref(snap);
+    CHECK_INT(cs_engine_stop(e, "one", &err), 0);
+    snap = find(e, "one");
+    CHECK_STR(field(snap, "status"), "STOPPED");
+    json_decref(snap);
+
+    /* start "other", restart the engine: the desired states come back */
+    CHECK_INT(cs_engine_start(e, "other", &err), 0);
+    snap = wait_status(e, "other", "RUNNING");
+    json_decref(snap);
+    cs_engine_free(e);
+    e = engine_from(path, &b);
+    cs_engine_start_desired(e);
+    snap = wait_status(e, "other", "RUNNING");
+    CHECK(snap != NULL);
+    json_decref(snap);
+    snap = find(e, "one");
+    CHECK_STR(field(snap, "status"), "STOPPED");
+    CHECK_INT(json_integer_value(json_object_get(snap, "latest_revision")), 1); /* unchanged file: no revision */
+    json_decref(snap);
+
+    /* a changed definition becomes revision 2; the running workflow keeps 1 and is pending */
+    free(path);
+    path = write_config("a.conf", WF("one", "mem", "cap", "") WF("other", "slow-mem", "cap",
+                                                                  "    autostart: false\n    poll_interval: 3s\n"));
+    cs_engine_free(e);
+    e = engine_from(path, &b);
+    cs_engine_start_desired(e);
+    snap = wait_status(e, "other", "RUNNING");
+    CHECK_INT(json_integer_value(json_object_get(snap, "running_revision")), 2);
+    CHECK(json_is_false(json_object_get(snap, "pending")));
+    json_decref(snap);
+    {
+        struct cs_config *cfg = NULL;
+        free(path);
+        path = write_config("a.conf", WF("one", "mem", "cap", "") WF("other", "slow-mem", "cap",
+                                                                      "    autostart: false\n    poll_interval: 4s\n"));
+        CHECK(cs_config_load(path, &cfg, &err) == 0);
+        CHECK(cs_engine_check_config(e, cfg, 1, &err) == 0); /* what SIGHUP does */
+    }
+    snap = find(e, "other");
+    CHECK_STR(field(snap, "status"), "RUNNING");
+    CHECK_INT(json_integer_value(json_object_get(snap, "running_revision")), 2);
+    CHECK_INT(json_integer_value(json_object_get(snap, "latest_revision")), 3);
+    CHECK(json_is_true(json_object_get(snap, "pending")));
+    json_decref(snap);
+    CHECK_INT(cs_engine_stop(e, "other", &err), 0);
+    CHECK_INT(cs_engine_start(e, "other", &err), 0);
+    snap = wait_status(e, "other", "RUNNING");
+    CHECK_INT(json_integer_value(json_object_get(snap, "running_revision")), 3);
+    CHECK(json_is_false(json_object_get(snap, "pending")));
+    json_decref(snap);
+    cs_engine_free(e);
+    cs_backlog_close(b);
+    free(path);
+}
+
+static void test_failures(void)
+{
+    struct cs_backlog *b = NULL;
+    char *path = write_config("b.conf", WF("forbidden", "mem", "cap-forbidden", "") WF("unauthorized", "slow-mem",
+                                                                                     "cap-401", "")
+                                            WF("throttled", "mem", "cap-429", "") WF("healthy", "slow-mem", "cap", ""));
+    struct cs_engine *e;
+    char *err = NULL;
+    json_t *snap;
+    int seen = 0;
+
+    unlink(cs_xasprintf("%s/state.db", dir)); /* leaks a few bytes in a test; fine */
+    e = engine_from(path, &b);
+    cs_engine_start_desired(e);
+    snap = wait_status(e, "forbidden", "FAILED");
+    CHECK_CONTAINS(field(snap, "reason"),
+                   "sink \"cap-forbidden\" could not start: 403 Forbidden: the application user lacks a role");
+    json_decref(snap);
+    snap = wait_status(e, "unauthorized", "FAILED");
+    CHECK_CONTAINS(field(snap, "reason"), "sink \"cap-401\": 401 Unauthorized: credentials refused (injected)");
+    CHECK(json_integer_value(json_object_get(snap, "backlog")) > 0); /* kept for the next start */
+    json_decref(snap);
+    for (int i = 0; i < 500 && !seen; i++) {
+        snap = find(e, "throttled");
+        seen = strcmp(field(snap, "status"), "RUNNING") == 0 && field(snap, "substate") &&
+               strstr(field(snap, "substate"), "backing off until ") &&
+               strstr(field(snap, "substate"), ": 429 Too Many Requests (injected) from cap-429");
+        json_decref(snap);
+        usleep(10000);
+    }
+    CHECK(seen);
+    snap = find(e, "healthy");
+    CHECK_STR(field(snap, "status"), "RUNNING");
+    json_decref(snap);
+    /* FAILED can be started again, not stopped */
+    CHECK_INT(cs_engine_stop(e, "forbidden", &err), CS_E_STATE);
+    free(err);
+    CHECK_INT(cs_engine_start(e, "forbidden", &err), 0);
+    snap = wait_status(e, "forbidden", "FAILED");
+    CHECK(snap != NULL);
+    json_decref(snap);
+    cs_engine_free(e);
+    cs_backlog_close(b);
+    free(path);
+}
+
+int main(void)
+{
+    char *err = NULL;
+    snprintf(dir, sizeof dir, "%s/crmsync-wf-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(dir) || !getenv("TESTPLUG_DIR"))
+        return 99;
+    reg = cs_registry_new();
+    if (cs_loader_load(reg, getenv("TESTPLUG_DIR"), "testplug", &err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 99;
+    }
+    test_lifecycle();
+    test_failures();
+    cs_registry_free(reg);
+    if (!check_failures) {
+        char *cmd = cs_xasprintf("rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+        free(cmd);
+    }
+    return check_exit();
+}
