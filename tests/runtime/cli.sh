@@ -74,4 +74,8 @@ API_ENV_VALUE=let-me-in
 export API_ENV_VALUE
 CAP_OPTS="api_token_env: API_ENV_VALUE" write_conf "$T/env.conf" "$WF"
 "$CRMSYNCD" -c "$T/env.conf" --check-config >/dev/null || fail "a secret from the environment was refused"
+# plugins export exactly one symbol
+so="$TESTPLUG_DIR/.libs/testplug.so"
+exports=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBR]$/ { print $3 }')
+[ "$exports" = cs_plugin_entry ] || fail "testplug.so exports more than cs_plugin_entry: $exports"
 echo "cli: ok"

@@ -24,4 +24,30 @@ MEM_OPTS='records: 20000, updates: 30000, deletes: 5000, page: 500' write_conf "
 run_until_idle "$T/mixed.conf" || { cat "$T/daemon.log"; fail "daemon did not finish cleanly"; }
 check_capture 20000 30000 5000 || fail "updates and deletes were not delivered in per-key order"
 [ "$(sql 'select count(*) from backlog')" -eq 0 ] || fail "backlog not empty"
+# backpressure: a slow sink and a small high-water mark pause the reader; nothing is dropped
+rm -rf "$T/state" "$T/captured"
+WF_SLOW='  - id: bulk
+    source: mem
+    sink: cap
+    writers: 2
+    batch_size: 50
+    read_batch: 100
+    backlog: {high_water: 300}
+    mappings: [{stream: contacts}]'
+MEM_OPTS='records: 5000, page: 100' CAP_OPTS='delay: 5ms' write_conf "$T/slow.conf" "$WF_SLOW"
+"$CRMSYNCD" -c "$T/slow.conf" --exit-when-idle >>"$T/daemon.log" 2>&1 &
+DAEMON_PID=$!
+peak=0
+while kill -0 "$DAEMON_PID" 2>/dev/null; do
+    n=$(sql 'select count(*) from backlog' 2>/dev/null || echo 0)
+    [ "${n:-0}" -gt "$peak" ] && peak=$n
+    sleep 0.05
+done
+wait "$DAEMON_PID" || fail "the slow run did not finish cleanly"
+DAEMON_PID=
+grep -q '\[bulk\] paused: backlog [0-9]* at the high-water mark 300' "$T/daemon.log" || fail "the reader never paused"
+# the reader stops before the read that would cross the mark: at most one read_batch above it
+[ "$peak" -le 400 ] || fail "backlog peaked at $peak, above the high-water mark plus one read"
+echo "backpressure: backlog peaked at $peak rows"
+check_capture 5000 0 0 || fail "records lost under backpressure"
 echo "deliver: ok"

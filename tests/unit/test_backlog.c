@@ -442,14 +442,13 @@ static void note_done(struct shared *s, const struct cs_claim *c, cs_status stat
     pthread_mutex_unlock(&s->mu);
 }
 
-static int finished(struct shared *s)
+static int producer_done(struct shared *s)
 {
-    int64_t q = -1, d = -1;
     int done;
     pthread_mutex_lock(&s->mu);
     done = s->producer_done;
     pthread_mutex_unlock(&s->mu);
-    return cs_backlog_counts(s->b, WF, &q, &d) != 0 || (done && q == 0);
+    return done;
 }
 
 static void count_error(struct shared *s)
@@ -468,9 +467,21 @@ static void *writer_main(void *arg)
     struct cs_outcome o[4];
     size_t n;
 
-    while (!finished(s)) {
+    for (;;) {
+        int done = producer_done(s); /* read before claiming: every enqueue is committed by then */
+        int64_t due = 0;
         if (cs_backlog_claim(s->b, WF, cs_now_ms(), 4, c, &n) != 0)
             count_error(s);
+        if (n == 0) {
+            /* Nothing claimable now. next_due skips keys in flight, so INT64_MAX means that every row
+             * left, if any, is held by the other writer, which finishes it. */
+            if (cs_backlog_next_due(s->b, WF, &due) != 0)
+                count_error(s);
+            if (done && due == INT64_MAX)
+                break;
+            sched_yield();
+            continue;
+        }
         for (size_t i = 0; i < n; i++)
             note_claim(s, w->id, &c[i]);
         sched_yield();
@@ -478,7 +489,7 @@ static void *writer_main(void *arg)
             o[i] = (struct cs_outcome){.seq = c[i].seq, .status = rand_r(&seed) % 6 ? CS_OK : CS_RETRY};
             note_done(s, &c[i], o[i].status);
         }
-        if (n && cs_backlog_complete(s->b, WF, o, n) != 0)
+        if (cs_backlog_complete(s->b, WF, o, n) != 0)
             count_error(s);
         drop_claims(c, n);
     }

@@ -222,8 +222,10 @@ static void test_failures(void)
     char *err = NULL;
     json_t *snap;
     int seen = 0;
+    char *db = cs_xasprintf("%s/state.db", dir);
 
-    unlink(cs_xasprintf("%s/state.db", dir)); /* leaks a few bytes in a test; fine */
+    unlink(db); /* a fresh state for these workflows */
+    free(db);
     e = engine_from(path, &b);
     cs_engine_start_desired(e);
     snap = wait_status(e, "forbidden", "FAILED");
