@@ -6,10 +6,14 @@ set -eu
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -ne 0 ] || sh tests/deps.sh
 ./bootstrap >/dev/null 2>&1
-flags="--enable-werror"
-[ "${SANITIZE:-0}" = 1 ] && flags="$flags --enable-asan --enable-ubsan"
+build=build flags="--enable-werror"
+if [ "${SANITIZE:-0}" = 1 ]; then
+    build=build-sanitize flags="$flags --enable-asan --enable-ubsan"
+fi
+mkdir -p "$build"
+cd "$build"
 # shellcheck disable=SC2086
-./configure -q $flags
+../configure -q $flags
 make -j"$(nproc)" >/dev/null
 status=0
 make -j"$(nproc)" check >check.out 2>&1 || status=$?
