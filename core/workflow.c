@@ -80,7 +80,7 @@ void cs_workflow_set_substate(struct cs_workflow *wf, int writer, const char *te
         if (text)
             cs_log(CS_LOG_WARNING, wf->id, "%s", text);
         else
-            cs_log(CS_LOG_NOTICE, wf->id, "resumed (%s)", *slot);
+            cs_log(CS_LOG_NOTICE, wf->id, "recovered (was: %s)", *slot);
         replace(slot, text);
     }
     pthread_mutex_unlock(&wf->lock);
