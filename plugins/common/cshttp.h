@@ -1,0 +1,90 @@
+/*
+ * cshttp.h - the HTTP layer shared by the connector plugins (compiled into each plugin, never
+ * exported): one libcurl easy handle per plugin instance (keep-alive, TLS verification always on),
+ * requests with JSON or form bodies, parsed Retry-After, the mapping of HTTP outcomes onto cs_status,
+ * and an OAuth2 client-credentials token cache (Microsoft identity platform and Adobe IMS speak the
+ * same flow). Not thread-safe: an instance uses its own client from one thread at a time, which is
+ * the core's guarantee for plugin instances.
+ */
+#ifndef CSHTTP_H
+#define CSHTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <crmsync/plugin.h>
+
+struct cshttp_options {
+    const char *ca_bundle;   /* NULL: the system's CA store */
+    long connect_timeout_ms; /* <= 0: 10 s */
+    long timeout_ms;         /* whole request; <= 0: 60 s */
+};
+
+struct cshttp_client;
+
+/* New client; calls curl_global_init once per process. NULL on allocation failure. */
+struct cshttp_client *cshttp_client_new(const struct cshttp_options *o);
+void cshttp_client_free(struct cshttp_client *c);
+
+struct cshttp_response {
+    long status;            /* HTTP status, 0 when no response arrived */
+    char *body;             /* NUL-terminated, never NULL after a request */
+    size_t body_len;
+    json_t *headers;        /* lower-case name -> value (the last of repeated headers) */
+    int64_t retry_after_ms; /* Retry-After in ms (delta-seconds or HTTP date), -1 when absent */
+    char error[256];        /* transport error text when status == 0 */
+};
+
+/* Free what a response holds and reset it for reuse. */
+void cshttp_response_clear(struct cshttp_response *r);
+
+/*
+ * Send one request. `headers` is a NULL-terminated list of "Name: value" lines (may be NULL);
+ * `body` may be NULL. Returns 0 when a response arrived (whatever its status) and -1 on a transport
+ * failure (timeout, refused, reset, TLS), with r->error set. r must be zero-initialised or hold an
+ * earlier response, which is freed first.
+ */
+int cshttp_request(struct cshttp_client *c, const char *method, const char *url, const char *const *headers,
+                   const char *body, size_t body_len, struct cshttp_response *r);
+
+/* The body parsed as JSON (new reference), or NULL when it is empty or not JSON. */
+json_t *cshttp_response_json(const struct cshttp_response *r);
+/* A header's value (borrowed), or NULL. `name` in lower case. */
+const char *cshttp_response_header(const struct cshttp_response *r, const char *name);
+
+/*
+ * The default meaning of an outcome: transport failure, 408, 429 and 5xx -> CS_RETRY; 2xx and 3xx not
+ * followed -> CS_OK for 2xx; 401 and 403 -> CS_FATAL (connectors refresh the token once on 401 before
+ * calling this); other 4xx -> CS_REJECT.
+ */
+cs_status cshttp_classify(const struct cshttp_response *r);
+
+/* URL-encode `s` for a query string or form body. New string. */
+char *cshttp_escape(const char *s);
+
+/* ---- OAuth2 client credentials ---------------------------------------------------------------- */
+
+struct cshttp_token_config {
+    const char *token_url;     /* e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token */
+    const char *client_id;
+    const char *client_secret; /* never logged */
+    const char *scope;         /* e.g. https://org.crm.dynamics.com/.default */
+    const char *setting_hint;  /* named in errors, e.g. "client_id / client_secret_file of connection d365" */
+};
+
+struct cshttp_token;
+
+struct cshttp_token *cshttp_token_new(const struct cshttp_token_config *cfg);
+void cshttp_token_free(struct cshttp_token *t);
+
+/*
+ * A valid access token (borrowed; valid until the next call), fetched when absent, when less than a
+ * minute (a quarter of a short lifetime) remains, or when `force` (after a 401). On failure the status says what to
+ * do: CS_FATAL when the identity provider refused the credentials (invalid_client, unauthorized_client,
+ * invalid_scope...), CS_RETRY on transport errors, 429 and 5xx; `err` (errlen bytes) explains, naming
+ * the settings to check and never the secret; *retry_after_ms is the provider's Retry-After or -1.
+ */
+cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int force, const char **token,
+                           int64_t *retry_after_ms, char *err, size_t errlen);
+
+#endif
