@@ -43,7 +43,7 @@ enum stmt {
     S_COLLAPSE, S_COUNTS,
     S_WF_INIT, S_DESIRED_GET, S_DESIRED_SET, S_STATUS_SET,
     S_REV_NEXT, S_REV_ADD, S_REV_LATEST, S_REV_GET, S_REV_LIST,
-    S_CURSOR_GET, S_CURSOR_PUT,
+    S_CURSOR_GET, S_CURSOR_PUT, S_CURSOR_DEL,
     S_NEWEST, S_INSERT, S_COALESCE, S_DEAD_ADD,
     S_CLAIM, S_NEXT_DUE, S_DELETE, S_REJECT, S_SUPERSEDE, S_RETRY,
     S_DEAD_LIST, S_DEAD_REDRIVABLE, S_DEAD_IDS, S_KEY_QUEUED, S_REQUEUE, S_REDRIVEN,
@@ -71,13 +71,14 @@ static const char *const sql[S_COUNT] = {
     [S_STATUS_SET] = "UPDATE workflow SET state = ?2, substate = ?3, state_reason = ?4, running_rev = ?5,"
                      " updated_at = ?6 WHERE id = ?1",
     [S_REV_NEXT] = "SELECT coalesce(max(rev), 0) + 1 FROM revision WHERE workflow_id = ?1",
-    [S_REV_ADD] = "INSERT INTO revision (workflow_id, rev, source, definition, created_at)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_REV_ADD] = "INSERT INTO revision (workflow_id, rev, source, definition, created_at, author)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_REV_LATEST] = "SELECT rev, definition FROM revision WHERE workflow_id = ?1 AND (?2 IS NULL OR source = ?2)"
                      " ORDER BY rev DESC LIMIT 1",
     [S_REV_GET] = "SELECT definition, source, created_at FROM revision WHERE workflow_id = ?1 AND rev = ?2",
-    [S_REV_LIST] = "SELECT rev, source, created_at FROM revision WHERE workflow_id = ?1 ORDER BY rev DESC",
+    [S_REV_LIST] = "SELECT rev, source, created_at, author FROM revision WHERE workflow_id = ?1 ORDER BY rev DESC",
     [S_CURSOR_GET] = "SELECT cursor FROM source_cursor WHERE workflow_id = ?1 AND stream = ?2",
+    [S_CURSOR_DEL] = "DELETE FROM source_cursor WHERE workflow_id = ?1 AND stream = ?2",
     [S_CURSOR_PUT] = "INSERT INTO source_cursor (workflow_id, stream, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)"
                      " ON CONFLICT (workflow_id, stream) DO UPDATE SET cursor = excluded.cursor,"
                      " updated_at = excluded.updated_at",
@@ -569,8 +570,8 @@ int cs_backlog_status_set(struct cs_backlog *b, const char *wf, const char *stat
 
 /* ---- definition revisions --------------------------------------------------------------------- */
 
-int cs_backlog_revision_add(struct cs_backlog *b, const char *wf, const char *source, const char *definition,
-                            int64_t *rev)
+int cs_backlog_revision_add(struct cs_backlog *b, const char *wf, const char *source, const char *author,
+                            const char *definition, int64_t *rev)
 {
     int64_t next = 0;
     int rc;
@@ -582,7 +583,7 @@ int cs_backlog_revision_add(struct cs_backlog *b, const char *wf, const char *so
     if (rc == 0)
         rc = settled(query_int(b, &next, S_REV_NEXT, "t", wf));
     if (rc == 0)
-        rc = one(exec(b, S_REV_ADD, "tIttI", wf, next, source, definition, cs_now_ms()));
+        rc = one(exec(b, S_REV_ADD, "tIttIt", wf, next, source, definition, cs_now_ms(), author));
     rc = finish(b, rc);
     if (rc == 0 && rev)
         *rev = next;
@@ -632,8 +633,9 @@ int cs_backlog_revision_list(struct cs_backlog *b, const char *wf, json_t **out)
     must(list != NULL);
     lock(b);
     for (rc = query(b, &st, S_REV_LIST, "t", wf); rc > 0; rc = step(b, S_REV_LIST))
-        must(json_array_append_new(list, json_pack("{s:o, s:o, s:o}", "revision", col_value(st, 0), "source",
-                                                   col_value(st, 1), "created_at", col_value(st, 2))) == 0);
+        must(json_array_append_new(list, json_pack("{s:o, s:o, s:o, s:o}", "revision", col_value(st, 0), "source",
+                                                   col_value(st, 1), "created_at", col_value(st, 2), "author",
+                                                   col_value(st, 3))) == 0);
     unlock(b);
     if (rc < 0)
         json_decref(list);
@@ -654,6 +656,15 @@ int cs_backlog_cursor_get(struct cs_backlog *b, const char *wf, const char *stre
         rc = fail(b, CS_E_DB, "%s: the cursor of stream %s is not JSON", wf, stream);
     unlock(b);
     return settled(rc);
+}
+
+int cs_backlog_cursor_reset(struct cs_backlog *b, const char *wf, const char *stream)
+{
+    int rc;
+    lock(b);
+    rc = settled(exec(b, S_CURSOR_DEL, "tt", wf, stream));
+    unlock(b);
+    return rc;
 }
 
 /* ---- enqueue ---------------------------------------------------------------------------------- */

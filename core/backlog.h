@@ -46,9 +46,9 @@ int cs_backlog_status_set(struct cs_backlog *b, const char *wf, const char *stat
 
 /* ---- definition revisions -------------------------------------------------------------------- */
 
-/* Append a revision (numbered 1, 2, ... per workflow). source is "config" or "api". */
-int cs_backlog_revision_add(struct cs_backlog *b, const char *wf, const char *source, const char *definition,
-                            int64_t *rev);
+/* Append a revision (numbered 1, 2, ... per workflow). source is "config" or "api"; author may be NULL. */
+int cs_backlog_revision_add(struct cs_backlog *b, const char *wf, const char *source, const char *author,
+                            const char *definition, int64_t *rev);
 /* Latest revision overall (source NULL) or latest from one source. CS_E_NOTFOUND when none.
  * *definition is new; rev/definition may be NULL when not wanted. */
 int cs_backlog_revision_latest(struct cs_backlog *b, const char *wf, const char *source, int64_t *rev,
@@ -56,13 +56,16 @@ int cs_backlog_revision_latest(struct cs_backlog *b, const char *wf, const char 
 /* One revision: its definition (new) and source (new). CS_E_NOTFOUND when absent. */
 int cs_backlog_revision_get(struct cs_backlog *b, const char *wf, int64_t rev, char **definition, char **source,
                             int64_t *created_at);
-/* All revisions newest first as a new array of {"revision", "source", "created_at"}. */
+/* All revisions newest first as a new array of {"revision", "source", "created_at", "author"}. */
 int cs_backlog_revision_list(struct cs_backlog *b, const char *wf, json_t **out);
 
 /* ---- cursors --------------------------------------------------------------------------------- */
 
 /* The committed cursor of a stream as a new json_t, or *cursor = NULL when none. */
 int cs_backlog_cursor_get(struct cs_backlog *b, const char *wf, const char *stream, json_t **cursor);
+
+/* Forget a stream's cursor: the source reads it from the beginning again (replay). */
+int cs_backlog_cursor_reset(struct cs_backlog *b, const char *wf, const char *stream);
 
 /* ---- enqueue ---------------------------------------------------------------------------------- */
 

@@ -87,6 +87,8 @@ static const char *const migrations[] = {
     "  updated_at INTEGER NOT NULL,"
     "  PRIMARY KEY (ns, key)"
     ") WITHOUT ROWID;",
+    /* 1 -> 2: who made a revision (the admin API's caller; NULL for the config file) */
+    "ALTER TABLE revision ADD COLUMN author TEXT;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CS_BACKLOG_SCHEMA_VERSION,

@@ -64,39 +64,6 @@ static void add_line(char **text, char *line)
     *text = joined;
 }
 
-/* Read `fd` to the end into a new NUL-terminated buffer. Returns 0, or -1 with errno set (EFBIG when
- * longer than `max`). */
-static int read_all(int fd, size_t max, char **out, size_t *len)
-{
-    char *buf = cs_xmalloc(max + 1);
-    size_t n = 0;
-    int saved;
-
-    for (;;) {
-        ssize_t got = read(fd, buf + n, max + 1 - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            goto fail;
-        if (got == 0)
-            break;
-        n += (size_t)got;
-        if (n > max) {
-            errno = EFBIG;
-            goto fail;
-        }
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
-fail:
-    saved = errno;
-    explicit_bzero(buf, n);
-    free(buf);
-    errno = saved;
-    return -1;
-}
 
 /* ---- reading: libyaml events -> json_t ----------------------------------------------------------- */
 
@@ -740,39 +707,58 @@ static void unknown_key(struct checker *c, const char *path, const char *key, co
 }
 
 /* The secret from the file named by `v`: owner-only, one trailing newline stripped. */
+int cs_config_read_secret(const char *file, char **value, char **err)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc = CS_E_INVAL;
+
+    *value = *err = NULL;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        *err = cs_xasprintf("cannot read %s: %s", file, strerror(errno));
+        rc = CS_E_IO;
+    } else if (!S_ISREG(st.st_mode)) {
+        *err = cs_xasprintf("%s is not a regular file", file);
+    } else if (st.st_mode & 044) {
+        *err = cs_xasprintf("%s is readable by group or others (mode %04o); run: chmod 600 %s", file,
+                            (unsigned)(st.st_mode & 07777), file);
+    } else if (cs_read_all(fd, SECRET_MAX, &buf, &len) < 0) {
+        *err = cs_xasprintf("cannot read %s: %s", file, strerror(errno));
+        rc = CS_E_IO;
+    } else {
+        len -= len && buf[len - 1] == '\n';
+        buf[len] = '\0';
+        if (len == 0) {
+            *err = cs_xasprintf("%s is empty", file);
+        } else {
+            *value = buf;
+            buf = NULL;
+            rc = 0;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    if (buf)
+        explicit_bzero(buf, len);
+    free(buf);
+    return rc;
+}
+
 static json_t *secret_from_file(struct checker *c, const char *path, json_t *v)
 {
     json_t *name = convert(c, path, &nonempty_string, v), *out = NULL;
     const char *file = json_string_value(name);
-    char *buf = NULL;
-    size_t len = 0;
-    struct stat st;
-    int fd = -1;
+    char *value = NULL, *msg = NULL;
 
-    if (!file)
-        goto out;
-    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        report(c, path, "cannot read %s: %s", file, strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        report(c, path, "%s is not a regular file", file);
-    } else if (st.st_mode & 044) {
-        report(c, path, "%s is readable by group or others (mode %04o); run: chmod 600 %s", file,
-               (unsigned)(st.st_mode & 07777), file);
-    } else if (read_all(fd, SECRET_MAX, &buf, &len) < 0) {
-        report(c, path, "cannot read %s: %s", file, strerror(errno));
-    } else {
-        len -= len && buf[len - 1] == '\n';
-        if (len == 0)
-            report(c, path, "%s is empty", file);
-        else if (!(out = json_stringn(buf, len)))
-            report(c, path, "%s is not UTF-8 text", file);
-        explicit_bzero(buf, len);
-    }
-out:
-    if (fd >= 0)
-        close(fd);
-    free(buf);
+    if (file && cs_config_read_secret(file, &value, &msg) != 0)
+        report(c, path, "%s", msg);
+    else if (file && !(out = json_string(value)))
+        report(c, path, "%s is not UTF-8 text", file);
+    if (value)
+        explicit_bzero(value, strlen(value));
+    free(value);
+    free(msg);
     json_decref(name);
     return out;
 }
@@ -1073,19 +1059,6 @@ static const struct schema root_schema = {root_fields, 0, root_post};
 
 /* ---- the interface -------------------------------------------------------------------------------- */
 
-/* The text of `path` (new, NUL-terminated), or NULL with *err (new) naming the path and the reason. */
-static char *read_config(const char *path, size_t *len, char **err)
-{
-    char *text = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-    if (fd < 0 || read_all(fd, CONFIG_MAX, &text, len) < 0)
-        *err = cs_xasprintf("%s: %s", path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return text;
-}
-
 int cs_config_load(const char *path, struct cs_config **out, char **err)
 {
     struct cs_config *cfg = cs_xcalloc(1, sizeof *cfg);
@@ -1099,7 +1072,7 @@ int cs_config_load(const char *path, struct cs_config **out, char **err)
     *err = NULL;
     cfg->path = cs_xstrdup(path);
     cfg->positions = json_object();
-    text = read_config(path, &len, err);
+    text = cs_read_file(path, CONFIG_MAX, &len, err);
     if (!text) {
         rc = CS_E_IO;
         goto out;
@@ -1109,6 +1082,7 @@ int cs_config_load(const char *path, struct cs_config **out, char **err)
         report(&c, "", "the top level must be a mapping, got %s", type_name(doc));
     else if (doc)
         cfg->root = check_object(&c, "", doc, &root_schema, NULL);
+    cfg->raw = json_incref(doc);
     if (c.errors) {
         *err = c.errors;
         goto out;
@@ -1128,6 +1102,7 @@ void cs_config_free(struct cs_config *cfg)
     if (!cfg)
         return;
     free(cfg->path);
+    json_decref(cfg->raw);
     json_decref(cfg->root);
     json_decref(cfg->positions);
     free(cfg);
@@ -1208,6 +1183,26 @@ int cs_config_plugin_options(const struct cs_config *cfg, const char *path, cons
     *err = c.errors;
     json_decref(obj);
     free(fields);
+    return c.errors ? CS_E_INVAL : 0;
+}
+
+int cs_config_check_workflow(const json_t *definition, const char *label, json_t **normalized, char **err)
+{
+    struct cs_config unplaced = {.path = (char *)label, .positions = json_object()};
+    struct checker c = {.cfg = &unplaced};
+    json_t *out = NULL;
+
+    if (json_is_object(definition))
+        out = check_object(&c, "", (json_t *)definition, &workflow_schema, NULL);
+    else
+        report(&c, "", "a workflow definition must be a mapping, got %s", type_name(definition));
+    json_decref(unplaced.positions);
+    if (c.errors) {
+        json_decref(out);
+        out = NULL;
+    }
+    *normalized = out;
+    *err = c.errors;
     return c.errors ? CS_E_INVAL : 0;
 }
 

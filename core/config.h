@@ -16,6 +16,7 @@
 
 struct cs_config {
     char *path;       /* as given on the command line */
+    json_t *raw;      /* the document as written (a workflow's revisions store its part of this) */
     json_t *root;     /* the validated document, core defaults filled in, durations in ms */
     json_t *positions; /* key path ("workflows[0].source") -> [line, column], 1-based */
 };
@@ -36,6 +37,18 @@ char *cs_config_where(const struct cs_config *cfg, const char *path);
  */
 int cs_config_plugin_options(const struct cs_config *cfg, const char *path, const cs_option *table,
                              const char *const *skip, json_t **resolved, char **err);
+
+/*
+ * Check one workflow definition as written (a JSON object, e.g. from the admin API or a stored
+ * revision) against the workflow schema: *normalized (new) has defaults filled and durations in ms.
+ * Errors, one per line, read "<label>: <key path>: <message>". Plugin references and connection names
+ * are not checked here (the engine knows the plugins and connections).
+ */
+int cs_config_check_workflow(const json_t *definition, const char *label, json_t **normalized, char **err);
+
+/* Read a secret from `file`: refused unless a non-empty regular file only its owner can read. One
+ * trailing newline is dropped. *value (new; wipe it after use) or *err (new, never holds the secret). */
+int cs_config_read_secret(const char *file, char **value, char **err);
 
 /* Parse a duration ("250ms", "5s", "30m", "1h", "2d", or a bare integer of seconds) into ms.
  * Returns 0 or CS_E_INVAL. */

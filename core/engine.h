@@ -41,6 +41,39 @@ int cs_engine_stop(struct cs_engine *e, const char *id, char **err);
 json_t *cs_engine_list(struct cs_engine *e);
 
 
+/* The latest definition as written: a new object {revision, source, author, created_at, definition}. */
+int cs_engine_definition(struct cs_engine *e, const char *id, json_t **out, char **err);
+
+/*
+ * An edit (the admin API's PUT): check `definition` against the schema, the connections and the
+ * plugins, and store it as a new "api" revision (pending until the workflow is stopped and started).
+ * The definition's id, when present, must be `id`. On CS_E_INVAL *errors is a new array of
+ * {path, message} and nothing is stored.
+ */
+int cs_engine_put_definition(struct cs_engine *e, const char *id, const json_t *definition, const char *author,
+                             int64_t *rev, json_t **errors);
+
+/* Revisions newest first (new array). */
+int cs_engine_revisions(struct cs_engine *e, const char *id, json_t **out);
+/* One revision with its diff against the previous: new {revision, source, author, created_at,
+ * definition, diff}. */
+int cs_engine_revision(struct cs_engine *e, const char *id, int64_t rev, json_t **out);
+
+/* Re-read a mapping's stream from the beginning (see cs_workflow_replay). */
+int cs_engine_replay(struct cs_engine *e, const char *id, const char *stream, char **err);
+
+/* Dead letters (see cs_backlog_dead_list) and redrive (id 0: all). */
+int cs_engine_dead_letters(struct cs_engine *e, const char *id, int64_t before_id, size_t limit,
+                           int include_payload, json_t **out);
+int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size_t *n, char **err);
+
+/* Connections with their connector and options; secrets only as {"set": true|false}. New array. */
+json_t *cs_engine_connections(struct cs_engine *e);
+/* Loaded plugins with version, ABI, path and components. New array. */
+json_t *cs_engine_plugins(struct cs_engine *e);
+/* 1 when every workflow whose desired state is running is RUNNING; *problems (new array) says why not. */
+int cs_engine_healthy(struct cs_engine *e, json_t **problems);
+
 /* Every workflow RUNNING and idle (see cs_workflow_idle), or STOPPED/FAILED; *failed counts FAILED. */
 int cs_engine_all_idle(struct cs_engine *e, int *failed);
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "admin.h"
 #include "backlog.h"
 #include "engine.h"
 #include "loader.h"
@@ -214,6 +215,8 @@ int main(int argc, char **argv)
     struct cs_registry *reg = NULL;
     struct cs_backlog *backlog = NULL;
     struct cs_engine *engine = NULL;
+    struct cs_admin *admin = NULL;
+    const json_t *admin_cfg;
     sigset_t set;
     char *err = NULL;
     int status = EXIT_CONFIG;
@@ -257,13 +260,22 @@ int main(int argc, char **argv)
     if (open_state(cfg, &backlog) != 0)
         goto out;
     engine = cs_engine_new(reg, backlog);
-    if (cs_engine_check_config(engine, cfg, 1, &err) != 0)
+    if (cs_engine_check_config(engine, cfg, 1, &err) != 0) {
+        fprintf(stderr, "%s\n", err);
         goto out;
+    }
+    admin_cfg = json_object_get(cfg->root, "admin");
     cfg = NULL; /* the engine owns it now */
+    if (cs_admin_start(engine, admin_cfg, &admin, &err) != 0) {
+        cs_log(CS_LOG_ERROR, "admin", "%s; nothing was started", err);
+        status = EXIT_CONFIG;
+        goto out;
+    }
     cs_log(CS_LOG_NOTICE, "core", "crmsyncd %s started (%zu plugins)", PACKAGE_VERSION, reg->n_plugins);
     cs_engine_start_desired(engine);
     status = serve(engine, &o);
 out:
+    cs_admin_stop(admin);
     cs_engine_free(engine);
     cs_backlog_close(backlog);
     cs_registry_free(reg);

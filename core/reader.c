@@ -139,6 +139,7 @@ static cs_status on_checkpoint(void *arg, const char *stream, json_t *cursor)
         return CS_RETRY;
     }
     atomic_fetch_add(&wf->records_read, (long long)(n + r->n_dead));
+    cs_rate_add(&wf->read_rate, (int64_t)(n + r->n_dead));
     atomic_fetch_add(&wf->records_rejected, (long long)r->n_dead);
     if (n || r->n_dead)
         atomic_store(&wf->source_idle, 0);
@@ -212,6 +213,19 @@ static void load_cursors(struct reader *r)
     }
 }
 
+/* Forget the cursors of streams an operator asked to replay, here and in the state DB. */
+static void apply_replays(struct reader *r)
+{
+    json_t *streams = cs_workflow_take_replays(r->wf), *s;
+    size_t i;
+    json_array_foreach(streams, i, s)
+    {
+        cs_backlog_cursor_reset(r->wf->env.backlog, r->wf->id, json_string_value(s));
+        json_object_set_new(r->cursors, json_string_value(s), json_null());
+    }
+    json_decref(streams);
+}
+
 static void back_off(struct reader *r, struct cs_ctx *ctx, int attempt)
 {
     int64_t until = cs_now_ms() + cs_backoff_delay(r->run->set.retry_base_ms, r->run->set.retry_cap_ms, attempt,
@@ -238,6 +252,7 @@ void *cs_reader_main(void *arg)
     cs_ctx_set_hooks(ctx, &reader_hooks, &r);
     while (!atomic_load(&r.wf->stopping)) {
         int idle = 1;
+        apply_replays(&r);
         for (size_t i = 0; i < r.run->n_pipelines && !atomic_load(&r.wf->stopping); i++) {
             cs_status st;
             apply_backpressure(&r);

@@ -3,10 +3,13 @@
  */
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t cs_now_ms(void)
 {
@@ -70,4 +73,47 @@ void cs_format_clock(int64_t unix_ms, char *buf, size_t size)
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(buf, size, "%H:%M:%S", &tm);
+}
+
+int cs_read_all(int fd, size_t max, char **out, size_t *len)
+{
+    char *buf = cs_xmalloc(max + 1);
+    size_t n = 0;
+    int saved;
+
+    for (;;) {
+        ssize_t got = read(fd, buf + n, max + 1 - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            goto fail;
+        if (got == 0)
+            break;
+        n += (size_t)got;
+        if (n > max) {
+            errno = EFBIG;
+            goto fail;
+        }
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+fail:
+    saved = errno;
+    explicit_bzero(buf, n);
+    free(buf);
+    errno = saved;
+    return -1;
+}
+
+char *cs_read_file(const char *path, size_t max, size_t *len, char **err)
+{
+    char *text = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 || cs_read_all(fd, max, &text, len) < 0)
+        *err = cs_xasprintf("%s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return text;
 }

@@ -31,6 +31,12 @@ char *cs_xstrdup(const char *s);
 char *cs_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *cs_xvasprintf(const char *fmt, va_list ap);
 
+/* Read all of `fd` (at most `max` bytes, else EFBIG) into a new NUL-terminated buffer. 0 or -1 (errno). */
+int cs_read_all(int fd, size_t max, char **out, size_t *len);
+/* A whole file (at most `max` bytes) as a new string of *len bytes, or NULL with *err (new) naming the
+ * path and the reason. */
+char *cs_read_file(const char *path, size_t max, size_t *len, char **err);
+
 /* Format a Unix-ms time as local "HH:MM:SS" into buf (at least 9 bytes). */
 void cs_format_clock(int64_t unix_ms, char *buf, size_t size);
 

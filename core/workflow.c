@@ -17,6 +17,8 @@
 static const char *const status_names[] = {"STOPPED", "STARTING", "RUNNING", "FAILED"};
 static const char *const stored_names[] = {"stopped", "starting", "running", "failed"}; /* state DB spelling */
 
+const int64_t cs_latency_bounds_ms[CS_LATENCY_BUCKETS] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+
 const char *cs_wf_status_name(enum cs_wf_status s)
 {
     return status_names[s];
@@ -35,6 +37,9 @@ struct cs_workflow *cs_workflow_new(const char *id, const struct cs_workflow_env
     pthread_condattr_destroy(&attr);
     wf->status = CS_WF_STOPPED;
     wf->metrics = cs_metrics_new();
+    wf->replays = json_array();
+    cs_rate_init(&wf->read_rate);
+    cs_rate_init(&wf->write_rate);
     return wf;
 }
 
@@ -301,6 +306,16 @@ static void run_threads(struct cs_workflow *wf)
         pthread_join(run->writers[i], NULL);
 }
 
+/* Replays requested after the reader stopped reading: forget those cursors now. Lock held. */
+static void apply_late_replays(struct cs_workflow *wf)
+{
+    json_t *s;
+    size_t i;
+    json_array_foreach(wf->replays, i, s)
+        cs_backlog_cursor_reset(wf->env.backlog, wf->id, json_string_value(s));
+    json_array_clear(wf->replays);
+}
+
 static void *supervise(void *arg)
 {
     struct cs_workflow *wf = arg;
@@ -316,6 +331,7 @@ static void *supervise(void *arg)
     pthread_mutex_lock(&wf->lock);
     run_free(wf->run);
     wf->run = NULL;
+    apply_late_replays(wf);
     replace(&wf->reader_substate, NULL);
     replace(&wf->writer_substate, NULL);
     wf->suspended_until = 0;
@@ -400,7 +416,41 @@ void cs_workflow_free(struct cs_workflow *wf)
     pthread_mutex_destroy(&wf->lock);
     pthread_cond_destroy(&wf->wake);
     cs_metrics_free(wf->metrics);
+    json_decref(wf->replays);
+    cs_rate_destroy(&wf->read_rate);
+    cs_rate_destroy(&wf->write_rate);
     free(wf);
+}
+
+void cs_workflow_replay(struct cs_workflow *wf, const char *stream)
+{
+    pthread_mutex_lock(&wf->lock);
+    if (wf->run)
+        json_array_append_new(wf->replays, json_string(stream));
+    else
+        cs_backlog_cursor_reset(wf->env.backlog, wf->id, stream);
+    pthread_cond_broadcast(&wf->wake);
+    pthread_mutex_unlock(&wf->lock);
+    cs_log(CS_LOG_NOTICE, wf->id, "replay of %s requested: it is read again from the beginning", stream);
+}
+
+json_t *cs_workflow_take_replays(struct cs_workflow *wf)
+{
+    json_t *taken;
+    pthread_mutex_lock(&wf->lock);
+    taken = wf->replays;
+    wf->replays = json_array();
+    pthread_mutex_unlock(&wf->lock);
+    return taken;
+}
+
+void cs_workflow_observe_write(struct cs_workflow *wf, int64_t ms)
+{
+    int i = 0;
+    while (i < CS_LATENCY_BUCKETS && ms > cs_latency_bounds_ms[i])
+        i++;
+    atomic_fetch_add(&wf->write_latency[i], 1);
+    atomic_fetch_add(&wf->write_latency_sum_ms, ms);
 }
 
 /* ---- reading the state ------------------------------------------------------------------------- */
@@ -428,6 +478,14 @@ static json_t *string_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+static json_t *latency_snapshot(struct cs_workflow *wf)
+{
+    json_t *buckets = json_array();
+    for (int i = 0; i <= CS_LATENCY_BUCKETS; i++)
+        json_array_append_new(buckets, json_integer(atomic_load(&wf->write_latency[i])));
+    return json_pack("{s:o, s:I}", "buckets", buckets, "sum_ms", (json_int_t)atomic_load(&wf->write_latency_sum_ms));
+}
+
 json_t *cs_workflow_snapshot(struct cs_workflow *wf)
 {
     int64_t backlog = 0, dead = 0, last = atomic_load(&wf->last_success_at);
@@ -446,6 +504,9 @@ json_t *cs_workflow_snapshot(struct cs_workflow *wf)
                      (json_int_t)atomic_load(&wf->records_rejected), "write_retries",
                      (json_int_t)atomic_load(&wf->write_retries), "metrics", cs_metrics_snapshot(wf->metrics));
     pthread_mutex_unlock(&wf->lock);
+    json_object_set_new(snap, "write_latency", latency_snapshot(wf));
+    json_object_set_new(snap, "rates", json_pack("{s:f, s:f}", "read_per_s", cs_rate_per_second(&wf->read_rate),
+                                                 "written_per_s", cs_rate_per_second(&wf->write_rate)));
     return snap;
 }
 

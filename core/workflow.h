@@ -12,10 +12,15 @@
 #include <stdint.h>
 
 struct cs_backlog;
+struct cs_component;
 struct cs_registry;
 struct cs_workflow;
 
 enum cs_wf_status { CS_WF_STOPPED, CS_WF_STARTING, CS_WF_RUNNING, CS_WF_FAILED };
+
+/* Upper bounds (ms) of the write-latency histogram's buckets; a last bucket counts the rest. */
+#define CS_LATENCY_BUCKETS 11
+extern const int64_t cs_latency_bounds_ms[CS_LATENCY_BUCKETS];
 
 const char *cs_wf_status_name(enum cs_wf_status s);
 
@@ -45,8 +50,17 @@ int cs_workflow_start(struct cs_workflow *wf, const json_t *definition, int64_t 
 /* Graceful stop; returns when the workflow is STOPPED (a FAILED one becomes STOPPED too). */
 int cs_workflow_stop(struct cs_workflow *wf);
 
+/* Wake every thread of the run: new backlog rows (enqueued, redriven), completions, stop. */
+void cs_workflow_wake(struct cs_workflow *wf);
+
+/* Re-read `stream` from the source's beginning: the cursor is forgotten now when the workflow is not
+ * running, else by the reader before its next read. */
+void cs_workflow_replay(struct cs_workflow *wf, const char *stream);
+
 /* Snapshot: {id, status, substate, reason, running_revision, backlog, dead_letters, last_success_at,
- * records_read, records_written, records_rejected, write_retries, metrics}. New object. */
+ * records_read, records_written, records_rejected, write_retries, metrics,
+ * write_latency: {buckets: [count per cs_latency_bounds_ms, then +Inf], sum_ms},
+ * rates: {read_per_s, written_per_s} over the last minute}. New object. */
 json_t *cs_workflow_snapshot(struct cs_workflow *wf);
 enum cs_wf_status cs_workflow_status(struct cs_workflow *wf);
 int64_t cs_workflow_running_rev(struct cs_workflow *wf);

@@ -12,6 +12,7 @@
 #include "host.h"
 #include "loader.h"
 #include "pipeline.h"
+#include "rate.h"
 #include "workflow.h"
 
 /* One connector instance with its context. */
@@ -69,11 +70,20 @@ struct cs_workflow {
     int supervisor_joinable;
     atomic_int stopping;
     struct cs_run *run;
+    json_t *replays; /* streams whose cursor the reader must forget, under lock */
     /* counters */
     struct cs_metrics *metrics;
+    atomic_llong write_latency[CS_LATENCY_BUCKETS + 1]; /* write() durations per bucket, then +Inf */
+    atomic_llong write_latency_sum_ms;
+    struct cs_rate read_rate, write_rate;
     atomic_int source_idle;
     atomic_llong records_read, records_written, records_rejected, write_retries, last_success_at;
 };
+
+/* Streams whose replay was requested since the last call (new array; empty when none). */
+json_t *cs_workflow_take_replays(struct cs_workflow *wf);
+/* Count one write() that took `ms`. */
+void cs_workflow_observe_write(struct cs_workflow *wf, int64_t ms);
 
 /* Record the first fatal error of the run and ask every thread to stop. */
 void cs_workflow_fatal(struct cs_workflow *wf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -83,8 +93,6 @@ void cs_workflow_set_substate(struct cs_workflow *wf, int writer, const char *te
 void cs_workflow_sleep_until(struct cs_workflow *wf, int64_t deadline_ms);
 /* Like cs_workflow_sleep_until, but any cs_workflow_wake() ends the wait too. */
 void cs_workflow_wait(struct cs_workflow *wf, int64_t deadline_ms);
-/* Wake every thread of the run (new backlog rows, completions, stop). */
-void cs_workflow_wake(struct cs_workflow *wf);
 
 void *cs_reader_main(void *run);
 void *cs_writer_main(void *instance_of_run);

@@ -119,7 +119,9 @@ static void write_batch(struct cs_run *run, struct cs_instance *sink, struct bat
 
     batch_reset(b, sink->component->plugin->desc.name);
     cs_ctx_clear_reason(sink->ctx);
+    now = cs_mono_ms();
     st = c->write(sink->inst, b->records, b->n);
+    cs_workflow_observe_write(wf, cs_mono_ms() - now);
     now = cs_now_ms();
     if (st == CS_FATAL) {
         int64_t seqs[b->n];
@@ -157,6 +159,7 @@ static void write_batch(struct cs_run *run, struct cs_instance *sink, struct bat
         return;
     }
     atomic_fetch_add(&wf->records_written, ok);
+    cs_rate_add(&wf->write_rate, ok);
     atomic_fetch_add(&wf->write_retries, retried);
     atomic_fetch_add(&wf->records_rejected, rejected);
     if (ok) {

@@ -25,6 +25,7 @@ state_dir: $T/state
 plugin_dir: $TESTPLUG_DIR
 plugins: [testplug]
 log_level: ${LOG_LEVEL:-notice}
+admin: {listen: "${ADMIN_LISTEN:-127.0.0.1:0}"${ADMIN_TOKEN_FILE:+, token_file: "$ADMIN_TOKEN_FILE"}}
 connections:
   mem: {connector: memory-source, ${MEM_OPTS:-records: 1000}}
   cap: {connector: capture-sink, file: $T/captured${CAP_OPTS:+, $CAP_OPTS}}

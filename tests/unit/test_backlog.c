@@ -284,6 +284,13 @@ static void test_enqueue_cursor(void)
     CHECK_INT(cs_backlog_cursor_get(b, WF, "accounts", &cursor), 0);
     CHECK_INT(json_integer_value(cursor), 7);
     json_decref(cursor);
+    /* replay: the stream's cursor is forgotten, the other stream's kept */
+    CHECK_INT(cs_backlog_cursor_reset(b, WF, "accounts"), 0);
+    CHECK_INT(cs_backlog_cursor_get(b, WF, "accounts", &cursor), 0);
+    CHECK(cursor == NULL);
+    CHECK_INT(cs_backlog_cursor_get(b, WF, "contacts", &cursor), 0);
+    CHECK_STR(json_string_value(json_object_get(cursor, "token")), "t1");
+    json_decref(cursor);
     n = claim(b, cs_now_ms(), 8, c);
     CHECK_INT(n, 4);
     for (size_t i = 0; i < n && n == 4; i++)
@@ -948,13 +955,13 @@ static void test_revisions(void)
     json_t *list = NULL;
 
     CHECK_INT(cs_backlog_revision_latest(b, WF, NULL, &rev, &def), CS_E_NOTFOUND);
-    CHECK_INT(cs_backlog_revision_add(b, WF, "config", "{\"n\":1}", &rev), 0);
+    CHECK_INT(cs_backlog_revision_add(b, WF, "config", NULL, "{\"n\":1}", &rev), 0);
     CHECK_INT(rev, 1);
-    CHECK_INT(cs_backlog_revision_add(b, WF, "api", "{\"n\":2}", &rev), 0);
+    CHECK_INT(cs_backlog_revision_add(b, WF, "api", "alice", "{\"n\":2}", &rev), 0);
     CHECK_INT(rev, 2);
-    CHECK_INT(cs_backlog_revision_add(b, WF, "config", "{\"n\":3}", &rev), 0);
+    CHECK_INT(cs_backlog_revision_add(b, WF, "config", NULL, "{\"n\":3}", &rev), 0);
     CHECK_INT(rev, 3);
-    CHECK_INT(cs_backlog_revision_add(b, WF, "ui", "{}", &rev), CS_E_INVAL);
+    CHECK_INT(cs_backlog_revision_add(b, WF, "ui", NULL, "{}", &rev), CS_E_INVAL);
 
     CHECK_INT(cs_backlog_revision_latest(b, WF, NULL, &rev, &def), 0);
     CHECK_INT(rev, 3);
@@ -979,12 +986,14 @@ static void test_revisions(void)
     CHECK_INT(json_array_size(list), 3);
     CHECK_INT(json_integer_value(json_object_get(json_array_get(list, 0), "revision")), 3);
     CHECK_STR(json_string_value(json_object_get(json_array_get(list, 1), "source")), "api");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(list, 1), "author")), "alice");
+    CHECK(json_is_null(json_object_get(json_array_get(list, 0), "author")));
     CHECK(json_integer_value(json_object_get(json_array_get(list, 2), "created_at")) > 0);
     json_decref(list);
 
     /* numbering is per workflow */
     CHECK_INT(cs_backlog_workflow_init(b, "second", "stopped"), 0);
-    CHECK_INT(cs_backlog_revision_add(b, "second", "api", "{}", &rev), 0);
+    CHECK_INT(cs_backlog_revision_add(b, "second", "api", NULL, "{}", &rev), 0);
     CHECK_INT(rev, 1);
     cs_backlog_close(b);
 }

@@ -1,0 +1,351 @@
+/*
+ * admin.c - the admin API's HTTP server on libmicrohttpd (the only module that touches it): binding
+ * (IPv4/IPv6, optional TLS), a thread pool with connection limits and timeouts, bearer-token checks
+ * (constant-time), body limits and content types; requests are answered by admin_routes.c.
+ *
+ * Auth: every mutating call (anything but GET/HEAD) needs `Authorization: Bearer <token>`; so does
+ * every call when the listener is not loopback. Without a configured token, mutating calls are refused.
+ */
+#include "admin.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "admin_http.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+#define BODY_LIMIT (1024 * 1024)
+#define MAX_SEGMENTS 8
+
+struct cs_admin {
+    struct MHD_Daemon *daemon;
+    struct cs_engine *engine;
+    char *token; /* NULL: none configured */
+    int loopback;
+    char *tls_cert, *tls_key;
+};
+
+/* Per-request upload state. */
+struct upload {
+    char *data;
+    size_t len;
+    int too_large;
+};
+
+/* ---- answering --------------------------------------------------------------------------------- */
+
+void cs_reply_error(struct cs_reply *rep, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+    va_start(ap, fmt);
+    msg = cs_xvasprintf(fmt, ap);
+    va_end(ap);
+    json_decref(rep->body);
+    rep->status = status;
+    rep->body = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    free(msg);
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct cs_reply *rep)
+{
+    char *text = rep->body ? json_dumps(rep->body, JSON_COMPACT) : rep->text;
+    const char *type = rep->body ? "application/json" : rep->content_type;
+    struct MHD_Response *resp;
+    enum MHD_Result ok;
+
+    if (rep->body && text) {
+        char *line = cs_xasprintf("%s\n", text);
+        free(text);
+        text = line;
+    }
+    if (!text)
+        return MHD_NO;
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", type ? type : "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (rep->status == 401)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"crmsync\"");
+    ok = MHD_queue_response(conn, (unsigned)rep->status, resp);
+    MHD_destroy_response(resp);
+    json_decref(rep->body); /* the text went to libmicrohttpd, which frees it */
+    return ok;
+}
+
+/* ---- auth -------------------------------------------------------------------------------------- */
+
+/* Equal strings, in time independent of where they differ. */
+static int same_token(const char *given, const char *want)
+{
+    size_t n = strlen(given), m = strlen(want);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < m; i++)
+        diff |= (unsigned char)(want[i] ^ (i < n ? given[i] : 0));
+    return diff == 0;
+}
+
+/* 0 when the request may proceed, else the error answer is in rep. */
+static int authorize(const struct cs_admin *a, struct MHD_Connection *conn, const char *method,
+                     struct cs_reply *rep)
+{
+    int mutating = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+
+    if (!mutating && a->loopback)
+        return 0;
+    if (!a->token) {
+        cs_reply_error(rep, 403, "forbidden", "no admin token is configured: set admin.token_file to allow %s",
+                       mutating ? "changes through the admin API" : "this call");
+        return -1;
+    }
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        cs_reply_error(rep, 401, "unauthorized", "this call needs the header Authorization: Bearer <token>");
+        return -1;
+    }
+    if (!same_token(auth + 7, a->token)) {
+        cs_reply_error(rep, 403, "forbidden", "the bearer token is not the admin token");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- requests ---------------------------------------------------------------------------------- */
+
+static const char *query_arg(const struct cs_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static size_t split_path(char *path, char **segments)
+{
+    size_t n = 0;
+    for (char *save = NULL, *seg = strtok_r(path, "/", &save); seg && n <= MAX_SEGMENTS;
+         seg = strtok_r(NULL, "/", &save))
+        segments[n++] = seg;
+    return n;
+}
+
+/* Parse the body of a request that carries one. 0, or the error answer in rep. */
+static int parse_body(struct MHD_Connection *conn, const struct upload *up, json_t **body, struct cs_reply *rep)
+{
+    const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    json_error_t jerr;
+    *body = NULL;
+    if (up->too_large) {
+        cs_reply_error(rep, 413, "body_too_large", "the request body is larger than %d bytes", BODY_LIMIT);
+        return -1;
+    }
+    if (up->len == 0)
+        return 0;
+    if (!type || strncasecmp(type, "application/json", 16) != 0) {
+        cs_reply_error(rep, 415, "unsupported_media_type", "send the body as Content-Type: application/json");
+        return -1;
+    }
+    if (!(*body = json_loadb(up->data, up->len, 0, &jerr))) {
+        cs_reply_error(rep, 400, "malformed_json", "the body is not JSON: %s at line %d, column %d", jerr.text,
+                       jerr.line, jerr.column);
+        return -1;
+    }
+    return 0;
+}
+
+static void dispatch(struct cs_admin *a, struct MHD_Connection *conn, const char *url, const char *method,
+                     const struct upload *up, struct cs_reply *rep)
+{
+    char *path = cs_xstrdup(url), *segments[MAX_SEGMENTS + 1];
+    size_t n = split_path(path, segments);
+    json_t *body = NULL;
+
+    if (authorize(a, conn, method, rep) != 0 || parse_body(conn, up, &body, rep) != 0)
+        goto out;
+    if (n == 1 && strcmp(segments[0], "metrics") == 0 && strcmp(method, "GET") == 0) {
+        rep->status = 200;
+        rep->text = cs_admin_metrics(a->engine);
+        rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    } else if (n >= 2 && strcmp(segments[0], "api") == 0 && strcmp(segments[1], "v1") == 0) {
+        struct cs_request req = {method, segments + 2, n - 2, body, query_arg,
+                                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Crmsync-Author"), conn};
+        cs_admin_route(a->engine, &req, rep);
+    } else {
+        cs_reply_error(rep, 404, "not_found", "no such resource: %s (the API is under /api/v1)", url);
+    }
+out:
+    json_decref(body);
+    free(path);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct cs_admin *a = cls;
+    struct upload *up = *con_cls;
+    struct cs_reply rep = {0};
+    (void)version;
+
+    if (!up) { /* first call: headers only */
+        *con_cls = cs_xcalloc(1, sizeof *up);
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!up->too_large && up->len + *upload_data_size <= BODY_LIMIT) {
+            up->data = realloc(up->data, up->len + *upload_data_size);
+            if (!up->data)
+                abort();
+            memcpy(up->data + up->len, upload_data, *upload_data_size);
+            up->len += *upload_data_size;
+        } else {
+            up->too_large = 1;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    dispatch(a, conn, url, method, up, &rep);
+    if (!rep.status)
+        cs_reply_error(&rep, 500, "internal", "the request was not answered");
+    return send_reply(conn, &rep);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct upload *up = *con_cls;
+    (void)cls, (void)conn, (void)toe;
+    if (up) {
+        free(up->data);
+        free(up);
+    }
+    *con_cls = NULL;
+}
+
+/* ---- listening --------------------------------------------------------------------------------- */
+
+/* "127.0.0.1:8470", "[::1]:8470", "0.0.0.0:8470", "localhost:8470" -> one resolved address. */
+static int resolve_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, char **err)
+{
+    const char *colon = strrchr(listen, ':');
+    char *host;
+    struct addrinfo hints = {.ai_flags = AI_NUMERICSERV | AI_PASSIVE, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc;
+
+    if (!colon || !colon[1]) {
+        *err = cs_xasprintf("admin.listen \"%s\": expected HOST:PORT, e.g. 127.0.0.1:8470 or [::1]:8470", listen);
+        return -1;
+    }
+    host = listen[0] == '[' ? cs_xasprintf("%.*s", (int)(colon - listen - 2), listen + 1)
+                            : cs_xasprintf("%.*s", (int)(colon - listen), listen);
+    rc = getaddrinfo(host, colon + 1, &hints, &res);
+    free(host);
+    if (rc != 0 || !res) {
+        *err = cs_xasprintf("admin.listen \"%s\": %s", listen, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    return ss->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+static char *read_file(const char *path, char **err)
+{
+    char *value = NULL;
+    if (cs_config_read_secret(path, &value, err) != 0)
+        return NULL;
+    return value;
+}
+
+void cs_admin_stop(struct cs_admin *a)
+{
+    if (!a)
+        return;
+    if (a->daemon)
+        MHD_stop_daemon(a->daemon);
+    if (a->token)
+        explicit_bzero(a->token, strlen(a->token));
+    free(a->token);
+    free(a->tls_cert);
+    if (a->tls_key)
+        explicit_bzero(a->tls_key, strlen(a->tls_key));
+    free(a->tls_key);
+    free(a);
+}
+
+int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admin **out, char **err)
+{
+    const char *listen = json_string_value(json_object_get(admin, "listen"));
+    const char *token_file = json_string_value(json_object_get(admin, "token_file"));
+    const char *cert = json_string_value(json_object_get(admin, "tls_cert_file"));
+    const char *key = json_string_value(json_object_get(admin, "tls_key_file"));
+    struct cs_admin *a = cs_xcalloc(1, sizeof *a);
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    char *why = NULL;
+
+    *out = NULL;
+    *err = NULL;
+    a->engine = engine;
+    if (resolve_listen(listen ? listen : "127.0.0.1:8470", &ss, &sslen, err) != 0)
+        goto fail;
+    a->loopback = is_loopback(&ss);
+    if (token_file && !(a->token = read_file(token_file, &why))) {
+        *err = cs_xasprintf("admin.token_file: %s", why);
+        goto fail;
+    }
+    if (!a->loopback && !a->token) {
+        *err = cs_xasprintf("admin.listen %s is not a loopback address: set admin.token_file, or listen on "
+                            "127.0.0.1",
+                            listen);
+        goto fail;
+    }
+    if (cert && key) {
+        size_t len;
+        /* a certificate is public (any permissions); the key is a secret (owner-only) */
+        if (!(a->tls_cert = cs_read_file(cert, BODY_LIMIT, &len, &why))) {
+            *err = cs_xasprintf("admin.tls_cert_file: %s", why);
+            goto fail;
+        }
+        if (!(a->tls_key = read_file(key, &why))) {
+            *err = cs_xasprintf("admin.tls_key_file: %s", why);
+            goto fail;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    a->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, cert && key ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+        a->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, a->tls_key, MHD_OPTION_END);
+    if (!a->daemon) {
+        *err = cs_xasprintf("cannot listen on %s (in use, or not an address of this host?)", listen);
+        goto fail;
+    }
+    {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        cs_log(CS_LOG_NOTICE, "admin", "listening on %s%s (port %u)%s", cert && key ? "https://" : "http://", listen,
+               info ? (unsigned)info->port : 0u, a->token ? "" : "; no token: read-only");
+    }
+    *out = a;
+    free(why);
+    return 0;
+fail:
+    free(why);
+    cs_admin_stop(a);
+    return CS_E_INVAL;
+}

@@ -1,0 +1,20 @@
+/*
+ * admin.h - the admin HTTP API (JSON under /api/v1, Prometheus text at /metrics) that operators,
+ * crmsyncctl and the Workflows page use. admin.c is the only module that touches libmicrohttpd.
+ */
+#ifndef CS_ADMIN_H
+#define CS_ADMIN_H
+
+#include <jansson.h>
+
+struct cs_engine;
+struct cs_admin;
+
+/*
+ * Listen as `admin` (the config's admin object: listen, token_file, tls_cert_file, tls_key_file)
+ * says. Refuses a non-loopback listener without a token. *err (new) explains a failure.
+ */
+int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admin **out, char **err);
+void cs_admin_stop(struct cs_admin *a);
+
+#endif

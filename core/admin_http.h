@@ -1,0 +1,37 @@
+/*
+ * admin_http.h - private to the admin API: what a handler receives and how it answers, independent of
+ * libmicrohttpd, so the routes (admin_routes.c) stay plain functions of the engine.
+ */
+#ifndef CS_ADMIN_HTTP_H
+#define CS_ADMIN_HTTP_H
+
+#include <jansson.h>
+
+struct cs_engine;
+
+struct cs_request {
+    const char *method;
+    char **segments; /* the path split at "/", after "/api/v1" */
+    size_t n_segments;
+    const json_t *body; /* parsed JSON body, or NULL */
+    const char *(*query)(const struct cs_request *r, const char *name); /* a query argument or NULL */
+    const char *author;                                                /* X-Crmsync-Author or NULL */
+    void *conn;
+};
+
+struct cs_reply {
+    int status;
+    json_t *body;       /* JSON answer (new), or NULL when text is used */
+    char *text;         /* a text answer (new), with content_type */
+    const char *content_type;
+};
+
+/* Answer an /api/v1 request. */
+void cs_admin_route(struct cs_engine *e, const struct cs_request *req, struct cs_reply *rep);
+/* The /metrics page in Prometheus text format (new). */
+char *cs_admin_metrics(struct cs_engine *e);
+/* Fill an error answer {"error": {"code", "message"}} (steals nothing; copies message). */
+void cs_reply_error(struct cs_reply *rep, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif
