@@ -376,6 +376,13 @@ static json_t *parse_text(const char *text, size_t len, const char *name, json_t
     return doc;
 }
 
+json_t *cs_config_parse_text(const char *text, size_t len, const char *name, char **err)
+{
+    json_t *positions = json_object(), *doc = parse_text(text, len, name, positions, err);
+    json_decref(positions);
+    return doc;
+}
+
 /* ---- checking: one routine for the core schema and for plugin option tables ------------------------ */
 
 /* Field types beyond cs_option_type. */

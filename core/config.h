@@ -46,6 +46,10 @@ int cs_config_plugin_options(const struct cs_config *cfg, const char *path, cons
  */
 int cs_config_check_workflow(const json_t *definition, const char *label, json_t **normalized, char **err);
 
+/* Parse YAML or JSON text as the configuration reader does (same scalar typing, same refusals), without
+ * any schema. New document, or NULL with *err (new; "name:line:col: problem" lines). */
+json_t *cs_config_parse_text(const char *text, size_t len, const char *name, char **err);
+
 /* Read a secret from `file`: refused unless a non-empty regular file only its owner can read. One
  * trailing newline is dropped. *value (new; wipe it after use) or *err (new, never holds the secret). */
 int cs_config_read_secret(const char *file, char **value, char **err);

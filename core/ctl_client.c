@@ -1,0 +1,145 @@
+/*
+ * ctl_client.c - crmsyncctl's admin API client (see ctl_client.h), on the connectors' HTTP layer.
+ */
+#include "ctl_client.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../plugins/common/cshttp.h"
+#include "config.h"
+#include "util.h"
+
+struct ctl_client {
+    struct cshttp_client *http;
+    char *base;
+    char *token;
+    char *author;
+};
+
+static char *base_from_listen(const char *listen)
+{
+    const char *colon = strrchr(listen, ':');
+    /* a wildcard listener is reached on loopback */
+    if (strncmp(listen, "0.0.0.0:", 8) == 0)
+        return cs_xasprintf("http://127.0.0.1%s", colon);
+    if (strncmp(listen, "[::]:", 5) == 0)
+        return cs_xasprintf("http://[::1]%s", colon);
+    return cs_xasprintf("http://%s", listen);
+}
+
+static char *whoami(void)
+{
+    struct passwd *pw = getpwuid(getuid());
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    return cs_xasprintf("%s@%s (crmsyncctl)", pw ? pw->pw_name : "unknown", host);
+}
+
+struct ctl_client *ctl_client_new(const char *url, const char *token_file, const char *config_path, char **err)
+{
+    struct ctl_client *c = cs_xcalloc(1, sizeof *c);
+    struct cs_config *cfg = NULL;
+    char *cfg_err = NULL;
+    const json_t *admin = NULL;
+
+    *err = NULL;
+    /* the config file is optional: an operator without read access passes --url and --token-file */
+    if ((!url || !token_file) && cs_config_load(config_path, &cfg, &cfg_err) == 0)
+        admin = json_object_get(cfg->root, "admin");
+    free(cfg_err);
+    cfg_err = NULL;
+    c->base = url ? cs_xstrdup(url) : base_from_listen(json_string_value(json_object_get(admin, "listen"))
+                                                           ? json_string_value(json_object_get(admin, "listen"))
+                                                           : "127.0.0.1:8470");
+    if (token_file && cs_config_read_secret(token_file, &c->token, err) != 0)
+        goto fail;
+    /* the config's token file is often root-only: without it, reads still work and changes get the
+     * API's 401, which says what is missing */
+    if (!token_file && json_string_value(json_object_get(admin, "token_file")) &&
+        cs_config_read_secret(json_string_value(json_object_get(admin, "token_file")), &c->token, &cfg_err) != 0)
+        free(cfg_err);
+    if (!(c->http = cshttp_client_new(&(struct cshttp_options){.timeout_ms = 120000}))) {
+        *err = cs_xstrdup("cannot initialise libcurl");
+        goto fail;
+    }
+    c->author = whoami();
+    cs_config_free(cfg);
+    return c;
+fail:
+    cs_config_free(cfg);
+    ctl_client_free(c);
+    return NULL;
+}
+
+void ctl_client_free(struct ctl_client *c)
+{
+    if (!c)
+        return;
+    cshttp_client_free(c->http);
+    if (c->token)
+        explicit_bzero(c->token, strlen(c->token));
+    free(c->token);
+    free(c->base);
+    free(c->author);
+    free(c);
+}
+
+static int exit_code(long status)
+{
+    switch (status) {
+    case 0:
+        return CTL_UNREACHABLE;
+    case 404:
+        return CTL_NOT_FOUND;
+    case 409:
+        return CTL_CONFLICT;
+    case 400:
+    case 413:
+    case 415:
+        return CTL_INVALID;
+    case 503:
+        return CTL_UNHEALTHY;
+    default:
+        return status >= 200 && status < 300 ? CTL_OK : CTL_FAILED;
+    }
+}
+
+int ctl_call(struct ctl_client *c, const char *method, const char *path, const json_t *body, long *status,
+             json_t **doc)
+{
+    struct cshttp_response r = {0};
+    char *url = cs_xasprintf("%s%s", c->base, path), *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *auth = c->token ? cs_xasprintf("Authorization: Bearer %s", c->token) : NULL;
+    char *author = cs_xasprintf("X-Crmsync-Author: %s", c->author);
+    const char *headers[] = {"Accept: application/json", author, body ? "Content-Type: application/json" : NULL,
+                             NULL, NULL};
+    const json_t *error;
+    int code;
+
+    headers[body ? 3 : 2] = auth;
+    *doc = NULL;
+    if (cshttp_request(c->http, method, url, headers, text, text ? strlen(text) : 0, &r) != 0) {
+        fprintf(stderr, "crmsyncctl: cannot reach the admin API at %s: %s (is crmsyncd running? see --url)\n",
+                c->base, r.error);
+        *status = 0;
+    } else {
+        *status = r.status;
+        *doc = cshttp_response_json(&r);
+        error = json_object_get(*doc, "error");
+        if (error && *status != 503)
+            fprintf(stderr, "crmsyncctl: %s\n", json_string_value(json_object_get(error, "message")));
+    }
+    code = exit_code(*status);
+    cshttp_response_clear(&r);
+    if (auth)
+        explicit_bzero(auth, strlen(auth));
+    free(auth);
+    free(author);
+    free(text);
+    free(url);
+    return code;
+}
