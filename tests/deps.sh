@@ -5,5 +5,5 @@ set -eu
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake libtool pkgconf libltdl-dev libcurl4-openssl-dev \
-    libjansson-dev libsqlite3-dev libyaml-dev libmicrohttpd-dev python3 sqlite3 >/dev/null
+    libjansson-dev libsqlite3-dev libyaml-dev libmicrohttpd-dev python3 sqlite3 openssl >/dev/null
 echo "build and test dependencies installed"

@@ -4,10 +4,13 @@ auth required and refused, state-illegal starts and stops, an edit that stays pe
 and then takes effect at the sink, replay, dead letters and redrive, secrets never in a body or the log,
 and 200 concurrent pollers while records flow.
 """
-import json
+import http.client
 import os
+import shutil
+import socket
+import ssl
+import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +62,7 @@ class AdminApi(unittest.TestCase):
         code = cls.d.stop()
         cls.d.cleanup()
         assert "let-me-in" not in log, "a secret reached the log"
+        assert cls.d.token not in log, "the admin token reached the log"
         assert code == 0, f"crmsyncd exited {code} on SIGTERM"
 
     def error(self, doc):
@@ -288,7 +292,64 @@ class Listeners(unittest.TestCase):
             d.cleanup()
 
 
+    def test_ipv6_loopback(self):
+        if not socket.has_ipv6:
+            self.skipTest("no IPv6 on this host")
+        d = Daemon("  - id: w\n    source: mem\n    sink: cap\n    mappings: [{stream: contacts}]", listen="[::1]:0")
+        try:
+            d.start()
+            conn = http.client.HTTPConnection("::1", d.port, timeout=10)
+            conn.request("GET", "/api/v1/health")
+            self.assertEqual(conn.getresponse().status, 200)
+            conn.close()
+        finally:
+            d.cleanup()
+
+    @unittest.skipUnless(shutil.which("openssl"), "openssl is needed to make a test certificate")
+    def test_tls(self):
+        d = Daemon("  - id: w\n    source: mem\n    sink: cap\n    mappings: [{stream: contacts}]")
+        cert, key = os.path.join(d.path, "cert.pem"), os.path.join(d.path, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+        os.chmod(key, 0o600)
+        with open(d.conf) as f:
+            text = f.read()
+        with open(d.conf, "w") as f:
+            f.write(text.replace("admin: {", f"admin: {{tls_cert_file: {cert}, tls_key_file: {key}, ", 1))
+        try:
+            d.start()
+            self.assertIn("listening on https://", d.read_log())
+            ctx = ssl.create_default_context(cafile=cert)
+            ctx.check_hostname = False
+            conn = http.client.HTTPSConnection("127.0.0.1", d.port, context=ctx, timeout=10)
+            conn.request("GET", "/api/v1/health")
+            self.assertEqual(conn.getresponse().status, 200)
+            conn.close()
+            plain = http.client.HTTPConnection("127.0.0.1", d.port, timeout=5)
+            with self.assertRaises(Exception):
+                plain.request("GET", "/api/v1/health")
+                plain.getresponse()
+            plain.close()
+        finally:
+            d.cleanup()
+
+
 class Load(unittest.TestCase):
+    def test_slow_clients_do_not_block(self):
+        d = Daemon("  - id: w\n    source: mem\n    sink: cap\n    mappings: [{stream: contacts}]").start()
+        stalled = []
+        try:
+            for _ in range(50):
+                s = socket.create_connection(("127.0.0.1", d.port))
+                s.sendall(b"GET /api/v1/workflows HTTP/1.1\r\nHost: x\r\n")  # headers never finish
+                stalled.append(s)
+            status, doc, _, _ = d.request("GET", "/api/v1/health")
+            self.assertEqual(status, 200)
+        finally:
+            for s in stalled:
+                s.close()
+            d.cleanup()
+
     def test_200_pollers_while_records_flow(self):
         d = Daemon("  - id: flow\n    source: many\n    sink: cap\n    writers: 2\n    batch_size: 50\n"
                    "    mappings: [{stream: contacts}]",
