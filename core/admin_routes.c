@@ -79,20 +79,6 @@ static void failed(struct cs_reply *rep, int rc, const char *msg)
     }
 }
 
-/* The snapshot of workflow `id` from the list, or NULL. New. */
-static json_t *snapshot(struct cs_engine *e, const char *id)
-{
-    json_t *list = cs_engine_list(e), *w, *found = NULL;
-    size_t i;
-    json_array_foreach(list, i, w)
-    {
-        if (strcmp(json_string_value(json_object_get(w, "id")), id) == 0)
-            found = json_incref(w);
-    }
-    json_decref(list);
-    return found;
-}
-
 /* ---- workflow routes --------------------------------------------------------------------------- */
 
 static void start_stop(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep, int start)
@@ -101,11 +87,11 @@ static void start_stop(struct cs_engine *e, const struct cs_request *r, struct c
     char *err = NULL;
     int rc = start ? cs_engine_start(e, id, &err) : cs_engine_stop(e, id, &err);
     if (rc == 0) {
-        ok(rep, snapshot(e, id));
+        ok(rep, cs_engine_workflow(e, id));
     } else {
         failed(rep, rc, err);
         if (rc == CS_E_STATE) {
-            json_t *snap = snapshot(e, id);
+            json_t *snap = cs_engine_workflow(e, id);
             json_object_set(json_object_get(rep->body, "error"), "status", json_object_get(snap, "status"));
             json_decref(snap);
         }
@@ -135,7 +121,7 @@ static void put_definition(struct cs_engine *e, const struct cs_request *r, stru
         failed(rep, rc, rc == CS_E_NOTFOUND ? "no such workflow" : NULL);
         return;
     }
-    snap = snapshot(e, id);
+    snap = cs_engine_workflow(e, id);
     ok(rep, json_pack("{s:I, s:O, s:s}", "revision", (json_int_t)rev, "pending",
                       json_object_get(snap, "pending"), "message",
                       json_is_true(json_object_get(snap, "pending"))
@@ -187,7 +173,7 @@ static void workflow_route(struct cs_engine *e, const struct cs_request *r, stru
     int rc;
 
     if (is(r, 2, "GET")) {
-        if ((out = snapshot(e, id)))
+        if ((out = cs_engine_workflow(e, id)))
             ok(rep, out);
         else
             cs_reply_error(rep, 404, "not_found", "no workflow \"%s\"", id);

@@ -485,23 +485,39 @@ int cs_engine_stop(struct cs_engine *e, const char *id, char **err)
     return operate(e, id, err, stop_op);
 }
 
+/* Workflow i's snapshot with its title, latest revision and pending flag. New. Lock held. */
+static json_t *describe(struct cs_engine *e, size_t i)
+{
+    json_t *snap = cs_workflow_snapshot(e->wfs[i]);
+    int64_t latest = 0, running = json_integer_value(json_object_get(snap, "running_revision"));
+    const char *status = json_string_value(json_object_get(snap, "status"));
+    int active = strcmp(status, "RUNNING") == 0 || strcmp(status, "STARTING") == 0;
+    cs_backlog_revision_latest(e->backlog, cs_workflow_id(e->wfs[i]), NULL, &latest, NULL);
+    json_object_set_new(snap, "title", json_string(e->titles[i]));
+    json_object_set_new(snap, "latest_revision", json_integer(latest));
+    json_object_set_new(snap, "pending", json_boolean(active && latest != running));
+    return snap;
+}
+
 json_t *cs_engine_list(struct cs_engine *e)
 {
     json_t *list = json_array();
     pthread_rwlock_rdlock(&e->ops);
-    for (size_t i = 0; i < e->n_wfs; i++) {
-        json_t *snap = cs_workflow_snapshot(e->wfs[i]);
-        int64_t latest = 0, running = json_integer_value(json_object_get(snap, "running_revision"));
-        const char *status = json_string_value(json_object_get(snap, "status"));
-        int active = strcmp(status, "RUNNING") == 0 || strcmp(status, "STARTING") == 0;
-        cs_backlog_revision_latest(e->backlog, cs_workflow_id(e->wfs[i]), NULL, &latest, NULL);
-        json_object_set_new(snap, "title", json_string(e->titles[i]));
-        json_object_set_new(snap, "latest_revision", json_integer(latest));
-        json_object_set_new(snap, "pending", json_boolean(active && latest != running));
-        json_array_append_new(list, snap);
-    }
+    for (size_t i = 0; i < e->n_wfs; i++)
+        json_array_append_new(list, describe(e, i));
     pthread_rwlock_unlock(&e->ops);
     return list;
+}
+
+json_t *cs_engine_workflow(struct cs_engine *e, const char *id)
+{
+    json_t *snap = NULL;
+    size_t i;
+    pthread_rwlock_rdlock(&e->ops);
+    if (find_wf(e, id, &i))
+        snap = describe(e, i);
+    pthread_rwlock_unlock(&e->ops);
+    return snap;
 }
 
 int cs_engine_all_idle(struct cs_engine *e, int *failed)

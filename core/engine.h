@@ -39,6 +39,8 @@ int cs_engine_stop(struct cs_engine *e, const char *id, char **err);
 
 /* New array of workflow snapshots, each with title, latest_revision and pending added. */
 json_t *cs_engine_list(struct cs_engine *e);
+/* One workflow's snapshot as in the list (new), or NULL for an unknown id. */
+json_t *cs_engine_workflow(struct cs_engine *e, const char *id);
 
 
 /* The latest definition as written: a new object {revision, source, author, created_at, definition}. */

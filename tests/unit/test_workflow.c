@@ -69,20 +69,6 @@ static struct cs_engine *engine_from(const char *path, struct cs_backlog **backl
     return e;
 }
 
-/* The workflow's snapshot from the engine's list (new). */
-static json_t *find(struct cs_engine *e, const char *id)
-{
-    json_t *list = cs_engine_list(e), *w, *found = NULL;
-    size_t i;
-    json_array_foreach(list, i, w)
-    {
-        if (strcmp(json_string_value(json_object_get(w, "id")), id) == 0)
-            found = json_incref(w);
-    }
-    json_decref(list);
-    return found;
-}
-
 static const char *field(json_t *snap, const char *key)
 {
     return json_string_value(json_object_get(snap, key));
@@ -92,7 +78,7 @@ static const char *field(json_t *snap, const char *key)
 static json_t *wait_status(struct cs_engine *e, const char *id, const char *status)
 {
     for (int i = 0; i < 1000; i++) {
-        json_t *snap = find(e, id);
+        json_t *snap = cs_engine_workflow(e, id);
         if (snap && strcmp(field(snap, "status"), status) == 0)
             return snap;
         json_decref(snap);
@@ -111,13 +97,13 @@ static void test_lifecycle(void)
     json_t *snap;
     int seen_starting_retry = 0;
 
-    snap = find(e, "one");
+    snap = cs_engine_workflow(e, "one");
     CHECK_STR(field(snap, "status"), "STOPPED");
     CHECK_INT(json_integer_value(json_object_get(snap, "latest_revision")), 1);
     json_decref(snap);
     cs_engine_start_desired(e); /* "one" autostarts; "other" does not */
     for (int i = 0; i < 500 && !seen_starting_retry; i++) {
-        snap = find(e, "one");
+        snap = cs_engine_workflow(e, "one");
         if (strcmp(field(snap, "status"), "STARTING") == 0 && field(snap, "substate") &&
             strstr(field(snap, "substate"), "starting: retrying at ") &&
             strstr(field(snap, "substate"), "503 Service Unavailable (injected at start) from mem"))
@@ -129,7 +115,7 @@ static void test_lifecycle(void)
     snap = wait_status(e, "one", "RUNNING");
     CHECK(snap != NULL);
     json_decref(snap);
-    snap = find(e, "other");
+    snap = cs_engine_workflow(e, "other");
     CHECK_STR(field(snap, "status"), "STOPPED");
     json_decref(snap);
 
@@ -145,7 +131,7 @@ static void test_lifecycle(void)
     /* all 50 records get through, then stop */
     for (int i = 0; i < 500; i++) {
         int64_t n = 0, dead = 0;
-        snap = find(e, "one");
+        snap = cs_engine_workflow(e, "one");
         n = json_integer_value(json_object_get(snap, "records_written"));
         dead = json_integer_value(json_object_get(snap, "backlog"));
         json_decref(snap);
@@ -153,11 +139,11 @@ static void test_lifecycle(void)
             break;
         usleep(10000);
     }
-    snap = find(e, "one");
+    snap = cs_engine_workflow(e, "one");
     CHECK_INT(json_integer_value(json_object_get(snap, "records_written")), 50);
     json_decref(snap);
     CHECK_INT(cs_engine_stop(e, "one", &err), 0);
-    snap = find(e, "one");
+    snap = cs_engine_workflow(e, "one");
     CHECK_STR(field(snap, "status"), "STOPPED");
     json_decref(snap);
 
@@ -171,7 +157,7 @@ static void test_lifecycle(void)
     snap = wait_status(e, "other", "RUNNING");
     CHECK(snap != NULL);
     json_decref(snap);
-    snap = find(e, "one");
+    snap = cs_engine_workflow(e, "one");
     CHECK_STR(field(snap, "status"), "STOPPED");
     CHECK_INT(json_integer_value(json_object_get(snap, "latest_revision")), 1); /* unchanged file: no revision */
     json_decref(snap);
@@ -195,7 +181,7 @@ static void test_lifecycle(void)
         CHECK(cs_config_load(path, &cfg, &err) == 0);
         CHECK(cs_engine_check_config(e, cfg, 1, &err) == 0); /* what SIGHUP does */
     }
-    snap = find(e, "other");
+    snap = cs_engine_workflow(e, "other");
     CHECK_STR(field(snap, "status"), "RUNNING");
     CHECK_INT(json_integer_value(json_object_get(snap, "running_revision")), 2);
     CHECK_INT(json_integer_value(json_object_get(snap, "latest_revision")), 3);
@@ -237,7 +223,7 @@ static void test_failures(void)
     CHECK(json_integer_value(json_object_get(snap, "backlog")) > 0); /* kept for the next start */
     json_decref(snap);
     for (int i = 0; i < 500 && !seen; i++) {
-        snap = find(e, "throttled");
+        snap = cs_engine_workflow(e, "throttled");
         seen = strcmp(field(snap, "status"), "RUNNING") == 0 && field(snap, "substate") &&
                strstr(field(snap, "substate"), "backing off until ") &&
                strstr(field(snap, "substate"), ": 429 Too Many Requests (injected) from cap-429");
@@ -245,7 +231,7 @@ static void test_failures(void)
         usleep(10000);
     }
     CHECK(seen);
-    snap = find(e, "healthy");
+    snap = cs_engine_workflow(e, "healthy");
     CHECK_STR(field(snap, "status"), "RUNNING");
     json_decref(snap);
     /* FAILED can be started again, not stopped */
