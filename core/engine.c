@@ -34,7 +34,6 @@ struct cs_engine {
     size_t n_endpoints;
     pthread_rwlock_t ops; /* the workflow list: read-held by operations, write-held to replace it */
     struct cs_workflow **wfs;
-    char **titles;
     size_t n_wfs;
 };
 
@@ -239,12 +238,9 @@ void cs_engine_free(struct cs_engine *e)
 {
     if (!e)
         return;
-    for (size_t i = 0; i < e->n_wfs; i++) {
+    for (size_t i = 0; i < e->n_wfs; i++)
         cs_workflow_free(e->wfs[i]);
-        free(e->titles[i]);
-    }
     free(e->wfs);
-    free(e->titles);
     free_endpoints(e->endpoints, e->n_endpoints);
     cs_config_free(e->cfg);
     pthread_mutex_destroy(&e->lock);
@@ -303,7 +299,6 @@ static void apply_workflows(struct cs_engine *e)
     const json_t *raws = json_object_get(e->cfg->raw, "workflows");
     struct cs_workflow_env env = {e->registry, e->backlog, env_endpoint, env_resolve_mappings, e};
     struct cs_workflow **keep = cs_xcalloc(json_array_size(wdefs) + 1, sizeof *keep);
-    char **titles = cs_xcalloc(json_array_size(wdefs) + 1, sizeof *titles);
     size_t n = 0;
 
     for (size_t i = 0; i < json_array_size(wdefs); i++) {
@@ -314,26 +309,20 @@ static void apply_workflows(struct cs_engine *e)
         cs_backlog_workflow_init(e->backlog, id,
                                  json_is_false(json_object_get(def, "autostart")) ? "stopped" : "running");
         record_revision(e, id, json_array_get(raws, i));
-        if (wf) {
+        if (wf)
             e->wfs[at] = NULL;
-            free(e->titles[at]);
-        } else {
+        else
             wf = cs_workflow_new(id, &env);
-        }
-        keep[n] = wf;
-        titles[n++] = cs_xstrdup(json_string_value(json_object_get(def, "title")));
+        keep[n++] = wf;
     }
     for (size_t i = 0; i < e->n_wfs; i++) {
         if (!e->wfs[i])
             continue;
         cs_log(CS_LOG_NOTICE, cs_workflow_id(e->wfs[i]), "no longer in %s: stopping it", e->cfg->path);
         cs_workflow_free(e->wfs[i]);
-        free(e->titles[i]);
     }
     free(e->wfs);
-    free(e->titles);
     e->wfs = keep;
-    e->titles = titles;
     e->n_wfs = n;
 }
 
@@ -485,15 +474,21 @@ int cs_engine_stop(struct cs_engine *e, const char *id, char **err)
     return operate(e, id, err, stop_op);
 }
 
-/* Workflow i's snapshot with its title, latest revision and pending flag. New. Lock held. */
+/* Workflow i's snapshot with its title (from the latest revision), latest revision and pending flag.
+ * New. Lock held. */
 static json_t *describe(struct cs_engine *e, size_t i)
 {
-    json_t *snap = cs_workflow_snapshot(e->wfs[i]);
+    json_t *snap = cs_workflow_snapshot(e->wfs[i]), *def;
     int64_t latest = 0, running = json_integer_value(json_object_get(snap, "running_revision"));
-    const char *status = json_string_value(json_object_get(snap, "status"));
+    const char *status = json_string_value(json_object_get(snap, "status")), *title;
     int active = strcmp(status, "RUNNING") == 0 || strcmp(status, "STARTING") == 0;
-    cs_backlog_revision_latest(e->backlog, cs_workflow_id(e->wfs[i]), NULL, &latest, NULL);
-    json_object_set_new(snap, "title", json_string(e->titles[i]));
+    char *text = NULL;
+    cs_backlog_revision_latest(e->backlog, cs_workflow_id(e->wfs[i]), NULL, &latest, &text);
+    def = text ? json_loads(text, 0, NULL) : NULL;
+    title = json_string_value(json_object_get(def, "title"));
+    json_object_set_new(snap, "title", json_string(title ? title : cs_workflow_id(e->wfs[i])));
+    json_decref(def);
+    free(text);
     json_object_set_new(snap, "latest_revision", json_integer(latest));
     json_object_set_new(snap, "pending", json_boolean(active && latest != running));
     return snap;
