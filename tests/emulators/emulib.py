@@ -124,6 +124,9 @@ def json_response(status, obj, headers=None, content_type="application/json"):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without TCP_NODELAY, Nagle plus delayed ACKs cost
+    # ~40 ms per request on a keep-alive connection, which would make the emulator the bottleneck
+    disable_nagle_algorithm = True
     server_version = "emulator"
     sys_version = ""
 

@@ -1,0 +1,272 @@
+/*
+ * acs_events.c - the source stream "email-events": Campaign's email events (send, open, click,
+ * bounce) from the Adobe I/O Events journal (reference B10.3). The cursor is the journal position
+ * ({"since": position}) and is checkpointed only after the page's events were emitted; pages of
+ * `journal_limit` follow Link rel="next"; 204 at the end of the journal makes read() answer
+ * CS_NODATA and no call is made before its retry-after has passed. Duplicate deliveries are dropped
+ * by event id; order does not matter (records are keyed by event id). An event that carries only
+ * the Campaign profile is resolved to the profile's externalId, cached in the key/value store.
+ * The event payload of a real registration is not documented: event_record() is the one place that
+ * reads it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaign.h"
+
+static uint64_t id_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+    return h ? h : 1;
+}
+
+/* 1 when `h` is in `table`; otherwise inserts it when `insert` and returns 0. */
+static int table_has(uint64_t *table, uint64_t h, int insert)
+{
+    size_t mask = 2 * ACS_SEEN_GEN - 1, i = (size_t)h & mask;
+    while (table[i]) {
+        if (table[i] == h)
+            return 1;
+        i = (i + 1) & mask;
+    }
+    if (insert)
+        table[i] = h;
+    return 0;
+}
+
+/* 1 when `id` was seen recently; remembers it otherwise (-1 on allocation failure). */
+static int seen_before(struct acs_seen *s, const char *id)
+{
+    uint64_t h = id_hash(id);
+    for (int g = 0; g < 2; g++)
+        if (!s->gen[g] && !(s->gen[g] = calloc(2 * ACS_SEEN_GEN, sizeof *s->gen[g])))
+            return -1;
+    if (table_has(s->gen[1], h, 0) || table_has(s->gen[0], h, 0))
+        return 1;
+    if (s->count == ACS_SEEN_GEN) {
+        uint64_t *old = s->gen[1];
+        s->gen[1] = s->gen[0];
+        s->gen[0] = old;
+        memset(s->gen[0], 0, 2 * ACS_SEEN_GEN * sizeof *s->gen[0]);
+        s->count = 0;
+    }
+    table_has(s->gen[0], h, 1);
+    s->count++;
+    return 0;
+}
+
+void acs_seen_free(struct acs_seen *s)
+{
+    free(s->gen[0]);
+    free(s->gen[1]);
+    memset(s, 0, sizeof *s);
+}
+
+/* The profile's externalId for an event that carries only the Campaign profile: cached by recipient
+ * id (stable, unlike PKeys), else read from the profile. NULL when it cannot be told (new string). */
+static char *resolve_external_id(struct acs *a, const char *recipient, const char *pkey)
+{
+    struct cshttp_response r = {0};
+    char *kvkey = NULL, *url = NULL, *ext = NULL;
+    json_t *doc = NULL;
+    if (!pkey || !*pkey || asprintf(&kvkey, "ext:%s", recipient && *recipient ? recipient : pkey) < 0)
+        return NULL;
+    if ((ext = a->host->kv_get(a->ctx, kvkey)))
+        goto out;
+    if (asprintf(&url, "%s/profileAndServicesExt/profile/%s", a->base, pkey) < 0) {
+        url = NULL;
+        goto out;
+    }
+    a->host->metric_add(a->ctx, "acs_profile_lookup", 1);
+    if (acs_call(a, "GET", url, NULL, 0, &r) == CS_OK && acs_classify(a, &r, "reading the event's profile") == CS_OK &&
+        (doc = cshttp_response_json(&r)) && json_string_length(json_object_get(doc, "externalId")) > 0 &&
+        (ext = strdup(json_string_value(json_object_get(doc, "externalId")))))
+        a->host->kv_put(a->ctx, kvkey, ext);
+out:
+    json_decref(doc);
+    cshttp_response_clear(&r);
+    free(url);
+    free(kvkey);
+    return ext;
+}
+
+static const char *short_type(const char *event_type)
+{
+    static const char *const map[][2] = {{"emailSent", "send"}, {"emailDelivered", "send"}, {"emailOpened", "open"},
+                                         {"emailClicked", "click"}, {"emailBounced", "bounce"},
+                                         {"emailBouncedSoft", "bounce"}};
+    const char *dot = event_type ? strrchr(event_type, '.') : NULL;
+    for (size_t i = 0; dot && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(dot + 1, map[i][0]) == 0)
+            return map[i][1];
+    return event_type ? event_type : "";
+}
+
+static void copy_str(json_t *to, const char *name, const json_t *from, const char *member)
+{
+    const char *v = json_string_value(json_object_get(from, member));
+    if (v && *v)
+        json_object_set_new(to, name, json_string(v));
+}
+
+/* The record of one journal entry, or NULL when it carries no event id. */
+static cs_record *event_record(struct acs *a, const json_t *entry)
+{
+    const json_t *ev = json_object_get(entry, "event");
+    const json_t *dm = json_object_get(ev, "xdm:directMarketing");
+    const char *id = json_string_value(json_object_get(ev, "event_id"));
+    const char *type = json_string_value(json_object_get(ev, "xdm:eventType"));
+    const char *when = json_string_value(json_object_get(ev, "xdm:timestamp"));
+    const char *ext = json_string_value(json_object_get(ev, "profileExternalId"));
+    char *resolved = NULL;
+    int64_t ts = 0;
+    json_t *p;
+    if (!id)
+        id = json_string_value(json_object_get(ev, "@id"));
+    if (!id || !*id)
+        return NULL;
+    if (!ext || !*ext)
+        ext = resolved = resolve_external_id(a, json_string_value(json_object_get(dm, "xdm:recipientId")),
+                                             json_string_value(json_object_get(ev, "profilePKey")));
+    p = json_pack("{s:s, s:s, s:s, s:s}", "eventId", id, "type", short_type(type), "eventType", type ? type : "",
+                  "profileExternalId", ext ? ext : "");
+    copy_str(p, "timestamp", ev, "xdm:timestamp");
+    copy_str(p, "email", ev, "email");
+    copy_str(p, "url", ev, "url");
+    copy_str(p, "mirrorPageUrl", ev, "mirrorPageUrl");
+    copy_str(p, "bounceType", ev, "bounceType");
+    copy_str(p, "campaignId", dm, "xdm:campaignId");
+    copy_str(p, "campaignName", dm, "xdm:campaignName");
+    copy_str(p, "deliveryId", dm, "xdm:deliveryId");
+    copy_str(p, "deliveryName", dm, "xdm:deliveryName");
+    copy_str(p, "recipientId", dm, "xdm:recipientId");
+    copy_str(p, "position", entry, "position");
+    free(resolved);
+    if (when && acs_parse_time(when, &ts) != 0)
+        ts = 0;
+    return cs_record_new(ACS_EVENTS_STREAM, id, CS_OP_UPSERT, p, ts);
+}
+
+/* The URL of Link rel="next" (absolute), or NULL. Handles "<a>; rel=next, <b>; rel=validate". */
+static char *next_link(const struct acs *a, const struct cshttp_response *r)
+{
+    const char *h = cshttp_response_header(r, "link"), *lt, *gt;
+    char *out = NULL;
+    while (h && (lt = strchr(h, '<')) && (gt = strchr(lt, '>'))) {
+        const char *end = strchr(gt, ',');
+        size_t len = end ? (size_t)(end - gt) : strlen(gt);
+        if (memmem(gt, len, "rel=\"next\"", 10) || memmem(gt, len, "rel=next", 8)) {
+            const char *scheme = strstr(a->journal_url, "://");
+            const char *path_start = scheme ? strchr(scheme + 3, '/') : NULL;
+            int origin = path_start ? (int)(path_start - a->journal_url) : (int)strlen(a->journal_url);
+            if (lt[1] == '/') /* a path: the journal's origin */
+                return asprintf(&out, "%.*s%.*s", origin, a->journal_url, (int)(gt - lt - 1), lt + 1) < 0 ? NULL : out;
+            return strndup(lt + 1, (size_t)(gt - lt - 1));
+        }
+        h = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+static char *first_url(const struct acs *a, const json_t *cursor, size_t limit)
+{
+    const char *since = json_string_value(json_object_get(cursor, "since"));
+    char *esc = since ? cshttp_escape(since) : NULL, *url = NULL;
+    if (asprintf(&url, "%s%slimit=%zu%s%s", a->journal_url, strchr(a->journal_url, '?') ? "&" : "?", limit,
+                 esc ? "&since=" : "", esc ? esc : "") < 0)
+        url = NULL;
+    free(esc);
+    return url;
+}
+
+/* Emit one page's events; *last is the page's last position (borrowed from doc). */
+static cs_status emit_page(struct acs *a, const json_t *doc, size_t *emitted, const char **last)
+{
+    size_t i;
+    json_t *entry;
+    json_array_foreach(json_object_get(doc, "events"), i, entry) {
+        cs_record *rec = event_record(a, entry);
+        int dup;
+        *last = json_string_value(json_object_get(entry, "position"));
+        if (!rec) {
+            a->host->log(a->ctx, CS_LOG_WARNING, "journal entry at %s has no event id; skipped", *last ? *last : "?");
+            continue;
+        }
+        if ((dup = seen_before(&a->seen, cs_record_key(rec))) != 0) {
+            json_decref(rec);
+            if (dup < 0)
+                return acs_fail(a, 0, "out of memory"), CS_RETRY;
+            a->host->metric_add(a->ctx, "acs_event_duplicate", 1);
+            continue;
+        }
+        if (a->host->emit(a->ctx, rec) != CS_OK)
+            return CS_NODATA; /* the core asks us to stop: what follows the last checkpoint is read again */
+        (*emitted)++;
+    }
+    if (json_string_value(json_object_get(json_object_get(doc, "_page"), "last")))
+        *last = json_string_value(json_object_get(json_object_get(doc, "_page"), "last"));
+    return CS_OK;
+}
+
+cs_status acs_events_read(struct acs *a, const json_t *cursor, size_t max_records)
+{
+    struct cshttp_response r = {0};
+    size_t limit = (size_t)a->journal_limit < max_records ? (size_t)a->journal_limit : max_records, emitted = 0;
+    char *url;
+    cs_status st = CS_OK;
+    if (!a->journal_url) {
+        acs_fail(a, 0, "stream %s needs journal_url (the journaling URL of the I/O Events registration)",
+                 ACS_EVENTS_STREAM);
+        return CS_FATAL;
+    }
+    if (acs_now_ms() < a->journal_idle_until_ms)
+        return CS_NODATA;
+    if (!(url = first_url(a, cursor, limit ? limit : 1)))
+        return acs_fail(a, 0, "out of memory"), CS_RETRY;
+    while (emitted + limit <= max_records && !a->host->stopping(a->ctx)) {
+        json_t *doc;
+        const char *last = NULL;
+        char *next;
+        if ((st = acs_call(a, "GET", url, NULL, 1, &r)) != CS_OK)
+            break;
+        if (r.status == 204) { /* the end of the journal: come back after retry-after */
+            a->journal_idle_until_ms = acs_now_ms() + (r.retry_after_ms >= 0 ? r.retry_after_ms : 10000);
+            st = CS_NODATA;
+            break;
+        }
+        if ((st = acs_classify(a, &r, "reading the I/O Events journal")) != CS_OK) {
+            if (st == CS_REJECT) { /* 400/404: a position past retention or a wrong registration URL */
+                acs_fail(a, r.status, "%s; check journal_url, or the stored position is older than the "
+                                      "journal's retention (7 days)", a->err);
+                st = CS_FATAL;
+            }
+            break;
+        }
+        if (!(doc = cshttp_response_json(&r))) {
+            acs_fail(a, r.status, "the journal answered a body that is not JSON");
+            st = CS_RETRY;
+            break;
+        }
+        if ((st = emit_page(a, doc, &emitted, &last)) == CS_NODATA) {
+            json_decref(doc);
+            st = CS_OK;
+            break;
+        }
+        if (st == CS_OK && last &&
+            (st = a->host->checkpoint(a->ctx, ACS_EVENTS_STREAM, json_pack("{s:s}", "since", last))) != CS_OK)
+            acs_fail(a, 0, "the journal position could not be stored");
+        json_decref(doc);
+        if (st != CS_OK || !(next = next_link(a, &r)))
+            break;
+        free(url);
+        url = next;
+    }
+    free(url);
+    cshttp_response_clear(&r);
+    if (st == CS_RETRY || st == CS_FATAL)
+        a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
+    return st;
+}

@@ -1,0 +1,318 @@
+/*
+ * acs_optout.c - the source stream "opt-outs": the deny-list changes a Campaign workflow exports
+ * daily (reference B6, B10.4) as CSV files (externalId,email,field,value,lastModified) into the
+ * directory `export_url` names, file:// or sftp://, read through libcurl. Files are taken in name
+ * order, each once: the cursor is {"file", "offset", "line", "done"}. Each line is a record keyed
+ * "<externalId or email>/<field>" (one attribute's latest change; the core's coalescing then keeps
+ * every attribute). A malformed line is logged with its line number and emitted on the unmapped
+ * stream "opt-outs-malformed", which the core dead-letters ("no mapping for stream"), so nothing is
+ * lost silently and the file still advances.
+ * cshttp is not used here: it sets HTTP-only options and has no directory listing (DIRLISTONLY).
+ */
+#include <curl/curl.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "campaign.h"
+
+struct buf {
+    char *data;
+    size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
+{
+    struct buf *b = arg;
+    char *grown = realloc(b->data, b->len + size * n + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, ptr, size * n);
+    b->data = grown;
+    b->len += size * n;
+    b->data[b->len] = '\0';
+    return size * n;
+}
+
+/* Fetch `url` (a file, or with `list` a directory's names, one a line) into b. */
+static cs_status fetch(struct acs *a, const char *url, int list, struct buf *b)
+{
+    CURL *h = curl_easy_init();
+    char errbuf[CURL_ERROR_SIZE] = "";
+    CURLcode rc;
+    if (!h)
+        return acs_fail(a, 0, "out of memory"), CS_RETRY;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "file,sftp");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_FILE | CURLPROTO_SFTP));
+#endif
+    curl_easy_setopt(h, CURLOPT_DIRLISTONLY, (long)list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, a->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
+    if (a->ssh_key)
+        curl_easy_setopt(h, CURLOPT_SSH_PRIVATE_KEYFILE, a->ssh_key);
+    if (a->known_hosts)
+        curl_easy_setopt(h, CURLOPT_SSH_KNOWNHOSTS, a->known_hosts);
+    rc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    if (rc != CURLE_OK) {
+        acs_fail(a, 0, "reading the opt-out export %s: %s", url, *errbuf ? errbuf : curl_easy_strerror(rc));
+        return CS_RETRY;
+    }
+    if (!b->data && !(b->data = calloc(1, 1)))
+        return acs_fail(a, 0, "out of memory"), CS_RETRY;
+    return CS_OK;
+}
+
+static int by_name(const void *x, const void *y)
+{
+    return strcmp(json_string_value(*(json_t *const *)x), json_string_value(*(json_t *const *)y));
+}
+
+/* Is this a name of an export file (not hidden, not a temporary file, not . or ..)? */
+static int export_name(const char *n)
+{
+    size_t len = strlen(n);
+    return *n && n[0] != '.' && !(len > 4 && strcmp(n + len - 4, ".tmp") == 0);
+}
+
+/* The export file names after `after` (NULL: all), sorted; a new array or NULL with a->err. */
+static json_t *list_files(struct acs *a, const char *after)
+{
+    json_t *names = json_array();
+    if (strncmp(a->export_url, "file://", 7) == 0) {
+        DIR *d = opendir(a->export_url + 7);
+        struct dirent *e;
+        if (!d) {
+            acs_fail(a, 0, "cannot list the opt-out export directory %s", a->export_url);
+            json_decref(names);
+            return NULL;
+        }
+        while ((e = readdir(d)))
+            if (export_name(e->d_name) && (!after || strcmp(e->d_name, after) > 0))
+                json_array_append_new(names, json_string(e->d_name));
+        closedir(d);
+    } else {
+        struct buf b = {0};
+        char *line, *save = NULL;
+        if (fetch(a, a->export_url, 1, &b) != CS_OK) {
+            json_decref(names);
+            return NULL;
+        }
+        for (line = strtok_r(b.data, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save))
+            if (export_name(line) && (!after || strcmp(line, after) > 0))
+                json_array_append_new(names, json_string(line));
+        free(b.data);
+    }
+    if (json_array_size(names) > 1) {
+        json_t **items = malloc(json_array_size(names) * sizeof *items);
+        size_t n = json_array_size(names);
+        if (!items) {
+            json_decref(names);
+            return acs_fail(a, 0, "out of memory"), NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+            items[i] = json_incref(json_array_get(names, i));
+        qsort(items, n, sizeof *items, by_name);
+        json_array_clear(names);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(names, items[i]);
+        free(items);
+    }
+    return names;
+}
+
+/* Split a CSV line in place (double quotes, "" escapes); returns the number of columns (max `max`). */
+static int split_csv(char *s, char delim, char **cols, int max)
+{
+    int n = 0;
+    while (n < max) {
+        char *out = s;
+        cols[n++] = s;
+        if (*s == '"') {
+            for (s++; *s; s++) {
+                if (*s == '"' && s[1] == '"')
+                    *out++ = *s++;
+                else if (*s == '"') {
+                    s++;
+                    break;
+                } else
+                    *out++ = *s;
+            }
+            if (*s && *s != delim)
+                return -1;
+        } else {
+            while (*s && *s != delim)
+                out++, s++;
+        }
+        if (!*s) {
+            *out = '\0';
+            return n;
+        }
+        *out = '\0';
+        s++;
+    }
+    return n + 1; /* more columns than expected */
+}
+
+static const char *const COLUMNS[] = {"externalId", "email", "field", "value", "lastModified"};
+enum { C_EXT, C_EMAIL, C_FIELD, C_VALUE, C_MODIFIED, NCOLS };
+
+/* The record of one data line, or NULL with *why. */
+static cs_record *line_record(char *line, char delim, const int *map, const char *file, long lineno,
+                              const char **why)
+{
+    char *raw[NCOLS + 1];
+    const char *v[NCOLS];
+    int n = split_csv(line, delim, raw, NCOLS + 1), value;
+    int64_t ts;
+    char key[512];
+    if (n != NCOLS)
+        return *why = "wrong number of columns", NULL;
+    for (int i = 0; i < NCOLS; i++)
+        v[i] = raw[map[i]];
+    if (!*v[C_EXT] && !*v[C_EMAIL])
+        return *why = "neither externalId nor email", NULL;
+    if (!*v[C_FIELD])
+        return *why = "no field", NULL;
+    if (!strcasecmp(v[C_VALUE], "true") || !strcmp(v[C_VALUE], "1"))
+        value = 1;
+    else if (!strcasecmp(v[C_VALUE], "false") || !strcmp(v[C_VALUE], "0"))
+        value = 0;
+    else
+        return *why = "value is not a boolean", NULL;
+    if (acs_parse_time(v[C_MODIFIED], &ts) != 0)
+        return *why = "lastModified is not a timestamp", NULL;
+    snprintf(key, sizeof key, "%s/%s", *v[C_EXT] ? v[C_EXT] : v[C_EMAIL], v[C_FIELD]);
+    return cs_record_new(ACS_OPTOUT_STREAM, key, CS_OP_UPSERT,
+                         json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:I}", "externalId", v[C_EXT], "email", v[C_EMAIL],
+                                   "field", v[C_FIELD], "value", value, "lastModified", v[C_MODIFIED], "file", file,
+                                   "line", (json_int_t)lineno),
+                         ts);
+}
+
+/* Column positions from the header line; -1 when a column is missing. */
+static int header_map(char *header, char *delim, int *map)
+{
+    char *cols[16];
+    int n;
+    *delim = strchr(header, ';') ? ';' : strchr(header, '\t') ? '\t' : ',';
+    n = split_csv(header, *delim, cols, 16);
+    for (int i = 0; i < NCOLS; i++) {
+        map[i] = -1;
+        for (int j = 0; j < n && j < 16; j++)
+            if (strcmp(cols[j], COLUMNS[i]) == 0)
+                map[i] = j;
+        if (map[i] < 0)
+            return -1;
+    }
+    return n == NCOLS ? 0 : -1;
+}
+
+/* Emit the lines of `file` from cursor offset/line; checkpoints the new position. */
+static cs_status read_file(struct acs *a, const char *file, size_t offset, long lineno, size_t max, size_t *emitted,
+                           int *done)
+{
+    struct buf b = {0};
+    char *url = NULL, delim, *p, *eol;
+    int map[NCOLS];
+    cs_status st;
+    *done = 0;
+    if (asprintf(&url, "%s%s%s", a->export_url, a->export_url[strlen(a->export_url) - 1] == '/' ? "" : "/", file) < 0)
+        return acs_fail(a, 0, "out of memory"), CS_RETRY;
+    if ((st = fetch(a, url, 0, &b)) != CS_OK)
+        goto out;
+    eol = strchr(b.data, '\n');
+    if (eol)
+        *eol = '\0';
+    if (header_map(b.data, &delim, map) != 0) {
+        acs_fail(a, 0, "opt-out export %s: the header is not %s,%s,%s,%s,%s", file, COLUMNS[0], COLUMNS[1],
+                 COLUMNS[2], COLUMNS[3], COLUMNS[4]);
+        st = CS_FATAL;
+        goto out;
+    }
+    if (offset == 0) {
+        offset = eol ? (size_t)(eol + 1 - b.data) : b.len;
+        lineno = 1;
+    }
+    for (p = b.data + offset; p < b.data + b.len && *emitted < max; p = eol ? eol + 1 : b.data + b.len) {
+        const char *why = NULL;
+        char badkey[600];
+        cs_record *rec;
+        eol = strchr(p, '\n');
+        if (eol)
+            *eol = '\0';
+        lineno++;
+        if (eol > p && eol[-1] == '\r')
+            eol[-1] = '\0';
+        if (!*p)
+            continue;
+        if (!(rec = line_record(p, delim, map, file, lineno, &why))) {
+            a->host->log(a->ctx, CS_LOG_WARNING, "opt-out export %s line %ld is malformed (%s): dead-lettered", file,
+                         lineno, why);
+            a->host->metric_add(a->ctx, "acs_optout_malformed", 1);
+            snprintf(badkey, sizeof badkey, "%s:%ld", file, lineno);
+            rec = cs_record_new(ACS_OPTOUT_BAD_STREAM, badkey, CS_OP_UPSERT,
+                                json_pack("{s:s, s:I, s:s}", "file", file, "line", (json_int_t)lineno, "error", why), 0);
+        }
+        if (a->host->emit(a->ctx, rec) != CS_OK) {
+            st = CS_OK; /* asked to stop: the lines after the last checkpoint are read again */
+            goto out;
+        }
+        (*emitted)++;
+    }
+    offset = (size_t)(p - b.data);
+    *done = offset >= b.len;
+    st = a->host->checkpoint(a->ctx, ACS_OPTOUT_STREAM,
+                             json_pack("{s:s, s:I, s:I, s:b}", "file", file, "offset", (json_int_t)offset, "line",
+                                       (json_int_t)lineno, "done", *done));
+out:
+    free(b.data);
+    free(url);
+    return st;
+}
+
+cs_status acs_optout_read(struct acs *a, const json_t *cursor, size_t max_records)
+{
+    const char *cur = json_string_value(json_object_get(cursor, "file"));
+    json_t *files = NULL;
+    size_t emitted = 0, i = 0;
+    int done = 1;
+    cs_status st = CS_OK;
+    if (!a->export_url) {
+        acs_fail(a, 0, "stream %s needs export_url (file:///dir/ or sftp://host/dir/ of the opt-out export)",
+                 ACS_OPTOUT_STREAM);
+        st = CS_FATAL;
+        goto out;
+    }
+    if (cur && !json_is_true(json_object_get(cursor, "done"))) { /* finish the file in progress */
+        st = read_file(a, cur, (size_t)json_integer_value(json_object_get(cursor, "offset")),
+                       (long)json_integer_value(json_object_get(cursor, "line")), max_records, &emitted, &done);
+        if (st != CS_OK || !done)
+            goto out;
+    }
+    if (!(files = list_files(a, cur))) {
+        st = CS_RETRY;
+        goto out;
+    }
+    for (; i < json_array_size(files) && emitted < max_records && !a->host->stopping(a->ctx); i++) {
+        st = read_file(a, json_string_value(json_array_get(files, i)), 0, 0, max_records, &emitted, &done);
+        if (st != CS_OK || !done)
+            break;
+    }
+out:
+    if (st == CS_RETRY || st == CS_FATAL)
+        a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
+    else if (st == CS_OK && done && (!files || i >= json_array_size(files)))
+        st = CS_NODATA;
+    json_decref(files);
+    return st;
+}

@@ -1,0 +1,301 @@
+/*
+ * acs_write.c - the sink: upsert and delete by key with as few engine calls as possible (reference
+ * B3, B5.1, B7, B8). Campaign has no upsert, so the key is resolved to a PKey through the target's
+ * identification filter, then PATCHed, or POSTed when absent. The connection's key/value store keeps
+ * "<hash of the last body written> <PKey>" per (resource, key field, key): an update is then one PATCH
+ * and an unchanged record no call at all. A PKey Campaign no longer accepts (the record was deleted or
+ * re-created, or a v8 migration changed PKeys) is re-resolved once and the write resent; so are the
+ * PKeys of linked records. Calls are counted by kind with metric_add.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaign.h"
+
+#define NO_HASH "-" /* cached PKey of a record this instance did not write (resolved for a link) */
+
+struct cached {
+    char hash[24];
+    char *pkey; /* NULL when unknown */
+};
+
+static char *kv_name(const struct acs_target *t, const char *key)
+{
+    char *s = NULL;
+    return asprintf(&s, "pk:%s:%s:%s", t->resource, t->key, key) < 0 ? NULL : s;
+}
+
+static void cache_get(struct acs *a, const char *kvkey, struct cached *c)
+{
+    char *v = a->host->kv_get(a->ctx, kvkey), *sp;
+    memset(c, 0, sizeof *c);
+    if (v && (sp = strchr(v, ' ')) && sp[1]) {
+        snprintf(c->hash, sizeof c->hash, "%.*s", (int)(sp - v), v);
+        c->pkey = strdup(sp + 1);
+    }
+    free(v);
+}
+
+static cs_status cache_put(struct acs *a, const char *kvkey, const char *hash, const char *pkey)
+{
+    char *v = NULL;
+    cs_status st;
+    if (pkey && asprintf(&v, "%s %s", hash, pkey) < 0)
+        return CS_RETRY;
+    st = a->host->kv_put(a->ctx, kvkey, v);
+    free(v);
+    if (st != CS_OK)
+        acs_fail(a, 0, "cannot store the key -> PKey cache in the state database");
+    return st;
+}
+
+/* FNV-1a 64 of the body as canonical JSON (sorted keys), which covers fields, values and link keys. */
+static void body_hash(const json_t *body, char out[24])
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    snprintf(out, 24, "%016" PRIx64, h);
+    free(s);
+}
+
+/* Resolve a key through the target's filter: CS_OK with *pkey (new, NULL when no record has it). */
+static cs_status lookup(struct acs *a, const struct acs_target *t, const char *key, char **pkey)
+{
+    struct cshttp_response r = {0};
+    char *esc = cshttp_escape(key), *url = NULL;
+    json_t *doc = NULL, *content;
+    cs_status st;
+    *pkey = NULL;
+    if (!esc || asprintf(&url, "%s/%s?%s=%s&_lineCount=2", t->collection, t->filter, t->param, esc) < 0) {
+        url = NULL;
+        acs_fail(a, 0, "out of memory");
+        st = CS_RETRY;
+        goto out;
+    }
+    a->host->metric_add(a->ctx, "acs_lookup", 1);
+    if ((st = acs_call(a, "GET", url, NULL, 0, &r)) != CS_OK || (st = acs_classify(a, &r, "resolving the key")) != CS_OK)
+        goto out;
+    doc = cshttp_response_json(&r);
+    content = json_object_get(doc, "content");
+    if (!json_is_array(content)) {
+        acs_fail(a, r.status, "resolving the key: the answer has no content list");
+        st = CS_RETRY;
+    } else if (json_array_size(content) > 1) {
+        acs_fail(a, 0, "key '%s' matches several %s records through filter %s: it does not identify one", key,
+                 t->resource, t->filter);
+        st = CS_REJECT;
+    } else if (json_array_size(content) == 1) {
+        const char *pk = json_string_value(json_object_get(json_array_get(content, 0), "PKey"));
+        if (!pk || !(*pkey = strdup(pk))) {
+            acs_fail(a, r.status, "resolving the key: the record found has no PKey");
+            st = CS_RETRY;
+        }
+    }
+out:
+    json_decref(doc);
+    cshttp_response_clear(&r);
+    free(url);
+    free(esc);
+    return st;
+}
+
+/* Turn each link of `body` (the linked record's key) into {"PKey": ...}; `fresh` skips the cache. */
+static cs_status resolve_links(struct acs *a, const struct acs_target *t, json_t *body, int fresh)
+{
+    const char *name;
+    json_t *l;
+    json_object_foreach(t->links, name, l) {
+        const char *lkey = json_string_value(json_object_get(body, name));
+        struct acs_target *lt = acs_target_find(a, json_string_value(json_object_get(l, "target")));
+        struct cached c = {0};
+        char *kvkey;
+        cs_status st = CS_OK;
+        if (!lkey || !*lkey || !lt) {
+            if (json_object_get(body, name))
+                json_object_set_new(body, name, json_object()); /* empty link: unlink */
+            continue;
+        }
+        if (!(kvkey = kv_name(lt, lkey)))
+            return CS_RETRY;
+        if (!fresh)
+            cache_get(a, kvkey, &c);
+        if (!c.pkey && (st = lookup(a, lt, lkey, &c.pkey)) == CS_OK) {
+            if (!c.pkey) {
+                acs_fail(a, 0, "link '%s': no %s has %s '%s' (yet); the record is retried", name, lt->resource,
+                         lt->key, lkey);
+                a->err_record_only = 1;
+                st = CS_RETRY;
+            } else {
+                a->host->metric_add(a->ctx, "acs_link_lookup", 1);
+                cache_put(a, kvkey, NO_HASH, c.pkey);
+            }
+        }
+        if (st == CS_OK)
+            json_object_set_new(body, name, json_pack("{s:s}", "PKey", c.pkey));
+        free(c.pkey);
+        free(kvkey);
+        if (st != CS_OK)
+            return st;
+    }
+    return CS_OK;
+}
+
+/* PATCH (pkey given) or POST; on success *out_pkey is the PKey written (new). */
+static cs_status send_body(struct acs *a, const struct acs_target *t, const char *pkey, json_t *body,
+                           struct cshttp_response *r, char **out_pkey)
+{
+    char *url = NULL, *text;
+    json_t *doc;
+    cs_status st;
+    if (pkey)
+        json_object_del(body, t->key); /* a custom key cannot be changed by PATCH; it is the same anyway */
+    text = json_dumps(body, JSON_COMPACT);
+    if (!text || asprintf(&url, pkey ? "%s/%s" : "%s", t->collection, pkey) < 0) {
+        free(text);
+        acs_fail(a, 0, "out of memory");
+        return CS_RETRY;
+    }
+    a->host->metric_add(a->ctx, pkey ? "acs_update" : "acs_create", 1);
+    st = acs_call(a, pkey ? "PATCH" : "POST", url, text, 0, r);
+    free(url);
+    free(text);
+    if (st != CS_OK)
+        return st;
+    if (r->status == 204 && pkey) /* Campaign v8: an empty PATCH */
+        return (*out_pkey = strdup(pkey)) ? CS_OK : CS_RETRY;
+    if ((st = acs_classify(a, r, pkey ? "updating" : "creating")) != CS_OK)
+        return st;
+    doc = cshttp_response_json(r);
+    *out_pkey = json_string_value(json_object_get(doc, "PKey")) ? strdup(json_string_value(json_object_get(doc, "PKey")))
+                : pkey                                          ? strdup(pkey)
+                                                                : NULL;
+    json_decref(doc);
+    if (!*out_pkey) {
+        acs_fail(a, r->status, "creating: the answer carries no PKey");
+        return CS_RETRY;
+    }
+    return CS_OK;
+}
+
+static cs_status upsert(struct acs *a, const struct acs_target *t, const cs_record *rec, const char *kvkey,
+                        struct cached *c)
+{
+    json_t *body = acs_body_new(a, t, rec);
+    struct cshttp_response r = {0};
+    char hash[24], *written = NULL;
+    cs_status st = CS_REJECT;
+    if (!body)
+        goto out;
+    body_hash(body, hash);
+    if (c->pkey && strcmp(c->hash, hash) == 0) {
+        a->host->metric_add(a->ctx, "acs_unchanged", 1);
+        st = CS_OK;
+        goto out;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        json_t *send = json_deep_copy(body);
+        if (!send) {
+            st = CS_RETRY;
+            break;
+        }
+        st = resolve_links(a, t, send, attempt > 0);
+        if (st == CS_OK && !c->pkey)
+            st = lookup(a, t, cs_record_key(rec), &c->pkey);
+        if (st == CS_OK)
+            st = send_body(a, t, c->pkey, send, &r, &written);
+        json_decref(send);
+        if (st == CS_OK || attempt > 0 || !acs_is_stale_pkey(&r))
+            break;
+        /* Campaign no longer knows a PKey we sent: resolve this record and its links again */
+        a->host->metric_add(a->ctx, "acs_stale_pkey", 1);
+        a->host->log(a->ctx, CS_LOG_INFO, "%s key %s: a cached PKey is no longer valid; resolving it again",
+                     t->stream, cs_record_key(rec));
+        free(c->pkey);
+        c->pkey = NULL;
+    }
+    if (st == CS_OK)
+        st = cache_put(a, kvkey, hash, written);
+out:
+    free(written);
+    cshttp_response_clear(&r);
+    json_decref(body);
+    return st;
+}
+
+static cs_status delete_by_key(struct acs *a, const struct acs_target *t, const char *key, const char *kvkey,
+                               struct cached *c)
+{
+    struct cshttp_response r = {0};
+    cs_status st = CS_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char *url = NULL;
+        if (!c->pkey && ((st = lookup(a, t, key, &c->pkey)) != CS_OK || !c->pkey))
+            break; /* already gone: deleting is idempotent */
+        if (asprintf(&url, "%s/%s", t->collection, c->pkey) < 0) {
+            acs_fail(a, 0, "out of memory");
+            st = CS_RETRY;
+            break;
+        }
+        a->host->metric_add(a->ctx, "acs_delete", 1);
+        st = acs_call(a, "DELETE", url, NULL, 0, &r);
+        free(url);
+        if (st == CS_OK && attempt == 0 && acs_is_stale_pkey(&r)) {
+            a->host->metric_add(a->ctx, "acs_stale_pkey", 1);
+            free(c->pkey);
+            c->pkey = NULL;
+            continue;
+        }
+        if (st == CS_OK)
+            st = acs_classify(a, &r, "deleting");
+        break;
+    }
+    cshttp_response_clear(&r);
+    return st == CS_OK ? cache_put(a, kvkey, NULL, NULL) : st;
+}
+
+static cs_status write_one(struct acs *a, const cs_record *rec)
+{
+    const struct acs_target *t = acs_target_find(a, cs_record_stream(rec));
+    struct cached c = {0};
+    char *kvkey;
+    cs_status st;
+    if (!t) {
+        acs_fail(a, 0, "no Campaign resource is configured for target stream '%s': add it under resources of "
+                       "this connection", cs_record_stream(rec));
+        return CS_REJECT;
+    }
+    if (!(kvkey = kv_name(t, cs_record_key(rec)))) {
+        acs_fail(a, 0, "out of memory");
+        return CS_RETRY;
+    }
+    cache_get(a, kvkey, &c);
+    st = cs_record_op(rec) == CS_OP_DELETE ? delete_by_key(a, t, cs_record_key(rec), kvkey, &c)
+                                           : upsert(a, t, rec, kvkey, &c);
+    free(c.pkey);
+    free(kvkey);
+    return st;
+}
+
+cs_status acs_write(void *inst, cs_record *const *records, size_t n)
+{
+    struct acs *a = inst;
+    for (size_t i = 0; i < n; i++) {
+        cs_status st = write_one(a, records[i]);
+        if (st == CS_OK)
+            continue;
+        /* a record whose linked record is missing waits on its own; the service's trouble stops the batch */
+        if (st == CS_REJECT || (st == CS_RETRY && a->err_record_only)) {
+            a->host->set_result(a->ctx, i, st, (int)a->err_http, a->err_retry_ms, a->err);
+            continue;
+        }
+        a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
+        if (st == CS_RETRY)
+            a->host->metric_add(a->ctx, "acs_retry", 1);
+        return st;
+    }
+    return CS_OK;
+}

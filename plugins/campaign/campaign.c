@@ -1,0 +1,222 @@
+/*
+ * campaign.c - campaign.so: the Adobe Campaign Standard connector (reference: protocols.md Part B).
+ * The descriptor, the connection options and the instance life cycle; the work is in acs_http.c
+ * (IMS token, X-Api-Key, 401013 refresh), acs_describe.c (metadata), acs_convert.c (values),
+ * acs_write.c (the sink), acs_events.c (email events from I/O Events) and acs_optout.c (opt-outs
+ * from the export files). See README.md beside this file for the options and an example.
+ *
+ * Concurrency: the core creates one instance per reader and per writer and never calls one instance
+ * from two threads; an instance owns its libcurl handle (one keep-alive connection), its token cache
+ * and its state, and the plugin keeps no global mutable state (cshttp's once-only curl_global_init
+ * aside). Write concurrency is the workflow's `writers`: each writer is one instance and one
+ * connection to Campaign. Instances of one connection share only the core's key/value store.
+ *
+ * Idempotency key: a record's key is the value of the target's identification key field in Campaign
+ * (externalId by default: the Dynamics 365 contactid, Adobe's own convention), resolved to a PKey
+ * through the identification filter (byExternalId). Writing the same record twice leaves Campaign as
+ * writing it once, and costs no call the second time (the key/value store remembers the hash of the
+ * last body written). Source records are keyed by the journal event id (email-events) and by
+ * "<externalId or email>/<field>" (opt-outs).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaign.h"
+
+#define DEFAULT_SCOPES                                                                                            \
+    "[AdobeID, openid, read_organizations, additional_info.projectedProductContext, additional_info.roles, "     \
+    "campaign_sdk]"
+
+static const cs_option options[] = {
+    {"url", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "Campaign URL https://mc.adobe.io/<tenant> (/campaign is appended)"},
+    {"ims_url", CS_OPT_STRING, 0, "https://ims-na1.adobelogin.com", "Adobe IMS; tokens come from <ims_url>/ims/token/v3"},
+    {"client_id", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "OAuth Server-to-Server client id, also sent as X-Api-Key"},
+    {"client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL, "the credential's client secret"},
+    {"scopes", CS_OPT_LIST, 0, DEFAULT_SCOPES, "IMS scopes of the credential (Developer Console)"},
+    {"org_id", CS_OPT_STRING, 0, NULL, "IMS organization id (...@AdobeOrg), sent as x-ims-org-id to the journal"},
+    {"journal_url", CS_OPT_STRING, 0, NULL, "journaling URL of the I/O Events registration (stream email-events)"},
+    {"journal_limit", CS_OPT_INT, 0, "100", "events per journal page"},
+    {"export_url", CS_OPT_STRING, 0, NULL, "directory of the opt-out export files, file:///dir/ or sftp://host/dir/"},
+    {"export_ssh_key", CS_OPT_STRING, 0, NULL, "private key file for an sftp:// export_url"},
+    {"export_known_hosts", CS_OPT_STRING, 0, NULL, "known_hosts file checked for an sftp:// export_url"},
+    {"ca_bundle", CS_OPT_STRING, 0, NULL, "CA bundle (PEM) instead of the system's"},
+    {"connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP and TLS connection timeout"},
+    {"timeout", CS_OPT_DURATION, 0, "60s", "timeout of one whole request"},
+    {"resources", CS_OPT_JSON, 0, NULL,
+     "sink targets: target stream -> {resource, key, filter, fields, links} (README.md)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static char *opt_dup(const json_t *o, const char *name)
+{
+    const char *s = json_string_value(json_object_get(o, name));
+    return s && *s ? strdup(s) : NULL;
+}
+
+/* The scopes as IMS wants them: one comma-separated string (new). */
+static char *join_scopes(const json_t *list)
+{
+    size_t i, len = 1;
+    json_t *s;
+    char *out;
+    json_array_foreach(list, i, s) len += json_string_length(s) + 1;
+    if (!(out = calloc(1, len)))
+        return NULL;
+    json_array_foreach(list, i, s) {
+        if (i)
+            strcat(out, ",");
+        strcat(out, json_string_value(s));
+    }
+    return out;
+}
+
+static void acs_destroy(void *inst)
+{
+    struct acs *a = inst;
+    if (!a)
+        return;
+    acs_targets_free(a);
+    acs_seen_free(&a->seen);
+    cshttp_token_free(a->token);
+    cshttp_client_free(a->http);
+    free(a->base);
+    free(a->client_id);
+    free(a->org_id);
+    free(a->journal_url);
+    free(a->export_url);
+    free(a->ca_bundle);
+    free(a->ssh_key);
+    free(a->known_hosts);
+    free(a);
+}
+
+static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, void **inst)
+{
+    struct acs *a = calloc(1, sizeof *a);
+    const char *url = json_string_value(json_object_get(o, "url"));
+    const char *ims = json_string_value(json_object_get(o, "ims_url"));
+    char *token_url = NULL, *scope = NULL;
+    size_t ulen = url ? strlen(url) : 0, ilen = ims ? strlen(ims) : 0;
+    struct cshttp_options ho = {0};
+    cs_status st = CS_FATAL;
+
+    if (!a)
+        return CS_FATAL;
+    a->host = host;
+    a->ctx = ctx;
+    while (ulen && url[ulen - 1] == '/')
+        ulen--;
+    while (ilen && ims[ilen - 1] == '/')
+        ilen--;
+    if (!ulen || !ilen || strncmp(url, "http", 4) != 0) {
+        host->set_reason(ctx, 0, 0, "url must be the Campaign URL, e.g. https://mc.adobe.io/<tenant>");
+        goto out;
+    }
+    a->journal_limit = (long)json_integer_value(json_object_get(o, "journal_limit"));
+    a->connect_timeout_ms = (long)json_integer_value(json_object_get(o, "connect_timeout"));
+    a->timeout_ms = (long)json_integer_value(json_object_get(o, "timeout"));
+    if (a->journal_limit < 1 || a->connect_timeout_ms < 1 || a->timeout_ms < 1) {
+        host->set_reason(ctx, 0, 0, "journal_limit, connect_timeout and timeout must be positive");
+        goto out;
+    }
+    if (asprintf(&a->base, "%.*s%s", (int)ulen, url,
+                 ulen >= 9 && strncmp(url + ulen - 9, "/campaign", 9) == 0 ? "" : "/campaign") < 0 ||
+        asprintf(&token_url, "%.*s/ims/token/v3", (int)ilen, ims) < 0) {
+        a->base = token_url = NULL;
+        goto oom;
+    }
+    a->client_id = opt_dup(o, "client_id");
+    a->org_id = opt_dup(o, "org_id");
+    a->journal_url = opt_dup(o, "journal_url");
+    a->export_url = opt_dup(o, "export_url");
+    a->ca_bundle = opt_dup(o, "ca_bundle");
+    a->ssh_key = opt_dup(o, "export_ssh_key");
+    a->known_hosts = opt_dup(o, "export_known_hosts");
+    if (!a->client_id || !(scope = join_scopes(json_object_get(o, "scopes"))))
+        goto oom;
+    if (a->export_url && strncmp(a->export_url, "file://", 7) != 0 && strncmp(a->export_url, "sftp://", 7) != 0) {
+        host->set_reason(ctx, 0, 0, "export_url must be a file:// or sftp:// directory URL");
+        goto out;
+    }
+    ho.ca_bundle = a->ca_bundle;
+    ho.connect_timeout_ms = a->connect_timeout_ms;
+    ho.timeout_ms = a->timeout_ms;
+    if (!(a->http = cshttp_client_new(&ho)))
+        goto oom;
+    {
+        struct cshttp_token_config tc = {token_url, a->client_id,
+                                         json_string_value(json_object_get(o, "client_secret")), scope,
+                                         "client_id, client_secret (client_secret_file or client_secret_env) and "
+                                         "scopes of the Campaign connection"};
+        if (!tc.client_secret || !(a->token = cshttp_token_new(&tc)))
+            goto oom;
+    }
+    if (acs_targets_parse(a, json_object_get(o, "resources")) != CS_OK) {
+        host->set_reason(ctx, 0, 0, "%s", a->err);
+        goto out;
+    }
+    *inst = a;
+    a = NULL;
+    st = CS_OK;
+    goto out;
+oom:
+    host->set_reason(ctx, 0, 0, "out of memory creating the Campaign connection");
+out:
+    free(token_url);
+    free(scope);
+    acs_destroy(a);
+    return st;
+}
+
+static cs_status acs_start(void *inst)
+{
+    struct acs *a = inst;
+    cs_status st = acs_authenticate(a);
+    if (st == CS_OK)
+        st = acs_describe(a);
+    if (st != CS_OK)
+        a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
+    return st;
+}
+
+static cs_status acs_read(void *inst, const char *stream, const json_t *cursor, size_t max_records)
+{
+    struct acs *a = inst;
+    if (strcmp(stream, ACS_EVENTS_STREAM) == 0)
+        return acs_events_read(a, cursor, max_records);
+    if (strcmp(stream, ACS_OPTOUT_STREAM) == 0)
+        return acs_optout_read(a, cursor, max_records);
+    a->host->set_reason(a->ctx, 0, 0, "the Campaign connector has no stream \"%s\" (it reads %s and %s)", stream,
+                        ACS_EVENTS_STREAM, ACS_OPTOUT_STREAM);
+    return CS_FATAL;
+}
+
+static const cs_connector connector = {
+    CS_HEAD(cs_connector),
+    .name = "campaign",
+    .version = "1.0",
+    .description = "Adobe Campaign Standard: profiles and custom resources (sink), email events and opt-outs (source)",
+    .caps = CS_CAP_SOURCE | CS_CAP_SINK,
+    .options = options,
+    .create = acs_create,
+    .start = acs_start,
+    .read = acs_read,
+    .write = acs_write,
+    .destroy = acs_destroy,
+};
+
+static const cs_connector *const connectors[] = {&connector, NULL};
+
+static const cs_plugin plugin = {
+    CS_HEAD(cs_plugin),
+    .name = "campaign",
+    .version = "1.0",
+    .connectors = connectors,
+};
+
+CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t core_abi_major, uint16_t core_abi_minor)
+{
+    (void)core_abi_minor;
+    return core_abi_major == CS_ABI_MAJOR ? &plugin : NULL;
+}

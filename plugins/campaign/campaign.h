@@ -1,0 +1,111 @@
+/*
+ * campaign.h - internals shared by the files of the Adobe Campaign Standard connector: the instance,
+ * the configured targets, and the entry points of each concern (HTTP + auth, describe, value
+ * conversion, write, I/O Events journal, opt-out export). Nothing here crosses the plugin boundary.
+ */
+#ifndef ACS_CAMPAIGN_H
+#define ACS_CAMPAIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <crmsync/plugin.h>
+
+#include "../common/cshttp.h"
+
+#define ACS_EVENTS_STREAM "email-events"
+#define ACS_OPTOUT_STREAM "opt-outs"
+#define ACS_OPTOUT_BAD_STREAM "opt-outs-malformed" /* never mapped: the core dead-letters these */
+#define ACS_RECORD_KEY "$key"                      /* in `fields`/`links`: the record's key */
+
+/* One sink target: how the records of one mapping target stream are written. */
+struct acs_target {
+    char *stream;     /* the records' "stream" (the mapping's target) */
+    char *resource;   /* Campaign resource: profile, cusMembership... */
+    char *key;        /* the identification-key field the record key fills */
+    char *filter;     /* the filter that resolves a key (configured, or found by describe) */
+    char *param;      /* that filter's parameter */
+    char *collection; /* absolute URL of the resource's collection */
+    json_t *fields;   /* Campaign field path -> payload member or "$key"; NULL: the payload as is */
+    json_t *links;    /* link name -> {"target": stream, "from": payload member or "$key"} */
+    json_t *meta;     /* the metadata's "content": field name -> description (after start()) */
+};
+
+/* Recently seen journal event ids: two generations of hash sets of at most ACS_SEEN_GEN ids each, the
+ * older dropped when the newer fills, so memory stays bounded while duplicates near each other (the
+ * journal redelivers within minutes) are dropped. */
+#define ACS_SEEN_GEN 65536
+struct acs_seen {
+    uint64_t *gen[2]; /* open addressing, 2 * ACS_SEEN_GEN slots, 0 = empty */
+    size_t count;     /* ids in gen[0] */
+};
+
+struct acs {
+    const cs_host *host;
+    cs_ctx *ctx;
+    char *base;        /* <url>/campaign */
+    char *client_id;   /* also the X-Api-Key */
+    char *org_id;      /* IMS organization, x-ims-org-id of journal calls (may be NULL) */
+    char *journal_url; /* may be NULL */
+    char *export_url;  /* directory URL, file:// or sftp:// (may be NULL) */
+    char *ca_bundle;
+    char *ssh_key, *known_hosts; /* sftp:// export */
+    long journal_limit, timeout_ms, connect_timeout_ms;
+    struct cshttp_client *http;
+    struct cshttp_token *token;
+    struct acs_target *targets;
+    size_t ntargets;
+    int64_t journal_idle_until_ms; /* end of the journal reached: no call before this */
+    struct acs_seen seen;
+    char err[1024]; /* why the last call failed (no secret), for set_reason/set_result */
+    long err_http;
+    int64_t err_retry_ms;
+    int err_record_only; /* a CS_RETRY that concerns this record only (a linked record is missing) */
+};
+
+/* ---- acs_http.c: authenticated calls ------------------------------------------------------------- */
+/* A call to Campaign or the journal with the token, X-Api-Key (and x-ims-org-id when `journal`).
+ * A 401 refreshes the token once and resends. Returns CS_OK when an answer other than 401/403
+ * arrived (the caller classifies it with acs_classify), CS_RETRY on transport failures and token
+ * service outages, CS_FATAL when the credentials or the API key are refused (a->err says which). */
+cs_status acs_call(struct acs *a, const char *method, const char *url, const char *body, int journal,
+                   struct cshttp_response *r);
+/* An answer's meaning: 2xx CS_OK; 408/429/502-504, transport failures and gateway 500s CS_RETRY;
+ * engine refusals (500 with the engine's message, other 4xx) CS_REJECT. Fills a->err* when not OK. */
+cs_status acs_classify(struct acs *a, const struct cshttp_response *r, const char *what);
+/* The service said the PKey in the URL or body is not (or no longer) valid. */
+int acs_is_stale_pkey(const struct cshttp_response *r);
+/* Record why the instance failed: a->err from a format. */
+void acs_fail(struct acs *a, long http, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Token check at start(). */
+cs_status acs_authenticate(struct acs *a);
+
+/* ---- acs_describe.c: targets and metadata ---------------------------------------------------------- */
+/* Parse the `resources` option into a->targets (CS_FATAL with a->err on a bad entry). */
+cs_status acs_targets_parse(struct acs *a, const json_t *resources);
+void acs_targets_free(struct acs *a);
+/* Read each target's metadata and filters; check keys, fields and links (CS_FATAL with advice). */
+cs_status acs_describe(struct acs *a);
+struct acs_target *acs_target_find(struct acs *a, const char *stream);
+
+/* ---- acs_convert.c: payload -> Campaign body --------------------------------------------------------- */
+/* The body for `rec` (new object; links left as the linked records' keys), or NULL with a->err
+ * naming the field and value that cannot be converted. */
+json_t *acs_body_new(struct acs *a, const struct acs_target *t, const cs_record *rec);
+
+/* ---- acs_write.c: the sink ------------------------------------------------------------------------- */
+/* The connector's write(): `inst` is the struct acs. */
+cs_status acs_write(void *inst, cs_record *const *records, size_t n);
+
+/* ---- acs_events.c / acs_optout.c: the sources ---------------------------------------------------------- */
+cs_status acs_events_read(struct acs *a, const json_t *cursor, size_t max_records);
+cs_status acs_optout_read(struct acs *a, const json_t *cursor, size_t max_records);
+void acs_seen_free(struct acs_seen *s);
+
+/* "YYYY-MM-DD[( |T)HH:MM[:SS[.fff]][Z|+HH:MM]]" -> Unix ms; -1 when it is not one. */
+int acs_parse_time(const char *s, int64_t *ms);
+
+/* Milliseconds on the monotonic clock. */
+int64_t acs_now_ms(void);
+
+#endif
