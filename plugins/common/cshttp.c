@@ -101,6 +101,7 @@ static size_t on_header(char *buffer, size_t size, size_t nitems, void *userdata
     json_t *headers = userdata;
     size_t n = size * nitems, name_len, value_start, value_end;
     char *colon = memchr(buffer, ':', n), name[128];
+    const char *prev;
     if (!colon || (name_len = (size_t)(colon - buffer)) >= sizeof name)
         return n; /* the status line, or a header too long to be one we read */
     if (strncmp(buffer, "HTTP/", 5) == 0)
@@ -115,7 +116,15 @@ static size_t on_header(char *buffer, size_t size, size_t nitems, void *userdata
     while (value_end > value_start && (buffer[value_end - 1] == '\r' || buffer[value_end - 1] == '\n' ||
                                        buffer[value_end - 1] == ' '))
         value_end--;
-    json_object_set_new(headers, name, json_stringn(buffer + value_start, value_end - value_start));
+    /* repeated headers combine into one comma-separated value (RFC 9110 5.3), e.g. several Link lines */
+    if ((prev = json_string_value(json_object_get(headers, name)))) {
+        char *joined = NULL;
+        if (asprintf(&joined, "%s, %.*s", prev, (int)(value_end - value_start), buffer + value_start) >= 0)
+            json_object_set_new(headers, name, json_string(joined));
+        free(joined);
+    } else {
+        json_object_set_new(headers, name, json_stringn(buffer + value_start, value_end - value_start));
+    }
     return n;
 }
 

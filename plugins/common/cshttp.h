@@ -30,7 +30,7 @@ struct cshttp_response {
     long status;            /* HTTP status, 0 when no response arrived */
     char *body;             /* NUL-terminated, never NULL after a request */
     size_t body_len;
-    json_t *headers;        /* lower-case name -> value (the last of repeated headers) */
+    json_t *headers;        /* lower-case name -> value (repeated headers joined with ", ") */
     int64_t retry_after_ms; /* Retry-After in ms (delta-seconds or HTTP date), -1 when absent */
     char error[256];        /* transport error text when status == 0 */
 };
