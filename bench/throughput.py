@@ -27,6 +27,7 @@ def main():
 plugin_dir: {plugdir}
 plugins: [testplug]
 log_level: notice
+admin: {{listen: "127.0.0.1:0"}}
 connections:
   mem: {{connector: memory-source, records: {RECORDS}, size: 1000, page: 1000}}
   cap: {{connector: capture-sink, file: {tmp}/captured}}
