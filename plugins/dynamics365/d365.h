@@ -1,0 +1,95 @@
+/*
+ * d365.h - internals shared by the files of the dynamics365 plugin: the instance, the per-stream table
+ * description (what describe found and what the operator configured), and the functions each file
+ * provides. Nothing here is exported from the shared object.
+ */
+#ifndef D365_H
+#define D365_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <crmsync/plugin.h>
+
+#include "../common/cshttp.h"
+
+#define D365_MAX_PAGE 5000
+#define D365_MAX_BATCH 1000
+
+/* One configured stream: the table it maps to, as configured and as described by EntityDefinitions. */
+struct d365_table {
+    char *stream;       /* the stream name used in the workflow mappings */
+    char *logical;      /* LogicalName as configured, or NULL to look it up by stream name */
+    json_t *columns;    /* array of column names to read (NULL: the stream is not read) */
+    json_t *labels;     /* true, or an array of choice columns read as labels; NULL: none */
+    json_t *key;        /* array of alternate-key columns the sink writes by; NULL: the primary id */
+    int update_only;    /* PATCH with If-Match: * (never creates rows) */
+
+    /* filled by d365_describe() */
+    int described;
+    char *entity_set;   /* EntitySetName */
+    char *primary_id;   /* PrimaryIdAttribute */
+    char *select;       /* the $select list (lookups as _x_value) */
+    json_t *attr_types; /* LogicalName -> AttributeType */
+    json_t *options;    /* choice column -> {"<value>": "<label>"} for the label columns */
+
+    /* read state: one page in memory, tied to the cursor last checkpointed */
+    json_t *page;       /* the current page's value array */
+    size_t pos;         /* rows of it already checkpointed */
+    char *page_url;     /* the URL that returned the page */
+    char *next_link, *delta_link;
+    json_t *cursor_at;  /* the cursor the page state corresponds to */
+    int cycle_rows;     /* rows emitted since the last deltaLink was reached */
+};
+
+struct d365 {
+    const cs_host *host;
+    cs_ctx *ctx;
+    char *org_url;       /* without a trailing slash */
+    char *api;           /* <org>/api/data/<version> */
+    char *settings_hint; /* names the settings to check when the credentials are refused */
+    int page_size, batch_size, max_concurrent;
+    struct cshttp_options http_opts;
+    struct cshttp_client *http;      /* reads, metadata, and the first batch of each round */
+    struct cshttp_client **extra;    /* max_concurrent - 1 clients for concurrent $batch requests */
+    struct cshttp_token *token;
+    struct d365_table *tables;
+    size_t n_tables;
+};
+
+/* ---- d365_http.c ------------------------------------------------------------------------------ */
+
+/*
+ * An authenticated Web API request (the OData headers added; `headers` NULL-terminated extra lines).
+ * A 401 forces one token refresh and one retry. Returns the outcome class of the answer (cshttp_classify)
+ * and, when it is not CS_OK, sets the instance's reason naming `what` and the service's message.
+ */
+cs_status d365_call(struct d365 *d, struct cshttp_client *c, const char *method, const char *url,
+                    const char *const *headers, const char *body, size_t body_len, const char *what,
+                    struct cshttp_response *r);
+/* The bearer token (borrowed), fetching it when needed; on failure the reason is set. */
+cs_status d365_token(struct d365 *d, int force, const char **token);
+/* "<code>: <message>" of an error body ({"error":{"code","message"}}), or the start of the body. */
+void d365_error_text(const char *body, size_t len, char *out, size_t outlen);
+/* The error code of an error body into out, "" when there is none. */
+void d365_error_code(const char *body, size_t len, char *out, size_t outlen);
+
+/* ---- d365_describe.c -------------------------------------------------------------------------- */
+
+/* Describe `t` from EntityDefinitions (once). CS_FATAL with a reason when the configuration cannot work
+ * against this org (unknown table or column, change tracking off on a read table, undeclared key). */
+cs_status d365_describe(struct d365 *d, struct d365_table *t);
+
+/* ---- d365_read.c / d365_write.c --------------------------------------------------------------- */
+
+cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t max_records);
+cs_status d365_write(void *inst, cs_record *const *records, size_t n);
+/* Free the read state of a table (its page and links). */
+void d365_read_reset(struct d365_table *t);
+
+/* ---- dynamics365.c ---------------------------------------------------------------------------- */
+
+/* The table of `stream`; when absent and `add` is set, a new entry with defaults (for sink targets). */
+struct d365_table *d365_table_for(struct d365 *d, const char *stream, int add);
+
+#endif

@@ -1,0 +1,457 @@
+/*
+ * d365_write.c - the dynamics365 sink: each record becomes one operation of a $batch request
+ * (Prefer: odata.continue-on-error): an upsert is a PATCH by primary id or by the configured alternate
+ * key (with If-Match: * when the table is update-only), a delete a DELETE by key (404 means already
+ * gone); @odata.bind lookups in the payload pass through. Operations go in batches of batch_size, up
+ * to max_concurrent_requests batches at once, each on its own keep-alive connection. Every inner
+ * response is mapped back to its record: 2xx OK; 408, 429 and 5xx RETRY with their Retry-After; other
+ * 4xx REJECT with the status and the service's message. A whole request answered 429, 5xx or not at
+ * all makes write() return CS_RETRY with the Retry-After, so every writer of the workflow backs off;
+ * 403 on every operation is CS_FATAL.
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "d365.h"
+
+struct op {
+    size_t index;  /* the record's index in the write() batch */
+    char *request; /* request line, headers, blank line and body of the inner request */
+};
+
+struct chunk {
+    struct cshttp_client *client;
+    const char *url;
+    const char *const *headers;
+    struct op *ops;
+    size_t n;
+    char *body;
+    size_t body_len;
+    int sent; /* cshttp_request returned 0 */
+    struct cshttp_response r;
+};
+
+/* ---- building the operations ------------------------------------------------------------------ */
+
+static int is_guid(const char *s)
+{
+    static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+    if (!s || strlen(s) != sizeof shape - 1)
+        return 0;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == '-' ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+/* One alternate-key value as an OData literal, URL-escaped: strings quoted (quotes doubled). New string. */
+static char *key_literal(const struct d365_table *t, const char *column, const json_t *v)
+{
+    const char *type = json_string_value(json_object_get(t->attr_types, column));
+    int quoted = !type || !strcmp(type, "String") || !strcmp(type, "Memo");
+    char *text = NULL, *out;
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t j = 0;
+        if (!(text = malloc(2 * strlen(s) + 3)))
+            return NULL;
+        if (quoted)
+            text[j++] = '\'';
+        for (; *s; s++) {
+            text[j++] = *s;
+            if (*s == '\'' && quoted)
+                text[j++] = '\'';
+        }
+        if (quoted)
+            text[j++] = '\'';
+        text[j] = '\0';
+    } else if (json_is_integer(v) || json_is_real(v)) {
+        text = json_dumps(v, JSON_ENCODE_ANY);
+    }
+    if (!text)
+        return NULL;
+    out = cshttp_escape(text);
+    free(text);
+    return out;
+}
+
+/* "(id)" or "(k1='v',k2=2)" for a record; NULL with *why set when it cannot be keyed. New string. */
+static char *key_segment(const struct d365_table *t, const cs_record *rec, const char **why)
+{
+    const json_t *payload = cs_record_payload(rec);
+    size_t n = json_array_size(t->key), len = 3;
+    char *seg, **parts;
+
+    if (!t->key) {
+        *why = "the record key is not a GUID (the table is written by primary id; configure tables.<stream>.key "
+               "to write by an alternate key)";
+        return is_guid(cs_record_key(rec)) && asprintf(&seg, "(%s)", cs_record_key(rec)) >= 0 ? seg : NULL;
+    }
+    *why = "the record has no value for a column of the alternate key";
+    if (!(parts = calloc(n, sizeof *parts)))
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *col = json_string_value(json_array_get(t->key, i));
+        json_t *v = json_object_get(payload, col), *from_key = NULL;
+        if ((!v || json_is_null(v)) && n == 1)
+            v = from_key = json_string(cs_record_key(rec));
+        parts[i] = v && !json_is_null(v) ? key_literal(t, col, v) : NULL;
+        json_decref(from_key);
+        if (!parts[i]) {
+            seg = NULL;
+            goto out;
+        }
+        len += strlen(col) + strlen(parts[i]) + 2;
+    }
+    if ((seg = malloc(len))) {
+        strcpy(seg, "(");
+        for (size_t i = 0; i < n; i++)
+            strcat(strcat(strcat(strcat(seg, i ? "," : ""), json_string_value(json_array_get(t->key, i))), "="),
+                   parts[i]);
+        strcat(seg, ")");
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(parts[i]);
+    free(parts);
+    return seg;
+}
+
+/* The JSON body of an upsert: the payload without annotations (but with @odata.bind) and key columns. */
+static char *upsert_body(const struct d365_table *t, const cs_record *rec)
+{
+    json_t *body = json_object(), *v;
+    const char *k;
+    char *text;
+    json_object_foreach(cs_record_payload(rec), k, v)
+    {
+        const char *at = strchr(k, '@');
+        int key_col = 0;
+        if (at && strcmp(at, "@odata.bind") != 0)
+            continue;
+        for (size_t i = 0; i < json_array_size(t->key); i++)
+            key_col |= !strcmp(k, json_string_value(json_array_get(t->key, i)));
+        if (!key_col)
+            json_object_set(body, k, v);
+    }
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return text;
+}
+
+/* The inner request of one record; NULL with *why when the record cannot be written. */
+static char *inner_request(const struct d365 *d, const struct d365_table *t, const cs_record *rec, const char **why)
+{
+    char *seg = key_segment(t, rec, why), *body = NULL, *req = NULL;
+    if (!seg)
+        return NULL;
+    if (cs_record_op(rec) == CS_OP_DELETE) {
+        if (asprintf(&req, "DELETE %s/%s%s HTTP/1.1\r\n\r\n", d->api, t->entity_set, seg) < 0)
+            req = NULL;
+    } else if ((body = upsert_body(t, rec)) &&
+               asprintf(&req, "PATCH %s/%s%s HTTP/1.1\r\nContent-Type: application/json\r\n%s\r\n%s", d->api,
+                        t->entity_set, seg, t->update_only ? "If-Match: *\r\n" : "", body) < 0) {
+        req = NULL;
+    }
+    if (!req)
+        *why = "out of memory";
+    free(seg);
+    free(body);
+    return req;
+}
+
+/* ---- the $batch request and its answer -------------------------------------------------------- */
+
+static char *batch_body(const struct chunk *c, const char *boundary, size_t *len)
+{
+    size_t cap = 64;
+    char *body, *p;
+    for (size_t i = 0; i < c->n; i++)
+        cap += strlen(c->ops[i].request) + strlen(boundary) + 96;
+    if (!(p = body = malloc(cap)))
+        return NULL;
+    for (size_t i = 0; i < c->n; i++)
+        p += sprintf(p, "--%s\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n%s\r\n",
+                     boundary, c->ops[i].request);
+    p += sprintf(p, "--%s--\r\n", boundary);
+    *len = (size_t)(p - body);
+    return body;
+}
+
+/* One inner response: status, Retry-After (ms, -1 when absent) and the body. */
+struct inner {
+    int status;
+    int64_t retry_after_ms;
+    const char *body;
+    size_t body_len;
+};
+
+/* End of a header block starting at p (the first byte after the blank line), or NULL. */
+static const char *after_blank_line(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        if (p + 1 < end && p[0] == '\n' && p[1] == '\n')
+            return p + 2;
+        if (p + 3 < end && !memcmp(p, "\r\n\r\n", 4))
+            return p + 4;
+    }
+    return NULL;
+}
+
+/* Parse one part of a batch response. 0 on success. */
+static int parse_part(const char *p, const char *end, struct inner *in)
+{
+    const char *http = after_blank_line(p, end), *body, *h;
+    if (!http || end - http < 12 || strncmp(http, "HTTP/", 5) != 0)
+        return -1;
+    in->status = atoi(strchr(http, ' ') + 1);
+    in->retry_after_ms = -1;
+    body = after_blank_line(http, end);
+    if (!body)
+        body = end;
+    for (h = http; h && h < body; h = memchr(h, '\n', (size_t)(body - h)), h = h ? h + 1 : NULL)
+        if (!strncasecmp(h, "Retry-After:", 12))
+            in->retry_after_ms = (int64_t)atol(h + 12) * 1000;
+    while (end > body && (end[-1] == '\r' || end[-1] == '\n'))
+        end--;
+    in->body = body;
+    in->body_len = (size_t)(end - body);
+    return 0;
+}
+
+/* Split the multipart answer into at most max inner responses; returns how many were found. */
+static size_t parse_batch(const struct cshttp_response *r, struct inner *out, size_t max)
+{
+    const char *ctype = cshttp_response_header(r, "content-type"), *b = ctype ? strstr(ctype, "boundary=") : NULL;
+    char delim[160];
+    const char *p, *end = r->body + r->body_len;
+    size_t n = 0, blen;
+    if (!b)
+        return 0;
+    b += 9;
+    blen = strcspn(b, "\";, ");
+    if (*b == '"')
+        blen = strcspn(++b, "\"");
+    if (blen == 0 || blen > sizeof delim - 3)
+        return 0;
+    snprintf(delim, sizeof delim, "--%.*s", (int)blen, b);
+    p = strstr(r->body, delim);
+    while (p && n < max) {
+        const char *part = p + strlen(delim), *next;
+        if (!strncmp(part, "--", 2))
+            break;
+        next = strstr(part, delim);
+        if (parse_part(part, next ? next : end, &out[n]) == 0)
+            n++;
+        p = next;
+    }
+    return n;
+}
+
+static void *send_chunk(void *arg)
+{
+    struct chunk *c = arg;
+    c->sent = cshttp_request(c->client, "POST", c->url, c->headers, c->body, c->body_len, &c->r) == 0;
+    return NULL;
+}
+
+/* ---- write() ---------------------------------------------------------------------------------- */
+
+/* Per-record outcomes of a chunk answered 200. Returns how many were 403. */
+static size_t settle_chunk(struct d365 *d, struct chunk *c, cs_record *const *records)
+{
+    struct inner *in = calloc(c->n ? c->n : 1, sizeof *in);
+    size_t found = in ? parse_batch(&c->r, in, c->n) : 0, forbidden = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        size_t idx = c->ops[i].index;
+        char text[600], detail[700];
+        cs_status st;
+        if (i >= found) {
+            d->host->set_result(d->ctx, idx, CS_RETRY, 0, -1, "no answer for this operation in the $batch response");
+            continue;
+        }
+        if ((in[i].status >= 200 && in[i].status < 300) ||
+            (in[i].status == 404 && cs_record_op(records[idx]) == CS_OP_DELETE))
+            continue;
+        st = in[i].status == 408 || in[i].status == 429 || in[i].status >= 500 ? CS_RETRY : CS_REJECT;
+        forbidden += in[i].status == 403;
+        d365_error_text(in[i].body, in[i].body_len, text, sizeof text);
+        snprintf(detail, sizeof detail, "HTTP %d: %s", in[i].status, text);
+        d->host->set_result(d->ctx, idx, st, in[i].status, st == CS_RETRY ? in[i].retry_after_ms : -1, detail);
+    }
+    free(in);
+    return forbidden;
+}
+
+/* Send chunks [0, n) at most max_concurrent at a time. -1 on allocation failure. */
+static int send_round(struct d365 *d, struct chunk *chunks, size_t n)
+{
+    pthread_t threads[16];
+    size_t started = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && !d->extra[i - 1] && !(d->extra[i - 1] = cshttp_client_new(&d->http_opts)))
+            return -1;
+        chunks[i].client = i ? d->extra[i - 1] : d->http;
+    }
+    for (size_t i = 1; i < n; i++, started++)
+        if (pthread_create(&threads[i - 1], NULL, send_chunk, &chunks[i]) != 0)
+            break;
+    send_chunk(&chunks[0]);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    for (size_t i = started + 1; i < n; i++) /* threads that could not be created: send here */
+        send_chunk(&chunks[i]);
+    d->host->metric_add(d->ctx, "d365_batch_requests", (int64_t)n);
+    return 0;
+}
+
+cs_status d365_write(void *inst, cs_record *const *records, size_t n)
+{
+    struct d365 *d = inst;
+    struct op *ops = calloc(n ? n : 1, sizeof *ops);
+    size_t n_ops = 0, n_chunks = 0, forbidden = 0, rejected_keys = 0;
+    struct chunk *chunks = NULL;
+    char boundary[64], ctype[128], why[700] = "", *auth = NULL, *url = NULL;
+    const char *token, *headers[8];
+    cs_status st = CS_OK, whole = CS_OK;
+    int64_t retry_after = -1;
+    int whole_status = 0;
+
+    if (!ops) {
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        return CS_RETRY;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct d365_table *t = d365_table_for(d, cs_record_stream(records[i]), 1);
+        const char *cause = NULL;
+        if (!t) {
+            d->host->set_reason(d->ctx, 0, -1, "out of memory");
+            st = CS_RETRY;
+            goto out;
+        }
+        if ((st = d365_describe(d, t)) != CS_OK)
+            goto out;
+        if (!(ops[n_ops].request = inner_request(d, t, records[i], &cause))) {
+            d->host->set_result(d->ctx, i, CS_REJECT, 0, -1, cause);
+            rejected_keys++;
+            continue;
+        }
+        ops[n_ops++].index = i;
+    }
+    if (n_ops == 0)
+        goto out;
+    if ((st = d365_token(d, 0, &token)) != CS_OK)
+        goto out;
+    snprintf(boundary, sizeof boundary, "batch_%08lx%08lx", (unsigned long)random(), (unsigned long)random());
+    snprintf(ctype, sizeof ctype, "Content-Type: multipart/mixed; boundary=\"%s\"", boundary);
+    n_chunks = (n_ops + (size_t)d->batch_size - 1) / (size_t)d->batch_size;
+    if (!(chunks = calloc(n_chunks, sizeof *chunks)) || asprintf(&url, "%s/$batch", d->api) < 0 ||
+        asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+        auth = NULL;
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        st = CS_RETRY;
+        goto out;
+    }
+    headers[0] = auth;
+    headers[1] = "Accept: application/json";
+    headers[2] = "OData-MaxVersion: 4.0";
+    headers[3] = "OData-Version: 4.0";
+    headers[4] = ctype;
+    headers[5] = "Prefer: odata.continue-on-error";
+    headers[6] = NULL;
+    for (size_t k = 0; k < n_chunks; k++) {
+        struct chunk *c = &chunks[k];
+        c->url = url;
+        c->headers = headers;
+        c->ops = &ops[k * (size_t)d->batch_size];
+        c->n = k + 1 < n_chunks ? (size_t)d->batch_size : n_ops - k * (size_t)d->batch_size;
+        if (!(c->body = batch_body(c, boundary, &c->body_len))) {
+            d->host->set_reason(d->ctx, 0, -1, "out of memory");
+            st = CS_RETRY;
+            goto out;
+        }
+    }
+    for (size_t k = 0; k < n_chunks; k += (size_t)d->max_concurrent) {
+        size_t m = n_chunks - k < (size_t)d->max_concurrent ? n_chunks - k : (size_t)d->max_concurrent;
+        if (send_round(d, &chunks[k], m) != 0) {
+            d->host->set_reason(d->ctx, 0, -1, "out of memory");
+            st = CS_RETRY;
+            goto out;
+        }
+    }
+    for (size_t k = 0; k < n_chunks; k++) {
+        struct chunk *c = &chunks[k];
+        cs_status cst;
+        if (c->sent && c->r.status == 401) { /* the token was refused: one forced refresh, then once more */
+            const char *fresh;
+            if ((st = d365_token(d, 1, &fresh)) != CS_OK)
+                goto out;
+            cst = d365_call(d, d->http, "POST", url, headers + 4, c->body, c->body_len, "$batch", &c->r);
+            if (cst == CS_FATAL) { /* d365_call has said why */
+                st = CS_FATAL;
+                goto out;
+            }
+        } else {
+            cst = c->sent ? cshttp_classify(&c->r) : CS_RETRY;
+        }
+        if (cst == CS_OK) {
+            forbidden += settle_chunk(d, c, records);
+            continue;
+        }
+        {
+            char text[600];
+            if (c->r.status)
+                d365_error_text(c->r.body, c->r.body_len, text, sizeof text);
+            else
+                snprintf(text, sizeof text, "%s", c->r.error);
+            if (cst == CS_RETRY) {
+                whole = CS_RETRY;
+                whole_status = (int)c->r.status;
+                if (c->r.retry_after_ms > retry_after)
+                    retry_after = c->r.retry_after_ms;
+                if (c->r.status)
+                    snprintf(why, sizeof why, "$batch: HTTP %ld (%s)", c->r.status, text);
+                else
+                    snprintf(why, sizeof why, "$batch: no answer (%s)", text);
+            } else if (cst == CS_FATAL) {
+                whole = CS_FATAL;
+                whole_status = (int)c->r.status;
+                snprintf(why, sizeof why, "$batch: HTTP %ld (%s); check the security role of the application user "
+                         "of this client_id in %s", c->r.status, text, d->org_url);
+            } else {
+                for (size_t i = 0; i < c->n; i++) { /* the request itself was refused: every record of it */
+                    char detail[700];
+                    snprintf(detail, sizeof detail, "$batch refused, HTTP %ld: %s", c->r.status, text);
+                    d->host->set_result(d->ctx, c->ops[i].index, CS_REJECT, (int)c->r.status, -1, detail);
+                }
+            }
+        }
+    }
+    if (whole != CS_OK) {
+        d->host->set_reason(d->ctx, whole_status, retry_after, "%s", why);
+        st = whole;
+    } else if (forbidden && forbidden + rejected_keys == n) {
+        d->host->set_reason(d->ctx, 403, -1, "every operation was refused with HTTP 403; check the security role "
+                            "of the application user of this client_id in %s", d->org_url);
+        st = CS_FATAL;
+    }
+out:
+    for (size_t k = 0; chunks && k < n_chunks; k++) {
+        free(chunks[k].body);
+        cshttp_response_clear(&chunks[k].r);
+    }
+    free(chunks);
+    free(url);
+    for (size_t i = 0; i < n_ops; i++)
+        free(ops[i].request);
+    free(ops);
+    if (auth) {
+        memset(auth, 0, strlen(auth));
+        free(auth);
+    }
+    return st;
+}

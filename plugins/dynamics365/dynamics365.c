@@ -1,0 +1,284 @@
+/*
+ * dynamics365.c - the dynamics365 plugin: its descriptor, the connection options and the instance
+ * lifecycle (create, start, destroy). The connector reads Dataverse tables through change tracking
+ * (d365_read.c) and writes them through $batch (d365_write.c), after describing every configured
+ * table from EntityDefinitions (d365_describe.c); requests and the token go through d365_http.c.
+ *
+ * Concurrency: the core calls one instance from one thread at a time and creates one instance per
+ * reader and per writer. An instance owns its HTTP clients and token cache; write() may run up to
+ * max_concurrent_requests $batch requests at once on threads it joins before returning, each with its
+ * own client. Nothing is global but libcurl's one-time initialisation.
+ *
+ * Idempotency key: a record's key is the row's primary id (read: the GUID Dataverse returns, also for
+ * $deletedEntity tombstones). The sink writes by that id, or by the alternate key configured for the
+ * target table (values taken from the payload, or from the record key for a one-column key): an upsert
+ * is a PATCH by key and a delete a DELETE by key (404 counts as done), so writing a record twice
+ * leaves the row as writing it once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "d365.h"
+
+static const cs_option options[] = {
+    {"url", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "organization URL, e.g. https://contoso.crm.dynamics.com"},
+    {"tenant", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "Entra ID tenant (GUID or domain) of the app registration"},
+    {"client_id", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "application (client) id of the app registration"},
+    {"client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL,
+     "client secret of the app registration (client_secret_file or client_secret_env)"},
+    {"authority", CS_OPT_STRING, 0, "https://login.microsoftonline.com",
+     "identity provider; the token URL is <authority>/<tenant>/oauth2/v2.0/token"},
+    {"api_version", CS_OPT_STRING, 0, "v9.2", "Web API version"},
+    {"ca_bundle", CS_OPT_STRING, 0, NULL, "CA certificates file (default: the system store); TLS is always verified"},
+    {"connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP and TLS connection timeout"},
+    {"timeout", CS_OPT_DURATION, 0, "120s", "timeout of one whole request"},
+    {"page_size", CS_OPT_INT, 0, "5000", "rows per page when reading (odata.maxpagesize, 1-5000)"},
+    {"batch_size", CS_OPT_INT, 0, "100", "operations per $batch request when writing (1-1000)"},
+    {"max_concurrent_requests", CS_OPT_INT, 0, "4",
+     "$batch requests one writer sends at once (1-16; the service allows 52 per user in all)"},
+    {"tables", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
+     "stream -> {table, columns, labels, key, update_only}; see the plugin's README"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static char *dup_trimmed_url(const char *s)
+{
+    size_t n = strlen(s);
+    while (n && s[n - 1] == '/')
+        n--;
+    return strndup(s, n);
+}
+
+static int is_string_array(const json_t *a)
+{
+    size_t i;
+    json_t *v;
+    if (!json_is_array(a) || json_array_size(a) == 0)
+        return 0;
+    json_array_foreach(a, i, v) if (!json_is_string(v) || !*json_string_value(v)) return 0;
+    return 1;
+}
+
+static void table_free(struct d365_table *t)
+{
+    d365_read_reset(t);
+    free(t->stream);
+    free(t->logical);
+    json_decref(t->columns);
+    json_decref(t->labels);
+    json_decref(t->key);
+    free(t->entity_set);
+    free(t->primary_id);
+    free(t->select);
+    json_decref(t->attr_types);
+    json_decref(t->options);
+}
+
+struct d365_table *d365_table_for(struct d365 *d, const char *stream, int add)
+{
+    struct d365_table *grown;
+    for (size_t i = 0; i < d->n_tables; i++)
+        if (strcmp(d->tables[i].stream, stream) == 0)
+            return &d->tables[i];
+    if (!add || !(grown = realloc(d->tables, (d->n_tables + 1) * sizeof *grown)))
+        return NULL;
+    d->tables = grown;
+    memset(&grown[d->n_tables], 0, sizeof *grown);
+    if (!(grown[d->n_tables].stream = strdup(stream)))
+        return NULL;
+    return &d->tables[d->n_tables++];
+}
+
+/* One entry of the tables option into a table. 0, or -1 with the problem in err. */
+static int parse_table(struct d365 *d, const char *stream, const json_t *spec, char *err, size_t errlen)
+{
+    const json_t *v;
+    const char *k;
+    struct d365_table *t;
+    if (!json_is_object(spec)) {
+        snprintf(err, errlen, "tables.%s: must be a mapping", stream);
+        return -1;
+    }
+    json_object_foreach((json_t *)spec, k, v) if (strcmp(k, "table") && strcmp(k, "columns") && strcmp(k, "labels") &&
+                                                  strcmp(k, "key") && strcmp(k, "update_only"))
+    {
+        snprintf(err, errlen, "tables.%s.%s: unknown key (expected table, columns, labels, key, update_only)",
+                 stream, k);
+        return -1;
+    }
+    if (!(t = d365_table_for(d, stream, 1))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if ((v = json_object_get(spec, "table")) && (!json_is_string(v) || !*json_string_value(v))) {
+        snprintf(err, errlen, "tables.%s.table: must be a table's logical name", stream);
+        return -1;
+    }
+    if (v && !(t->logical = strdup(json_string_value(v)))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if ((v = json_object_get(spec, "columns")) && !is_string_array(v)) {
+        snprintf(err, errlen, "tables.%s.columns: must be a non-empty list of column names", stream);
+        return -1;
+    }
+    t->columns = json_incref((json_t *)v);
+    v = json_object_get(spec, "labels");
+    if (v && !json_is_boolean(v) && !is_string_array(v)) {
+        snprintf(err, errlen, "tables.%s.labels: must be true, false or a list of choice columns", stream);
+        return -1;
+    }
+    if (v && !json_is_false(v)) {
+        if (!t->columns) {
+            snprintf(err, errlen, "tables.%s.labels: needs columns (labels apply to reading)", stream);
+            return -1;
+        }
+        t->labels = json_incref((json_t *)v);
+    }
+    if ((v = json_object_get(spec, "key")) && !is_string_array(v)) {
+        snprintf(err, errlen, "tables.%s.key: must be a non-empty list of alternate-key columns", stream);
+        return -1;
+    }
+    t->key = json_incref((json_t *)v);
+    if ((v = json_object_get(spec, "update_only")) && !json_is_boolean(v)) {
+        snprintf(err, errlen, "tables.%s.update_only: must be true or false", stream);
+        return -1;
+    }
+    t->update_only = json_is_true(v);
+    return 0;
+}
+
+static void d365_destroy(void *inst)
+{
+    struct d365 *d = inst;
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n_tables; i++)
+        table_free(&d->tables[i]);
+    free(d->tables);
+    for (int i = 0; d->extra && i < d->max_concurrent; i++)
+        cshttp_client_free(d->extra[i]);
+    free(d->extra);
+    cshttp_client_free(d->http);
+    cshttp_token_free(d->token);
+    free((char *)d->http_opts.ca_bundle);
+    free(d->org_url);
+    free(d->api);
+    free(d->settings_hint);
+    free(d);
+}
+
+static const char *opt_str(const json_t *o, const char *name)
+{
+    return json_string_value(json_object_get(o, name));
+}
+
+static long opt_int(const json_t *o, const char *name)
+{
+    return (long)json_integer_value(json_object_get(o, name));
+}
+
+static cs_status d365_create(const cs_host *host, cs_ctx *ctx, const json_t *o, void **inst)
+{
+    struct d365 *d = calloc(1, sizeof *d);
+    const char *url = opt_str(o, "url"), *tenant = opt_str(o, "tenant"), *ca = opt_str(o, "ca_bundle"), *k;
+    char *authority = NULL, *token_url = NULL, *scope = NULL, err[256] = "";
+    const json_t *tables = json_object_get(o, "tables"), *spec;
+    long page = opt_int(o, "page_size"), batch = opt_int(o, "batch_size"), conc = opt_int(o, "max_concurrent_requests");
+    struct cshttp_token_config tc;
+
+    if (!d)
+        return CS_FATAL;
+    d->host = host;
+    d->ctx = ctx;
+    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+        snprintf(err, sizeof err, "url: must start with https:// (got \"%s\")", url);
+        goto fail;
+    }
+    if (page < 1 || page > D365_MAX_PAGE || batch < 1 || batch > D365_MAX_BATCH || conc < 1 || conc > 16) {
+        snprintf(err, sizeof err, "page_size must be 1-%d, batch_size 1-%d and max_concurrent_requests 1-16",
+                 D365_MAX_PAGE, D365_MAX_BATCH);
+        goto fail;
+    }
+    if (!json_is_object(tables) || json_object_size(tables) == 0) {
+        snprintf(err, sizeof err, "tables: must map each stream to its table settings");
+        goto fail;
+    }
+    json_object_foreach((json_t *)tables, k, spec) if (parse_table(d, k, spec, err, sizeof err) != 0) goto fail;
+    d->page_size = (int)page;
+    d->batch_size = (int)batch;
+    d->max_concurrent = (int)conc;
+    d->http_opts.connect_timeout_ms = opt_int(o, "connect_timeout");
+    d->http_opts.timeout_ms = opt_int(o, "timeout");
+    if (ca && !(d->http_opts.ca_bundle = strdup(ca)))
+        goto oom;
+    if (!(d->org_url = dup_trimmed_url(url)) || !(authority = dup_trimmed_url(opt_str(o, "authority"))) ||
+        asprintf(&d->api, "%s/api/data/%s", d->org_url, opt_str(o, "api_version")) < 0 ||
+        asprintf(&token_url, "%s/%s/oauth2/v2.0/token", authority, tenant) < 0 ||
+        asprintf(&scope, "%s/.default", d->org_url) < 0 ||
+        asprintf(&d->settings_hint, "tenant, client_id and client_secret of this connection (and that the app "
+                                    "registration has an application user in %s)", d->org_url) < 0)
+        goto oom;
+    tc = (struct cshttp_token_config){token_url, opt_str(o, "client_id"), opt_str(o, "client_secret"), scope,
+                                      d->settings_hint};
+    if (!(d->token = cshttp_token_new(&tc)) || !(d->http = cshttp_client_new(&d->http_opts)) ||
+        !(d->extra = calloc((size_t)d->max_concurrent, sizeof *d->extra)))
+        goto oom;
+    free(authority);
+    free(token_url);
+    free(scope);
+    *inst = d;
+    return CS_OK;
+oom:
+    snprintf(err, sizeof err, "out of memory");
+fail:
+    host->set_reason(ctx, 0, 0, "%s", err);
+    free(authority);
+    free(token_url);
+    free(scope);
+    d365_destroy(d);
+    return CS_FATAL;
+}
+
+/* Authenticate, then describe every configured table. */
+static cs_status d365_start(void *inst)
+{
+    struct d365 *d = inst;
+    const char *token;
+    cs_status st = d365_token(d, 0, &token);
+    for (size_t i = 0; st == CS_OK && i < d->n_tables; i++)
+        st = d365_describe(d, &d->tables[i]);
+    if (st == CS_OK)
+        d->host->log(d->ctx, CS_LOG_INFO, "connected to %s: %zu table(s) described", d->org_url, d->n_tables);
+    return st;
+}
+
+static const cs_connector connector = {
+    CS_HEAD(cs_connector),
+    .name = "dynamics365",
+    .version = "1.0",
+    .description = "Microsoft Dynamics 365 / Dataverse Web API: change-tracking source, $batch upsert sink",
+    .caps = CS_CAP_SOURCE | CS_CAP_SINK,
+    .options = options,
+    .create = d365_create,
+    .start = d365_start,
+    .read = d365_read,
+    .write = d365_write,
+    .destroy = d365_destroy,
+};
+
+static const cs_connector *const connectors[] = {&connector, NULL};
+
+static const cs_plugin plugin = {
+    CS_HEAD(cs_plugin),
+    .name = "dynamics365",
+    .version = "1.0",
+    .connectors = connectors,
+};
+
+CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t major, uint16_t minor)
+{
+    (void)minor;
+    return major == CS_ABI_MAJOR ? &plugin : NULL;
+}
