@@ -74,7 +74,14 @@ void cs_ctx_free(struct cs_ctx *ctx)
     free(ctx->scope);
     free(ctx->kv_ns);
     free(ctx->reason);
+    json_decref(ctx->streams);
     free(ctx);
+}
+
+void cs_ctx_set_streams(struct cs_ctx *ctx, json_t *streams)
+{
+    json_decref(ctx->streams);
+    ctx->streams = streams;
 }
 
 void cs_ctx_set_hooks(struct cs_ctx *ctx, const struct cs_ctx_hooks *hooks, void *arg)
@@ -169,6 +176,11 @@ static int host_stopping(cs_ctx *ctx)
     return ctx->stopping && atomic_load(ctx->stopping);
 }
 
+static json_t *host_mapping_streams(cs_ctx *ctx)
+{
+    return ctx->streams ? json_deep_copy(ctx->streams) : json_array();
+}
+
 const cs_host cs_host_table = {
     .struct_size = sizeof(cs_host),
     .abi_major = CS_ABI_MAJOR,
@@ -182,4 +194,5 @@ const cs_host cs_host_table = {
     .kv_put = host_kv_put,
     .metric_add = host_metric_add,
     .stopping = host_stopping,
+    .mapping_streams = host_mapping_streams,
 };

@@ -29,6 +29,7 @@ struct cs_ctx {
     struct cs_backlog *backlog;
     const atomic_int *stopping;
     struct cs_metrics *metrics;
+    json_t *streams; /* [{stream, target}] of the workflow, for connector instances */
     const struct cs_ctx_hooks *hooks;
     void *hook_arg;
     /* the last set_reason() of the current call */
@@ -44,6 +45,8 @@ struct cs_ctx *cs_ctx_new(const char *scope, const char *kv_ns, struct cs_backlo
                           const atomic_int *stopping, struct cs_metrics *metrics);
 void cs_ctx_free(struct cs_ctx *ctx);
 void cs_ctx_set_hooks(struct cs_ctx *ctx, const struct cs_ctx_hooks *hooks, void *arg);
+/* What host->mapping_streams answers: [{stream, target}] (steals `streams`). */
+void cs_ctx_set_streams(struct cs_ctx *ctx, json_t *streams);
 /* Forget the reason of a previous call (before calling into the plugin). */
 void cs_ctx_clear_reason(struct cs_ctx *ctx);
 /* The reason of the last call, or `fallback` when the plugin gave none (borrowed). */

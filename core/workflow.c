@@ -159,6 +159,17 @@ static void read_settings(const json_t *def, struct cs_run_settings *s)
     s->max_age_ms = def_int(def, "retry", "max_age");
 }
 
+/* [{stream, target}] of a normalized definition's mappings. New. */
+static json_t *mapping_streams(const json_t *definition)
+{
+    json_t *out = json_array(), *m;
+    size_t i;
+    json_array_foreach(json_object_get(definition, "mappings"), i, m)
+        json_array_append_new(out, json_pack("{s:O, s:O}", "stream", json_object_get(m, "stream"), "target",
+                                             json_object_get(m, "target")));
+    return out;
+}
+
 static char *instance_create(struct cs_workflow *wf, struct cs_instance *in, const char *role, int index)
 {
     const char *conn = json_string_value(json_object_get(wf->run->definition, role));
@@ -178,6 +189,7 @@ static char *instance_create(struct cs_workflow *wf, struct cs_instance *in, con
     in->connection = cs_xstrdup(conn);
     scope = index < 0 ? cs_xasprintf("%s/%s", wf->id, conn) : cs_xasprintf("%s/%s#%d", wf->id, conn, index);
     in->ctx = cs_ctx_new(scope, conn, wf->env.backlog, &wf->stopping, wf->metrics);
+    cs_ctx_set_streams(in->ctx, mapping_streams(wf->run->definition));
     free(scope);
     st = connector->u.connector.create(&cs_host_table, in->ctx, options, &in->inst);
     json_decref(options);

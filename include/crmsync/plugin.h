@@ -27,9 +27,10 @@
 extern "C" {
 #endif
 
-/* ABI 1.0 (2026-11-28): initial. Bump the minor when appending members; the major on anything else. */
+/* ABI 1.0 (2026-11-28): initial. ABI 1.1 (2026-11-28): cs_host.mapping_streams.
+ * Bump the minor when appending members; the major on anything else. */
 #define CS_ABI_MAJOR 1
-#define CS_ABI_MINOR 0
+#define CS_ABI_MINOR 1
 #define CS_MAGIC 0x534d5243u /* "CRMS" read as little-endian bytes */
 
 #define CS_HEAD_FIELDS                                                                                    \
@@ -121,6 +122,11 @@ typedef struct cs_host {
 
     /* Nonzero once the core wants a long-running call to return (the workflow is stopping). */
     int (*stopping)(cs_ctx *ctx);
+
+    /* ABI 1.1: the mappings of the workflow this instance serves, as a new array of
+     * {"stream": source stream, "target": destination stream}, so that start() can check every table
+     * it will read or write. Empty for stages and entity handlers. */
+    json_t *(*mapping_streams)(cs_ctx *ctx);
 } cs_host;
 
 /* Connector capabilities. */

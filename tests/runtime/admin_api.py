@@ -104,7 +104,7 @@ class AdminApi(unittest.TestCase):
         status, doc, text, _ = self.d.request("GET", "/api/v1/plugins")
         self.assertEqual(status, 200)
         plug = doc["plugins"][0]
-        self.assertEqual((plug["name"], plug["abi"]), ("testplug", "1.0"))
+        self.assertEqual((plug["name"], plug["abi"]), ("testplug", "1.1"))
         self.assertIn({"kind": "connector", "name": "capture-sink"}, plug["components"])
         status, doc, text, _ = self.d.request("GET", "/api/v1/connections")
         self.assertEqual(status, 200)

@@ -60,6 +60,20 @@ static void test_valid(void)
     cs_registry_free(reg);
 }
 
+/* The compatibility policy: a plugin built against ABI 1.0 loads into this 1.1 core. */
+static void test_older_minor_loads(void)
+{
+    struct cs_registry *reg = cs_registry_new();
+    char *err = NULL;
+    const struct cs_component *c;
+    CHECK(cs_loader_load(reg, fixture_dir, "older-minor", &err) == 0);
+    CHECK(err == NULL);
+    free(err);
+    c = cs_registry_find(reg, CS_KIND_CONNECTOR, "fixture-sink");
+    CHECK(c && c->u.connector.abi_minor == 0 && c->u.connector.write);
+    cs_registry_free(reg);
+}
+
 static void test_missing_file(void)
 {
     char *err = refusal(NULL, NULL, fixture_dir, "no-such-plugin");
@@ -111,15 +125,16 @@ int main(void)
         return 99;
     }
     test_valid();
+    test_older_minor_loads();
     test_missing_file();
     test_world_writable();
     test_duplicates();
     expect("bad-magic", "bad magic number (0xdeadbeef)", "not a crmsync plugin");
     expect("other-major", "built for crmsync plugin ABI 2.0", "rebuild the plugin");
-    expect("newer-minor", "needs crmsync plugin ABI 1.1, newer than this crmsyncd's 1.0", NULL);
+    expect("newer-minor", "needs crmsync plugin ABI 1.2, newer than this crmsyncd's 1.1", NULL);
     expect("short-struct", "descriptor is 24 bytes, shorter than ABI 1.0's", NULL);
     expect("no-entry", "does not export cs_plugin_entry()", NULL);
-    expect("refuses", "cs_plugin_entry() refused this crmsyncd (plugin ABI 1.0)", NULL);
+    expect("refuses", "cs_plugin_entry() refused this crmsyncd (plugin ABI 1.1)", NULL);
     expect("missing-callback", "connector \"fixture-sink\" lacks the required callback write()", NULL);
     expect("missing-symbol", "cannot be loaded", "crmsync_fixture_symbol_no_library_provides");
     return check_exit();
