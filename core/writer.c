@@ -54,6 +54,16 @@ static void batch_release(struct batch *b)
         json_decref(b->claims[i].record);
 }
 
+/* Give the batch's rows back unsettled: claimable again, no attempt counted. */
+static void return_to_backlog(struct cs_workflow *wf, const struct batch *b)
+{
+    int64_t *seqs = cs_xcalloc(b->n, sizeof *seqs);
+    for (size_t i = 0; i < b->n; i++)
+        seqs[i] = b->claims[i].seq;
+    cs_backlog_release(wf->env.backlog, wf->id, seqs, b->n);
+    free(seqs);
+}
+
 /* Whole-batch RETRY: suspend every writer of the workflow; returns the time writing resumes. */
 static int64_t suspend_writers(struct cs_run *run, struct cs_instance *sink)
 {
@@ -124,10 +134,7 @@ static void write_batch(struct cs_run *run, struct cs_instance *sink, struct bat
     cs_workflow_observe_write(wf, cs_mono_ms() - now);
     now = cs_now_ms();
     if (st == CS_FATAL) {
-        int64_t seqs[b->n];
-        for (size_t i = 0; i < b->n; i++)
-            seqs[i] = b->claims[i].seq;
-        cs_backlog_release(wf->env.backlog, wf->id, seqs, b->n);
+        return_to_backlog(wf, b);
         cs_workflow_fatal(wf, "sink \"%s\": %s", sink->connection, cs_ctx_reason(sink->ctx, "no reason given"));
         return;
     }
@@ -149,12 +156,9 @@ static void write_batch(struct cs_run *run, struct cs_instance *sink, struct bat
         rejected += b->out[i].status == CS_REJECT;
     }
     if (cs_backlog_complete(wf->env.backlog, wf->id, b->out, b->n) != 0) {
-        int64_t seqs[b->n];
-        for (size_t i = 0; i < b->n; i++)
-            seqs[i] = b->claims[i].seq;
         cs_log(CS_LOG_ERROR, sink->ctx->scope, "cannot settle a batch of %zu in the state database (%s); it "
                "stays queued and will be written again", b->n, cs_backlog_errmsg(wf->env.backlog));
-        cs_backlog_release(wf->env.backlog, wf->id, seqs, b->n);
+        return_to_backlog(wf, b);
         cs_workflow_sleep_until(wf, now + 1000);
         return;
     }
