@@ -7,6 +7,8 @@
  *   "op"      string   "upsert" or "delete"
  *   "payload" object   the row's fields (may be empty for deletes)
  *   "ts"      integer  source timestamp in Unix milliseconds, 0 when the source has none
+ *   "initial" boolean  optional: true when the record comes from a full load or a replay rather than
+ *                      an incremental change (fields mapped with apply_updates off are written only then)
  * Members are only ever added, so a record crosses the plugin boundary without any layout to break.
  * The helpers below are static inline and use jansson only: plugins link no core symbol for them.
  * Ownership follows jansson: accessors return borrowed references; cs_record_new returns a new one.
@@ -75,6 +77,12 @@ static inline int cs_record_set_payload(cs_record *rec, json_t *payload)
 static inline int64_t cs_record_ts(const cs_record *rec)
 {
     return (int64_t)json_integer_value(json_object_get(rec, "ts"));
+}
+
+/* True when the source marked the record as part of a full load or replay. */
+static inline int cs_record_is_initial(const cs_record *rec)
+{
+    return json_is_true(json_object_get(rec, "initial"));
 }
 
 /* A record is well formed when stream and key are non-empty strings, op is known and payload an object. */
