@@ -60,6 +60,38 @@ static void write_histogram(FILE *out, const char *wf, const json_t *latency)
     fprintf(out, "crmsync_write_duration_seconds_count{workflow=\"%s\"} %lld\n", wf, cumulative);
 }
 
+/* Plugin counters: remote calls ("http_<outcome>@<connection>") or the others. */
+static void write_plugin_counters(FILE *out, const json_t *list, int remote)
+{
+    const json_t *w;
+    size_t i;
+    json_array_foreach(list, i, w)
+    {
+        char *wf = label(json_string_value(json_object_get(w, "id")));
+        const char *name;
+        json_t *v;
+        json_object_foreach(json_object_get(w, "metrics"), name, v) {
+            const char *at = strchr(name, '@');
+            int is_remote = strncmp(name, "http_", 5) == 0 && at;
+            if (is_remote != remote)
+                continue;
+            if (remote) {
+                char *outcome = strndup(name + 5, (size_t)(at - name - 5)), *conn = label(at + 1);
+                fprintf(out, "crmsync_remote_calls_total{workflow=\"%s\",connection=\"%s\",outcome=\"%s\"} %lld\n", wf,
+                        conn, outcome ? outcome : "", (long long)json_integer_value(v));
+                free(outcome);
+                free(conn);
+            } else {
+                char *n = label(name);
+                fprintf(out, "crmsync_plugin_events_total{workflow=\"%s\",name=\"%s\"} %lld\n", wf, n,
+                        (long long)json_integer_value(v));
+                free(n);
+            }
+        }
+        free(wf);
+    }
+}
+
 char *cs_admin_metrics(struct cs_engine *e)
 {
     static const char *const statuses[] = {"STOPPED", "STARTING", "RUNNING", "FAILED"};
@@ -96,20 +128,11 @@ char *cs_admin_metrics(struct cs_engine *e)
         write_histogram(out, wf, json_object_get(w, "write_latency"));
         free(wf);
     }
-    family(out, "crmsync_plugin_events_total", "counter", "Counters kept by plugins (calls by kind and outcome).");
-    json_array_foreach(list, i, w)
-    {
-        char *wf = label(json_string_value(json_object_get(w, "id")));
-        const char *name;
-        json_t *v;
-        json_object_foreach(json_object_get(w, "metrics"), name, v) {
-            char *n = label(name);
-            fprintf(out, "crmsync_plugin_events_total{workflow=\"%s\",name=\"%s\"} %lld\n", wf, n,
-                    (long long)json_integer_value(v));
-            free(n);
-        }
-        free(wf);
-    }
+    family(out, "crmsync_remote_calls_total", "counter",
+           "Requests connectors sent, by connection and outcome (HTTP status, or error for no answer).");
+    write_plugin_counters(out, list, 1);
+    family(out, "crmsync_plugin_events_total", "counter", "Other counters plugins keep (lookups, cache hits...).");
+    write_plugin_counters(out, list, 0);
     fclose(out);
     json_decref(list);
     return text;

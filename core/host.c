@@ -165,10 +165,19 @@ static cs_status host_kv_put(cs_ctx *ctx, const char *key, const char *value)
     return cs_backlog_kv_put(ctx->backlog, ctx->kv_ns, key, value) == 0 ? CS_OK : CS_RETRY;
 }
 
+/* Remote-call counters ("http_<status>") are kept per connection: "http_429@d365". */
 static void host_metric_add(cs_ctx *ctx, const char *name, int64_t delta)
 {
-    if (ctx->metrics && name)
+    char *key;
+    if (!ctx->metrics || !name)
+        return;
+    if (strncmp(name, "http_", 5) != 0) {
         cs_metrics_add(ctx->metrics, name, delta);
+        return;
+    }
+    key = cs_xasprintf("%s@%s", name, ctx->kv_ns);
+    cs_metrics_add(ctx->metrics, key, delta);
+    free(key);
 }
 
 static int host_stopping(cs_ctx *ctx)

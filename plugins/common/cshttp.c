@@ -204,11 +204,26 @@ int cshttp_request(struct cshttp_client *c, const char *method, const char *url,
                                                   : *errbuf ? errbuf
                                                             : curl_easy_strerror(rc));
         r->status = 0;
+        if (c->opts.observe)
+            c->opts.observe(c->opts.observe_arg, 0);
         return -1;
     }
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r->status);
     r->retry_after_ms = parse_retry_after(cshttp_response_header(r, "retry-after"));
+    if (c->opts.observe)
+        c->opts.observe(c->opts.observe_arg, r->status);
     return 0;
+}
+
+void cshttp_count_call(void *counter, long status)
+{
+    struct cshttp_counter *k = counter;
+    char name[32];
+    if (status)
+        snprintf(name, sizeof name, "http_%ld", status);
+    else
+        snprintf(name, sizeof name, "http_error");
+    k->host->metric_add(k->ctx, name, 1);
 }
 
 json_t *cshttp_response_json(const struct cshttp_response *r)

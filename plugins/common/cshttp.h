@@ -18,7 +18,19 @@ struct cshttp_options {
     const char *ca_bundle;   /* NULL: the system's CA store */
     long connect_timeout_ms; /* <= 0: 10 s */
     long timeout_ms;         /* whole request; <= 0: 60 s */
+    /* Optional: told the outcome of every request (HTTP status, 0 for a transport failure), e.g. to
+     * count remote calls with cshttp_count_call. */
+    void (*observe)(void *arg, long status);
+    void *observe_arg;
 };
+
+/* An observe callback for plugins: counts the call as the metric "http_<status>" (or "http_error")
+ * of the instance. `arg` is a struct cshttp_counter. */
+struct cshttp_counter {
+    const cs_host *host;
+    cs_ctx *ctx;
+};
+void cshttp_count_call(void *counter, long status);
 
 struct cshttp_client;
 

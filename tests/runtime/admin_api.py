@@ -122,6 +122,8 @@ class AdminApi(unittest.TestCase):
         self.assertIn('crmsync_workflow_status{workflow="main",status="RUNNING"} 1', text)
         self.assertIn('crmsync_write_duration_seconds_bucket{workflow="main",le="+Inf"}', text)
         self.assertIn("# TYPE crmsync_write_duration_seconds histogram", text)
+        self.assertRegex(text, r'crmsync_plugin_events_total\{workflow="main",name="capture_writes"\} [1-9]')
+        self.assertIn("# TYPE crmsync_remote_calls_total counter", text)
 
     # ---- auth -------------------------------------------------------------------------------------
     def test_auth(self):
