@@ -528,5 +528,6 @@ int cs_workflow_idle(struct cs_workflow *wf)
     if (cs_workflow_status(wf) != CS_WF_RUNNING || !atomic_load(&wf->source_idle))
         return 0;
     cs_backlog_counts(wf->env.backlog, wf->id, &backlog, &dead);
-    return backlog == 0;
+    /* a written batch leaves the backlog before its records are counted: wait for the count too */
+    return backlog == 0 && atomic_load(&wf->batches_in_flight) == 0;
 }

@@ -77,6 +77,7 @@ struct cs_workflow {
     atomic_llong write_latency_sum_ms;
     struct cs_rate read_rate, write_rate;
     atomic_int source_idle;
+    atomic_int batches_in_flight; /* claimed until their outcome is counted */
     atomic_llong records_read, records_written, records_rejected, write_retries, last_success_at;
 };
 

@@ -220,8 +220,10 @@ void *cs_writer_main(void *arg)
             wait_for_rows(wf);
             continue;
         }
+        atomic_fetch_add(&wf->batches_in_flight, 1);
         write_batch(run, wa->sink, &b);
         batch_release(&b);
+        atomic_fetch_sub(&wf->batches_in_flight, 1);
     }
     cs_ctx_set_hooks(wa->sink->ctx, NULL, NULL);
     for (size_t i = 0; i < max; i++)

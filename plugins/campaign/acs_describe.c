@@ -19,23 +19,44 @@ static char *xstrdup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+static void target_clear(struct acs_target *t)
+{
+    free(t->stream);
+    free(t->resource);
+    free(t->key);
+    free(t->filter);
+    free(t->param);
+    free(t->collection);
+    json_decref(t->fields);
+    json_decref(t->links);
+    json_decref(t->meta);
+}
+
 void acs_targets_free(struct acs *a)
 {
-    for (size_t i = 0; i < a->ntargets; i++) {
-        struct acs_target *t = &a->targets[i];
-        free(t->stream);
-        free(t->resource);
-        free(t->key);
-        free(t->filter);
-        free(t->param);
-        free(t->collection);
-        json_decref(t->fields);
-        json_decref(t->links);
-        json_decref(t->meta);
-    }
+    for (size_t i = 0; i < a->ntargets; i++)
+        target_clear(&a->targets[i]);
     free(a->targets);
     a->targets = NULL;
     a->ntargets = 0;
+    if (a->poll)
+        target_clear(a->poll);
+    free(a->poll);
+    a->poll = NULL;
+}
+
+cs_status acs_poll_target(struct acs *a, const char *filter)
+{
+    struct acs_target *t;
+    if (!filter || !*filter)
+        return CS_OK;
+    if (!(t = a->poll = calloc(1, sizeof *t)) || !(t->stream = strdup(ACS_OPTOUT_POLL_STREAM)) ||
+        !(t->resource = strdup("profile")) || !(t->key = strdup("lastModified")) || !(t->filter = strdup(filter))) {
+        acs_fail(a, 0, "out of memory");
+        return CS_FATAL;
+    }
+    t->filter_option = "optout_filter";
+    return CS_OK;
 }
 
 struct acs_target *acs_target_find(struct acs *a, const char *stream)
@@ -190,7 +211,12 @@ static cs_status choose_filter(struct acs *a, struct acs_target *t, const json_t
         }
         free(param);
     }
-    if (t->filter)
+    if (t->filter && t->filter_option)
+        acs_fail(a, 0,
+                 "stream %s: Campaign resource '%s' has no filter '%s'; define it in Campaign (the resource's "
+                 "Filter definition, one parameter on '%s') and publish the Profiles & Services Ext API, or fix %s",
+                 t->stream, t->resource, t->filter, t->key, t->filter_option);
+    else if (t->filter)
         acs_fail(a, 0,
                  "target %s: Campaign resource '%s' has no filter '%s'; define it in Campaign (the resource's "
                  "Filter definition, one parameter on '%s') and publish, or fix resources.%s.filter",
@@ -320,12 +346,14 @@ out:
     return st;
 }
 
-cs_status acs_describe(struct acs *a)
+cs_status acs_describe(struct acs *a, int sink, int poll)
 {
     json_t *ext = NULL;
     char *url = NULL;
     cs_status st = CS_OK;
-    if (!a->ntargets)
+    sink = sink && a->ntargets;
+    poll = poll && a->poll;
+    if (!sink && !poll)
         return CS_OK;
     if (asprintf(&url, "%s/profileAndServicesExt", a->base) < 0) {
         acs_fail(a, 0, "out of memory");
@@ -335,11 +363,14 @@ cs_status acs_describe(struct acs *a)
     st = get_json(a, url, "listing profileAndServicesExt", NULL, &ext);
     if (st == CS_FATAL && a->err_http == 404)
         st = CS_OK;
-    for (size_t i = 0; st == CS_OK && i < a->ntargets; i++)
+    for (size_t i = 0; st == CS_OK && sink && i < a->ntargets; i++)
         st = describe_one(a, &a->targets[i], ext);
-    for (size_t i = 0; st == CS_OK && i < a->ntargets; i++)
+    for (size_t i = 0; st == CS_OK && sink && i < a->ntargets; i++)
         st = check_links(a, &a->targets[i]);
-    if (st == CS_OK)
+    if (st == CS_OK && poll && (st = describe_one(a, a->poll, ext)) == CS_OK)
+        a->host->log(a->ctx, CS_LOG_INFO, "stream %s: profiles listed by filter %s(%s)", a->poll->stream,
+                     a->poll->filter, a->poll->param);
+    if (st == CS_OK && sink)
         for (size_t i = 0; i < a->ntargets; i++)
             a->host->log(a->ctx, CS_LOG_INFO, "target %s: Campaign %s, key %s resolved by filter %s(%s)",
                          a->targets[i].stream, a->targets[i].collection, a->targets[i].key, a->targets[i].filter,

@@ -5,7 +5,10 @@
  * `journal_limit` follow Link rel="next"; 204 at the end of the journal makes read() answer
  * CS_NODATA and no call is made before its retry-after has passed. Duplicate deliveries are dropped
  * by event id; order does not matter (records are keyed by event id). An event that carries only
- * the Campaign profile is resolved to the profile's externalId, cached in the key/value store.
+ * the Campaign profile is resolved to the profile's externalId, cached in the key/value store; when
+ * Campaign cannot answer, the page is read again later (CS_RETRY), and when the profile cannot be told
+ * (gone, no externalId) the event is dead-lettered on the unmapped stream "email-events-rejected", as
+ * is a journal entry without an event id: nothing is dropped silently or written half-empty.
  * The event payload of a real registration is not documented: event_record() is the one place that
  * reads it.
  */
@@ -37,15 +40,28 @@ static int table_has(uint64_t *table, uint64_t h, int insert)
     return 0;
 }
 
-/* 1 when `id` was seen recently; remembers it otherwise (-1 on allocation failure). */
-static int seen_before(struct acs_seen *s, const char *id)
+/* Allocate the tables on first use; -1 when out of memory. */
+static int seen_ready(struct acs_seen *s)
 {
-    uint64_t h = id_hash(id);
     for (int g = 0; g < 2; g++)
         if (!s->gen[g] && !(s->gen[g] = calloc(2 * ACS_SEEN_GEN, sizeof *s->gen[g])))
             return -1;
-    if (table_has(s->gen[1], h, 0) || table_has(s->gen[0], h, 0))
-        return 1;
+    return 0;
+}
+
+/* 1 when `id` was seen recently (the tables are ready). */
+static int seen_has(const struct acs_seen *s, const char *id)
+{
+    uint64_t h = id_hash(id);
+    return table_has(s->gen[1], h, 0) || table_has(s->gen[0], h, 0);
+}
+
+/* Remember `id` (the tables are ready); the older generation goes when the newer one is full. */
+static void seen_add(struct acs_seen *s, const char *id)
+{
+    uint64_t h = id_hash(id);
+    if (seen_has(s, id))
+        return;
     if (s->count == ACS_SEEN_GEN) {
         uint64_t *old = s->gen[1];
         s->gen[1] = s->gen[0];
@@ -55,7 +71,6 @@ static int seen_before(struct acs_seen *s, const char *id)
     }
     table_has(s->gen[0], h, 1);
     s->count++;
-    return 0;
 }
 
 void acs_seen_free(struct acs_seen *s)
@@ -66,31 +81,52 @@ void acs_seen_free(struct acs_seen *s)
 }
 
 /* The profile's externalId for an event that carries only the Campaign profile: cached by recipient
- * id (stable, unlike PKeys), else read from the profile. NULL when it cannot be told (new string). */
-static char *resolve_external_id(struct acs *a, const char *recipient, const char *pkey)
+ * id (stable, unlike PKeys), else read from the profile. CS_OK with *ext (new string); CS_REJECT when
+ * it cannot be told (no profile named, the profile is gone or has no externalId), CS_RETRY or
+ * CS_FATAL when Campaign could not answer; a->err says why. */
+static cs_status resolve_external_id(struct acs *a, const char *recipient, const char *pkey, char **ext)
 {
     struct cshttp_response r = {0};
-    char *kvkey = NULL, *url = NULL, *ext = NULL;
+    char *kvkey = NULL, *url = NULL;
     json_t *doc = NULL;
-    if (!pkey || !*pkey || asprintf(&kvkey, "ext:%s", recipient && *recipient ? recipient : pkey) < 0)
-        return NULL;
-    if ((ext = a->host->kv_get(a->ctx, kvkey)))
+    cs_status st;
+    *ext = NULL;
+    if (!pkey || !*pkey)
+        return acs_fail(a, 0, "the event names no profile (neither profileExternalId nor profilePKey)"), CS_REJECT;
+    if (asprintf(&kvkey, "ext:%s", recipient && *recipient ? recipient : pkey) < 0)
+        return acs_fail(a, 0, "out of memory"), CS_RETRY;
+    if ((*ext = a->host->kv_get(a->ctx, kvkey))) {
+        st = CS_OK;
         goto out;
+    }
     if (asprintf(&url, "%s/profileAndServicesExt/profile/%s", a->base, pkey) < 0) {
         url = NULL;
+        acs_fail(a, 0, "out of memory");
+        st = CS_RETRY;
         goto out;
     }
     a->host->metric_add(a->ctx, "acs_profile_lookup", 1);
-    if (acs_call(a, "GET", url, NULL, 0, &r) == CS_OK && acs_classify(a, &r, "reading the event's profile") == CS_OK &&
-        (doc = cshttp_response_json(&r)) && json_string_length(json_object_get(doc, "externalId")) > 0 &&
-        (ext = strdup(json_string_value(json_object_get(doc, "externalId")))))
-        a->host->kv_put(a->ctx, kvkey, ext);
+    if ((st = acs_call(a, "GET", url, NULL, 0, &r)) != CS_OK ||
+        (st = acs_classify(a, &r, "reading the event's profile")) != CS_OK)
+        goto out;
+    if (!(doc = cshttp_response_json(&r))) {
+        acs_fail(a, r.status, "reading the event's profile: the answer is not JSON");
+        st = CS_RETRY;
+    } else if (json_string_length(json_object_get(doc, "externalId")) == 0) {
+        acs_fail(a, r.status, "profile %s has no externalId", pkey);
+        st = CS_REJECT;
+    } else if (!(*ext = strdup(json_string_value(json_object_get(doc, "externalId"))))) {
+        acs_fail(a, 0, "out of memory");
+        st = CS_RETRY;
+    } else {
+        a->host->kv_put(a->ctx, kvkey, *ext);
+    }
 out:
     json_decref(doc);
     cshttp_response_clear(&r);
     free(url);
     free(kvkey);
-    return ext;
+    return st;
 }
 
 static const char *short_type(const char *event_type)
@@ -112,8 +148,20 @@ static void copy_str(json_t *to, const char *name, const json_t *from, const cha
         json_object_set_new(to, name, json_string(v));
 }
 
-/* The record of one journal entry, or NULL when it carries no event id. */
-static cs_record *event_record(struct acs *a, const json_t *entry)
+/* Is `id` in the array of strings `ids`? */
+static int listed(const json_t *ids, const char *id)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(ids, i, s) if (strcmp(json_string_value(s), id) == 0) return 1;
+    return 0;
+}
+
+/* The record of one journal entry not seen before nor earlier on its page (`page_ids`) (CS_OK with *rec,
+ * NULL for a duplicate): the event,
+ * or a record on the unmapped stream email-events-rejected that the core dead-letters with the reason
+ * (no event id, profile not resolvable). CS_RETRY/CS_FATAL when the profile could not be read. */
+static cs_status event_record(struct acs *a, const json_t *entry, const json_t *page_ids, cs_record **rec)
 {
     const json_t *ev = json_object_get(entry, "event");
     const json_t *dm = json_object_get(ev, "xdm:directMarketing");
@@ -121,18 +169,34 @@ static cs_record *event_record(struct acs *a, const json_t *entry)
     const char *type = json_string_value(json_object_get(ev, "xdm:eventType"));
     const char *when = json_string_value(json_object_get(ev, "xdm:timestamp"));
     const char *ext = json_string_value(json_object_get(ev, "profileExternalId"));
+    const char *pos = json_string_value(json_object_get(entry, "position"));
     char *resolved = NULL;
     int64_t ts = 0;
     json_t *p;
+    cs_status st = CS_OK;
+    *rec = NULL;
     if (!id)
         id = json_string_value(json_object_get(ev, "@id"));
-    if (!id || !*id)
-        return NULL;
-    if (!ext || !*ext)
-        ext = resolved = resolve_external_id(a, json_string_value(json_object_get(dm, "xdm:recipientId")),
-                                             json_string_value(json_object_get(ev, "profilePKey")));
-    p = json_pack("{s:s, s:s, s:s, s:s}", "eventId", id, "type", short_type(type), "eventType", type ? type : "",
-                  "profileExternalId", ext ? ext : "");
+    if (!id || !*id) {
+        a->host->log(a->ctx, CS_LOG_WARNING, "journal entry at %s has no event id: dead-lettered", pos ? pos : "?");
+        *rec = acs_rejected_record(a, ACS_EVENTS_BAD_STREAM, pos ? pos : "?",
+                                   json_pack("{s:s, s:s}", "position", pos ? pos : "", "eventType", type ? type : ""),
+                                   "journal entry without an event id", "acs_event_rejected");
+        return CS_OK;
+    }
+    if (seen_has(&a->seen, id) || listed(page_ids, id)) {
+        a->host->metric_add(a->ctx, "acs_event_duplicate", 1);
+        return CS_OK;
+    }
+    if ((!ext || !*ext) &&
+        (st = resolve_external_id(a, json_string_value(json_object_get(dm, "xdm:recipientId")),
+                                  json_string_value(json_object_get(ev, "profilePKey")), &resolved)) == CS_OK)
+        ext = resolved;
+    if (st == CS_RETRY || st == CS_FATAL)
+        return st;
+    p = json_pack("{s:s, s:s, s:s}", "eventId", id, "type", short_type(type), "eventType", type ? type : "");
+    if (st == CS_OK)
+        json_object_set_new(p, "profileExternalId", json_string(ext));
     copy_str(p, "timestamp", ev, "xdm:timestamp");
     copy_str(p, "email", ev, "email");
     copy_str(p, "url", ev, "url");
@@ -145,9 +209,15 @@ static cs_record *event_record(struct acs *a, const json_t *entry)
     copy_str(p, "recipientId", dm, "xdm:recipientId");
     copy_str(p, "position", entry, "position");
     free(resolved);
+    if (st == CS_REJECT) { /* never written with an empty profileExternalId */
+        a->host->log(a->ctx, CS_LOG_WARNING, "event %s: %s; dead-lettered", id, a->err);
+        *rec = acs_rejected_record(a, ACS_EVENTS_BAD_STREAM, id, p, a->err, "acs_event_rejected");
+        return CS_OK;
+    }
     if (when && acs_parse_time(when, &ts) != 0)
         ts = 0;
-    return cs_record_new(ACS_EVENTS_STREAM, id, CS_OP_UPSERT, p, ts);
+    *rec = cs_record_new(ACS_EVENTS_STREAM, id, CS_OP_UPSERT, p, ts);
+    return CS_OK;
 }
 
 /* The URL of Link rel="next" (absolute), or NULL. Handles "<a>; rel=next, <b>; rel=validate". */
@@ -182,33 +252,40 @@ static char *first_url(const struct acs *a, const json_t *cursor, size_t limit)
     return url;
 }
 
-/* Emit one page's events; *last is the page's last position (borrowed from doc). */
-static cs_status emit_page(struct acs *a, const json_t *doc, size_t *emitted, const char **last)
+/* Emit one page's events, none unless all could be made (a profile lookup that must be retried
+ * aborts the page before anything is emitted). `ids` receives the keys emitted, which join the seen
+ * set once the page is checkpointed: a page read again after a failure is not mistaken for
+ * duplicates. *last is the page's last position (borrowed from doc). CS_NODATA: asked to stop. */
+static cs_status emit_page(struct acs *a, const json_t *doc, json_t *ids, size_t *emitted, const char **last)
 {
+    json_t *recs = json_array(), *entry;
     size_t i;
-    json_t *entry;
+    cs_status st = CS_OK;
+    if (seen_ready(&a->seen) != 0) {
+        json_decref(recs);
+        return acs_fail(a, 0, "out of memory"), CS_RETRY;
+    }
     json_array_foreach(json_object_get(doc, "events"), i, entry) {
-        cs_record *rec = event_record(a, entry);
-        int dup;
+        cs_record *rec;
         *last = json_string_value(json_object_get(entry, "position"));
-        if (!rec) {
-            a->host->log(a->ctx, CS_LOG_WARNING, "journal entry at %s has no event id; skipped", *last ? *last : "?");
-            continue;
+        if ((st = event_record(a, entry, ids, &rec)) != CS_OK)
+            break;
+        if (rec) {
+            json_array_append_new(ids, json_string(cs_record_key(rec)));
+            json_array_append_new(recs, rec);
         }
-        if ((dup = seen_before(&a->seen, cs_record_key(rec))) != 0) {
-            json_decref(rec);
-            if (dup < 0)
-                return acs_fail(a, 0, "out of memory"), CS_RETRY;
-            a->host->metric_add(a->ctx, "acs_event_duplicate", 1);
-            continue;
+    }
+    json_array_foreach(st == CS_OK ? recs : NULL, i, entry) {
+        if (a->host->emit(a->ctx, json_incref(entry)) != CS_OK) {
+            st = CS_NODATA; /* the core asks us to stop: what follows the last checkpoint is read again */
+            break;
         }
-        if (a->host->emit(a->ctx, rec) != CS_OK)
-            return CS_NODATA; /* the core asks us to stop: what follows the last checkpoint is read again */
         (*emitted)++;
     }
-    if (json_string_value(json_object_get(json_object_get(doc, "_page"), "last")))
+    json_decref(recs);
+    if (st == CS_OK && json_string_value(json_object_get(json_object_get(doc, "_page"), "last")))
         *last = json_string_value(json_object_get(json_object_get(doc, "_page"), "last"));
-    return CS_OK;
+    return st;
 }
 
 cs_status acs_events_read(struct acs *a, const json_t *cursor, size_t max_records)
@@ -227,9 +304,10 @@ cs_status acs_events_read(struct acs *a, const json_t *cursor, size_t max_record
     if (!(url = first_url(a, cursor, limit ? limit : 1)))
         return acs_fail(a, 0, "out of memory"), CS_RETRY;
     while (emitted + limit <= max_records && !a->host->stopping(a->ctx)) {
-        json_t *doc;
+        json_t *doc, *ids, *id;
         const char *last = NULL;
         char *next;
+        size_t i;
         if ((st = acs_call(a, "GET", url, NULL, 1, &r)) != CS_OK)
             break;
         if (r.status == 204) { /* the end of the journal: come back after retry-after */
@@ -250,7 +328,9 @@ cs_status acs_events_read(struct acs *a, const json_t *cursor, size_t max_record
             st = CS_RETRY;
             break;
         }
-        if ((st = emit_page(a, doc, &emitted, &last)) == CS_NODATA) {
+        ids = json_array();
+        if ((st = emit_page(a, doc, ids, &emitted, &last)) == CS_NODATA) {
+            json_decref(ids);
             json_decref(doc);
             st = CS_OK;
             break;
@@ -258,6 +338,8 @@ cs_status acs_events_read(struct acs *a, const json_t *cursor, size_t max_record
         if (st == CS_OK && last &&
             (st = a->host->checkpoint(a->ctx, ACS_EVENTS_STREAM, json_pack("{s:s}", "since", last))) != CS_OK)
             acs_fail(a, 0, "the journal position could not be stored");
+        json_array_foreach(st == CS_OK ? ids : NULL, i, id) seen_add(&a->seen, json_string_value(id));
+        json_decref(ids);
         json_decref(doc);
         if (st != CS_OK || !(next = next_link(a, &r)))
             break;

@@ -63,6 +63,11 @@ static cs_status fetch(struct acs *a, const char *url, int list, struct buf *b)
         curl_easy_setopt(h, CURLOPT_SSH_KNOWNHOSTS, a->known_hosts);
     rc = curl_easy_perform(h);
     curl_easy_cleanup(h);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_LOGIN_DENIED) { /* sftp: host key or our key refused */
+        acs_fail(a, 0, "reading the opt-out export %s: %s; check export_known_hosts and export_ssh_key", url,
+                 *errbuf ? errbuf : curl_easy_strerror(rc));
+        return CS_FATAL;
+    }
     if (rc != CURLE_OK) {
         acs_fail(a, 0, "reading the opt-out export %s: %s", url, *errbuf ? errbuf : curl_easy_strerror(rc));
         return CS_RETRY;
@@ -84,17 +89,20 @@ static int export_name(const char *n)
     return *n && n[0] != '.' && !(len > 4 && strcmp(n + len - 4, ".tmp") == 0);
 }
 
-/* The export file names after `after` (NULL: all), sorted; a new array or NULL with a->err. */
-static json_t *list_files(struct acs *a, const char *after)
+/* The export file names after `after` (NULL: all), sorted, into *out (a new array); else the failure
+ * with a->err. */
+static cs_status list_files(struct acs *a, const char *after, json_t **out)
 {
     json_t *names = json_array();
+    cs_status st;
+    *out = NULL;
     if (strncmp(a->export_url, "file://", 7) == 0) {
         DIR *d = opendir(a->export_url + 7);
         struct dirent *e;
         if (!d) {
             acs_fail(a, 0, "cannot list the opt-out export directory %s", a->export_url);
             json_decref(names);
-            return NULL;
+            return CS_RETRY;
         }
         while ((e = readdir(d)))
             if (export_name(e->d_name) && (!after || strcmp(e->d_name, after) > 0))
@@ -103,9 +111,9 @@ static json_t *list_files(struct acs *a, const char *after)
     } else {
         struct buf b = {0};
         char *line, *save = NULL;
-        if (fetch(a, a->export_url, 1, &b) != CS_OK) {
+        if ((st = fetch(a, a->export_url, 1, &b)) != CS_OK) {
             json_decref(names);
-            return NULL;
+            return st;
         }
         for (line = strtok_r(b.data, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save))
             if (export_name(line) && (!after || strcmp(line, after) > 0))
@@ -117,7 +125,7 @@ static json_t *list_files(struct acs *a, const char *after)
         size_t n = json_array_size(names);
         if (!items) {
             json_decref(names);
-            return acs_fail(a, 0, "out of memory"), NULL;
+            return acs_fail(a, 0, "out of memory"), CS_RETRY;
         }
         for (size_t i = 0; i < n; i++)
             items[i] = json_incref(json_array_get(names, i));
@@ -127,7 +135,8 @@ static json_t *list_files(struct acs *a, const char *after)
             json_array_append_new(names, items[i]);
         free(items);
     }
-    return names;
+    *out = names;
+    return CS_OK;
 }
 
 /* Split a CSV line in place (double quotes, "" escapes); returns the number of columns (max `max`). */
@@ -163,6 +172,25 @@ static int split_csv(char *s, char delim, char **cols, int max)
     return n + 1; /* more columns than expected */
 }
 
+cs_record *acs_optout_record(const char *stream, const char *ext, const char *email, const char *field, int value,
+                             const char *modified, int64_t ts)
+{
+    char key[512];
+    snprintf(key, sizeof key, "%s/%s", *ext ? ext : email, field);
+    return cs_record_new(stream, key, CS_OP_UPSERT,
+                         json_pack("{s:s, s:s, s:s, s:b, s:s}", "externalId", ext, "email", email, "field", field,
+                                   "value", value, "lastModified", modified),
+                         ts);
+}
+
+cs_record *acs_rejected_record(struct acs *a, const char *bad_stream, const char *key, json_t *payload,
+                               const char *why, const char *metric)
+{
+    a->host->metric_add(a->ctx, metric, 1);
+    json_object_set_new(payload, "error", json_string(why));
+    return cs_record_new(bad_stream, key, CS_OP_UPSERT, payload, 0);
+}
+
 static const char *const COLUMNS[] = {"externalId", "email", "field", "value", "lastModified"};
 enum { C_EXT, C_EMAIL, C_FIELD, C_VALUE, C_MODIFIED, NCOLS };
 
@@ -174,7 +202,7 @@ static cs_record *line_record(char *line, char delim, const int *map, const char
     const char *v[NCOLS];
     int n = split_csv(line, delim, raw, NCOLS + 1), value;
     int64_t ts;
-    char key[512];
+    cs_record *rec;
     if (n != NCOLS)
         return *why = "wrong number of columns", NULL;
     for (int i = 0; i < NCOLS; i++)
@@ -191,12 +219,11 @@ static cs_record *line_record(char *line, char delim, const int *map, const char
         return *why = "value is not a boolean", NULL;
     if (acs_parse_time(v[C_MODIFIED], &ts) != 0)
         return *why = "lastModified is not a timestamp", NULL;
-    snprintf(key, sizeof key, "%s/%s", *v[C_EXT] ? v[C_EXT] : v[C_EMAIL], v[C_FIELD]);
-    return cs_record_new(ACS_OPTOUT_STREAM, key, CS_OP_UPSERT,
-                         json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:I}", "externalId", v[C_EXT], "email", v[C_EMAIL],
-                                   "field", v[C_FIELD], "value", value, "lastModified", v[C_MODIFIED], "file", file,
-                                   "line", (json_int_t)lineno),
-                         ts);
+    if ((rec = acs_optout_record(ACS_OPTOUT_STREAM, v[C_EXT], v[C_EMAIL], v[C_FIELD], value, v[C_MODIFIED], ts))) {
+        json_object_set_new(cs_record_payload(rec), "file", json_string(file));
+        json_object_set_new(cs_record_payload(rec), "line", json_integer((json_int_t)lineno));
+    }
+    return rec;
 }
 
 /* Column positions from the header line; -1 when a column is missing. */
@@ -258,10 +285,10 @@ static cs_status read_file(struct acs *a, const char *file, size_t offset, long 
         if (!(rec = line_record(p, delim, map, file, lineno, &why))) {
             a->host->log(a->ctx, CS_LOG_WARNING, "opt-out export %s line %ld is malformed (%s): dead-lettered", file,
                          lineno, why);
-            a->host->metric_add(a->ctx, "acs_optout_malformed", 1);
             snprintf(badkey, sizeof badkey, "%s:%ld", file, lineno);
-            rec = cs_record_new(ACS_OPTOUT_BAD_STREAM, badkey, CS_OP_UPSERT,
-                                json_pack("{s:s, s:I, s:s}", "file", file, "line", (json_int_t)lineno, "error", why), 0);
+            rec = acs_rejected_record(a, ACS_OPTOUT_BAD_STREAM, badkey,
+                                      json_pack("{s:s, s:I}", "file", file, "line", (json_int_t)lineno), why,
+                                      "acs_optout_malformed");
         }
         if (a->host->emit(a->ctx, rec) != CS_OK) {
             st = CS_OK; /* asked to stop: the lines after the last checkpoint are read again */
@@ -299,10 +326,8 @@ cs_status acs_optout_read(struct acs *a, const json_t *cursor, size_t max_record
         if (st != CS_OK || !done)
             goto out;
     }
-    if (!(files = list_files(a, cur))) {
-        st = CS_RETRY;
+    if ((st = list_files(a, cur, &files)) != CS_OK)
         goto out;
-    }
     for (; i < json_array_size(files) && emitted < max_records && !a->host->stopping(a->ctx); i++) {
         st = read_file(a, json_string_value(json_array_get(files, i)), 0, 0, max_records, &emitted, &done);
         if (st != CS_OK || !done)

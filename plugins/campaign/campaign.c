@@ -2,8 +2,9 @@
  * campaign.c - campaign.so: the Adobe Campaign Standard connector (reference: protocols.md Part B).
  * The descriptor, the connection options and the instance life cycle; the work is in acs_http.c
  * (IMS token, X-Api-Key, 401013 refresh), acs_describe.c (metadata), acs_convert.c (values),
- * acs_write.c (the sink), acs_events.c (email events from I/O Events) and acs_optout.c (opt-outs
- * from the export files). See README.md beside this file for the options and an example.
+ * acs_write.c (the sink), acs_events.c (email events from I/O Events), acs_optout.c (opt-outs
+ * from the export files) and acs_poll.c (opt-outs polled through a profile filter on lastModified).
+ * See README.md beside this file for the options and an example.
  *
  * Concurrency: the core creates one instance per reader and per writer and never calls one instance
  * from two threads; an instance owns its libcurl handle (one keep-alive connection), its token cache
@@ -18,6 +19,7 @@
  * last body written). Source records are keyed by the journal event id (email-events) and by
  * "<externalId or email>/<field>" (opt-outs).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,9 @@ static const cs_option options[] = {
     {"journal_url", CS_OPT_STRING, 0, NULL, "journaling URL of the I/O Events registration (stream email-events)"},
     {"journal_limit", CS_OPT_INT, 0, "100", "events per journal page"},
     {"export_url", CS_OPT_STRING, 0, NULL, "directory of the opt-out export files, file:///dir/ or sftp://host/dir/"},
+    {"optout_filter", CS_OPT_STRING, 0, NULL,
+     "profile filter on lastModified (e.g. byLastModified) read by stream opt-outs-poll"},
+    {"optout_page_size", CS_OPT_INT, 0, "100", "profiles per page of stream opt-outs-poll"},
     {"export_ssh_key", CS_OPT_STRING, 0, NULL, "private key file for an sftp:// export_url"},
     {"export_known_hosts", CS_OPT_STRING, 0, NULL, "known_hosts file checked for an sftp:// export_url"},
     {"ca_bundle", CS_OPT_STRING, 0, NULL, "CA bundle (PEM) instead of the system's"},
@@ -114,10 +119,11 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
         goto out;
     }
     a->journal_limit = (long)json_integer_value(json_object_get(o, "journal_limit"));
+    a->poll_page = (long)json_integer_value(json_object_get(o, "optout_page_size"));
     a->connect_timeout_ms = (long)json_integer_value(json_object_get(o, "connect_timeout"));
     a->timeout_ms = (long)json_integer_value(json_object_get(o, "timeout"));
-    if (a->journal_limit < 1 || a->connect_timeout_ms < 1 || a->timeout_ms < 1) {
-        host->set_reason(ctx, 0, 0, "journal_limit, connect_timeout and timeout must be positive");
+    if (a->journal_limit < 1 || a->poll_page < 1 || a->connect_timeout_ms < 1 || a->timeout_ms < 1) {
+        host->set_reason(ctx, 0, 0, "journal_limit, optout_page_size, connect_timeout and timeout must be positive");
         goto out;
     }
     if (asprintf(&a->base, "%.*s%s", (int)ulen, url,
@@ -142,6 +148,9 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     ho.ca_bundle = a->ca_bundle;
     ho.connect_timeout_ms = a->connect_timeout_ms;
     ho.timeout_ms = a->timeout_ms;
+    a->calls = (struct cshttp_counter){host, ctx};
+    ho.observe = cshttp_count_call;
+    ho.observe_arg = &a->calls;
     if (!(a->http = cshttp_client_new(&ho)))
         goto oom;
     {
@@ -152,7 +161,8 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
         if (!tc.client_secret || !(a->token = cshttp_token_new(&tc)))
             goto oom;
     }
-    if (acs_targets_parse(a, json_object_get(o, "resources")) != CS_OK) {
+    if (acs_targets_parse(a, json_object_get(o, "resources")) != CS_OK ||
+        acs_poll_target(a, json_string_value(json_object_get(o, "optout_filter"))) != CS_OK) {
         host->set_reason(ctx, 0, 0, "%s", a->err);
         goto out;
     }
@@ -169,12 +179,56 @@ out:
     return st;
 }
 
+static int source_stream(const char *stream)
+{
+    return strcmp(stream, ACS_EVENTS_STREAM) == 0 || strcmp(stream, ACS_OPTOUT_STREAM) == 0 ||
+           strcmp(stream, ACS_OPTOUT_POLL_STREAM) == 0;
+}
+
+/* What this instance will do, from the workflow's mappings (ABI 1.1): a mapping of one of the
+ * Campaign streams is read (*poll when it is opt-outs-poll), any other is written, and its target must
+ * be under `resources`. A core without mapping_streams: describe everything. */
+static cs_status plan(struct acs *a, int *sink, int *poll)
+{
+    json_t *maps, *m;
+    size_t i;
+    cs_status st = CS_OK;
+    *sink = *poll = 1;
+    if (a->host->struct_size < offsetof(cs_host, mapping_streams) + sizeof a->host->mapping_streams ||
+        !a->host->mapping_streams)
+        return CS_OK;
+    maps = a->host->mapping_streams(a->ctx);
+    *sink = *poll = 0;
+    json_array_foreach(maps, i, m) {
+        const char *stream = json_string_value(json_object_get(m, "stream"));
+        const char *target = json_string_value(json_object_get(m, "target"));
+        if (stream && source_stream(stream)) {
+            *poll |= strcmp(stream, ACS_OPTOUT_POLL_STREAM) == 0;
+            continue;
+        }
+        *sink = 1;
+        if (!acs_target_find(a, target)) {
+            acs_fail(a, 0,
+                     "mapping %s -> %s: the Campaign connection has no target '%s'; add it under resources "
+                     "({resource: profile or a custom resource, key: an identification key, fields...})",
+                     stream ? stream : "?", target ? target : "?", target ? target : "?");
+            st = CS_FATAL;
+            break;
+        }
+    }
+    json_decref(maps);
+    return st;
+}
+
 static cs_status acs_start(void *inst)
 {
     struct acs *a = inst;
-    cs_status st = acs_authenticate(a);
+    int sink, poll;
+    cs_status st = plan(a, &sink, &poll);
     if (st == CS_OK)
-        st = acs_describe(a);
+        st = acs_authenticate(a);
+    if (st == CS_OK)
+        st = acs_describe(a, sink, poll);
     if (st != CS_OK)
         a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
     return st;
@@ -187,8 +241,10 @@ static cs_status acs_read(void *inst, const char *stream, const json_t *cursor, 
         return acs_events_read(a, cursor, max_records);
     if (strcmp(stream, ACS_OPTOUT_STREAM) == 0)
         return acs_optout_read(a, cursor, max_records);
-    a->host->set_reason(a->ctx, 0, 0, "the Campaign connector has no stream \"%s\" (it reads %s and %s)", stream,
-                        ACS_EVENTS_STREAM, ACS_OPTOUT_STREAM);
+    if (strcmp(stream, ACS_OPTOUT_POLL_STREAM) == 0)
+        return acs_poll_read(a, cursor, max_records);
+    a->host->set_reason(a->ctx, 0, 0, "the Campaign connector has no stream \"%s\" (it reads %s, %s and %s)", stream,
+                        ACS_EVENTS_STREAM, ACS_OPTOUT_STREAM, ACS_OPTOUT_POLL_STREAM);
     return CS_FATAL;
 }
 

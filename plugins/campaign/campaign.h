@@ -15,7 +15,9 @@
 
 #define ACS_EVENTS_STREAM "email-events"
 #define ACS_OPTOUT_STREAM "opt-outs"
-#define ACS_OPTOUT_BAD_STREAM "opt-outs-malformed" /* never mapped: the core dead-letters these */
+#define ACS_OPTOUT_POLL_STREAM "opt-outs-poll"
+#define ACS_OPTOUT_BAD_STREAM "opt-outs-malformed"  /* never mapped: the core dead-letters these */
+#define ACS_EVENTS_BAD_STREAM "email-events-rejected" /* never mapped: the core dead-letters these */
 #define ACS_RECORD_KEY "$key"                      /* in `fields`/`links`: the record's key */
 
 /* One sink target: how the records of one mapping target stream are written. */
@@ -29,6 +31,7 @@ struct acs_target {
     json_t *fields;   /* Campaign field path -> payload member or "$key"; NULL: the payload as is */
     json_t *links;    /* link name -> {"target": stream, "from": payload member or "$key"} */
     json_t *meta;     /* the metadata's "content": field name -> description (after start()) */
+    const char *filter_option; /* the setting that names `filter`, for messages (NULL: resources.<stream>.filter) */
 };
 
 /* Recently seen journal event ids: two generations of hash sets of at most ACS_SEEN_GEN ids each, the
@@ -52,9 +55,12 @@ struct acs {
     char *ssh_key, *known_hosts; /* sftp:// export */
     long journal_limit, timeout_ms, connect_timeout_ms;
     struct cshttp_client *http;
+    struct cshttp_counter calls; /* every request counted as http_<status> */
     struct cshttp_token *token;
     struct acs_target *targets;
     size_t ntargets;
+    struct acs_target *poll; /* stream opt-outs-poll: the profile filter on lastModified (NULL: not configured) */
+    long poll_page;          /* profiles per page of that stream */
     int64_t journal_idle_until_ms; /* end of the journal reached: no call before this */
     struct acs_seen seen;
     char err[1024]; /* why the last call failed (no secret), for set_reason/set_result */
@@ -83,9 +89,13 @@ cs_status acs_authenticate(struct acs *a);
 /* ---- acs_describe.c: targets and metadata ---------------------------------------------------------- */
 /* Parse the `resources` option into a->targets (CS_FATAL with a->err on a bad entry). */
 cs_status acs_targets_parse(struct acs *a, const json_t *resources);
+/* The target of stream opt-outs-poll from option optout_filter (none when `filter` is NULL). */
+cs_status acs_poll_target(struct acs *a, const char *filter);
+/* Free the sink targets and the poll target. */
 void acs_targets_free(struct acs *a);
-/* Read each target's metadata and filters; check keys, fields and links (CS_FATAL with advice). */
-cs_status acs_describe(struct acs *a);
+/* Read the metadata and filters of each sink target (`sink`) and of the opt-out poll filter (`poll`);
+ * check keys, fields and links (CS_FATAL with advice). */
+cs_status acs_describe(struct acs *a, int sink, int poll);
 struct acs_target *acs_target_find(struct acs *a, const char *stream);
 
 /* ---- acs_convert.c: payload -> Campaign body --------------------------------------------------------- */
@@ -97,10 +107,19 @@ json_t *acs_body_new(struct acs *a, const struct acs_target *t, const cs_record 
 /* The connector's write(): `inst` is the struct acs. */
 cs_status acs_write(void *inst, cs_record *const *records, size_t n);
 
-/* ---- acs_events.c / acs_optout.c: the sources ---------------------------------------------------------- */
+/* ---- acs_events.c / acs_optout.c / acs_poll.c: the sources ------------------------------------------- */
 cs_status acs_events_read(struct acs *a, const json_t *cursor, size_t max_records);
 cs_status acs_optout_read(struct acs *a, const json_t *cursor, size_t max_records);
+cs_status acs_poll_read(struct acs *a, const json_t *cursor, size_t max_records);
 void acs_seen_free(struct acs_seen *s);
+/* An opt-out record of stream `stream`: key "<externalId or email>/<field>", payload {externalId, email,
+ * field, value, lastModified} (new; NULL when out of memory). */
+cs_record *acs_optout_record(const char *stream, const char *ext, const char *email, const char *field, int value,
+                             const char *modified, int64_t ts);
+/* A record the core dead-letters (stream `bad_stream` is never mapped): `payload` (stolen) gets
+ * "error": why; counted in the metric `metric`. */
+cs_record *acs_rejected_record(struct acs *a, const char *bad_stream, const char *key, json_t *payload,
+                               const char *why, const char *metric);
 
 /* "YYYY-MM-DD[( |T)HH:MM[:SS[.fff]][Z|+HH:MM]]" -> Unix ms; -1 when it is not one. */
 int acs_parse_time(const char *s, int64_t *ms);

@@ -15,6 +15,7 @@
 
 #define D365_MAX_PAGE 5000
 #define D365_MAX_BATCH 1000
+#define D365_ID_BUCKETS 16 /* buckets of a stream's id set (d365_ids.c) */
 
 /* One configured stream: the table it maps to, as configured and as described by EntityDefinitions. */
 struct d365_table {
@@ -39,7 +40,10 @@ struct d365_table {
     char *page_url;     /* the URL that returned the page */
     char *next_link, *delta_link;
     json_t *cursor_at;  /* the cursor the page state corresponds to */
+    long page_no;       /* index of the page in the full sync in progress; -1 on a delta page */
+    char tag[17];       /* names the stream's id set (d365_ids.c); carried in every cursor */
     int cycle_rows;     /* rows emitted since the last deltaLink was reached */
+    size_t cycle_gone;  /* deletes emitted by the purge of the full sync in progress */
 };
 
 struct d365 {
@@ -50,6 +54,7 @@ struct d365 {
     char *settings_hint; /* names the settings to check when the credentials are refused */
     int page_size, batch_size, max_concurrent;
     struct cshttp_options http_opts;
+    struct cshttp_counter calls; /* every request counted as http_<status> */
     struct cshttp_client *http;      /* reads, metadata, and the first batch of each round */
     struct cshttp_client **extra;    /* max_concurrent - 1 clients for concurrent $batch requests */
     struct cshttp_token *token;
@@ -84,8 +89,27 @@ cs_status d365_describe(struct d365 *d, struct d365_table *t);
 
 cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t max_records);
 cs_status d365_write(void *inst, cs_record *const *records, size_t n);
+/* A GUID in its 36-character form (the key of a row of a primary-id table). NULL is not one. */
+int d365_is_guid(const char *s);
 /* Free the read state of a table (its page and links). */
 void d365_read_reset(struct d365_table *t);
+/* The primary id of a change-tracking entry (borrowed); *deleted set for a $deletedEntity entry. */
+const char *d365_row_id(const struct d365_table *t, const json_t *row, int *deleted);
+
+/* ---- d365_ids.c: the ids a stream has emitted and not deleted, per id-set tag ------------------ */
+
+/* Full sync: the ids of page `page` (`merge`: added to those stored for it, else replacing them). */
+cs_status d365_ids_seen(struct d365 *d, const struct d365_table *t, const char *tag, long page, const json_t *rows,
+                        int merge);
+/* Delta: add the upserted ids of rows[from, to) to the set (before their checkpoint), or with `deletes`
+ * remove the ids of its $deletedEntity entries (after it). */
+cs_status d365_ids_apply(struct d365 *d, const struct d365_table *t, const char *tag, const json_t *rows,
+                         size_t from, size_t to, int deletes);
+/* After a full sync of `pages` pages, bucket `bucket`: emit a delete for each known id the sync did not
+ * see, checkpoint them with `cursor` (steals it), then make the seen ids the known ones. *deletes = how
+ * many were emitted. */
+cs_status d365_ids_purge(struct d365 *d, const struct d365_table *t, const char *tag, long pages, int bucket,
+                         json_t *cursor, size_t *deletes);
 
 /* ---- dynamics365.c ---------------------------------------------------------------------------- */
 

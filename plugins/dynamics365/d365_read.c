@@ -5,16 +5,24 @@
  *
  * Memory holds one page. Its rows are emitted in slices of at most max_records, each covered by a
  * checkpoint whose cursor says exactly where the next slice starts: {"page": URL, "skip": rows of it
- * already in the backlog}, and once the last page is in, {"deltaLink": URL}. So the deltaLink becomes
- * the stream's cursor only after the last page is in the backlog; a restart in the middle of a sync
- * fetches the page again and skips what is committed (rows that moved meanwhile are absorbed by the
- * idempotent upserts). $deletedEntity entries become delete records keyed by their id. An expired
- * delta token (0x80044352), or a stored page link the service no longer accepts, restarts a full sync
- * by itself, logged and counted in the metric d365_full_resyncs.
+ * already in the backlog, "n": index of the page in a full sync (absent on the pages of a delta)}, and
+ * once the last page is in, {"deltaLink": URL}. So the deltaLink becomes the stream's cursor only after
+ * the last page is in the backlog; a restart in the middle of a sync fetches the page again and skips
+ * what is committed (rows that moved meanwhile are absorbed by the idempotent upserts). $deletedEntity
+ * entries become delete records keyed by their id. An expired delta token (0x80044352), or a stored
+ * page link the service no longer accepts, restarts a full sync by itself, logged and counted in the
+ * metric d365_full_resyncs.
+ *
+ * A full sync cannot see the rows deleted while it was not tracking changes, so the stream keeps the
+ * set of ids it has emitted and not deleted (d365_ids.c, named by the "set" tag of every cursor). After
+ * the last page of a full sync the cursor is {"purge": deltaLink, "pages": N, "bucket": B}: bucket by
+ * bucket, the known ids the sync did not see are emitted as deletes (metric d365_resync_deletes), and
+ * after the last bucket the cursor is the deltaLink.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "d365.h"
@@ -36,8 +44,9 @@ void d365_read_reset(struct d365_table *t)
 /* Outcome of fetching a page: a cs_status, or this when the service refused the link (4xx). */
 #define PAGE_REFUSED 100
 
-/* GET one change-tracking page into the table's read state. */
-static int fetch_page(struct d365 *d, struct d365_table *t, const char *url, char *code, size_t codelen)
+/* GET one change-tracking page into the table's read state; on a page of a full sync (t->page_no set),
+ * record its ids, with `merge` added to those recorded by an earlier fetch of the same page. */
+static int fetch_page(struct d365 *d, struct d365_table *t, const char *url, int merge, char *code, size_t codelen)
 {
     char prefer[96];
     const char *hdr[] = {prefer, NULL};
@@ -83,6 +92,8 @@ static int fetch_page(struct d365 *d, struct d365_table *t, const char *url, cha
     t->delta_link = delta ? strdup(delta) : NULL;
     d->host->metric_add(d->ctx, "d365_pages_read", 1);
     st = t->page_url && (t->next_link || !next) && (t->delta_link || !delta) ? CS_OK : CS_RETRY;
+    if (st == CS_OK && t->page_no >= 0)
+        st = d365_ids_seen(d, t, t->tag, t->page_no, value, merge);
 out:
     json_decref(doc);
     cshttp_response_clear(&r);
@@ -103,16 +114,20 @@ static cs_status load_page(struct d365 *d, struct d365_table *t, const json_t *c
 {
     const char *delta = json_string_value(json_object_get(cursor, "deltaLink")),
                *page = json_string_value(json_object_get(cursor, "page"));
+    const json_t *n;
     char *start = initial_url(d, t), code[32];
     const char *url = delta ? delta : page ? page : start;
     int st;
 
     *skip = page ? (size_t)json_integer_value(json_object_get(cursor, "skip")) : 0;
+    /* no cursor: the first page of the initial sync; "n": a page of a full sync; else a delta */
+    n = json_object_get(cursor, "n");
+    t->page_no = !cursor ? 0 : json_is_integer(n) ? (long)json_integer_value(n) : -1;
     if (!start) {
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return CS_RETRY;
     }
-    st = fetch_page(d, t, url, code, sizeof code);
+    st = fetch_page(d, t, url, *skip > 0, code, sizeof code);
     if (st == PAGE_REFUSED && url != start) {
         if (!strcmp(code, EXPIRED_VERSION_STAMP))
             d->host->log(d->ctx, CS_LOG_WARNING, "stream %s: the delta token has expired (%s); starting a full "
@@ -123,7 +138,9 @@ static cs_status load_page(struct d365 *d, struct d365_table *t, const json_t *c
                          code, t->entity_set);
         d->host->metric_add(d->ctx, "d365_full_resyncs", 1);
         *skip = 0;
-        st = fetch_page(d, t, start, code, sizeof code);
+        /* a full sync cut short goes on numbering its pages: the ids it has seen stay seen */
+        t->page_no = t->page_no < 0 ? 0 : t->page_no;
+        st = fetch_page(d, t, start, 0, code, sizeof code);
     }
     free(start);
     return st == PAGE_REFUSED ? CS_FATAL : (cs_status)st;
@@ -137,14 +154,22 @@ static int64_t iso_ms(const char *s)
     return end ? (int64_t)timegm(&tm) * 1000 : 0;
 }
 
+const char *d365_row_id(const struct d365_table *t, const json_t *row, int *deleted)
+{
+    const char *ctx = json_string_value(json_object_get(row, "@odata.context"));
+    *deleted = ctx && strstr(ctx, "/$deletedEntity");
+    return json_string_value(json_object_get(row, *deleted ? "id" : t->primary_id));
+}
+
 /* The record of one delta entry. */
 static cs_record *row_record(const struct d365_table *t, json_t *row)
 {
-    const char *ctx = json_string_value(json_object_get(row, "@odata.context")), *k;
+    int deleted;
+    const char *id = d365_row_id(t, row, &deleted), *k;
     json_t *payload, *v;
 
-    if (ctx && strstr(ctx, "/$deletedEntity"))
-        return cs_record_new(t->stream, json_string_value(json_object_get(row, "id")), CS_OP_DELETE, NULL, 0);
+    if (deleted)
+        return cs_record_new(t->stream, id, CS_OP_DELETE, NULL, 0);
     payload = json_object();
     json_object_foreach(row, k, v)
     {
@@ -158,18 +183,93 @@ static cs_record *row_record(const struct d365_table *t, json_t *row)
         }
         json_object_set(payload, k, label ? label : v);
     }
-    return cs_record_new(t->stream, json_string_value(json_object_get(row, t->primary_id)), CS_OP_UPSERT, payload,
+    return cs_record_new(t->stream, id, CS_OP_UPSERT, payload,
                          iso_ms(json_string_value(json_object_get(row, "modifiedon"))));
 }
 
 /* The cursor after the first `pos` rows of the current page. New reference. */
 static json_t *cursor_after(const struct d365_table *t, size_t pos)
 {
-    if (pos < json_array_size(t->page))
-        return json_pack("{s:s, s:I}", "page", t->page_url, "skip", (json_int_t)pos);
-    if (t->next_link)
-        return json_pack("{s:s, s:I}", "page", t->next_link, "skip", (json_int_t)0);
-    return json_pack("{s:s}", "deltaLink", t->delta_link);
+    json_t *c;
+    if (pos < json_array_size(t->page) || t->next_link) {
+        int here = pos < json_array_size(t->page);
+        c = json_pack("{s:s, s:I, s:s}", "page", here ? t->page_url : t->next_link, "skip",
+                      (json_int_t)(here ? pos : 0), "set", t->tag);
+        if (c && t->page_no >= 0 && json_object_set_new(c, "n", json_integer(t->page_no + !here)) != 0)
+            json_decref(c), c = NULL;
+        return c;
+    }
+    if (t->page_no >= 0)
+        return json_pack("{s:s, s:I, s:i, s:s}", "purge", t->delta_link, "pages", (json_int_t)(t->page_no + 1),
+                         "bucket", 0, "set", t->tag);
+    return json_pack("{s:s, s:s}", "deltaLink", t->delta_link, "set", t->tag);
+}
+
+/* The tag of the stream's id set: the cursor's, or a new one for a stream read from the start. */
+static void set_tag(struct d365_table *t, const json_t *cursor)
+{
+    const char *tag = json_string_value(json_object_get(cursor, "set"));
+    unsigned char r[8];
+    if (tag && strlen(tag) < sizeof t->tag) {
+        strcpy(t->tag, tag);
+        return;
+    }
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+        uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)t << 16);
+        memcpy(r, &x, sizeof r);
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(t->tag + 2 * i, 3, "%02x", r[i]);
+}
+
+/* One bucket of the purge that ends a full sync; *emitted += the deletes. */
+static cs_status purge_step(struct d365 *d, struct d365_table *t, size_t *emitted)
+{
+    const json_t *at = t->cursor_at;
+    const char *delta = json_string_value(json_object_get(at, "purge"));
+    int bucket = (int)json_integer_value(json_object_get(at, "bucket"));
+    json_t *next = bucket + 1 < D365_ID_BUCKETS
+                       ? json_pack("{s:s, s:O, s:i, s:s}", "purge", delta, "pages", json_object_get(at, "pages"),
+                                   "bucket", bucket + 1, "set", t->tag)
+                       : json_pack("{s:s, s:s}", "deltaLink", delta, "set", t->tag);
+    size_t gone;
+    cs_status st;
+
+    if (!next) {
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        return CS_RETRY;
+    }
+    if (bucket < 0 || bucket >= D365_ID_BUCKETS) {
+        json_decref(next);
+        d->host->set_reason(d->ctx, 0, -1, "stream %s: the stored cursor is not valid", t->stream);
+        return CS_FATAL;
+    }
+    st = d365_ids_purge(d, t, t->tag, (long)json_integer_value(json_object_get(at, "pages")), bucket,
+                        json_incref(next), &gone);
+    if (st != CS_OK) {
+        json_decref(next);
+        return st;
+    }
+    json_decref(t->cursor_at);
+    t->cursor_at = next;
+    *emitted += gone;
+    t->cycle_rows += (int)gone;
+    t->cycle_gone += gone;
+    d->host->metric_add(d->ctx, "d365_resync_deletes", (int64_t)gone);
+    if (!json_object_get(next, "purge") && t->cycle_gone) {
+        d->host->log(d->ctx, CS_LOG_NOTICE, "stream %s: %zu row(s) synced before and absent from the full sync "
+                     "of %s sent as deletes", t->stream, t->cycle_gone, t->entity_set);
+        t->cycle_gone = 0;
+    }
+    return CS_OK;
+}
+
+/* The sync reached the deltaLink: CS_OK when it brought rows, CS_NODATA when it found none. */
+static cs_status cycle_done(struct d365_table *t)
+{
+    int rows = t->cycle_rows;
+    t->cycle_rows = 0;
+    return rows ? CS_OK : CS_NODATA;
 }
 
 cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t max_records)
@@ -189,10 +289,21 @@ cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t
     if (!cursor || !t->cursor_at || !json_equal(cursor, t->cursor_at)) {
         d365_read_reset(t); /* the page in memory, if any, is not where the committed cursor points */
         t->cursor_at = cursor ? json_deep_copy(cursor) : NULL;
+        set_tag(t, cursor);
+        t->cycle_gone = 0;
     }
     while (!d->host->stopping(d->ctx)) {
-        size_t size, end;
+        size_t size, from, end;
         json_t *next;
+        if (json_object_get(t->cursor_at, "purge")) {
+            if ((st = purge_step(d, t, &emitted)) != CS_OK)
+                return st;
+            if (!json_object_get(t->cursor_at, "purge"))
+                return cycle_done(t);
+            if (emitted >= max_records)
+                return CS_OK;
+            continue;
+        }
         if (!t->page) {
             size_t skip;
             if ((st = load_page(d, t, t->cursor_at, &skip)) != CS_OK)
@@ -204,6 +315,9 @@ cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t
         for (size_t i = t->pos; i < end; i++)
             if ((st = d->host->emit(d->ctx, row_record(t, json_array_get(t->page, i)))) != CS_OK)
                 return st;
+        /* a delta's upserted ids join the set before their checkpoint, its deleted ids leave it after */
+        if (t->page_no < 0 && (st = d365_ids_apply(d, t, t->tag, t->page, t->pos, end, 0)) != CS_OK)
+            return st;
         if (!(next = cursor_after(t, end))) {
             d->host->set_reason(d->ctx, 0, -1, "out of memory");
             return CS_RETRY;
@@ -214,17 +328,19 @@ cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t
         }
         json_decref(t->cursor_at);
         t->cursor_at = next;
-        emitted += end - t->pos;
-        t->cycle_rows += (int)(end - t->pos);
+        from = t->pos;
+        emitted += end - from;
+        t->cycle_rows += (int)(end - from);
         t->pos = end;
+        if (t->page_no < 0 && (st = d365_ids_apply(d, t, t->tag, t->page, from, end, 1)) != CS_OK)
+            return st;
         if (end == size) {
             json_decref(t->page);
-            t->page = NULL; /* the cursor now names the next page, or the deltaLink */
-            if (!t->next_link) {
-                int rows = t->cycle_rows;
-                t->cycle_rows = 0;
-                return rows ? CS_OK : CS_NODATA;
-            }
+            t->page = NULL; /* the cursor now names the next page, the purge or the deltaLink */
+            if (json_object_get(t->cursor_at, "purge"))
+                continue;
+            if (!t->next_link)
+                return cycle_done(t);
         }
         if (emitted >= max_records)
             return CS_OK;

@@ -37,7 +37,7 @@ struct chunk {
 
 /* ---- building the operations ------------------------------------------------------------------ */
 
-static int is_guid(const char *s)
+int d365_is_guid(const char *s)
 {
     static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
     if (!s || strlen(s) != sizeof shape - 1)
@@ -89,7 +89,7 @@ static char *key_segment(const struct d365_table *t, const cs_record *rec, const
     if (!t->key) {
         *why = "the record key is not a GUID (the table is written by primary id; configure tables.<stream>.key "
                "to write by an alternate key)";
-        return is_guid(cs_record_key(rec)) && asprintf(&seg, "(%s)", cs_record_key(rec)) >= 0 ? seg : NULL;
+        return d365_is_guid(cs_record_key(rec)) && asprintf(&seg, "(%s)", cs_record_key(rec)) >= 0 ? seg : NULL;
     }
     *why = "the record has no value for a column of the alternate key";
     if (!(parts = calloc(n, sizeof *parts)))

@@ -15,6 +15,7 @@
  * is a PATCH by key and a delete a DELETE by key (404 counts as done), so writing a record twice
  * leaves the row as writing it once.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,9 @@ static cs_status d365_create(const cs_host *host, cs_ctx *ctx, const json_t *o, 
     d->max_concurrent = (int)conc;
     d->http_opts.connect_timeout_ms = opt_int(o, "connect_timeout");
     d->http_opts.timeout_ms = opt_int(o, "timeout");
+    d->calls = (struct cshttp_counter){host, ctx};
+    d->http_opts.observe = cshttp_count_call;
+    d->http_opts.observe_arg = &d->calls;
     if (ca && !(d->http_opts.ca_bundle = strdup(ca)))
         goto oom;
     if (!(d->org_url = dup_trimmed_url(url)) || !(authority = dup_trimmed_url(opt_str(o, "authority"))) ||
@@ -241,12 +245,56 @@ fail:
     return CS_FATAL;
 }
 
-/* Authenticate, then describe every configured table. */
+static const char *str_or_empty(const json_t *o, const char *name)
+{
+    const char *v = json_string_value(json_object_get(o, name));
+    return v ? v : "";
+}
+
+/*
+ * Every mapping of the workflow must be one this connection reads (its stream is in tables with columns)
+ * or writes (its target is in tables). The ABI does not say which side of the workflow an instance
+ * serves, so a mapping passes when either holds. A core older than ABI 1.1 cannot tell the mappings:
+ * then the first read() names a stream that is not configured.
+ */
+static cs_status check_mappings(struct d365 *d)
+{
+    json_t *maps, *m;
+    size_t i;
+    cs_status st = CS_OK;
+
+    if (d->host->struct_size < offsetof(cs_host, mapping_streams) + sizeof d->host->mapping_streams)
+        return CS_OK;
+    maps = d->host->mapping_streams(d->ctx);
+    json_array_foreach(maps, i, m)
+    {
+        const char *stream = str_or_empty(m, "stream"), *target = str_or_empty(m, "target");
+        const struct d365_table *t = d365_table_for(d, stream, 0);
+        if ((t && t->columns) || d365_table_for(d, target, 0))
+            continue;
+        if (t)
+            d->host->set_reason(d->ctx, 0, -1, "mapping %s -> %s: tables.%s has no columns; give its columns to "
+                                "read it from this connection, or add tables.%s to write it", stream, target,
+                                stream, target);
+        else
+            d->host->set_reason(d->ctx, 0, -1, "mapping %s -> %s: this connection neither reads %s nor writes %s; "
+                                "add tables.%s with its columns to read it, or tables.%s to write it", stream,
+                                target, stream, target, stream, target);
+        st = CS_FATAL;
+        break;
+    }
+    json_decref(maps);
+    return st;
+}
+
+/* Check the mappings, authenticate, then describe every configured table. */
 static cs_status d365_start(void *inst)
 {
     struct d365 *d = inst;
     const char *token;
-    cs_status st = d365_token(d, 0, &token);
+    cs_status st = check_mappings(d);
+    if (st == CS_OK)
+        st = d365_token(d, 0, &token);
     for (size_t i = 0; st == CS_OK && i < d->n_tables; i++)
         st = d365_describe(d, &d->tables[i]);
     if (st == CS_OK)

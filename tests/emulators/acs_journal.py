@@ -35,8 +35,10 @@ class Journal:
         return e
 
     def generate(self, profiles, count, types, duplicates=0, out_of_order=False, age_seconds=0,
-                 campaign="Spring Campaign", delivery="Spring Newsletter", mirror_base="https://mirror.example.com"):
-        """profiles: list of (id, pkey, record). Appends count events (+duplicates) and returns them."""
+                 campaign="Spring Campaign", delivery="Spring Newsletter", mirror_base="https://mirror.example.com",
+                 without_id=False):
+        """profiles: list of (id, pkey, record). Appends count events (+duplicates) and returns them.
+        without_id: the events carry no event_id nor @id (a malformed delivery, for client tests)."""
         now = time.time() - float(age_seconds)
         made = []
         for n in range(count):
@@ -69,6 +71,8 @@ class Journal:
             if kind == "bounce":
                 ev["bounceType"] = "hard"
                 ev["xdm:directMarketing"]["xdm:quarantine"] = True
+            if without_id:
+                del ev["event_id"], ev["@id"]
             made.append((pid, ev))
         order = list(range(len(made)))
         if out_of_order:

@@ -499,7 +499,7 @@ class Campaign(emulib.Emulator):
             made = self.journal.generate(profiles, int(b.get("count", len(types))), types, int(b.get("duplicates", 0)),
                                          bool(b.get("out_of_order")), float(b.get("age_seconds", 0)),
                                          b.get("campaign", "Spring Campaign"), b.get("delivery", "Spring Newsletter"),
-                                         self.base_url + "/mirror")
+                                         self.base_url + "/mirror", bool(b.get("without_id")))
             return json_response(200, {"count": len(made), "positions": [e["position"] for e in made],
                                        "events": [e["event"] for e in made]})
 

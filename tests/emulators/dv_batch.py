@@ -1,7 +1,8 @@
 # dv_batch: the Dataverse $batch endpoint (reference A11), handled in one pass under the store
 # lock: multipart/mixed parsing, change sets that roll back atomically, Content-ID references in
 # URLs and @odata.bind values, odata.continue-on-error, the request cap, and the response written
-# as the real service writes it (batchresponse_/changesetresponse_ boundaries, CRLF).
+# as the real service writes it (batchresponse_/changesetresponse_ boundaries, CRLF). A batch_op fault
+# (faults.py) answers one operation 429 + Retry-After or 5xx, with the service's error JSON, in its place.
 import json
 import re
 import uuid
@@ -153,8 +154,14 @@ class Batch:
             target = self.relative(url)
             inner = Request(method, target, headers, body, internal=True)
             inner.user = self.user
-            resp = self.emu.api(inner, self.ctx)
-            self.emu.count("batch_op:%s" % (inner.kind or method.lower()))
+            fault = self.emu.faults.match(inner, batch_op=True)
+            if fault:  # this operation alone is throttled or fails; it does not run
+                resp = self.emu.fault_response(fault, inner)
+                self.emu.count("batch_op_fault:%d" % resp.status)
+                self.req.fault = "batch_op_" + fault.kind  # in the request log of the $batch
+            else:
+                resp = self.emu.api(inner, self.ctx)
+                self.emu.count("batch_op:%s" % (inner.kind or method.lower()))
         except HTTPError as e:
             resp = self.emu.error_response(e)
         except Exception as e:  # never let one part take the whole batch down with a traceback

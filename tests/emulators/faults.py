@@ -2,7 +2,9 @@
 # A rule matches requests by method and path regex, skips the first `after` matches, then fires
 # `count` times (or for `seconds`), as one of: throttle (429 + Retry-After), error (5xx or any
 # status), slow (delay, then normal answer), drop (close the connection), malformed (answer with a
-# corrupted JSON body).
+# corrupted JSON body). A rule with batch_op set matches the operations inside a $batch instead of
+# requests (by the operation's method and path) and answers that one operation only, as a throttle or an
+# error; the other operations of the batch run as usual.
 import itertools
 import re
 import threading
@@ -13,9 +15,12 @@ KINDS = ("throttle", "error", "slow", "drop", "malformed")
 
 class Fault:
     def __init__(self, fid, kind, path=None, method=None, count=None, after=0, seconds=None,
-                 status=None, retry_after=None, delay=1.0, message=None, code=None):
+                 status=None, retry_after=None, delay=1.0, message=None, code=None, batch_op=False):
         if kind not in KINDS:
             raise ValueError("kind must be one of %s" % (KINDS,))
+        if batch_op and kind not in ("throttle", "error"):
+            raise ValueError("a batch_op fault is a throttle or an error")
+        self.batch_op = bool(batch_op)
         self.id = fid
         self.kind = kind
         self.path_re = re.compile(path) if path else None
@@ -36,7 +41,7 @@ class Fault:
     def describe(self):
         return {"id": self.id, "kind": self.kind, "path": self.path, "method": self.method,
                 "remaining": self.remaining, "skip": self.skip, "fired": self.fired,
-                "status": self.status}
+                "status": self.status, "batch_op": self.batch_op}
 
 
 class Faults:
@@ -59,7 +64,8 @@ class Faults:
         with self.lock:
             return [f.describe() for f in self.rules]
 
-    def match(self, req):
+    def match(self, req, batch_op=False):
+        """The rule that fires for a request, or with batch_op for an operation inside a $batch."""
         if not self.rules:
             return None
         now = time.monotonic()
@@ -68,7 +74,7 @@ class Faults:
                 if f.until is not None and now > f.until:
                     self.rules.remove(f)
                     continue
-                if f.method and f.method != req.method:
+                if f.batch_op != batch_op or (f.method and f.method != req.method):
                     continue
                 if f.path_re and not f.path_re.search(req.path):
                     continue

@@ -352,6 +352,15 @@ class TestJournal(AcsCase):
         stamps = [e["event"]["xdm:timestamp"] for e in b["events"][:6]]
         self.assertNotEqual(stamps, sorted(stamps))
 
+    def test_without_id(self):
+        made = self.events(count=2, without_id=True)
+        b = self.c.get(JOURNAL + "?limit=100").json()
+        self.assertEqual([e["position"] for e in b["events"]], made["positions"])
+        for e in b["events"]:
+            self.assertNotIn("event_id", e["event"])
+            self.assertNotIn("@id", e["event"])
+            self.assertIn("xdm:eventType", e["event"])
+
     def test_history(self):
         self.events(count=2, types=["send"])
         pkey = self.c.get(P + "?_lineCount=1").json()["content"][0]["PKey"]

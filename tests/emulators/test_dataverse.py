@@ -597,6 +597,35 @@ class TestBatch(DvCase):
         r = self.c.post(API + "/$batch", b"junk", headers={"Content-Type": "application/json"})
         self.assertError(r, 400)
 
+    def test_fault_on_one_operation(self):
+        a, b, c = (self.create_contact(lastname="F%d" % i)["contactid"] for i in range(3))
+        self.ctl.post("/_emulator/faults", {"items": [
+            {"kind": "throttle", "batch_op": True, "method": "PATCH", "path": r"contacts\(%s\)" % b, "retry_after": 7},
+            {"kind": "error", "batch_op": True, "status": 503, "path": r"contacts\(", "after": 1}]})
+        # the second rule skips the operation on a; b is taken by the first; it fires on c
+        parts = [op("PATCH", "contacts(%s)" % rid, {"firstname": "X"}) for rid in (a, b, c)]
+        r, bnd, text = self.send(parts, prefer="odata.continue-on-error")
+        self.assertEqual(r.status, 200, text)
+        answers = text.split("--%s" % bnd)[1:-1]
+        self.assertEqual(len(answers), 3, text)
+        self.assertIn("\r\n\r\nHTTP/1.1 204 No Content\r\n", answers[0])
+        self.assertIn("\r\n\r\nHTTP/1.1 429 Too Many Requests\r\n", answers[1])
+        self.assertIn("\r\nRetry-After: 7\r\n", answers[1])
+        self.assertIn('{"error":{"code":"0x80072322","message":"Number of requests exceeded the limit of 6000 over time '
+                      'window of 300 seconds."}}', answers[1])
+        self.assertIn("\r\n\r\nHTTP/1.1 503 Service Unavailable\r\n", answers[2])
+        self.assertIn('"message":"Service Unavailable"', answers[2])
+        rows = {v["contactid"]: v["firstname"] for v in self.c.get(API + "/contacts?$select=firstname").json()["value"]}
+        self.assertEqual(rows, {a: "X", b: None, c: None})  # the faulted operations did not run
+        self.assertEqual(self.c.get(API + "/contacts").status, 200)  # requests are not matched by them
+        self.assertEqual(self.ctl.get("/_emulator/faults").json()["faults"], [])
+        counts = self.ctl.get("/_emulator/counts").json()
+        self.assertEqual((counts.get("batch_op_fault:429"), counts.get("batch_op_fault:503")), (1, 1))
+        log = self.ctl.get("/_emulator/requests").json()["requests"]
+        self.assertIn([e["fault"] for e in log if e["path"].endswith("$batch")][-1], ("batch_op_throttle", "batch_op_error"))
+        r = self.ctl.post("/_emulator/faults", {"kind": "slow", "batch_op": True})
+        self.assertEqual(r.status, 400)
+
     def test_throttled_batch_is_plain_429(self):
         self.ctl.patch("/_emulator/config", {"throttle": {"max_requests": 5}})
         r = self.c.post(API + "/$batch", batch_body("b", [op("GET", "contacts")] * 10),

@@ -16,13 +16,13 @@ wf() {
     mappings: [{stream: contacts}]
 WF
 }
-MEM_OPTS='records: 30000, page: 200' CAP_OPTS='delay: 5ms' write_conf "$T/steady.conf" "$(wf 5s)"
+MEM_OPTS='records: 30000, page: 200' CAP_OPTS='delay: 25ms' write_conf "$T/steady.conf" "$(wf 5s)"
 
 "$CRMSYNCD" -c "$T/steady.conf" >>"$T/daemon.log" 2>&1 &
 DAEMON_PID=$!
 sleep 1
 # SIGHUP with a changed definition: a new revision, the running workflow keeps revision 1
-MEM_OPTS='records: 30000, page: 200' CAP_OPTS='delay: 5ms' write_conf "$T/steady.conf" "$(wf 6s)"
+MEM_OPTS='records: 30000, page: 200' CAP_OPTS='delay: 25ms' write_conf "$T/steady.conf" "$(wf 6s)"
 kill -HUP "$DAEMON_PID"
 sleep 0.5
 grep -q '\[steady\] definition changed in .*steady.conf: revision 2' "$T/daemon.log" ||

@@ -130,6 +130,6 @@ def mem(name, records, updates=0, deletes=0):
         name, records, updates, deletes)
 
 
-def workflow(wid, source, sink, mappings, writers=4, batch=100, extra=""):
-    return "  - id: %s\n    source: %s\n    sink: %s\n    writers: %d\n    batch_size: %d\n    retry: {base: 100ms, cap: 2s}\n" \
-           "    poll_interval: 200ms\n%s    mappings: %s\n" % (wid, source, sink, writers, batch, extra, mappings)
+def workflow(wid, source, sink, mappings, writers=4, batch=100, extra="", retry="base: 100ms, cap: 2s"):
+    return "  - id: %s\n    source: %s\n    sink: %s\n    writers: %d\n    batch_size: %d\n    retry: {%s}\n" \
+           "    poll_interval: 200ms\n%s    mappings: %s\n" % (wid, source, sink, writers, batch, retry, extra, mappings)

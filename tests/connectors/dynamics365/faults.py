@@ -58,6 +58,9 @@ def main():
         check_delivered(emu, s, "storm-read")
         n429 = check_retry_after(url, "/contacts", 1)
         L.check("backing off until" in r.log and "HTTP 429" in r.log, "read storm: no backing-off sub-state logged")
+        calls = r.workflow("rd")["metrics"]
+        L.check(calls.get("http_429@d365") == n429 and calls.get("http_200@d365", 0) > 0,
+                "read storm: the remote-call counters show every 429 and the 200s: %s" % calls)
 
         # dropped connections and a 503 in the middle of the initial sync
         L.control(url, "POST", "reset", {"seed": 3000})

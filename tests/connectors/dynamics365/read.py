@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """read.py - the dynamics365 source against the Dataverse emulator, with the real daemon:
 initial sync (inactive rows included, pages split across read() calls), incremental creates, updates
-and deletes, an expired delta token (a counted full re-sync), picklists read as labels (checked
+and deletes, an expired delta token (a counted full re-sync) with the rows deleted meanwhile sent as
+deletes, picklists read as labels (checked
 end to end through a Dataverse -> Dataverse copy into a second emulator), and a table without change
-tracking failing the workflow with a reason that says how to enable it.
+tracking failing the workflow with a reason that says how to enable it, and a mapping over a stream
+the connection does not read failing the workflow at start, before any record is read.
 """
 import d365lib as L
 
@@ -68,6 +70,32 @@ def main():
         L.check(r.workflow("rd")["metrics"].get("d365_full_resyncs") == 1, "re-sync not counted")
         L.check("the delta token has expired (0x80044352)" in r.log, "re-sync not logged")
 
+        resync1 = len(live)
+
+        # 3b. rows deleted while the delta token is expired arrive as deletes after the re-sync: rows of
+        # the last full sync and rows that came through a delta since
+        later = [L.control(url, "POST", "tables/contacts", {"firstname": "Later", "lastname": "L%d" % i})["contactid"]
+                 for i in range(5)]
+        r = L.run_daemon(conf, 60)
+        L.check(r.rc == 0 and {k for _, k, _ in L.captured(cap)[2060 + len(live):]} == set(later),
+                "creates before the expiry:\n" + r.log[-3000:])
+        mark = len(L.captured(cap))
+        gone = later[:3] + ids[400:405]
+        for rid in gone:
+            L.control(url, "DELETE", "tables/contacts/" + rid)
+        L.control(url, "POST", "delta/expire")
+        r = L.run_daemon(conf, 60)
+        L.check(r.rc == 0, "re-sync after deletes failed:\n" + r.log[-3000:])
+        new = L.captured(cap)[mark:]
+        live = set(L.rows(emu, "contacts"))
+        deletes = [k for _, k, op in new if op == "delete"]
+        L.check(sorted(deletes) == sorted(gone) and {k for _, k, op in new if op == "upsert"} == live
+                and len(new) == len(live) + len(gone),
+                "re-sync after deletes: expected %d upserts and the %d deletes, got %d lines, deletes %s"
+                % (len(live), len(gone), len(new), deletes))
+        L.check(r.workflow("rd")["metrics"].get("d365_resync_deletes") == len(gone), "re-sync deletes not counted")
+        L.check("%d row(s) synced before and absent from the full sync" % len(gone) in r.log, "re-sync deletes not logged")
+
         # 4. labels, end to end: contacts of A copied into a table of emulator B
         emu_b, url_b = L.emulator({"custom_tables": [COPY_TABLE]})
         try:
@@ -97,7 +125,21 @@ def main():
         w = r.workflow("noct")
         L.check(r.rc == 1 and w["status"] == "FAILED" and "change tracking is not enabled on table new_setting"
                 in (w["reason"] or "") and "Track changes" in w["reason"], "no-CT table: %s" % w)
-        print("read: ok (initial 2000, incremental 60, re-sync %d, labels copied, CT refusal)" % len(live))
+
+        # 6. a mapping over a stream this connection does not read fails at start, before anything is read
+        cap6 = s.path("captured6")
+        conns = {"d365": L.connection(s, url, {"contacts": {"columns": COLUMNS}}),
+                 "cap": {"connector": "capture-sink", "file": cap6}}
+        wf = [{"id": "unmapped", "source": "d365", "sink": "cap",
+               "mappings": [{"stream": "contacts"}, {"stream": "accounts", "target": "crm-accounts"}]}]
+        r = L.run_daemon(L.write_config(s, conns, wf, "unmapped.conf"), 60)
+        w = r.workflow("unmapped")
+        L.check(r.rc == 1 and w["status"] == "FAILED" and "add tables.accounts with its columns to read it"
+                in (w["reason"] or ""), "unconfigured mapped stream: %s" % w)
+        L.check(not L.captured(cap6) and w["records_read"] == 0, "unconfigured mapped stream: records were read "
+                "before the failure: %s" % w)
+        print("read: ok (initial 2000, incremental 60, re-syncs %d and %d + %d deletes, labels copied, CT refusal)"
+              % (resync1, len(live), len(gone)))
     finally:
         emu.stop()
         s.close()

@@ -3,7 +3,8 @@
 source: activities upserted by alternate key with regardingobjectid bound to contacts (@odata.bind),
 keys needing quoting, deletes by key (also of rows that never existed), update-only writes (If-Match: *),
 and a mix of failing records (too long, bound to a missing contact, updating a missing row) that end
-as dead letters with the status and the service's message while every other record is written.
+as dead letters with the status and the service's message while every other record is written; a
+mapping to a target the connection does not list in `tables` fails the workflow at start.
 """
 import json
 
@@ -85,6 +86,15 @@ def main():
         counts = L.control(url, "GET", "counts")
         L.check(counts.get("batch", 0) == ev["metrics"]["d365_batch_requests"] + r.workflow("upd")["metrics"]
                 .get("d365_batch_requests", 0), "requests sent and counted differ: %s" % counts)
+
+        # a mapping whose target this connection does not list in tables fails at start, nothing sent
+        L.control(url, "DELETE", "counts")
+        wf = [{"id": "unlisted", "source": "updates", "sink": "d365", "mappings": [{"stream": "c", "target": "contacts"}]}]
+        r = L.run_daemon(L.write_config(s, conns, wf, "unlisted.conf", plugins=["dynamics365", L.D365TEST]), 60)
+        w = r.workflow("unlisted")
+        L.check(r.rc == 1 and w["status"] == "FAILED" and "or tables.contacts to write it" in (w["reason"] or ""),
+                "unlisted target: %s" % w)
+        L.check(L.control(url, "GET", "counts").get("batch", 0) == 0, "unlisted target: a $batch was sent")
         print("write: ok (%d events, %d dead letters, %d $batch requests)" % (len(rows), len(dead), counts["batch"]))
     finally:
         emu.stop()
