@@ -4,6 +4,8 @@ daemon (page size 5000, the default): every contact delivered once, and the daem
 printed and bounded, so that memory stays bounded by a page whatever the table size. The same run with
 10,000 contacts gives the baseline: the 10x larger table may not cost more than PEAK_GROWTH_KB more.
 """
+import os
+
 import d365lib as L
 
 COLUMNS = ["firstname", "lastname", "emailaddress1", "telephone1", "mobilephone", "birthdate", "gendercode",
@@ -36,6 +38,10 @@ def main():
     base = sync(10000)
     peak = sync(100000)
     print("initial sync: peak RSS (VmHWM) of crmsyncd %d kB for 10,000 contacts, %d kB for 100,000" % (base, peak))
+    if os.environ.get("CRMSYNC_SANITIZED"):
+        # AddressSanitizer's shadow memory and quarantine make RSS meaningless: delivery is still checked
+        print("sanitizer build: the RSS bounds are not checked")
+        return
     L.check(peak <= PEAK_LIMIT_KB, "peak RSS %d kB above %d kB" % (peak, PEAK_LIMIT_KB))
     L.check(peak - base <= PEAK_GROWTH_KB, "peak RSS grows with the table: %d kB -> %d kB" % (base, peak))
     print("initial-100k: ok")
