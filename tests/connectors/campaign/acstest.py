@@ -118,6 +118,19 @@ class Harness:
             db.close()
 
 
+def captured_lines(path):
+    """The capture sink's lines as [stream, key, op, v] lists; [] before it wrote anything."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+
+
+def captured(path):
+    """The keys the capture sink wrote, in order."""
+    return [fields[1] for fields in captured_lines(path)]
+
+
 def check(cond, what, detail=None):
     if not cond:
         print("FAIL: %s%s" % (what, ("\n" + str(detail)) if detail is not None else ""), file=sys.stderr)

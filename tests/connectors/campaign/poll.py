@@ -11,18 +11,11 @@ import json
 import os
 
 import acstest
-from acstest import check, workflow
+from acstest import captured, check, workflow
 
 DENY = ["blackList", "blackListEmail", "blackListFax", "blackListMobile", "blackListPhone", "blackListPostalMail",
         "blackListPushnotification", "ccpaOptOut"]
 N, PAGE = 150, 7
-
-
-def captured(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [line.split("\t")[1] for line in f if line.strip()]
 
 
 def main():

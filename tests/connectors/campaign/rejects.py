@@ -8,16 +8,9 @@
 import os
 
 import acstest
-from acstest import check, mem, workflow
+from acstest import captured, check, mem, workflow
 
 JOURNAL = "/events/organizations/23294/integrations/54108/f89067f2-0d50-4bb2-bf78-209d0eacb6eb"
-
-
-def captured(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [line.split("\t")[1] for line in f if line.strip()]
 
 
 def main():

@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import acstest
-from acstest import check, workflow
+from acstest import captured, check, workflow
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -26,13 +26,6 @@ def free_port():
 
 def keygen(path, kind):
     subprocess.run(["ssh-keygen", "-q", "-t", kind, "-m", "PEM", "-N", "", "-f", path], check=True)
-
-
-def captured(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [line.split("\t")[1] for line in f if line.strip()]
 
 
 def main():

@@ -7,16 +7,9 @@
 import os
 
 import acstest
-from acstest import check, workflow
+from acstest import captured_lines, check, workflow
 
 JOURNAL = "/events/organizations/23294/integrations/54108/f89067f2-0d50-4bb2-bf78-209d0eacb6eb"
-
-
-def captured(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
 
 
 def main():
@@ -55,7 +48,7 @@ def main():
         h.reset_counts()
         rc, summ, _, out = h.run(conf)
         check(rc == 0, "the daemon finished cleanly", out[-3000:])
-        ev = captured(os.path.join(h.tmp, "events"))
+        ev = captured_lines(os.path.join(h.tmp, "events"))
         keys = [r[1] for r in ev]
         check(len(keys) == len(set(keys)) == 45 and set(keys) == ids,
               "events: the 45 distinct events arrived once each (6 duplicates dropped)", (len(keys), len(set(keys))))
@@ -69,7 +62,7 @@ def main():
               summ["events"]["metrics"].get("acs_profile_lookup") == 5,
               "events: profiles known only by Campaign id resolved to externalId, once each, and cached", kv)
 
-        opt = captured(os.path.join(h.tmp, "optouts"))
+        opt = captured_lines(os.path.join(h.tmp, "optouts"))
         okeys = sorted(r[1] for r in opt)
         check(first["rows"] >= 4 and len(opt) == first["rows"] + 2 and "ext-a/blackListEmail" in okeys and
               "ext-c/blackListEmail" in okeys, "opt-outs: every good line of both files arrived", okeys)
@@ -84,8 +77,8 @@ def main():
             f.write("externalId,email,field,value,lastModified\n"
                     "ext-d,d@example.com,ccpaOptOut,true,2030-01-03T00:00:00Z\n")
         rc, summ, _, out = h.run(conf)
-        ev2 = captured(os.path.join(h.tmp, "events"))[len(ev):]
-        opt2 = captured(os.path.join(h.tmp, "optouts"))[len(opt):]
+        ev2 = captured_lines(os.path.join(h.tmp, "events"))[len(ev):]
+        opt2 = captured_lines(os.path.join(h.tmp, "optouts"))[len(opt):]
         check(rc == 0 and sorted(r[1] for r in ev2) == sorted(e["event_id"] for e in more["events"]),
               "events: a second run reads only the 3 new events", ev2)
         check([r[1] for r in opt2] == ["ext-d/ccpaOptOut"], "opt-outs: a second run reads only the new file", opt2)
