@@ -8,6 +8,18 @@ SYSTEM_USER_NAME = "crmsync Application User"
 
 BOOL_DNA = {"true": "Do Not Allow", "false": "Allow"}
 
+# attributes every table has: the audit columns, and the owner and state of user-owned tables
+AUDIT = [
+    {"name": "createdon", "type": "DateTime", "readonly": True, "label": "Created On"},
+    {"name": "modifiedon", "type": "DateTime", "readonly": True, "label": "Modified On"},
+    {"name": "versionnumber", "type": "BigInt", "readonly": True, "label": "Version Number"},
+]
+OWNED_AUDIT = [{"name": "ownerid", "type": "Owner", "targets": ["systemuser"], "readonly": True, "label": "Owner"}] + AUDIT
+ACTIVE_STATUS = [
+    {"name": "statecode", "type": "State", "options": {"0": "Active", "1": "Inactive"}, "default": 0, "label": "Status"},
+    {"name": "statuscode", "type": "Status", "options": {"1": "Active", "2": "Inactive"}, "default": 1, "label": "Status Reason"},
+]
+
 CONTACT = {
     "logical": "contact", "set": "contacts", "schema": "Contact", "id": "contactid",
     "name": "fullname", "display": "Contact", "plural": "Contacts", "otc": 2,
@@ -41,11 +53,7 @@ CONTACT = {
         {"name": "statuscode", "type": "Status", "options": {"1": "Active", "2": "Inactive"}, "default": 1, "label": "Status Reason"},
         {"name": "parentcustomerid", "type": "Customer", "targets": ["contact"],
          "nav": {"contact": "parentcustomerid_contact"}, "label": "Company Name"},
-        {"name": "ownerid", "type": "Owner", "targets": ["systemuser"], "readonly": True, "label": "Owner"},
-        {"name": "createdon", "type": "DateTime", "readonly": True, "label": "Created On"},
-        {"name": "modifiedon", "type": "DateTime", "readonly": True, "label": "Modified On"},
-        {"name": "versionnumber", "type": "BigInt", "readonly": True, "label": "Version Number"},
-    ],
+    ] + OWNED_AUDIT,
     "keys": [],
 }
 
@@ -56,11 +64,7 @@ ACTIVITY_COMMON = [
     {"name": "statecode", "type": "State", "options": {"0": "Open", "1": "Completed", "2": "Canceled"}, "default": 0, "label": "Activity Status"},
     {"name": "statuscode", "type": "Status", "options": {"1": "Open", "2": "Completed", "3": "Canceled"}, "default": 1, "label": "Status Reason"},
     {"name": "actualend", "type": "DateTime", "label": "Actual End"},
-    {"name": "ownerid", "type": "Owner", "targets": ["systemuser"], "readonly": True, "label": "Owner"},
-    {"name": "createdon", "type": "DateTime", "readonly": True, "label": "Created On"},
-    {"name": "modifiedon", "type": "DateTime", "readonly": True, "label": "Modified On"},
-    {"name": "versionnumber", "type": "BigInt", "readonly": True, "label": "Version Number"},
-]
+] + OWNED_AUDIT
 
 EMAIL_EVENT = {
     "logical": "new_acsemailevent", "set": "new_acsemailevents", "schema": "new_acsemailevent",
@@ -95,13 +99,7 @@ MEMBERSHIP = {
         {"name": "new_points", "type": "Integer", "label": "Points"},
         {"name": "new_startdate", "type": "DateTime", "format": "DateOnly", "label": "Start Date"},
         {"name": "new_contactid", "type": "Lookup", "targets": ["contact"], "nav": {"contact": "new_ContactId"}, "label": "Contact"},
-        {"name": "statecode", "type": "State", "options": {"0": "Active", "1": "Inactive"}, "default": 0, "label": "Status"},
-        {"name": "statuscode", "type": "Status", "options": {"1": "Active", "2": "Inactive"}, "default": 1, "label": "Status Reason"},
-        {"name": "ownerid", "type": "Owner", "targets": ["systemuser"], "readonly": True, "label": "Owner"},
-        {"name": "createdon", "type": "DateTime", "readonly": True, "label": "Created On"},
-        {"name": "modifiedon", "type": "DateTime", "readonly": True, "label": "Modified On"},
-        {"name": "versionnumber", "type": "BigInt", "readonly": True, "label": "Version Number"},
-    ],
+    ] + ACTIVE_STATUS + OWNED_AUDIT,
     "keys": [{"name": "new_membershipnumber_key", "attributes": ["new_membershipnumber"]}],
 }
 
@@ -116,13 +114,7 @@ MEMBERSHIP_CARD = {
         {"name": "new_membershipid", "type": "Lookup", "targets": ["new_membership"],
          "nav": {"new_membership": "new_MembershipId"}, "label": "Membership"},
         {"name": "new_expireson", "type": "DateTime", "format": "DateOnly", "label": "Expires On"},
-        {"name": "statecode", "type": "State", "options": {"0": "Active", "1": "Inactive"}, "default": 0, "label": "Status"},
-        {"name": "statuscode", "type": "Status", "options": {"1": "Active", "2": "Inactive"}, "default": 1, "label": "Status Reason"},
-        {"name": "ownerid", "type": "Owner", "targets": ["systemuser"], "readonly": True, "label": "Owner"},
-        {"name": "createdon", "type": "DateTime", "readonly": True, "label": "Created On"},
-        {"name": "modifiedon", "type": "DateTime", "readonly": True, "label": "Modified On"},
-        {"name": "versionnumber", "type": "BigInt", "readonly": True, "label": "Version Number"},
-    ],
+    ] + ACTIVE_STATUS + OWNED_AUDIT,
     "keys": [{"name": "new_cardnumber_key", "attributes": ["new_cardnumber"]}],
 }
 
@@ -135,10 +127,7 @@ SETTING = {
         {"name": "new_settingid", "type": "Uniqueidentifier", "label": "Setting", "update": False},
         {"name": "new_name", "type": "String", "max": 100, "label": "Name"},
         {"name": "new_value", "type": "Memo", "max": 4000, "label": "Value"},
-        {"name": "createdon", "type": "DateTime", "readonly": True, "label": "Created On"},
-        {"name": "modifiedon", "type": "DateTime", "readonly": True, "label": "Modified On"},
-        {"name": "versionnumber", "type": "BigInt", "readonly": True, "label": "Version Number"},
-    ],
+    ] + AUDIT,
     "keys": [],
 }
 
