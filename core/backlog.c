@@ -517,16 +517,23 @@ const char *cs_backlog_errmsg(struct cs_backlog *b)
 
 /* ---- workflows -------------------------------------------------------------------------------- */
 
-int cs_backlog_workflow_init(struct cs_backlog *b, const char *wf, const char *initial_desired)
+/* Run `id` (workflow init or desired-state update) with a checked desired state: the number of rows it
+ * changed, or a negative code. */
+static int write_desired(struct cs_backlog *b, enum stmt id, const char *wf, const char *desired)
 {
     int rc;
     lock(b);
-    if (!one_of(initial_desired, desired_states))
+    if (!one_of(desired, desired_states))
         rc = fail(b, CS_E_INVAL, "%s: desired state must be \"running\" or \"stopped\"", wf);
     else
-        rc = settled(exec(b, S_WF_INIT, "ttI", wf, initial_desired, cs_now_ms()));
+        rc = exec(b, id, "ttI", wf, desired, cs_now_ms());
     unlock(b);
     return rc;
+}
+
+int cs_backlog_workflow_init(struct cs_backlog *b, const char *wf, const char *initial_desired)
+{
+    return settled(write_desired(b, S_WF_INIT, wf, initial_desired));
 }
 
 int cs_backlog_desired_get(struct cs_backlog *b, const char *wf, char **desired)
@@ -544,14 +551,7 @@ int cs_backlog_desired_get(struct cs_backlog *b, const char *wf, char **desired)
 
 int cs_backlog_desired_set(struct cs_backlog *b, const char *wf, const char *desired)
 {
-    int rc;
-    lock(b);
-    if (!one_of(desired, desired_states))
-        rc = fail(b, CS_E_INVAL, "%s: desired state must be \"running\" or \"stopped\"", wf);
-    else
-        rc = one(exec(b, S_DESIRED_SET, "ttI", wf, desired, cs_now_ms()));
-    unlock(b);
-    return rc;
+    return one(write_desired(b, S_DESIRED_SET, wf, desired));
 }
 
 int cs_backlog_status_set(struct cs_backlog *b, const char *wf, const char *state, const char *substate,
