@@ -186,18 +186,35 @@ static int write_text(const char *file, const char *header, const char *body)
     return fclose(f);
 }
 
-/* The errors of a refused definition as YAML comments, for the next round in the editor. New. */
-static char *error_comments(const json_t *doc)
+/* `text` as YAML comment lines ("# ..."), appended to *out. */
+static void add_comments(char **out, const char *text)
 {
-    const json_t *details = json_object_get(json_object_get(doc, "error"), "details"), *d;
-    char *out = cs_xasprintf("# crmsyncd refused this definition: %s\n",
-                             str(json_object_get(doc, "error"), "message", "invalid"));
+    for (const char *line = text; line && *line;) {
+        size_t len = strcspn(line, "\n");
+        char *next = cs_xasprintf("%s# %.*s\n", *out ? *out : "", (int)len, line);
+        free(*out);
+        *out = next;
+        line += len + (line[len] == '\n');
+    }
+}
+
+/* The errors of a refused definition as YAML comments, for the next round in the editor. New. */
+static char *error_comments(const json_t *answer, const char *parse_error)
+{
+    const json_t *details = json_object_get(json_object_get(answer, "error"), "details"), *d;
+    char *out = NULL;
     size_t i;
+    if (parse_error) {
+        add_comments(&out, "not valid YAML:");
+        add_comments(&out, parse_error);
+        return out;
+    }
+    add_comments(&out, "crmsyncd refused this definition:");
     json_array_foreach(details, i, d)
     {
-        char *next = cs_xasprintf("%s#   %s: %s\n", out, str(d, "path", ""), str(d, "message", ""));
-        free(out);
-        out = next;
+        char *line = cs_xasprintf("  %s: %s", str(d, "path", ""), str(d, "message", ""));
+        add_comments(&out, line);
+        free(line);
     }
     return out;
 }
@@ -213,13 +230,39 @@ static char *strip_comments_header(char *text)
     return text;
 }
 
+/* One round: store `body` if the daemon accepts it. CTL_OK, CTL_INVALID (with *comments for the next
+ * round), or another failure. */
+static int try_definition(struct ctl *c, const char *id, const char *path, const char *body, const char *file,
+                          char **comments)
+{
+    char *err = NULL;
+    json_t *def = cs_config_parse_text(body, strlen(body), file, &err), *answer = NULL;
+    long status;
+    int rc;
+
+    *comments = NULL;
+    if (!def) {
+        *comments = error_comments(NULL, err);
+        free(err);
+        return CTL_INVALID;
+    }
+    rc = ctl_call(c->client, "PUT", path, def, &status, &answer);
+    json_decref(def);
+    if (rc == CTL_OK)
+        printf("%s: revision %lld: %s\n", id, (long long)json_integer_value(json_object_get(answer, "revision")),
+               str(answer, "message", ""));
+    else if (rc == CTL_INVALID)
+        *comments = error_comments(answer, NULL);
+    json_decref(answer);
+    return rc;
+}
+
 static int cmd_edit(struct ctl *c, const char *id)
 {
     const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    char *path = cs_xasprintf("/api/v1/workflows/%s/definition", id), *dir = cs_xasprintf("%s/crmsyncctl-XXXXXX", tmp),
-         *file = NULL,
-         *original = NULL, *header = cs_xasprintf("# %s: save and quit to store a new revision; an unchanged file "
-                                                  "stores nothing\n", id);
+    char *path = cs_xasprintf("/api/v1/workflows/%s/definition", id), *dir = cs_xasprintf("%s/crmsyncctl-XXXXXX", tmp);
+    char *header = cs_xasprintf("# %s: save and quit to store a new revision; an unchanged file stores nothing\n", id);
+    char *file = NULL, *original = NULL, *previous = NULL;
     json_t *doc = NULL;
     int rc = get(c, path, &doc);
 
@@ -235,57 +278,36 @@ static int cmd_edit(struct ctl *c, const char *id)
         rc = CTL_FAILED;
         goto out;
     }
+    previous = cs_xstrdup(original);
     for (;;) {
-        char *text = NULL, *err = NULL, *body;
+        char *text = NULL, *err = NULL, *body, *comments = NULL;
         size_t len;
-        json_t *def, *answer = NULL;
-        long status;
 
-        if (run_editor(file) != 0) {
-            fprintf(stderr, "crmsyncctl: the editor failed; nothing was stored (your text is in %s)\n", file);
-            rc = CTL_FAILED;
-            break;
-        }
-        if (!(text = cs_read_file(file, 1 << 20, &len, &err))) {
-            fprintf(stderr, "crmsyncctl: %s\n", err);
+        if (run_editor(file) != 0 || !(text = cs_read_file(file, 1 << 20, &len, &err))) {
+            fprintf(stderr, "crmsyncctl: %s; nothing was stored\n", err ? err : "the editor failed");
             free(err);
             rc = CTL_FAILED;
             break;
         }
         body = strip_comments_header(text);
-        if (strcmp(body, original) == 0) {
-            printf("%s: no changes; nothing stored\n", id);
-            free(text);
-            rc = CTL_OK;
-            break;
-        }
-        def = cs_config_parse_text(body, strlen(body), file, &err);
-        if (def) {
-            rc = ctl_call(c->client, "PUT", path, def, &status, &answer);
-            json_decref(def);
-        }
-        if (def && rc == CTL_OK) {
-            printf("%s: revision %lld: %s\n", id, (long long)json_integer_value(json_object_get(answer, "revision")),
-                   str(answer, "message", ""));
-            json_decref(answer);
-            free(text);
-            unlink(file);
-            break;
-        }
-        if (def && rc != CTL_INVALID) { /* refused for another reason: do not loop */
-            json_decref(answer);
+        if (strcmp(body, previous) == 0) {
+            /* saved as it was shown: the original, or the last refused text unchanged */
+            rc = strcmp(body, original) == 0 ? CTL_OK : CTL_INVALID;
+            printf("%s: %s; nothing stored\n", id, rc == CTL_OK ? "no changes" : "unchanged since the errors were shown");
             free(text);
             break;
         }
-        {
-            char *comments = def ? error_comments(answer) : cs_xasprintf("# not valid YAML: %s\n", err);
+        rc = try_definition(c, id, path, body, file, &comments);
+        if (rc == CTL_INVALID) {
             write_text(file, comments, body);
             fprintf(stderr, "crmsyncctl: %s: the definition was refused; reopening it with the errors\n", id);
-            free(comments);
+            free(previous);
+            previous = cs_xstrdup(body);
         }
-        json_decref(answer);
-        free(err);
+        free(comments);
         free(text);
+        if (rc != CTL_INVALID)
+            break;
     }
 out:
     if (file) {
@@ -295,6 +317,7 @@ out:
     free(file);
     free(dir);
     free(original);
+    free(previous);
     free(header);
     free(path);
     json_decref(doc);

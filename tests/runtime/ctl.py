@@ -148,6 +148,17 @@ class Ctl(unittest.TestCase):
         code, out, _ = self.ctl("redrive", "main")
         self.assertEqual((code, out.strip()), (0, "main: 0 dead letter(s) back in the backlog"))
 
+    def test_edit_abandoned_after_errors(self):
+        editor = os.path.join(self.d.path, "breaker.py")
+        with open(editor, "w") as f:
+            f.write("import sys\np = sys.argv[1]\nt = open(p).read()\n"
+                    "if 'refused' not in t:\n    open(p, 'w').write(t.replace('autostart: false', 'autostart: maybe'))\n")
+        before = self.d.request("GET", "/api/v1/workflows/broken/revisions")[1]["revisions"]
+        code, out, err = self.ctl("edit", "broken", env={"EDITOR": f"{sys.executable} {editor}"})
+        self.assertEqual(code, 6, err)
+        self.assertIn("unchanged since the errors were shown; nothing stored", out)
+        self.assertEqual(self.d.request("GET", "/api/v1/workflows/broken/revisions")[1]["revisions"], before)
+
     def test_edit_unchanged_stores_nothing(self):
         code, out, _ = self.ctl("edit", "broken", env={"EDITOR": "true"})
         self.assertEqual(code, 0)
