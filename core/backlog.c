@@ -82,7 +82,7 @@ static const char *const sql[S_COUNT] = {
     [S_CURSOR_PUT] = "INSERT INTO source_cursor (workflow_id, stream, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)"
                      " ON CONFLICT (workflow_id, stream) DO UPDATE SET cursor = excluded.cursor,"
                      " updated_at = excluded.updated_at",
-    [S_NEWEST] = "SELECT seq FROM backlog WHERE workflow_id = ?1 AND stream = ?2 AND record_key = ?3"
+    [S_NEWEST] = "SELECT seq, op, payload FROM backlog WHERE workflow_id = ?1 AND stream = ?2 AND record_key = ?3"
                  " ORDER BY seq DESC LIMIT 1",
     [S_INSERT] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at)"
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -675,14 +675,26 @@ static int put_record(struct cs_backlog *b, struct wf *w, const cs_record *rec, 
 {
     const char *stream = cs_record_stream(rec), *key = cs_record_key(rec);
     const char *op = json_string_value(json_object_get(rec, "op"));
+    json_t *merged = NULL;
+    sqlite3_stmt *st;
     int64_t seq = 0;
     char *payload;
     int rc;
 
     if (!cs_record_is_valid(rec))
         return fail(b, CS_E_INVAL, "%s: refusing to enqueue a malformed record", w->id);
-    payload = dump(cs_record_payload(rec));
-    rc = query_int(b, &seq, S_NEWEST, "ttt", w->id, stream, key);
+    rc = query(b, &st, S_NEWEST, "ttt", w->id, stream, key);
+    if (rc > 0) {
+        seq = col_int(st, 0);
+        /* an upsert over a pending upsert writes what both would have: the older fields the newer one
+         * does not carry are kept (two PATCHes by key equal one with both sets of fields) */
+        if (strcmp(op, "upsert") == 0 && strcmp(col_text(st, 1), "upsert") == 0 && (merged = col_json(st, 2)) &&
+            json_is_object(merged))
+            json_object_update(merged, cs_record_payload(rec));
+        sqlite3_reset(st);
+    }
+    payload = dump(json_is_object(merged) ? merged : cs_record_payload(rec));
+    json_decref(merged);
     if (rc > 0 && !flight_of(w, seq)) {
         rc = one(exec(b, S_COALESCE, "IttII", seq, op, payload, cs_record_ts(rec), now));
     } else if (rc >= 0) {

@@ -6,7 +6,9 @@
  * Guarantees:
  *  - cs_backlog_enqueue commits records, mapping dead letters and the source cursor in one transaction.
  *  - Coalescing: at most one pending (not in-flight) row per (workflow, stream, key); a newer change
- *    replaces the pending one in place (it keeps its seq).
+ *    replaces the pending one in place (it keeps its seq). An upsert following an upsert carries the
+ *    older payload's fields it does not have itself (two PATCHes by key equal one with both), so
+ *    fields only a full load sends survive a quick update.
  *  - Per-key order: cs_backlog_claim never hands out a row whose key is in flight, nor two rows of one
  *    key; rows come in seq order. In-flight state is kept in memory: after a crash every row is
  *    claimable again, so a batch in flight at the crash is written once more (the duplicate window).

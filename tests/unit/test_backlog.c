@@ -358,6 +358,43 @@ static void test_coalesce(void)
     free(path);
 }
 
+/* An upsert over a pending upsert keeps the older fields the newer one lacks (two PATCHes by key), with
+ * explicit nulls kept; a delete replaces everything; an upsert after a pending delete starts afresh. */
+static void test_coalesce_merges_upserts(void)
+{
+    struct cs_backlog *b = fresh("merge", NULL);
+    cs_record *r[1];
+    struct cs_claim c[4];
+    char *text;
+    size_t n;
+
+    r[0] = cs_record_new("contacts", "m", CS_OP_UPSERT, json_pack("{s:s, s:s, s:i}", "name", "Ada", "birth", "1815",
+                                                                  "v", 1), 1);
+    CHECK_INT(enq(b, r, 1, NULL, NULL), 0);
+    r[0] = cs_record_new("contacts", "m", CS_OP_UPSERT, json_pack("{s:s, s:n, s:i}", "name", "Ada L.", "phone", "v", 2),
+                         2);
+    CHECK_INT(enq(b, r, 1, NULL, NULL), 0);
+    r[0] = cs_record_new("contacts", "d", CS_OP_UPSERT, json_pack("{s:s}", "name", "Bob"), 1);
+    CHECK_INT(enq(b, r, 1, NULL, NULL), 0);
+    r[0] = cs_record_new("contacts", "d", CS_OP_DELETE, NULL, 2);
+    CHECK_INT(enq(b, r, 1, NULL, NULL), 0);
+    r[0] = cs_record_new("contacts", "d", CS_OP_UPSERT, json_pack("{s:s}", "email", "bob@example.org"), 3);
+    CHECK_INT(enq(b, r, 1, NULL, NULL), 0);
+    n = claim(b, cs_now_ms(), 4, c);
+    CHECK_INT(n, 2);
+    if (n == 2) {
+        text = json_dumps(cs_record_payload(c[0].record), JSON_COMPACT | JSON_SORT_KEYS);
+        CHECK_STR(text, "{\"birth\":\"1815\",\"name\":\"Ada L.\",\"phone\":null,\"v\":2}");
+        free(text);
+        text = json_dumps(cs_record_payload(c[1].record), JSON_COMPACT | JSON_SORT_KEYS);
+        CHECK_STR(text, "{\"email\":\"bob@example.org\"}"); /* not merged across the delete */
+        free(text);
+        CHECK_INT(cs_record_op(c[1].record), CS_OP_UPSERT);
+    }
+    drop_claims(c, n);
+    cs_backlog_close(b);
+}
+
 /* ---- per-key order ----------------------------------------------------------------------------- */
 
 static void test_per_key_order(void)
@@ -1093,6 +1130,7 @@ int main(void)
     test_schema();
     test_enqueue_cursor();
     test_coalesce();
+    test_coalesce_merges_upserts();
     test_per_key_order();
     test_concurrent_writers();
     test_retry();
