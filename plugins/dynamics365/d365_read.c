@@ -161,12 +161,15 @@ const char *d365_row_id(const struct d365_table *t, const json_t *row, int *dele
     return json_string_value(json_object_get(row, *deleted ? "id" : t->primary_id));
 }
 
-/* The record of one delta entry. */
+/* The record of one delta entry; a row of a full sync (the initial one, a re-sync after an expired
+ * token or refused link, a replay: t->page_no >= 0) is marked "initial": true (see crmsync/record.h),
+ * so fields mapped with apply_updates off are written for it and not for a delta's rows. */
 static cs_record *row_record(const struct d365_table *t, json_t *row)
 {
     int deleted;
     const char *id = d365_row_id(t, row, &deleted), *k;
     json_t *payload, *v;
+    cs_record *rec;
 
     if (deleted)
         return cs_record_new(t->stream, id, CS_OP_DELETE, NULL, 0);
@@ -183,8 +186,13 @@ static cs_record *row_record(const struct d365_table *t, json_t *row)
         }
         json_object_set(payload, k, label ? label : v);
     }
-    return cs_record_new(t->stream, id, CS_OP_UPSERT, payload,
-                         iso_ms(json_string_value(json_object_get(row, "modifiedon"))));
+    rec = cs_record_new(t->stream, id, CS_OP_UPSERT, payload,
+                        iso_ms(json_string_value(json_object_get(row, "modifiedon"))));
+    if (rec && t->page_no >= 0 && json_object_set_new(rec, "initial", json_true()) != 0) {
+        json_decref(rec);
+        return NULL; /* out of memory: the core dead-letters a NULL record as malformed */
+    }
+    return rec;
 }
 
 /* The cursor after the first `pos` rows of the current page. New reference. */

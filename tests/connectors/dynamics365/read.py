@@ -6,10 +6,36 @@ deletes, picklists read as labels (checked
 end to end through a Dataverse -> Dataverse copy into a second emulator), and a table without change
 tracking failing the workflow with a reason that says how to enable it, and a mapping over a stream
 the connection does not read failing the workflow at start, before any record is read.
+Full syncs (the initial one, the re-syncs after an expired delta token) mark their records "initial":
+the workflow maps gendercode onto the capture sink's `v` with apply_updates off (stages.so's map stage),
+so `v` is the row's gendercode on a full sync and absent (0) on a delta.
 """
+import os
+
 import d365lib as L
 
 COLUMNS = ["firstname", "lastname", "emailaddress1", "gendercode", "statecode", "modifiedon"]
+STAGES = os.path.join(os.environ.get("STAGES_DIR") or os.path.join(L.BUILD, "plugins", "stages"), "stages.la")
+# v <- gendercode only for records marked "initial" (full syncs); deltas carry no v
+INITIAL_ONLY = [{"name": "map", "fields": [{"source": "gendercode", "target": "v", "apply_updates": False}]}]
+
+
+def captured_v(path):
+    """The capture sink's lines as (key, op, v) tuples."""
+    with open(path) as f:
+        return [(p[1], p[2], int(p[3])) for p in (line.rstrip("\n").split("\t") for line in f if line.strip())]
+
+
+def check_initial_flag(lines, emu, full, what):
+    """On a full sync every upsert carries v = the row's gendercode (1 or 2 for seeded rows, 0 for rows
+    created without one); on a delta none does."""
+    rows = L.rows(emu, "contacts")
+    bad = [(k, v) for k, op, v in lines if op == "upsert" and v != ((rows[k].get("gendercode") or 0) if full else 0)]
+    L.check(not bad, "%s: the \"initial\" flag is %s: %d record(s) with a wrong v, e.g. %s"
+            % (what, "missing from a full sync" if full else "set on a delta", len(bad), bad[:3]))
+    L.check(not full or any(v for _, op, v in lines if op == "upsert"), "%s: no full-sync record carried v" % what)
+
+
 COPY_TABLE = {
     "logical": "new_contactcopy", "set": "new_contactcopies", "schema": "new_contactcopy", "id": "new_contactcopyid",
     "name": "lastname", "change_tracking": False, "custom": True, "activity": False, "keys": [],
@@ -31,8 +57,8 @@ def main():
         conns = {"d365": L.connection(s, url, {"contacts": {"columns": COLUMNS}}, page_size=300),
                  "cap": {"connector": "capture-sink", "file": cap}}
         wf = [{"id": "rd", "source": "d365", "sink": "cap", "poll_interval": "200ms", "read_batch": 250,
-               "mappings": [{"stream": "contacts"}]}]
-        conf = L.write_config(s, conns, wf)
+               "mappings": [{"stream": "contacts", "stages": INITIAL_ONLY}]}]
+        conf = L.write_config(s, conns, wf, plugins=["dynamics365", L.TESTPLUG, STAGES])
 
         # 1. initial sync
         r = L.run_daemon(conf, 120)
@@ -42,6 +68,7 @@ def main():
                 "initial sync: expected 2000 upserts of the seeded ids, got %d lines" % len(got))
         L.check(r.workflow("rd")["metrics"].get("d365_pages_read") == 8,
                 "initial sync: expected 7 pages of 300 and one empty delta, metrics %s" % r.workflow("rd")["metrics"])
+        check_initial_flag(captured_v(cap), emu, True, "initial sync")
 
         # 2. incremental: 30 creates, 20 updates, 10 deletes
         created = [L.control(url, "POST", "tables/contacts", {"firstname": "New", "lastname": "C%d" % i})["contactid"]
@@ -56,6 +83,7 @@ def main():
         want = {(k, "upsert") for k in created + ids[100:120]} | {(k, "delete") for k in ids[200:210]}
         L.check(len(new) == 60 and {(k, op) for _, k, op in new} == want,
                 "incremental: expected exactly 30 creates, 20 updates and 10 deletes, got %d lines" % len(new))
+        check_initial_flag(captured_v(cap)[2000:], emu, False, "incremental")
 
         # 3. expired delta token: a full re-sync by itself, logged and counted
         L.control(url, "POST", "delta/expire")
@@ -69,6 +97,7 @@ def main():
                 "re-sync: expected every one of the %d live rows once, got %d lines" % (len(live), len(new)))
         L.check(r.workflow("rd")["metrics"].get("d365_full_resyncs") == 1, "re-sync not counted")
         L.check("the delta token has expired (0x80044352)" in r.log, "re-sync not logged")
+        check_initial_flag(captured_v(cap)[2060:], emu, True, "re-sync after an expired token")
 
         resync1 = len(live)
 
@@ -79,6 +108,7 @@ def main():
         r = L.run_daemon(conf, 60)
         L.check(r.rc == 0 and {k for _, k, _ in L.captured(cap)[2060 + len(live):]} == set(later),
                 "creates before the expiry:\n" + r.log[-3000:])
+        check_initial_flag(captured_v(cap)[2060 + len(live):], emu, False, "creates after a re-sync")
         mark = len(L.captured(cap))
         gone = later[:3] + ids[400:405]
         for rid in gone:
@@ -94,6 +124,7 @@ def main():
                 "re-sync after deletes: expected %d upserts and the %d deletes, got %d lines, deletes %s"
                 % (len(live), len(gone), len(new), deletes))
         L.check(r.workflow("rd")["metrics"].get("d365_resync_deletes") == len(gone), "re-sync deletes not counted")
+        check_initial_flag(captured_v(cap)[mark:], emu, True, "re-sync after deletes")
         L.check("%d row(s) synced before and absent from the full sync" % len(gone) in r.log, "re-sync deletes not logged")
 
         # 4. labels, end to end: contacts of A copied into a table of emulator B

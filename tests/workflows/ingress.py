@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""ingress.py - the workflow "Microsoft Dynamics 365 to Campaign" end to end: the Dataverse emulator,
+the real crmsyncd with dynamics365.so, stages.so (filter, replace, map, convert) and campaign.so, and
+the Campaign emulator. Every check reads what ended up in the Campaign emulator.
+
+1. initial load of 2,000 contacts (10 inactive, filtered out): each active contact is exactly one
+   profile keyed by externalId = contactid with the mapped, replaced and converted values;
+2. an update in Dataverse reaches Campaign after one poll, without the apply_updates:false birthDate;
+3. a create arrives; a delete in Dataverse deletes the profile; a contact made inactive stops passing
+   the filter and its profile is deleted (delete_filtered);
+4. replay through the admin API re-sends everything, the birthDate included;
+5. picklists as labels (the table's `labels` option), with a replacement matched on a label.
+"""
+import time
+
+import wflib as W
+from wflib import check
+
+N = 2000
+INACTIVE = 10
+
+
+def main():
+    env = W.Env("ingress", seed=N)
+    try:
+        ids = sorted(env.contacts())
+        for rid in ids[:INACTIVE]:
+            env.crm("PATCH", "tables/contacts/" + rid, {"statecode": 1, "statuscode": 2})
+        active = ids[INACTIVE:]
+        conf = env.config()
+        d = W.Daemon(conf, env.s.path("daemon.log"))
+        try:
+            d.wait_port()
+            # ---- 1. initial load -----------------------------------------------------------------
+            t0 = time.time()
+            secs = W.wait_until(lambda: env.count() >= len(active), 180, "initial load of %d profiles" % len(active),
+                                lambda: (env.count(), d.read_log()[-3000:]))
+            W.wait_until(lambda: d.workflow()["backlog"] == 0, 60, "backlog drained after the initial load",
+                         lambda: d.workflow())
+            load_s = time.time() - t0
+            w = d.workflow()
+            check(w["status"] == "RUNNING" and w["dead_letters"] == 0,
+                  "workflow RUNNING with no dead letter after the initial load", w)
+            profiles, rows = env.profiles(), env.contacts()
+            dups = {k: len(v) for k, v in profiles.items() if len(v) != 1}
+            check(not dups, "no two profiles share an externalId", dups)
+            check(set(profiles) == set(active), "exactly the %d active contacts are profiles (the %d inactive ones "
+                  "filtered out)" % (len(active), INACTIVE), (len(profiles), set(profiles) ^ set(active)))
+            wrong = [(k, W.actual_profile(profiles[k][0]), W.expected_profile(rows[k])) for k in active
+                     if W.actual_profile(profiles[k][0]) != W.expected_profile(rows[k])]
+            check(not wrong, "every profile has the mapped values (firstName, lastName, email, location.city, "
+                  "gender replaced 1->male 2->female, birthDate converted to a date)", wrong[:3])
+            check({p[0]["gender"] for p in profiles.values()} == {"male", "female"}, "both replacements applied")
+            print("measure: initial load of %d contacts: %.1fs to the last profile (%.0f profiles/s), %.1fs to an "
+                  "empty backlog" % (len(active), secs, len(active) / secs, load_s))
+
+            # ---- 2. incremental update, apply_updates off for birthDate ------------------------------
+            x = active[0]
+            before = env.profile(x)
+            check(before and before["birthDate"] == rows[x]["birthdate"][:10], "the profile to update has its birthDate",
+                  before)
+            new_gender = 2 if rows[x]["gendercode"] == 1 else 1
+            t0 = time.time()
+            env.crm("PATCH", "tables/contacts/" + x, {"firstname": "Changed", "lastname": "Updated",
+                                                     "birthdate": "1999-09-09", "gendercode": new_gender})
+            lat = W.wait_until(lambda: (env.profile(x) or {}).get("firstName") == "Changed", 30,
+                               "an update in Dataverse reaches the profile", lambda: env.profile(x))
+            after = env.profile(x)
+            check(after["lastName"] == "Updated" and after["gender"] == {1: "male", 2: "female"}[new_gender],
+                  "the update's other fields are written (lastName, gender replaced)", after)
+            check(after["birthDate"] == before["birthDate"], "birthDate (apply_updates: false) is NOT changed by the "
+                  "incremental update", (before["birthDate"], after["birthDate"]))
+            print("measure: Dataverse update -> Campaign profile: %.2fs (poll_interval 1s)" % lat)
+
+            # ---- 3. create, delete, delete_filtered -----------------------------------------------------
+            new = env.crm("POST", "tables/contacts", {"firstname": "Nina", "lastname": "Newcomer",
+                                                      "emailaddress1": "nina.newcomer@example.com", "gendercode": 2,
+                                                      "birthdate": "1990-01-02"})["contactid"]
+            y, z = active[1], active[2]
+            env.crm("DELETE", "tables/contacts/" + y)
+            env.crm("PATCH", "tables/contacts/" + z, {"statecode": 1, "statuscode": 2})
+            check(env.profile(y) and env.profile(z), "the profiles to delete exist before the changes are read")
+            W.wait_until(lambda: env.profile(new) is not None and env.profile(y) is None and env.profile(z) is None,
+                         30, "create, delete and filtered-out delete reach Campaign",
+                         lambda: (env.profile(new), env.profile(y), env.profile(z)))
+            p = env.profile(new)
+            check(p["firstName"] == "Nina" and p["email"] == "nina.newcomer@example.com" and p["gender"] == "female",
+                  "a contact created in Dataverse is created in Campaign", p)
+            check(env.profile(y) is None, "a contact deleted in Dataverse is deleted from Campaign")
+            check(env.profile(z) is None, "a contact that stops passing the filter is deleted from Campaign "
+                  "(delete_filtered)")
+            check(env.profile(ids[0]) is None, "an inactive contact is still not in Campaign")
+            W.wait_until(lambda: d.workflow()["backlog"] == 0, 30, "backlog drained", lambda: d.workflow())
+
+            # ---- 4. replay: everything again, birthDate included -------------------------------------
+            rows = env.contacts()
+            live_active = sorted(k for k, r in rows.items() if r["statecode"] == 0)
+            code, doc = d.api("POST", "/workflows/%s/replay" % W.WF, {"mapping": "contacts"})
+            check(code == 200, "replay accepted by the admin API", (code, doc))
+            W.wait_until(lambda: (env.profile(x) or {}).get("birthDate") == "1999-09-09", 120,
+                         "replay writes the apply_updates:false birthDate", lambda: env.profile(x))
+            W.wait_until(lambda: d.workflow()["backlog"] == 0, 60, "backlog drained after the replay",
+                         lambda: d.workflow())
+            profiles = env.profiles()
+            dups = {k: len(v) for k, v in profiles.items() if len(v) != 1}
+            check(not dups and set(profiles) == set(live_active),
+                  "after the replay: one profile per active contact, none for the deleted or inactive ones",
+                  (dups, len(profiles), len(live_active)))
+            wrong = [k for k in live_active if W.actual_profile(profiles[k][0]) != W.expected_profile(rows[k])]
+            check(not wrong, "after the replay every profile equals its contact, birthDate included", wrong[:3])
+            w = d.workflow()
+            check(w["status"] == "RUNNING" and w["dead_letters"] == 0, "RUNNING, no dead letter after the replay", w)
+        finally:
+            rc = d.stop()
+        check(rc == 0, "crmsyncd stops cleanly on SIGTERM", rc)
+        log = d.read_log()
+        check(W.acstest.SECRET not in log and W.L.SECRET not in log and W.ADMIN_TOKEN not in log,
+              "no secret in the daemon's log")
+        check("Newcomer" not in log and "nina.newcomer" not in log, "no payload value in the daemon's log")
+
+        # ---- 5. picklists as labels, a replacement matched on a label ------------------------------------
+        env.acs.ctl("POST", "reset", {})
+        labels_stages = [
+            {"name": "filter", "rules": [{"field": "statecode", "op": "eq", "value": 0}]},
+            {"name": "replace", "rules": [{"field": "gendercode", "from": "Female", "to": "F"}]},
+            {"name": "map", "fields": [{"source": "gendercode", "target": "cusLoyaltyTier"},
+                                       {"source": "lastname", "target": "lastName"}]},
+        ]
+        r = W.L.run_daemon(env.config(stages=labels_stages, labels=["gendercode"], name="labels.conf"), 180)
+        check(r.rc == 0 and r.workflow(W.WF)["dead_letters"] == 0, "labels run ends idle with no dead letter",
+              r.log[-3000:])
+        rows, profiles = env.contacts(), env.profiles()
+        want = {k: {1: "Male", 2: "F"}[r_["gendercode"]] for k, r_ in rows.items()
+                if r_["statecode"] == 0 and r_.get("gendercode")}
+        got = {k: v[0].get("cusLoyaltyTier") for k, v in profiles.items()}
+        check(set(got) >= set(want) and all(got[k] == v for k, v in want.items()),
+              "picklists arrive as labels (Male), and a replacement matches a label (Female -> F)",
+              [(k, got.get(k), v) for k, v in want.items() if got.get(k) != v][:3])
+        print("ingress: ok (initial %d, update, create, delete, delete_filtered, replay, labels)" % len(active))
+    finally:
+        env.close()
+
+
+if __name__ == "__main__":
+    main()
