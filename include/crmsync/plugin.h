@@ -207,8 +207,17 @@ typedef const cs_plugin *(*cs_plugin_entry_fn)(uint16_t core_abi_major, uint16_t
 #define CS_PLUGIN_EXPORT
 #endif
 
-/* Every plugin defines it: CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t, uint16_t) {...} */
+/* Every plugin defines it, usually with CS_PLUGIN_ENTRY below. */
 CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t core_abi_major, uint16_t core_abi_minor);
+
+/* Define cs_plugin_entry() returning the descriptor `desc` to any core of this ABI major (a core with
+ * an older minor is refused by the core itself when the descriptors say they need a newer one). */
+#define CS_PLUGIN_ENTRY(desc)                                                                             \
+    CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t core_abi_major, uint16_t core_abi_minor)  \
+    {                                                                                                     \
+        (void)core_abi_minor;                                                                             \
+        return core_abi_major == CS_ABI_MAJOR ? &(desc) : NULL;                                           \
+    }
 
 #ifdef __cplusplus
 }

@@ -271,8 +271,4 @@ static const cs_plugin plugin = {
     .connectors = connectors,
 };
 
-CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t core_abi_major, uint16_t core_abi_minor)
-{
-    (void)core_abi_minor;
-    return core_abi_major == CS_ABI_MAJOR ? &plugin : NULL;
-}
+CS_PLUGIN_ENTRY(plugin)

@@ -15,8 +15,4 @@ static const cs_plugin plugin = {
     .stages = stages,
 };
 
-CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t major, uint16_t minor)
-{
-    (void)minor;
-    return major == CS_ABI_MAJOR ? &plugin : NULL;
-}
+CS_PLUGIN_ENTRY(plugin)
