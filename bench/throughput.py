@@ -7,13 +7,14 @@ them.
 Enqueue: records / time from start until the reader logs that it caught up with the source.
 Drain:   records / time from start until the backlog is empty and the daemon exits (--exit-when-idle).
 """
-import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "runtime"))
+from summary import summary_of  # noqa: E402
 
 RECORDS = int(os.environ.get("BENCH_RECORDS", "100000"))
 
@@ -48,13 +49,11 @@ workflows:
         for line in proc.stderr:
             if caught_up is None and "caught up with the source" in line:
                 caught_up = time.monotonic() - start
-            m = re.search(r"\[summary\] (\{.*\})", line)
-            if m:
-                doc = json.loads(m.group(1))
-                if "cpu_user_s" in doc:
-                    cpu = doc
-                else:
-                    summary = doc
+            doc = summary_of(line)
+            if doc is not None and "id" in doc:
+                summary = doc
+            elif doc is not None:
+                cpu = doc
         rc = proc.wait()
         drained = time.monotonic() - start
         if rc != 0 or not summary or not cpu or caught_up is None:

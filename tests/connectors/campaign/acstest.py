@@ -4,7 +4,6 @@
 # --exit-when-idle, and reads its summary lines and the emulator's counts.
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -13,8 +12,10 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "emulators"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "runtime"))
 
 from campaign import Campaign  # noqa: E402
+from summary import summaries  # noqa: E402
 
 CLIENT, SECRET = "crmsync-acs-client", "crmsync-acs-secret"
 
@@ -98,16 +99,8 @@ class Harness:
                               stderr=subprocess.STDOUT, text=True, timeout=timeout)
         with open(self.log, "a") as f:
             f.write(proc.stdout)
-        summaries, cpu = {}, None
-        for line in proc.stdout.splitlines():
-            m = re.search(r"\[summary\] (\{.*\})", line)
-            if m:
-                doc = json.loads(m.group(1))
-                if "id" in doc:
-                    summaries[doc["id"]] = doc
-                else:
-                    cpu = doc
-        return proc.returncode, summaries, cpu, proc.stdout
+        workflows, cpu = summaries(proc.stdout)
+        return proc.returncode, workflows, cpu, proc.stdout
 
     def sql(self, query):
         import sqlite3

@@ -18,8 +18,10 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "emulators"))
+sys.path.insert(0, os.path.join(SRC, "tests", "runtime"))
 
 from dataverse import Dataverse  # noqa: E402
+from summary import summaries  # noqa: E402
 
 CRMSYNCD = os.environ.get("CRMSYNCD") or sys.exit("CRMSYNCD is not set: run through make check")
 BUILD = os.path.dirname(CRMSYNCD)
@@ -100,14 +102,13 @@ def write_config(scratch, connections, workflows, name="crmsync.conf", plugins=N
 
 
 class Run:
-    def __init__(self, rc, log, summaries, peak_kb, cpu):
-        self.rc, self.log, self.summaries, self.peak_kb, self.cpu = rc, log, summaries, peak_kb, cpu
+    def __init__(self, rc, log, workflows, peak_kb, cpu):
+        self.rc, self.log, self.workflows, self.peak_kb, self.cpu = rc, log, workflows, peak_kb, cpu
 
     def workflow(self, wid):
-        for s in self.summaries:
-            if s.get("id") == wid:
-                return s
-        fail("no summary for workflow %s in the log:\n%s" % (wid, self.log[-3000:]))
+        if wid not in self.workflows:
+            fail("no summary for workflow %s in the log:\n%s" % (wid, self.log[-3000:]))
+        return self.workflows[wid]
 
 
 def run_daemon(conf, timeout=300, during=None):
@@ -141,16 +142,8 @@ def run_daemon(conf, timeout=300, during=None):
         time.sleep(0.05)
     reader.join()
     log = b"".join(out).decode("utf-8", "replace")
-    summaries, cpu = [], None
-    for line in log.splitlines():
-        m = re.search(r"\[summary\] (\{.*\})$", line)
-        if m:
-            doc = json.loads(m.group(1))
-            if "cpu_user_s" in doc:
-                cpu = doc
-            else:
-                summaries.append(doc)
-    return Run(proc.returncode, log, summaries, peak, cpu)
+    workflows, cpu = summaries(log)
+    return Run(proc.returncode, log, workflows, peak, cpu)
 
 
 def state_db(scratch, name="crmsync.conf"):
