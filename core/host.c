@@ -150,6 +150,14 @@ static void host_set_reason(cs_ctx *ctx, int http_status, int64_t retry_after_ms
     ctx->reason_retry_after_ms = retry_after_ms;
 }
 
+void cs_ctx_set_reason(struct cs_ctx *ctx, int http_status, int64_t retry_after_ms, const char *reason)
+{
+    free(ctx->reason);
+    ctx->reason = cs_xstrdup(reason);
+    ctx->reason_http = http_status;
+    ctx->reason_retry_after_ms = retry_after_ms;
+}
+
 static char *host_kv_get(cs_ctx *ctx, const char *key)
 {
     char *value = NULL;
@@ -190,6 +198,23 @@ static json_t *host_mapping_streams(cs_ctx *ctx)
     return ctx->streams ? json_deep_copy(ctx->streams) : json_array();
 }
 
+void cs_ctx_set_describer(struct cs_ctx *ctx,
+                          cs_status (*fn)(void *arg, const char *side, const char *stream, json_t **out,
+                                          struct cs_ctx *caller),
+                          void *arg)
+{
+    ctx->describe = fn;
+    ctx->describe_arg = arg;
+}
+
+static cs_status host_describe(cs_ctx *ctx, const char *side, const char *stream, json_t **out)
+{
+    *out = NULL;
+    if (!ctx->describe || !side || !stream)
+        return CS_NODATA;
+    return ctx->describe(ctx->describe_arg, side, stream, out, ctx);
+}
+
 const cs_host cs_host_table = {
     .struct_size = sizeof(cs_host),
     .abi_major = CS_ABI_MAJOR,
@@ -204,4 +229,5 @@ const cs_host cs_host_table = {
     .metric_add = host_metric_add,
     .stopping = host_stopping,
     .mapping_streams = host_mapping_streams,
+    .describe = host_describe,
 };

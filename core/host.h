@@ -32,6 +32,9 @@ struct cs_ctx {
     json_t *streams; /* [{stream, target}] of the workflow, for connector instances */
     const struct cs_ctx_hooks *hooks;
     void *hook_arg;
+    /* what host->describe forwards to (set by the owner of an entity handler or stage instance) */
+    cs_status (*describe)(void *arg, const char *side, const char *stream, json_t **out, struct cs_ctx *caller);
+    void *describe_arg;
     /* the last set_reason() of the current call */
     int reason_http;
     int64_t reason_retry_after_ms;
@@ -47,6 +50,14 @@ void cs_ctx_free(struct cs_ctx *ctx);
 void cs_ctx_set_hooks(struct cs_ctx *ctx, const struct cs_ctx_hooks *hooks, void *arg);
 /* What host->mapping_streams answers: [{stream, target}] (steals `streams`). */
 void cs_ctx_set_streams(struct cs_ctx *ctx, json_t *streams);
+/* Where host->describe goes for this instance (NULL: CS_NODATA). The callee reports failures with
+ * cs_ctx_set_reason on `caller`. */
+void cs_ctx_set_describer(struct cs_ctx *ctx,
+                          cs_status (*fn)(void *arg, const char *side, const char *stream, json_t **out,
+                                          struct cs_ctx *caller),
+                          void *arg);
+/* Record a reason on ctx as set_reason would (for a core-side callee answering for a plugin). */
+void cs_ctx_set_reason(struct cs_ctx *ctx, int http_status, int64_t retry_after_ms, const char *reason);
 /* Forget the reason of a previous call (before calling into the plugin). */
 void cs_ctx_clear_reason(struct cs_ctx *ctx);
 /* The reason of the last call, or `fallback` when the plugin gave none (borrowed). */

@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <ltdl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,7 +23,7 @@
 /* Sizes of the descriptors as ABI 1.0 defined them: smaller ones are refused. Once members are
  * appended, these stay the 1.0 sizes. */
 #define SIZE_1_0_PLUGIN sizeof(cs_plugin)
-#define SIZE_1_0_CONNECTOR sizeof(cs_connector)
+#define SIZE_1_0_CONNECTOR offsetof(cs_connector, describe)
 #define SIZE_1_0_ENTITY sizeof(cs_entity)
 #define SIZE_1_0_STAGE sizeof(cs_stage)
 

@@ -28,9 +28,10 @@ extern "C" {
 #endif
 
 /* ABI 1.0 (2026-11-28): initial. ABI 1.1 (2026-11-28): cs_host.mapping_streams.
+ * ABI 1.2 (2026-11-28): cs_connector.describe, cs_host.describe, mapping_streams for entity handlers.
  * Bump the minor when appending members; the major on anything else. */
 #define CS_ABI_MAJOR 1
-#define CS_ABI_MINOR 1
+#define CS_ABI_MINOR 2
 #define CS_MAGIC 0x534d5243u /* "CRMS" read as little-endian bytes */
 
 #define CS_HEAD_FIELDS                                                                                    \
@@ -125,8 +126,15 @@ typedef struct cs_host {
 
     /* ABI 1.1: the mappings of the workflow this instance serves, as a new array of
      * {"stream": source stream, "target": destination stream}, so that start() can check every table
-     * it will read or write. Empty for stages and entity handlers. */
+     * it will read or write. Since 1.2 each element also holds the mapping's definition as written
+     * under "mapping", and entity handlers get the list too (still empty for stages). */
     json_t *(*mapping_streams)(cs_ctx *ctx);
+
+    /* ABI 1.2, entity handlers and stages, only inside create(): what the workflow's source
+     * (side "source") or sink (side "target") connector's describe() says of `stream`, in the shape
+     * documented at cs_connector.describe. Same results as describe(); CS_NODATA also when the
+     * connector has no describe(). */
+    cs_status (*describe)(cs_ctx *ctx, const char *side, const char *stream, json_t **out);
 } cs_host;
 
 /* Connector capabilities. */
@@ -154,6 +162,21 @@ typedef struct cs_connector {
     cs_status (*write)(void *inst, cs_record *const *records, size_t n);
     void (*stop)(void *inst);
     void (*destroy)(void *inst);
+
+    /* ABI 1.2, optional, called after start(): the live metadata of `stream` (a table read or a
+     * target written), as a new object in *out:
+     *   {"name": remote table/resource name,
+     *    "key": the field holding the record key,
+     *    "rows": number of rows (only when the remote can count them cheaply),
+     *    "fields": {field: {"type": T, "native": remote type name,
+     *                       "choice": true (a picklist; "labels": {value: label}),
+     *                       "lookup": table (a reference to another table's key),
+     *                       "link": resource (a link to another resource),
+     *                       "unique": true (can identify a record), "readonly": true}}}
+     * with T one of boolean integer decimal double string date datetime, or "other" (synced as a
+     * string). Nested fields are listed by dotted path ("location.city"). CS_NODATA: this connection
+     * does not know `stream`; CS_RETRY / CS_FATAL with set_reason as usual. */
+    cs_status (*describe)(void *inst, const char *stream, json_t **out);
 } cs_connector;
 
 /*
