@@ -9,6 +9,9 @@
  *   "ts"      integer  source timestamp in Unix milliseconds, 0 when the source has none
  *   "initial" boolean  optional: true when the record comes from a full load or a replay rather than
  *                      an incremental change (fields mapped with apply_updates off are written only then)
+ *   "links"   object   optional, set by an entity handler: {link name: the key of the linked (parent)
+ *                      record at the destination, or null to unlink}; the sink resolves each one to the
+ *                      linked record (since ABI 1.2)
  * Members are only ever added, so a record crosses the plugin boundary without any layout to break.
  * The helpers below are static inline and use jansson only: plugins link no core symbol for them.
  * Ownership follows jansson: accessors return borrowed references; cs_record_new returns a new one.
