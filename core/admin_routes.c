@@ -207,7 +207,7 @@ static void workflow_route(struct cs_engine *e, const struct cs_request *r, stru
             cs_reply_error(rep, 400, "bad_request", "send {\"mapping\": \"<stream>\"}");
         } else if ((rc = cs_engine_replay(e, id, mapping, &err)) == 0) {
             ok(rep, json_pack("{s:s, s:s}", "replay", mapping, "message",
-                              "the stream is read again from the beginning"));
+                              "replay staged: it begins at the next stop and start of the workflow"));
         } else {
             failed(rep, rc, err);
         }

@@ -82,38 +82,36 @@ static const char *const sql[S_COUNT] = {
     [S_CURSOR_PUT] = "INSERT INTO source_cursor (workflow_id, stream, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)"
                      " ON CONFLICT (workflow_id, stream) DO UPDATE SET cursor = excluded.cursor,"
                      " updated_at = excluded.updated_at",
-    [S_NEWEST] = "SELECT seq, op, payload FROM backlog WHERE workflow_id = ?1 AND stream = ?2 AND record_key = ?3"
+    [S_NEWEST] = "SELECT seq, op, payload, initial FROM backlog WHERE workflow_id = ?1 AND stream = ?2 AND record_key = ?3"
                  " ORDER BY seq DESC LIMIT 1",
-    [S_INSERT] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [S_COALESCE] = "UPDATE backlog SET op = ?2, payload = ?3, ts = ?4, enqueued_at = ?5, attempts = 0,"
+    [S_INSERT] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_COALESCE] = "UPDATE backlog SET op = ?2, payload = ?3, ts = ?4, enqueued_at = ?5, initial = ?6, attempts = 0,"
                    " next_attempt_at = 0, last_error = NULL WHERE seq = ?1",
     [S_DEAD_ADD] = "INSERT INTO dead_letter (workflow_id, stream, record_key, op, payload, ts, error_class,"
-                   " http_status, error_detail, failed_in, attempts, failed_at)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                   " http_status, error_detail, failed_in, attempts, failed_at, initial)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     /* The unary + keeps the planner on backlog_order (no sort of every due row). */
-    [S_CLAIM] = "SELECT seq, stream, record_key, op, payload, ts, attempts, enqueued_at FROM backlog"
+    [S_CLAIM] = "SELECT seq, stream, record_key, op, payload, ts, attempts, enqueued_at, initial FROM backlog"
                 " WHERE workflow_id = ?1 AND +next_attempt_at <= ?2 ORDER BY seq",
     [S_NEXT_DUE] = "SELECT stream, record_key, next_attempt_at FROM backlog WHERE workflow_id = ?1"
                    " ORDER BY next_attempt_at, seq",
     [S_DELETE] = "DELETE FROM backlog WHERE seq = ?1",
     [S_REJECT] = "INSERT INTO dead_letter (orig_seq, workflow_id, stream, record_key, op, payload, ts,"
-                 " error_class, http_status, error_detail, failed_in, attempts, enqueued_at, failed_at)"
+                 " error_class, http_status, error_detail, failed_in, attempts, enqueued_at, failed_at, initial)"
                  " SELECT seq, workflow_id, stream, record_key, op, payload, ts, ?2, ?3, ?4, ?5, attempts + 1,"
-                 " enqueued_at, ?6 FROM backlog WHERE seq = ?1",
+                 " enqueued_at, ?6, initial FROM backlog WHERE seq = ?1",
     [S_SUPERSEDE] = "DELETE FROM backlog WHERE seq = ?1 AND EXISTS (" NEWER_ROW_OF_KEY ")",
     [S_RETRY] = "UPDATE backlog SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE seq = ?1",
     [S_DEAD_LIST] = "SELECT id, stream, record_key, op, error_class, http_status, error_detail, failed_in,"
                     " attempts, failed_at, redriven_at, payload FROM dead_letter"
                     " WHERE workflow_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-    [S_DEAD_REDRIVABLE] = "SELECT redriven_at IS NULL AND error_class <> 'mapping_failed' FROM dead_letter"
-                          " WHERE workflow_id = ?1 AND id = ?2",
-    [S_DEAD_IDS] = "SELECT id FROM dead_letter WHERE workflow_id = ?1 AND redriven_at IS NULL"
-                   " AND error_class <> 'mapping_failed' ORDER BY id DESC",
+    [S_DEAD_REDRIVABLE] = "SELECT redriven_at IS NULL FROM dead_letter WHERE workflow_id = ?1 AND id = ?2",
+    [S_DEAD_IDS] = "SELECT id FROM dead_letter WHERE workflow_id = ?1 AND redriven_at IS NULL ORDER BY id DESC",
     [S_KEY_QUEUED] = "SELECT EXISTS (SELECT 1 FROM dead_letter d JOIN backlog k ON k.workflow_id = d.workflow_id"
                      " AND k.stream = d.stream AND k.record_key = d.record_key WHERE d.id = ?1)",
-    [S_REQUEUE] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at)"
-                  " SELECT workflow_id, stream, record_key, op, payload, ts, ?2 FROM dead_letter WHERE id = ?1",
+    [S_REQUEUE] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
+                  " SELECT workflow_id, stream, record_key, op, payload, ts, ?2, initial FROM dead_letter WHERE id = ?1",
     [S_REDRIVEN] = "UPDATE dead_letter SET redriven_at = ?2 WHERE id = ?1 AND redriven_at IS NULL",
     [S_KV_GET] = "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
     [S_KV_PUT] = "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)"
@@ -677,7 +675,7 @@ static int put_record(struct cs_backlog *b, struct wf *w, const cs_record *rec, 
     const char *op = json_string_value(json_object_get(rec, "op"));
     json_t *merged = NULL;
     sqlite3_stmt *st;
-    int64_t seq = 0;
+    int64_t seq = 0, initial = cs_record_is_initial(rec);
     char *payload;
     int rc;
 
@@ -689,16 +687,18 @@ static int put_record(struct cs_backlog *b, struct wf *w, const cs_record *rec, 
         /* an upsert over a pending upsert writes what both would have: the older fields the newer one
          * does not carry are kept (two PATCHes by key equal one with both sets of fields) */
         if (strcmp(op, "upsert") == 0 && strcmp(col_text(st, 1), "upsert") == 0 && (merged = col_json(st, 2)) &&
-            json_is_object(merged))
+            json_is_object(merged)) {
             json_object_update(merged, cs_record_payload(rec));
+            initial |= col_int(st, 3); /* the merged fields of a full load are still a full load's */
+        }
         sqlite3_reset(st);
     }
     payload = dump(json_is_object(merged) ? merged : cs_record_payload(rec));
     json_decref(merged);
     if (rc > 0 && !flight_of(w, seq)) {
-        rc = one(exec(b, S_COALESCE, "IttII", seq, op, payload, cs_record_ts(rec), now));
+        rc = one(exec(b, S_COALESCE, "IttIII", seq, op, payload, cs_record_ts(rec), now, initial));
     } else if (rc >= 0) {
-        rc = one(exec(b, S_INSERT, "tttttII", w->id, stream, key, op, payload, cs_record_ts(rec), now));
+        rc = one(exec(b, S_INSERT, "tttttIII", w->id, stream, key, op, payload, cs_record_ts(rec), now, initial));
         *appended += rc == 0;
     }
     free(payload);
@@ -716,9 +716,10 @@ static int put_dead(struct cs_backlog *b, const char *wf, const struct cs_dead_i
     if (!stream || !one_of(d->error_class, dead_classes))
         return fail(b, CS_E_INVAL, "%s: refusing a dead letter without a stream or a known error class", wf);
     text = dump(payload ? payload : rec);
-    rc = one(exec(b, S_DEAD_ADD, "tttttItnttII", wf, stream, cs_record_key(rec),
+    rc = one(exec(b, S_DEAD_ADD, "tttttItnttIII", wf, stream, cs_record_key(rec),
                   json_string_value(json_object_get(rec, "op")), text, cs_record_ts(rec), d->error_class,
-                  (int64_t)d->http_status, d->detail, d->failed_in, (int64_t)d->attempts, now));
+                  (int64_t)d->http_status, d->detail, d->failed_in, (int64_t)d->attempts, now,
+                  (int64_t)cs_record_is_initial(rec)));
     free(text);
     return rc;
 }
@@ -762,7 +763,7 @@ int cs_backlog_enqueue(struct cs_backlog *b, const char *wf, const struct cs_enq
 
 /* ---- claim and complete ----------------------------------------------------------------------- */
 
-/* The claim of the row `st` is on: seq, stream, record_key, op, payload, ts, attempts, enqueued_at. */
+/* The claim of the row `st` is on: seq, stream, record_key, op, payload, ts, attempts, enqueued_at, initial. */
 static int claim_row(struct cs_backlog *b, sqlite3_stmt *st, struct cs_claim *c)
 {
     json_t *payload = col_json(st, 4);
@@ -778,6 +779,8 @@ static int claim_row(struct cs_backlog *b, sqlite3_stmt *st, struct cs_claim *c)
                               strcmp(col_text(st, 3), "delete") == 0 ? CS_OP_DELETE : CS_OP_UPSERT, payload,
                               col_int(st, 5));
     must(c->record != NULL);
+    if (col_int(st, 8))
+        must(json_object_set_new(c->record, "initial", json_true()) == 0);
     return 0;
 }
 
@@ -988,7 +991,7 @@ static int redrive_one(struct cs_backlog *b, const char *wf, int64_t id, int64_t
         return fail(b, CS_E_NOTFOUND, "%s: no dead letter %" PRId64, wf, id);
     if (rc > 0 && !redrivable)
         return fail(b, CS_E_STATE,
-                    "%s: dead letter %" PRId64 " was redriven already or failed in mapping (replay its source)",
+                    "%s: dead letter %" PRId64 " was redriven already",
                     wf, id);
     return rc < 0 ? rc : redrive_letter(b, id, now, requeued);
 }

@@ -89,6 +89,10 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;",
     /* 1 -> 2: who made a revision (the admin API's caller; NULL for the config file) */
     "ALTER TABLE revision ADD COLUMN author TEXT;",
+    /* 2 -> 3: records are queued as the source read them (mapping runs in the writers), so whether a
+     * record belongs to a full load or a replay ("initial") is kept with it */
+    "ALTER TABLE backlog ADD COLUMN initial INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE dead_letter ADD COLUMN initial INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CS_BACKLOG_SCHEMA_VERSION,

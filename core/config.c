@@ -19,6 +19,7 @@
 
 #include <yaml.h>
 
+#include "mapping.h"
 #include "util.h"
 
 #ifndef CS_DEFAULT_STATE_DIR
@@ -979,6 +980,50 @@ static void retry_post(struct checker *c, const char *path, json_t *retry)
     free(child);
 }
 
+/* Each destination table is the target of one mapping (a duplicate stream is reported already). */
+static void check_targets(struct checker *c, const char *path, const json_t *mappings)
+{
+    for (size_t i = 0; i < json_array_size(mappings); i++) {
+        const char *t = item_string(mappings, i, "target"), *st = item_string(mappings, i, "stream");
+        for (size_t j = 0; t && st && j < i; j++) {
+            const char *u = item_string(mappings, j, "target"), *su = item_string(mappings, j, "stream");
+            if (u && su && strcmp(t, u) == 0 && strcmp(st, su) != 0) {
+                char *here = cs_xasprintf("%s%smappings[%zu].target", path, *path ? "." : "", i);
+                report(c, here, "\"%s\" is already the target of mappings[%zu] (%s): each destination table is "
+                                "mapped to once", t, j, su);
+                free(here);
+                break;
+            }
+        }
+    }
+}
+
+/* Adobe's guardrails: at most limits.custom_entities custom tables, each with at most limits.columns
+ * mapped fields. */
+static void check_guardrails(struct checker *c, const char *path, const json_t *wf)
+{
+    const json_t *mappings = json_object_get(wf, "mappings"), *limits = json_object_get(wf, "limits");
+    int64_t max_custom = json_integer_value(json_object_get(limits, "custom_entities"));
+    int64_t max_columns = json_integer_value(json_object_get(limits, "columns")), custom = 0;
+    for (size_t i = 0; i < json_array_size(mappings); i++) {
+        const json_t *m = json_array_get(mappings, i);
+        char *where;
+        if (!cs_mapping_is_custom(m))
+            continue;
+        where = cs_xasprintf("%s%smappings[%zu]", path, *path ? "." : "", i);
+        if (++custom == max_custom + 1)
+            report(c, where, "more than %lld custom entities in one workflow (limits.custom_entities; Adobe's "
+                             "guardrail is 20)", (long long)max_custom);
+        if ((int64_t)json_array_size(json_object_get(m, "fields")) > max_columns) {
+            char *fields = cs_xasprintf("%s.fields", where);
+            report(c, fields, "%zu mapped columns, more than limits.columns (%lld; Adobe's guardrail is 50)",
+                   json_array_size(json_object_get(m, "fields")), (long long)max_columns);
+            free(fields);
+        }
+        free(where);
+    }
+}
+
 static void workflow_post(struct checker *c, const char *path, json_t *wf)
 {
     const char *id = json_string_value(json_object_get(wf, "id"));
@@ -992,6 +1037,8 @@ static void workflow_post(struct checker *c, const char *path, json_t *wf)
     child = child_path(path, "mappings");
     check_unique(c, child, json_object_get(wf, "mappings"), "stream", "stream");
     free(child);
+    check_targets(c, path, json_object_get(wf, "mappings"));
+    check_guardrails(c, path, wf);
 }
 
 static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
@@ -1015,13 +1062,83 @@ static const struct field plugin_ref_fields[] = {
 static const struct schema plugin_ref_schema = {plugin_ref_fields, 1, NULL};
 static const struct field plugin_ref_item = {.type = T_OBJECT, .schema = &plugin_ref_schema};
 
+/* The table-mapping form (mapping.h): key, fields, replacements, filters and the advanced settings. */
+static const struct field key_fields[] = {
+    {.name = "source", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "target", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = NULL}};
+static const struct schema key_schema = {key_fields, 0, NULL};
+
+static const char *const convert_types[] = {"integer", "float", "double", "boolean", "string", "date", "datetime", NULL};
+static const struct field field_mapping_fields[] = {
+    {.name = "source", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "target", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "apply_updates", .type = CS_OPT_BOOL, .def = "true"},
+    {.name = "type", .type = CS_OPT_STRING, .choices = convert_types},
+    {.name = NULL}};
+static const struct schema field_mapping_schema = {field_mapping_fields, 0, NULL};
+static const struct field field_mapping_item = {.type = T_OBJECT, .schema = &field_mapping_schema};
+
+static const struct field replacement_fields[] = {
+    {.name = "field", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "from", .type = CS_OPT_JSON, .flags = CS_OPT_REQUIRED},
+    {.name = "to", .type = CS_OPT_JSON, .flags = CS_OPT_REQUIRED},
+    {.name = NULL}};
+static const struct schema replacement_schema = {replacement_fields, 0, NULL};
+static const struct field replacement_item = {.type = T_OBJECT, .schema = &replacement_schema};
+
+static const char *const filter_ops[] = {"eq", "ne", "gt", "ge", "lt", "le", "contains", "startswith", "endswith",
+                                         "in", "null", "notnull", NULL};
+static const struct field filter_rule_fields[] = {
+    {.name = "field", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "op", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED, .choices = filter_ops},
+    {.name = "value", .type = CS_OPT_JSON},
+    {.name = NULL}};
+static const struct schema filter_rule_schema = {filter_rule_fields, 0, NULL};
+static const struct field filter_rule_item = {.type = T_OBJECT, .schema = &filter_rule_schema};
+
+static const char *const filter_matches[] = {"all", "any", NULL};
+static const struct field filters_fields[] = {
+    {.name = "match", .type = CS_OPT_STRING, .def = "all", .choices = filter_matches},
+    {.name = "delete_filtered", .type = CS_OPT_BOOL, .def = "false"},
+    {.name = "rules", .type = CS_OPT_LIST, .def = "[]", .item = &filter_rule_item},
+    {.name = NULL}};
+static const struct schema filters_schema = {filters_fields, 0, NULL};
+
+static const char *const picklist_modes[] = {"technical", "label", NULL};
+
 static const struct field mapping_fields[] = {
     {.name = "stream", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
     {.name = "target", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .same_as = "stream"},
     {.name = "entity", .type = T_OBJECT, .schema = &plugin_ref_schema},
     {.name = "stages", .type = CS_OPT_LIST, .def = "[]", .item = &plugin_ref_item},
+    {.name = "key", .type = T_OBJECT, .schema = &key_schema},
+    {.name = "fields", .type = CS_OPT_LIST, .item = &field_mapping_item},
+    {.name = "replacements", .type = CS_OPT_LIST, .def = "[]", .item = &replacement_item},
+    {.name = "filters", .type = T_OBJECT, .def = "{}", .schema = &filters_schema},
+    {.name = "apply_deletes", .type = CS_OPT_BOOL, .def = "true"},
+    {.name = "picklists", .type = CS_OPT_STRING, .def = "technical", .choices = picklist_modes},
     {.name = NULL}};
-static const struct schema mapping_schema = {mapping_fields, 0, NULL};
+
+struct mapping_report {
+    struct checker *c;
+    const char *path;
+};
+
+static void mapping_problem(void *arg, const char *member, const char *message)
+{
+    struct mapping_report *r = arg;
+    char *where = child_path(r->path, member);
+    report(r->c, where, "%s", message);
+    free(where);
+}
+
+static void mapping_post(struct checker *c, const char *path, json_t *mapping)
+{
+    struct mapping_report r = {c, path};
+    cs_mapping_compile(mapping, mapping_problem, &r);
+}
+static const struct schema mapping_schema = {mapping_fields, 0, mapping_post};
 static const struct field mapping_item = {.type = T_OBJECT, .schema = &mapping_schema};
 
 static const struct field backlog_fields[] = {
@@ -1036,6 +1153,13 @@ static const struct field retry_fields[] = {
     {.name = NULL}};
 static const struct schema retry_schema = {retry_fields, 0, retry_post};
 
+static const struct field limits_fields[] = {
+    {.name = "custom_entities", .type = CS_OPT_INT, .def = "20", .min = 1, .max = 100000},
+    {.name = "columns", .type = CS_OPT_INT, .def = "50", .min = 1, .max = 100000},
+    {.name = "replay_max_records", .type = CS_OPT_INT, .def = "2000000", .min = 1, .max = INT64_MAX},
+    {.name = NULL}};
+static const struct schema limits_schema = {limits_fields, 0, NULL};
+
 static const struct field workflow_fields[] = {
     {.name = "id", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED},
     {.name = "title", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .same_as = "id"},
@@ -1048,6 +1172,7 @@ static const struct field workflow_fields[] = {
     {.name = "poll_interval", .type = CS_OPT_DURATION, .def = "5s"},
     {.name = "backlog", .type = T_OBJECT, .def = "{}", .schema = &backlog_schema},
     {.name = "retry", .type = T_OBJECT, .def = "{}", .schema = &retry_schema},
+    {.name = "limits", .type = T_OBJECT, .def = "{}", .schema = &limits_schema},
     {.name = "mappings", .type = CS_OPT_LIST, .flags = CS_OPT_REQUIRED | F_NONEMPTY, .item = &mapping_item},
     {.name = NULL}};
 static const struct schema workflow_schema = {workflow_fields, 0, workflow_post};

@@ -11,6 +11,8 @@
 #include "engine_private.h"
 #include "jsondiff.h"
 #include "log.h"
+#include "mapping.h"
+#include "replay.h"
 #include "util.h"
 
 static json_t *revision_doc(struct cs_engine *e, const char *id, int64_t rev)
@@ -87,6 +89,22 @@ struct put_arg {
     json_t **errors;
 };
 
+/* Why `def` may not replace the latest definition (a mapping's table pair or keys changed), as an
+ * error line "definition: path: message", or NULL. */
+static char *immutable_members(struct cs_engine *e, const char *id, const json_t *def)
+{
+    int64_t rev = 0;
+    char *err = NULL, *why, *line = NULL;
+    json_t *prev = cs_engine_latest_definition(e, id, &rev, &err);
+    why = prev ? cs_mapping_check_immutable(prev, def) : NULL;
+    if (why)
+        line = cs_xasprintf("definition: %s", why);
+    free(why);
+    free(err);
+    json_decref(prev);
+    return line;
+}
+
 static int put_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
 {
     struct put_arg *a = arg;
@@ -110,6 +128,8 @@ static int put_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
     rc = cs_config_check_workflow(raw, "definition", &def, &errs);
     if (rc == 0)
         rc = cs_engine_check_references(e, "definition", def, &errs);
+    if (rc == 0 && (errs = immutable_members(e, id, def)))
+        rc = CS_E_INVAL;
     if (rc != 0) {
         *a->errors = error_list("definition", errs);
         free(errs);
@@ -182,24 +202,45 @@ struct replay_arg {
     char **err;
 };
 
+/* Adobe's guard: no replay while the backlog, or the source table, holds `limit` records or more. */
+static int replay_refused(struct cs_engine *e, struct cs_workflow *wf, const char *stream, int64_t limit,
+                          char **err)
+{
+    int64_t backlog = 0, dead = 0, rows = cs_workflow_source_rows(wf, stream);
+    cs_backlog_counts(e->backlog, cs_workflow_id(wf), &backlog, &dead);
+    if (backlog >= limit)
+        *err = cs_xasprintf("replay refused: the backlog holds %lld records, at or above limits.replay_max_records "
+                            "(%lld); let it drain first", (long long)backlog, (long long)limit);
+    else if (rows >= limit)
+        *err = cs_xasprintf("replay refused: table %s holds %lld rows, at or above limits.replay_max_records (%lld)",
+                            stream, (long long)rows, (long long)limit);
+    return *err ? CS_E_STATE : 0;
+}
+
 static int replay_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
 {
     struct replay_arg *a = arg;
-    int64_t rev = 0;
+    int64_t rev = 0, limit;
     json_t *def = cs_engine_latest_definition(e, cs_workflow_id(wf), &rev, a->err), *m;
     size_t i;
-    int found = 0;
+    int found = 0, rc;
     if (!def)
         return CS_E_INVAL;
     json_array_foreach(json_object_get(def, "mappings"), i, m)
         found |= a->stream && strcmp(json_string_value(json_object_get(m, "stream")), a->stream) == 0;
+    limit = (int64_t)json_integer_value(json_object_get(json_object_get(def, "limits"), "replay_max_records"));
     json_decref(def);
     if (!found) {
         *a->err = cs_xasprintf("workflow %s has no mapping of stream \"%s\"", cs_workflow_id(wf),
                                a->stream ? a->stream : "");
         return CS_E_NOTFOUND;
     }
-    cs_workflow_replay(wf, a->stream);
+    if ((rc = replay_refused(e, wf, a->stream, limit > 0 ? limit : 2000000, a->err)))
+        return rc;
+    if (cs_replay_stage(e->backlog, cs_workflow_id(wf), a->stream) != 0) {
+        *a->err = cs_xstrdup(cs_backlog_errmsg(e->backlog));
+        return CS_E_DB;
+    }
     return 0;
 }
 
@@ -252,8 +293,7 @@ int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size
     *n = 0;
     rc = cs_engine_with_wf(e, id, &a, redrive_op);
     *err = rc == CS_E_NOTFOUND   ? cs_xasprintf("no workflow \"%s\" or no dead letter %lld", id, (long long)dead_id)
-           : rc == CS_E_STATE    ? cs_xasprintf("dead letter %lld failed in mapping; replay its stream instead",
-                                                (long long)dead_id)
+           : rc == CS_E_STATE    ? cs_xasprintf("dead letter %lld was redriven already", (long long)dead_id)
            : rc != 0             ? cs_xstrdup(cs_backlog_errmsg(e->backlog))
                                  : NULL;
     return rc;

@@ -53,12 +53,16 @@ json_t *cs_pipeline_invocations(const json_t *mapping)
     json_t *list = json_array(), *entity = json_object_get(mapping, "entity"), *stages;
     if (json_is_object(entity))
         json_array_append_new(list, json_pack("{s:s, s:b, s:O}", "at", "entity", "entity", 1, "spec", entity));
-    stages = json_object_get(mapping, "stages");
-    for (size_t i = 0; i < json_array_size(stages); i++) {
-        char at[32];
-        snprintf(at, sizeof at, "stages[%zu]", i);
-        json_array_append_new(list,
-                              json_pack("{s:s, s:b, s:O}", "at", at, "entity", 0, "spec", json_array_get(stages, i)));
+    /* a table mapping's built-in stages (mapping.h), then the mapping's own stages */
+    for (int own = 0; own < 2; own++) {
+        const char *member = own ? "stages" : "compiled";
+        stages = json_object_get(mapping, member);
+        for (size_t i = 0; i < json_array_size(stages); i++) {
+            char at[32];
+            snprintf(at, sizeof at, "%s[%zu]", member, i);
+            json_array_append_new(
+                list, json_pack("{s:s, s:b, s:O}", "at", at, "entity", 0, "spec", json_array_get(stages, i)));
+        }
     }
     return list;
 }
@@ -82,6 +86,7 @@ int cs_pipeline_new(const struct cs_pipeline_env *env, const json_t *mapping, co
         const char *name = json_string_value(json_object_get(json_object_get(inv, "spec"), "name"));
         struct step *s = &p->steps[p->n_steps];
         char *scope, *ns;
+        cs_status st;
 
         s->component = cs_registry_find(env->registry, kind, name);
         if (!s->component) {
@@ -97,7 +102,12 @@ int cs_pipeline_new(const struct cs_pipeline_env *env, const json_t *mapping, co
         free(ns);
         p->n_steps++;
         cs_ctx_clear_reason(s->ctx);
-        if (step_create(s, json_array_get(resolved_options, i)) != CS_OK) {
+        if (kind == CS_KIND_ENTITY && env->streams)
+            cs_ctx_set_streams(s->ctx, json_deep_copy(env->streams));
+        cs_ctx_set_describer(s->ctx, env->describe, env->describe_arg);
+        st = step_create(s, json_array_get(resolved_options, i));
+        cs_ctx_set_describer(s->ctx, NULL, NULL); /* describe() is for create() only */
+        if (st != CS_OK) {
             *err = cs_xasprintf("%s: %s \"%s\" could not be created: %s", p->stream,
                                 kind == CS_KIND_ENTITY ? "entity handler" : "stage", name,
                                 cs_ctx_reason(s->ctx, "no reason given"));

@@ -1,8 +1,9 @@
 /*
- * pipeline.h - the mapping chain of one stream: the entity handler (if any) then the stages, in the
- * order the workflow definition lists them, then the record is renamed to the target stream. Mapping
- * runs before the backlog, so the backlog holds destination-shaped records; a record a stage rejects
- * becomes a dead letter with the stage's reason.
+ * pipeline.h - the mapping chain of one stream: the entity handler (if any), the built-in stages a
+ * table mapping compiles to, then the mapping's own stages, then the record is renamed to the target
+ * stream. Mapping runs in the writers, just before the sink: the backlog holds records as the source
+ * read them, so a mapping changed at the next stop+start applies to what is still queued, and a
+ * record a stage rejects becomes a dead letter that a redrive maps again.
  */
 #ifndef CS_PIPELINE_H
 #define CS_PIPELINE_H
@@ -34,6 +35,10 @@ struct cs_pipeline_env {
     struct cs_backlog *backlog;
     struct cs_metrics *metrics;
     const char *workflow;
+    /* what host->describe answers inside create() (NULL: CS_NODATA), see host.h */
+    cs_status (*describe)(void *arg, const char *side, const char *stream, json_t **out, struct cs_ctx *caller);
+    void *describe_arg;
+    const json_t *streams; /* host->mapping_streams for entity handlers */
 };
 int cs_pipeline_new(const struct cs_pipeline_env *env, const json_t *mapping, const json_t *resolved_options,
                     struct cs_pipeline **out, char **err);

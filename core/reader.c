@@ -1,9 +1,10 @@
 /*
  * reader.c - the reader thread of a running workflow: asks the source for each stream's changes after
- * its committed cursor, maps every emitted record through the stream's pipeline, and at each
- * checkpoint commits the mapped records, the mapping dead letters and the cursor in one transaction,
- * then acks the source. Records emitted after the last checkpoint of a read() are not committed: the
- * source reads them again from the old cursor. Pauses above the backlog's high-water mark.
+ * its committed cursor and at each checkpoint commits the emitted records (as the source read them:
+ * the writers map them), the dead letters of malformed or unmapped ones and the cursor in one
+ * transaction, then acks the source. Records emitted after the last checkpoint of a read() are not
+ * committed: the source reads them again from the old cursor. Pauses above the backlog's high-water
+ * mark.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,8 @@ struct reader {
     struct cs_run *run;
     struct cs_workflow *wf;
     json_t *cursors;   /* stream -> committed cursor */
-    json_t *records;   /* mapped records since the last checkpoint */
-    json_t *dead_recs; /* records that failed mapping, parallel to dead */
+    json_t *records;   /* records since the last checkpoint */
+    json_t *dead_recs; /* malformed or unmapped records, parallel to dead */
     struct cs_dead_in *dead;
     char **dead_details;
     size_t n_dead, cap_dead;
@@ -28,12 +29,12 @@ struct reader {
     char *failure_reason;
 };
 
-static struct cs_pipeline *pipeline_for(struct cs_run *run, const char *stream)
+static int is_mapped(const struct cs_run *run, const char *stream)
 {
-    for (size_t i = 0; stream && i < run->n_pipelines; i++)
-        if (strcmp(cs_pipeline_stream(run->pipelines[i]), stream) == 0)
-            return run->pipelines[i];
-    return NULL;
+    for (size_t i = 0; stream && i < run->n_streams; i++)
+        if (strcmp(run->streams[i], stream) == 0)
+            return 1;
+    return 0;
 }
 
 static void fail(struct reader *r, cs_status st, char *reason)
@@ -77,9 +78,6 @@ static void clear_pending(struct reader *r)
 static cs_status on_emit(void *arg, cs_record *rec)
 {
     struct reader *r = arg;
-    struct cs_map_failure mf;
-    struct cs_pipeline *p;
-    cs_status st;
 
     if (r->failure != CS_OK) {
         json_decref(rec);
@@ -90,26 +88,13 @@ static cs_status on_emit(void *arg, cs_record *rec)
                  cs_xstrdup("the source emitted a malformed record (stream, key, op and payload are required)"));
         return CS_OK;
     }
-    if (!(p = pipeline_for(r->run, cs_record_stream(rec)))) {
+    if (!is_mapped(r->run, cs_record_stream(rec))) {
         add_dead(r, rec, r->run->source.connection,
                  cs_xasprintf("no mapping for stream \"%s\" in this workflow", cs_record_stream(rec)));
         return CS_OK;
     }
-    st = cs_pipeline_apply(p, &rec, &mf);
-    switch (st) {
-    case CS_OK:
-        if (rec)
-            json_array_append_new(r->records, rec);
-        return CS_OK;
-    case CS_REJECT:
-        add_dead(r, rec, mf.failed_in, mf.detail);
-        return CS_OK;
-    default:
-        json_decref(rec);
-        fail(r, st, cs_xasprintf("%s from stage %s", mf.detail, mf.failed_in));
-        free(mf.detail);
-        return st;
-    }
+    json_array_append_new(r->records, rec);
+    return CS_OK;
 }
 
 static cs_status on_checkpoint(void *arg, const char *stream, json_t *cursor)
@@ -205,25 +190,12 @@ static cs_status read_stream(struct reader *r, const char *stream, struct cs_ctx
 
 static void load_cursors(struct reader *r)
 {
-    for (size_t i = 0; i < r->run->n_pipelines; i++) {
-        const char *stream = cs_pipeline_stream(r->run->pipelines[i]);
+    for (size_t i = 0; i < r->run->n_streams; i++) {
+        const char *stream = r->run->streams[i];
         json_t *cursor = NULL;
         cs_backlog_cursor_get(r->wf->env.backlog, r->wf->id, stream, &cursor);
         json_object_set_new(r->cursors, stream, cursor ? cursor : json_null());
     }
-}
-
-/* Forget the cursors of streams an operator asked to replay, here and in the state DB. */
-static void apply_replays(struct reader *r)
-{
-    json_t *streams = cs_workflow_take_replays(r->wf), *s;
-    size_t i;
-    json_array_foreach(streams, i, s)
-    {
-        cs_backlog_cursor_reset(r->wf->env.backlog, r->wf->id, json_string_value(s));
-        json_object_set_new(r->cursors, json_string_value(s), json_null());
-    }
-    json_decref(streams);
 }
 
 static void back_off(struct reader *r, struct cs_ctx *ctx, int attempt)
@@ -252,13 +224,12 @@ void *cs_reader_main(void *arg)
     cs_ctx_set_hooks(ctx, &reader_hooks, &r);
     while (!atomic_load(&r.wf->stopping)) {
         int idle = 1;
-        apply_replays(&r);
-        for (size_t i = 0; i < r.run->n_pipelines && !atomic_load(&r.wf->stopping); i++) {
+        for (size_t i = 0; i < r.run->n_streams && !atomic_load(&r.wf->stopping); i++) {
             cs_status st;
             apply_backpressure(&r);
             if (atomic_load(&r.wf->stopping))
                 break;
-            st = read_stream(&r, cs_pipeline_stream(r.run->pipelines[i]), ctx);
+            st = read_stream(&r, r.run->streams[i], ctx);
             if (st == CS_FATAL) {
                 cs_workflow_fatal(r.wf, "source \"%s\": %s", r.run->source.connection,
                                   cs_ctx_reason(ctx, "no reason given"));

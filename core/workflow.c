@@ -12,6 +12,9 @@
 #include "backlog.h"
 #include "backoff.h"
 #include "log.h"
+#include "mapping.h"
+#include "mapping_check.h"
+#include "replay.h"
 #include "util.h"
 
 static const char *const status_names[] = {"STOPPED", "STARTING", "RUNNING", "FAILED"};
@@ -37,7 +40,7 @@ struct cs_workflow *cs_workflow_new(const char *id, const struct cs_workflow_env
     pthread_condattr_destroy(&attr);
     wf->status = CS_WF_STOPPED;
     wf->metrics = cs_metrics_new();
-    wf->replays = json_array();
+    wf->source_rows = json_object();
     cs_rate_init(&wf->read_rate);
     cs_rate_init(&wf->write_rate);
     return wf;
@@ -159,14 +162,23 @@ static void read_settings(const json_t *def, struct cs_run_settings *s)
     s->max_age_ms = def_int(def, "retry", "max_age");
 }
 
-/* [{stream, target}] of a normalized definition's mappings. New. */
+/* What host->mapping_streams answers: per mapping {stream, target, mapping (the definition), columns
+ * (source columns a table mapping reads), labels (picklists as labels), target_key}. New. */
 static json_t *mapping_streams(const json_t *definition)
 {
     json_t *out = json_array(), *m;
     size_t i;
     json_array_foreach(json_object_get(definition, "mappings"), i, m)
-        json_array_append_new(out, json_pack("{s:O, s:O}", "stream", json_object_get(m, "stream"), "target",
-                                             json_object_get(m, "target")));
+    {
+        json_t *e = json_pack("{s:O, s:O, s:O, s:o, s:b}", "stream", json_object_get(m, "stream"), "target",
+                              json_object_get(m, "target"), "mapping", m, "columns", cs_mapping_columns(m), "labels",
+                              json_is_string(json_object_get(m, "picklists")) &&
+                                  strcmp(json_string_value(json_object_get(m, "picklists")), "label") == 0);
+        const json_t *key = json_object_get(json_object_get(m, "key"), "target");
+        if (key)
+            json_object_set(e, "target_key", (json_t *)key);
+        json_array_append_new(out, e);
+    }
     return out;
 }
 
@@ -212,49 +224,104 @@ static void instance_destroy(struct cs_instance *in)
     free(in->connection);
 }
 
+static void writer_pipelines_free(struct cs_writer_arg *wa)
+{
+    for (size_t i = 0; i < wa->n_pipelines; i++)
+        cs_pipeline_free(wa->pipelines[i]);
+    free(wa->pipelines);
+    wa->pipelines = NULL;
+    wa->n_pipelines = 0;
+}
+
 static void run_free(struct cs_run *run)
 {
     if (!run)
         return;
+    for (int i = 0; run->writer_args && i < run->set.writers; i++)
+        writer_pipelines_free(&run->writer_args[i]);
     instance_destroy(&run->source);
     for (int i = 0; run->sinks && i < run->set.writers; i++)
         instance_destroy(&run->sinks[i]);
-    for (size_t i = 0; i < run->n_pipelines; i++)
-        cs_pipeline_free(run->pipelines[i]);
-    free(run->pipelines);
+    free(run->streams);
     free(run->sinks);
     free(run->writers);
     free(run->writer_args);
+    json_decref(run->resolved);
     json_decref(run->definition);
     free(run);
 }
 
-/* Create every instance of the run. Returns NULL or the reason it cannot run (new). */
+/* Check the definition's plugin options and create every connector instance. NULL or why it cannot run
+ * (new). */
 static char *run_build(struct cs_workflow *wf)
 {
     struct cs_run *run = wf->run;
     const json_t *mappings = json_object_get(run->definition, "mappings");
-    struct cs_pipeline_env penv = {wf->env.registry, wf->env.backlog, wf->metrics, wf->id};
-    json_t *resolved = NULL;
     char *err = NULL;
 
-    if (wf->env.resolve_mappings(wf->env.arg, run->definition, wf->running_rev, &resolved, &err) != 0)
+    if (wf->env.resolve_mappings(wf->env.arg, run->definition, wf->running_rev, &run->resolved, &err) != 0)
         return err;
-    run->pipelines = cs_xcalloc(json_array_size(mappings), sizeof *run->pipelines);
-    for (size_t i = 0; i < json_array_size(mappings); i++) {
-        if (cs_pipeline_new(&penv, json_array_get(mappings, i), json_array_get(resolved, i),
-                            &run->pipelines[i], &err) != 0)
-            goto out;
-        run->n_pipelines++;
-    }
+    run->streams = cs_xcalloc(json_array_size(mappings) + 1, sizeof *run->streams);
+    for (size_t i = 0; i < json_array_size(mappings); i++)
+        run->streams[run->n_streams++] = json_string_value(json_object_get(json_array_get(mappings, i), "stream"));
     if ((err = instance_create(wf, &run->source, "source", -1)))
-        goto out;
+        return err;
     run->sinks = cs_xcalloc(run->set.writers, sizeof *run->sinks);
-    for (int i = 0; i < run->set.writers; i++)
+    run->writer_args = cs_xcalloc(run->set.writers, sizeof *run->writer_args);
+    for (int i = 0; i < run->set.writers; i++) {
+        run->writer_args[i] = (struct cs_writer_arg){run, &run->sinks[i], NULL, 0};
         if ((err = instance_create(wf, &run->sinks[i], "sink", i)))
-            goto out;
-out:
-    json_decref(resolved);
+            return err;
+    }
+    return NULL;
+}
+
+/* host->describe for the run's entity handlers and stages, and for the mapping check: the source's
+ * or the first sink's describe(). */
+static cs_status run_describe(void *arg, const char *side, const char *stream, json_t **out, struct cs_ctx *caller)
+{
+    struct cs_run *run = arg;
+    struct cs_instance *in = strcmp(side, "source") == 0 ? &run->source : strcmp(side, "target") == 0 ? &run->sinks[0] : NULL;
+    const cs_connector *c;
+    cs_status st;
+    *out = NULL;
+    if (!in) {
+        cs_ctx_set_reason(caller, 0, -1, "describe: the side is \"source\" or \"target\"");
+        return CS_FATAL;
+    }
+    c = &in->component->u.connector;
+    if (!c->describe)
+        return CS_NODATA;
+    cs_ctx_clear_reason(in->ctx);
+    st = c->describe(in->inst, stream, out);
+    if (st != CS_OK && st != CS_NODATA)
+        cs_ctx_set_reason(caller, in->ctx->reason_http, in->ctx->reason_retry_after_ms,
+                          cs_ctx_reason(in->ctx, "no reason given"));
+    if (st != CS_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* Each writer's own pipelines (entity handler and stages per mapping). NULL or why not (new). */
+static char *run_pipelines(struct cs_workflow *wf)
+{
+    struct cs_run *run = wf->run;
+    json_t *streams = mapping_streams(run->definition);
+    struct cs_pipeline_env penv = {wf->env.registry, wf->env.backlog, wf->metrics, wf->id, run_describe, run, streams};
+    const json_t *mappings = json_object_get(run->definition, "mappings");
+    char *err = NULL;
+    for (int w = 0; !err && w < run->set.writers; w++) {
+        struct cs_writer_arg *wa = &run->writer_args[w];
+        wa->pipelines = cs_xcalloc(json_array_size(mappings), sizeof *wa->pipelines);
+        for (size_t i = 0; !err && i < json_array_size(mappings); i++) {
+            if (cs_pipeline_new(&penv, json_array_get(mappings, i), json_array_get(run->resolved, i),
+                                &wa->pipelines[i], &err) == 0)
+                wa->n_pipelines++;
+        }
+    }
+    json_decref(streams);
     return err;
 }
 
@@ -301,13 +368,11 @@ static void run_threads(struct cs_workflow *wf)
     struct cs_run *run = wf->run;
     int started = 0;
     run->writers = cs_xcalloc(run->set.writers, sizeof *run->writers);
-    run->writer_args = cs_xcalloc(run->set.writers, sizeof *run->writer_args);
     if (pthread_create(&run->reader, NULL, cs_reader_main, run) != 0) {
         cs_workflow_fatal(wf, "cannot create the reader thread");
         return;
     }
     for (; started < run->set.writers; started++) {
-        run->writer_args[started] = (struct cs_writer_arg){run, &run->sinks[started]};
         if (pthread_create(&run->writers[started], NULL, cs_writer_main, &run->writer_args[started]) != 0) {
             cs_workflow_fatal(wf, "cannot create writer thread %d", started);
             break;
@@ -318,14 +383,38 @@ static void run_threads(struct cs_workflow *wf)
         pthread_join(run->writers[i], NULL);
 }
 
-/* Replays requested after the reader stopped reading: forget those cursors now. Lock held. */
-static void apply_late_replays(struct cs_workflow *wf)
+/* Check the mappings against both systems' live metadata, then keep what the source said of each
+ * table's size for the replay guard. 0, or -1 after cs_workflow_fatal (or a stop). */
+static int run_check_mappings(struct cs_workflow *wf)
 {
-    json_t *s;
-    size_t i;
-    json_array_foreach(wf->replays, i, s)
-        cs_backlog_cursor_reset(wf->env.backlog, wf->id, json_string_value(s));
-    json_array_clear(wf->replays);
+    struct cs_run *run = wf->run;
+    json_t *rows = json_object();
+    cs_status st = CS_RETRY;
+    int attempt = 0;
+    while (st == CS_RETRY && !atomic_load(&wf->stopping)) {
+        char *why = NULL;
+        struct cs_ctx *ctx = cs_ctx_new(wf->id, "core", NULL, NULL, NULL);
+        json_object_clear(rows);
+        st = cs_mapping_check_live(run->definition, run_describe, run, ctx, rows, &why);
+        if (st == CS_FATAL)
+            cs_workflow_fatal(wf, "%s", why);
+        else if (st == CS_RETRY)
+            cs_workflow_sleep_until(wf, cs_now_ms() + cs_backoff_delay(run->set.retry_base_ms, run->set.retry_cap_ms,
+                                                                       ++attempt, ctx->reason_retry_after_ms));
+        if (st == CS_RETRY) {
+            char *text = cs_xasprintf("starting: %s", why);
+            cs_workflow_set_substate(wf, 0, text);
+            free(text);
+        }
+        free(why);
+        cs_ctx_free(ctx);
+    }
+    cs_workflow_set_substate(wf, 0, NULL);
+    pthread_mutex_lock(&wf->lock);
+    json_object_update(wf->source_rows, rows);
+    pthread_mutex_unlock(&wf->lock);
+    json_decref(rows);
+    return st == CS_OK && !atomic_load(&wf->stopping) ? 0 : -1;
 }
 
 static void *supervise(void *arg)
@@ -336,14 +425,19 @@ static void *supervise(void *arg)
     if ((err = run_build(wf))) {
         cs_workflow_fatal(wf, "%s", err);
         free(err);
-    } else if (run_start_instances(wf) == 0) {
-        set_status(wf, CS_WF_RUNNING, NULL);
-        run_threads(wf);
+    } else if (run_start_instances(wf) == 0 && run_check_mappings(wf) == 0) {
+        if ((err = run_pipelines(wf))) {
+            cs_workflow_fatal(wf, "%s", err);
+            free(err);
+        } else {
+            cs_replay_apply_staged(wf->env.backlog, wf->id);
+            set_status(wf, CS_WF_RUNNING, NULL);
+            run_threads(wf);
+        }
     }
     pthread_mutex_lock(&wf->lock);
     run_free(wf->run);
     wf->run = NULL;
-    apply_late_replays(wf);
     replace(&wf->reader_substate, NULL);
     replace(&wf->writer_substate, NULL);
     wf->suspended_until = 0;
@@ -428,32 +522,21 @@ void cs_workflow_free(struct cs_workflow *wf)
     pthread_mutex_destroy(&wf->lock);
     pthread_cond_destroy(&wf->wake);
     cs_metrics_free(wf->metrics);
-    json_decref(wf->replays);
+    json_decref(wf->source_rows);
     cs_rate_destroy(&wf->read_rate);
     cs_rate_destroy(&wf->write_rate);
     free(wf);
 }
 
-void cs_workflow_replay(struct cs_workflow *wf, const char *stream)
+int64_t cs_workflow_source_rows(struct cs_workflow *wf, const char *stream)
 {
+    int64_t rows;
     pthread_mutex_lock(&wf->lock);
-    if (wf->run)
-        json_array_append_new(wf->replays, json_string(stream));
-    else
-        cs_backlog_cursor_reset(wf->env.backlog, wf->id, stream);
-    pthread_cond_broadcast(&wf->wake);
+    rows = json_is_integer(json_object_get(wf->source_rows, stream))
+               ? (int64_t)json_integer_value(json_object_get(wf->source_rows, stream))
+               : -1;
     pthread_mutex_unlock(&wf->lock);
-    cs_log(CS_LOG_NOTICE, wf->id, "replay of %s requested: it is read again from the beginning", stream);
-}
-
-json_t *cs_workflow_take_replays(struct cs_workflow *wf)
-{
-    json_t *taken;
-    pthread_mutex_lock(&wf->lock);
-    taken = wf->replays;
-    wf->replays = json_array();
-    pthread_mutex_unlock(&wf->lock);
-    return taken;
+    return rows;
 }
 
 void cs_workflow_observe_write(struct cs_workflow *wf, int64_t ms)
@@ -516,6 +599,8 @@ json_t *cs_workflow_snapshot(struct cs_workflow *wf)
                      (json_int_t)atomic_load(&wf->records_rejected), "write_retries",
                      (json_int_t)atomic_load(&wf->write_retries), "metrics", cs_metrics_snapshot(wf->metrics));
     pthread_mutex_unlock(&wf->lock);
+    json_object_set_new(snap, "records_filtered", json_integer(atomic_load(&wf->records_filtered)));
+    json_object_set_new(snap, "replay_pending", cs_replay_staged(wf->env.backlog, wf->id));
     json_object_set_new(snap, "write_latency", latency_snapshot(wf));
     json_object_set_new(snap, "rates", json_pack("{s:f, s:f}", "read_per_s", cs_rate_per_second(&wf->read_rate),
                                                  "written_per_s", cs_rate_per_second(&wf->write_rate)));

@@ -1,7 +1,7 @@
 /*
  * workflow.h - one workflow's life: STOPPED -> STARTING -> RUNNING, -> FAILED on an unrecoverable
  * error (the reason is kept), -> STOPPED on stop. A running workflow has a reader thread (source ->
- * mapping -> backlog) and a pool of writer threads (backlog -> sink), each writer with its own sink
+ * backlog) and a pool of writer threads (backlog -> mapping -> sink), each writer with its own sink
  * instance. A transient outage is RUNNING with a sub-state ("backing off until 12:03:10: 429 from
  * d365"), never FAILED. Stop is graceful: in-flight writes finish, nothing queued is lost.
  */
@@ -53,12 +53,12 @@ int cs_workflow_stop(struct cs_workflow *wf);
 /* Wake every thread of the run: new backlog rows (enqueued, redriven), completions, stop. */
 void cs_workflow_wake(struct cs_workflow *wf);
 
-/* Re-read `stream` from the source's beginning: the cursor is forgotten now when the workflow is not
- * running, else by the reader before its next read. */
-void cs_workflow_replay(struct cs_workflow *wf, const char *stream);
+/* Rows of `stream` the source's describe() reported at the last start, or -1 when unknown. */
+int64_t cs_workflow_source_rows(struct cs_workflow *wf, const char *stream);
 
 /* Snapshot: {id, status, substate, reason, running_revision, backlog, dead_letters, last_success_at,
- * records_read, records_written, records_rejected, write_retries, metrics,
+ * records_read, records_written, records_filtered, records_rejected, write_retries, metrics,
+ * replay_pending (streams staged for the next start),
  * write_latency: {buckets: [count per cs_latency_bounds_ms, then +Inf], sum_ms},
  * rates: {read_per_s, written_per_s} over the last minute}. New object. */
 json_t *cs_workflow_snapshot(struct cs_workflow *wf);

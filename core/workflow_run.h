@@ -31,20 +31,24 @@ struct cs_run_settings {
 };
 
 struct cs_run;
-/* What a writer thread gets: the run and its own sink instance. */
+/* What a writer thread gets: the run, its own sink instance and its own mapping pipelines (one per
+ * mapping, in definition order: records are mapped when they are written). */
 struct cs_writer_arg {
     struct cs_run *run;
     struct cs_instance *sink;
+    struct cs_pipeline **pipelines;
+    size_t n_pipelines;
 };
 
 struct cs_run {
     struct cs_workflow *wf;
     struct cs_run_settings set;
     json_t *definition;
+    json_t *resolved; /* per mapping, the validated options of its entity handler and stages */
     struct cs_instance source;
     struct cs_instance *sinks; /* one per writer */
-    struct cs_pipeline **pipelines;
-    size_t n_pipelines;
+    const char **streams;      /* the mappings' source streams, in definition order (borrowed) */
+    size_t n_streams;
     pthread_t reader;
     pthread_t *writers;
     struct cs_writer_arg *writer_args;
@@ -70,7 +74,7 @@ struct cs_workflow {
     int supervisor_joinable;
     atomic_int stopping;
     struct cs_run *run;
-    json_t *replays; /* streams whose cursor the reader must forget, under lock */
+    json_t *source_rows; /* stream -> rows the source last described, for the replay guard; under lock */
     /* counters */
     struct cs_metrics *metrics;
     atomic_llong write_latency[CS_LATENCY_BUCKETS + 1]; /* write() durations per bucket, then +Inf */
@@ -78,11 +82,9 @@ struct cs_workflow {
     struct cs_rate read_rate, write_rate;
     atomic_int source_idle;
     atomic_int batches_in_flight; /* claimed until their outcome is counted */
-    atomic_llong records_read, records_written, records_rejected, write_retries, last_success_at;
+    atomic_llong records_read, records_written, records_filtered, records_rejected, write_retries, last_success_at;
 };
 
-/* Streams whose replay was requested since the last call (new array; empty when none). */
-json_t *cs_workflow_take_replays(struct cs_workflow *wf);
 /* Count one write() that took `ms`. */
 void cs_workflow_observe_write(struct cs_workflow *wf, int64_t ms);
 

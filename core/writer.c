@@ -1,9 +1,11 @@
 /*
  * writer.c - a writer thread of a running workflow: claims due backlog rows (never a key already in
- * flight), hands them to its own sink instance, and settles each row in one transaction: written rows
- * leave the backlog, rejected ones become dead letters with the sink's status and detail, transient
- * failures are rescheduled with backoff (honouring Retry-After). A whole-batch CS_RETRY suspends every
- * writer of the workflow until the backoff ends; CS_FATAL fails the workflow and returns the batch.
+ * flight), maps them through its own pipelines (entity handler and stages of each mapping), hands the
+ * mapped ones to its own sink instance, and settles each row in one transaction: written or filtered
+ * rows leave the backlog, rejected ones become dead letters with the stage's or the sink's status and
+ * detail, transient failures are rescheduled with backoff (honouring Retry-After). A whole-batch
+ * CS_RETRY suspends every writer of the workflow until the backoff ends; CS_FATAL fails the workflow
+ * and returns the batch, which stays queued.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +17,22 @@
 #include "workflow_run.h"
 
 struct batch {
-    size_t n;
-    struct cs_claim *claims;
-    cs_record **records;
-    struct cs_outcome *out;
+    size_t n;                /* claims */
+    struct cs_claim *claims; /* .record: after mapping, the mapped record (NULL when filtered out) */
+    cs_record **records;     /* what the sink gets: the first n_out mapped records */
+    size_t *origin;          /* records[j] is claims[origin[j]].record */
+    size_t n_out;
+    struct cs_outcome *out; /* per claim */
     int64_t *retry_after;
-    char **details; /* owned copies of what set_result reported */
+    char **details; /* owned copies of what set_result or a stage reported */
 };
 
 static void on_result(void *arg, size_t index, cs_status st, int http, int64_t retry_after, const char *detail)
 {
     struct batch *b = arg;
-    if (index >= b->n || st == CS_OK || st == CS_NODATA)
+    if (index >= b->n_out || st == CS_OK || st == CS_NODATA)
         return;
+    index = b->origin[index];
     b->out[index].status = st == CS_REJECT ? CS_REJECT : CS_RETRY; /* a per-record FATAL cannot be settled */
     b->out[index].http_status = http;
     b->retry_after[index] = retry_after;
@@ -43,7 +48,6 @@ static void batch_reset(struct batch *b, const char *failed_in)
         free(b->details[i]);
         b->details[i] = NULL;
         b->retry_after[i] = 0;
-        b->records[i] = b->claims[i].record;
         b->out[i] = (struct cs_outcome){.seq = b->claims[i].seq, .status = CS_OK, .failed_in = failed_in};
     }
 }
@@ -119,39 +123,99 @@ static void settle_retries(struct cs_run *run, struct batch *b, int64_t now)
     }
 }
 
-/* Write one claimed batch and settle it. */
-static void write_batch(struct cs_run *run, struct cs_instance *sink, struct batch *b)
+static struct cs_pipeline *pipeline_for(const struct cs_writer_arg *wa, const char *stream)
 {
-    struct cs_workflow *wf = run->wf;
+    for (size_t i = 0; stream && i < wa->n_pipelines; i++)
+        if (strcmp(cs_pipeline_stream(wa->pipelines[i]), stream) == 0)
+            return wa->pipelines[i];
+    return NULL;
+}
+
+/* Map every claimed record: mapped ones go to b->records, a rejected one is settled as a dead letter
+ * of class mapping_failed, a filtered one as done. CS_OK, or the CS_RETRY / CS_FATAL of a stage that
+ * cannot map now (reason on the sink's context): the whole batch then waits. */
+static cs_status map_batch(const struct cs_writer_arg *wa, struct batch *b)
+{
+    b->n_out = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        struct cs_pipeline *p = pipeline_for(wa, cs_record_stream(b->claims[i].record));
+        struct cs_map_failure mf = {0};
+        cs_status st = p ? cs_pipeline_apply(p, &b->claims[i].record, &mf) : CS_REJECT;
+        if (!p)
+            mf = (struct cs_map_failure){"crmsyncd", cs_xasprintf("no mapping for stream \"%s\" in this revision of "
+                                                                  "the workflow", cs_record_stream(b->claims[i].record))};
+        if (st == CS_OK && b->claims[i].record) {
+            b->origin[b->n_out] = i;
+            b->records[b->n_out++] = b->claims[i].record;
+        } else if (st == CS_REJECT) {
+            b->out[i].status = CS_REJECT;
+            b->out[i].error_class = "mapping_failed";
+            b->out[i].failed_in = mf.failed_in;
+            b->details[i] = mf.detail;
+        } else if (st != CS_OK) {
+            char *text = cs_xasprintf("%s from stage %s", mf.detail, mf.failed_in);
+            cs_ctx_set_reason(wa->sink->ctx, 0, -1, text);
+            free(text);
+            free(mf.detail);
+            return st;
+        }
+    }
+    return CS_OK;
+}
+
+/* Hand the mapped records to the sink; a whole-batch status applies to each of them. */
+static cs_status send_batch(struct cs_run *run, struct cs_instance *sink, struct batch *b)
+{
     const cs_connector *c = &sink->component->u.connector;
-    int64_t now, ok = 0, retried = 0, rejected = 0;
+    int64_t t0 = cs_mono_ms();
+    cs_status st = c->write(sink->inst, b->records, b->n_out);
+    cs_workflow_observe_write(run->wf, cs_mono_ms() - t0);
+    return st;
+}
+
+/* Every record handed to the sink (`all`: every record, when a stage could not map now) gets `st`. */
+static void whole_batch(struct cs_run *run, struct cs_instance *sink, struct batch *b, cs_status st, int all)
+{
+    int64_t until = st == CS_RETRY ? suspend_writers(run, sink) : 0;
+    for (size_t j = 0; j < (all ? b->n : b->n_out); j++) {
+        size_t i = all ? j : b->origin[j];
+        b->out[i].status = st;
+        b->out[i].http_status = sink->ctx->reason_http;
+        b->out[i].next_attempt_at = until;
+        free(b->details[i]);
+        b->details[i] = cs_xstrdup(cs_ctx_reason(sink->ctx, "no reason given"));
+    }
+}
+
+/* Map, write and settle one claimed batch. */
+static void write_batch(const struct cs_writer_arg *wa, struct batch *b)
+{
+    struct cs_run *run = wa->run;
+    struct cs_instance *sink = wa->sink;
+    struct cs_workflow *wf = run->wf;
+    int64_t now, ok = 0, retried = 0, rejected = 0, filtered = 0;
     cs_status st;
+    int stage_failed;
 
     batch_reset(b, sink->component->plugin->desc.name);
     cs_ctx_clear_reason(sink->ctx);
-    now = cs_mono_ms();
-    st = c->write(sink->inst, b->records, b->n);
-    cs_workflow_observe_write(wf, cs_mono_ms() - now);
+    st = map_batch(wa, b);
+    stage_failed = st != CS_OK;
+    if (!stage_failed && b->n_out)
+        st = send_batch(run, sink, b);
     now = cs_now_ms();
     if (st == CS_FATAL) {
         return_to_backlog(wf, b);
         cs_workflow_fatal(wf, "sink \"%s\": %s", sink->connection, cs_ctx_reason(sink->ctx, "no reason given"));
         return;
     }
-    if (st == CS_RETRY || st == CS_REJECT) {
-        int64_t until = st == CS_RETRY ? suspend_writers(run, sink) : 0;
-        for (size_t i = 0; i < b->n; i++) {
-            b->out[i].status = st;
-            b->out[i].http_status = sink->ctx->reason_http;
-            b->out[i].next_attempt_at = until;
-            free(b->details[i]);
-            b->details[i] = cs_xstrdup(cs_ctx_reason(sink->ctx, "no reason given"));
-        }
-    }
+    if (st == CS_RETRY || st == CS_REJECT)
+        whole_batch(run, sink, b, st, stage_failed);
     settle_retries(run, b, now);
     for (size_t i = 0; i < b->n; i++) {
         b->out[i].detail = b->details[i];
-        ok += b->out[i].status == CS_OK;
+        filtered += b->out[i].status == CS_OK && !b->claims[i].record;
+        ok += b->out[i].status == CS_OK && b->claims[i].record;
         retried += b->out[i].status == CS_RETRY;
         rejected += b->out[i].status == CS_REJECT;
     }
@@ -163,10 +227,11 @@ static void write_batch(struct cs_run *run, struct cs_instance *sink, struct bat
         return;
     }
     atomic_fetch_add(&wf->records_written, ok);
+    atomic_fetch_add(&wf->records_filtered, filtered);
     cs_rate_add(&wf->write_rate, ok);
     atomic_fetch_add(&wf->write_retries, retried);
     atomic_fetch_add(&wf->records_rejected, rejected);
-    if (ok) {
+    if (ok || filtered) {
         atomic_store(&wf->last_success_at, now);
         writers_recovered(wf);
     }
@@ -204,6 +269,7 @@ void *cs_writer_main(void *arg)
 
     b.claims = cs_xcalloc(max, sizeof *b.claims);
     b.records = cs_xcalloc(max, sizeof *b.records);
+    b.origin = cs_xcalloc(max, sizeof *b.origin);
     b.out = cs_xcalloc(max, sizeof *b.out);
     b.retry_after = cs_xcalloc(max, sizeof *b.retry_after);
     b.details = cs_xcalloc(max, sizeof *b.details);
@@ -221,7 +287,7 @@ void *cs_writer_main(void *arg)
             continue;
         }
         atomic_fetch_add(&wf->batches_in_flight, 1);
-        write_batch(run, wa->sink, &b);
+        write_batch(wa, &b);
         batch_release(&b);
         atomic_fetch_sub(&wf->batches_in_flight, 1);
     }
@@ -230,6 +296,7 @@ void *cs_writer_main(void *arg)
         free(b.details[i]);
     free(b.claims);
     free(b.records);
+    free(b.origin);
     free(b.out);
     free(b.retry_after);
     free(b.details);

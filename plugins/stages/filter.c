@@ -3,7 +3,8 @@
  * that does not pass is dropped, or, with delete_filtered, turned into a delete of its key so the
  * destination drops it too. Operators: eq ne gt ge lt le contains startswith endswith in null notnull,
  * comparing numbers as numbers, booleans as booleans and anything else as text (ISO dates and times
- * order correctly as text). Deletes pass untouched.
+ * order correctly as text). Deletes from the source pass untouched, or are dropped with
+ * apply_deletes: false (the destination keeps the record).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,14 +25,15 @@ struct filter {
     struct stage_base base;
     struct rule *rules;
     size_t n;
-    int any, delete_filtered;
+    int any, delete_filtered, apply_deletes;
 };
 
 static const cs_option options[] = {
-    {"rules", CS_OPT_JSON, CS_OPT_REQUIRED, NULL, "[{field, op, value}]; op: eq ne gt ge lt le contains "
-                                                  "startswith endswith in null notnull"},
+    {"rules", CS_OPT_JSON, 0, "[]", "[{field, op, value}]; op: eq ne gt ge lt le contains "
+                                    "startswith endswith in null notnull"},
     {"match", CS_OPT_STRING, 0, "all", "all: every rule must pass; any: one is enough"},
     {"delete_filtered", CS_OPT_BOOL, 0, "false", "a record that does not pass deletes its key at the destination"},
+    {"apply_deletes", CS_OPT_BOOL, 0, "true", "false: deletes at the source are dropped, the destination keeps the record"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -81,6 +83,7 @@ static cs_status filter_create(const cs_host *host, cs_ctx *ctx, const json_t *o
     f->base = (struct stage_base){host, ctx};
     f->any = match && strcmp(match, "any") == 0;
     f->delete_filtered = json_is_true(json_object_get(o, "delete_filtered"));
+    f->apply_deletes = !json_is_false(json_object_get(o, "apply_deletes"));
     if (!json_is_array(rules) || (match && strcmp(match, "all") != 0 && !f->any)) {
         host->set_reason(ctx, 0, 0, "rules must be a list and match \"all\" or \"any\"");
         filter_destroy(f);
@@ -169,8 +172,13 @@ static cs_status filter_apply(void *inst, cs_record **rec)
     struct filter *f = inst;
     const json_t *payload = cs_record_payload(*rec);
     int ok = !f->any || f->n == 0;
-    if (cs_record_op(*rec) == CS_OP_DELETE)
+    if (cs_record_op(*rec) == CS_OP_DELETE) {
+        if (f->apply_deletes)
+            return CS_OK;
+        json_decref(*rec);
+        *rec = NULL;
         return CS_OK;
+    }
     for (size_t i = 0; i < f->n; i++) {
         int p = passes(&f->rules[i], payload);
         if (f->any && p) {

@@ -130,6 +130,37 @@ static void test_filter_any_and_delete(void)
     stage("filter")->destroy(any);
 }
 
+/* A source delete through the filter: passed by default, dropped with apply_deletes false, whatever
+ * the rules say; delete_filtered still deletes a record that stops passing. */
+static cs_record *filter_delete(const char *options_json)
+{
+    void *inst = make("filter", options_json);
+    cs_record *r = cs_record_new("contacts", "k1", CS_OP_DELETE, NULL, 0);
+    CHECK(inst != NULL);
+    CHECK_INT(stage("filter")->apply(inst, &r), CS_OK);
+    stage("filter")->destroy(inst);
+    return r;
+}
+
+static void test_filter_apply_deletes(void)
+{
+    cs_record *r = filter_delete("{\"rules\": []}");
+    char *after = NULL;
+    int op = 0;
+    void *inst;
+    CHECK(r && cs_record_op(r) == CS_OP_DELETE);
+    json_decref(r);
+    r = filter_delete("{\"rules\": [{\"field\": \"x\", \"op\": \"null\"}], \"apply_deletes\": false}");
+    CHECK(r == NULL);
+    json_decref(r);
+    inst = make("filter", "{\"rules\": [{\"field\": \"x\", \"op\": \"null\"}], \"apply_deletes\": false, "
+                          "\"delete_filtered\": true}");
+    CHECK_INT(run("filter", inst, "{\"x\": 1}", 0, &after, &op), CS_OK);
+    CHECK(op == CS_OP_DELETE);
+    free(after);
+    stage("filter")->destroy(inst);
+}
+
 static void test_replace(void)
 {
     void *r = make("replace", "{\"rules\": [{\"field\": \"colour\", \"from\": \"#00FF00\", \"to\": \"green\"}, "
@@ -227,6 +258,7 @@ int main(void)
     }
     test_filter_operators();
     test_filter_any_and_delete();
+    test_filter_apply_deletes();
     test_replace();
     test_map();
     test_convert();

@@ -8,9 +8,15 @@ the Campaign emulator. Every check reads what ended up in the Campaign emulator.
 2. an update in Dataverse reaches Campaign after one poll, without the apply_updates:false birthDate;
 3. a create arrives; a delete in Dataverse deletes the profile; a contact made inactive stops passing
    the filter and its profile is deleted (delete_filtered);
-4. replay through the admin API re-sends everything, the birthDate included;
-5. picklists as labels (the table's `labels` option), with a replacement matched on a label.
+4. replay through the admin API, pending until stop + start, then re-sends everything, the birthDate
+   included;
+5. picklists as labels (the table's `labels` option), with a replacement matched on a label;
+6. edits through the admin API: a saved mapping's table pair and key cannot change, two fields onto one
+   target and an unknown filter operator are refused where they are; apply_deletes off keeps the
+   profile of a contact deleted in Dataverse, while delete_filtered still deletes.
+The mapping is written in the table-mapping form (wflib.TABLE_MAPPING), which the core compiles.
 """
+import json
 import time
 
 import wflib as W
@@ -27,7 +33,7 @@ def main():
         for rid in ids[:INACTIVE]:
             env.crm("PATCH", "tables/contacts/" + rid, {"statecode": 1, "statuscode": 2})
         active = ids[INACTIVE:]
-        conf = env.config()
+        conf = env.config(table_mapping=W.TABLE_MAPPING)
         d = W.Daemon(conf, env.s.path("daemon.log"))
         try:
             d.wait_port()
@@ -98,6 +104,14 @@ def main():
             read_before = d.workflow()["records_read"]
             code, doc = d.api("POST", "/workflows/%s/replay" % W.WF, {"mapping": "contacts"})
             check(code == 200, "replay accepted by the admin API", (code, doc))
+            check(d.workflow()["replay_pending"] == ["contacts"], "the replay is pending until stop + start",
+                  d.workflow())
+            time.sleep(1.5)  # a poll interval and more: a replay begun at once would have read rows by now
+            check(d.workflow()["records_read"] == read_before, "nothing is read again before the restart",
+                  d.workflow())
+            for action in ("stop", "start"):
+                code, doc = d.api("POST", "/workflows/%s/%s" % (W.WF, action))
+                check(code == 200, "%s accepted" % action, (code, doc))
             W.wait_until(lambda: (env.profile(x) or {}).get("birthDate") == "1999-09-09", 120,
                          "replay writes the apply_updates:false birthDate", lambda: env.profile(x))
             # the backlog can be empty between two pages: wait until every row was read again, then drained
@@ -113,6 +127,45 @@ def main():
             check(not wrong, "after the replay every profile equals its contact, birthDate included", wrong[:3])
             w = d.workflow()
             check(w["status"] == "RUNNING" and w["dead_letters"] == 0, "RUNNING, no dead letter after the replay", w)
+
+            # ---- 6. edits through the admin API: what is refused, and apply_deletes off -----------------
+            code, doc = d.api("GET", "/workflows/%s/definition" % W.WF)
+            definition = doc["definition"]
+
+            def put(mutate):
+                edited = json.loads(json.dumps(definition))
+                mutate(edited["mappings"][0])
+                return d.api("PUT", "/workflows/%s/definition" % W.WF, edited)
+
+            def errors(doc):
+                return {(e["path"], e["message"]) for e in doc.get("error", {}).get("details", [])}
+
+            code, doc = put(lambda m: m.update(target="customers"))
+            check(code == 400 and any(p == "mappings[0].target" and "fixed once saved" in msg for p, msg in errors(doc)),
+                  "changing a saved mapping's table pair is refused, naming the member", (code, doc))
+            code, doc = put(lambda m: m["key"].update(target="cusCrmid"))
+            check(code == 400 and any("key" in p and "fixed once saved" in msg for p, msg in errors(doc)),
+                  "changing a saved mapping's key is refused", (code, doc))
+            code, doc = put(lambda m: m["fields"].append({"source": "lastname", "target": "firstName"}))
+            check(code == 400 and any(p == "mappings[0].fields[6].target" and "already the target" in msg
+                                      for p, msg in errors(doc)),
+                  "two Dynamics 365 fields onto one Campaign field are refused at the field", (code, doc))
+            code, doc = put(lambda m: m["filters"]["rules"].append({"field": "statecode", "op": "between", "value": 1}))
+            check(code == 400 and any(p == "mappings[0].filters.rules[1].op" for p, _ in errors(doc)),
+                  "an unknown filter operator is refused at the rule", (code, doc))
+            code, doc = put(lambda m: m.update(apply_deletes=False))
+            check(code == 200 and doc["pending"], "apply_deletes: false accepted, pending until stop + start", (code, doc))
+            for action in ("stop", "start"):
+                check(d.api("POST", "/workflows/%s/%s" % (W.WF, action))[0] == 200, "%s accepted" % action)
+            W.wait_until(lambda: d.workflow()["status"] == "RUNNING", 30, "RUNNING again", lambda: d.workflow())
+            kept = live_active[3]
+            env.crm("DELETE", "tables/contacts/" + kept)
+            gone = live_active[4]
+            env.crm("PATCH", "tables/contacts/" + gone, {"statecode": 1, "statuscode": 2})
+            W.wait_until(lambda: env.profile(gone) is None, 30, "a contact made inactive is still deleted "
+                         "(delete_filtered) with apply_deletes off", lambda: env.profile(gone))
+            check(env.profile(kept) is not None, "with apply_deletes off a contact deleted in Dataverse keeps its "
+                  "profile", kept)
         finally:
             rc = d.stop()
         check(rc == 0, "crmsyncd stops cleanly on SIGTERM", rc)

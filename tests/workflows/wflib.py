@@ -45,6 +45,22 @@ STAGES_TECHNICAL = [
     {"name": "convert", "types": {"birthDate": "date"}},
 ]
 
+# the same mapping in the table-mapping form (what the Workflows page edits; the core compiles it into
+# the stages above)
+TABLE_MAPPING = {
+    "key": {"source": "contactid", "target": "externalId"},
+    "fields": [
+        {"source": "firstname", "target": "firstName"},
+        {"source": "lastname", "target": "lastName"},
+        {"source": "emailaddress1", "target": "email"},
+        {"source": "gendercode", "target": "gender"},
+        {"source": "address1_city", "target": "location.city"},
+        {"source": "birthdate", "target": "birthDate", "apply_updates": False, "type": "date"}],
+    "replacements": [{"field": "gendercode", "from": 1, "to": "male"},
+                     {"field": "gendercode", "from": 2, "to": "female"}],
+    "filters": {"match": "all", "delete_filtered": True, "rules": [{"field": "statecode", "op": "eq", "value": 0}]},
+}
+
 
 def check(cond, what, detail=None):
     acstest.check(cond, what, detail)
@@ -69,7 +85,9 @@ class Env:
 
     # ---- configuration ------------------------------------------------------------------------------
     def config(self, stages=None, labels=None, name="ingress.conf", page_size=500, writers=4, poll="1s",
-               log_level="notice"):
+               log_level="notice", table_mapping=None):
+        """The reference workflow with `stages` (explicit form; STAGES_TECHNICAL by default) or, when
+        `table_mapping` is given, with that table mapping (e.g. TABLE_MAPPING)."""
         table = {"columns": COLUMNS}
         if labels:
             table["labels"] = labels
@@ -85,8 +103,9 @@ class Env:
         wf = [{"id": WF, "title": "Microsoft Dynamics 365 to Campaign", "source": "d365", "sink": "acs",
                "writers": writers, "batch_size": 100, "poll_interval": poll,
                "retry": {"base": "100ms", "cap": "2s"},
-               "mappings": [{"stream": "contacts", "target": "profiles",
-                             "stages": STAGES_TECHNICAL if stages is None else stages}]}]
+               "mappings": [dict({"stream": "contacts", "target": "profiles"},
+                                 **(table_mapping if table_mapping is not None else
+                                    {"stages": STAGES_TECHNICAL if stages is None else stages}))]}]
         path = L.write_config(self.s, conns, wf, name, plugins=["dynamics365", CAMPAIGN, STAGES],
                               log_level=log_level)
         with open(path) as f:

@@ -1,0 +1,238 @@
+/*
+ * mapping.c - compiles the table-mapping form of a mapping into built-in stage invocations and checks
+ * what can be checked offline (see mapping.h). The member types, choices and defaults are checked by
+ * the config schema (config.c) before this runs; this file checks across members.
+ */
+#include "mapping.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static void reportf(cs_mapping_report report, void *arg, const char *member, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void reportf(cs_mapping_report report, void *arg, const char *member, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+    va_start(ap, fmt);
+    msg = cs_xvasprintf(fmt, ap);
+    va_end(ap);
+    report(arg, member, msg);
+    free(msg);
+}
+
+int cs_mapping_is_table(const json_t *mapping)
+{
+    return json_object_get(mapping, "fields") != NULL;
+}
+
+static const char *member_str(const json_t *obj, const char *name)
+{
+    return json_string_value(json_object_get(obj, name));
+}
+
+/* Index of the first element of `list` before `end` whose `member` equals `value`, or -1. */
+static long index_of(const json_t *list, size_t end, const char *member, const char *value)
+{
+    for (size_t i = 0; value && i < end; i++) {
+        const char *s = member_str(json_array_get(list, i), member);
+        if (s && strcmp(s, value) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* One Dynamics 365 field per Campaign field; the key's target is taken too. */
+static int check_fields(const json_t *m, cs_mapping_report report, void *arg)
+{
+    const json_t *fields = json_object_get(m, "fields"), *key = json_object_get(m, "key");
+    const char *key_target = member_str(key, "target");
+    int bad = 0;
+    for (size_t i = 0; i < json_array_size(fields); i++) {
+        const json_t *f = json_array_get(fields, i);
+        const char *target = member_str(f, "target");
+        char member[64];
+        long first = index_of(fields, i, "target", target);
+        snprintf(member, sizeof member, "fields[%zu].target", i);
+        if (key_target && target && strcmp(target, key_target) == 0) {
+            reportf(report, arg, member, "\"%s\" is the mapping's key (key.target); it is written from key.source",
+                    target);
+            bad++;
+        } else if (first >= 0) {
+            reportf(report, arg, member,
+                    "\"%s\" is already the target of fields[%ld] (%s): one Dynamics 365 field per Campaign field",
+                    target, first, member_str(json_array_get(fields, (size_t)first), "source"));
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* A replacement rewrites a mapped field, and one (field, value) pair has one replacement. */
+static int check_replacements(const json_t *m, cs_mapping_report report, void *arg)
+{
+    const json_t *rules = json_object_get(m, "replacements"), *fields = json_object_get(m, "fields");
+    int bad = 0;
+    for (size_t i = 0; i < json_array_size(rules); i++) {
+        const json_t *r = json_array_get(rules, i);
+        const char *field = member_str(r, "field");
+        char member[64];
+        snprintf(member, sizeof member, "replacements[%zu].field", i);
+        if (field && index_of(fields, json_array_size(fields), "source", field) < 0) {
+            reportf(report, arg, member, "\"%s\" is not a mapped field: add it to fields first", field);
+            bad++;
+            continue;
+        }
+        for (size_t j = 0; j < i; j++) {
+            const json_t *o = json_array_get(rules, j);
+            if (strcmp(member_str(o, "field"), field) == 0 &&
+                json_equal(json_object_get(o, "from"), json_object_get(r, "from"))) {
+                snprintf(member, sizeof member, "replacements[%zu].from", i);
+                reportf(report, arg, member, "replacements[%zu] already replaces this value of \"%s\"", j, field);
+                bad++;
+                break;
+            }
+        }
+    }
+    return bad;
+}
+
+/* Operators that need a value have one; "in" takes a list. */
+static int check_filters(const json_t *m, cs_mapping_report report, void *arg)
+{
+    const json_t *rules = json_object_get(json_object_get(m, "filters"), "rules");
+    int bad = 0;
+    for (size_t i = 0; i < json_array_size(rules); i++) {
+        const json_t *r = json_array_get(rules, i), *value = json_object_get(r, "value");
+        const char *op = member_str(r, "op");
+        char member[64];
+        snprintf(member, sizeof member, "filters.rules[%zu].value", i);
+        if (!op)
+            continue;
+        if (strcmp(op, "null") != 0 && strcmp(op, "notnull") != 0 && (!value || json_is_null(value))) {
+            reportf(report, arg, member, "operator \"%s\" needs a value", op);
+            bad++;
+        } else if (strcmp(op, "in") == 0 && !json_is_array(value)) {
+            reportf(report, arg, member, "operator \"in\" needs a list of values");
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static json_t *compile(const json_t *m)
+{
+    const json_t *filters = json_object_get(m, "filters"), *rules = json_object_get(filters, "rules");
+    const json_t *key = json_object_get(m, "key"), *fields = json_object_get(m, "fields"), *f;
+    json_t *out = json_array(), *map_fields = json_array(), *types = json_object();
+    int apply_deletes = !json_is_false(json_object_get(m, "apply_deletes"));
+    size_t i;
+
+    if (json_array_size(rules) || !apply_deletes)
+        json_array_append_new(
+            out, json_pack("{s:s, s:O, s:O, s:O, s:b}", "name", "filter", "rules", rules ? rules : json_array(),
+                           "match", json_object_get(filters, "match") ? json_object_get(filters, "match") : json_string("all"),
+                           "delete_filtered", json_object_get(filters, "delete_filtered") ? json_object_get(filters, "delete_filtered") : json_false(),
+                           "apply_deletes", apply_deletes));
+    if (json_array_size(json_object_get(m, "replacements")))
+        json_array_append_new(out, json_pack("{s:s, s:O}", "name", "replace", "rules", json_object_get(m, "replacements")));
+    json_array_append_new(map_fields, json_pack("{s:O, s:O}", "source", json_object_get(key, "source"), "target",
+                                                json_object_get(key, "target")));
+    json_array_foreach(fields, i, f)
+    {
+        json_array_append_new(map_fields, json_pack("{s:O, s:O, s:b}", "source", json_object_get(f, "source"), "target",
+                                                    json_object_get(f, "target"), "apply_updates",
+                                                    !json_is_false(json_object_get(f, "apply_updates"))));
+        if (member_str(f, "type"))
+            json_object_set(types, member_str(f, "target"), json_object_get(f, "type"));
+    }
+    json_array_append_new(out, json_pack("{s:s, s:o}", "name", "map", "fields", map_fields));
+    if (json_object_size(types))
+        json_array_append_new(out, json_pack("{s:s, s:O}", "name", "convert", "types", types));
+    json_decref(types);
+    return out;
+}
+
+int cs_mapping_compile(json_t *mapping, cs_mapping_report report, void *arg)
+{
+    int bad = 0;
+    if (!cs_mapping_is_table(mapping))
+        return 0;
+    if (!json_is_object(json_object_get(mapping, "key"))) {
+        report(arg, "key", "required in a table mapping: {source: the Dynamics 365 primary key, e.g. contactid, "
+                           "target: the Campaign key field, e.g. externalId}");
+        bad++;
+    }
+    bad += check_fields(mapping, report, arg);
+    bad += check_replacements(mapping, report, arg);
+    bad += check_filters(mapping, report, arg);
+    if (!bad)
+        json_object_set_new(mapping, "compiled", compile(mapping));
+    return bad;
+}
+
+static void add_column(json_t *list, const char *name)
+{
+    if (!name)
+        return;
+    for (size_t i = 0; i < json_array_size(list); i++)
+        if (strcmp(json_string_value(json_array_get(list, i)), name) == 0)
+            return;
+    json_array_append_new(list, json_string(name));
+}
+
+json_t *cs_mapping_columns(const json_t *m)
+{
+    json_t *out = json_array(), *v;
+    size_t i;
+    if (!cs_mapping_is_table(m))
+        return out;
+    add_column(out, member_str(json_object_get(m, "key"), "source"));
+    json_array_foreach(json_object_get(m, "fields"), i, v)
+        add_column(out, member_str(v, "source"));
+    json_array_foreach(json_object_get(json_object_get(m, "filters"), "rules"), i, v)
+        add_column(out, member_str(v, "field"));
+    return out;
+}
+
+int cs_mapping_is_custom(const json_t *m)
+{
+    const char *s = member_str(m, "stream");
+    return s && strcmp(s, "contact") != 0 && strcmp(s, "contacts") != 0;
+}
+
+/* The mapping of `stream` in a definition, or NULL. */
+static const json_t *find_mapping(const json_t *def, const char *stream)
+{
+    const json_t *mappings = json_object_get(def, "mappings");
+    long i = index_of(mappings, json_array_size(mappings), "stream", stream);
+    return i < 0 ? NULL : json_array_get(mappings, (size_t)i);
+}
+
+char *cs_mapping_check_immutable(const json_t *prev, const json_t *next)
+{
+    const json_t *m;
+    size_t i;
+    json_array_foreach(json_object_get(next, "mappings"), i, m)
+    {
+        const char *stream = member_str(m, "stream");
+        const json_t *old = find_mapping(prev, stream);
+        const json_t *ok = json_object_get(old, "key"), *nk = json_object_get(m, "key");
+        if (!old)
+            continue;
+        if (strcmp(member_str(old, "target"), member_str(m, "target")) != 0)
+            return cs_xasprintf("mappings[%zu].target: the table pair %s -> %s is fixed once saved (not %s -> %s); "
+                                "delete the mapping, save, then add the new one",
+                                i, stream, member_str(old, "target"), stream, member_str(m, "target"));
+        if (ok && !json_equal(ok, nk))
+            return cs_xasprintf("mappings[%zu].key: the key of %s -> %s (%s -> %s) is fixed once saved; delete the "
+                                "mapping, save, then add it again with the new key",
+                                i, stream, member_str(m, "target"), member_str(ok, "source"), member_str(ok, "target"));
+    }
+    return NULL;
+}
