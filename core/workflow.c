@@ -269,27 +269,18 @@ static char *run_build(struct cs_workflow *wf)
     run->sinks = cs_xcalloc(run->set.writers, sizeof *run->sinks);
     run->writer_args = cs_xcalloc(run->set.writers, sizeof *run->writer_args);
     for (int i = 0; i < run->set.writers; i++) {
-        run->writer_args[i] = (struct cs_writer_arg){run, &run->sinks[i], NULL, 0};
+        run->writer_args[i] = (struct cs_writer_arg){run, &run->sinks[i], NULL, 0, 0};
         if ((err = instance_create(wf, &run->sinks[i], "sink", i)))
             return err;
     }
     return NULL;
 }
 
-/* host->describe for the run's entity handlers and stages, and for the mapping check: the source's
- * or the first sink's describe(). */
-static cs_status run_describe(void *arg, const char *side, const char *stream, json_t **out, struct cs_ctx *caller)
+cs_status cs_instance_describe(struct cs_instance *in, const char *stream, json_t **out, struct cs_ctx *caller)
 {
-    struct cs_run *run = arg;
-    struct cs_instance *in = strcmp(side, "source") == 0 ? &run->source : strcmp(side, "target") == 0 ? &run->sinks[0] : NULL;
-    const cs_connector *c;
+    const cs_connector *c = &in->component->u.connector;
     cs_status st;
     *out = NULL;
-    if (!in) {
-        cs_ctx_set_reason(caller, 0, -1, "describe: the side is \"source\" or \"target\"");
-        return CS_FATAL;
-    }
-    c = &in->component->u.connector;
     if (!c->describe)
         return CS_NODATA;
     cs_ctx_clear_reason(in->ctx);
@@ -302,6 +293,20 @@ static cs_status run_describe(void *arg, const char *side, const char *stream, j
         *out = NULL;
     }
     return st;
+}
+
+/* host->describe for the run's entity handlers and stages, and for the mapping check: the source's
+ * or the first sink's describe(). */
+static cs_status run_describe(void *arg, const char *side, const char *stream, json_t **out, struct cs_ctx *caller)
+{
+    struct cs_run *run = arg;
+    *out = NULL;
+    if (strcmp(side, "source") == 0)
+        return cs_instance_describe(&run->source, stream, out, caller);
+    if (strcmp(side, "target") == 0)
+        return cs_instance_describe(&run->sinks[0], stream, out, caller);
+    cs_ctx_set_reason(caller, 0, -1, "describe: the side is \"source\" or \"target\"");
+    return CS_FATAL;
 }
 
 /* Each writer's own pipelines (entity handler and stages per mapping). NULL or why not (new). */

@@ -38,6 +38,7 @@ struct cs_writer_arg {
     struct cs_instance *sink;
     struct cs_pipeline **pipelines;
     size_t n_pipelines;
+    int64_t mapping_checked_at; /* last re-check of the mappings against the sink's metadata (mono ms) */
 };
 
 struct cs_run {
@@ -96,6 +97,10 @@ void cs_workflow_set_substate(struct cs_workflow *wf, int writer, const char *te
 void cs_workflow_sleep_until(struct cs_workflow *wf, int64_t deadline_ms);
 /* Like cs_workflow_sleep_until, but any cs_workflow_wake() ends the wait too. */
 void cs_workflow_wait(struct cs_workflow *wf, int64_t deadline_ms);
+
+/* The instance's describe() of `stream` (CS_NODATA when it has none); a failure's reason goes to
+ * `caller`. */
+cs_status cs_instance_describe(struct cs_instance *in, const char *stream, json_t **out, struct cs_ctx *caller);
 
 void *cs_reader_main(void *run);
 void *cs_writer_main(void *instance_of_run);

@@ -13,6 +13,7 @@
 #include "backlog.h"
 #include "backoff.h"
 #include "log.h"
+#include "mapping_check.h"
 #include "util.h"
 #include "workflow_run.h"
 
@@ -187,8 +188,51 @@ static void whole_batch(struct cs_run *run, struct cs_instance *sink, struct bat
     }
 }
 
+/* host-side describer of a writer: its own sink for "target"; the source is the reader's (not asked). */
+static cs_status writer_describe(void *arg, const char *side, const char *stream, json_t **out, struct cs_ctx *caller)
+{
+    const struct cs_writer_arg *wa = arg;
+    *out = NULL;
+    return strcmp(side, "target") == 0 ? cs_instance_describe(wa->sink, stream, out, caller) : CS_NODATA;
+}
+
+#define DRIFT_RECHECK_MS 30000
+
+/* The sink refused records. If that is because a mapped field left the destination or changed its type
+ * (schema drift: Adobe asks operators to stop the workflow before publishing such a change), the
+ * batch stays queued and the workflow fails naming the field; it is written once the mapping is fixed
+ * and the workflow started again. Checked at most every DRIFT_RECHECK_MS per writer. 1 on drift. */
+static int schema_drifted(struct cs_writer_arg *wa)
+{
+    int64_t now = cs_mono_ms();
+    struct cs_ctx *ctx;
+    json_t *rows;
+    char *why = NULL;
+    cs_status st;
+    if (wa->mapping_checked_at && now - wa->mapping_checked_at < DRIFT_RECHECK_MS)
+        return 0;
+    wa->mapping_checked_at = now;
+    ctx = cs_ctx_new(wa->run->wf->id, "core", NULL, NULL, NULL);
+    rows = json_object();
+    st = cs_mapping_check_live(wa->run->definition, writer_describe, wa, ctx, rows, &why);
+    if (st == CS_FATAL)
+        cs_workflow_fatal(wa->run->wf, "the destination's schema no longer fits the mapping: %s", why);
+    free(why);
+    json_decref(rows);
+    cs_ctx_free(ctx);
+    return st == CS_FATAL;
+}
+
+static int any_rejected(const struct batch *b)
+{
+    for (size_t j = 0; j < b->n_out; j++)
+        if (b->out[b->origin[j]].status == CS_REJECT)
+            return 1;
+    return 0;
+}
+
 /* Map, write and settle one claimed batch. */
-static void write_batch(const struct cs_writer_arg *wa, struct batch *b)
+static void write_batch(struct cs_writer_arg *wa, struct batch *b)
 {
     struct cs_run *run = wa->run;
     struct cs_instance *sink = wa->sink;
@@ -211,6 +255,10 @@ static void write_batch(const struct cs_writer_arg *wa, struct batch *b)
     }
     if (st == CS_RETRY || st == CS_REJECT)
         whole_batch(run, sink, b, st, stage_failed);
+    if (!stage_failed && any_rejected(b) && schema_drifted(wa)) {
+        return_to_backlog(wf, b);
+        return;
+    }
     settle_retries(run, b, now);
     for (size_t i = 0; i < b->n; i++) {
         b->out[i].detail = b->details[i];
