@@ -20,6 +20,7 @@
 #include "loader.h"
 #include "log.h"
 #include "plugin_list.h"
+#include "sdnotify.h"
 #include "util.h"
 
 #ifndef PLUGINDIR
@@ -44,7 +45,8 @@ static void usage(FILE *out)
             "Keeps Microsoft Dynamics 365 and Adobe Campaign Standard in sync.\n\n"
             "  -c, --config FILE   configuration file (default %s/crmsync/crmsync.conf)\n"
             "      --check-config  validate the configuration, plugins and their options, then exit\n"
-            "      --list-plugins  print the configured plugins, their ABI and options, then exit\n"
+            "      --list-plugins[=json]  print the configured plugins, their ABI and options (as text or\n"
+            "                      JSON), then exit\n"
             "      --exit-when-idle  exit once every running workflow has drained its source and backlog\n"
             "  -h, --help          this text\n"
             "  -V, --version       print the version\n",
@@ -55,7 +57,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
     static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
                                           {"check-config", no_argument, NULL, 'C'},
-                                          {"list-plugins", no_argument, NULL, 'L'},
+                                          {"list-plugins", optional_argument, NULL, 'L'},
                                           {"exit-when-idle", no_argument, NULL, 'I'},
                                           {"help", no_argument, NULL, 'h'},
                                           {"version", no_argument, NULL, 'V'},
@@ -71,7 +73,11 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->check_config = 1;
             break;
         case 'L':
-            o->list_plugins = 1;
+            if (optarg && strcmp(optarg, "json") != 0) {
+                fprintf(stderr, "crmsyncd: --list-plugins=%s: the only format is json\n", optarg);
+                return -1;
+            }
+            o->list_plugins = optarg ? 2 : 1;
             break;
         case 'I':
             o->exit_when_idle = 1;
@@ -184,6 +190,14 @@ static void print_summary(struct cs_engine *engine)
            ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
 }
 
+/* Log a notification to the service manager that could not be sent (cs_sd_notify* returned -1). */
+static void notified(int rc)
+{
+    if (rc < 0)
+        cs_log(CS_LOG_WARNING, "core", "cannot notify the service manager at %s: %s", getenv("NOTIFY_SOCKET"),
+               strerror(errno));
+}
+
 /* Wait for signals (blocked in every thread) until asked to stop; returns the exit status. */
 static int serve(struct cs_engine *engine, const struct options *o)
 {
@@ -197,10 +211,14 @@ static int serve(struct cs_engine *engine, const struct options *o)
         int sig = sigtimedwait(&set, NULL, &tick), failed = 0;
         if (sig == SIGTERM || sig == SIGINT) {
             cs_log(CS_LOG_NOTICE, "core", "%s: stopping workflows", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            notified(cs_sd_notify_stopping());
             return 0;
         }
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
+            notified(cs_sd_notify_reloading());
             reload(engine, o->config);
+            notified(cs_sd_notify_ready("running"));
+        }
         if (o->exit_when_idle && cs_engine_all_idle(engine, &failed)) {
             print_summary(engine);
             return failed ? 1 : 0;
@@ -238,7 +256,10 @@ int main(int argc, char **argv)
         goto out;
     }
     if (o.list_plugins) {
-        cs_plugin_list_print(reg, stdout);
+        if (o.list_plugins == 2)
+            cs_plugin_list_print_json(reg, stdout);
+        else
+            cs_plugin_list_print(reg, stdout);
         status = 0;
         goto out;
     }
@@ -273,6 +294,7 @@ int main(int argc, char **argv)
     }
     cs_log(CS_LOG_NOTICE, "core", "crmsyncd %s started (%zu plugins)", PACKAGE_VERSION, reg->n_plugins);
     cs_engine_start_desired(engine);
+    notified(cs_sd_notify_ready("running"));
     status = serve(engine, &o);
 out:
     cs_admin_stop(admin);

@@ -1,6 +1,7 @@
 #!/bin/sh
-# deps.sh - installs what building and testing crmsync needs on Debian/Ubuntu (run as root). The
-# package names for Fedora/RHEL are in README.md.
+# deps.sh - installs what building and testing crmsync needs on Debian/Ubuntu (run as root), and the
+# packaging tools CI uses (debhelper, lintian, rpm for rpmbuild). The package names for Fedora/RHEL
+# are in README.md.
 set -eu
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -9,4 +10,8 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 # optional: an sshd of the test's own runs the sftp:// opt-out export test; without it that test skips
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null 2>&1 ||
     echo "openssh-server could not be installed: the sftp test will be skipped"
-echo "build and test dependencies installed"
+# packaging (.ci/run builds, checks and installs the packages): dpkg-buildpackage, lintian, rpmbuild,
+# and systemd's sysusers/tmpfiles/analyze tools the packages' scripts and checks use
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    dpkg-dev debhelper lintian rpm systemd man-db >/dev/null
+echo "build, test and packaging dependencies installed"
