@@ -197,6 +197,9 @@ json_t *cs_mapping_columns(const json_t *m)
         add_column(out, member_str(v, "source"));
     json_array_foreach(json_object_get(json_object_get(m, "filters"), "rules"), i, v)
         add_column(out, member_str(v, "field"));
+    /* the lookup columns an entity handler links by (custom-entity's `links: [{column, ...}]`) */
+    json_array_foreach(json_object_get(json_object_get(m, "entity"), "links"), i, v)
+        add_column(out, member_str(v, "column"));
     return out;
 }
 

@@ -22,8 +22,9 @@ int cs_mapping_is_table(const json_t *mapping);
  */
 int cs_mapping_compile(json_t *mapping, cs_mapping_report report, void *arg);
 
-/* The source columns a mapping reads (key, fields, filters, replacements), as a new array of strings;
- * empty for the explicit form (the connection's own table options say what to read). */
+/* The source columns a table mapping reads (key, fields, filters, and the `links[].column` of its
+ * entity handler), as a new array of strings; empty for the explicit form (the connection's own table
+ * options say what to read). */
 json_t *cs_mapping_columns(const json_t *mapping);
 
 /* Whether `stream` counts as a custom entity for the guardrail (every table but the contact). */

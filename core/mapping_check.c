@@ -38,9 +38,18 @@ static const char *str(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+/* A field of a describe() answer; a Dataverse lookup named as its value column (`_parentid_value`)
+ * is found under its logical name (`parentid`). */
 static const json_t *field(const json_t *described, const char *name)
 {
-    return json_object_get(json_object_get(described, "fields"), name);
+    const json_t *fields = json_object_get(described, "fields"), *f = json_object_get(fields, name);
+    size_t n = name ? strlen(name) : 0;
+    if (!f && n > 7 && name[0] == '_' && strcmp(name + n - 6, "_value") == 0) {
+        char *logical = cs_xasprintf("%.*s", (int)(n - 7), name + 1);
+        f = json_object_get(fields, logical);
+        free(logical);
+    }
+    return f;
 }
 
 static void problem(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -67,6 +67,19 @@ json_t *cs_pipeline_invocations(const json_t *mapping)
     return list;
 }
 
+/* A copy of mapping_streams with "self": true on the element of `stream` (the one the handler serves). */
+static json_t *streams_marking(const json_t *streams, const char *stream)
+{
+    json_t *copy = json_deep_copy(streams), *e;
+    size_t i;
+    json_array_foreach(copy, i, e)
+    {
+        if (strcmp(json_string_value(json_object_get(e, "stream")), stream) == 0)
+            json_object_set_new(e, "self", json_true());
+    }
+    return copy;
+}
+
 int cs_pipeline_new(const struct cs_pipeline_env *env, const json_t *mapping, const json_t *resolved_options,
                     struct cs_pipeline **out, char **err)
 {
@@ -103,7 +116,7 @@ int cs_pipeline_new(const struct cs_pipeline_env *env, const json_t *mapping, co
         p->n_steps++;
         cs_ctx_clear_reason(s->ctx);
         if (kind == CS_KIND_ENTITY && env->streams)
-            cs_ctx_set_streams(s->ctx, json_deep_copy(env->streams));
+            cs_ctx_set_streams(s->ctx, streams_marking(env->streams, p->stream));
         cs_ctx_set_describer(s->ctx, env->describe, env->describe_arg);
         st = step_create(s, json_array_get(resolved_options, i));
         cs_ctx_set_describer(s->ctx, NULL, NULL); /* describe() is for create() only */

@@ -126,8 +126,10 @@ typedef struct cs_host {
 
     /* ABI 1.1: the mappings of the workflow this instance serves, as a new array of
      * {"stream": source stream, "target": destination stream}, so that start() can check every table
-     * it will read or write. Since 1.2 each element also holds the mapping's definition as written
-     * under "mapping", and entity handlers get the list too (still empty for stages). */
+     * it will read or write. Since 1.2 each element also holds the mapping's definition under
+     * "mapping", the source columns a table mapping reads under "columns", "labels" (true: choice
+     * columns as labels), "target_key" (the destination's key field), and entity handlers get the
+     * list too, their own mapping's element marked "self": true (still empty for stages). */
     json_t *(*mapping_streams)(cs_ctx *ctx);
 
     /* ABI 1.2, entity handlers and stages, only inside create(): what the workflow's source

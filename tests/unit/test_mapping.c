@@ -187,10 +187,10 @@ static cs_status fake_describe(void *arg, const char *side, const char *stream, 
     "\"firstName\": {\"type\": \"string\"}, \"birthDate\": {\"type\": \"date\"}, \"gender\": {\"type\": "   \
     "\"other\"}}}"
 
-static cs_status live(const char *src, const char *tgt, char **why, json_t *rows)
+static cs_status live_with(const char *extra, const char *src, const char *tgt, char **why, json_t *rows)
 {
     char *errs;
-    json_t *def = workflow("", &errs);
+    json_t *def = workflow(extra, &errs);
     struct cs_ctx *ctx = cs_ctx_new("test", "test", NULL, NULL, NULL);
     cs_status st;
     source_meta = src;
@@ -199,6 +199,11 @@ static cs_status live(const char *src, const char *tgt, char **why, json_t *rows
     cs_ctx_free(ctx);
     json_decref(def);
     return st;
+}
+
+static cs_status live(const char *src, const char *tgt, char **why, json_t *rows)
+{
+    return live_with("", src, tgt, why, rows);
 }
 
 static void test_live(void)
@@ -229,6 +234,13 @@ static void test_live(void)
     CHECK(live("{\"key\": \"id\", \"fields\": {}}", TARGET_OK, &why, rows) == CS_FATAL);
     CHECK_CONTAINS(why, "key.source \"contactid\" is not the primary key of Dynamics 365 table contacts (it is \"id\")");
     free(why);
+    /* a lookup mapped by its value column is the lookup column Dataverse describes */
+    CHECK(live_with(", \"fields\": [{\"source\": \"_parentcustomerid_value\", \"target\": \"firstName\"}], "
+                    "\"replacements\": []",
+                    "{\"key\": \"contactid\", \"fields\": {\"parentcustomerid\": {\"type\": \"string\", "
+                    "\"lookup\": \"account\"}, \"statecode\": {\"type\": \"integer\"}}}",
+                    TARGET_OK, &why, rows) == CS_OK);
+    CHECK(why == NULL);
     CHECK(live(SOURCE_OK, "down", &why, rows) == CS_RETRY);
     CHECK_CONTAINS(why, "cannot read the destination's metadata of profiles: 503 from the service");
     free(why);
