@@ -156,6 +156,16 @@ const char *cs_pipeline_stream(const struct cs_pipeline *p)
     return p->stream;
 }
 
+int cs_pipeline_rank(const struct cs_pipeline *p)
+{
+    for (size_t i = 0; i < p->n_steps; i++) {
+        const struct cs_component *c = p->steps[i].component;
+        if (c->kind == CS_KIND_ENTITY && c->u.entity.order)
+            return c->u.entity.order(p->steps[i].inst, p->stream);
+    }
+    return 0;
+}
+
 cs_status cs_pipeline_apply(struct cs_pipeline *p, cs_record **rec, struct cs_map_failure *fail)
 {
     fail->failed_in = NULL;

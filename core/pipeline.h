@@ -45,6 +45,9 @@ int cs_pipeline_new(const struct cs_pipeline_env *env, const json_t *mapping, co
 void cs_pipeline_free(struct cs_pipeline *p);
 
 const char *cs_pipeline_stream(const struct cs_pipeline *p);
+/* Where the stream's entity handler ranks it (order(): linked parents before children, lower first);
+ * 0 without one. */
+int cs_pipeline_rank(const struct cs_pipeline *p);
 
 /* The plugin invocations of a mapping in chain order, as a new array of objects
  * {"at": "entity" | "stages[N]", "entity": true|false, "spec": <the invocation object>}. */

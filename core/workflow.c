@@ -309,6 +309,26 @@ static cs_status run_describe(void *arg, const char *side, const char *stream, j
     return CS_FATAL;
 }
 
+/* The reader reads linked parents' streams before their children's (the entity handlers' order(),
+ * asked of the first writer's pipelines; equal ranks keep the definition's order), so a full load
+ * writes parents first and children seldom wait for theirs. */
+static void order_streams(struct cs_run *run)
+{
+    const struct cs_writer_arg *wa = &run->writer_args[0];
+    for (size_t i = 1; i < run->n_streams && i < wa->n_pipelines; i++) {
+        const char *stream = run->streams[i];
+        int rank = cs_pipeline_rank(wa->pipelines[i]);
+        struct cs_pipeline *p = wa->pipelines[i];
+        size_t j = i;
+        for (; j > 0 && cs_pipeline_rank(wa->pipelines[j - 1]) > rank; j--) {
+            run->streams[j] = run->streams[j - 1];
+            wa->pipelines[j] = wa->pipelines[j - 1];
+        }
+        run->streams[j] = stream;
+        wa->pipelines[j] = p;
+    }
+}
+
 /* Each writer's own pipelines (entity handler and stages per mapping). NULL or why not (new). */
 static char *run_pipelines(struct cs_workflow *wf)
 {
@@ -327,6 +347,8 @@ static char *run_pipelines(struct cs_workflow *wf)
         }
     }
     json_decref(streams);
+    if (!err)
+        order_streams(run);
     return err;
 }
 
