@@ -89,8 +89,12 @@ static cs_status on_emit(void *arg, cs_record *rec)
         return CS_OK;
     }
     if (!is_mapped(r->run, cs_record_stream(rec))) {
+        /* a source names why it emits a record on a stream meant to stay unmapped (e.g. an event that
+         * cannot be told apart) in the payload's "error" */
+        const char *why = json_string_value(json_object_get(cs_record_payload(rec), "error"));
         add_dead(r, rec, r->run->source.connection,
-                 cs_xasprintf("no mapping for stream \"%s\" in this workflow", cs_record_stream(rec)));
+                 why ? cs_xasprintf("%s (stream \"%s\")", why, cs_record_stream(rec))
+                     : cs_xasprintf("no mapping for stream \"%s\" in this workflow", cs_record_stream(rec)));
         return CS_OK;
     }
     json_array_append_new(r->records, rec);

@@ -4,7 +4,8 @@
  * the profile and linked custom resources, customResources otherwise), its fields with their types
  * (cus* extension fields and object fields such as location), its filters, and its links. A target
  * whose key has no identification filter, a field Campaign does not have or cannot write, or a link
- * that is not one, fails start() with what to configure.
+ * that is not one, fails start() with what to configure. A mapping's target that is not under
+ * `resources` but comes with a target_key (plugin ABI 1.2 mapping_streams) is the resource of that name.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ static void target_clear(struct acs_target *t)
     json_decref(t->fields);
     json_decref(t->links);
     json_decref(t->meta);
+    json_decref(t->filters);
 }
 
 void acs_targets_free(struct acs *a)
@@ -123,31 +125,60 @@ static cs_status parse_one(struct acs *a, struct acs_target *t, const char *stre
     return CS_OK;
 }
 
+/* Room for one more target, zeroed; NULL when out of memory. */
+static struct acs_target *target_new(struct acs *a)
+{
+    struct acs_target *grown = realloc(a->targets, (a->ntargets + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    a->targets = grown;
+    memset(&grown[a->ntargets], 0, sizeof *grown);
+    return &grown[a->ntargets++];
+}
+
+cs_status acs_target_from_mapping(struct acs *a, const json_t *element)
+{
+    const char *stream = json_string_value(json_object_get(element, "stream"));
+    const char *target = json_string_value(json_object_get(element, "target"));
+    const char *key = json_string_value(json_object_get(element, "target_key"));
+    struct acs_target *t;
+    if (!target || !*target || !key || !*key) {
+        acs_fail(a, 0,
+                 "mapping %s -> %s: the Campaign connection has no target '%s'; add it under resources "
+                 "({resource: profile or a custom resource, key: an identification key, fields...})",
+                 stream ? stream : "?", target ? target : "?", target ? target : "?");
+        return CS_FATAL;
+    }
+    if (!(t = target_new(a)) || !(t->stream = strdup(target)) || !(t->resource = strdup(target)) ||
+        !(t->key = strdup(key))) {
+        acs_fail(a, 0, "out of memory");
+        return CS_FATAL;
+    }
+    return CS_OK;
+}
+
 cs_status acs_targets_parse(struct acs *a, const json_t *resources)
 {
     const char *stream;
     json_t *spec;
-    size_t n = json_object_size(resources);
     if (!resources || json_is_null(resources)) /* an option not given arrives as null */
         return CS_OK;
     if (!json_is_object(resources)) {
         acs_fail(a, 0, "resources: expected a mapping of target stream -> {resource, key, filter, fields, links}");
         return CS_FATAL;
     }
-    if (n && !(a->targets = calloc(n, sizeof *a->targets))) {
-        acs_fail(a, 0, "out of memory");
-        return CS_FATAL;
-    }
     json_object_foreach((json_t *)resources, stream, spec) {
-        cs_status st;
+        struct acs_target *t;
         if (!json_is_object(spec)) {
             acs_fail(a, 0, "resources.%s: expected a mapping {resource, key, filter, fields, links}", stream);
             return CS_FATAL;
         }
-        st = parse_one(a, &a->targets[a->ntargets], stream, spec);
-        a->ntargets++; /* counted even when half-filled, so that acs_targets_free frees it */
-        if (st != CS_OK)
-            return st;
+        if (!(t = target_new(a))) { /* counted even when half-filled, so that acs_targets_free frees it */
+            acs_fail(a, 0, "out of memory");
+            return CS_FATAL;
+        }
+        if (parse_one(a, t, stream, spec) != CS_OK)
+            return CS_FATAL;
     }
     return CS_OK;
 }
@@ -192,6 +223,16 @@ static int filter_matches_key(const char *name, const char *param, const char *k
     snprintf(by, sizeof by, "by%s", key);
     snprintf(kp, sizeof kp, "%s_parameter", key);
     return strcasecmp(name, by) == 0 || (param && (strcmp(param, key) == 0 || strcmp(param, kp) == 0));
+}
+
+int acs_filter_resolves(const json_t *entry, const char *field)
+{
+    char *param = filter_param(entry), kp[256];
+    int yes;
+    snprintf(kp, sizeof kp, "%s_parameter", field);
+    yes = param && (strcmp(param, field) == 0 || strcmp(param, kp) == 0);
+    free(param);
+    return yes;
 }
 
 static cs_status choose_filter(struct acs *a, struct acs_target *t, const json_t *filters)
@@ -338,6 +379,8 @@ static cs_status describe_one(struct acs *a, struct acs_target *t, const json_t 
     if ((st = get_json(a, fhref, "reading the resource's filters", NULL, &filters)) != CS_OK ||
         (st = choose_filter(a, t, filters)) != CS_OK)
         goto out;
+    json_decref(t->filters);
+    t->filters = json_incref(json_object_get(filters, "content"));
     st = check_fields(a, t);
 out:
     free(url);
@@ -346,23 +389,42 @@ out:
     return st;
 }
 
+/* The Ext API's listing of the custom resources linked to the profile (*ext new; NULL when the Ext API
+ * is not published: then only profileAndServices). */
+static cs_status ext_listing(struct acs *a, json_t **ext)
+{
+    char *url = NULL;
+    cs_status st;
+    *ext = NULL;
+    if (asprintf(&url, "%s/profileAndServicesExt", a->base) < 0) {
+        acs_fail(a, 0, "out of memory");
+        return CS_FATAL;
+    }
+    st = get_json(a, url, "listing profileAndServicesExt", NULL, ext);
+    free(url);
+    return st == CS_FATAL && a->err_http == 404 ? CS_OK : st;
+}
+
+cs_status acs_describe_target(struct acs *a, struct acs_target *t)
+{
+    json_t *ext = NULL;
+    int done = t->meta && t->param; /* described, its filter found */
+    cs_status st = done ? CS_OK : ext_listing(a, &ext);
+    if (st == CS_OK && !done && (st = describe_one(a, t, ext)) == CS_OK)
+        st = check_links(a, t);
+    json_decref(ext);
+    return st;
+}
+
 cs_status acs_describe(struct acs *a, int sink, int poll)
 {
     json_t *ext = NULL;
-    char *url = NULL;
     cs_status st = CS_OK;
     sink = sink && a->ntargets;
     poll = poll && a->poll;
     if (!sink && !poll)
         return CS_OK;
-    if (asprintf(&url, "%s/profileAndServicesExt", a->base) < 0) {
-        acs_fail(a, 0, "out of memory");
-        return CS_FATAL;
-    }
-    /* the Ext API lists the custom resources linked to the profile; without it only profileAndServices */
-    st = get_json(a, url, "listing profileAndServicesExt", NULL, &ext);
-    if (st == CS_FATAL && a->err_http == 404)
-        st = CS_OK;
+    st = ext_listing(a, &ext);
     for (size_t i = 0; st == CS_OK && sink && i < a->ntargets; i++)
         st = describe_one(a, &a->targets[i], ext);
     for (size_t i = 0; st == CS_OK && sink && i < a->ntargets; i++)
@@ -375,7 +437,6 @@ cs_status acs_describe(struct acs *a, int sink, int poll)
             a->host->log(a->ctx, CS_LOG_INFO, "target %s: Campaign %s, key %s resolved by filter %s(%s)",
                          a->targets[i].stream, a->targets[i].collection, a->targets[i].key, a->targets[i].filter,
                          a->targets[i].param);
-    free(url);
     json_decref(ext);
     return st;
 }

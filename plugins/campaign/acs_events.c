@@ -1,14 +1,20 @@
 /*
- * acs_events.c - the source stream "email-events": Campaign's email events (send, open, click,
- * bounce) from the Adobe I/O Events journal (reference B10.3). The cursor is the journal position
- * ({"since": position}) and is checkpointed only after the page's events were emitted; pages of
- * `journal_limit` follow Link rel="next"; 204 at the end of the journal makes read() answer
- * CS_NODATA and no call is made before its retry-after has passed. Duplicate deliveries are dropped
- * by event id; order does not matter (records are keyed by event id). An event that carries only
- * the Campaign profile is resolved to the profile's externalId, cached in the key/value store; when
- * Campaign cannot answer, the page is read again later (CS_RETRY), and when the profile cannot be told
- * (gone, no externalId) the event is dead-lettered on the unmapped stream "email-events-rejected", as
- * is a journal entry without an event id: nothing is dropped silently or written half-empty.
+ * acs_events.c - the source streams of Campaign's email events (send, open, click, bounce) from the
+ * Adobe I/O Events journal (reference B10.3): "email-events" carries every type, and
+ * "email-events.send", ".open", ".click" and ".bounce" one type each (".bounce": hard bounces only,
+ * Adobe's "email to recipient experienced a hard bounce"), so that a workflow maps exactly the types
+ * it sends (Adobe's per-type Yes/No) and each type goes to its own table. Each stream has its own
+ * cursor, the journal position ({"since": position}), checkpointed only after the page's events were
+ * emitted; pages of `journal_limit` follow Link rel="next", and the streams reading the same positions
+ * share the fetches (acs_pagecache.c). 204 at the end of the journal makes read() answer CS_NODATA
+ * and that stream makes no call before its retry-after has passed. Duplicate deliveries are dropped by
+ * event id (per stream); order does not matter (records are keyed by event id). An event that carries
+ * only the Campaign profile is resolved to the profile's externalId, cached in the key/value store;
+ * when Campaign cannot answer, the page is read again later (CS_RETRY), and when the profile cannot be
+ * told (gone, no externalId) the event is dead-lettered on the unmapped stream
+ * "email-events-rejected", as is a journal entry without an event id (by the stream of its type, or,
+ * when its type is unknown, by the first mapped one): nothing is dropped silently or written
+ * half-empty. Events of a type no mapped stream carries are not sent: that is the type's switch.
  * The event payload of a real registration is not documented: event_record() is the one place that
  * reads it.
  */
@@ -18,9 +24,33 @@
 
 #include "campaign.h"
 
-static uint64_t id_hash(const char *s)
+/* The type each stream kind carries; kind 0 ("email-events") carries them all. */
+static const char *const KIND_TYPES[ACS_EVENT_KINDS] = {NULL, "send", "open", "click", "bounce"};
+
+int acs_events_kind(const char *stream)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    size_t n = strlen(ACS_EVENTS_STREAM);
+    if (strncmp(stream, ACS_EVENTS_STREAM, n) != 0)
+        return -1;
+    if (stream[n] == '\0')
+        return 0;
+    for (int k = 1; stream[n] == '.' && k < ACS_EVENT_KINDS; k++)
+        if (strcmp(stream + n + 1, KIND_TYPES[k]) == 0)
+            return k;
+    return -1;
+}
+
+void acs_events_plan(struct acs *a, const char *stream)
+{
+    int k = acs_events_kind(stream);
+    if (k >= 0)
+        a->event_streams |= 1u << k;
+}
+
+/* An event id's hash in the seen set of stream kind `kind` (each stream drops its own duplicates). */
+static uint64_t id_hash(int kind, const char *s)
+{
+    uint64_t h = (0xcbf29ce484222325ULL ^ (uint64_t)kind) * 0x100000001b3ULL;
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
     return h ? h : 1;
@@ -49,18 +79,18 @@ static int seen_ready(struct acs_seen *s)
     return 0;
 }
 
-/* 1 when `id` was seen recently (the tables are ready). */
-static int seen_has(const struct acs_seen *s, const char *id)
+/* 1 when `id` was seen recently by a stream of `kind` (the tables are ready). */
+static int seen_has(const struct acs_seen *s, int kind, const char *id)
 {
-    uint64_t h = id_hash(id);
+    uint64_t h = id_hash(kind, id);
     return table_has(s->gen[1], h, 0) || table_has(s->gen[0], h, 0);
 }
 
 /* Remember `id` (the tables are ready); the older generation goes when the newer one is full. */
-static void seen_add(struct acs_seen *s, const char *id)
+static void seen_add(struct acs_seen *s, int kind, const char *id)
 {
-    uint64_t h = id_hash(id);
-    if (seen_has(s, id))
+    uint64_t h = id_hash(kind, id);
+    if (seen_has(s, kind, id))
         return;
     if (s->count == ACS_SEEN_GEN) {
         uint64_t *old = s->gen[1];
@@ -148,6 +178,29 @@ static void copy_str(json_t *to, const char *name, const json_t *from, const cha
         json_object_set_new(to, name, json_string(v));
 }
 
+/* Does the stream of `kind` carry an entry of short type `type` (soft bounces aside)? An entry without
+ * an event id and of no known type is dead-lettered by one stream only: the first mapped one. */
+static int carries(const struct acs *a, int kind, const char *type, int has_id)
+{
+    int known = 0, first = 0;
+    if (kind == 0 || strcmp(type, KIND_TYPES[kind]) == 0)
+        return 1;
+    for (int k = 1; k < ACS_EVENT_KINDS; k++)
+        known |= strcmp(type, KIND_TYPES[k]) == 0;
+    if (has_id || known)
+        return 0;
+    while (first < ACS_EVENT_KINDS && !(a->event_streams & (1u << first)))
+        first++;
+    return first == ACS_EVENT_KINDS || first == kind;
+}
+
+static int soft_bounce(const json_t *ev, const char *event_type)
+{
+    const char *bt = json_string_value(json_object_get(ev, "bounceType"));
+    size_t n = event_type ? strlen(event_type) : 0;
+    return (bt && strcmp(bt, "hard") != 0) || (n >= 4 && strcmp(event_type + n - 4, "Soft") == 0);
+}
+
 /* Is `id` in the array of strings `ids`? */
 static int listed(const json_t *ids, const char *id)
 {
@@ -161,7 +214,8 @@ static int listed(const json_t *ids, const char *id)
  * NULL for a duplicate): the event,
  * or a record on the unmapped stream email-events-rejected that the core dead-letters with the reason
  * (no event id, profile not resolvable). CS_RETRY/CS_FATAL when the profile could not be read. */
-static cs_status event_record(struct acs *a, const json_t *entry, const json_t *page_ids, cs_record **rec)
+static cs_status event_record(struct acs *a, const char *stream_name, int kind, const json_t *entry,
+                              const json_t *page_ids, cs_record **rec)
 {
     const json_t *ev = json_object_get(entry, "event");
     const json_t *dm = json_object_get(ev, "xdm:directMarketing");
@@ -177,6 +231,12 @@ static cs_status event_record(struct acs *a, const json_t *entry, const json_t *
     *rec = NULL;
     if (!id)
         id = json_string_value(json_object_get(ev, "@id"));
+    if (!carries(a, kind, short_type(type), id && *id))
+        return CS_OK; /* another type: another stream's, or a type switched off */
+    if (kind == 4 && soft_bounce(ev, type)) {
+        a->host->metric_add(a->ctx, "acs_event_soft_bounce", 1);
+        return CS_OK; /* Adobe's bounce events are hard bounces */
+    }
     if (!id || !*id) {
         a->host->log(a->ctx, CS_LOG_WARNING, "journal entry at %s has no event id: dead-lettered", pos ? pos : "?");
         *rec = acs_rejected_record(a, ACS_EVENTS_BAD_STREAM, pos ? pos : "?",
@@ -184,7 +244,7 @@ static cs_status event_record(struct acs *a, const json_t *entry, const json_t *
                                    "journal entry without an event id", "acs_event_rejected");
         return CS_OK;
     }
-    if (seen_has(&a->seen, id) || listed(page_ids, id)) {
+    if (seen_has(&a->seen, kind, id) || listed(page_ids, id)) {
         a->host->metric_add(a->ctx, "acs_event_duplicate", 1);
         return CS_OK;
     }
@@ -216,7 +276,7 @@ static cs_status event_record(struct acs *a, const json_t *entry, const json_t *
     }
     if (when && acs_parse_time(when, &ts) != 0)
         ts = 0;
-    *rec = cs_record_new(ACS_EVENTS_STREAM, id, CS_OP_UPSERT, p, ts);
+    *rec = cs_record_new(stream_name, id, CS_OP_UPSERT, p, ts);
     return CS_OK;
 }
 
@@ -256,7 +316,8 @@ static char *first_url(const struct acs *a, const json_t *cursor, size_t limit)
  * aborts the page before anything is emitted). `ids` receives the keys emitted, which join the seen
  * set once the page is checkpointed: a page read again after a failure is not mistaken for
  * duplicates. *last is the page's last position (borrowed from doc). CS_NODATA: asked to stop. */
-static cs_status emit_page(struct acs *a, const json_t *doc, json_t *ids, size_t *emitted, const char **last)
+static cs_status emit_page(struct acs *a, const char *stream, int kind, const json_t *doc, json_t *ids,
+                           size_t *emitted, const char **last)
 {
     json_t *recs = json_array(), *entry;
     size_t i;
@@ -268,7 +329,7 @@ static cs_status emit_page(struct acs *a, const json_t *doc, json_t *ids, size_t
     json_array_foreach(json_object_get(doc, "events"), i, entry) {
         cs_record *rec;
         *last = json_string_value(json_object_get(entry, "position"));
-        if ((st = event_record(a, entry, ids, &rec)) != CS_OK)
+        if ((st = event_record(a, stream, kind, entry, ids, &rec)) != CS_OK)
             break;
         if (rec) {
             json_array_append_new(ids, json_string(cs_record_key(rec)));
@@ -288,18 +349,70 @@ static cs_status emit_page(struct acs *a, const json_t *doc, json_t *ids, size_t
     return st;
 }
 
-cs_status acs_events_read(struct acs *a, const json_t *cursor, size_t max_records)
+/* One journal page: from the page cache when a stream of this instance fetched it a moment ago, else
+ * from the journal. CS_OK with *doc (new) and *next (new, NULL at the last page); CS_NODATA at the end
+ * of the journal (the stream of `kind` then waits for the retry-after); else the failure. */
+static cs_status fetch_page(struct acs *a, int kind, const char *url, json_t **doc, char **next)
 {
     struct cshttp_response r = {0};
+    const char *cached_next = NULL;
+    const json_t *cached = acs_pagecache_get(&a->pages, url, &cached_next);
+    cs_status st;
+    *doc = NULL;
+    *next = NULL;
+    if (cached) {
+        a->host->metric_add(a->ctx, "acs_journal_page_shared", 1);
+        *doc = json_incref((json_t *)cached);
+        if (cached_next && !(*next = strdup(cached_next))) {
+            json_decref(*doc);
+            return acs_fail(a, 0, "out of memory"), CS_RETRY;
+        }
+        return CS_OK;
+    }
+    if ((st = acs_call(a, "GET", url, NULL, 1, &r)) != CS_OK)
+        goto out;
+    if (r.status == 204) { /* the end of the journal: come back after retry-after */
+        a->journal_idle_until_ms[kind] = acs_now_ms() + (r.retry_after_ms >= 0 ? r.retry_after_ms : 10000);
+        st = CS_NODATA;
+        goto out;
+    }
+    if ((st = acs_classify(a, &r, "reading the I/O Events journal")) != CS_OK) {
+        if (st == CS_REJECT) { /* 400/404: a position past retention or a wrong registration URL */
+            acs_fail(a, r.status, "%s; check journal_url, or the stored position is older than the "
+                                  "journal's retention (7 days)", a->err);
+            st = CS_FATAL;
+        }
+        goto out;
+    }
+    if (!(*doc = cshttp_response_json(&r))) {
+        acs_fail(a, r.status, "the journal answered a body that is not JSON");
+        st = CS_RETRY;
+        goto out;
+    }
+    *next = next_link(a, &r);
+    acs_pagecache_put(&a->pages, url, json_incref(*doc), r.body_len, *next);
+out:
+    cshttp_response_clear(&r);
+    return st;
+}
+
+cs_status acs_events_read(struct acs *a, const char *stream, const json_t *cursor, size_t max_records)
+{
     size_t limit = (size_t)a->journal_limit < max_records ? (size_t)a->journal_limit : max_records, emitted = 0;
+    int kind = acs_events_kind(stream);
     char *url;
     cs_status st = CS_OK;
-    if (!a->journal_url) {
-        acs_fail(a, 0, "stream %s needs journal_url (the journaling URL of the I/O Events registration)",
-                 ACS_EVENTS_STREAM);
+    if (kind < 0) {
+        acs_fail(a, 0, "the Campaign connector has no event stream \"%s\" (it has %s and %s.send, .open, .click, "
+                 ".bounce)", stream, ACS_EVENTS_STREAM, ACS_EVENTS_STREAM);
         return CS_FATAL;
     }
-    if (acs_now_ms() < a->journal_idle_until_ms)
+    if (!a->journal_url) {
+        acs_fail(a, 0, "stream %s needs journal_url (the journaling URL of the I/O Events registration)", stream);
+        a->host->set_reason(a->ctx, 0, -1, "%s", a->err);
+        return CS_FATAL;
+    }
+    if (acs_now_ms() < a->journal_idle_until_ms[kind])
         return CS_NODATA;
     if (!(url = first_url(a, cursor, limit ? limit : 1)))
         return acs_fail(a, 0, "out of memory"), CS_RETRY;
@@ -308,46 +421,28 @@ cs_status acs_events_read(struct acs *a, const json_t *cursor, size_t max_record
         const char *last = NULL;
         char *next;
         size_t i;
-        if ((st = acs_call(a, "GET", url, NULL, 1, &r)) != CS_OK)
+        if ((st = fetch_page(a, kind, url, &doc, &next)) != CS_OK)
             break;
-        if (r.status == 204) { /* the end of the journal: come back after retry-after */
-            a->journal_idle_until_ms = acs_now_ms() + (r.retry_after_ms >= 0 ? r.retry_after_ms : 10000);
-            st = CS_NODATA;
-            break;
-        }
-        if ((st = acs_classify(a, &r, "reading the I/O Events journal")) != CS_OK) {
-            if (st == CS_REJECT) { /* 400/404: a position past retention or a wrong registration URL */
-                acs_fail(a, r.status, "%s; check journal_url, or the stored position is older than the "
-                                      "journal's retention (7 days)", a->err);
-                st = CS_FATAL;
-            }
-            break;
-        }
-        if (!(doc = cshttp_response_json(&r))) {
-            acs_fail(a, r.status, "the journal answered a body that is not JSON");
-            st = CS_RETRY;
-            break;
-        }
         ids = json_array();
-        if ((st = emit_page(a, doc, ids, &emitted, &last)) == CS_NODATA) {
+        if ((st = emit_page(a, stream, kind, doc, ids, &emitted, &last)) == CS_NODATA) {
             json_decref(ids);
             json_decref(doc);
+            free(next);
             st = CS_OK;
             break;
         }
         if (st == CS_OK && last &&
-            (st = a->host->checkpoint(a->ctx, ACS_EVENTS_STREAM, json_pack("{s:s}", "since", last))) != CS_OK)
+            (st = a->host->checkpoint(a->ctx, stream, json_pack("{s:s}", "since", last))) != CS_OK)
             acs_fail(a, 0, "the journal position could not be stored");
-        json_array_foreach(st == CS_OK ? ids : NULL, i, id) seen_add(&a->seen, json_string_value(id));
+        json_array_foreach(st == CS_OK ? ids : NULL, i, id) seen_add(&a->seen, kind, json_string_value(id));
         json_decref(ids);
         json_decref(doc);
-        if (st != CS_OK || !(next = next_link(a, &r)))
-            break;
         free(url);
         url = next;
+        if (st != CS_OK || !url)
+            break;
     }
     free(url);
-    cshttp_response_clear(&r);
     if (st == CS_RETRY || st == CS_FATAL)
         a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
     return st;

@@ -6,7 +6,13 @@
  * "<externalId or email>/<field>" (one attribute's latest change; the core's coalescing then keeps
  * every attribute). A malformed line is logged with its line number and emitted on the unmapped
  * stream "opt-outs-malformed", which the core dead-letters ("no mapping for stream"), so nothing is
- * lost silently and the file still advances.
+ * lost silently and the file still advances. Each line's change time is also remembered per
+ * (externalId, field) for the sink target opt-outs (acs_optout_sink.c): it is the only attribute-level
+ * change time Campaign gives. Adobe's export runs once a day and its operators only find out by accident
+ * when it stopped: when no new file has arrived for export_max_age (26 h), read() answers CS_RETRY with a
+ * reason saying so, so the workflow stays RUNNING with that sub-state (and keeps looking, at the
+ * workflow's retry pace) until a file arrives; the age of the newest file (since crmsync first saw it)
+ * is the metric acs_optout_export_age_seconds, kept up to date as a counter (the ABI has no gauge).
  * cshttp is not used here: it sets HTTP-only options and has no directory listing (DIRLISTONLY).
  */
 #include <curl/curl.h>
@@ -15,8 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "campaign.h"
+
+#define NEWEST_KEY "optout-export:newest" /* "<Unix ms first seen> <file name>" */
 
 struct buf {
     char *data;
@@ -195,7 +204,7 @@ static const char *const COLUMNS[] = {"externalId", "email", "field", "value", "
 enum { C_EXT, C_EMAIL, C_FIELD, C_VALUE, C_MODIFIED, NCOLS };
 
 /* The record of one data line, or NULL with *why. */
-static cs_record *line_record(char *line, char delim, const int *map, const char *file, long lineno,
+static cs_record *line_record(struct acs *a, char *line, char delim, const int *map, const char *file, long lineno,
                               const char **why)
 {
     char *raw[NCOLS + 1];
@@ -220,6 +229,7 @@ static cs_record *line_record(char *line, char delim, const int *map, const char
     if (acs_parse_time(v[C_MODIFIED], &ts) != 0)
         return *why = "lastModified is not a timestamp", NULL;
     if ((rec = acs_optout_record(ACS_OPTOUT_STREAM, v[C_EXT], v[C_EMAIL], v[C_FIELD], value, v[C_MODIFIED], ts))) {
+        acs_optout_remember(a, v[C_EXT], v[C_FIELD], ts);
         json_object_set_new(cs_record_payload(rec), "file", json_string(file));
         json_object_set_new(cs_record_payload(rec), "line", json_integer((json_int_t)lineno));
     }
@@ -282,7 +292,7 @@ static cs_status read_file(struct acs *a, const char *file, size_t offset, long 
             eol[-1] = '\0';
         if (!*p)
             continue;
-        if (!(rec = line_record(p, delim, map, file, lineno, &why))) {
+        if (!(rec = line_record(a, p, delim, map, file, lineno, &why))) {
             a->host->log(a->ctx, CS_LOG_WARNING, "opt-out export %s line %ld is malformed (%s): dead-lettered", file,
                          lineno, why);
             snprintf(badkey, sizeof badkey, "%s:%ld", file, lineno);
@@ -305,6 +315,38 @@ out:
     free(b.data);
     free(url);
     return st;
+}
+
+/* How long ago the newest export file (by name) was first seen, in ms; remembers a newer one. */
+static int64_t export_age_ms(struct acs *a, const char *newest)
+{
+    struct timespec ts;
+    char *v = a->host->kv_get(a->ctx, NEWEST_KEY), *name, stamp[600];
+    int64_t now, seen;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    seen = v ? strtoll(v, &name, 10) : 0;
+    if (!v || (newest && strcmp(newest, *name ? name + 1 : "") > 0)) { /* the first look, or a new file */
+        snprintf(stamp, sizeof stamp, "%lld %s", (long long)now, newest ? newest : "");
+        a->host->kv_put(a->ctx, NEWEST_KEY, stamp);
+        seen = now;
+    }
+    free(v);
+    return now - seen;
+}
+
+/* Keep the metric at the newest file's age; CS_RETRY with the reason when it is older than allowed. */
+static cs_status check_export_age(struct acs *a, const char *newest)
+{
+    int64_t age = export_age_ms(a, newest), secs = age / 1000;
+    a->host->metric_add(a->ctx, "acs_optout_export_age_seconds", secs - a->export_age_reported);
+    a->export_age_reported = secs;
+    if (a->export_max_age_ms <= 0 || age <= a->export_max_age_ms)
+        return CS_NODATA;
+    acs_fail(a, 0, "no opt-out export file has arrived in %s for %lld h %02lld min (newest: %s); Campaign's opt-out "
+             "export workflow has probably stopped: restart it in Campaign (crmsync keeps looking)", a->export_url,
+             (long long)(secs / 3600), (long long)(secs % 3600 / 60), newest ? newest : "none yet");
+    return CS_RETRY;
 }
 
 cs_status acs_optout_read(struct acs *a, const json_t *cursor, size_t max_records)
@@ -334,10 +376,13 @@ cs_status acs_optout_read(struct acs *a, const json_t *cursor, size_t max_record
             break;
     }
 out:
+    if (st == CS_OK && done && (!files || i >= json_array_size(files))) { /* caught up: is the export alive? */
+        size_t nf = json_array_size(files);
+        cs_status age = check_export_age(a, nf ? json_string_value(json_array_get(files, nf - 1)) : cur);
+        st = emitted ? CS_NODATA : age;
+    }
     if (st == CS_RETRY || st == CS_FATAL)
         a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
-    else if (st == CS_OK && done && (!files || i >= json_array_size(files)))
-        st = CS_NODATA;
     json_decref(files);
     return st;
 }

@@ -6,11 +6,22 @@
  * and an unchanged record no call at all. A PKey Campaign no longer accepts (the record was deleted or
  * re-created, or a v8 migration changed PKeys) is re-resolved once and the write resent; so are the
  * PKeys of linked records. Calls are counted by kind with metric_add.
+ *
+ * Links come from the target's `links` option and from the record's "links" member (an entity handler's
+ * {link name: the parent's key, or null to unlink}, plugin ABI 1.2): both are resolved by the same code
+ * to the parent's PKey, through the target this connection writes for the link's resource. A record
+ * whose parent does not exist yet waits on its own (CS_RETRY for that record, "no ... (yet)") and is
+ * counted in the gauge `held_for_parent` until it is written, rejected or deleted. Each held record is
+ * marked in the connection's key/value store with the daemon process that counted it, so a retry by
+ * another writer does not count it again; after a restart the gauge starts at 0 and counts a record
+ * still held when it is first retried (a mark left by an earlier process is adopted, never subtracted).
+ * A delete of a record Campaign no longer has (404, or no record for its key) is done.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "campaign.h"
 
@@ -103,42 +114,99 @@ out:
     return st;
 }
 
-/* Turn each link of `body` (the linked record's key) into {"PKey": ...}; `fresh` skips the cache. */
-static cs_status resolve_links(struct acs *a, const struct acs_target *t, json_t *body, int fresh)
+/* Turn body[name], the linked record's key in target `lt`, into {"PKey": ...} (an empty or null key, or no
+ * target: {}, unlink); `fresh` skips the cache. A parent not found is a CS_RETRY of this record only. */
+static cs_status resolve_link(struct acs *a, const char *name, const struct acs_target *lt, json_t *body, int fresh)
+{
+    const char *lkey = json_string_value(json_object_get(body, name));
+    struct cached c = {0};
+    char *kvkey;
+    cs_status st = CS_OK;
+    if (!lkey || !*lkey || !lt) {
+        if (json_object_get(body, name))
+            json_object_set_new(body, name, json_object()); /* empty link: unlink */
+        return CS_OK;
+    }
+    if (!(kvkey = kv_name(lt, lkey)))
+        return CS_RETRY;
+    if (!fresh)
+        cache_get(a, kvkey, &c);
+    if (!c.pkey && (st = lookup(a, lt, lkey, &c.pkey)) == CS_OK) {
+        if (!c.pkey) {
+            acs_fail(a, 0, "link '%s': no %s has %s '%s' (yet); the record is retried", name, lt->resource, lt->key,
+                     lkey);
+            a->err_record_only = 1;
+            st = CS_RETRY;
+        } else {
+            a->host->metric_add(a->ctx, "acs_link_lookup", 1);
+            cache_put(a, kvkey, NO_HASH, c.pkey);
+        }
+    }
+    if (st == CS_OK)
+        json_object_set_new(body, name, json_pack("{s:s}", "PKey", c.pkey));
+    free(c.pkey);
+    free(kvkey);
+    return st;
+}
+
+/* The (described) target this connection writes for link `name` of t's resource, its resTarget; NULL
+ * when there is none. */
+static const struct acs_target *link_target(struct acs *a, const struct acs_target *t, const char *name)
+{
+    const char *res = json_string_value(json_object_get(json_object_get(t->meta, name), "resTarget"));
+    for (size_t i = 0; res && i < a->ntargets; i++)
+        if (!strcmp(a->targets[i].resource, res) && a->targets[i].collection && a->targets[i].param)
+            return &a->targets[i];
+    return NULL;
+}
+
+/* The record's "links" into the body as the parents' keys (null: unlink), so that the body's hash covers
+ * them. CS_REJECT when a value is not a key; CS_FATAL when a name is not a link of the resource or the
+ * connection writes nothing of the linked resource (the metadata or the configuration changed). */
+static cs_status add_record_links(struct acs *a, const struct acs_target *t, const cs_record *rec, json_t *body)
+{
+    const json_t *links = json_object_get(rec, "links");
+    const char *name;
+    json_t *v;
+    if (!links)
+        return CS_OK;
+    json_object_foreach((json_t *)links, name, v) {
+        const char *type = json_string_value(json_object_get(json_object_get(t->meta, name), "type"));
+        if (!type || strcmp(type, "link") != 0) {
+            acs_fail(a, 0, "target %s: the record links '%s', which is not a link of Campaign resource '%s'; fix the "
+                           "entity handler's links (or the resource in Campaign)", t->stream, name, t->resource);
+            return CS_FATAL;
+        }
+        if (!link_target(a, t, name)) {
+            acs_fail(a, 0, "target %s: link '%s' points to Campaign resource '%s', which this connection does not write; "
+                           "add it under resources (resource and key) so that the parent's key can be resolved",
+                     t->stream, name, json_string_value(json_object_get(json_object_get(t->meta, name), "resTarget")));
+            return CS_FATAL;
+        }
+        if (!json_is_string(v) && !json_is_null(v)) {
+            acs_fail(a, 0, "target %s: link '%s' of key %s is not the key of a linked record", t->stream, name,
+                     cs_record_key(rec));
+            return CS_REJECT;
+        }
+        json_object_set(body, name, v);
+    }
+    return CS_OK;
+}
+
+/* Resolve every link of `body`: the configured ones, then the record's own. */
+static cs_status resolve_links(struct acs *a, const struct acs_target *t, const cs_record *rec, json_t *body,
+                               int fresh)
 {
     const char *name;
     json_t *l;
+    cs_status st = CS_OK;
     json_object_foreach(t->links, name, l) {
-        const char *lkey = json_string_value(json_object_get(body, name));
-        struct acs_target *lt = acs_target_find(a, json_string_value(json_object_get(l, "target")));
-        struct cached c = {0};
-        char *kvkey;
-        cs_status st = CS_OK;
-        if (!lkey || !*lkey || !lt) {
-            if (json_object_get(body, name))
-                json_object_set_new(body, name, json_object()); /* empty link: unlink */
-            continue;
-        }
-        if (!(kvkey = kv_name(lt, lkey)))
-            return CS_RETRY;
-        if (!fresh)
-            cache_get(a, kvkey, &c);
-        if (!c.pkey && (st = lookup(a, lt, lkey, &c.pkey)) == CS_OK) {
-            if (!c.pkey) {
-                acs_fail(a, 0, "link '%s': no %s has %s '%s' (yet); the record is retried", name, lt->resource,
-                         lt->key, lkey);
-                a->err_record_only = 1;
-                st = CS_RETRY;
-            } else {
-                a->host->metric_add(a->ctx, "acs_link_lookup", 1);
-                cache_put(a, kvkey, NO_HASH, c.pkey);
-            }
-        }
-        if (st == CS_OK)
-            json_object_set_new(body, name, json_pack("{s:s}", "PKey", c.pkey));
-        free(c.pkey);
-        free(kvkey);
-        if (st != CS_OK)
+        if ((st = resolve_link(a, name, acs_target_find(a, json_string_value(json_object_get(l, "target"))), body,
+                               fresh)) != CS_OK)
+            return st;
+    }
+    json_object_foreach(json_object_get(rec, "links"), name, l) {
+        if (!json_object_get(t->links, name) && (st = resolve_link(a, name, link_target(a, t, name), body, fresh)) != CS_OK)
             return st;
     }
     return CS_OK;
@@ -188,7 +256,7 @@ static cs_status upsert(struct acs *a, const struct acs_target *t, const cs_reco
     struct cshttp_response r = {0};
     char hash[24], *written = NULL;
     cs_status st = CS_REJECT;
-    if (!body)
+    if (!body || (st = add_record_links(a, t, rec, body)) != CS_OK)
         goto out;
     body_hash(body, hash);
     if (c->pkey && strcmp(c->hash, hash) == 0) {
@@ -202,7 +270,7 @@ static cs_status upsert(struct acs *a, const struct acs_target *t, const cs_reco
             st = CS_RETRY;
             break;
         }
-        st = resolve_links(a, t, send, attempt > 0);
+        st = resolve_links(a, t, rec, send, attempt > 0);
         if (st == CS_OK && !c->pkey)
             st = lookup(a, t, cs_record_key(rec), &c->pkey);
         if (st == CS_OK)
@@ -249,12 +317,48 @@ static cs_status delete_by_key(struct acs *a, const struct acs_target *t, const 
             c->pkey = NULL;
             continue;
         }
-        if (st == CS_OK)
+        if (st == CS_OK && r.status != 404) /* 404: gone meanwhile, which is what a delete wants */
             st = acs_classify(a, &r, "deleting");
         break;
     }
     cshttp_response_clear(&r);
     return st == CS_OK ? cache_put(a, kvkey, NULL, NULL) : st;
+}
+
+/* "<pid>.<start time>" of this daemon process: what a held-for-parent mark says counted it. */
+static const char *process_tag(struct acs *a)
+{
+    unsigned long long start = 0;
+    char line[1024], *paren;
+    FILE *f;
+    if (a->held_tag[0])
+        return a->held_tag;
+    if ((f = fopen("/proc/self/stat", "r"))) {
+        /* field 22, starttime, counted after the ")" that ends the command name (field 2) */
+        if (fgets(line, sizeof line, f) && (paren = strrchr(line, ')')))
+            sscanf(paren + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                   &start);
+        fclose(f);
+    }
+    snprintf(a->held_tag, sizeof a->held_tag, "%ld.%llu", (long)getpid(), start);
+    return a->held_tag;
+}
+
+/* Keep the gauge held_for_parent: `held` after a CS_RETRY for a missing parent, else the record is done
+ * (written, rejected or deleted) and its mark, if any, goes. */
+static void track_held(struct acs *a, const struct acs_target *t, const char *key, int held)
+{
+    char *name = NULL, *mark;
+    const char *tag = process_tag(a);
+    if (asprintf(&name, "held:%s:%s:%s", t->resource, t->key, key) < 0)
+        return;
+    mark = a->host->kv_get(a->ctx, name);
+    if (held && (!mark || strcmp(mark, tag) != 0) && a->host->kv_put(a->ctx, name, tag) == CS_OK)
+        a->host->metric_add(a->ctx, "held_for_parent", 1);
+    if (!held && mark && a->host->kv_put(a->ctx, name, NULL) == CS_OK && !strcmp(mark, tag))
+        a->host->metric_add(a->ctx, "held_for_parent", -1);
+    free(mark);
+    free(name);
 }
 
 static cs_status write_one(struct acs *a, const cs_record *rec)
@@ -275,6 +379,10 @@ static cs_status write_one(struct acs *a, const cs_record *rec)
     cache_get(a, kvkey, &c);
     st = cs_record_op(rec) == CS_OP_DELETE ? delete_by_key(a, t, cs_record_key(rec), kvkey, &c)
                                            : upsert(a, t, rec, kvkey, &c);
+    /* only a record with links can have been held; a delete may end one that was */
+    if ((t->links || json_object_get(rec, "links") || cs_record_op(rec) == CS_OP_DELETE) &&
+        (st == CS_OK || st == CS_REJECT || (st == CS_RETRY && a->err_record_only)))
+        track_held(a, t, cs_record_key(rec), st == CS_RETRY);
     free(c.pkey);
     free(kvkey);
     return st;

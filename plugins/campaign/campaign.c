@@ -43,6 +43,8 @@ static const cs_option options[] = {
     {"optout_filter", CS_OPT_STRING, 0, NULL,
      "profile filter on lastModified (e.g. byLastModified) read by stream opt-outs-poll"},
     {"optout_page_size", CS_OPT_INT, 0, "100", "profiles per page of stream opt-outs-poll"},
+    {"export_max_age", CS_OPT_DURATION, 0, "26h",
+     "no opt-out export file for longer than this: the workflow says so (Campaign's export workflow has stopped)"},
     {"export_ssh_key", CS_OPT_STRING, 0, NULL, "private key file for an sftp:// export_url"},
     {"export_known_hosts", CS_OPT_STRING, 0, NULL, "known_hosts file checked for an sftp:// export_url"},
     {"ca_bundle", CS_OPT_STRING, 0, NULL, "CA bundle (PEM) instead of the system's"},
@@ -83,6 +85,7 @@ static void acs_destroy(void *inst)
         return;
     acs_targets_free(a);
     acs_seen_free(&a->seen);
+    acs_pagecache_free(&a->pages);
     cshttp_token_free(a->token);
     cshttp_client_free(a->http);
     free(a->base);
@@ -120,6 +123,7 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     }
     a->journal_limit = (long)json_integer_value(json_object_get(o, "journal_limit"));
     a->poll_page = (long)json_integer_value(json_object_get(o, "optout_page_size"));
+    a->export_max_age_ms = (int64_t)json_integer_value(json_object_get(o, "export_max_age"));
     a->connect_timeout_ms = (long)json_integer_value(json_object_get(o, "connect_timeout"));
     a->timeout_ms = (long)json_integer_value(json_object_get(o, "timeout"));
     if (a->journal_limit < 1 || a->poll_page < 1 || a->connect_timeout_ms < 1 || a->timeout_ms < 1) {
@@ -181,17 +185,18 @@ out:
 
 static int source_stream(const char *stream)
 {
-    return strcmp(stream, ACS_EVENTS_STREAM) == 0 || strcmp(stream, ACS_OPTOUT_STREAM) == 0 ||
+    return acs_events_kind(stream) >= 0 || strcmp(stream, ACS_OPTOUT_STREAM) == 0 ||
            strcmp(stream, ACS_OPTOUT_POLL_STREAM) == 0;
 }
 
 /* What this instance will do, from the workflow's mappings (ABI 1.1): a mapping of one of the
  * Campaign streams is read (*poll when it is opt-outs-poll), any other is written, and its target must
- * be under `resources`. A core without mapping_streams: describe everything. */
+ * be under `resources` or carry a target_key (ABI 1.2). A core without mapping_streams: describe
+ * everything. */
 static cs_status plan(struct acs *a, int *sink, int *poll)
 {
     json_t *maps, *m;
-    size_t i;
+    size_t i, optouts = 0, others = 0;
     cs_status st = CS_OK;
     *sink = *poll = 1;
     if (a->host->struct_size < offsetof(cs_host, mapping_streams) + sizeof a->host->mapping_streams ||
@@ -204,19 +209,20 @@ static cs_status plan(struct acs *a, int *sink, int *poll)
         const char *target = json_string_value(json_object_get(m, "target"));
         if (stream && source_stream(stream)) {
             *poll |= strcmp(stream, ACS_OPTOUT_POLL_STREAM) == 0;
+            acs_events_plan(a, stream);
             continue;
         }
         *sink = 1;
-        if (!acs_target_find(a, target)) {
-            acs_fail(a, 0,
-                     "mapping %s -> %s: the Campaign connection has no target '%s'; add it under resources "
-                     "({resource: profile or a custom resource, key: an identification key, fields...})",
-                     stream ? stream : "?", target ? target : "?", target ? target : "?");
-            st = CS_FATAL;
+        *(target && strcmp(target, ACS_OPTOUT_STREAM) == 0 ? &optouts : &others) += 1;
+        if (!acs_target_find(a, target) && (st = acs_target_from_mapping(a, m)) != CS_OK)
             break;
-        }
     }
     json_decref(maps);
+    if (st == CS_OK && optouts && others) { /* acs_write_any() sends a whole batch one way */
+        acs_fail(a, 0, "the target %s (deny-list attributes of existing profiles) must be mapped in a workflow of "
+                 "its own: move the other mappings of this workflow to another one", ACS_OPTOUT_STREAM);
+        st = CS_FATAL;
+    }
     return st;
 }
 
@@ -237,14 +243,15 @@ static cs_status acs_start(void *inst)
 static cs_status acs_read(void *inst, const char *stream, const json_t *cursor, size_t max_records)
 {
     struct acs *a = inst;
-    if (strcmp(stream, ACS_EVENTS_STREAM) == 0)
-        return acs_events_read(a, cursor, max_records);
+    if (acs_events_kind(stream) >= 0)
+        return acs_events_read(a, stream, cursor, max_records);
     if (strcmp(stream, ACS_OPTOUT_STREAM) == 0)
         return acs_optout_read(a, cursor, max_records);
     if (strcmp(stream, ACS_OPTOUT_POLL_STREAM) == 0)
         return acs_poll_read(a, cursor, max_records);
-    a->host->set_reason(a->ctx, 0, 0, "the Campaign connector has no stream \"%s\" (it reads %s, %s and %s)", stream,
-                        ACS_EVENTS_STREAM, ACS_OPTOUT_STREAM, ACS_OPTOUT_POLL_STREAM);
+    a->host->set_reason(a->ctx, 0, 0, "the Campaign connector has no stream \"%s\" (it reads %s, %s.send, .open, "
+                        ".click, .bounce, %s and %s)", stream, ACS_EVENTS_STREAM, ACS_EVENTS_STREAM,
+                        ACS_OPTOUT_STREAM, ACS_OPTOUT_POLL_STREAM);
     return CS_FATAL;
 }
 
@@ -258,8 +265,9 @@ static const cs_connector connector = {
     .create = acs_create,
     .start = acs_start,
     .read = acs_read,
-    .write = acs_write,
+    .write = acs_write_any,
     .destroy = acs_destroy,
+    .describe = acs_describe_stream,
 };
 
 static const cs_connector *const connectors[] = {&connector, NULL};

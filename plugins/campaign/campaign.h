@@ -18,6 +18,8 @@
 #define ACS_OPTOUT_POLL_STREAM "opt-outs-poll"
 #define ACS_OPTOUT_BAD_STREAM "opt-outs-malformed"  /* never mapped: the core dead-letters these */
 #define ACS_EVENTS_BAD_STREAM "email-events-rejected" /* never mapped: the core dead-letters these */
+/* One stream per event type, "email-events.<type>", each mapped (or not) on its own: the type toggles */
+#define ACS_EVENT_KINDS 5 /* 0: every type (email-events); 1-4: send, open, click, bounce (hard only) */
 #define ACS_RECORD_KEY "$key"                      /* in `fields`/`links`: the record's key */
 
 /* One sink target: how the records of one mapping target stream are written. */
@@ -31,6 +33,7 @@ struct acs_target {
     json_t *fields;   /* Campaign field path -> payload member or "$key"; NULL: the payload as is */
     json_t *links;    /* link name -> {"target": stream, "from": payload member or "$key"} */
     json_t *meta;     /* the metadata's "content": field name -> description (after start()) */
+    json_t *filters;  /* the resource's filter list, the metadata's filters "content" (after start()) */
     const char *filter_option; /* the setting that names `filter`, for messages (NULL: resources.<stream>.filter) */
 };
 
@@ -41,6 +44,19 @@ struct acs_target {
 struct acs_seen {
     uint64_t *gen[2]; /* open addressing, 2 * ACS_SEEN_GEN slots, 0 = empty */
     size_t count;     /* ids in gen[0] */
+};
+
+/* Journal pages fetched lately, by URL, so that the per-type streams reading the same positions one
+ * after the other share one request (acs_pagecache.c). Bounded in entries, bytes and age. */
+#define ACS_PAGECACHE_SLOTS 64
+struct acs_pagecache {
+    struct acs_cached_page {
+        char *url, *next; /* the request URL and its Link rel="next" (NULL: none) */
+        json_t *doc;      /* the page as parsed */
+        size_t bytes;
+        int64_t at_ms;    /* monotonic time it was fetched */
+    } slot[ACS_PAGECACHE_SLOTS];
+    size_t bytes;
 };
 
 struct acs {
@@ -61,12 +77,17 @@ struct acs {
     size_t ntargets;
     struct acs_target *poll; /* stream opt-outs-poll: the profile filter on lastModified (NULL: not configured) */
     long poll_page;          /* profiles per page of that stream */
-    int64_t journal_idle_until_ms; /* end of the journal reached: no call before this */
+    int64_t export_max_age_ms;  /* no new export file for longer: the stream opt-outs says so (acs_optout.c) */
+    int64_t export_age_reported; /* seconds already added to the metric acs_optout_export_age_seconds */
+    int64_t journal_idle_until_ms[ACS_EVENT_KINDS]; /* end of the journal reached: no call before this */
+    unsigned event_streams;         /* bit k: stream kind k is mapped (acs_events_plan); 0: unknown */
+    struct acs_pagecache pages;
     struct acs_seen seen;
     char err[1024]; /* why the last call failed (no secret), for set_reason/set_result */
     long err_http;
     int64_t err_retry_ms;
     int err_record_only; /* a CS_RETRY that concerns this record only (a linked record is missing) */
+    char held_tag[48];   /* names this daemon process in the held-for-parent marks (acs_write.c) */
 };
 
 /* ---- acs_http.c: authenticated calls ------------------------------------------------------------- */
@@ -97,6 +118,18 @@ void acs_targets_free(struct acs *a);
  * check keys, fields and links (CS_FATAL with advice). */
 cs_status acs_describe(struct acs *a, int sink, int poll);
 struct acs_target *acs_target_find(struct acs *a, const char *stream);
+/* A mapping's target that is not under `resources` (ABI 1.2 mapping_streams element carrying
+ * "target_key"): the Campaign resource named like the target, keyed by target_key. CS_FATAL with a->err
+ * when the element has no target_key. */
+cs_status acs_target_from_mapping(struct acs *a, const json_t *element);
+/* Describe one target now (metadata, filters, fields, links) if start() did not. */
+cs_status acs_describe_target(struct acs *a, struct acs_target *t);
+/* Does filter list entry `entry` look records up by `field` (its parameter is field or field_parameter;
+ * a by<Field> name alone may be a range, such as byLastModified(since))? */
+int acs_filter_resolves(const json_t *entry, const char *field);
+
+/* ---- acs_schema.c: the connector's describe() (plugin ABI 1.2) ------------------------------------- */
+cs_status acs_describe_stream(void *inst, const char *stream, json_t **out);
 
 /* ---- acs_convert.c: payload -> Campaign body --------------------------------------------------------- */
 /* The body for `rec` (new object; links left as the linked records' keys), or NULL with a->err
@@ -107,8 +140,26 @@ json_t *acs_body_new(struct acs *a, const struct acs_target *t, const cs_record 
 /* The connector's write(): `inst` is the struct acs. */
 cs_status acs_write(void *inst, cs_record *const *records, size_t n);
 
+/* ---- acs_optout_sink.c: the sink target "opt-outs" (deny-list attributes of existing profiles) ------ */
+/* The connector's write(): target opt-outs here, the others to acs_write(). */
+cs_status acs_write_any(void *inst, cs_record *const *records, size_t n);
+cs_status acs_optout_write(struct acs *a, cs_record *const *records, size_t n);
+/* The newest change time (Unix ms) the opt-out export reported for (externalId, field); 0 when none. */
+int64_t acs_optout_time(struct acs *a, const char *ext, const char *field);
+/* Remember a change time the export reported (kept when newer than the one known). */
+void acs_optout_remember(struct acs *a, const char *ext, const char *field, int64_t ms);
+
 /* ---- acs_events.c / acs_optout.c / acs_poll.c: the sources ------------------------------------------- */
-cs_status acs_events_read(struct acs *a, const json_t *cursor, size_t max_records);
+/* The kind of an email-events stream (0 email-events, 1-4 email-events.<type>), or -1 for another name. */
+int acs_events_kind(const char *stream);
+/* start(): the workflow maps `stream` (used to pick the stream that reports untyped rejected entries). */
+void acs_events_plan(struct acs *a, const char *stream);
+cs_status acs_events_read(struct acs *a, const char *stream, const json_t *cursor, size_t max_records);
+/* acs_pagecache.c: a page fetched within the last few seconds (borrowed; *next borrowed too), or NULL. */
+const json_t *acs_pagecache_get(struct acs_pagecache *c, const char *url, const char **next);
+/* Remember a page (steals `doc`). */
+void acs_pagecache_put(struct acs_pagecache *c, const char *url, json_t *doc, size_t bytes, const char *next);
+void acs_pagecache_free(struct acs_pagecache *c);
 cs_status acs_optout_read(struct acs *a, const json_t *cursor, size_t max_records);
 cs_status acs_poll_read(struct acs *a, const json_t *cursor, size_t max_records);
 void acs_seen_free(struct acs_seen *s);

@@ -25,6 +25,10 @@ struct d365_table {
     json_t *labels;     /* true, or an array of choice columns read as labels; NULL: none */
     json_t *key;        /* array of alternate-key columns the sink writes by; NULL: the primary id */
     int update_only;    /* PATCH with If-Match: * (never creates rows) */
+    json_t *lookups;    /* lookup column -> {"table": as configured; after d365_lookups_describe: "logical",
+                         * "set" (entity set) and "nav" (navigation property)}; NULL: none (d365_lookup.c) */
+    int lookups_ready;
+    int mapped;         /* columns (and labels) came from the workflow's mapping, not from `tables` */
 
     /* filled by d365_describe() */
     int described;
@@ -84,6 +88,24 @@ void d365_error_code(const char *body, size_t len, char *out, size_t outlen);
 /* Describe `t` from EntityDefinitions (once). CS_FATAL with a reason when the configuration cannot work
  * against this org (unknown table or column, change tracking off on a read table, undeclared key). */
 cs_status d365_describe(struct d365 *d, struct d365_table *t);
+/* GET a URL relative to the API as JSON (*out new); the reason names `what` when it fails. */
+cs_status d365_get_json(struct d365 *d, const char *path, const char *what, json_t **out);
+/* The option labels of every choice column (Picklist, State, Status) of a described table, as a new
+ * object {column: {"<value>": "<label>"}}. */
+cs_status d365_choice_labels(struct d365 *d, const struct d365_table *t, json_t **out);
+
+/* ---- d365_schema.c: the connector's describe() (plugin ABI 1.2) --------------------------------- */
+
+cs_status d365_describe_stream(void *inst, const char *stream, json_t **out);
+
+/* ---- d365_mapping.c: what the workflow's mappings tell the connection --------------------------- */
+
+/* Streams read because a mapping reads them: a mapping_streams element carrying "columns" (and
+ * "labels") configures its stream when `tables` gives it no columns and does not list its target. */
+cs_status d365_mapped_tables(struct d365 *d);
+/* Nonzero when a mapping names `stream` on this connection's side: as its stream when the connection
+ * does not write its target, as its target when the connection does not read its stream. */
+int d365_mapping_names(struct d365 *d, const char *stream);
 
 /* ---- d365_read.c / d365_write.c --------------------------------------------------------------- */
 
@@ -115,5 +137,54 @@ cs_status d365_ids_purge(struct d365 *d, const struct d365_table *t, const char 
 
 /* The table of `stream`; when absent and `add` is set, a new entry with defaults (for sink targets). */
 struct d365_table *d365_table_for(struct d365 *d, const char *stream, int add);
+/* Free what a table holds (not the struct itself). */
+void d365_table_free(struct d365_table *t);
+
+/* ---- d365_write.c: $batch plumbing shared with d365_optout.c --------------------------------- */
+
+/* One operation of a $batch: the record it belongs to, and its request line, headers and body. */
+struct d365_op {
+    size_t index;
+    char *request;
+};
+/* One inner response: status, Retry-After (ms, -1 when absent) and the body (borrowed from the answer). */
+struct d365_inner {
+    int status;
+    int64_t retry_after_ms;
+    const char *body;
+    size_t body_len;
+};
+/* The multipart body of a $batch of `n` operations (no change sets). New; *len its length. */
+char *d365_batch_body(const struct d365_op *ops, size_t n, const char *boundary, size_t *len);
+/* Split a $batch answer into at most `max` inner responses, in order; returns how many were found. */
+size_t d365_batch_parse(const struct cshttp_response *r, struct d365_inner *out, size_t max);
+
+/* ---- d365_optout.c: Adobe's bidirectional opt-out rule at write time -------------------------- */
+
+/* For the records asking for the rule ("@optout.rule": "adobe"), read their rows' current values and
+ * modifiedon (one $batch of GETs per batch_size) and decide, per column, what to write: merged[i] is the
+ * payload to write instead of the record's (new), skip[i] set when nothing is left to write, and a record
+ * whose row does not exist is rejected through set_result (and skipped). CS_RETRY / CS_FATAL for the
+ * whole batch with the reason set. */
+cs_status d365_optout_merge(struct d365 *d, cs_record *const *records, size_t n, json_t **merged,
+                            unsigned char *skip);
+
+/* ---- d365_lookup.c: lookup columns written as @odata.bind ------------------------------------- */
+
+/* The `lookups` option of tables.<stream>: {column: table}, checked and copied into t->lookups. 0, or -1
+ * with the problem in err. */
+int d365_lookups_parse(struct d365_table *t, const json_t *spec, char *err, size_t errlen);
+/* Resolve each lookup of `t` (described) to its navigation property and the linked table's entity set,
+ * from ManyToOneRelationships and EntityDefinitions; CS_FATAL naming the option to fix. */
+cs_status d365_lookups_describe(struct d365 *d, struct d365_table *t);
+/* Put `value` of lookup column `column` into `body` as "<nav>@odata.bind": "/<set>(<id>)" (null: left
+ * out). 1 when `column` is a lookup of `t` (then *why is set and -1 returned when the value cannot be
+ * bound), 0 when it is not one. */
+int d365_lookup_bind(const struct d365_table *t, const char *column, const json_t *value, json_t *body, char *why,
+                     size_t whylen);
+/* An upsert answered 404: when the service names a row a lookup of the record links to, `out` says
+ * which and what to do, and 1 is returned; else 0. */
+int d365_lookup_missing(const struct d365_table *t, const cs_record *rec, const char *service_text, char *out,
+                        size_t outlen);
 
 #endif

@@ -2,7 +2,8 @@
  * d365_describe.c - what the dynamics365 plugin learns from EntityDefinitions about a configured
  * table: the entity set name (never guessed), the primary id, every attribute with its type, the
  * option labels of the choice columns read as labels, the declared alternate keys, and whether change
- * tracking is enabled. Configuration that cannot work against the org (unknown table or column, a
+ * tracking is enabled; and the requests d365_schema.c shares (d365_get_json, every choice column's
+ * labels). Configuration that cannot work against the org (unknown table or column, a
  * read table without change tracking, a key that is not a declared alternate key) is CS_FATAL with a
  * reason that says what to change.
  */
@@ -12,8 +13,7 @@
 
 #include "d365.h"
 
-/* GET a metadata URL (relative to the API) as JSON. */
-static cs_status get_json(struct d365 *d, const char *path, const char *what, json_t **out)
+cs_status d365_get_json(struct d365 *d, const char *path, const char *what, json_t **out)
 {
     static const char *const hdr[] = {"Consistency: Strong", NULL};
     struct cshttp_response r = {0};
@@ -72,7 +72,7 @@ static cs_status describe_entity(struct d365 *d, struct d365_table *t, int *chan
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         goto out;
     }
-    if ((st = get_json(d, path, "reading EntityDefinitions", &doc)) != CS_OK)
+    if ((st = d365_get_json(d, path, "reading EntityDefinitions", &doc)) != CS_OK)
         goto out;
     e = json_array_get(json_object_get(doc, "value"), 0);
     set = json_string_value(json_object_get(e, "EntitySetName"));
@@ -115,7 +115,7 @@ static cs_status describe_attributes(struct d365 *d, struct d365_table *t)
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return CS_RETRY;
     }
-    st = get_json(d, path, "reading the attributes", &doc);
+    st = d365_get_json(d, path, "reading the attributes", &doc);
     free(path);
     if (st != CS_OK)
         return st;
@@ -147,6 +147,24 @@ static const char *attr_type(const struct d365_table *t, const char *name)
     return json_string_value(json_object_get(t->attr_types, name));
 }
 
+/* Append "<pre><name><post>" to the comma-separated list `sel` (room reserved by the caller) unless it
+ * is there already: a lookup may be listed both as x and as _x_value. */
+static void append_column(char *sel, const char *pre, const char *name, const char *post)
+{
+    size_t n = strlen(sel);
+    char *item = NULL;
+    const char *p = sel;
+    if (asprintf(&item, "%s%s%s", pre, name, post) < 0)
+        return;
+    for (size_t len = strlen(item); (p = strstr(p, item)); p++)
+        if ((p == sel || p[-1] == ',') && (p[len] == ',' || p[len] == '\0')) {
+            free(item);
+            return;
+        }
+    sprintf(sel + n, "%s%s", n ? "," : "", item);
+    free(item);
+}
+
 /* The $select list: the configured columns that exist, lookups as _x_value; FATAL naming unknown ones. */
 static cs_status build_select(struct d365 *d, struct d365_table *t)
 {
@@ -169,30 +187,32 @@ static cs_status build_select(struct d365 *d, struct d365_table *t)
                 type = "Lookup";
         }
         if (!type) {
-            d->host->set_reason(d->ctx, 0, -1, "stream %s: table %s has no column \"%s\"; fix tables.%s.columns",
-                                t->stream, t->logical, name, t->stream);
+            if (t->mapped)
+                d->host->set_reason(d->ctx, 0, -1, "stream %s: table %s has no column \"%s\", which the workflow's "
+                                    "mapping of %s reads; fix the mapping's fields (or give tables.%s.columns)",
+                                    t->stream, t->logical, name, t->stream, t->stream);
+            else
+                d->host->set_reason(d->ctx, 0, -1, "stream %s: table %s has no column \"%s\"; fix tables.%s.columns",
+                                    t->stream, t->logical, name, t->stream);
             free(sel);
             return CS_FATAL;
         }
-        if (i)
-            strcat(sel, ",");
         if (is_lookup(attr_type(t, name)))
-            strcat(strcat(strcat(sel, "_"), name), "_value");
+            append_column(sel, "_", name, "_value");
         else
-            strcat(sel, name);
+            append_column(sel, "", name, "");
     }
     free(t->select);
     t->select = sel;
     return CS_OK;
 }
 
-/* Option labels of the choice columns read as labels, by cast (Picklist, State, Status). */
-static cs_status describe_labels(struct d365 *d, struct d365_table *t)
+cs_status d365_choice_labels(struct d365 *d, const struct d365_table *t, json_t **out)
 {
     static const char *const casts[] = {"PicklistAttributeMetadata", "StateAttributeMetadata",
                                         "StatusAttributeMetadata"};
-    json_decref(t->options);
-    t->options = json_object();
+    json_t *all = json_object();
+    *out = NULL;
     for (size_t k = 0; k < sizeof casts / sizeof *casts; k++) {
         char *path = NULL;
         json_t *doc, *a;
@@ -202,21 +222,21 @@ static cs_status describe_labels(struct d365 *d, struct d365_table *t)
                             "?$select=LogicalName&$expand=OptionSet($select=Options)",
                      t->logical, casts[k]) < 0) {
             d->host->set_reason(d->ctx, 0, -1, "out of memory");
+            json_decref(all);
             return CS_RETRY;
         }
-        st = get_json(d, path, "reading the option sets", &doc);
+        st = d365_get_json(d, path, "reading the option sets", &doc);
         free(path);
-        if (st != CS_OK)
+        if (st != CS_OK) {
+            json_decref(all);
             return st;
+        }
         json_array_foreach(json_object_get(doc, "value"), i, a)
         {
             const char *name = json_string_value(json_object_get(a, "LogicalName"));
             json_t *opts = json_object_get(json_object_get(a, "OptionSet"), "Options"), *o, *map;
             size_t j;
-            int wanted = json_is_true(t->labels);
-            for (size_t m = 0; !wanted && m < json_array_size(t->labels); m++)
-                wanted = name && !strcmp(name, json_string_value(json_array_get(t->labels, m)));
-            if (!name || !wanted)
+            if (!name)
                 continue;
             map = json_object();
             json_array_foreach(opts, j, o)
@@ -228,12 +248,35 @@ static cs_status describe_labels(struct d365 *d, struct d365_table *t)
                 if (label)
                     json_object_set_new(map, value, json_string(label));
             }
-            json_object_set_new(t->options, name, map);
+            json_object_set_new(all, name, map);
         }
         json_decref(doc);
     }
+    *out = all;
+    return CS_OK;
+}
+
+/* Option labels of the choice columns read as labels (all of them when labels is true). */
+static cs_status describe_labels(struct d365 *d, struct d365_table *t)
+{
+    json_t *all, *map;
+    const char *name;
+    cs_status st = d365_choice_labels(d, t, &all);
+    if (st != CS_OK)
+        return st;
+    json_decref(t->options);
+    t->options = json_object();
+    json_object_foreach(all, name, map)
+    {
+        int wanted = json_is_true(t->labels);
+        for (size_t m = 0; !wanted && m < json_array_size(t->labels); m++)
+            wanted = !strcmp(name, json_string_value(json_array_get(t->labels, m)));
+        if (wanted)
+            json_object_set(t->options, name, map);
+    }
+    json_decref(all);
     for (size_t m = 0; m < json_array_size(t->labels); m++) {
-        const char *name = json_string_value(json_array_get(t->labels, m));
+        name = json_string_value(json_array_get(t->labels, m));
         if (!is_choice(attr_type(t, name))) {
             d->host->set_reason(d->ctx, 0, -1, "stream %s: \"%s\" is not a choice column of %s; fix tables.%s.labels",
                                 t->stream, name, t->logical, t->stream);
@@ -254,7 +297,7 @@ static cs_status check_key(struct d365 *d, struct d365_table *t)
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return CS_RETRY;
     }
-    st = get_json(d, path, "reading the alternate keys", &doc);
+    st = d365_get_json(d, path, "reading the alternate keys", &doc);
     free(path);
     if (st != CS_OK)
         return st;

@@ -2,9 +2,11 @@
  * d365_write.c - the dynamics365 sink: each record becomes one operation of a $batch request
  * (Prefer: odata.continue-on-error): an upsert is a PATCH by primary id or by the configured alternate
  * key (with If-Match: * when the table is update-only), a delete a DELETE by key (404 means already
- * gone); @odata.bind lookups in the payload pass through. Operations go in batches of batch_size, up
- * to max_concurrent_requests batches at once, each on its own keep-alive connection. Every inner
- * response is mapped back to its record: 2xx OK; 408, 429 and 5xx RETRY with their Retry-After; other
+ * gone); @odata.bind lookups in the payload pass through, and the configured lookup columns become
+ * binds (d365_lookup.c; a 404 naming the linked row is dead-lettered saying so); records asking for
+ * Adobe's opt-out rule are first compared with their rows (d365_optout.c). Operations go in batches of
+ * batch_size, up to max_concurrent_requests batches at once, each on its own keep-alive connection.
+ * Every inner response is mapped back to its record: 2xx OK; 408, 429 and 5xx RETRY with their Retry-After; other
  * 4xx REJECT with the status and the service's message. A whole request answered 429, 5xx or not at
  * all makes write() return CS_RETRY with the Retry-After, so every writer of the workflow backs off;
  * 403 on every operation is CS_FATAL.
@@ -18,16 +20,11 @@
 
 #include "d365.h"
 
-struct op {
-    size_t index;  /* the record's index in the write() batch */
-    char *request; /* request line, headers, blank line and body of the inner request */
-};
-
 struct chunk {
     struct cshttp_client *client;
     const char *url;
     const char *const *headers;
-    struct op *ops;
+    struct d365_op *ops;
     size_t n;
     char *body;
     size_t body_len;
@@ -121,17 +118,23 @@ out:
     return seg;
 }
 
-/* The JSON body of an upsert: the payload without annotations (but with @odata.bind) and key columns. */
-static char *upsert_body(const struct d365_table *t, const cs_record *rec)
+/* The JSON body of an upsert: the payload without annotations (but with @odata.bind) and key columns,
+ * lookup columns as their @odata.bind (d365_lookup.c). NULL with `why` set when a lookup cannot be bound
+ * (or out of memory). */
+static char *upsert_body(const struct d365_table *t, const json_t *payload, char *why, size_t whylen)
 {
     json_t *body = json_object(), *v;
     const char *k;
     char *text;
-    json_object_foreach(cs_record_payload(rec), k, v)
+    json_object_foreach((json_t *)payload, k, v)
     {
         const char *at = strchr(k, '@');
-        int key_col = 0;
-        if (at && strcmp(at, "@odata.bind") != 0)
+        int key_col = 0, bound = d365_lookup_bind(t, k, v, body, why, whylen);
+        if (bound < 0) {
+            json_decref(body);
+            return NULL;
+        }
+        if (bound || (at && strcmp(at, "@odata.bind") != 0))
             continue;
         for (size_t i = 0; i < json_array_size(t->key); i++)
             key_col |= !strcmp(k, json_string_value(json_array_get(t->key, i)));
@@ -143,22 +146,26 @@ static char *upsert_body(const struct d365_table *t, const cs_record *rec)
     return text;
 }
 
-/* The inner request of one record; NULL with *why when the record cannot be written. */
-static char *inner_request(const struct d365 *d, const struct d365_table *t, const cs_record *rec, const char **why)
+/* The inner request of one record, upserting `payload` (the record's, or what the opt-out rule left of
+ * it); NULL with `why` when the record cannot be written. */
+static char *inner_request(const struct d365 *d, const struct d365_table *t, const cs_record *rec,
+                           const json_t *payload, char *why, size_t whylen)
 {
-    char *seg = key_segment(t, rec, why), *body = NULL, *req = NULL;
-    if (!seg)
+    const char *cause = NULL;
+    char *seg = key_segment(t, rec, &cause), *body = NULL, *req = NULL;
+    snprintf(why, whylen, "out of memory");
+    if (!seg) {
+        snprintf(why, whylen, "%s", cause);
         return NULL;
+    }
     if (cs_record_op(rec) == CS_OP_DELETE) {
         if (asprintf(&req, "DELETE %s/%s%s HTTP/1.1\r\n\r\n", d->api, t->entity_set, seg) < 0)
             req = NULL;
-    } else if ((body = upsert_body(t, rec)) &&
+    } else if ((body = upsert_body(t, payload, why, whylen)) &&
                asprintf(&req, "PATCH %s/%s%s HTTP/1.1\r\nContent-Type: application/json\r\n%s\r\n%s", d->api,
                         t->entity_set, seg, t->update_only ? "If-Match: *\r\n" : "", body) < 0) {
         req = NULL;
     }
-    if (!req)
-        *why = "out of memory";
     free(seg);
     free(body);
     return req;
@@ -166,29 +173,21 @@ static char *inner_request(const struct d365 *d, const struct d365_table *t, con
 
 /* ---- the $batch request and its answer -------------------------------------------------------- */
 
-static char *batch_body(const struct chunk *c, const char *boundary, size_t *len)
+char *d365_batch_body(const struct d365_op *ops, size_t n, const char *boundary, size_t *len)
 {
     size_t cap = 64;
     char *body, *p;
-    for (size_t i = 0; i < c->n; i++)
-        cap += strlen(c->ops[i].request) + strlen(boundary) + 96;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(ops[i].request) + strlen(boundary) + 96;
     if (!(p = body = malloc(cap)))
         return NULL;
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < n; i++)
         p += sprintf(p, "--%s\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n%s\r\n",
-                     boundary, c->ops[i].request);
+                     boundary, ops[i].request);
     p += sprintf(p, "--%s--\r\n", boundary);
     *len = (size_t)(p - body);
     return body;
 }
-
-/* One inner response: status, Retry-After (ms, -1 when absent) and the body. */
-struct inner {
-    int status;
-    int64_t retry_after_ms;
-    const char *body;
-    size_t body_len;
-};
 
 /* End of a header block starting at p (the first byte after the blank line), or NULL. */
 static const char *after_blank_line(const char *p, const char *end)
@@ -203,7 +202,7 @@ static const char *after_blank_line(const char *p, const char *end)
 }
 
 /* Parse one part of a batch response. 0 on success. */
-static int parse_part(const char *p, const char *end, struct inner *in)
+static int parse_part(const char *p, const char *end, struct d365_inner *in)
 {
     const char *http = after_blank_line(p, end), *body, *h;
     if (!http || end - http < 12 || strncmp(http, "HTTP/", 5) != 0)
@@ -223,8 +222,7 @@ static int parse_part(const char *p, const char *end, struct inner *in)
     return 0;
 }
 
-/* Split the multipart answer into at most max inner responses; returns how many were found. */
-static size_t parse_batch(const struct cshttp_response *r, struct inner *out, size_t max)
+size_t d365_batch_parse(const struct cshttp_response *r, struct d365_inner *out, size_t max)
 {
     const char *ctype = cshttp_response_header(r, "content-type"), *b = ctype ? strstr(ctype, "boundary=") : NULL;
     char delim[160];
@@ -261,14 +259,20 @@ static void *send_chunk(void *arg)
 
 /* ---- write() ---------------------------------------------------------------------------------- */
 
+/* The table a record is written to (described by write() before its request was built). */
+static const struct d365_table *t_of(struct d365 *d, const cs_record *rec)
+{
+    return d365_table_for(d, cs_record_stream(rec), 0);
+}
+
 /* Per-record outcomes of a chunk answered 200. Returns how many were 403. */
 static size_t settle_chunk(struct d365 *d, struct chunk *c, cs_record *const *records)
 {
-    struct inner *in = calloc(c->n ? c->n : 1, sizeof *in);
-    size_t found = in ? parse_batch(&c->r, in, c->n) : 0, forbidden = 0;
+    struct d365_inner *in = calloc(c->n ? c->n : 1, sizeof *in);
+    size_t found = in ? d365_batch_parse(&c->r, in, c->n) : 0, forbidden = 0;
     for (size_t i = 0; i < c->n; i++) {
         size_t idx = c->ops[i].index;
-        char text[600], detail[700];
+        char text[600], detail[900];
         cs_status st;
         if (i >= found) {
             d->host->set_result(d->ctx, idx, CS_RETRY, 0, -1, "no answer for this operation in the $batch response");
@@ -280,7 +284,11 @@ static size_t settle_chunk(struct d365 *d, struct chunk *c, cs_record *const *re
         st = in[i].status == 408 || in[i].status == 429 || in[i].status >= 500 ? CS_RETRY : CS_REJECT;
         forbidden += in[i].status == 403;
         d365_error_text(in[i].body, in[i].body_len, text, sizeof text);
-        snprintf(detail, sizeof detail, "HTTP %d: %s", in[i].status, text);
+        if (in[i].status == 404 && t_of(d, records[idx]) &&
+            d365_lookup_missing(t_of(d, records[idx]), records[idx], text, detail, sizeof detail))
+            d->host->metric_add(d->ctx, "d365_missing_link", 1);
+        else
+            snprintf(detail, sizeof detail, "HTTP %d: %s", in[i].status, text);
         d->host->set_result(d->ctx, idx, st, in[i].status, st == CS_RETRY ? in[i].retry_after_ms : -1, detail);
     }
     free(in);
@@ -312,8 +320,10 @@ static int send_round(struct d365 *d, struct chunk *chunks, size_t n)
 cs_status d365_write(void *inst, cs_record *const *records, size_t n)
 {
     struct d365 *d = inst;
-    struct op *ops = calloc(n ? n : 1, sizeof *ops);
-    size_t n_ops = 0, n_chunks = 0, forbidden = 0, rejected_keys = 0;
+    struct d365_op *ops = calloc(n ? n : 1, sizeof *ops);
+    json_t **merged = calloc(n ? n : 1, sizeof *merged);
+    unsigned char *skip = calloc(n ? n : 1, 1);
+    size_t n_ops = 0, n_chunks = 0, forbidden = 0;
     struct chunk *chunks = NULL;
     char boundary[64], ctype[128], why[700] = "", *auth = NULL, *url = NULL;
     const char *token, *headers[8];
@@ -321,23 +331,31 @@ cs_status d365_write(void *inst, cs_record *const *records, size_t n)
     int64_t retry_after = -1;
     int whole_status = 0;
 
-    if (!ops) {
+    if (!ops || !merged || !skip) {
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
-        return CS_RETRY;
+        st = CS_RETRY;
+        goto out;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) { /* every target described (tables are added, so no pointer is kept) */
         struct d365_table *t = d365_table_for(d, cs_record_stream(records[i]), 1);
-        const char *cause = NULL;
         if (!t) {
             d->host->set_reason(d->ctx, 0, -1, "out of memory");
             st = CS_RETRY;
             goto out;
         }
-        if ((st = d365_describe(d, t)) != CS_OK)
+        if ((st = d365_describe(d, t)) != CS_OK || (st = d365_lookups_describe(d, t)) != CS_OK)
             goto out;
-        if (!(ops[n_ops].request = inner_request(d, t, records[i], &cause))) {
+    }
+    if ((st = d365_optout_merge(d, records, n, merged, skip)) != CS_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct d365_table *t = t_of(d, records[i]);
+        const json_t *payload = merged[i] ? merged[i] : cs_record_payload(records[i]);
+        char cause[700];
+        if (skip[i])
+            continue;
+        if (!(ops[n_ops].request = inner_request(d, t, records[i], payload, cause, sizeof cause))) {
             d->host->set_result(d->ctx, i, CS_REJECT, 0, -1, cause);
-            rejected_keys++;
             continue;
         }
         ops[n_ops++].index = i;
@@ -369,7 +387,7 @@ cs_status d365_write(void *inst, cs_record *const *records, size_t n)
         c->headers = headers;
         c->ops = &ops[k * (size_t)d->batch_size];
         c->n = k + 1 < n_chunks ? (size_t)d->batch_size : n_ops - k * (size_t)d->batch_size;
-        if (!(c->body = batch_body(c, boundary, &c->body_len))) {
+        if (!(c->body = d365_batch_body(c->ops, c->n, boundary, &c->body_len))) {
             d->host->set_reason(d->ctx, 0, -1, "out of memory");
             st = CS_RETRY;
             goto out;
@@ -434,7 +452,7 @@ cs_status d365_write(void *inst, cs_record *const *records, size_t n)
     if (whole != CS_OK) {
         d->host->set_reason(d->ctx, whole_status, retry_after, "%s", why);
         st = whole;
-    } else if (forbidden && forbidden + rejected_keys == n) {
+    } else if (forbidden && forbidden == n_ops) {
         d->host->set_reason(d->ctx, 403, -1, "every operation was refused with HTTP 403; check the security role "
                             "of the application user of this client_id in %s", d->org_url);
         st = CS_FATAL;
@@ -446,9 +464,13 @@ out:
     }
     free(chunks);
     free(url);
-    for (size_t i = 0; i < n_ops; i++)
+    for (size_t i = 0; ops && i < n_ops; i++)
         free(ops[i].request);
     free(ops);
+    for (size_t i = 0; merged && i < n; i++)
+        json_decref(merged[i]);
+    free(merged);
+    free(skip);
     if (auth) {
         memset(auth, 0, strlen(auth));
         free(auth);

@@ -38,8 +38,8 @@ static const cs_option options[] = {
     {"batch_size", CS_OPT_INT, 0, "100", "operations per $batch request when writing (1-1000)"},
     {"max_concurrent_requests", CS_OPT_INT, 0, "4",
      "$batch requests one writer sends at once (1-16; the service allows 52 per user in all)"},
-    {"tables", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
-     "stream -> {table, columns, labels, key, update_only}; see the plugin's README"},
+    {"tables", CS_OPT_JSON, 0, NULL,
+     "stream -> {table, columns, labels, key, update_only}; a mapped stream may be left out (README)"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -61,7 +61,7 @@ static int is_string_array(const json_t *a)
     return 1;
 }
 
-static void table_free(struct d365_table *t)
+void d365_table_free(struct d365_table *t)
 {
     d365_read_reset(t);
     free(t->stream);
@@ -74,6 +74,7 @@ static void table_free(struct d365_table *t)
     free(t->select);
     json_decref(t->attr_types);
     json_decref(t->options);
+    json_decref(t->lookups);
 }
 
 struct d365_table *d365_table_for(struct d365 *d, const char *stream, int add)
@@ -102,9 +103,10 @@ static int parse_table(struct d365 *d, const char *stream, const json_t *spec, c
         return -1;
     }
     json_object_foreach((json_t *)spec, k, v) if (strcmp(k, "table") && strcmp(k, "columns") && strcmp(k, "labels") &&
-                                                  strcmp(k, "key") && strcmp(k, "update_only"))
+                                                  strcmp(k, "key") && strcmp(k, "update_only") &&
+                                                  strcmp(k, "lookups"))
     {
-        snprintf(err, errlen, "tables.%s.%s: unknown key (expected table, columns, labels, key, update_only)",
+        snprintf(err, errlen, "tables.%s.%s: unknown key (expected table, columns, labels, key, update_only, lookups)",
                  stream, k);
         return -1;
     }
@@ -147,7 +149,7 @@ static int parse_table(struct d365 *d, const char *stream, const json_t *spec, c
         return -1;
     }
     t->update_only = json_is_true(v);
-    return 0;
+    return d365_lookups_parse(t, json_object_get(spec, "lookups"), err, errlen);
 }
 
 static void d365_destroy(void *inst)
@@ -156,7 +158,7 @@ static void d365_destroy(void *inst)
     if (!d)
         return;
     for (size_t i = 0; i < d->n_tables; i++)
-        table_free(&d->tables[i]);
+        d365_table_free(&d->tables[i]);
     free(d->tables);
     for (int i = 0; d->extra && i < d->max_concurrent; i++)
         cshttp_client_free(d->extra[i]);
@@ -202,7 +204,7 @@ static cs_status d365_create(const cs_host *host, cs_ctx *ctx, const json_t *o, 
                  D365_MAX_PAGE, D365_MAX_BATCH);
         goto fail;
     }
-    if (!json_is_object(tables) || json_object_size(tables) == 0) {
+    if (tables && !json_is_null(tables) && !json_is_object(tables)) {
         snprintf(err, sizeof err, "tables: must map each stream to its table settings");
         goto fail;
     }
@@ -287,16 +289,19 @@ static cs_status check_mappings(struct d365 *d)
     return st;
 }
 
-/* Check the mappings, authenticate, then describe every configured table. */
+/* Take the columns of mapped streams, check the mappings, authenticate, then describe every table. */
 static cs_status d365_start(void *inst)
 {
     struct d365 *d = inst;
     const char *token;
-    cs_status st = check_mappings(d);
+    cs_status st = d365_mapped_tables(d);
+    if (st == CS_OK)
+        st = check_mappings(d);
     if (st == CS_OK)
         st = d365_token(d, 0, &token);
     for (size_t i = 0; st == CS_OK && i < d->n_tables; i++)
-        st = d365_describe(d, &d->tables[i]);
+        if ((st = d365_describe(d, &d->tables[i])) == CS_OK)
+            st = d365_lookups_describe(d, &d->tables[i]);
     if (st == CS_OK)
         d->host->log(d->ctx, CS_LOG_INFO, "connected to %s: %zu table(s) described", d->org_url, d->n_tables);
     return st;
@@ -314,6 +319,7 @@ static const cs_connector connector = {
     .read = d365_read,
     .write = d365_write,
     .destroy = d365_destroy,
+    .describe = d365_describe_stream,
 };
 
 static const cs_connector *const connectors[] = {&connector, NULL};

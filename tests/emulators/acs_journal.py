@@ -11,7 +11,8 @@ import uuid
 
 ANIMALS = ["camel", "moose", "otter", "heron", "lynx", "bison"]
 TYPES = {"send": "directMarketing.emailSent", "open": "directMarketing.emailOpened",
-         "click": "directMarketing.emailClicked", "bounce": "directMarketing.emailBounced"}
+         "click": "directMarketing.emailClicked", "bounce": "directMarketing.emailBounced",
+         "softbounce": "directMarketing.emailBouncedSoft"}  # a soft bounce: not one of Adobe's four types
 DURATION = re.compile(r"^-?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
 
@@ -62,7 +63,7 @@ class Journal:
                 "email": rec.get("email", ""),
                 "mirrorPageUrl": "%s/m/%s/%s" % (mirror_base, delivery_id, eid[:8]),
             }
-            if kind in ("send", "bounce"):
+            if kind in ("send", "bounce", "softbounce"):
                 ev["xdm:directMarketing"]["xdm:broadlogId"] = str(self.rng.randrange(10 ** 9))
             else:
                 ev["xdm:directMarketing"]["xdm:trackinglogId"] = str(self.rng.randrange(10 ** 9))
@@ -71,6 +72,8 @@ class Journal:
             if kind == "bounce":
                 ev["bounceType"] = "hard"
                 ev["xdm:directMarketing"]["xdm:quarantine"] = True
+            if kind == "softbounce":
+                ev["bounceType"] = "soft"
             if without_id:
                 del ev["event_id"], ev["@id"]
             made.append((pid, ev))

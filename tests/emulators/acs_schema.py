@@ -1,7 +1,9 @@
 # acs_schema: the Campaign Standard resources the emulator serves: the profile (nms:recipient,
 # reference B5.2/B6) with its deny-list fields, the profileAndServicesExt custom fields (cus*),
 # the default custom resources (linked to the profile or to each other, with identification keys
-# and their filters), and the built-in and custom profile filters. Plain JSON, replaceable via config.
+# and their filters: memberships and their cards; vehicles linked to the profile and their services,
+# the custom entities of Adobe's worked example), and the built-in and custom profile filters. Plain
+# JSON, replaceable via config.
 
 DENY_LIST_FIELDS = ["blackList", "blackListEmail", "blackListFax", "blackListMobile", "blackListPhone",
                     "blackListPostalMail", "blackListPushnotification", "ccpaOptOut"]
@@ -85,6 +87,34 @@ DEFAULT_CUSTOM_RESOURCES = {
         "key": "cardNumber",
         "filters": {"byCardNumber": {"field": "cardNumber", "param": "cardNumber_parameter", "op": "eq"},
                     "byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"}},
+    },
+    "cusVehicle": {
+        "label": "Vehicle",
+        "fields": {
+            "externalId": _s(100, "External id", sortable=True),
+            "name": _s(100, "Name", sortable=True),
+            "vin": _s(17, "VIN", sortable=True),
+            "model": _s(100, "Model"),
+            "year": {"type": "long", "label": "Year"},
+            "purchaseDate": {"type": "date", "label": "Purchase date"},
+        },
+        "links": {"profile": "profile"},
+        "key": "externalId",
+        "filters": {"byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"},
+                    "byVin": {"field": "vin", "param": "vin_parameter", "op": "eq"}},
+    },
+    "cusService": {
+        "label": "Vehicle service",
+        "fields": {
+            "externalId": _s(100, "External id", sortable=True),
+            "name": _s(100, "Name", sortable=True),
+            "serviceDate": {"type": "date", "label": "Service date"},
+            "mileage": {"type": "long", "label": "Mileage"},
+            "notes": _s(2000, "Notes"),
+        },
+        "links": {"vehicle": "cusVehicle"},
+        "key": "externalId",
+        "filters": {"byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"}},
     },
 }
 

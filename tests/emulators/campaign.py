@@ -314,6 +314,8 @@ class Campaign(emulib.Emulator):
             for k in ("length", "values", "dataPolicy", "sortable", "readOnly"):
                 if k in spec:
                     d[k] = spec[k]
+            if spec["type"] == "object" and "fields" in spec:  # [I] an object's sub-fields, as its content
+                d["content"] = {f: {"apiName": f, "label": f, "type": "string"} for f in spec["fields"]}
             content[name] = d
         for link, target in res.links.items():
             content[link] = {"apiName": link, "label": link, "type": "link", "resTarget": target}

@@ -11,7 +11,9 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import dv_activities  # noqa: E402
 import dv_batch  # noqa: E402
+import dv_functions  # noqa: E402
 import dv_metadata  # noqa: E402
 import dv_query  # noqa: E402
 import dv_write  # noqa: E402
@@ -44,6 +46,7 @@ class Dataverse(emulib.Emulator):
         "invalid_client_status": 401,  # [I] Entra answers 401 invalid_client for a bad secret
         "auth_error_body": "json",  # [I] 401 body: "json" (error envelope) or "empty"
         "custom_tables": None,  # None -> dv_schema.DEFAULT_CUSTOM_TABLES
+        "activity_tables": None,  # None -> dv_activities.DEFAULT_ACTIVITY_TABLES (one per email event type)
         "delta_token_max_age_seconds": 7 * 86400,  # A10: ExpireChangeTrackingInDays = 7
         "ct_disabled_message": "The entity '{table}' is not enabled for change tracking.",  # [I]
         "ct_disabled_code": "",  # [I]
@@ -58,7 +61,9 @@ class Dataverse(emulib.Emulator):
 
     def reset_state(self):
         specs = [CONTACT] + list(self.config.get("custom_tables") or DEFAULT_CUSTOM_TABLES)
+        specs += dv_activities.tables(self.config)
         self.store = Store(specs)
+        dv_activities.seed_users(self.store)
         self.tokens = TokenStore()
         self.throttle = ServiceProtection(self.config["throttle"])
         self.order_cache = seek.OrderCache()
@@ -207,6 +212,8 @@ class Dataverse(emulib.Emulator):
             req.kind = "whoami"
             return odata_response(200, {"@odata.context": ctx.context("Microsoft.Dynamics.CRM.WhoAmIResponse"),
                                         "BusinessUnitId": BU_ID, "UserId": SYSTEM_USER_ID, "OrganizationId": ORG_ID})
+        if rest.startswith("RetrieveTotalRecordCount"):
+            return dv_functions.handle(self, req, ctx, rest)
         if rest == "$metadata":
             raise dv_error(501, "The CSDL $metadata document is not implemented by the emulator; use EntityDefinitions.",
                            "0x80060888")
@@ -221,6 +228,11 @@ class Dataverse(emulib.Emulator):
             seg = m.group("set") if m else rest.split("/")[0]
             raise dv_error(404, "Resource not found for the segment '%s'." % seg, "0x8006088a")
         key, prop = m.group("key"), m.group("prop")
+        if table.spec.get("view"):  # activitypointer: read-only, rebuilt from the activity tables
+            if req.method != "GET":
+                raise dv_activities.refuse_write(req.method)
+            with self.lock:
+                dv_activities.refresh(self.store)
         if key is None:
             if prop == "$count" and req.method == "GET":
                 return dv_query.count_endpoint(self, req, table)
@@ -275,10 +287,10 @@ class Dataverse(emulib.Emulator):
             start = self.seeded.get(t.logical, 0)
             rng = seeddata.rng_for(self.random_seed, t.logical, start)
             ids = []
-            contacts = list(self.store.tables["contact"].order.keys[:1000]) if t.logical != "contact" else []
+            parents = seeddata.lookup_parents(self.store, t)
             for i in range(start, start + count):
                 p = seeddata.person(rng, i)
-                values = self.seed_values(t, p, rng, contacts)
+                values = self.seed_values(t, p, rng, parents)
                 self.store.insert(t, p["id"], values, bulk=True)
                 ids.append(p["id"])
             self.store.finish_bulk(t, ids)
@@ -286,7 +298,7 @@ class Dataverse(emulib.Emulator):
             return ids
 
     @staticmethod
-    def seed_values(t, p, rng, contacts):
+    def seed_values(t, p, rng, parents):
         if t.logical == "contact":
             return {"firstname": p["first"], "lastname": p["last"], "emailaddress1": p["email"],
                     "telephone1": p["phone"], "mobilephone": p["mobile"], "birthdate": p["birthdate"],
@@ -303,9 +315,9 @@ class Dataverse(emulib.Emulator):
                 values[col] = int(rng.choice(list(a["options"])))
             elif a["type"] == "Integer":
                 values[col] = rng.randrange(1000)
-            elif a["type"] == "Lookup" and a.get("targets") == ["contact"] and contacts:
-                values[col] = rng.choice(contacts)
-                values[col + "@Microsoft.Dynamics.CRM.lookuplogicalname"] = "contact"
+            elif a["type"] == "Lookup" and parents.get(name):
+                values[col] = rng.choice(parents[name])
+                values[col + "@Microsoft.Dynamics.CRM.lookuplogicalname"] = a["targets"][0]
         return values
 
     def control(self, req, parts):

@@ -1,15 +1,17 @@
 # dv_metadata: the EntityDefinitions metadata API, enough for a connector to discover entity set
 # names, primary id/name, attributes and their types and lengths, picklist/boolean options with
-# labels (OptionSet, only through the typed cast as on the real service), alternate keys, lookup
-# navigation properties (ManyToOneRelationships) and ChangeTrackingEnabled.
+# labels (OptionSet, only through the typed cast as on the real service), alternate keys, the
+# relationships of lookups (ManyToOneRelationships from the child, OneToManyRelationships from the
+# parent, with their CascadeConfiguration) and ChangeTrackingEnabled.
 import re
 import uuid
 
 import odata_filter
 from dv_http import odata_response
-from dv_schema import LOOKUP_TYPES, TYPE_INFO
+from dv_schema import LOOKUP_TYPES, TYPE_INFO, cascade_delete
 from dv_values import dv_error
 
+EXPANDABLE = ("Attributes", "Keys", "ManyToOneRelationships", "OneToManyRelationships")
 NS = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
 CAST = re.compile(r"^Microsoft\.Dynamics\.CRM\.(\w+)$")
 
@@ -83,16 +85,37 @@ def key_md(t, name, attrs):
             "DisplayName": label(name)}
 
 
+def cascade_md(delete):
+    """CascadeConfiguration of a relationship: a parental one (Delete: Cascade) cascades the actions
+    that follow the parent; a referential one cascades none ([I] Merge, Archive and RollupView kept
+    NoCascade)."""
+    parental = "Cascade" if delete == "Cascade" else "NoCascade"
+    return {"Assign": parental, "Delete": delete, "Merge": "NoCascade", "Reparent": parental, "Share": parental,
+            "Unshare": parental, "RollupView": "NoCascade", "Archive": "NoCascade"}
+
+
+def relationship_md(store, t, nav, attr, target):
+    """One lookup of table `t` to `target`, as the relationship metadata both ends list."""
+    tt = store.tables.get(target)
+    return {"@odata.type": "#Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata",
+            "MetadataId": mid(t.logical, nav), "SchemaName": "%s_%s_%s" % (target, t.logical, attr),
+            "RelationshipType": "OneToManyRelationship", "IsCustomRelationship": bool(t.spec.get("custom")),
+            "ReferencedEntity": target, "ReferencedAttribute": tt.pid if tt else target + "id",
+            "ReferencingEntity": t.logical, "ReferencingAttribute": attr,
+            "ReferencingEntityNavigationPropertyName": nav,
+            "ReferencedEntityNavigationPropertyName": "%s_%s" % (t.logical, nav),
+            "CascadeConfiguration": cascade_md(cascade_delete(t.attrs[attr], target))}
+
+
 def relationships_md(store, t):
-    out = []
-    for nav, (attr, target) in t.nav.items():
-        tt = store.tables.get(target)
-        out.append({"MetadataId": mid(t.logical, nav), "SchemaName": "%s_%s_%s" % (target, t.logical, attr),
-                    "RelationshipType": "OneToManyRelationship", "ReferencedEntity": target,
-                    "ReferencedAttribute": tt.pid if tt else target + "id", "ReferencingEntity": t.logical,
-                    "ReferencingAttribute": attr, "ReferencingEntityNavigationPropertyName": nav,
-                    "ReferencedEntityNavigationPropertyName": "%s_%s" % (t.logical, nav)})
-    return out
+    """ManyToOneRelationships of `t`: its lookups."""
+    return [relationship_md(store, t, nav, attr, target) for nav, (attr, target) in t.nav.items()]
+
+
+def one_to_many_md(store, t):
+    """OneToManyRelationships of `t`: the lookups of any table that point at it."""
+    return [relationship_md(store, c, nav, attr, target) for c in store.tables.values()
+            for nav, (attr, target) in c.nav.items() if target == t.logical]
 
 
 def _project(items, q, allowed_expand=()):
@@ -144,7 +167,7 @@ def handle(emu, req, ctx, segments):
     if first == "EntityDefinitions":
         if len(segments) > 1:
             raise dv_error(404, "Resource not found for the segment '%s'." % segments[1], "0x8006088a")
-        exp = _expand(q, ("Attributes", "Keys", "ManyToOneRelationships"))
+        exp = _expand(q, EXPANDABLE)
         items = [_entity_full(store, t, exp) for t in store.tables.values()]
         return odata_response(200, {"@odata.context": base_ctx, "value": _project(items, q, exp)})
     m = re.match(r"^EntityDefinitions\((.*)\)$", first)
@@ -152,7 +175,7 @@ def handle(emu, req, ctx, segments):
     if t is None:
         raise dv_error(404, "Could not find entity with key '%s'." % (m.group(1) if m else first), "0x80040217")
     if len(segments) == 1:
-        exp = _expand(q, ("Attributes", "Keys", "ManyToOneRelationships"))
+        exp = _expand(q, EXPANDABLE)
         item = _project([_entity_full(store, t, exp)], q, exp)[0]
         body = {"@odata.context": base_ctx + "/$entity"}
         body.update(item)
@@ -162,9 +185,10 @@ def handle(emu, req, ctx, segments):
     if nav == "Keys":
         items = [key_md(t, n, a) for n, a in t.keys]
         return odata_response(200, {"@odata.context": base_ctx + "('%s')/Keys" % t.logical, "value": _project(items, q)})
-    if nav == "ManyToOneRelationships":
-        return odata_response(200, {"@odata.context": base_ctx + "('%s')/ManyToOneRelationships" % t.logical,
-                                    "value": _project(relationships_md(store, t), q)})
+    if nav in ("ManyToOneRelationships", "OneToManyRelationships"):
+        items = relationships_md(store, t) if nav == "ManyToOneRelationships" else one_to_many_md(store, t)
+        return odata_response(200, {"@odata.context": base_ctx + "('%s')/%s" % (t.logical, nav),
+                                    "value": _project(items, q)})
     am = re.match(r"^Attributes(?:\((.*)\))?$", nav)
     if not am:
         raise dv_error(404, "Resource not found for the segment '%s'." % nav, "0x8006088a")
@@ -203,4 +227,6 @@ def _entity_full(store, t, exp):
         md["Keys"] = [key_md(t, n, a) for n, a in t.keys]
     if "ManyToOneRelationships" in exp:
         md["ManyToOneRelationships"] = relationships_md(store, t)
+    if "OneToManyRelationships" in exp:
+        md["OneToManyRelationships"] = one_to_many_md(store, t)
     return md

@@ -2,6 +2,10 @@
 # default configurable custom tables (publisher prefix `new`, lookups to contact and to each other,
 # picklists with labels, a custom activity table for email events with an alternate key). A table
 # definition is plain JSON, so tests and the demo can replace the custom tables through config.
+# A lookup's relationship deletes as its "cascade_delete" says (one behaviour, or one per target
+# table): "Cascade" (the children go with the parent), "RemoveLink" (their lookup is cleared: the
+# default of a custom lookup, "Referential, Remove Link") or "Restrict" (the parent cannot be deleted
+# while children exist).
 
 SYSTEM_USER_ID = "00000000-0000-0000-0000-00000000a001"
 SYSTEM_USER_NAME = "crmsync Application User"
@@ -118,6 +122,47 @@ MEMBERSHIP_CARD = {
     "keys": [{"name": "new_cardnumber_key", "attributes": ["new_cardnumber"]}],
 }
 
+# a chain of linked custom tables (contact <- vehicle <- service), as in Adobe's worked example of a
+# vehicle custom entity linked to the profile: a contact's vehicles are deleted with it (parental),
+# a vehicle's services only lose their link ([I] the choice of behaviours is the emulator's)
+VEHICLE = {
+    "logical": "new_vehicle", "set": "new_vehicles", "schema": "new_Vehicle", "id": "new_vehicleid",
+    "name": "new_name", "display": "Vehicle", "plural": "Vehicles", "otc": 10005, "ownership": "UserOwned",
+    "change_tracking": True, "custom": True, "activity": False,
+    "attributes": [
+        {"name": "new_vehicleid", "type": "Uniqueidentifier", "label": "Vehicle", "update": False},
+        {"name": "new_name", "type": "String", "max": 100, "label": "Name", "required": "ApplicationRequired"},
+        {"name": "new_vin", "type": "String", "max": 17, "label": "VIN"},
+        {"name": "new_model", "type": "String", "max": 100, "label": "Model"},
+        {"name": "new_year", "type": "Integer", "label": "Year"},
+        {"name": "new_purchasedate", "type": "DateTime", "format": "DateOnly", "label": "Purchase Date"},
+        {"name": "new_price", "type": "Money", "label": "Price"},
+        {"name": "new_fuel", "type": "Picklist", "label": "Fuel",
+         "options": {"100000000": "Petrol", "100000001": "Diesel", "100000002": "Electric"}},
+        {"name": "new_contact", "type": "Lookup", "targets": ["contact"], "nav": {"contact": "new_Contact"},
+         "label": "Owner Contact", "cascade_delete": "Cascade"},
+    ] + ACTIVE_STATUS + OWNED_AUDIT,
+    "keys": [{"name": "new_vin_key", "attributes": ["new_vin"]}],
+}
+
+SERVICE = {
+    "logical": "new_service", "set": "new_services", "schema": "new_Service", "id": "new_serviceid",
+    "name": "new_name", "display": "Service", "plural": "Services", "otc": 10006, "ownership": "UserOwned",
+    "change_tracking": True, "custom": True, "activity": False,
+    "attributes": [
+        {"name": "new_serviceid", "type": "Uniqueidentifier", "label": "Service", "update": False},
+        {"name": "new_name", "type": "String", "max": 100, "label": "Name", "required": "ApplicationRequired"},
+        {"name": "new_servicedate", "type": "DateTime", "label": "Service Date"},
+        {"name": "new_mileage", "type": "Integer", "label": "Mileage"},
+        {"name": "new_cost", "type": "Decimal", "label": "Cost"},
+        {"name": "new_rating", "type": "Double", "label": "Rating"},
+        {"name": "new_notes", "type": "Memo", "max": 2000, "label": "Notes"},
+        {"name": "new_vehicle", "type": "Lookup", "targets": ["new_vehicle"], "nav": {"new_vehicle": "new_Vehicle"},
+         "label": "Vehicle", "cascade_delete": "RemoveLink"},
+    ] + ACTIVE_STATUS + OWNED_AUDIT,
+    "keys": [],
+}
+
 # a table with change tracking off, to exercise the refusal of Prefer: odata.track-changes
 SETTING = {
     "logical": "new_setting", "set": "new_settings", "schema": "new_Setting", "id": "new_settingid",
@@ -131,7 +176,7 @@ SETTING = {
     "keys": [],
 }
 
-DEFAULT_CUSTOM_TABLES = [EMAIL_EVENT, MEMBERSHIP, MEMBERSHIP_CARD, SETTING]
+DEFAULT_CUSTOM_TABLES = [EMAIL_EVENT, MEMBERSHIP, MEMBERSHIP_CARD, VEHICLE, SERVICE, SETTING]
 
 # AttributeType -> (metadata @odata.type, AttributeTypeName, Edm type)
 TYPE_INFO = {
@@ -153,3 +198,13 @@ TYPE_INFO = {
     "Owner": ("LookupAttributeMetadata", "OwnerType", "Edm.Guid"),
 }
 LOOKUP_TYPES = ("Lookup", "Customer", "Owner")
+DELETE_BEHAVIOURS = ("Cascade", "RemoveLink", "Restrict")
+
+
+def cascade_delete(attr, target):
+    """What deleting a row of `target` does to the rows whose lookup `attr` points at it."""
+    c = attr.get("cascade_delete", "RemoveLink")
+    c = c.get(target, "RemoveLink") if isinstance(c, dict) else c
+    if c not in DELETE_BEHAVIOURS:
+        raise ValueError("lookup %s: cascade_delete must be one of %s, not %r" % (attr["name"], DELETE_BEHAVIOURS, c))
+    return c

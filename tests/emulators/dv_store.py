@@ -1,11 +1,16 @@
 # dv_store: Dataverse rows in memory. Owns each table's rows indexed by primary id (kept sorted for
-# paging) and by alternate key, the organization-wide row version counter, the change log and the
-# tombstones that change tracking reads, and savepoints that roll a $batch change set back.
+# paging), by alternate key and by the parent each lookup points at, the organization-wide row version
+# counter, the change log and the tombstones that change tracking reads, savepoints that roll a $batch
+# change set back, and the delete cascade of the relationships (Cascade, RemoveLink, Restrict), whose
+# every child change is logged like any other change.
 import bisect
 import datetime
 
 import seek
-from dv_schema import LOOKUP_TYPES, SYSTEM_USER_ID
+from dv_schema import LOOKUP_TYPES, SYSTEM_USER_ID, cascade_delete
+from dv_values import dv_error
+
+RESTRICTED = "The object you tried to delete is associated with another object and cannot be deleted."
 
 
 def utcnow():
@@ -27,6 +32,8 @@ class Table:
                 for target, navname in (a.get("nav") or {}).items():
                     self.nav[navname] = (a["name"], target)
         self.keys = [(k["name"], list(k["attributes"])) for k in spec.get("keys", [])]
+        # lookups to rows of this organization (owners are system users: no table of them here)
+        self.refs = [a["name"] for a in spec["attributes"] if a["type"] in ("Lookup", "Customer")]
         self.all_columns = [self.column(n) for n in self.attrs]
         self.reset()
 
@@ -34,6 +41,7 @@ class Table:
         self.rows = {}
         self.order = seek.SortedKeys()
         self.key_index = {name: {} for name, _ in self.keys}
+        self.ref_index = {name: {} for name in self.refs}  # lookup -> parent id -> child ids
         self.changelog = []  # (version, id), append-only
         self.tombstones = []  # (version, id), append-only
         self.stamp = 0
@@ -71,12 +79,26 @@ class Table:
             t = self.key_tuple(attrs, row)
             if t is not None:
                 self.key_index[kname][t] = rid
+        for name in self.refs:
+            parent = row.get("_%s_value" % name)
+            if parent is not None:
+                self.ref_index[name].setdefault(parent, set()).add(rid)
 
     def _unindex(self, rid, row):
         for kname, attrs in self.keys:
             t = self.key_tuple(attrs, row)
             if t is not None and self.key_index[kname].get(t) == rid:
                 del self.key_index[kname][t]
+        for name in self.refs:
+            children = self.ref_index[name].get(row.get("_%s_value" % name))
+            if children is not None:
+                children.discard(rid)
+                if not children:
+                    del self.ref_index[name][row.get("_%s_value" % name)]
+
+    def referencing(self, attr, parent_id):
+        """Ids of the rows whose lookup `attr` points at `parent_id` (sorted)."""
+        return sorted(self.ref_index[attr].get(parent_id, ()))
 
     def key_conflict(self, rid, row):
         """Name and attributes of an alternate key that another row already holds, or None."""
@@ -167,7 +189,7 @@ class Store:
                 row[col] = None
         row.update(values)
         row[table.pid] = rid
-        if "ownerid" in table.attrs:
+        if "ownerid" in table.attrs and not values.get("_ownerid_value"):  # the caller, unless bound
             row["_ownerid_value"] = SYSTEM_USER_ID
             row["_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"] = "systemuser"
         row.setdefault("createdon", now)
@@ -204,6 +226,46 @@ class Store:
         return row
 
     def delete(self, table, rid):
+        """Delete a row and apply its relationships' delete behaviour, as one operation: a Restrict
+        relationship with children refuses the whole delete (405, 0x80040227) before anything changes;
+        Cascade deletes the children (and theirs, recursively); RemoveLink clears their lookup (an
+        update, seen by change tracking). Returns the row."""
+        doomed, order = {(table.logical, rid)}, [(table, rid)]
+        unlink = []
+        i = 0
+        while i < len(order):  # the rows the delete takes with it, parent first
+            parent, pid = order[i]
+            i += 1
+            for child, attr, behaviour in self.relationships_to(parent):
+                for cid in child.referencing(attr, pid):
+                    if behaviour == "Cascade" and (child.logical, cid) not in doomed:
+                        doomed.add((child.logical, cid))
+                        order.append((child, cid))
+                    elif behaviour != "Cascade":
+                        unlink.append((child, cid, attr, behaviour))
+        unlink = [u for u in unlink if (u[0].logical, u[1]) not in doomed]
+        if any(b == "Restrict" for _, _, _, b in unlink):
+            raise dv_error(405, RESTRICTED, "0x80040227")
+        for child, cid, attr, _ in unlink:
+            col = "_%s_value" % attr
+            self.update(child, cid, {col: None, col + "@Microsoft.Dynamics.CRM.lookuplogicalname": None})
+        for t, r in order:
+            row = self._delete_row(t, r)
+            if r == rid and t is table:
+                first = row
+        return first
+
+    def relationships_to(self, parent):
+        """(child table, lookup attribute, delete behaviour) of every lookup that can point at `parent`."""
+        out = []
+        for child in self.tables.values():
+            for name in child.refs:
+                a = child.attrs[name]
+                if parent.logical in (a.get("targets") or []):
+                    out.append((child, name, cascade_delete(a, parent.logical)))
+        return out
+
+    def _delete_row(self, table, rid):
         self._remember(table, rid)
         row = table.rows.pop(rid)
         table._unindex(rid, row)

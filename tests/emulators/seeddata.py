@@ -1,4 +1,5 @@
-# seeddata: deterministic fake people for seeding both emulators (same seed -> same records).
+# seeddata: deterministic fake people for seeding both emulators (same seed -> same records), and
+# the parents a seeded Dataverse row's lookups may point at.
 import random
 import uuid
 
@@ -37,3 +38,17 @@ def person(rng, i):
         "optout_email": rng.random() < 0.1,
         "optout_all": rng.random() < 0.03,
     }
+
+
+def lookup_parents(store, table):
+    """{lookup attribute: ids of up to 1000 rows of its (single) target table} for the Lookup columns of
+    a Dataverse table other than contact (a seeded contact links nothing)."""
+    out = {}
+    if table.logical == "contact":
+        return out
+    for name, a in table.attrs.items():
+        targets = a.get("targets") or []
+        parent = store.tables.get(targets[0]) if a["type"] == "Lookup" and len(targets) == 1 else None
+        if parent is not None and parent is not table:
+            out[name] = list(parent.order.keys[:1000])
+    return out

@@ -10,7 +10,7 @@ the Campaign emulator. Every check reads what ended up in the Campaign emulator.
    the filter and its profile is deleted (delete_filtered);
 4. replay through the admin API, pending until stop + start, then re-sends everything, the birthDate
    included;
-5. picklists as labels (the table's `labels` option), with a replacement matched on a label;
+5. picklists as labels (the mapping's `picklists: label`), with a replacement matched on a label;
 6. edits through the admin API: a saved mapping's table pair and key cannot change, two fields onto one
    target and an unknown filter operator are refused where they are; apply_deletes off keeps the
    profile of a contact deleted in Dataverse, while delete_filtered still deletes.
@@ -176,18 +176,15 @@ def main():
 
         # ---- 5. picklists as labels, a replacement matched on a label ------------------------------------
         env.acs.ctl("POST", "reset", {})
-        labels_stages = [
-            {"name": "filter", "rules": [{"field": "statecode", "op": "eq", "value": 0}]},
-            {"name": "replace", "rules": [{"field": "gendercode", "from": "Female", "to": "F"}]},
-            {"name": "map", "fields": [{"source": "gendercode", "target": "cusLoyaltyTier"},
-                                       {"source": "lastname", "target": "lastName"}]},
-        ]
-        r = W.L.run_daemon(env.config(stages=labels_stages, labels=["gendercode"], name="labels.conf"), 180)
+        labels_table = {"key": {"source": "contactid", "target": "externalId"}, "picklists": "label",
+                        "fields": [{"source": "gendercode", "target": "cusLoyaltyTier"},
+                                   {"source": "lastname", "target": "lastName"}],
+                        "replacements": [{"field": "gendercode", "from": "Female", "to": "F"}]}
+        r = W.L.run_daemon(env.config(table_mapping=labels_table, name="labels.conf"), 180)
         check(r.rc == 0 and r.workflow(W.WF)["dead_letters"] == 0, "labels run ends idle with no dead letter",
               r.log[-3000:])
         rows, profiles = env.contacts(), env.profiles()
-        want = {k: {1: "Male", 2: "F"}[r_["gendercode"]] for k, r_ in rows.items()
-                if r_["statecode"] == 0 and r_.get("gendercode")}
+        want = {k: {1: "Male", 2: "F"}[r_["gendercode"]] for k, r_ in rows.items() if r_.get("gendercode")}
         got = {k: v[0].get("cusLoyaltyTier") for k, v in profiles.items()}
         check(set(got) >= set(want) and all(got[k] == v for k, v in want.items()),
               "picklists arrive as labels (Male), and a replacement matches a label (Female -> F)",

@@ -24,6 +24,8 @@ import d365lib as L  # noqa: E402
 WF = "dynamics365-to-campaign"
 STAGES = os.path.join(os.environ.get("STAGES_DIR") or os.path.join(L.BUILD, "plugins", "stages"), "stages.la")
 CAMPAIGN = os.environ.get("CAMPAIGN_PLUGIN") or os.path.join(L.BUILD, "plugins", "campaign", "campaign.la")
+CUSTOM_ENTITY = os.environ.get("CUSTOM_ENTITY_PLUGIN") or os.path.join(L.BUILD, "plugins", "custom-entity",
+                                                                         "custom-entity.la")
 COLUMNS = ["firstname", "lastname", "emailaddress1", "birthdate", "gendercode", "statecode", "address1_city",
            "modifiedon"]
 ADMIN_TOKEN = "wf-admin-token-for-tests"
@@ -85,15 +87,17 @@ class Env:
 
     # ---- configuration ------------------------------------------------------------------------------
     def config(self, stages=None, labels=None, name="ingress.conf", page_size=500, writers=4, poll="1s",
-               log_level="notice", table_mapping=None):
+               log_level="notice", table_mapping=None, extra_mappings=(), extra_plugins=()):
         """The reference workflow with `stages` (explicit form; STAGES_TECHNICAL by default) or, when
-        `table_mapping` is given, with that table mapping (e.g. TABLE_MAPPING)."""
-        table = {"columns": COLUMNS}
-        if labels:
-            table["labels"] = labels
+        `table_mapping` is given, with that table mapping (e.g. TABLE_MAPPING); `extra_mappings` are
+        appended and `extra_plugins` loaded too."""
+        # a table mapping says itself which columns to read (and picklists: label); the explicit form
+        # names them on the connection
+        tables = {} if table_mapping is not None else {"contacts": dict({"columns": COLUMNS},
+                                                                      **({"labels": labels} if labels else {}))}
         h = self.acs
         conns = {
-            "d365": L.connection(self.s, self.dv_url, {"contacts": table}, page_size=page_size),
+            "d365": L.connection(self.s, self.dv_url, tables, page_size=page_size),
             "acs": {"connector": "campaign", "url": h.url + "/crmsync-tenant", "ims_url": h.url,
                     "client_id": acstest.CLIENT, "client_secret_file": h.secret,
                     "org_id": "4CC7D9704674CFB2138A2C54@AdobeOrg", "connect_timeout": "2s", "timeout": "10s",
@@ -106,7 +110,8 @@ class Env:
                "mappings": [dict({"stream": "contacts", "target": "profiles"},
                                  **(table_mapping if table_mapping is not None else
                                     {"stages": STAGES_TECHNICAL if stages is None else stages}))]}]
-        path = L.write_config(self.s, conns, wf, name, plugins=["dynamics365", CAMPAIGN, STAGES],
+        wf[0]["mappings"] += list(extra_mappings)
+        path = L.write_config(self.s, conns, wf, name, plugins=["dynamics365", CAMPAIGN, STAGES] + list(extra_plugins),
                               log_level=log_level)
         with open(path) as f:
             conf = json.load(f)

@@ -68,7 +68,8 @@ def main():
               "ext-c/blackListEmail" in okeys, "opt-outs: every good line of both files arrived", okeys)
         dead = h.sql("select stream, record_key, error_detail from dead_letter where workflow_id = 'optouts'")
         check(len(dead) == 1 and dead[0][0] == "opt-outs-malformed" and dead[0][1].endswith(":3") and
-              "no mapping" in dead[0][2], "opt-outs: the malformed line 3 is dead-lettered with its line number", dead)
+              "value is not a boolean" in dead[0][2],
+              "opt-outs: the malformed line 3 is dead-lettered with its line number and the reason", dead)
         check("optout_29991231000000_9999.csv line 3 is malformed" in out, "opt-outs: the warning names file and line")
 
         # again: the cursors resume; only what is new arrives

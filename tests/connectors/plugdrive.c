@@ -1,0 +1,244 @@
+/*
+ * plugdrive.c - drives connector instances of one plugin the way a workflow does, from a JSON script,
+ * so the connector tests control what the host says and see each call's outcome: the plugin is loaded
+ * by the core's loader, its options resolved from a crmsync configuration by the core's config
+ * module (defaults, durations, secrets), and every instance gets the core's host table with a context
+ * on a real state DB (key/value store), shared metrics, and the mappings of the script as
+ * host->mapping_streams.
+ *
+ *   plugdrive SCRIPT.json
+ *   {"plugin": "/abs/x.la", "config": "crmsync.conf", "connection": "name", "state": "state.db",
+ *    "mappings": [{"stream", "target", ...}], "instances": 1,
+ *    "steps": [{"do": "start" | "describe" | "read" | "write" | "metrics" | "kv", "instance": 0,
+ *               "stream": s, "cursor": c, "max": n, "records": [...], "key": k}]}
+ *
+ * Prints one JSON line per step (and one for a refused create): {"do", "status", "reason", "http",
+ * and per step "out" (describe), "records" and "checkpoints" (read), "results" (write: the records'
+ * set_result outcomes), "metrics", "value" (kv)}. Exit status 0 when the script ran, 2 when it could not.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backlog.h"
+#include "config.h"
+#include "host.h"
+#include "loader.h"
+#include "log.h"
+#include "util.h"
+
+struct collect {
+    json_t *records, *checkpoints, *results;
+};
+
+static const char *status_name(cs_status st)
+{
+    static const char *const names[] = {"OK", "RETRY", "REJECT", "FATAL", "NODATA"};
+    return (unsigned)st < sizeof names / sizeof *names ? names[st] : "?";
+}
+
+static cs_status hook_emit(void *arg, cs_record *rec)
+{
+    struct collect *c = arg;
+    json_array_append_new(c->records, rec ? rec : json_null());
+    return CS_OK;
+}
+
+static cs_status hook_checkpoint(void *arg, const char *stream, json_t *cursor)
+{
+    struct collect *c = arg;
+    json_array_append_new(c->checkpoints, json_pack("{s:s, s:o}", "stream", stream, "cursor", cursor));
+    return CS_OK;
+}
+
+static void hook_result(void *arg, size_t index, cs_status status, int http, int64_t retry_after_ms, const char *detail)
+{
+    struct collect *c = arg;
+    json_array_append_new(c->results, json_pack("{s:I, s:s, s:i, s:I, s:s}", "index", (json_int_t)index, "status",
+                                                status_name(status), "http", http, "retry_after_ms",
+                                                (json_int_t)retry_after_ms, "detail", detail ? detail : ""));
+}
+
+static const struct cs_ctx_hooks hooks = {hook_emit, hook_checkpoint, hook_result};
+
+static int die(const char *what, const char *detail)
+{
+    fprintf(stderr, "plugdrive: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    return 2;
+}
+
+/* The connection's options as the daemon resolves them. New object, or NULL with *err (new). */
+static json_t *resolve_options(const char *config, const char *connection, const cs_option *table, char **err)
+{
+    static const char *const skip[] = {"connector", NULL};
+    struct cs_config *cfg = NULL;
+    json_t *resolved = NULL;
+    char *path;
+    if (cs_config_load(config, &cfg, err) != 0)
+        return NULL;
+    path = cs_xasprintf("connections.%s", connection);
+    if (cs_config_plugin_options(cfg, path, table, skip, &resolved, err) != 0)
+        resolved = NULL;
+    free(path);
+    cs_config_free(cfg);
+    return resolved;
+}
+
+static void print_line(json_t *line)
+{
+    char *s = json_dumps(line, JSON_COMPACT | JSON_SORT_KEYS);
+    puts(s ? s : "{}");
+    fflush(stdout);
+    free(s);
+    json_decref(line);
+}
+
+/* The outcome of one call: status, and the reason the instance gave. New object. */
+static json_t *outcome(const char *what, cs_status st, struct cs_ctx *ctx)
+{
+    return json_pack("{s:s, s:s, s:s, s:i}", "do", what, "status", status_name(st), "reason",
+                     cs_ctx_reason(ctx, ""), "http", ctx->reason_http);
+}
+
+static cs_status run_step(const cs_connector *conn, void **inst, struct cs_ctx **ctxs, size_t n,
+                          struct cs_metrics *metrics, const json_t *step, json_t **line)
+{
+    const char *what = json_string_value(json_object_get(step, "do"));
+    size_t i = (size_t)json_integer_value(json_object_get(step, "instance"));
+    const char *stream = json_string_value(json_object_get(step, "stream"));
+    struct collect c = {json_array(), json_array(), json_array()};
+    json_t *out = NULL;
+    cs_status st = CS_OK;
+
+    if (!what || i >= n) {
+        *line = json_pack("{s:s, s:s}", "do", what ? what : "?", "status", "bad step");
+        goto done;
+    }
+    cs_ctx_clear_reason(ctxs[i]);
+    cs_ctx_set_hooks(ctxs[i], &hooks, &c);
+    if (!strcmp(what, "start"))
+        st = conn->start ? conn->start(inst[i]) : CS_OK;
+    else if (!strcmp(what, "describe"))
+        st = conn->describe ? conn->describe(inst[i], stream ? stream : "", &out) : CS_NODATA;
+    else if (!strcmp(what, "read")) {
+        json_t *cursor = json_object_get(step, "cursor");
+        json_int_t max = json_integer_value(json_object_get(step, "max"));
+        st = conn->read(inst[i], stream ? stream : "", json_is_null(cursor) ? NULL : cursor, max > 0 ? (size_t)max : 1000);
+    } else if (!strcmp(what, "write")) {
+        json_t *records = json_object_get(step, "records");
+        size_t k = json_array_size(records);
+        cs_record **batch = calloc(k ? k : 1, sizeof *batch);
+        for (size_t r = 0; r < k; r++)
+            batch[r] = json_array_get(records, r);
+        st = conn->write(inst[i], batch, k);
+        free(batch);
+    } else if (strcmp(what, "metrics") && strcmp(what, "kv")) {
+        *line = json_pack("{s:s, s:s}", "do", what, "status", "bad step");
+        goto done;
+    }
+    *line = outcome(what, st, ctxs[i]);
+    if (out)
+        json_object_set_new(*line, "out", out);
+    if (!strcmp(what, "read")) {
+        json_object_set(*line, "records", c.records);
+        json_object_set(*line, "checkpoints", c.checkpoints);
+    }
+    if (!strcmp(what, "write"))
+        json_object_set(*line, "results", c.results);
+    if (!strcmp(what, "metrics"))
+        json_object_set_new(*line, "metrics", cs_metrics_snapshot(metrics));
+    if (!strcmp(what, "kv")) {
+        char *v = cs_host_table.kv_get(ctxs[i], json_string_value(json_object_get(step, "key")));
+        json_object_set_new(*line, "value", v ? json_string(v) : json_null());
+        free(v);
+    }
+done:
+    cs_ctx_set_hooks(ctxs[i < n ? i : 0], NULL, NULL);
+    json_decref(c.records);
+    json_decref(c.checkpoints);
+    json_decref(c.results);
+    return st;
+}
+
+int main(int argc, char **argv)
+{
+    json_t *script, *options = NULL, *step;
+    struct cs_registry *reg = cs_registry_new();
+    struct cs_backlog *backlog = NULL;
+    struct cs_metrics *metrics = cs_metrics_new();
+    const struct cs_component *comp = NULL;
+    const cs_connector *conn = NULL;
+    const char *connection, *plugin;
+    struct cs_ctx **ctxs = NULL;
+    void **inst = NULL;
+    atomic_int stopping = 0;
+    char *err = NULL;
+    size_t n, i, created = 0;
+    int rc = 0;
+
+    if (argc != 2)
+        return die("usage", "plugdrive SCRIPT.json");
+    if (!(script = json_load_file(argv[1], 0, NULL)))
+        return die("cannot read the script", argv[1]);
+    cs_log_set_level(getenv("PLUGDRIVE_DEBUG") ? CS_LOG_DEBUG : CS_LOG_INFO);
+    connection = json_string_value(json_object_get(script, "connection"));
+    plugin = json_string_value(json_object_get(script, "plugin"));
+    n = json_integer_value(json_object_get(script, "instances")) > 0
+            ? (size_t)json_integer_value(json_object_get(script, "instances")) : 1;
+    if (!connection || !plugin || cs_loader_load(reg, NULL, plugin, &err) != 0) {
+        rc = die("cannot load the plugin", err);
+        goto out;
+    }
+    for (i = 0; i < reg->n_components && !comp; i++)
+        if (reg->components[i]->kind == CS_KIND_CONNECTOR)
+            comp = reg->components[i];
+    if (!comp) {
+        rc = die("the plugin has no connector", NULL);
+        goto out;
+    }
+    conn = &comp->u.connector;
+    if (!(options = resolve_options(json_string_value(json_object_get(script, "config")), connection, conn->options,
+                                    &err)) ||
+        cs_backlog_open(json_string_value(json_object_get(script, "state")), &backlog, &err) != 0) {
+        rc = die("cannot prepare the instances", err);
+        goto out;
+    }
+    ctxs = calloc(n, sizeof *ctxs);
+    inst = calloc(n, sizeof *inst);
+    for (i = 0; i < n; i++) {
+        char scope[64];
+        cs_status st;
+        snprintf(scope, sizeof scope, "plugdrive/%s#%zu", connection, i);
+        ctxs[i] = cs_ctx_new(scope, connection, backlog, &stopping, metrics);
+        cs_ctx_set_streams(ctxs[i], json_deep_copy(json_object_get(script, "mappings")));
+        if ((st = conn->create(&cs_host_table, ctxs[i], options, &inst[i])) != CS_OK) {
+            print_line(outcome("create", st, ctxs[i]));
+            goto out;
+        }
+        created++;
+    }
+    json_array_foreach(json_object_get(script, "steps"), i, step)
+    {
+        json_t *line = NULL;
+        run_step(conn, inst, ctxs, n, metrics, step, &line);
+        print_line(line);
+    }
+out:
+    for (i = 0; i < created; i++) {
+        if (conn->stop)
+            conn->stop(inst[i]);
+        conn->destroy(inst[i]);
+    }
+    for (i = 0; ctxs && i < n; i++)
+        cs_ctx_free(ctxs[i]);
+    free(ctxs);
+    free(inst);
+    json_decref(options);
+    json_decref(script);
+    free(err);
+    cs_backlog_close(backlog);
+    cs_metrics_free(metrics);
+    cs_registry_free(reg);
+    return rc;
+}
