@@ -92,6 +92,26 @@ static void write_plugin_counters(FILE *out, const json_t *list, int remote)
     }
 }
 
+/* Plugin gauges (host->metric_set). */
+static void write_plugin_gauges(FILE *out, const json_t *list)
+{
+    const json_t *w;
+    size_t i;
+    json_array_foreach(list, i, w)
+    {
+        char *wf = label(json_string_value(json_object_get(w, "id")));
+        const char *name;
+        json_t *v;
+        json_object_foreach(json_object_get(w, "gauges"), name, v) {
+            char *n = label(name);
+            fprintf(out, "crmsync_plugin_gauge{workflow=\"%s\",name=\"%s\"} %lld\n", wf, n,
+                    (long long)json_integer_value(v));
+            free(n);
+        }
+        free(wf);
+    }
+}
+
 char *cs_admin_metrics(struct cs_engine *e)
 {
     static const char *const statuses[] = {"STOPPED", "STARTING", "RUNNING", "FAILED"};
@@ -133,6 +153,8 @@ char *cs_admin_metrics(struct cs_engine *e)
     write_plugin_counters(out, list, 1);
     family(out, "crmsync_plugin_events_total", "counter", "Other counters plugins keep (lookups, cache hits...).");
     write_plugin_counters(out, list, 0);
+    family(out, "crmsync_plugin_gauge", "gauge", "Values plugins report as they are now (e.g. the age of a file).");
+    write_plugin_gauges(out, list);
     fclose(out);
     json_decref(list);
     return text;

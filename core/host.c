@@ -14,7 +14,7 @@
 
 struct cs_metrics {
     pthread_mutex_t lock;
-    json_t *counters;
+    json_t *counters, *gauges;
 };
 
 struct cs_metrics *cs_metrics_new(void)
@@ -22,6 +22,7 @@ struct cs_metrics *cs_metrics_new(void)
     struct cs_metrics *m = cs_xcalloc(1, sizeof *m);
     pthread_mutex_init(&m->lock, NULL);
     m->counters = json_object();
+    m->gauges = json_object();
     return m;
 }
 
@@ -30,6 +31,7 @@ void cs_metrics_free(struct cs_metrics *m)
     if (!m)
         return;
     json_decref(m->counters);
+    json_decref(m->gauges);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -46,11 +48,18 @@ void cs_metrics_add(struct cs_metrics *m, const char *name, int64_t delta)
     pthread_mutex_unlock(&m->lock);
 }
 
-json_t *cs_metrics_snapshot(struct cs_metrics *m)
+void cs_metrics_set(struct cs_metrics *m, const char *name, int64_t value)
+{
+    pthread_mutex_lock(&m->lock);
+    json_object_set_new(m->gauges, name, json_integer(value));
+    pthread_mutex_unlock(&m->lock);
+}
+
+json_t *cs_metrics_snapshot(struct cs_metrics *m, int gauges)
 {
     json_t *copy;
     pthread_mutex_lock(&m->lock);
-    copy = json_deep_copy(m->counters);
+    copy = json_deep_copy(gauges ? m->gauges : m->counters);
     pthread_mutex_unlock(&m->lock);
     return copy;
 }
@@ -207,6 +216,24 @@ void cs_ctx_set_describer(struct cs_ctx *ctx,
     ctx->describe_arg = arg;
 }
 
+void cs_ctx_set_substater(struct cs_ctx *ctx, void (*fn)(void *arg, const char *text), void *arg)
+{
+    ctx->substate = fn;
+    ctx->substate_arg = arg;
+}
+
+static void host_set_substate(cs_ctx *ctx, const char *text)
+{
+    if (ctx->substate)
+        ctx->substate(ctx->substate_arg, text);
+}
+
+static void host_metric_set(cs_ctx *ctx, const char *name, int64_t value)
+{
+    if (ctx->metrics && name)
+        cs_metrics_set(ctx->metrics, name, value);
+}
+
 static cs_status host_describe(cs_ctx *ctx, const char *side, const char *stream, json_t **out)
 {
     *out = NULL;
@@ -230,4 +257,6 @@ const cs_host cs_host_table = {
     .stopping = host_stopping,
     .mapping_streams = host_mapping_streams,
     .describe = host_describe,
+    .set_substate = host_set_substate,
+    .metric_set = host_metric_set,
 };

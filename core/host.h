@@ -32,6 +32,9 @@ struct cs_ctx {
     json_t *streams; /* [{stream, target}] of the workflow, for connector instances */
     const struct cs_ctx_hooks *hooks;
     void *hook_arg;
+    /* what host->set_substate forwards to (the workflow of a connector instance) */
+    void (*substate)(void *arg, const char *text);
+    void *substate_arg;
     /* what host->describe forwards to (set by the owner of an entity handler or stage instance) */
     cs_status (*describe)(void *arg, const char *side, const char *stream, json_t **out, struct cs_ctx *caller);
     void *describe_arg;
@@ -56,6 +59,8 @@ void cs_ctx_set_describer(struct cs_ctx *ctx,
                           cs_status (*fn)(void *arg, const char *side, const char *stream, json_t **out,
                                           struct cs_ctx *caller),
                           void *arg);
+/* Where host->set_substate goes for this instance (NULL: ignored). */
+void cs_ctx_set_substater(struct cs_ctx *ctx, void (*fn)(void *arg, const char *text), void *arg);
 /* Record a reason on ctx as set_reason would (for a core-side callee answering for a plugin). */
 void cs_ctx_set_reason(struct cs_ctx *ctx, int http_status, int64_t retry_after_ms, const char *reason);
 /* Forget the reason of a previous call (before calling into the plugin). */
@@ -67,7 +72,8 @@ const char *cs_ctx_reason(const struct cs_ctx *ctx, const char *fallback);
 struct cs_metrics *cs_metrics_new(void);
 void cs_metrics_free(struct cs_metrics *m);
 void cs_metrics_add(struct cs_metrics *m, const char *name, int64_t delta);
-/* A new object {name: value}. */
-json_t *cs_metrics_snapshot(struct cs_metrics *m);
+void cs_metrics_set(struct cs_metrics *m, const char *name, int64_t value);
+/* A new object {name: value} of the counters (gauges: 0) or of the gauges (gauges: 1). */
+json_t *cs_metrics_snapshot(struct cs_metrics *m, int gauges);
 
 #endif

@@ -59,10 +59,16 @@ static void replace(char **slot, const char *text)
     *slot = text ? cs_xstrdup(text) : NULL;
 }
 
+/* What the operator sees: the writers' trouble first, then the reader's, then a connector's. Lock held. */
+static const char *current_substate(const struct cs_workflow *wf)
+{
+    return wf->writer_substate ? wf->writer_substate : wf->reader_substate ? wf->reader_substate : wf->plugin_substate;
+}
+
 /* Persist and log a status change. Call with wf->lock held. */
 static void set_status_locked(struct cs_workflow *wf, enum cs_wf_status status, const char *reason)
 {
-    const char *substate = wf->writer_substate ? wf->writer_substate : wf->reader_substate;
+    const char *substate = current_substate(wf);
     wf->status = status;
     replace(&wf->reason, status == CS_WF_FAILED ? reason : NULL);
     if (status == CS_WF_FAILED)
@@ -79,11 +85,17 @@ static void set_status(struct cs_workflow *wf, enum cs_wf_status status, const c
     pthread_mutex_unlock(&wf->lock);
 }
 
+/* host->set_substate of the run's connectors */
+static void plugin_substate(void *arg, const char *text)
+{
+    cs_workflow_set_substate(arg, 2, text);
+}
+
 void cs_workflow_set_substate(struct cs_workflow *wf, int writer, const char *text)
 {
     char **slot;
     pthread_mutex_lock(&wf->lock);
-    slot = writer ? &wf->writer_substate : &wf->reader_substate;
+    slot = writer == 2 ? &wf->plugin_substate : writer ? &wf->writer_substate : &wf->reader_substate;
     if ((*slot == NULL) != (text == NULL) || (text && strcmp(*slot, text) != 0)) {
         if (text)
             cs_log(CS_LOG_WARNING, wf->id, "%s", text);
@@ -202,6 +214,7 @@ static char *instance_create(struct cs_workflow *wf, struct cs_instance *in, con
     scope = index < 0 ? cs_xasprintf("%s/%s", wf->id, conn) : cs_xasprintf("%s/%s#%d", wf->id, conn, index);
     in->ctx = cs_ctx_new(scope, conn, wf->env.backlog, &wf->stopping, wf->metrics);
     cs_ctx_set_streams(in->ctx, mapping_streams(wf->run->definition));
+    cs_ctx_set_substater(in->ctx, plugin_substate, wf);
     free(scope);
     st = connector->u.connector.create(&cs_host_table, in->ctx, options, &in->inst);
     json_decref(options);
@@ -467,6 +480,7 @@ static void *supervise(void *arg)
     wf->run = NULL;
     replace(&wf->reader_substate, NULL);
     replace(&wf->writer_substate, NULL);
+    replace(&wf->plugin_substate, NULL);
     wf->suspended_until = 0;
     wf->writer_failures = 0;
     if (wf->fatal)
@@ -616,7 +630,7 @@ json_t *cs_workflow_snapshot(struct cs_workflow *wf)
     pthread_mutex_lock(&wf->lock);
     snap = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o}", "id", wf->id, "status",
                      status_names[wf->status], "substate",
-                     string_or_null(wf->writer_substate ? wf->writer_substate : wf->reader_substate), "reason",
+                     string_or_null(current_substate(wf)), "reason",
                      string_or_null(wf->reason), "running_revision",
                      (json_int_t)(wf->status == CS_WF_STOPPED ? 0 : wf->running_rev), "backlog",
                      (json_int_t)backlog, "dead_letters", (json_int_t)dead, "last_success_at",
@@ -624,7 +638,8 @@ json_t *cs_workflow_snapshot(struct cs_workflow *wf)
                      (json_int_t)atomic_load(&wf->records_read), "records_written",
                      (json_int_t)atomic_load(&wf->records_written), "records_rejected",
                      (json_int_t)atomic_load(&wf->records_rejected), "write_retries",
-                     (json_int_t)atomic_load(&wf->write_retries), "metrics", cs_metrics_snapshot(wf->metrics));
+                     (json_int_t)atomic_load(&wf->write_retries), "metrics", cs_metrics_snapshot(wf->metrics, 0));
+    json_object_set_new(snap, "gauges", cs_metrics_snapshot(wf->metrics, 1));
     pthread_mutex_unlock(&wf->lock);
     json_object_set_new(snap, "records_filtered", json_integer(atomic_load(&wf->records_filtered)));
     json_object_set_new(snap, "replay_pending", cs_replay_staged(wf->env.backlog, wf->id));

@@ -57,7 +57,8 @@ void cs_workflow_wake(struct cs_workflow *wf);
 int64_t cs_workflow_source_rows(struct cs_workflow *wf, const char *stream);
 
 /* Snapshot: {id, status, substate, reason, running_revision, backlog, dead_letters, last_success_at,
- * records_read, records_written, records_filtered, records_rejected, write_retries, metrics,
+ * records_read, records_written, records_filtered, records_rejected, write_retries, metrics (the
+ * plugins' counters), gauges (the plugins' gauges),
  * replay_pending (streams staged for the next start),
  * write_latency: {buckets: [count per cs_latency_bounds_ms, then +Inf], sum_ms},
  * rates: {read_per_s, written_per_s} over the last minute}. New object. */

@@ -66,6 +66,7 @@ struct cs_workflow {
     char *reason;           /* why FAILED */
     char *reader_substate;  /* e.g. "backing off until ..." set by the reader */
     char *writer_substate;  /* set by writers */
+    char *plugin_substate;  /* set by a connector (host->set_substate), shown when the others are clear */
     int64_t running_rev;
     int64_t suspended_until; /* writers pause until then (unix ms) */
     int writer_failures;     /* consecutive whole-batch failures, for backoff */
@@ -91,7 +92,8 @@ void cs_workflow_observe_write(struct cs_workflow *wf, int64_t ms);
 
 /* Record the first fatal error of the run and ask every thread to stop. */
 void cs_workflow_fatal(struct cs_workflow *wf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Replace the reader's or writers' sub-state (NULL clears it); logs changes. */
+/* Replace the reader's (writer 0), writers' (1) or a connector's (2) sub-state (NULL clears it); logs
+ * changes. */
 void cs_workflow_set_substate(struct cs_workflow *wf, int writer, const char *text);
 /* Sleep until `deadline_ms` (unix ms) or stop. Call with the lock NOT held. */
 void cs_workflow_sleep_until(struct cs_workflow *wf, int64_t deadline_ms);

@@ -28,7 +28,8 @@ extern "C" {
 #endif
 
 /* ABI 1.0 (2026-11-28): initial. ABI 1.1 (2026-11-28): cs_host.mapping_streams.
- * ABI 1.2 (2026-11-28): cs_connector.describe, cs_host.describe, mapping_streams for entity handlers.
+ * ABI 1.2 (2026-11-28): cs_connector.describe, cs_host.describe, cs_host.set_substate, cs_host.metric_set,
+ * mapping_streams for entity handlers.
  * Bump the minor when appending members; the major on anything else. */
 #define CS_ABI_MAJOR 1
 #define CS_ABI_MINOR 2
@@ -137,6 +138,14 @@ typedef struct cs_host {
      * documented at cs_connector.describe. Same results as describe(); CS_NODATA also when the
      * connector has no describe(). */
     cs_status (*describe)(cs_ctx *ctx, const char *side, const char *stream, json_t **out);
+
+    /* ABI 1.2, connectors: a condition the operator should see while the workflow goes on running
+     * (e.g. "no opt-out export for 27 h"), shown as its sub-state until cleared with NULL. Unlike
+     * CS_RETRY it neither backs off nor fails anything. */
+    void (*set_substate)(cs_ctx *ctx, const char *text);
+    /* ABI 1.2: set the gauge `name` of this workflow to `value` (exported as a gauge, unlike the
+     * counters of metric_add). */
+    void (*metric_set)(cs_ctx *ctx, const char *name, int64_t value);
 } cs_host;
 
 /* Connector capabilities. */

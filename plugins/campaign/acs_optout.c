@@ -5,14 +5,13 @@
  * order, each once: the cursor is {"file", "offset", "line", "done"}. Each line is a record keyed
  * "<externalId or email>/<field>" (one attribute's latest change; the core's coalescing then keeps
  * every attribute). A malformed line is logged with its line number and emitted on the unmapped
- * stream "opt-outs-malformed", which the core dead-letters ("no mapping for stream"), so nothing is
- * lost silently and the file still advances. Each line's change time is also remembered per
+ * stream "opt-outs-malformed", which the core dead-letters with the reason, so nothing is lost
+ * silently and the file still advances. Each line's change time is also remembered per
  * (externalId, field) for the sink target opt-outs (acs_optout_sink.c): it is the only attribute-level
  * change time Campaign gives. Adobe's export runs once a day and its operators only find out by accident
- * when it stopped: when no new file has arrived for export_max_age (26 h), read() answers CS_RETRY with a
- * reason saying so, so the workflow stays RUNNING with that sub-state (and keeps looking, at the
- * workflow's retry pace) until a file arrives; the age of the newest file (since crmsync first saw it)
- * is the metric acs_optout_export_age_seconds, kept up to date as a counter (the ABI has no gauge).
+ * when it stopped: when no new file has arrived for export_max_age (26 h), the workflow shows a sub-state
+ * saying so (host->set_substate) while it stays RUNNING and keeps polling, until a file arrives; the
+ * age of the newest file (since crmsync first saw it) is the gauge acs_optout_export_age_seconds.
  * cshttp is not used here: it sets HTTP-only options and has no directory listing (DIRLISTONLY).
  */
 #include <curl/curl.h>
@@ -335,18 +334,26 @@ static int64_t export_age_ms(struct acs *a, const char *newest)
     return now - seen;
 }
 
-/* Keep the metric at the newest file's age; CS_RETRY with the reason when it is older than allowed. */
+/* Keep the gauge at the newest file's age, and the workflow's sub-state saying so while it is older
+ * than allowed (the reading goes on: a late file is read as soon as it arrives). */
 static cs_status check_export_age(struct acs *a, const char *newest)
 {
     int64_t age = export_age_ms(a, newest), secs = age / 1000;
-    a->host->metric_add(a->ctx, "acs_optout_export_age_seconds", secs - a->export_age_reported);
-    a->export_age_reported = secs;
-    if (a->export_max_age_ms <= 0 || age <= a->export_max_age_ms)
+    char text[1024];
+    a->host->metric_set(a->ctx, "acs_optout_export_age_seconds", secs);
+    if (a->export_max_age_ms <= 0 || age <= a->export_max_age_ms) {
+        if (a->export_stale)
+            a->host->set_substate(a->ctx, NULL);
+        a->export_stale = 0;
         return CS_NODATA;
-    acs_fail(a, 0, "no opt-out export file has arrived in %s for %lld h %02lld min (newest: %s); Campaign's opt-out "
-             "export workflow has probably stopped: restart it in Campaign (crmsync keeps looking)", a->export_url,
-             (long long)(secs / 3600), (long long)(secs % 3600 / 60), newest ? newest : "none yet");
-    return CS_RETRY;
+    }
+    snprintf(text, sizeof text, "no opt-out export file has arrived in %s for %lld h %02lld min (newest: %s); "
+             "Campaign's opt-out export workflow has probably stopped: restart it in Campaign (crmsync keeps "
+             "looking)", a->export_url, (long long)(secs / 3600), (long long)(secs % 3600 / 60),
+             newest ? newest : "none yet");
+    a->host->set_substate(a->ctx, text);
+    a->export_stale = 1;
+    return CS_NODATA;
 }
 
 cs_status acs_optout_read(struct acs *a, const json_t *cursor, size_t max_records)

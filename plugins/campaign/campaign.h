@@ -78,7 +78,7 @@ struct acs {
     struct acs_target *poll; /* stream opt-outs-poll: the profile filter on lastModified (NULL: not configured) */
     long poll_page;          /* profiles per page of that stream */
     int64_t export_max_age_ms;  /* no new export file for longer: the stream opt-outs says so (acs_optout.c) */
-    int64_t export_age_reported; /* seconds already added to the metric acs_optout_export_age_seconds */
+    int export_stale; /* the sub-state "no opt-out export for ..." is shown */
     int64_t journal_idle_until_ms[ACS_EVENT_KINDS]; /* end of the journal reached: no call before this */
     unsigned event_streams;         /* bit k: stream kind k is mapped (acs_events_plan); 0: unknown */
     struct acs_pagecache pages;

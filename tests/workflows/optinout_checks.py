@@ -27,7 +27,7 @@ def metrics(d):
 
 
 def export_age(d, wid):
-    m = re.search(r'crmsync_plugin_events_total\{workflow="%s",name="acs_optout_export_age_seconds"\} (-?\d+)' % wid,
+    m = re.search(r'crmsync_plugin_gauge\{workflow="%s",name="acs_optout_export_age_seconds"\} (-?\d+)' % wid,
                   metrics(d))
     return int(m.group(1)) if m else None
 
