@@ -207,7 +207,7 @@ def sync(tmp, dest):
     dv_url, acs_url = dv.start(), acs.start()
     daemon = None
     try:
-        good = [{"name": "Contoso Ltd", "emailaddress1": "info@contoso.example", "numberofemployees": 120,
+        good = [{"name": "Contoso Ltd", "emailaddress1": "Info@Contoso.EXAMPLE", "numberofemployees": 120,
                  "address1_city": "Redmond"},
                 {"name": "Fabrikam", "emailaddress1": "hello@fabrikam.example", "numberofemployees": 0},
                 {"name": "Northwind Traders", "address1_city": "Seattle"}]
@@ -239,12 +239,15 @@ def sync(tmp, dest):
                 "workflows": [{"id": "accounts-to-companies", "source": "d365", "sink": "acs",
                                "poll_interval": "1s", "retry": {"base": "100ms", "cap": "2s"},
                                "mappings": [{"stream": "accounts", "target": "companies",
-                                             "entity": {"name": "account", "max_name_length": 40}}]}],
+                                             "entity": {"name": "account", "max_name_length": 40},
+                                             "stages": [{"name": "email-case", "fields": ["email"]}]}]}],
             }, f, indent=1)
         crmsyncd = os.path.join(staged(dest, "CS_SBINDIR"), "crmsyncd")
         listed = run([crmsyncd, "--list-plugins", "-c", conf], "--list-plugins")
-        check("entity account" in listed and staged(dest, "CS_PLUGINDIR") + "/account.so" in listed,
-              "the installed crmsyncd lists the example's entity handler from the installed plugin directory", listed)
+        check("entity account" in listed and "stage email-case" in listed and
+              staged(dest, "CS_PLUGINDIR") + "/account.so" in listed,
+              "the installed crmsyncd lists the example's entity handler and stage from the installed plugin "
+              "directory", listed)
 
         t0 = time.time()
         daemon = Daemon(crmsyncd, conf, os.path.join(tmp, "daemon.log"))
@@ -261,7 +264,7 @@ def sync(tmp, dest):
 
         wait_until(lambda: len(companies()) >= len(good) and workflow().get("dead_letters") == len(bad), 60,
                        "the valid accounts reach Campaign and the invalid ones become dead letters",
-                       lambda: (companies(), workflow(), daemon.log()[-3000:]))
+                       lambda: (daemon.log()[-3000:], companies()))
         got = companies()
         check(set(got) == set(ids), "exactly the %d valid accounts are companies, keyed by the account id" % len(ids),
               (sorted(got), ids))
@@ -269,7 +272,8 @@ def sync(tmp, dest):
                 ids[1]: {"name": "Fabrikam", "email": "hello@fabrikam.example", "employees": 0},
                 ids[2]: {"name": "Northwind Traders", "city": "Seattle"}}
         wrong = {k: (got[k], w) for k, w in want.items() if any(got[k].get(f) != v for f, v in w.items())}
-        check(not wrong, "each company has the fields the entity handler mapped", wrong)
+        check(not wrong, "each company has the fields the entity handler mapped, the e-mail lowercased by the "
+              "example's third-party stage email-case", wrong)
         letters = daemon.api("/workflows/accounts-to-companies/dead-letters?limit=10") or {}
         letters = letters.get("dead_letters", letters.get("items", []))
         reasons = {d.get("key"): json.dumps(d) for d in letters}

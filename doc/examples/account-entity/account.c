@@ -1,6 +1,7 @@
 /*
  * account.c - an example third-party crmsync plugin, built out of tree with `pkg-config crmsync-plugin`
- * only (see Makefile and README.md). It provides one entity handler, "account", that turns Dynamics 365
+ * only (see GNUmakefile and README.md), and its descriptor. It provides one entity handler, "account"
+ * (here), and one stage, "email-case" (email_case.c). The entity handler turns Dynamics 365
  * account rows into records of a Campaign custom resource (for example cusCompany), with its own
  * validation: an account without a name, with a name longer than the resource's field, with a malformed
  * e-mail address or a negative number of employees is rejected, so it becomes a dead letter that
@@ -15,6 +16,8 @@
 #include <string.h>
 
 #include <crmsync/plugin.h>
+
+#include "example.h"
 
 struct account {
     const cs_host *host;
@@ -130,7 +133,8 @@ static const cs_entity account_entity = {
     .destroy = account_destroy,
 };
 static const cs_entity *const entities[] = {&account_entity, NULL};
+static const cs_stage *const stages[] = {&example_email_case, NULL};
 static const cs_plugin plugin = {CS_HEAD(cs_plugin), .name = "example-account", .version = "1.0",
-                                 .entities = entities};
+                                 .entities = entities, .stages = stages};
 
 CS_PLUGIN_ENTRY(plugin)
