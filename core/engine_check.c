@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine_private.h"
+#include "mapping.h"
 #include "pipeline.h"
 #include "util.h"
 
@@ -68,6 +69,28 @@ static const struct cs_component *find_component(const struct cs_engine *e, cons
     return c;
 }
 
+/* Create (then destroy) the entity handler and stages of mapping `m` with their resolved options, so
+ * that what a plugin refuses in create() (a guardrail, a mode against its mapping) is an error now,
+ * naming the mapping, rather than a FAILED start. No connector runs: describe() answers CS_NODATA.
+ * Returns 1 when refused. */
+static int try_pipeline(const struct cs_engine *e, const struct cs_config *cfg, const char *wpath, const json_t *def,
+                        size_t m, const json_t *resolved, char **errs)
+{
+    json_t *streams = cs_mapping_streams(def);
+    struct cs_pipeline_env env = {e->registry, NULL, NULL, "check", NULL, NULL, streams};
+    struct cs_pipeline *p = NULL;
+    char *err = NULL, *at = cs_xasprintf("mappings[%zu]", m), *path = join(wpath, at);
+    int refused = cs_pipeline_new(&env, json_array_get(json_object_get(def, "mappings"), m), resolved, &p, &err) != 0;
+    if (refused)
+        append_error_at(errs, cfg, path, err);
+    cs_pipeline_free(p);
+    json_decref(streams);
+    free(err);
+    free(path);
+    free(at);
+    return refused;
+}
+
 json_t *cs_engine_check_mappings(const struct cs_engine *e, const struct cs_config *cfg, const char *wpath,
                               const json_t *def, char **errs)
 {
@@ -76,6 +99,7 @@ json_t *cs_engine_check_mappings(const struct cs_engine *e, const struct cs_conf
     int bad = 0;
     for (size_t m = 0; m < json_array_size(mappings); m++) {
         json_t *invs = cs_pipeline_invocations(json_array_get(mappings, m)), *resolved = json_array();
+        int options_bad = 0;
         for (size_t i = 0; i < json_array_size(invs); i++) {
             const json_t *inv = json_array_get(invs, i);
             enum cs_component_kind kind = json_is_true(json_object_get(inv, "entity")) ? CS_KIND_ENTITY : CS_KIND_STAGE;
@@ -85,13 +109,13 @@ json_t *cs_engine_check_mappings(const struct cs_engine *e, const struct cs_conf
             const char *name = json_string_value(json_object_get(json_object_get(inv, "spec"), "name"));
             const struct cs_component *c = find_component(e, cfg, name_path, kind, name, errs);
             json_t *opts = c ? resolve_options(cfg, path, c, "name", errs) : NULL;
-            if (!opts)
-                bad = 1;
+            options_bad |= !opts;
             json_array_append_new(resolved, opts ? opts : json_null());
             free(name_path);
             free(path);
             free(at);
         }
+        bad |= options_bad || try_pipeline(e, cfg, wpath, def, m, resolved, errs);
         json_array_append_new(all, resolved);
         json_decref(invs);
     }

@@ -203,6 +203,24 @@ json_t *cs_mapping_columns(const json_t *m)
     return out;
 }
 
+json_t *cs_mapping_streams(const json_t *definition)
+{
+    json_t *out = json_array(), *m;
+    size_t i;
+    json_array_foreach(json_object_get(definition, "mappings"), i, m)
+    {
+        const char *picklists = member_str(m, "picklists");
+        json_t *e = json_pack("{s:O, s:O, s:O, s:o, s:b}", "stream", json_object_get(m, "stream"), "target",
+                              json_object_get(m, "target"), "mapping", m, "columns", cs_mapping_columns(m), "labels",
+                              picklists && strcmp(picklists, "label") == 0);
+        const json_t *key = json_object_get(json_object_get(m, "key"), "target");
+        if (key)
+            json_object_set(e, "target_key", (json_t *)key);
+        json_array_append_new(out, e);
+    }
+    return out;
+}
+
 int cs_mapping_is_custom(const json_t *m)
 {
     const char *s = member_str(m, "stream");

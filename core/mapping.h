@@ -27,6 +27,11 @@ int cs_mapping_compile(json_t *mapping, cs_mapping_report report, void *arg);
  * options say what to read). */
 json_t *cs_mapping_columns(const json_t *mapping);
 
+/* What host->mapping_streams answers for a normalized definition: per mapping {stream, target,
+ * mapping (the definition), columns (cs_mapping_columns), labels (picklists: label), target_key (the
+ * key's target, table form only)}. New. */
+json_t *cs_mapping_streams(const json_t *definition);
+
 /* Whether `stream` counts as a custom entity for the guardrail (every table but the contact). */
 int cs_mapping_is_custom(const json_t *mapping);
 

@@ -174,26 +174,6 @@ static void read_settings(const json_t *def, struct cs_run_settings *s)
     s->max_age_ms = def_int(def, "retry", "max_age");
 }
 
-/* What host->mapping_streams answers: per mapping {stream, target, mapping (the definition), columns
- * (source columns a table mapping reads), labels (picklists as labels), target_key}. New. */
-static json_t *mapping_streams(const json_t *definition)
-{
-    json_t *out = json_array(), *m;
-    size_t i;
-    json_array_foreach(json_object_get(definition, "mappings"), i, m)
-    {
-        json_t *e = json_pack("{s:O, s:O, s:O, s:o, s:b}", "stream", json_object_get(m, "stream"), "target",
-                              json_object_get(m, "target"), "mapping", m, "columns", cs_mapping_columns(m), "labels",
-                              json_is_string(json_object_get(m, "picklists")) &&
-                                  strcmp(json_string_value(json_object_get(m, "picklists")), "label") == 0);
-        const json_t *key = json_object_get(json_object_get(m, "key"), "target");
-        if (key)
-            json_object_set(e, "target_key", (json_t *)key);
-        json_array_append_new(out, e);
-    }
-    return out;
-}
-
 static char *instance_create(struct cs_workflow *wf, struct cs_instance *in, const char *role, int index)
 {
     const char *conn = json_string_value(json_object_get(wf->run->definition, role));
@@ -213,7 +193,7 @@ static char *instance_create(struct cs_workflow *wf, struct cs_instance *in, con
     in->connection = cs_xstrdup(conn);
     scope = index < 0 ? cs_xasprintf("%s/%s", wf->id, conn) : cs_xasprintf("%s/%s#%d", wf->id, conn, index);
     in->ctx = cs_ctx_new(scope, conn, wf->env.backlog, &wf->stopping, wf->metrics);
-    cs_ctx_set_streams(in->ctx, mapping_streams(wf->run->definition));
+    cs_ctx_set_streams(in->ctx, cs_mapping_streams(wf->run->definition));
     cs_ctx_set_substater(in->ctx, plugin_substate, wf);
     free(scope);
     st = connector->u.connector.create(&cs_host_table, in->ctx, options, &in->inst);
@@ -346,7 +326,7 @@ static void order_streams(struct cs_run *run)
 static char *run_pipelines(struct cs_workflow *wf)
 {
     struct cs_run *run = wf->run;
-    json_t *streams = mapping_streams(run->definition);
+    json_t *streams = cs_mapping_streams(run->definition);
     struct cs_pipeline_env penv = {wf->env.registry, wf->env.backlog, wf->metrics, wf->id, run_describe, run, streams};
     const json_t *mappings = json_object_get(run->definition, "mappings");
     char *err = NULL;

@@ -2,15 +2,18 @@
 """optinout_checks.py - what the workflow "Opt In/Out" refuses and reports, with the real crmsyncd and both
 emulators:
 
-1. a field pair whose Campaign side is not one of the eight opt-out attributes, a D365 side that is not a
-   boolean column, and a mapping going a way its mode does not include: each workflow fails at start with a
-   reason naming the allowed values or the fix; a workflow in mode disabled moves nothing;
+1. a field pair whose Campaign side is not one of the eight opt-out attributes and a mapping going a way
+   its mode does not include are configuration errors (crmsyncd --check-config names file, line and the
+   allowed values or the fix; the daemon refuses such a file); a D365 side that is not a boolean column
+   (known only from Dataverse's metadata) fails its workflow at start with the reason; a workflow in mode
+   disabled moves nothing;
 2. no opt-out export for longer than export_max_age (26 h by default; 3 s here): the workflow stays RUNNING
    with a sub-state saying so, /metrics carries the export's age, and the sub-state goes once a file arrives.
 """
 import http.client
 import json
 import re
+import subprocess
 import tempfile
 
 import optinoutlib as O
@@ -53,23 +56,29 @@ def main():
             conf["workflows"].append(wf)
         with open(path, "w") as f:
             json.dump(conf, f, indent=1)
+        p = subprocess.run([W.L.CRMSYNCD, "--check-config", "-c", path], capture_output=True, text=True)
+        out = p.stdout + p.stderr
+        check(p.returncode == 78, "--check-config refuses the file (exit 78)", (p.returncode, out[-2000:]))
+        check(re.search(r"checks\.conf:\d+:\d+: workflows\[1\]\.mappings\[0\]: .*\"blackListSms\" is not a Campaign "
+                        r"opt-out attribute; use one of blackList, blackListEmail, blackListFax, blackListMobile, "
+                        r"blackListPhone, blackListPostalMail, blackListPushnotification or ccpaOptOut", out),
+              "a Campaign attribute that is not an opt-out one is refused at file:line, naming the allowed ones", out)
+        check(re.search(r"checks\.conf:\d+:\d+: workflows\[3\]\.mappings\[0\]: .*mode d365-to-campaign does not "
+                        r"include; set mode to campaign-to-d365", out),
+              "a mapping against its mode is refused at file:line, naming the mode to set", out)
+        # the daemon runs the rest
+        conf["workflows"] = [w for w in conf["workflows"] if w["id"] not in ("bad-attribute", "wrong-way")]
+        with open(path, "w") as f:
+            json.dump(conf, f, indent=1)
         cid = sorted(env.contacts())[0]
         O.set_contact(env, cid, donotbulkemail=False)
         d = W.Daemon(path, env.s.path("daemon.log"))
         try:
             d.wait_port()
-            for wid in ("bad-attribute", "not-boolean", "wrong-way"):
-                W.wait_until(lambda: O.workflow(d, wid)["status"] == "FAILED", 20, "%s fails at start" % wid,
-                             lambda: O.workflow(d, wid))
-            r = O.workflow(d, "bad-attribute")["reason"]
-            check("blackListSms" in r and "is not a Campaign opt-out attribute" in r and
-                  "blackList, blackListEmail, blackListFax, blackListMobile, blackListPhone, blackListPostalMail, "
-                  "blackListPushnotification or ccpaOptOut" in r, "the reason names the allowed attributes", r)
+            W.wait_until(lambda: O.workflow(d, "not-boolean")["status"] == "FAILED", 20, "not-boolean fails at start",
+                         lambda: O.workflow(d, "not-boolean"))
             r = O.workflow(d, "not-boolean")["reason"]
             check("firstname" in r and "boolean" in r, "a D365 column that is not boolean is refused", r)
-            r = O.workflow(d, "wrong-way")["reason"]
-            check("d365-to-campaign" in r and "from Campaign to Dynamics 365" in r and "campaign-to-d365" in r,
-                  "a mapping against its mode is refused, naming the mode to set", r)
 
             # ---- 2. the export has stopped ------------------------------------------------------------------
             W.wait_until(lambda: "no opt-out export file has arrived" in (O.workflow(d, O.FROM_CAMPAIGN)["substate"] or ""),
