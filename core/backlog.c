@@ -107,7 +107,8 @@ static const char *const sql[S_COUNT] = {
                     " attempts, failed_at, redriven_at, payload FROM dead_letter"
                     " WHERE workflow_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
     [S_DEAD_REDRIVABLE] = "SELECT redriven_at IS NULL FROM dead_letter WHERE workflow_id = ?1 AND id = ?2",
-    [S_DEAD_IDS] = "SELECT id FROM dead_letter WHERE workflow_id = ?1 AND redriven_at IS NULL ORDER BY id DESC",
+    [S_DEAD_IDS] = "SELECT id FROM dead_letter WHERE workflow_id = ?1 AND redriven_at IS NULL"
+                   " AND (?2 = 0 OR http_status = ?2) AND ts >= ?3 ORDER BY id DESC",
     [S_KEY_QUEUED] = "SELECT EXISTS (SELECT 1 FROM dead_letter d JOIN backlog k ON k.workflow_id = d.workflow_id"
                      " AND k.stream = d.stream AND k.record_key = d.record_key WHERE d.id = ?1)",
     [S_REQUEUE] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
@@ -998,13 +999,15 @@ static int redrive_one(struct cs_backlog *b, const char *wf, int64_t id, int64_t
 
 /* Newest first, so that of several dead letters of one key the newest goes back and the older ones are
  * superseded by it. The ids are collected before any is redriven: the loop writes the table it reads. */
-static int redrive_all(struct cs_backlog *b, const char *wf, int64_t now, int64_t *requeued, int64_t *marked)
+static int redrive_all(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f, int64_t now,
+                       int64_t *requeued, int64_t *marked)
 {
     json_t *ids = json_array();
     sqlite3_stmt *st;
     int rc;
     must(ids != NULL);
-    for (rc = query(b, &st, S_DEAD_IDS, "t", wf); rc > 0; rc = step(b, S_DEAD_IDS))
+    for (rc = query(b, &st, S_DEAD_IDS, "tII", wf, (int64_t)f->http_status, f->min_ts); rc > 0;
+         rc = step(b, S_DEAD_IDS))
         must(json_array_append_new(ids, json_integer((json_int_t)col_int(st, 0))) == 0);
     for (size_t i = 0; rc == 0 && i < json_array_size(ids); i++)
         rc = redrive_letter(b, json_integer_value(json_array_get(ids, i)), now, requeued);
@@ -1013,7 +1016,23 @@ static int redrive_all(struct cs_backlog *b, const char *wf, int64_t now, int64_
     return rc;
 }
 
+static int redrive_ids(struct cs_backlog *b, const char *wf, int64_t id, const struct cs_redrive_filter *f,
+                       size_t *n);
+
 int cs_backlog_dead_redrive(struct cs_backlog *b, const char *wf, int64_t id, size_t *n)
+{
+    static const struct cs_redrive_filter all = {0, 0};
+    return id ? redrive_ids(b, wf, id, NULL, n) : redrive_ids(b, wf, 0, &all, n);
+}
+
+int cs_backlog_dead_redrive_matching(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f,
+                                     size_t *n)
+{
+    return redrive_ids(b, wf, 0, f, n);
+}
+
+/* Dead letter `id`, or every one `f` matches, back into the backlog in one transaction. */
+static int redrive_ids(struct cs_backlog *b, const char *wf, int64_t id, const struct cs_redrive_filter *f, size_t *n)
 {
     int64_t requeued = 0, marked = 1 /* redrive_one */, now = cs_now_ms();
     struct wf *w;
@@ -1024,7 +1043,7 @@ int cs_backlog_dead_redrive(struct cs_backlog *b, const char *wf, int64_t id, si
     w = wf_get(b, wf);
     rc = begin(b);
     if (rc == 0)
-        rc = id ? redrive_one(b, wf, id, now, &requeued) : redrive_all(b, wf, now, &requeued, &marked);
+        rc = id ? redrive_one(b, wf, id, now, &requeued) : redrive_all(b, wf, f, now, &requeued, &marked);
     rc = finish(b, rc);
     if (rc == 0) {
         w->queued += requeued;

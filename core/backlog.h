@@ -82,7 +82,7 @@ struct cs_dead_in {
 };
 
 struct cs_enqueue {
-    cs_record *const *records; /* destination-shaped records, borrowed */
+    cs_record *const *records; /* records as the source read them, borrowed */
     size_t n_records;
     const struct cs_dead_in *dead; /* mapping failures */
     size_t n_dead;
@@ -139,6 +139,15 @@ int cs_backlog_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id
 /* Requeue one dead letter (id > 0) or all not yet redriven (id == 0); *n is how many went back.
  * A dead letter whose key has a newer pending change is marked redriven without requeueing. */
 int cs_backlog_dead_redrive(struct cs_backlog *b, const char *wf, int64_t id, size_t *n);
+/* Which dead letters an automatic redrive takes: http_status (0: any) and a source time `ts` of at
+ * least min_ts (unix ms; 0: any, also letters whose source gave no time). */
+struct cs_redrive_filter {
+    int http_status;
+    int64_t min_ts;
+};
+/* Requeue every dead letter not yet redriven that `f` matches (as redrive all does); *n went back. */
+int cs_backlog_dead_redrive_matching(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f,
+                                     size_t *n);
 
 /* ---- plugin key/value store ------------------------------------------------------------------ */
 

@@ -1150,6 +1150,8 @@ static const struct field retry_fields[] = {
     {.name = "cap", .type = CS_OPT_DURATION, .def = "30m"},
     {.name = "max_attempts", .type = CS_OPT_INT, .def = "-1"},
     {.name = "max_age", .type = CS_OPT_DURATION, .flags = F_NULLABLE, .def = "null"},
+    {.name = "redrive_not_found", .type = CS_OPT_DURATION, .flags = F_NULLABLE, .def = "null"},
+    {.name = "redrive_not_found_for", .type = CS_OPT_DURATION, .def = "7d"},
     {.name = NULL}};
 static const struct schema retry_schema = {retry_fields, 0, retry_post};
 

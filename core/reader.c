@@ -26,6 +26,7 @@ struct reader {
     size_t n_dead, cap_dead;
     cs_status failure; /* CS_RETRY / CS_FATAL raised inside emit or checkpoint */
     long long read_at_idle; /* records_read when the source last caught up */
+    int64_t next_redrive;   /* when dead letters refused as "not found" are next put back (unix ms) */
     char *failure_reason;
 };
 
@@ -202,6 +203,28 @@ static void load_cursors(struct reader *r)
     }
 }
 
+/* retry.redrive_not_found: a record the sink refused with 404 usually references something that does
+ * not exist yet (an event's contact); every so often such dead letters, from the last
+ * redrive_not_found_for, go back into the backlog and are written once it exists. */
+static void redrive_not_found(struct reader *r)
+{
+    const struct cs_run_settings *set = &r->run->set;
+    int64_t now = cs_now_ms();
+    struct cs_redrive_filter f = {404, now - set->redrive_for_ms};
+    size_t n = 0;
+    if (set->redrive_every_ms <= 0 || now < r->next_redrive)
+        return;
+    r->next_redrive = now + set->redrive_every_ms;
+    if (cs_backlog_dead_redrive_matching(r->wf->env.backlog, r->wf->id, &f, &n) != 0) {
+        cs_log(CS_LOG_ERROR, r->wf->id, "cannot redrive the dead letters refused as not found: %s",
+               cs_backlog_errmsg(r->wf->env.backlog));
+    } else if (n) {
+        cs_log(CS_LOG_NOTICE, r->wf->id, "%zu dead letter(s) refused as not found (404) put back into the backlog",
+               n);
+        cs_workflow_wake(r->wf);
+    }
+}
+
 static void back_off(struct reader *r, struct cs_ctx *ctx, int attempt)
 {
     int64_t until = cs_now_ms() + cs_backoff_delay(r->run->set.retry_base_ms, r->run->set.retry_cap_ms, attempt,
@@ -251,6 +274,7 @@ void *cs_reader_main(void *arg)
             if (st == CS_OK)
                 idle = 0;
         }
+        redrive_not_found(&r);
         if (idle && !atomic_load(&r.wf->stopping)) {
             long long read = atomic_load(&r.wf->records_read);
             if (read != r.read_at_idle)

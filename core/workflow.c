@@ -172,6 +172,8 @@ static void read_settings(const json_t *def, struct cs_run_settings *s)
     s->retry_cap_ms = def_int(def, "retry", "cap");
     s->max_attempts = (int)def_int(def, "retry", "max_attempts");
     s->max_age_ms = def_int(def, "retry", "max_age");
+    s->redrive_every_ms = def_int(def, "retry", "redrive_not_found");
+    s->redrive_for_ms = def_int(def, "retry", "redrive_not_found_for");
 }
 
 static char *instance_create(struct cs_workflow *wf, struct cs_instance *in, const char *role, int index)

@@ -28,6 +28,7 @@ struct cs_run_settings {
     int64_t poll_ms, high_water;
     int64_t retry_base_ms, retry_cap_ms, max_age_ms; /* max_age_ms 0: no limit */
     int max_attempts;                               /* -1: forever */
+    int64_t redrive_every_ms, redrive_for_ms;       /* automatic redrive of 404 dead letters; 0: off */
 };
 
 struct cs_run;

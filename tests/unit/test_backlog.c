@@ -716,6 +716,41 @@ static void test_reject(void)
     free(path);
 }
 
+/* The automatic redrive takes the dead letters of one HTTP status whose source time is recent enough. */
+static void test_redrive_matching(void)
+{
+    struct cs_backlog *b = fresh("redrive-matching", NULL);
+    int64_t now = cs_now_ms();
+    struct {
+        const char *key;
+        int http;
+        int64_t ts;
+    } letters[] = {{"fresh404", 404, now}, {"old404", 404, now - 10 * 86400000LL}, {"fresh500", 500, now},
+                   {"notime404", 404, 0}};
+    struct cs_redrive_filter f = {404, now - 86400000LL};
+    size_t n = 9;
+    for (size_t i = 0; i < sizeof letters / sizeof *letters; i++) {
+        cs_record *r = cs_record_new("events", letters[i].key, CS_OP_UPSERT, NULL, letters[i].ts);
+        struct cs_dead_in dl = {.record = r, .error_class = "rejected", .http_status = letters[i].http,
+                                .detail = "refused", .failed_in = "sink"};
+        struct cs_enqueue e = {.dead = &dl, .n_dead = 1};
+        CHECK_INT(cs_backlog_enqueue(b, WF, &e), 0);
+        json_decref(r);
+    }
+    CHECK_INT(dead(b), 4);
+    CHECK_INT(cs_backlog_dead_redrive_matching(b, WF, &f, &n), 0);
+    CHECK_INT(n, 1); /* fresh404 only: not the old one, not the 500, not the one without a time */
+    CHECK_INT(dead(b), 3);
+    CHECK_INT(queued(b), 1);
+    CHECK_INT(cs_backlog_dead_redrive_matching(b, WF, &f, &n), 0);
+    CHECK_INT(n, 0); /* redriven once */
+    f.min_ts = 0;
+    CHECK_INT(cs_backlog_dead_redrive_matching(b, WF, &f, &n), 0);
+    CHECK_INT(n, 2); /* any time: old404 and notime404 */
+    CHECK_INT(dead(b), 1);
+    cs_backlog_close(b);
+}
+
 static void test_mapping_dead(void)
 {
     struct cs_backlog *b = fresh("mapping", NULL);
@@ -1139,6 +1174,7 @@ int main(void)
     test_retry();
     test_reject();
     test_mapping_dead();
+    test_redrive_matching();
     test_redrive();
     test_release();
     test_crash_recovery();

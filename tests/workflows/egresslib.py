@@ -22,9 +22,10 @@ EVENT_TYPES = {"send": "directMarketing.emailSent", "open": "directMarketing.ema
 
 
 def config(env, enabled, name="egress.conf", owners=None, writers=4, batch=100, journal_limit=100, poll="300ms",
-           log_level="notice", d365_batch=100, read_batch=1000):
+           log_level="notice", d365_batch=100, read_batch=1000, retry=None):
     """A crmsyncd configuration whose egress workflow maps the event types in `enabled` (the others are
-    switched off); owners: {type: systemuser id} for the types whose activities another user owns."""
+    switched off); owners: {type: systemuser id} for the types whose activities another user owns; `retry`
+    adds to the workflow's retry settings."""
     h = env.acs
     tables = {}
     for t in TYPES:
@@ -45,7 +46,7 @@ def config(env, enabled, name="egress.conf", owners=None, writers=4, batch=100, 
         mappings.append({"stream": "email-events." + t, "target": "email-%ss" % t, "entity": entity})
     wf = [{"id": WF, "title": "Campaign to Microsoft Dynamics 365", "source": "acs", "sink": "d365",
            "writers": writers, "batch_size": batch, "read_batch": read_batch, "poll_interval": poll,
-           "retry": {"base": "100ms", "cap": "2s"}, "mappings": mappings}]
+           "retry": dict({"base": "100ms", "cap": "2s"}, **(retry or {})), "mappings": mappings}]
     path = W.L.write_config(env.s, conns, wf, name, plugins=["dynamics365", W.CAMPAIGN, ADOBE], log_level=log_level)
     conf = json.load(open(path))
     conf["admin"] = {"listen": "127.0.0.1:0", "token_file": env.token_file}
