@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -900,6 +901,15 @@ static char *item_path(const char *path, size_t i, const char *member)
     return member ? cs_xasprintf("%s[%zu].%s", path, i, member) : cs_xasprintf("%s[%zu]", path, i);
 }
 
+/* "line N" of the main file, or "file:N" of a conf.d file. New. */
+static char *first_at(const struct cs_config *cfg, const char *path)
+{
+    const json_t *pos = json_object_get(cfg->positions, path);
+    const char *file = json_string_value(json_array_get(pos, 2));
+    long long line = json_integer_value(json_array_get(pos, 0));
+    return file ? cs_xasprintf("%s:%lld", file, line) : cs_xasprintf("line %lld", line);
+}
+
 /* Each string (or string member `member` of each object) of `list` at `path` appears once. */
 static void check_unique(struct checker *c, const char *path, const json_t *list, const char *member,
                          const char *what)
@@ -910,8 +920,9 @@ static void check_unique(struct checker *c, const char *path, const json_t *list
             const char *t = item_string(list, j, member);
             if (t && strcmp(s, t) == 0) {
                 char *here = item_path(path, i, member), *first = item_path(path, j, member);
-                report(c, here, "duplicate %s \"%s\" (first at line %lld)", what, s,
-                       line_at(c->cfg->positions, first));
+                char *at = first_at(c->cfg, first);
+                report(c, here, "duplicate %s \"%s\" (first at %s)", what, s, at);
+                free(at);
                 free(here);
                 free(first);
                 break;
@@ -1191,6 +1202,147 @@ static const struct field root_fields[] = {
     {.name = NULL}};
 static const struct schema root_schema = {root_fields, 0, root_post};
 
+/* ---- conf.d: drop-in files ---------------------------------------------------------------------------- */
+
+/* The file a position belongs to: its third element (a conf.d file), else the main file. */
+static const char *position_file(const struct cs_config *cfg, const json_t *pos)
+{
+    const char *file = json_string_value(json_array_get(pos, 2));
+    return file ? file : cfg->path;
+}
+
+/* Move the positions of a drop-in document into the main ones: "workflows[i]..." becomes
+ * "workflows[i + offset]...", every position names the drop-in file. */
+static void merge_positions(json_t *into, const json_t *from, const char *file, size_t workflow_offset)
+{
+    const char *key;
+    json_t *pos;
+    json_object_foreach((json_t *)from, key, pos) {
+        char *moved;
+        size_t i;
+        int n = 0;
+        if (sscanf(key, "workflows[%zu]%n", &i, &n) == 1 && n > 0)
+            moved = cs_xasprintf("workflows[%zu]%s", i + workflow_offset, key + n);
+        else
+            moved = cs_xstrdup(key);
+        /* what the main file has already (the top-level keys, its plugins[i]) keeps the main file's position */
+        if (!json_object_get(into, moved))
+            json_object_set_new(into, moved, json_pack("[O, O, s]", json_array_get(pos, 0), json_array_get(pos, 1), file));
+        free(moved);
+    }
+}
+
+/* Add one drop-in document to the main one: its plugins (once each), connections (a name defined twice
+ * is an error) and workflows (appended); nothing else may be in it. */
+static void merge_dropin(struct checker *c, json_t *doc, const json_t *drop, const json_t *positions, const char *file)
+{
+    static const char *const allowed[] = {"plugins", "connections", "workflows", NULL};
+    const char *key;
+    json_t *v;
+    size_t offset = json_array_size(json_object_get(doc, "workflows"));
+    json_object_foreach((json_t *)drop, key, v) {
+        if (!listed(allowed, key)) {
+            char *at = format_at(file, line_at(positions, key), 1, key);
+            add_line(&c->errors, cs_xasprintf("%s: a conf.d file holds only plugins, connections and workflows; "
+                                              "move this to %s", at, c->cfg->path));
+            free(at);
+            return;
+        }
+    }
+    json_object_foreach((json_t *)drop, key, v) {
+        json_t *mine = json_object_get(doc, key);
+        if (!mine) {
+            json_object_set(doc, key, v);
+            continue;
+        }
+        if (json_is_array(mine) && json_is_array(v) && strcmp(key, "plugins") == 0) {
+            size_t i;
+            json_t *p;
+            json_array_foreach(v, i, p)
+            {
+                int seen = 0;
+                for (size_t j = 0; j < json_array_size(mine); j++)
+                    seen |= json_equal(json_array_get(mine, j), p);
+                if (!seen)
+                    json_array_append(mine, p);
+            }
+        } else if (json_is_array(mine) && json_is_array(v)) {
+            json_array_extend(mine, v);
+        } else if (json_is_object(mine) && json_is_object(v)) {
+            const char *name;
+            json_t *conn;
+            json_object_foreach(v, name, conn) {
+                char *child = cs_xasprintf("%s.%s", key, name);
+                if (json_object_get(mine, name)) {
+                    char *at = format_at(file, line_at(positions, child), 3, child), *first = first_at(c->cfg, child);
+                    add_line(&c->errors, cs_xasprintf("%s: defined already (first at %s)", at, first));
+                    free(at);
+                    free(first);
+                } else {
+                    json_object_set(mine, name, conn);
+                }
+                free(child);
+            }
+        } else {
+            char *at = format_at(file, line_at(positions, key), 1, key);
+            add_line(&c->errors, cs_xasprintf("%s: must be a %s, as in %s", at, json_is_array(mine) ? "list" : "mapping",
+                                              c->cfg->path));
+            free(at);
+        }
+    }
+    merge_positions(c->cfg->positions, positions, file, offset);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The *.conf files of the conf.d directory beside the configuration file, in name order, merged into
+ * `doc`. A missing directory is no error. 0, or the number of problems (reported). */
+static int merge_dropins(struct checker *c, const char *path, json_t *doc)
+{
+    char *dir = cs_xasprintf("%.*s%sconf.d", (int)(strrchr(path, '/') ? strrchr(path, '/') - path + 1 : 0), path,
+                             strrchr(path, '/') ? "" : "./");
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int problems = 0;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".conf") != 0)
+            continue;
+        if (n == cap && !(names = realloc(names, (cap = cap ? cap * 2 : 8) * sizeof *names)))
+            abort();
+        names[n++] = cs_xasprintf("%s/%s", dir, e->d_name);
+    }
+    if (d)
+        closedir(d);
+    if (n)
+        qsort(names, n, sizeof *names, by_name);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        char *err = NULL, *text = cs_read_file(names[i], CONFIG_MAX, &len, &err);
+        json_t *positions = json_object(), *drop = text ? parse_text(text, len, names[i], positions, &err) : NULL;
+        if (drop && !json_is_object(drop))
+            err = cs_xasprintf("%s: the top level must be a mapping", names[i]);
+        if (err) {
+            add_line(&c->errors, err);
+            problems++;
+        } else if (drop) {
+            merge_dropin(c, doc, drop, positions, names[i]);
+        }
+        json_decref(drop);
+        json_decref(positions);
+        free(text);
+        free(names[i]);
+    }
+    free(names);
+    free(dir);
+    return problems + (c->errors != NULL);
+}
+
 /* ---- the interface -------------------------------------------------------------------------------- */
 
 int cs_config_load(const char *path, struct cs_config **out, char **err)
@@ -1214,7 +1366,7 @@ int cs_config_load(const char *path, struct cs_config **out, char **err)
     doc = parse_text(text, len, path, cfg->positions, &c.errors);
     if (doc && !json_is_object(doc))
         report(&c, "", "the top level must be a mapping, got %s", type_name(doc));
-    else if (doc)
+    else if (doc && merge_dropins(&c, path, doc) == 0)
         cfg->root = check_object(&c, "", doc, &root_schema, NULL);
     cfg->raw = json_incref(doc);
     if (c.errors) {
@@ -1257,7 +1409,7 @@ char *cs_config_where(const struct cs_config *cfg, const char *path)
     free(p);
     if (!pos)
         return *path ? cs_xasprintf("%s: %s", cfg->path, path) : cs_xstrdup(cfg->path);
-    return format_at(cfg->path, json_integer_value(json_array_get(pos, 0)),
+    return format_at(position_file(cfg, pos), json_integer_value(json_array_get(pos, 0)),
                      json_integer_value(json_array_get(pos, 1)), path);
 }
 

@@ -573,6 +573,73 @@ static void test_nested_options(void)
     cs_config_free(cfg);
 }
 
+/* The conf.d files (*.conf) beside the file add plugins, connections and workflows, in name order; positions and
+ * errors name the drop-in file. In a subdirectory of its own (the temporary directory stays flat). */
+static void test_conf_d(void)
+{
+    static const char *const files[] = {"sub/conf.d/10-second.conf", "sub/conf.d/notes.txt",
+                                        "sub/conf.d/20-dup.conf", "sub/main.conf"};
+    struct cs_config *cfg = NULL;
+    char *err = NULL;
+    CHECK(mkdir("sub", 0700) == 0 && mkdir("sub/conf.d", 0700) == 0);
+    write_file("sub/main.conf", CONNECTIONS "workflows:\n"
+                                            "  - id: sync\n"
+                                            "    source: d365\n"
+                                            "    sink: acs\n"
+                                            "    mappings: [{stream: contacts}]\n", 0600);
+    write_file("sub/conf.d/10-second.conf", "plugins: [campaign, adobe]\n"
+                                           "connections:\n"
+                                           "  acs2: {connector: campaign}\n"
+                                           "workflows:\n"
+                                           "  - id: second\n"
+                                           "    source: d365\n"
+                                           "    sink: acs2\n"
+                                           "    writers: 0\n"
+                                           "    mappings: [{stream: contacts}]\n", 0600);
+    write_file("sub/conf.d/notes.txt", "not: [a config\n", 0600);
+    CHECK_INT(cs_config_load("sub/main.conf", &cfg, &err), CS_E_INVAL);
+    CHECK_STR(err, "sub/conf.d/10-second.conf:8:5: workflows[1].writers: must be between 1 and 64, got 0");
+    free(err);
+    write_file("sub/conf.d/10-second.conf", "plugins: [campaign, adobe]\n"
+                                           "connections:\n"
+                                           "  acs2: {connector: campaign}\n"
+                                           "workflows:\n"
+                                           "  - id: second\n"
+                                           "    source: d365\n"
+                                           "    sink: acs2\n"
+                                           "    mappings: [{stream: contacts}]\n", 0600);
+    CHECK_INT(cs_config_load("sub/main.conf", &cfg, &err), 0);
+    CHECK(err == NULL);
+    free(err);
+    CHECK(cfg && json_array_size(get(cfg->root, "workflows")) == 2);
+    CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "workflows.1.sink")), "acs2");
+    CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "connections.acs2.connector")), "campaign");
+    CHECK(cfg && json_array_size(get(cfg->root, "plugins")) == 3); /* campaign once */
+    CHECK(cfg && json_array_size(get(cfg->raw, "workflows")) == 2); /* revisions see the drop-in's workflow */
+    cs_config_free(cfg);
+
+    write_file("sub/conf.d/20-dup.conf", "connections:\n"
+                                        "  acs: {connector: campaign}\n"
+                                        "workflows:\n"
+                                        "  - {id: second, source: d365, sink: acs, mappings: [{stream: contacts}]}\n", 0600);
+    write_file("sub/conf.d/30-key.conf", "state_dir: /tmp\n", 0600);
+    CHECK_INT(cs_config_load("sub/main.conf", &cfg, &err), CS_E_INVAL);
+    CHECK_CONTAINS(err, "sub/conf.d/20-dup.conf:2:3: connections.acs: defined already (first at line 5)");
+    CHECK_CONTAINS(err, "sub/conf.d/30-key.conf:1:1: state_dir: a conf.d file holds only plugins, connections and "
+                        "workflows; move this to sub/main.conf");
+    free(err);
+    CHECK(unlink("sub/conf.d/30-key.conf") == 0);
+    write_file("sub/conf.d/20-dup.conf", "workflows:\n"
+                                        "  - {id: second, source: d365, sink: acs, mappings: [{stream: contacts}]}\n", 0600);
+    CHECK_INT(cs_config_load("sub/main.conf", &cfg, &err), CS_E_INVAL);
+    CHECK_CONTAINS(err, "sub/conf.d/20-dup.conf:2:6: workflows[2].id: duplicate workflow id \"second\" (first at "
+                        "sub/conf.d/10-second.conf:5)");
+    free(err);
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+        CHECK(unlink(files[i]) == 0);
+    CHECK(rmdir("sub/conf.d") == 0 && rmdir("sub") == 0);
+}
+
 /* Remove the (flat) temporary directory. */
 static void remove_tmpdir(void)
 {
@@ -615,6 +682,7 @@ int main(void)
     test_plugin_options();
     test_secrets();
     test_nested_options();
+    test_conf_d();
     remove_tmpdir();
     return check_exit();
 }
