@@ -259,7 +259,9 @@ static cs_status upsert(struct acs *a, const struct acs_target *t, const cs_reco
     if (!body || (st = add_record_links(a, t, rec, body)) != CS_OK)
         goto out;
     body_hash(body, hash);
-    if (c->pkey && strcmp(c->hash, hash) == 0) {
+    /* a full load or a replay writes even what crmsync wrote last: it also restores a field someone
+     * changed in Campaign since */
+    if (c->pkey && strcmp(c->hash, hash) == 0 && !cs_record_is_initial(rec)) {
         a->host->metric_add(a->ctx, "acs_unchanged", 1);
         st = CS_OK;
         goto out;

@@ -101,6 +101,10 @@ def main():
             # ---- 4. replay: everything again, birthDate included -------------------------------------
             rows = env.contacts()
             live_active = sorted(k for k, r in rows.items() if r["statecode"] == 0)
+            edited = live_active[5]
+            code, _ = env.acs.ctl("PATCH", "resources/profile/externalId:" + edited, {"lastName": "EditedInCampaign"})
+            check(code == 200 and env.profile(edited)["lastName"] == "EditedInCampaign",
+                  "a profile's lastName is changed in Campaign")
             read_before = d.workflow()["records_read"]
             code, doc = d.api("POST", "/workflows/%s/replay" % W.WF, {"mapping": "contacts"})
             check(code == 200, "replay accepted by the admin API", (code, doc))
@@ -125,6 +129,8 @@ def main():
                   (dups, len(profiles), len(live_active)))
             wrong = [k for k in live_active if W.actual_profile(profiles[k][0]) != W.expected_profile(rows[k])]
             check(not wrong, "after the replay every profile equals its contact, birthDate included", wrong[:3])
+            check(env.profile(edited)["lastName"] == rows[edited]["lastname"],
+                  "the replay restores the lastName changed in Campaign", env.profile(edited))
             w = d.workflow()
             check(w["status"] == "RUNNING" and w["dead_letters"] == 0, "RUNNING, no dead letter after the replay", w)
 
