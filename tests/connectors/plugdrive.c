@@ -147,7 +147,7 @@ static cs_status run_step(const cs_connector *conn, void **inst, struct cs_ctx *
     if (!strcmp(what, "write"))
         json_object_set(*line, "results", c.results);
     if (!strcmp(what, "metrics"))
-        json_object_set_new(*line, "metrics", cs_metrics_snapshot(metrics));
+        json_object_set_new(*line, "metrics", cs_metrics_snapshot(metrics, 0));
     if (!strcmp(what, "kv")) {
         char *v = cs_host_table.kv_get(ctxs[i], json_string_value(json_object_get(step, "key")));
         json_object_set_new(*line, "value", v ? json_string(v) : json_null());
