@@ -1,7 +1,8 @@
 /*
  * admin.c - the admin API's HTTP server on libmicrohttpd (the only module that touches it): binding
  * (IPv4/IPv6, optional TLS), a thread pool with connection limits and timeouts, bearer-token checks
- * (constant-time), body limits and content types; requests are answered by admin_routes.c.
+ * (constant-time), body limits and content types; requests are answered by admin_routes.c, the
+ * Workflows page's static files by admin_static.c.
  *
  * Auth: every mutating call (anything but GET/HEAD) needs `Authorization: Bearer <token>`; so does
  * every call when the listener is not loopback. Without a configured token, mutating calls are refused.
@@ -17,6 +18,7 @@
 #include <strings.h>
 
 #include "admin_http.h"
+#include "admin_static.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -30,6 +32,7 @@ struct cs_admin {
     char *token; /* NULL: none configured */
     int loopback;
     char *tls_cert, *tls_key;
+    struct cs_static *web; /* the Workflows page (admin.web_dir) */
 };
 
 /* Per-request upload state. */
@@ -71,6 +74,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct cs_reply *
     resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", type ? type : "text/plain; charset=utf-8");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (rep->status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"crmsync\"");
     ok = MHD_queue_response(conn, (unsigned)rep->status, resp);
@@ -207,6 +211,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (cs_static_claims(method, url)) /* the page's files need no token; its API calls do */
+        return cs_static_serve(a->web, conn, url);
     dispatch(a, conn, url, method, up, &rep);
     if (!rep.status)
         cs_reply_error(&rep, 500, "internal", "the request was not answered");
@@ -281,6 +287,7 @@ void cs_admin_stop(struct cs_admin *a)
     if (a->tls_key)
         explicit_bzero(a->tls_key, strlen(a->tls_key));
     free(a->tls_key);
+    cs_static_free(a->web);
     free(a);
 }
 
@@ -302,6 +309,7 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
     if (resolve_listen(listen ? listen : "127.0.0.1:8470", &ss, &sslen, err) != 0)
         goto fail;
     a->loopback = is_loopback(&ss);
+    a->web = cs_static_new(json_string_value(json_object_get(admin, "web_dir")));
     if (token_file && !(a->token = read_file(token_file, &why))) {
         *err = cs_xasprintf("admin.token_file: %s", why);
         goto fail;

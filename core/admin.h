@@ -11,8 +11,8 @@ struct cs_engine;
 struct cs_admin;
 
 /*
- * Listen as `admin` (the config's admin object: listen, token_file, tls_cert_file, tls_key_file)
- * says. Refuses a non-loopback listener without a token. *err (new) explains a failure.
+ * Listen as `admin` (the config's admin object: listen, token_file, tls_cert_file, tls_key_file,
+ * web_dir) says. Refuses a non-loopback listener without a token. *err (new) explains a failure.
  */
 int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admin **out, char **err);
 void cs_admin_stop(struct cs_admin *a);

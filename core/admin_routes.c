@@ -1,6 +1,7 @@
 /*
  * admin_routes.c - the /api/v1 resources (see admin_http.h): workflows and their start/stop,
- * definition, revisions, replay and dead letters; plugins, connections and health. Each route checks
+ * definition, revisions, replay and dead letters; plugins, connections and health; a connection's own
+ * resources are admin_meta.c's, and POST /session tells the page its token is right. Each route checks
  * its input (unknown members, wrong types, bad numbers are 400) and maps engine results onto HTTP
  * statuses: CS_E_NOTFOUND 404, CS_E_STATE 409, CS_E_INVAL 400.
  */
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "admin_http.h"
+#include "admin_meta.h"
 #include "engine.h"
 #include "util.h"
 
@@ -116,17 +118,18 @@ static void put_definition(struct cs_engine *e, const struct cs_request *r, stru
         json_object_set_new(json_object_get(rep->body, "error"), "details", errors);
         return;
     }
-    json_decref(errors);
     if (rc != 0) {
+        json_decref(errors);
         failed(rep, rc, rc == CS_E_NOTFOUND ? "no such workflow" : NULL);
         return;
     }
     snap = cs_engine_workflow(e, id);
-    ok(rep, json_pack("{s:I, s:O, s:s}", "revision", (json_int_t)rev, "pending",
+    ok(rep, json_pack("{s:I, s:O, s:s, s:o}", "revision", (json_int_t)rev, "pending",
                       json_object_get(snap, "pending"), "message",
                       json_is_true(json_object_get(snap, "pending"))
                           ? "stored; it takes effect when the workflow is stopped and started"
-                          : "stored; it takes effect at the next start"));
+                          : "stored; it takes effect at the next start",
+                      "warnings", errors ? errors : json_array()));
     json_decref(snap);
 }
 
@@ -238,6 +241,10 @@ void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_r
         ok(rep, json_pack("{s:o}", "plugins", cs_engine_plugins(e)));
     } else if (is(r, 1, "GET") && seg(r, 0, "connections")) {
         ok(rep, json_pack("{s:o}", "connections", cs_engine_connections(e)));
+    } else if (r->n_segments >= 2 && seg(r, 0, "connections")) {
+        cs_admin_meta_route(e, r, rep);
+    } else if (is(r, 1, "POST") && seg(r, 0, "session")) { /* reached only with the right token */
+        ok(rep, json_pack("{s:b}", "authorized", 1));
     } else if (is(r, 1, "GET") && seg(r, 0, "health")) {
         int healthy = cs_engine_healthy(e, &problems);
         rep->status = healthy ? 200 : 503;

@@ -26,6 +26,9 @@
 #ifndef CS_DEFAULT_STATE_DIR
 #define CS_DEFAULT_STATE_DIR "/var/lib/crmsync"
 #endif
+#ifndef CS_DEFAULT_WEB_DIR
+#define CS_DEFAULT_WEB_DIR "/usr/share/crmsync/web"
+#endif
 
 #define CONFIG_MAX (1u << 20) /* bytes in a configuration file */
 #define SECRET_MAX (64u << 10) /* bytes in a secret file */
@@ -1059,6 +1062,7 @@ static const struct field admin_fields[] = {
     {.name = "token_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
     {.name = "tls_cert_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
     {.name = "tls_key_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = "web_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = CS_DEFAULT_WEB_DIR},
     {.name = NULL}};
 static const struct schema admin_schema = {admin_fields, 0, admin_post};
 

@@ -76,6 +76,22 @@ json_t *cs_engine_plugins(struct cs_engine *e);
 /* 1 when every workflow whose desired state is running is RUNNING; *problems (new array) says why not. */
 int cs_engine_healthy(struct cs_engine *e, json_t **problems);
 
+/* ---- engine_meta.c: a connection outside any workflow (the admin API's editors and Settings) ---- */
+
+/* A fresh instance of connection `conn` describes `table` (describe(), the live metadata), or with
+ * table NULL lists its tables (describe(NULL)): *out new. CS_E_NOTFOUND: no such connection or table;
+ * CS_E_STATE: the connector cannot describe; CS_E_IO: the connector failed. *err (new) says why. */
+int cs_engine_conn_describe(struct cs_engine *e, const char *conn, const char *table, json_t **out, char **err);
+/* Create and start a fresh instance of `conn`, then destroy it: *out new {connection, connector, ok,
+ * result (in words), elapsed_ms}. Only CS_E_NOTFOUND (with *err) fails the call itself. */
+int cs_engine_conn_check(struct cs_engine *e, const char *conn, json_t **out, char **err);
+/* Write secret `option` of `conn` into the file its <option>_file names (atomically, owner-only) and
+ * use it from the connection's next start. CS_E_NOTFOUND (no connection or no such secret option),
+ * CS_E_STATE (the secret comes from <option>_env, or no file is configured), CS_E_INVAL (empty or too
+ * long), CS_E_IO (the file could not be written). The value never appears in *err or the log. */
+int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char *option, const char *value,
+                              char **err);
+
 /* Every workflow RUNNING and idle (see cs_workflow_idle), or STOPPED/FAILED; *failed counts FAILED. */
 int cs_engine_all_idle(struct cs_engine *e, int *failed);
 

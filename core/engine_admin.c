@@ -11,7 +11,9 @@
 #include "engine_private.h"
 #include "jsondiff.h"
 #include "log.h"
+#include "host.h"
 #include "mapping.h"
+#include "mapping_check.h"
 #include "replay.h"
 #include "util.h"
 
@@ -105,6 +107,50 @@ static char *immutable_members(struct cs_engine *e, const char *id, const json_t
     return line;
 }
 
+/* ---- a definition against the live metadata, when it is saved ---- */
+
+struct live_arg {
+    struct cs_engine *e;
+    const json_t *def;
+};
+
+/* describe() through a fresh instance of the workflow's source or sink connection (engine_meta.c). */
+static cs_status put_describe(void *arg, const char *side, const char *stream, json_t **out, struct cs_ctx *caller)
+{
+    struct live_arg *a = arg;
+    const char *conn = json_string_value(json_object_get(a->def, strcmp(side, "source") == 0 ? "source" : "sink"));
+    char *err = NULL;
+    int rc = cs_engine_conn_describe(a->e, conn, stream, out, &err);
+    cs_status st = rc == 0 ? CS_OK : rc == CS_E_STATE ? CS_NODATA : rc == CS_E_NOTFOUND ? CS_FATAL : CS_RETRY;
+    if (st == CS_FATAL || st == CS_RETRY)
+        cs_ctx_set_reason(caller, 0, -1, err ? err : "no reason given");
+    free(err);
+    return st;
+}
+
+/* Check `def`'s table mappings against both systems as a start would. A mapping that cannot work is an
+ * error line "definition: <path>: <why>" (returned); when a system cannot be asked, *warning (new)
+ * says so and the definition is accepted (it is checked again at start). */
+static char *live_problems(struct cs_engine *e, const json_t *def, json_t **warnings)
+{
+    struct live_arg a = {e, def};
+    struct cs_ctx *ctx = cs_ctx_new("admin", "admin", NULL, NULL, NULL);
+    json_t *rows = json_object();
+    char *why = NULL, *path = NULL, *line = NULL;
+    cs_status st = cs_mapping_check_live(def, put_describe, &a, ctx, rows, &why, &path);
+    if (st == CS_FATAL)
+        line = cs_xasprintf("definition: %s: %s", path ? path : "mappings", why);
+    else if (st == CS_RETRY)
+        json_array_append_new(*warnings, json_pack("{s:s, s:s++}", "path", "mappings", "message", why,
+                                                   "; not checked against the live metadata now, it is checked "
+                                                   "again at start"));
+    free(why);
+    free(path);
+    json_decref(rows);
+    cs_ctx_free(ctx);
+    return line;
+}
+
 static int put_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
 {
     struct put_arg *a = arg;
@@ -130,7 +176,11 @@ static int put_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
         rc = cs_engine_check_references(e, "definition", def, &errs);
     if (rc == 0 && (errs = immutable_members(e, id, def)))
         rc = CS_E_INVAL;
+    *a->errors = json_array(); /* on success: the warnings */
+    if (rc == 0 && (errs = live_problems(e, def, a->errors)))
+        rc = CS_E_INVAL;
     if (rc != 0) {
+        json_decref(*a->errors);
         *a->errors = error_list("definition", errs);
         free(errs);
         json_decref(raw);

@@ -30,7 +30,8 @@ int cs_mapping_types_compatible(const char *from, const char *to)
 
 struct check {
     const json_t *mapping, *source, *target; /* the describe() answers, NULL when not described */
-    char *why;
+    size_t index;                            /* of the mapping in the definition */
+    char *why, *path;
 };
 
 static const char *str(const json_t *o, const char *k)
@@ -54,6 +55,8 @@ static const json_t *field(const json_t *described, const char *name)
 
 static void problem(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Every problem's text starts with the member it concerns ("fields[2]: ...", "key.target ..."), which
+ * makes its path below the definition ("mappings[0].fields[2]"). */
 static void problem(struct check *c, const char *fmt, ...)
 {
     va_list ap;
@@ -64,6 +67,7 @@ static void problem(struct check *c, const char *fmt, ...)
     text = cs_xvasprintf(fmt, ap);
     va_end(ap);
     c->why = cs_xasprintf("mapping %s -> %s: %s", str(c->mapping, "stream"), str(c->mapping, "target"), text);
+    c->path = cs_xasprintf("mappings[%zu].%.*s", c->index, (int)strcspn(text, " :"), text);
     free(text);
 }
 
@@ -170,15 +174,17 @@ static cs_status describe_side(cs_describe_fn describe, void *arg, struct cs_ctx
 }
 
 cs_status cs_mapping_check_live(const json_t *definition, cs_describe_fn describe, void *arg, struct cs_ctx *ctx,
-                                json_t *rows, char **why)
+                                json_t *rows, char **why, char **path)
 {
     const json_t *m;
     size_t i;
     *why = NULL;
+    if (path)
+        *path = NULL;
     json_array_foreach(json_object_get(definition, "mappings"), i, m)
     {
         json_t *source = NULL, *target = NULL;
-        struct check c = {m, NULL, NULL, NULL};
+        struct check c = {m, NULL, NULL, i, NULL, NULL};
         cs_status st;
         if (!cs_mapping_is_table(m))
             continue; /* the explicit form's stages check their own options */
@@ -195,6 +201,10 @@ cs_status cs_mapping_check_live(const json_t *definition, cs_describe_fn describ
             check_filters(&c);
             if (c.why) {
                 *why = c.why;
+                if (path)
+                    *path = c.path;
+                else
+                    free(c.path);
                 st = CS_FATAL;
             }
         }

@@ -21,12 +21,13 @@ typedef cs_status (*cs_describe_fn)(void *arg, const char *side, const char *str
 
 /*
  * Check every table mapping of `definition`. CS_OK; CS_FATAL with *why naming the mapping and the
- * field; CS_RETRY when a system could not answer (*why says which; ctx holds its Retry-After). A side
- * whose connector has no describe() is not checked. The source's row count of each stream, when it
- * gave one, is added to `rows` ({stream: n}). *why is new or NULL.
+ * field (and, when `path` is given, *path its key path, "mappings[0].fields[2]"); CS_RETRY when a
+ * system could not answer (*why says which; ctx holds its Retry-After). A side whose connector has no
+ * describe() is not checked. The source's row count of each stream, when it gave one, is added to
+ * `rows` ({stream: n}). *why and *path are new or NULL.
  */
 cs_status cs_mapping_check_live(const json_t *definition, cs_describe_fn describe, void *arg, struct cs_ctx *ctx,
-                                json_t *rows, char **why);
+                                json_t *rows, char **why, char **path);
 
 /* Whether a value of normalised type `from` can be written to a field of type `to`. */
 int cs_mapping_types_compatible(const char *from, const char *to);

@@ -417,7 +417,7 @@ static int run_check_mappings(struct cs_workflow *wf)
         char *why = NULL;
         struct cs_ctx *ctx = cs_ctx_new(wf->id, "core", NULL, NULL, NULL);
         json_object_clear(rows);
-        st = cs_mapping_check_live(run->definition, run_describe, run, ctx, rows, &why);
+        st = cs_mapping_check_live(run->definition, run_describe, run, ctx, rows, &why, NULL);
         if (st == CS_FATAL)
             cs_workflow_fatal(wf, "%s", why);
         else if (st == CS_RETRY)

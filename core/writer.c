@@ -214,7 +214,7 @@ static int schema_drifted(struct cs_writer_arg *wa)
     wa->mapping_checked_at = now;
     ctx = cs_ctx_new(wa->run->wf->id, "core", NULL, NULL, NULL);
     rows = json_object();
-    st = cs_mapping_check_live(wa->run->definition, writer_describe, wa, ctx, rows, &why);
+    st = cs_mapping_check_live(wa->run->definition, writer_describe, wa, ctx, rows, &why, NULL);
     if (st == CS_FATAL)
         cs_workflow_fatal(wa->run->wf, "the destination's schema no longer fits the mapping: %s", why);
     free(why);

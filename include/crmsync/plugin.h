@@ -186,7 +186,13 @@ typedef struct cs_connector {
      *                       "unique": true (can identify a record), "readonly": true}}}
      * with T one of boolean integer decimal double string date datetime, or "other" (synced as a
      * string). Nested fields are listed by dotted path ("location.city"). CS_NODATA: this connection
-     * does not know `stream`; CS_RETRY / CS_FATAL with set_reason as usual. */
+     * does not know `stream`; CS_RETRY / CS_FATAL with set_reason as usual.
+     * A name no stream of the instance uses is described on demand when the remote system has such a
+     * table ("key" may then be absent: none is chosen yet), so that an editor can offer any table.
+     * With stream NULL, the tables the connection can see, for choosing one:
+     *   {"tables": [{"name": what a mapping's stream or target names, "label": display name, ...}]}
+     * (connectors add members of their own, e.g. "configured": true for the streams of their options).
+     * The core asks both on a fresh instance (create, start, describe, stop, destroy) for the admin API. */
     cs_status (*describe)(void *inst, const char *stream, json_t **out);
 } cs_connector;
 

@@ -272,6 +272,11 @@ static int put(struct acs *a, const struct acs_target *t, json_t *body, const ch
     spec = json_object_get(t->meta, top);
     if (!spec)
         return refuse(a, t, top, v, "cannot be written: Campaign has no such field"), -1;
+    /* an enumeration has no empty value: a record without one (e.g. a contact with no gender) leaves the
+     * field as Campaign has it (its default on a new profile) instead of being refused */
+    if (!dot && json_is_null(v) && json_string_value(json_object_get(spec, "type")) &&
+        !strcmp(json_string_value(json_object_get(spec, "type")), "enumeration"))
+        return 0;
     if (!dot) {
         if (!(c = convert(a, t, path, v, spec)))
             return -1;

@@ -109,6 +109,38 @@ static char *initial_url(const struct d365 *d, const struct d365_table *t)
     return url;
 }
 
+/* Whether a stored page or delta link asks for other columns than `select` (the mapping changed since):
+ * its $select value, percent-decoded. A link without $select is taken as it is. */
+static int link_select_differs(const char *url, const char *select)
+{
+    const char *p = strstr(url, "$select="), *end;
+    size_t n = 0;
+    char *got;
+    int differs;
+    if (!p && (p = strstr(url, "%24select=")))
+        p += strlen("%24select=");
+    else if (p)
+        p += strlen("$select=");
+    if (!p)
+        return 0;
+    end = p + strcspn(p, "&#");
+    if (!(got = malloc((size_t)(end - p) + 1)))
+        return 0;
+    for (; p < end; p++) {
+        unsigned hex;
+        if (*p == '%' && end - p > 2 && sscanf(p + 1, "%2x", &hex) == 1) {
+            got[n++] = (char)hex;
+            p += 2;
+        } else {
+            got[n++] = *p;
+        }
+    }
+    got[n] = '\0';
+    differs = strcmp(got, select) != 0;
+    free(got);
+    return differs;
+}
+
 /* Load the page the cursor points at (a full sync when it is NULL); *skip = rows of it already read. */
 static cs_status load_page(struct d365 *d, struct d365_table *t, const json_t *cursor, size_t *skip)
 {
@@ -126,6 +158,16 @@ static cs_status load_page(struct d365 *d, struct d365_table *t, const json_t *c
     if (!start) {
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return CS_RETRY;
+    }
+    if (url != start && link_select_differs(url, t->select)) {
+        /* a column added to the mapping: the stored link would never bring it; every row is read again */
+        d->host->log(d->ctx, CS_LOG_NOTICE, "stream %s: the columns to read changed since the stored %s link; "
+                     "starting a full sync of %s so that every row carries them", t->stream,
+                     delta ? "delta" : "page", t->entity_set);
+        d->host->metric_add(d->ctx, "d365_full_resyncs", 1);
+        url = start;
+        *skip = 0;
+        t->page_no = t->page_no < 0 ? 0 : t->page_no;
     }
     st = fetch_page(d, t, url, *skip > 0, code, sizeof code);
     if (st == PAGE_REFUSED && url != start) {

@@ -11,8 +11,13 @@
  *           relationship: Cascade, RemoveLink or Restrict), Uniqueidentifier string, anything else
  *           "other"; "readonly" when the column can be neither created nor updated
  *   rows    from the RetrieveTotalRecordCount function (a snapshot the service refreshes daily)
- * A stream neither configured nor named by a mapping is CS_NODATA; a named one is described now if
- * start() did not.
+ * A configured or mapped stream is described now if start() did not; any other name is looked up as a
+ * table's logical or entity set name and described on demand (CS_NODATA when the org has no such
+ * table), without becoming a stream of the instance. describe(NULL) lists the streams of the `tables`
+ * option, then the org's tables:
+ *   {"tables": [{"name": what a mapping names (the stream, or the entity set), "table": logical name,
+ *                "label": display name, "change_tracking": whether the table can be read
+ *                (ChangeTrackingEnabled; org tables only), "configured": true (streams of `tables`)}]}
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,22 +197,86 @@ static cs_status count_rows(struct d365 *d, const struct d365_table *t, json_t *
     return CS_OK;
 }
 
-cs_status d365_describe_stream(void *inst, const char *stream, json_t **out)
+/* The display label of a metadata item ({"UserLocalizedLabel": {"Label"}}), or NULL. */
+static const char *display_label(const json_t *item)
 {
-    struct d365 *d = inst;
-    struct d365_table *t = d365_table_for(d, stream, 0);
-    json_t *fields, *desc;
-    cs_status st;
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(item, "DisplayName"), "UserLocalizedLabel"), "Label"));
+}
 
-    *out = NULL;
-    if (!t && !d365_mapping_names(d, stream))
+/* describe(NULL): the configured streams, then every table that has an entity set, in the order the
+ * service lists them. */
+static cs_status list_tables(struct d365 *d, json_t **out)
+{
+    json_t *doc = NULL, *list, *e;
+    size_t i;
+    cs_status st = d365_get_json(d, "EntityDefinitions?$select=LogicalName,EntitySetName,DisplayName,"
+                                    "ChangeTrackingEnabled", "listing the tables", &doc);
+    if (st != CS_OK)
+        return st;
+    list = json_array();
+    for (size_t k = 0; k < d->n_tables; k++) {
+        const struct d365_table *t = &d->tables[k];
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:b}", "name", t->stream, "table",
+                                              t->logical ? t->logical : t->stream, "label", t->stream,
+                                              "configured", 1));
+    }
+    json_array_foreach(json_object_get(doc, "value"), i, e)
+    {
+        const char *logical = json_string_value(json_object_get(e, "LogicalName"));
+        const char *set = json_string_value(json_object_get(e, "EntitySetName")), *label = display_label(e);
+        if (logical && set)
+            json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:b}", "name", set, "table", logical, "label",
+                                                  label ? label : logical, "change_tracking",
+                                                  json_is_true(json_object_get(e, "ChangeTrackingEnabled"))));
+    }
+    json_decref(doc);
+    *out = json_pack("{s:o}", "tables", list);
+    return CS_OK;
+}
+
+/* Dataverse logical and entity set names are letters, digits and "_" (so they need no quoting). */
+static int plain_name(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n < 128 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
+}
+
+/* A table neither configured nor mapped: its logical name when the org has a table of that logical or
+ * entity set name (*logical new), CS_NODATA when it has none. */
+static cs_status find_table(struct d365 *d, const char *name, char **logical)
+{
+    char *path = NULL;
+    json_t *doc = NULL;
+    const char *found;
+    cs_status st;
+    *logical = NULL;
+    if (!plain_name(name))
         return CS_NODATA;
-    if (!t && !(t = d365_table_for(d, stream, 1))) {
+    if (asprintf(&path, "EntityDefinitions?$select=LogicalName&$filter=LogicalName%%20eq%%20'%s'%%20or%%20"
+                        "EntitySetName%%20eq%%20'%s'", name, name) < 0) {
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return CS_RETRY;
     }
-    if ((st = d365_describe(d, t)) != CS_OK)
-        return st;
+    st = d365_get_json(d, path, "looking up a table", &doc);
+    free(path);
+    found = json_string_value(json_object_get(json_array_get(json_object_get(doc, "value"), 0), "LogicalName"));
+    if (st == CS_OK && !found)
+        st = CS_NODATA;
+    if (st == CS_OK && !(*logical = strdup(found))) {
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        st = CS_RETRY;
+    }
+    json_decref(doc);
+    return st;
+}
+
+/* The describe() answer of a described table (new in *out). */
+static cs_status describe_table(struct d365 *d, struct d365_table *t, json_t **out)
+{
+    json_t *fields, *desc;
+    cs_status st;
     fields = json_object();
     desc = json_pack("{s:s, s:s, s:o}", "name", t->logical, "key", t->primary_id, "fields", fields);
     if (!desc) {
@@ -224,4 +293,30 @@ cs_status d365_describe_stream(void *inst, const char *stream, json_t **out)
     }
     *out = desc;
     return CS_OK;
+}
+
+cs_status d365_describe_stream(void *inst, const char *stream, json_t **out)
+{
+    struct d365 *d = inst;
+    struct d365_table *t, once = {0};
+    cs_status st;
+
+    *out = NULL;
+    if (!stream)
+        return list_tables(d, out);
+    if (!(t = d365_table_for(d, stream, 0)) && d365_mapping_names(d, stream) && !(t = d365_table_for(d, stream, 1))) {
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        return CS_RETRY;
+    }
+    if (t)
+        return (st = d365_describe(d, t)) == CS_OK ? describe_table(d, t, out) : st;
+    /* on demand: a table of the org that no stream of this instance names */
+    if ((st = find_table(d, stream, &once.logical)) == CS_OK && !(once.stream = strdup(stream))) {
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        st = CS_RETRY;
+    }
+    if (st == CS_OK && (st = d365_describe(d, &once)) == CS_OK)
+        st = describe_table(d, &once, out);
+    d365_table_free(&once);
+    return st;
 }

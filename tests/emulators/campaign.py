@@ -171,9 +171,9 @@ class Campaign(emulib.Emulator):
             raise HTTPError(404, OOPS)
         api, rest = segs[0], segs[1:]
         ext = api != "profileAndServices"
-        if api == "profileAndServicesExt" and not rest:
+        if api != "profileAndServices" and not rest:
             req.kind = "metadata"
-            return self.json(200, self.ext_listing(base))
+            return self.json(200, self.api_listing(base, api))
         if rest and rest[0] == "resourceType":
             req.kind = "metadata"
             res = self.resource(api, rest[1] if len(rest) > 1 else "")
@@ -339,15 +339,17 @@ class Campaign(emulib.Emulator):
                           "parameters": [spec["param"]]})
         return {"content": items}
 
-    def ext_listing(self, base):
+    def api_listing(self, base, api):
+        """GET /profileAndServicesExt lists the custom resources linked to the profile (reference B9); [I]
+        GET /customResources lists the unlinked ones in the same shape."""
         out = {"apiName": "resourceType"}
         for name in sorted(self.custom_api):
-            if self.custom_api[name] != "profileAndServicesExt":
+            if self.custom_api[name] != api:
                 continue
             res = self.store.resources[name]
-            out[name] = {"content": "%s/profileAndServicesExt/resourceType/%s" % (base, name),
-                         "data": "/profileAndServicesExt/%s/" % name, "help": res.label,
-                         "href": "%s/profileAndServicesExt/%s/metadata" % (base, name), "name": name, "type": "collection"}
+            out[name] = {"content": "%s/%s/resourceType/%s" % (base, api, name),
+                         "data": "/%s/%s/" % (api, name), "help": res.label,
+                         "href": "%s/%s/%s/metadata" % (base, api, name), "name": name, "type": "collection"}
         return out
 
     def history(self, req, base, rest):

@@ -21,6 +21,20 @@ class TestVehicleChain(AcsCase):
         self.assertEqual(loc["type"], "object")
         self.assertEqual(loc["content"]["city"]["type"], "string")
 
+    def test_custom_resources_listing(self):
+        # unlinked custom resources live under customResources, which lists them as the Ext API lists its own
+        res = {"cusNote": {"label": "Note", "api": "customResources", "key": "code",
+                           "fields": {"code": {"type": "string", "length": 20, "label": "Code"}},
+                           "filters": {"byCode": {"field": "code", "param": "code_parameter", "op": "eq"}}}}
+        self.assertEqual(self.ctl.post("/_emulator/reset", {"config": {"custom_resources": res}}).status, 200)
+        self.c.default_headers["Authorization"] = "Bearer " + self.token()
+        listing = self.c.get("/%s/campaign/customResources" % ORG).json()
+        self.assertEqual((listing["cusNote"]["help"], listing["cusNote"]["data"]), ("Note", "/customResources/cusNote/"))
+        self.assertNotIn("cusNote", self.c.get(EXT).json())
+        md = self.c.get("/%s/campaign/customResources/resourceType/cusNote" % ORG).json()
+        self.assertEqual(md["content"]["code"]["type"], "string")
+        self.assertEqual(self.c.get("/%s/campaign/profileAndServices" % ORG).status, 404)
+
     def test_links_by_pkey(self):
         prof = self.create(email="v@b.co", externalId="c-1")
         car = self.create(path=EXT + "/cusVehicle", externalId="v-1", name="Car", vin="VIN1", year=2020,

@@ -700,6 +700,15 @@ class TestMetadata(DvCase):
         act = self.c.get(API + "/EntityDefinitions(LogicalName='new_acsemailevent')?$select=IsActivity,EntitySetName").json()
         self.assertEqual((act["IsActivity"], act["EntitySetName"]), (True, "new_acsemailevents"))
 
+    def test_table_listing(self):
+        # what the connector lists for the Workflows page: every table with its set, label and tracking
+        r = self.c.get(API + "/EntityDefinitions?$select=LogicalName,EntitySetName,DisplayName,ChangeTrackingEnabled")
+        by = {v["LogicalName"]: v for v in r.json()["value"]}
+        self.assertEqual(by["contact"]["EntitySetName"], "contacts")
+        self.assertEqual(by["contact"]["DisplayName"]["UserLocalizedLabel"]["Label"], "Contact")
+        self.assertEqual((by["new_setting"]["ChangeTrackingEnabled"], by["contact"]["ChangeTrackingEnabled"]), (False, True))
+        self.assertNotIn("PrimaryIdAttribute", by["contact"])
+
     def test_attributes_keys_relationships(self):
         attrs = self.c.get(API + "/EntityDefinitions(LogicalName='contact')/Attributes").json()["value"]
         by = {a["LogicalName"]: a for a in attrs}

@@ -187,6 +187,8 @@ static cs_status fake_describe(void *arg, const char *side, const char *stream, 
     "\"firstName\": {\"type\": \"string\"}, \"birthDate\": {\"type\": \"date\"}, \"gender\": {\"type\": "   \
     "\"other\"}}}"
 
+static char *last_path; /* of the last live_with() */
+
 static cs_status live_with(const char *extra, const char *src, const char *tgt, char **why, json_t *rows)
 {
     char *errs;
@@ -195,7 +197,8 @@ static cs_status live_with(const char *extra, const char *src, const char *tgt, 
     cs_status st;
     source_meta = src;
     target_meta = tgt;
-    st = cs_mapping_check_live(def, fake_describe, NULL, ctx, rows, why);
+    free(last_path);
+    st = cs_mapping_check_live(def, fake_describe, NULL, ctx, rows, why, &last_path);
     cs_ctx_free(ctx);
     json_decref(def);
     return st;
@@ -225,11 +228,13 @@ static void test_live(void)
                           "{\"type\": \"string\"}, \"birthDate\": {\"type\": \"boolean\"}, \"gender\": {\"type\": \"other\"}}}",
                &why, rows) == CS_FATAL);
     CHECK_CONTAINS(why, "fields[1]: birthdate (date) cannot be written to birthDate (boolean)");
+    CHECK_STR(last_path, "mappings[0].fields[1]");
     free(why);
     CHECK(live(SOURCE_OK, "{\"fields\": {\"externalId\": {\"type\": \"string\"}, \"firstName\": {\"type\": "
                           "\"string\"}, \"birthDate\": {\"type\": \"date\"}, \"gender\": {\"type\": \"other\"}}}",
                &why, rows) == CS_FATAL);
     CHECK_CONTAINS(why, "key.target \"externalId\" cannot identify a record of Campaign resource profiles");
+    CHECK_STR(last_path, "mappings[0].key.target");
     free(why);
     CHECK(live("{\"key\": \"id\", \"fields\": {}}", TARGET_OK, &why, rows) == CS_FATAL);
     CHECK_CONTAINS(why, "key.source \"contactid\" is not the primary key of Dynamics 365 table contacts (it is \"id\")");
@@ -245,6 +250,8 @@ static void test_live(void)
     CHECK_CONTAINS(why, "cannot read the destination's metadata of profiles: 503 from the service");
     free(why);
     json_decref(rows);
+    free(last_path);
+    last_path = NULL;
 }
 
 int main(void)

@@ -82,6 +82,8 @@ def main():
             new = env.crm("POST", "tables/contacts", {"firstname": "Nina", "lastname": "Newcomer",
                                                       "emailaddress1": "nina.newcomer@example.com", "gendercode": 2,
                                                       "birthdate": "1990-01-02"})["contactid"]
+            nogender = env.crm("POST", "tables/contacts", {"firstname": "Sam", "lastname": "Nogender",
+                                                           "emailaddress1": "sam.nogender@example.com"})["contactid"]
             y, z = active[1], active[2]
             env.crm("DELETE", "tables/contacts/" + y)
             env.crm("PATCH", "tables/contacts/" + z, {"statecode": 1, "statuscode": 2})
@@ -92,6 +94,10 @@ def main():
             p = env.profile(new)
             check(p["firstName"] == "Nina" and p["email"] == "nina.newcomer@example.com" and p["gender"] == "female",
                   "a contact created in Dataverse is created in Campaign", p)
+            W.wait_until(lambda: env.profile(nogender) is not None, 30, "a contact without gender is created too",
+                         lambda: d.api("GET", "/workflows/%s/dead-letters" % W.WF))
+            check(env.profile(nogender)["gender"] == "unknown", "no gender: Campaign's enumeration keeps its default "
+                  "(a null is not sent to an enumeration)", env.profile(nogender))
             check(env.profile(y) is None, "a contact deleted in Dataverse is deleted from Campaign")
             check(env.profile(z) is None, "a contact that stops passing the filter is deleted from Campaign "
                   "(delete_filtered)")
@@ -156,14 +162,35 @@ def main():
             check(code == 400 and any(p == "mappings[0].fields[6].target" and "already the target" in msg
                                       for p, msg in errors(doc)),
                   "two Dynamics 365 fields onto one Campaign field are refused at the field", (code, doc))
+            code, doc = put(lambda m: m["fields"].append({"source": "lastname", "target": "cusNoSuchField"}))
+            check(code == 400 and any(p == "mappings[0].fields[6]" and "has no field \"cusNoSuchField\"" in msg
+                                      for p, msg in errors(doc)),
+                  "a Campaign field that does not exist is refused when saved (live metadata), at the field",
+                  (code, doc))
+            code, doc = put(lambda m: m["fields"].append({"source": "nosuchcolumn", "target": "cusCrmid"}))
+            check(code == 400 and any(p == "mappings[0].fields[6]" and "no column \"nosuchcolumn\"" in msg
+                                      for p, msg in errors(doc)),
+                  "a Dynamics 365 column that does not exist is refused when saved, at the field", (code, doc))
             code, doc = put(lambda m: m["filters"]["rules"].append({"field": "statecode", "op": "between", "value": 1}))
             check(code == 400 and any(p == "mappings[0].filters.rules[1].op" for p, _ in errors(doc)),
                   "an unknown filter operator is refused at the rule", (code, doc))
-            code, doc = put(lambda m: m.update(apply_deletes=False))
-            check(code == 200 and doc["pending"], "apply_deletes: false accepted, pending until stop + start", (code, doc))
+            code, doc = put(lambda m: (m.update(apply_deletes=False),
+                                       m["fields"].append({"source": "telephone1", "target": "phone"})))
+            check(code == 200 and doc["pending"] and doc["warnings"] == [],
+                  "apply_deletes: false and a new column accepted (checked against both systems), pending until "
+                  "stop + start", (code, doc))
             for action in ("stop", "start"):
                 check(d.api("POST", "/workflows/%s/%s" % (W.WF, action))[0] == 200, "%s accepted" % action)
             W.wait_until(lambda: d.workflow()["status"] == "RUNNING", 30, "RUNNING again", lambda: d.workflow())
+            rows = env.contacts()
+            phones = {k: r.get("telephone1") or "" for k, r in rows.items() if r["statecode"] == 0}
+            W.wait_until(lambda: all((env.profile(k) or {}).get("phone", "") == v for k, v in list(phones.items())[:50])
+                         and d.workflow()["backlog"] == 0, 60,
+                         "a column added to the mapping reaches the existing profiles (the table is read again)",
+                         lambda: [(k, (env.profile(k) or {}).get("phone"), v) for k, v in list(phones.items())[:3]])
+            env.crm("PATCH", "tables/contacts/" + live_active[6], {"telephone1": "+44 20 7946 0000"})
+            W.wait_until(lambda: env.profile(live_active[6])["phone"] == "+44 20 7946 0000", 30,
+                         "a change of the added column reaches Campaign", lambda: env.profile(live_active[6]))
             kept = live_active[3]
             env.crm("DELETE", "tables/contacts/" + kept)
             gone = live_active[4]

@@ -1,0 +1,13 @@
+/*
+ * admin_meta.h - private to the admin API: the /api/v1/connections/{name}/... resources that the
+ * Workflows page's editors and Settings use (admin_meta.c).
+ */
+#ifndef CS_ADMIN_META_H
+#define CS_ADMIN_META_H
+
+#include "admin_http.h"
+
+/* Answer a request whose path is connections/{name}/... (at least two segments after /api/v1). */
+void cs_admin_meta_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep);
+
+#endif
