@@ -60,8 +60,11 @@ static void write_histogram(FILE *out, const char *wf, const json_t *latency)
     fprintf(out, "crmsync_write_duration_seconds_count{workflow=\"%s\"} %lld\n", wf, cumulative);
 }
 
-/* Plugin counters: remote calls ("http_<outcome>@<connection>") or the others. */
-static void write_plugin_counters(FILE *out, const json_t *list, int remote)
+/* What plugins report, per workflow: remote calls ("http_<outcome>@<connection>" counters), their other
+ * counters, or their gauges. */
+enum plugin_values { REMOTE_CALLS, EVENTS, GAUGES };
+
+static void write_plugin_values(FILE *out, const json_t *list, enum plugin_values kind)
 {
     const json_t *w;
     size_t i;
@@ -70,12 +73,12 @@ static void write_plugin_counters(FILE *out, const json_t *list, int remote)
         char *wf = label(json_string_value(json_object_get(w, "id")));
         const char *name;
         json_t *v;
-        json_object_foreach(json_object_get(w, "metrics"), name, v) {
+        json_object_foreach(json_object_get(w, kind == GAUGES ? "gauges" : "metrics"), name, v) {
             const char *at = strchr(name, '@');
             int is_remote = strncmp(name, "http_", 5) == 0 && at;
-            if (is_remote != remote)
+            if (kind != GAUGES && is_remote != (kind == REMOTE_CALLS))
                 continue;
-            if (remote) {
+            if (kind == REMOTE_CALLS) {
                 char *outcome = strndup(name + 5, (size_t)(at - name - 5)), *conn = label(at + 1);
                 fprintf(out, "crmsync_remote_calls_total{workflow=\"%s\",connection=\"%s\",outcome=\"%s\"} %lld\n", wf,
                         conn, outcome ? outcome : "", (long long)json_integer_value(v));
@@ -83,30 +86,11 @@ static void write_plugin_counters(FILE *out, const json_t *list, int remote)
                 free(conn);
             } else {
                 char *n = label(name);
-                fprintf(out, "crmsync_plugin_events_total{workflow=\"%s\",name=\"%s\"} %lld\n", wf, n,
+                fprintf(out, "%s{workflow=\"%s\",name=\"%s\"} %lld\n",
+                        kind == GAUGES ? "crmsync_plugin_gauge" : "crmsync_plugin_events_total", wf, n,
                         (long long)json_integer_value(v));
                 free(n);
             }
-        }
-        free(wf);
-    }
-}
-
-/* Plugin gauges (host->metric_set). */
-static void write_plugin_gauges(FILE *out, const json_t *list)
-{
-    const json_t *w;
-    size_t i;
-    json_array_foreach(list, i, w)
-    {
-        char *wf = label(json_string_value(json_object_get(w, "id")));
-        const char *name;
-        json_t *v;
-        json_object_foreach(json_object_get(w, "gauges"), name, v) {
-            char *n = label(name);
-            fprintf(out, "crmsync_plugin_gauge{workflow=\"%s\",name=\"%s\"} %lld\n", wf, n,
-                    (long long)json_integer_value(v));
-            free(n);
         }
         free(wf);
     }
@@ -150,11 +134,11 @@ char *cs_admin_metrics(struct cs_engine *e)
     }
     family(out, "crmsync_remote_calls_total", "counter",
            "Requests connectors sent, by connection and outcome (HTTP status, or error for no answer).");
-    write_plugin_counters(out, list, 1);
+    write_plugin_values(out, list, REMOTE_CALLS);
     family(out, "crmsync_plugin_events_total", "counter", "Other counters plugins keep (lookups, cache hits...).");
-    write_plugin_counters(out, list, 0);
+    write_plugin_values(out, list, EVENTS);
     family(out, "crmsync_plugin_gauge", "gauge", "Values plugins report as they are now (e.g. the age of a file).");
-    write_plugin_gauges(out, list);
+    write_plugin_values(out, list, GAUGES);
     fclose(out);
     json_decref(list);
     return text;

@@ -45,44 +45,6 @@ void acs_optout_remember(struct acs *a, const char *ext, const char *field, int6
     a->host->kv_put(a->ctx, kvkey, value); /* a hint: a failure only makes the rule treat Campaign as older */
 }
 
-/* The profile with externalId `ext` (new; NULL when there is none) through the target's filter. */
-static cs_status read_profile(struct acs *a, const struct acs_target *t, const char *ext, json_t **profile)
-{
-    struct cshttp_response r = {0};
-    char *esc = cshttp_escape(ext), *url = NULL;
-    json_t *doc = NULL, *content;
-    cs_status st;
-    *profile = NULL;
-    if (!esc || asprintf(&url, "%s/%s?%s=%s&_lineCount=2", t->collection, t->filter, t->param, esc) < 0) {
-        url = NULL;
-        acs_fail(a, 0, "out of memory");
-        st = CS_RETRY;
-        goto out;
-    }
-    a->host->metric_add(a->ctx, "acs_lookup", 1);
-    if ((st = acs_call(a, "GET", url, NULL, 0, &r)) != CS_OK ||
-        (st = acs_classify(a, &r, "reading the profile")) != CS_OK)
-        goto out;
-    doc = cshttp_response_json(&r);
-    content = json_object_get(doc, "content");
-    if (!json_is_array(content)) {
-        acs_fail(a, r.status, "reading the profile: the answer has no content list");
-        st = CS_RETRY;
-    } else if (json_array_size(content) > 1) {
-        acs_fail(a, 0, "externalId '%s' matches several profiles through filter %s: it does not identify one", ext,
-                 t->filter);
-        st = CS_REJECT;
-    } else {
-        *profile = json_incref(json_array_get(content, 0));
-    }
-out:
-    json_decref(doc);
-    cshttp_response_clear(&r);
-    free(url);
-    free(esc);
-    return st;
-}
-
 /* The attributes to PATCH (new object, maybe empty) for `rec` against `profile`. */
 static json_t *decide(struct acs *a, const cs_record *rec, const json_t *profile)
 {
@@ -122,7 +84,7 @@ static cs_status write_one(struct acs *a, const struct acs_target *t, const cs_r
     cs_status st;
     if (cs_record_op(rec) != CS_OP_UPSERT)
         return CS_OK; /* a profile's opt-outs are never deleted */
-    if ((st = read_profile(a, t, cs_record_key(rec), &profile)) != CS_OK)
+    if ((st = acs_find_by_key(a, t, cs_record_key(rec), &profile)) != CS_OK)
         goto out;
     if (!profile) {
         json_object_foreach(cs_record_payload(rec), field, v) opts_out |= !strchr(field, '@') && json_is_true(v);

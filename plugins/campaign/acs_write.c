@@ -73,14 +73,13 @@ static void body_hash(const json_t *body, char out[24])
     free(s);
 }
 
-/* Resolve a key through the target's filter: CS_OK with *pkey (new, NULL when no record has it). */
-static cs_status lookup(struct acs *a, const struct acs_target *t, const char *key, char **pkey)
+cs_status acs_find_by_key(struct acs *a, const struct acs_target *t, const char *key, json_t **record)
 {
     struct cshttp_response r = {0};
     char *esc = cshttp_escape(key), *url = NULL;
     json_t *doc = NULL, *content;
     cs_status st;
-    *pkey = NULL;
+    *record = NULL;
     if (!esc || asprintf(&url, "%s/%s?%s=%s&_lineCount=2", t->collection, t->filter, t->param, esc) < 0) {
         url = NULL;
         acs_fail(a, 0, "out of memory");
@@ -99,18 +98,32 @@ static cs_status lookup(struct acs *a, const struct acs_target *t, const char *k
         acs_fail(a, 0, "key '%s' matches several %s records through filter %s: it does not identify one", key,
                  t->resource, t->filter);
         st = CS_REJECT;
-    } else if (json_array_size(content) == 1) {
-        const char *pk = json_string_value(json_object_get(json_array_get(content, 0), "PKey"));
-        if (!pk || !(*pkey = strdup(pk))) {
-            acs_fail(a, r.status, "resolving the key: the record found has no PKey");
-            st = CS_RETRY;
-        }
+    } else {
+        *record = json_incref(json_array_get(content, 0));
     }
 out:
     json_decref(doc);
     cshttp_response_clear(&r);
     free(url);
     free(esc);
+    return st;
+}
+
+/* Resolve a key through the target's filter: CS_OK with *pkey (new, NULL when no record has it). */
+static cs_status lookup(struct acs *a, const struct acs_target *t, const char *key, char **pkey)
+{
+    json_t *record = NULL;
+    const char *pk;
+    cs_status st = acs_find_by_key(a, t, key, &record);
+    *pkey = NULL;
+    if (st == CS_OK && record) {
+        pk = json_string_value(json_object_get(record, "PKey"));
+        if (!pk || !(*pkey = strdup(pk))) {
+            acs_fail(a, 0, "resolving the key: the record found has no PKey");
+            st = CS_RETRY;
+        }
+    }
+    json_decref(record);
     return st;
 }
 

@@ -137,6 +137,9 @@ cs_status acs_describe_stream(void *inst, const char *stream, json_t **out);
 json_t *acs_body_new(struct acs *a, const struct acs_target *t, const cs_record *rec);
 
 /* ---- acs_write.c: the sink ------------------------------------------------------------------------- */
+/* The record of target `t` whose key is `key`, through the target's filter (one GET): CS_OK with
+ * *record new, or NULL when none has it; CS_REJECT when several have it. */
+cs_status acs_find_by_key(struct acs *a, const struct acs_target *t, const char *key, json_t **record);
 /* The connector's write(): `inst` is the struct acs. */
 cs_status acs_write(void *inst, cs_record *const *records, size_t n);
 

@@ -10,47 +10,9 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "fake_host.h"
 #include "loader.h"
 
-static char reason[1024];
-static json_t *maps;     /* what mapping_streams answers */
-static json_t *describe; /* what describe answers (NULL: CS_NODATA) */
-
-static void fake_log(cs_ctx *ctx, int level, const char *fmt, ...)
-{
-    (void)ctx, (void)level, (void)fmt;
-}
-
-static void fake_set_reason(cs_ctx *ctx, int http, int64_t retry_after, const char *fmt, ...)
-{
-    va_list ap;
-    (void)ctx, (void)http, (void)retry_after;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-}
-
-static void fake_metric_add(cs_ctx *ctx, const char *name, int64_t delta)
-{
-    (void)ctx, (void)name, (void)delta;
-}
-
-static json_t *fake_mapping_streams(cs_ctx *ctx)
-{
-    (void)ctx;
-    return json_deep_copy(maps ? maps : json_array());
-}
-
-static cs_status fake_describe(cs_ctx *ctx, const char *side, const char *stream, json_t **out)
-{
-    (void)ctx, (void)side, (void)stream;
-    *out = describe ? json_incref(describe) : NULL;
-    return describe ? CS_OK : CS_NODATA;
-}
-
-static const cs_host host = {.struct_size = sizeof(cs_host), .log = fake_log, .set_reason = fake_set_reason,
-                             .metric_add = fake_metric_add, .mapping_streams = fake_mapping_streams,
-                             .describe = fake_describe};
 static struct cs_registry *reg;
 
 static const cs_entity *entity(const char *name)
@@ -63,8 +25,8 @@ static void *make(const char *name, const char *options_json)
 {
     json_t *o = json_loads(options_json, 0, NULL);
     void *inst = NULL;
-    reason[0] = '\0';
-    if (entity(name)->create(&host, NULL, o, &inst) != CS_OK)
+    fake_reason[0] = '\0';
+    if (entity(name)->create(&fake_host, NULL, o, &inst) != CS_OK)
         inst = NULL;
     json_decref(o);
     return inst;
@@ -133,7 +95,7 @@ static void test_email_activity(void)
     free(out);
     CHECK(run("email-activity", e, "email-events.open", "e4", "{\"eventId\": \"e4\", \"profileExternalId\": \"\"}",
               &out) == CS_REJECT);
-    CHECK_CONTAINS(reason, "has no externalId");
+    CHECK_CONTAINS(fake_reason, "has no externalId");
     free(out);
     entity("email-activity")->destroy(e);
 
@@ -149,9 +111,9 @@ static void test_email_activity(void)
     entity("email-activity")->destroy(e);
     CHECK(make("email-activity", "{\"owner\": \"Sales Rep\", \"owner_column\": \"ownerid\", "
                                  "\"event_id_column\": \"new_acseventid\"}") == NULL);
-    CHECK_CONTAINS(reason, "owner must be the id (a GUID)");
+    CHECK_CONTAINS(fake_reason, "owner must be the id (a GUID)");
     CHECK(make("email-activity", "{\"event_id_column\": \"\"}") == NULL);
-    CHECK_CONTAINS(reason, "event_id_column must name the column");
+    CHECK_CONTAINS(fake_reason, "event_id_column must name the column");
 }
 
 static const char *PAIRS = "{\"donotbulkemail\": \"blackListEmail\", \"donotemail\": \"blackList\"}";
@@ -180,7 +142,7 @@ static void test_optinout_directions(void)
     CHECK(run("opt-in-out", o, "opt-outs", "a@x/blackList",
               "{\"externalId\": \"\", \"email\": \"a@x\", \"field\": \"blackList\", "
               "\"value\": true}", &out) == CS_REJECT);
-    CHECK_CONTAINS(reason, "has no externalId");
+    CHECK_CONTAINS(fake_reason, "has no externalId");
     CHECK(run("opt-in-out", o, "contact-optouts", "c2",
               "{\"donotbulkemail\": false, \"donotemail\": true, \"firstname\": \"x\","
               " \"modifiedon\": \"2026-11-28T10:00:02Z\"}", &out) == CS_OK);
@@ -209,35 +171,35 @@ static void test_optinout_directions(void)
 static void test_optinout_refusals(void)
 {
     CHECK(optinout("both", PAIRS) == NULL);
-    CHECK_CONTAINS(reason, "use disabled, d365-to-campaign, campaign-to-d365 or bidirectional");
+    CHECK_CONTAINS(fake_reason, "use disabled, d365-to-campaign, campaign-to-d365 or bidirectional");
     CHECK(optinout("bidirectional", "{\"donotbulkemail\": \"blackListSms\"}") == NULL);
-    CHECK_CONTAINS(reason, "\"blackListSms\" is not a Campaign opt-out attribute; use one of blackList, "
+    CHECK_CONTAINS(fake_reason, "\"blackListSms\" is not a Campaign opt-out attribute; use one of blackList, "
                            "blackListEmail, "
                            "blackListFax, blackListMobile, blackListPhone, blackListPostalMail, "
                            "blackListPushnotification or ccpaOptOut");
     CHECK(optinout("bidirectional", "{\"donotbulkemail\": \"blackList\", \"donotemail\": \"blackList\"}") == NULL);
-    CHECK_CONTAINS(reason, "blackList is already paired");
+    CHECK_CONTAINS(fake_reason, "blackList is already paired");
     CHECK(optinout("bidirectional", "{}") == NULL);
-    CHECK_CONTAINS(reason, "fields: must pair");
+    CHECK_CONTAINS(fake_reason, "fields: must pair");
 
-    maps = json_loads("[{\"stream\": \"opt-outs\", \"target\": \"contact-optouts\","
+    fake_maps = json_loads("[{\"stream\": \"opt-outs\", \"target\": \"contact-optouts\","
                       " \"mapping\": {\"entity\": {\"name\": \"opt-in-out\"}}}]", 0, NULL);
     CHECK(optinout("d365-to-campaign", PAIRS) == NULL);
-    CHECK_CONTAINS(reason, "which mode d365-to-campaign does not include; set mode to campaign-to-d365 or b"
+    CHECK_CONTAINS(fake_reason, "which mode d365-to-campaign does not include; set mode to campaign-to-d365 or b"
                            "idirectional");
-    describe = json_loads("{\"fields\": {\"donotbulkemail\": {\"type\": \"boolean\"}, "
+    fake_described = json_loads("{\"fields\": {\"donotbulkemail\": {\"type\": \"boolean\"}, "
                           "\"donotemail\": {\"type\": \"string\"}}}",
                           0, NULL);
     CHECK(optinout("campaign-to-d365", PAIRS) == NULL);
-    CHECK_CONTAINS(reason, "fields.donotemail: donotemail is a string column");
-    json_decref(describe);
-    describe = json_loads("{\"fields\": {\"donotbulkemail\": {\"type\": \"boolean\"}}}", 0, NULL);
+    CHECK_CONTAINS(fake_reason, "fields.donotemail: donotemail is a string column");
+    json_decref(fake_described);
+    fake_described = json_loads("{\"fields\": {\"donotbulkemail\": {\"type\": \"boolean\"}}}", 0, NULL);
     CHECK(optinout("campaign-to-d365", PAIRS) == NULL);
-    CHECK_CONTAINS(reason, "Dynamics 365 has no column donotemail");
-    json_decref(describe);
-    describe = NULL;
-    json_decref(maps);
-    maps = NULL;
+    CHECK_CONTAINS(fake_reason, "Dynamics 365 has no column donotemail");
+    json_decref(fake_described);
+    fake_described = NULL;
+    json_decref(fake_maps);
+    fake_maps = NULL;
 }
 
 int main(void)

@@ -9,25 +9,9 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "fake_host.h"
 #include "loader.h"
 
-static char reason[512];
-
-static void fake_log(cs_ctx *ctx, int level, const char *fmt, ...)
-{
-    (void)ctx, (void)level, (void)fmt;
-}
-
-static void fake_set_reason(cs_ctx *ctx, int http, int64_t retry_after, const char *fmt, ...)
-{
-    va_list ap;
-    (void)ctx, (void)http, (void)retry_after;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof reason, fmt, ap);
-    va_end(ap);
-}
-
-static const cs_host host = {.struct_size = sizeof(cs_host), .log = fake_log, .set_reason = fake_set_reason};
 static struct cs_registry *reg;
 
 static const cs_stage *stage(const char *name)
@@ -36,13 +20,13 @@ static const cs_stage *stage(const char *name)
     return c ? &c->u.stage : NULL;
 }
 
-/* A stage instance from JSON options; NULL when create() refused (reason in `reason`). */
+/* A stage instance from JSON options; NULL when create() refused (fake_reason in `fake_reason`). */
 static void *make(const char *name, const char *options_json)
 {
     json_t *o = json_loads(options_json, 0, NULL);
     void *inst = NULL;
-    reason[0] = '\0';
-    if (stage(name)->create(&host, NULL, o, &inst) != CS_OK)
+    fake_reason[0] = '\0';
+    if (stage(name)->create(&fake_host, NULL, o, &inst) != CS_OK)
         inst = NULL;
     json_decref(o);
     return inst;
@@ -107,9 +91,9 @@ static void test_filter_operators(void)
     CHECK_INT(filter_keeps("{\"field\": \"age\", \"op\": \"notnull\"}", p), 1);
     CHECK_INT(filter_keeps("{\"field\": \"vip\", \"op\": \"eq\", \"value\": true}", p), 1);
     CHECK_INT(filter_keeps("{\"field\": \"age\", \"op\": \"between\", \"value\": 1}", p), -1);
-    CHECK_CONTAINS(reason, "rules[0] needs an op");
+    CHECK_CONTAINS(fake_reason, "rules[0] needs an op");
     CHECK_INT(filter_keeps("{\"field\": \"age\", \"op\": \"in\", \"value\": 1}", p), -1);
-    CHECK_CONTAINS(reason, "\"in\" needs a list value");
+    CHECK_CONTAINS(fake_reason, "\"in\" needs a list value");
 }
 
 static void test_filter_any_and_delete(void)
@@ -177,7 +161,7 @@ static void test_replace(void)
     free(after);
     stage("replace")->destroy(r);
     CHECK(make("replace", "{\"rules\": [{\"field\": \"x\", \"from\": 1}]}") == NULL);
-    CHECK_STR(reason, "rules[0] needs field, from and to");
+    CHECK_STR(fake_reason, "rules[0] needs field, from and to");
 }
 
 static void test_map(void)
@@ -198,7 +182,7 @@ static void test_map(void)
     stage("map")->destroy(m);
     CHECK(make("map", "{\"fields\": [{\"source\": \"a\", \"target\": \"t\"}, {\"source\": \"b\", \"target\": \"t\"}]}") ==
           NULL);
-    CHECK_STR(reason, "fields[1]: target t is already fed by a; map one source field onto it");
+    CHECK_STR(fake_reason, "fields[1]: target t is already fed by a; map one source field onto it");
 }
 
 static void expect_convert(const char *type, const char *value_json, const char *want)
@@ -216,8 +200,8 @@ static void expect_convert(const char *type, const char *value_json, const char 
         CHECK_STR(after, want);
     } else {
         CHECK_INT(st, CS_REJECT);
-        CHECK_CONTAINS(reason, "field f: ");
-        CHECK_CONTAINS(reason, type);
+        CHECK_CONTAINS(fake_reason, "field f: ");
+        CHECK_CONTAINS(fake_reason, type);
     }
     free(after);
     free(opts);
@@ -241,11 +225,11 @@ static void test_convert(void)
     expect_convert("datetime", "\"2024-05-01T10:00:00Z\"", "{\"f\":\"2024-05-01T10:00:00Z\"}");
     expect_convert("datetime", "\"2024-05-01\"", NULL);
     expect_convert("integer", "null", "{\"f\":null}"); /* nulls stay null */
-    CHECK_STR(reason, "");
+    CHECK_STR(fake_reason, "");
     expect_convert("integer", "\"4x\"", NULL);
-    CHECK_STR(reason, "field f: 4x is not a valid integer");
+    CHECK_STR(fake_reason, "field f: 4x is not a valid integer");
     CHECK(make("convert", "{\"types\": {\"f\": \"money\"}}") == NULL);
-    CHECK_CONTAINS(reason, "types.f: unknown type");
+    CHECK_CONTAINS(fake_reason, "types.f: unknown type");
 }
 
 int main(void)

@@ -147,7 +147,7 @@ def main():
             x = dead[noext_ev["event_id"]]
             check("no externalId" in x["payload"]["error"] and x["stream"] == "email-events-rejected",
                   "the event of the profile without externalId is dead-lettered by the source, saying why", x)
-            check('name="acs_event_soft_bounce"' in E.metrics(d), "soft bounces are counted, not written")
+            check('name="acs_event_soft_bounce"' in d.metrics(), "soft bounces are counted, not written")
             # ---- 3. the contact appears: redrive; the profile gets an externalId: replay ---------------
             created = env.crm("POST", "tables/contacts", {"contactid": ghost, "lastname": "Latecomer"})
             check(created["contactid"] == ghost, "the missing contact is created in Dataverse")

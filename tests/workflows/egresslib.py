@@ -5,7 +5,6 @@ id alternate key, binding the regarding contact and the owner), Campaign profile
 contacts, views of the activity tables and of the workflow through the admin API.
 Built on wflib (both emulators, the real daemon); environment as wflib's, plus ADOBE_PLUGIN.
 """
-import http.client
 import json
 import os
 
@@ -88,15 +87,6 @@ def dead_letters(d):
     code, doc = d.api("GET", "/workflows/%s/dead-letters?limit=1000&include=payload" % WF)
     W.check(code == 200, "the dead letters can be listed", (code, doc))
     return doc["dead_letters"]
-
-
-def metrics(d):
-    """The daemon's /metrics text."""
-    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
-    conn.request("GET", "/metrics")
-    text = conn.getresponse().read().decode()
-    conn.close()
-    return text
 
 
 def idle(d, timeout=120):

@@ -10,7 +10,6 @@ emulators:
 2. no opt-out export for longer than export_max_age (26 h by default; 3 s here): the workflow stays RUNNING
    with a sub-state saying so, /metrics carries the export's age, and the sub-state goes once a file arrives.
 """
-import http.client
 import json
 import re
 import subprocess
@@ -21,17 +20,9 @@ import wflib as W
 from wflib import check
 
 
-def metrics(d):
-    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
-    conn.request("GET", "/metrics")
-    text = conn.getresponse().read().decode()
-    conn.close()
-    return text
-
-
 def export_age(d, wid):
     m = re.search(r'crmsync_plugin_gauge\{workflow="%s",name="acs_optout_export_age_seconds"\} (-?\d+)' % wid,
-                  metrics(d))
+                  d.metrics())
     return int(m.group(1)) if m else None
 
 

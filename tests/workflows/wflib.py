@@ -206,6 +206,14 @@ class Daemon:
         conn.close()
         return r.status, (json.loads(text) if text else None)
 
+    def metrics(self):
+        """The daemon's /metrics text."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        return text
+
     def workflow(self):
         code, doc = self.api("GET", "/workflows/" + WF)
         if code != 200:
