@@ -61,7 +61,8 @@ int cs_engine_revisions(struct cs_engine *e, const char *id, json_t **out);
  * definition, diff}. */
 int cs_engine_revision(struct cs_engine *e, const char *id, int64_t rev, json_t **out);
 
-/* Re-read a mapping's stream from the beginning (see cs_workflow_replay). */
+/* Stage a replay of a mapping's stream (replay.h): it is read again from the beginning at the next start.
+ * CS_E_NOTFOUND (no such workflow or mapping), CS_E_STATE (past limits.replay_max_records), with *err. */
 int cs_engine_replay(struct cs_engine *e, const char *id, const char *stream, char **err);
 
 /* Dead letters (see cs_backlog_dead_list) and redrive (id 0: all). */

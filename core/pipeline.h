@@ -56,8 +56,8 @@ json_t *cs_pipeline_invocations(const json_t *mapping);
 /*
  * Run *rec through the chain. CS_OK: *rec is the mapped record, or NULL when a stage dropped it.
  * CS_REJECT: *rec is unchanged ownership-wise (still the caller's) and *fail says why.
- * CS_RETRY: a stage cannot map it right now (try the read again later); CS_FATAL: a stage cannot work
- * any more. *fail says why in every case but CS_OK (free fail->detail).
+ * CS_RETRY: a stage cannot map it right now (the writer's batch waits and is tried again); CS_FATAL: a
+ * stage cannot work any more. *fail says why in every case but CS_OK (free fail->detail).
  */
 cs_status cs_pipeline_apply(struct cs_pipeline *p, cs_record **rec, struct cs_map_failure *fail);
 
