@@ -15,6 +15,18 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends op
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     chromium chromium-driver python3-selenium fonts-dejavu-core >/dev/null 2>&1 ||
     echo "chromium, chromium-driver or python3-selenium could not be installed: the browser tests will be skipped"
+# the Firefox test of the Workflows page (tests/web/firefox.sh): Debian's firefox-esr, driven over WebDriver
+# BiDi by puppeteer-core from npm (Debian has no geckodriver), installed into /opt/crmsync-test-node where
+# the test looks for it; 24.x is the last line that runs on Debian 12's node 18. Without them it is skipped
+PUPPETEER_CORE=puppeteer-core@24.43.1
+if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends firefox-esr >/dev/null 2>&1 &&
+    { command -v npm >/dev/null ||
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null 2>&1; }; then
+    npm install --prefix /opt/crmsync-test-node --no-audit --no-fund --silent "$PUPPETEER_CORE" >/dev/null 2>&1 ||
+        echo "$PUPPETEER_CORE could not be installed from npm into /opt/crmsync-test-node: the Firefox test will be skipped"
+else
+    echo "firefox-esr, nodejs or npm could not be installed: the Firefox test will be skipped"
+fi
 # packaging (.ci/run builds, checks and installs the packages): dpkg-buildpackage, lintian, rpmbuild,
 # and systemd's sysusers/tmpfiles/analyze tools the packages' scripts and checks use
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \

@@ -17,8 +17,12 @@ from its DOM; what it did is checked in the Campaign emulator, the Dataverse emu
 4. A dead letter (an email event of a contact Dynamics 365 does not have) is redriven from the page
    once the contact exists, and its activity is written.
 Then the history of revisions with the diff of the edit, the phone-width layout, and Add New Mapping end to
-end (tables chosen, the Campaign key chosen once among the identification keys, a field, saved). The
-console must hold no script error and no Content-Security-Policy refusal.
+end (tables chosen, the Campaign key chosen once among the identification keys, a field, saved). On the way:
+the Opt In/Out editor saves a pair moved onto another deny-list attribute (pending until a start);
+5. the egress editor's Save (Opens off) marks Stop; after Stop and Start sends are still written as
+   activities in Dynamics 365 and opens no longer are;
+6. a Replay of a mapping is shown pending (on the mapping and in the list) until Stop and Start.
+The console must hold no script error and no Content-Security-Policy refusal.
 A screenshot of each page goes to the folder printed first.
 """
 import os
@@ -36,7 +40,6 @@ import weblib as WL  # noqa: E402
 W, E = WL.W, WL.E
 check = W.check
 N = 2000
-GHOST = "0f0f0f0f-1111-2222-3333-444455556666"  # a contact Campaign knows and Dynamics 365 does not (yet)
 
 
 def row(b, wid):
@@ -107,7 +110,7 @@ def list_start_drain(b, env, d, active):
           "RUNNING: the toggle offers Stop and the dot is the running one")
     W.wait_until(lambda: api_workflow(d, WL.INGRESS)["backlog"] == 0, 30, "the daemon's backlog is empty")
     profiles = env.profiles()
-    check(set(profiles) == set(active) | {GHOST} and all(len(v) == 1 for v in profiles.values()),
+    check(set(profiles) == set(active) | {WL.GHOST} and all(len(v) == 1 for v in profiles.values()),
           "every active contact is one Campaign profile (%d; and the profile of the contact Dynamics 365 does not "
           "have yet)" % len(active), (len(profiles), len(active)))
     b.shot("workflows-running")
@@ -229,8 +232,8 @@ def other_editors(b, d):
     groups = B.wait(lambda: b.css("fieldset.event-type") if len(b.css("fieldset.event-type")) == 4 else None, 15,
                     "the four event types")
     on = {g.get_attribute("data-type"): b.css("input[value=true]", g)[0].is_selected() for g in groups}
-    check(on == {"send": True, "open": False, "click": True, "bounce": False},
-          "the egress editor shows Sends and Clicks on, Opens and Bounces off", on)
+    check(on == {"send": True, "open": True, "click": True, "bounce": False},
+          "the egress editor shows Sends, Opens and Clicks on, Bounces off", on)
     b.shot("egress-editor")
     b.go("#/workflows/%s/edit" % WL.OPTINOUT)
     sel = b.one('select[data-path="mappings[0].entity.mode"]')
@@ -251,6 +254,21 @@ def other_editors(b, d):
     b.shot("optinout-editor")
     code, doc = d.api("GET", "/workflows/%s/revisions" % WL.OPTINOUT)
     check(len(doc["revisions"]) == 1, "nothing was stored", doc)
+    # the third pair deleted, the first one onto another allowed attribute: saved, pending
+    b.one('button.delete[aria-label="Delete pair 3"]').click()
+    B.wait(lambda: len(b.css("table.pairs-table tbody tr")) == 2, 5, "the third pair is deleted")
+    b.select(b.one('select[data-path="pairs[0].acs"]'), "blackListPhone")
+    b.one("form.editor button[type=submit]").click()
+    status = B.wait(lambda: b.one("form.editor > .status-text").text, 20, "the opt-in/out save's answer",
+                    lambda: b.one("form.editor .error-summary").text)
+    check("Saved as revision 2" in status and "next stop and start" in status and not b.css(".field-error"),
+          "the opt-in/out pairs are saved, applying at the next stop and start", status)
+    entity = d.api("GET", "/workflows/%s/definition" % WL.OPTINOUT)[1]["definition"]["mappings"][0]["entity"]
+    check(entity["fields"] == {"donotbulkemail": "blackListPhone", "donotemail": "blackList"} and
+          entity["mode"] == "campaign-to-d365", "the daemon stored the new pair and kept the direction", entity)
+    w = api_workflow(d, WL.OPTINOUT)
+    check(w["latest_revision"] == 2 and w["running_revision"] != 2, "revision 2 waits for a start", w)
+    b.shot("optinout-saved")
 
 
 def secrets(b, env, d):
@@ -310,20 +328,87 @@ def dead_letter(b, env, d, ghost_event):
     row(b, WL.EGRESS).find_element("css selector", "a.dead-link").click()
     tr = b.one("tr[data-dead-letter]")
     reason = b.css("td.reason", tr)[0].text
-    check(GHOST in reason and "does not exist in Dynamics 365" in reason and "404" in tr.text,
+    check(WL.GHOST in reason and "does not exist in Dynamics 365" in reason and "404" in tr.text,
           "the dead letter shows its reason and HTTP status", tr.text)
     b.shot("dead-letters")
     check(ghost_event["event_id"] not in E.activities(env, "send"), "no activity for it yet")
-    env.crm("POST", "tables/contacts", {"contactid": GHOST, "lastname": "Latecomer", "gendercode": 2})
+    env.crm("POST", "tables/contacts", {"contactid": WL.GHOST, "lastname": "Latecomer", "gendercode": 2})
     b.css("button.redrive", tr)[0].click()
     B.wait(lambda: "back in the backlog" in b.one("main .status-text").text, 15, "the page says it is redriven")
     W.wait_until(lambda: ghost_event["event_id"] in E.activities(env, "send"), 60,
                  "the redriven event's activity is written", lambda: api_workflow(d, WL.EGRESS))
     act = E.activities(env, "send")[ghost_event["event_id"]]
-    check(act["_regardingobjectid_value"] == GHOST, "the activity regards the contact that now exists", act)
+    check(act["_regardingobjectid_value"] == WL.GHOST, "the activity regards the contact that now exists", act)
     check("redriven" in b.css("tr[data-dead-letter] .redriven")[0].text, "the row says it was redriven")
     b.shot("dead-letter-redriven")
     print("scenario 4: ok (dead letter redriven, activity written)")
+
+
+def stop_start(b, d, wid):
+    """Stop and Start from the Workflows page; -> the workflow once RUNNING again, with no mark on Stop."""
+    workflows_page(b)
+    row(b, wid).find_element("css selector", "button.toggle").click()
+    B.wait(lambda: cell(b, wid, ".status-word") == "STOPPED", 30, "%s stops" % wid)
+    row(b, wid).find_element("css selector", "button.toggle").click()
+    B.wait(lambda: cell(b, wid, ".status-word") == "RUNNING", 60, "%s starts again" % wid)
+    time.sleep(1.2)  # a poll or more
+    check(not b.css('tr[data-workflow="%s"] button.toggle.pending' % wid), "%s: no mark on Stop after the restart" % wid)
+    return api_workflow(d, wid)
+
+
+# ---- 5. the egress editor's Save: Opens off, in effect after stop and start ------------------------------
+def egress_save(b, env, d, known):
+    W.wait_until(lambda: E.activities(env, "open"), 60, "while Opens is on, open activities are written")
+    opens_before = set(E.activities(env, "open"))
+    b.go("#/workflows/%s/edit" % WL.EGRESS)
+    b.css("input[value=false]", b.one('fieldset.event-type[data-type="open"]'))[0].click()
+    b.one("form.editor button[type=submit]").click()
+    status = B.wait(lambda: b.one("form.editor > .status-text").text, 20, "the egress save's answer",
+                    lambda: b.one("form.editor .error-summary").text)
+    check("Saved as revision 2" in status, "the egress edit is saved", status)
+    streams = [m["stream"] for m in d.api("GET", "/workflows/%s/definition" % WL.EGRESS)[1]["definition"]["mappings"]]
+    check(streams == ["email-events.send", "email-events.click"], "the daemon stored Sends and Clicks only", streams)
+    workflows_page(b)
+    B.wait(lambda: b.css('tr[data-workflow="%s"] button.toggle.pending' % WL.EGRESS), 10,
+           "the egress Stop button carries the warning mark")
+    b.shot("egress-saved-pending")
+    w = stop_start(b, d, WL.EGRESS)
+    check(not w["pending"] and w["running_revision"] == 2, "the egress workflow runs revision 2", w)
+    sends = [e["event_id"] for e in E.events(env, count=5, types=["send"], profiles=known)]
+    opens = [e["event_id"] for e in E.events(env, count=5, types=["open"], profiles=known)]
+    sends += [e["event_id"] for e in E.events(env, count=5, types=["send"], profiles=known)]
+    W.wait_until(lambda: set(sends) <= set(E.activities(env, "send")), 60, "the new sends are written as activities",
+                 lambda: api_workflow(d, WL.EGRESS))
+    E.idle(d)
+    after = set(E.activities(env, "open"))
+    check(after == opens_before and not set(opens) & after, "no open activity is written once Opens is off "
+          "(%d before, %d after)" % (len(opens_before), len(after)))
+    b.shot("workflows-egress-restarted")
+    print("scenario 5: ok (Opens off saved, stop and start, %d sends written, no opens)" % len(sends))
+
+
+# ---- 6. a replay shown pending until the next stop and start -------------------------------------------------
+def replay_pending(b, d):
+    b.go("#/workflows/%s/edit" % WL.INGRESS)
+    sel = 'tr[data-stream="new_memberships"] button.replay'
+    b.one(sel).click()
+    msg = B.wait(lambda: b.one('tr[data-stream="new_memberships"] .row-message').text, 15, "the replay's answer")
+    button = b.one(sel)
+    check(not button.is_enabled() and "pending" in button.get_attribute("title"),
+          "the replay is shown pending on its mapping (%s)" % msg, button.get_attribute("title"))
+    check(api_workflow(d, WL.INGRESS)["replay_pending"] == ["new_memberships"], "the daemon staged it")
+    workflows_page(b)
+    detail = B.wait(lambda: (lambda t: t if "replay of new_memberships pending" in t else None)(
+        cell(b, WL.INGRESS, ".status-detail")), 10, "the Workflows page shows the replay pending")
+    b.shot("replay-pending")
+    w = stop_start(b, d, WL.INGRESS)
+    check(w["replay_pending"] == [] and w["running_revision"] == 3, "after Stop and Start nothing is pending", w)
+    check("replay" not in cell(b, WL.INGRESS, ".status-detail"), "the page no longer shows the replay",
+          cell(b, WL.INGRESS, ".status-detail"))
+    b.go("#/workflows/%s/edit" % WL.INGRESS)
+    check(b.one(sel).is_enabled(), "Replay is offered again on the mapping")
+    b.shot("replay-done")
+    print("scenario 6: ok (replay pending: %s; gone after stop and start)" % detail)
 
 
 def history_and_phone(b):
@@ -383,10 +468,8 @@ def main():
         rows = env.contacts()
         active = sorted(k for k, r in rows.items() if r.get("statecode") == 0)
         known = sorted(rows)[:20]
-        E.profiles_for(env, known + [GHOST])
-        E.events(env, count=20, types=["send"], profiles=known)
-        ghost_event = E.events(env, count=1, types=["send"], profiles=[GHOST])[0]
-        conf = WL.config(env, ingress_limits={"replay_max_records": 1000})
+        ghost_event = WL.egress_events(env, known, types=["send", "open"])
+        conf = WL.config(env, egress_types=("send", "open", "click"), ingress_limits={"replay_max_records": 1000})
         d = W.Daemon(conf, env.s.path("daemon.log"))
         b = None
         try:
@@ -407,8 +490,10 @@ def main():
             other_editors(b, d)
             secrets(b, env, d)
             dead_letter(b, env, d, ghost_event)
+            egress_save(b, env, d, known)
             history_and_phone(b)
             new_mapping(b, d)
+            replay_pending(b, d)
             check(api_workflow(d, WL.INGRESS)["dead_letters"] == 0, "still no dead letter in the ingress workflow",
                   d.api("GET", "/workflows/%s/dead-letters" % WL.INGRESS))
             errors = b.console_errors()
@@ -421,7 +506,7 @@ def main():
         log = d.read_log()
         check(W.acstest.SECRET not in log and W.L.SECRET not in log and W.ADMIN_TOKEN not in log and
               "not-the-campaign-secret" not in log, "no secret in the daemon's log")
-        print("browser: ok (4 scenarios); screenshots in " + shots)
+        print("browser: ok (6 scenarios); screenshots in " + shots)
     finally:
         env.close()
 

@@ -23,6 +23,7 @@ import dv_schema  # noqa: E402 (the emulators' directory is on the path once wfl
 
 WEB_DIR = os.path.abspath(os.path.join(HERE, "..", "..", "web"))
 INGRESS, EGRESS, OPTINOUT = W.WF, E.WF, O.FROM_CAMPAIGN
+GHOST = "0f0f0f0f-1111-2222-3333-444455556666"  # a contact Campaign knows and Dynamics 365 does not (yet)
 BAIT = '<img src=x onerror="document.title=\'pwned\'">'  # a remote label that would run as markup
 BAIT_TABLE = {
     "logical": "new_bait", "set": "new_baits", "schema": "new_Bait", "id": "new_baitid", "name": "new_name",
@@ -51,6 +52,14 @@ class Env(W.Env):
         W.check(code == 200, "the Campaign emulator took the bait resource", doc)
         self.export_dir = self.s.path("exports")
         os.mkdir(self.export_dir)
+
+
+def egress_events(env, known, types=("send",)):
+    """Campaign profiles for the `known` contacts and GHOST, 20 email events of `types` for the known ones, then a
+    send to GHOST (a dead letter of the egress workflow until the contact exists) -> that event."""
+    E.profiles_for(env, list(known) + [GHOST])
+    E.events(env, count=20, types=list(types), profiles=list(known))
+    return E.events(env, count=1, types=["send"], profiles=[GHOST])[0]
 
 
 def config(env, name="web.conf", egress_types=("send", "click"), autostart=None, poll="500ms", ingress_limits=None):
