@@ -30,6 +30,9 @@ struct cs_reply {
 void cs_admin_route(struct cs_engine *e, const struct cs_request *req, struct cs_reply *rep);
 /* The /metrics page in Prometheus text format (new). */
 char *cs_admin_metrics(struct cs_engine *e);
+/* An engine failure `rc` as an error answer: CS_E_NOTFOUND 404, CS_E_STATE 409, CS_E_INVAL 400, anything
+ * else `other` (500 "internal", or 502 "remote_failed" when a remote system failed); `msg` or a default. */
+void cs_reply_failed(struct cs_reply *rep, int rc, const char *msg, int other);
 /* Fill an error answer {"error": {"code", "message"}} (steals nothing; copies message). */
 void cs_reply_error(struct cs_reply *rep, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -23,24 +23,12 @@ static int route(const struct cs_request *r, size_t n, const char *method, const
 /* Map an engine result onto the reply; `io_status` is what a CS_E_IO means for this route. */
 static void answer(struct cs_reply *rep, int rc, json_t *body, char *err, int io_status)
 {
-    switch (rc) {
-    case 0:
+    if (rc == 0) {
         rep->status = 200;
         rep->body = body;
         body = NULL;
-        break;
-    case CS_E_NOTFOUND:
-        cs_reply_error(rep, 404, "not_found", "%s", err ? err : "not found");
-        break;
-    case CS_E_STATE:
-        cs_reply_error(rep, 409, "conflict", "%s", err ? err : "not possible for this connection");
-        break;
-    case CS_E_INVAL:
-        cs_reply_error(rep, 400, "bad_request", "%s", err ? err : "invalid request");
-        break;
-    default:
-        cs_reply_error(rep, io_status, io_status == 502 ? "remote_failed" : "io_error", "%s",
-                       err ? err : "the connection failed");
+    } else {
+        cs_reply_failed(rep, rc, err, io_status);
     }
     json_decref(body);
     free(err);

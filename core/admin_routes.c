@@ -63,8 +63,7 @@ static int only_members(const struct cs_request *r, const char *const *allowed, 
     return 0;
 }
 
-/* Map an engine failure onto a reply. */
-static void failed(struct cs_reply *rep, int rc, const char *msg)
+void cs_reply_failed(struct cs_reply *rep, int rc, const char *msg, int other)
 {
     switch (rc) {
     case CS_E_NOTFOUND:
@@ -74,11 +73,17 @@ static void failed(struct cs_reply *rep, int rc, const char *msg)
         cs_reply_error(rep, 409, "conflict", "%s", msg ? msg : "not allowed in the current state");
         break;
     case CS_E_INVAL:
-        cs_reply_error(rep, 400, "invalid", "%s", msg ? msg : "invalid request");
+        cs_reply_error(rep, 400, "bad_request", "%s", msg ? msg : "invalid request");
         break;
     default:
-        cs_reply_error(rep, 500, "internal", "%s", msg ? msg : "internal error");
+        cs_reply_error(rep, other, other == 502 ? "remote_failed" : "internal", "%s",
+                       msg ? msg : other == 502 ? "the remote system failed" : "internal error");
     }
+}
+
+static void failed(struct cs_reply *rep, int rc, const char *msg)
+{
+    cs_reply_failed(rep, rc, msg, 500);
 }
 
 /* ---- workflow routes --------------------------------------------------------------------------- */
