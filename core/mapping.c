@@ -133,12 +133,12 @@ static json_t *compile(const json_t *m)
     int apply_deletes = !json_is_false(json_object_get(m, "apply_deletes"));
     size_t i;
 
-    if (json_array_size(rules) || !apply_deletes)
-        json_array_append_new(
-            out, json_pack("{s:s, s:O, s:O, s:O, s:b}", "name", "filter", "rules", rules ? rules : json_array(),
-                           "match", json_object_get(filters, "match") ? json_object_get(filters, "match") : json_string("all"),
-                           "delete_filtered", json_object_get(filters, "delete_filtered") ? json_object_get(filters, "delete_filtered") : json_false(),
-                           "apply_deletes", apply_deletes));
+    if (json_array_size(rules) || !apply_deletes) {
+        /* the schema filled every member of filters (match, delete_filtered, rules): the filter's options */
+        json_t *filter = json_pack("{s:s, s:b}", "name", "filter", "apply_deletes", apply_deletes);
+        json_object_update(filter, (json_t *)filters);
+        json_array_append_new(out, filter);
+    }
     if (json_array_size(json_object_get(m, "replacements")))
         json_array_append_new(out, json_pack("{s:s, s:O}", "name", "replace", "rules", json_object_get(m, "replacements")));
     json_array_append_new(map_fields, json_pack("{s:O, s:O}", "source", json_object_get(key, "source"), "target",

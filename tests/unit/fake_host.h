@@ -38,7 +38,7 @@ static void fake_metric_add(cs_ctx *ctx, const char *name, int64_t delta)
 static json_t *fake_mapping_streams(cs_ctx *ctx)
 {
     (void)ctx;
-    return json_deep_copy(fake_maps ? fake_maps : json_array());
+    return fake_maps ? json_deep_copy(fake_maps) : json_array();
 }
 
 static cs_status fake_describe(cs_ctx *ctx, const char *side, const char *stream, json_t **out)

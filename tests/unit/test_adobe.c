@@ -143,6 +143,7 @@ static void test_optinout_directions(void)
               "{\"externalId\": \"\", \"email\": \"a@x\", \"field\": \"blackList\", "
               "\"value\": true}", &out) == CS_REJECT);
     CHECK_CONTAINS(fake_reason, "has no externalId");
+    free(out);
     CHECK(run("opt-in-out", o, "contact-optouts", "c2",
               "{\"donotbulkemail\": false, \"donotemail\": true, \"firstname\": \"x\","
               " \"modifiedon\": \"2026-11-28T10:00:02Z\"}", &out) == CS_OK);
