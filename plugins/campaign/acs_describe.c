@@ -246,6 +246,7 @@ static cs_status choose_filter(struct acs *a, struct acs_target *t, const json_t
                  (t->filter ? strcmp(name, t->filter) == 0 : filter_matches_key(name, param, t->key));
         if (ok) {
             free(t->filter);
+            free(t->param); /* described again (describe() reads the live metadata each time) */
             t->filter = strdup(name);
             t->param = param;
             return t->filter ? CS_OK : CS_FATAL;
