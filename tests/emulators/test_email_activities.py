@@ -4,48 +4,20 @@
 # the Timeline reads (read-only), and the journal's soft bounces.
 import json
 import unittest
-import urllib.parse
 import uuid
 
 import dv_activities
 from campaign import Campaign
-from dataverse import Dataverse
 from dv_schema import SYSTEM_USER_ID
+from test_dataverse import API, DvCase
 from testutil import Client
 
-TENANT = "11111111-2222-3333-4444-555555555555"
-API = "/api/data/v9.2"
 JOURNAL = "/events/organizations/23294/integrations/54108/f89067f2-0d50-4bb2-bf78-209d0eacb6eb"
 
 
-class ActivityCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Dataverse()
-        cls.base = cls.emu.start()
-        cls.ctl = Client(cls.base)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.ctl.close()
-        cls.emu.stop()
-
-    def setUp(self):
-        self.assertEqual(self.ctl.post("/_emulator/reset", {"seed": 0}).status, 200)
-        form = {"client_id": "crmsync-client", "client_secret": "crmsync-secret", "grant_type": "client_credentials",
-                "scope": self.base + "/.default"}
-        r = self.ctl.post("/%s/oauth2/v2.0/token" % TENANT, urllib.parse.urlencode(form),
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
-        self.c = Client(self.base, {"Accept": "application/json", "OData-Version": "4.0",
-                                    "Authorization": "Bearer " + r.json()["access_token"]})
-
-    def tearDown(self):
-        self.c.close()
-
+class ActivityCase(DvCase):
     def contact(self, lastname):
-        r = self.c.post(API + "/contacts", {"lastname": lastname}, headers={"Prefer": "return=representation"})
-        self.assertEqual(r.status, 201, r)
-        return r.json()["contactid"]
+        return self.create_contact(lastname=lastname)["contactid"]
 
     def open_event(self, event_id, contact, **extra):
         body = {"subject": "Campaign Name: C; Delivery Name: D", "new_campaignname": "C", "new_deliveryname": "D",
