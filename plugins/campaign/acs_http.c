@@ -52,24 +52,48 @@ static void service_message(const struct cshttp_response *r, char *out, size_t l
 
 cs_status acs_authenticate(struct acs *a)
 {
-    const char *tok;
+    char *tok = NULL;
     int64_t ra;
-    cs_status st = cshttp_token_get(a->token, a->http, 0, &tok, &ra, a->err, sizeof a->err);
+    cs_status st = cshttp_token_get(a->token, a->http, 0, NULL, &tok, &ra, a->err, sizeof a->err);
+    cshttp_token_drop(tok);
     a->err_http = 0;
     a->err_retry_ms = ra;
     return st;
 }
 
-/* Fetch a token (forced after a 401) and send once. */
-static cs_status send_once(struct acs *a, int force, const char *method, const char *url, const char *body,
-                           int journal, struct cshttp_response *r)
+/* The headers of every call: token, API key, JSON; `with_body` adds the content type, `journal` the
+ * organization. `lines` holds 7 pointers; auth, key and org are the buffers the lines point to. */
+static void call_headers(struct acs *a, const char *tok, int with_body, int journal, const char **lines,
+                         char auth[4096], char key[512], char org[512])
 {
-    const char *tok;
-    char auth[4096], key[512], org[512];
-    const char *headers[7];
     size_t h = 0;
+    snprintf(auth, 4096, "Authorization: Bearer %s", tok);
+    snprintf(key, 512, "X-Api-Key: %s", a->client_id);
+    lines[h++] = auth;
+    lines[h++] = key;
+    lines[h++] = "Accept: application/json";
+    lines[h++] = "Cache-Control: no-cache";
+    if (with_body)
+        lines[h++] = "Content-Type: application/json;charset=utf-8";
+    if (journal && a->org_id) {
+        snprintf(org, 512, "x-ims-org-id: %s", a->org_id);
+        lines[h++] = org;
+    }
+    lines[h] = NULL;
+}
+
+/* Send calls[i] for each i with pick[i] (all when pick is NULL) with a token (a fresh one when `force`,
+ * unless it changed since *seen). *seen becomes the token used. */
+static cs_status send_round(struct acs *a, struct cshttp_call *calls, size_t n, const unsigned char *pick,
+                            int force, int journal, char **seen)
+{
+    const char *plain[7], *json[7];
+    char *tok = NULL, auth[4096], key[512], org[512];
+    struct cshttp_call **sel;
+    struct cshttp_call *batch;
+    size_t m = 0;
     int64_t ra;
-    cs_status st = cshttp_token_get(a->token, a->http, force, &tok, &ra, a->err, sizeof a->err);
+    cs_status st = cshttp_token_get(a->token, a->http, force, *seen, &tok, &ra, a->err, sizeof a->err);
     if (st != CS_OK) {
         a->err_http = 0;
         a->err_retry_ms = ra;
@@ -78,52 +102,95 @@ static cs_status send_once(struct acs *a, int force, const char *method, const c
     }
     if (force)
         a->host->metric_add(a->ctx, "token_refreshes", 1);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
-    snprintf(key, sizeof key, "X-Api-Key: %s", a->client_id);
-    headers[h++] = auth;
-    headers[h++] = key;
-    headers[h++] = "Accept: application/json";
-    headers[h++] = "Cache-Control: no-cache";
-    if (body)
-        headers[h++] = "Content-Type: application/json;charset=utf-8";
-    if (journal && a->org_id) {
-        snprintf(org, sizeof org, "x-ims-org-id: %s", a->org_id);
-        headers[h++] = org;
-    }
-    headers[h] = NULL;
-    if (cshttp_request(a->http, method, url, headers, body, body ? strlen(body) : 0, r) != 0) {
-        acs_fail(a, 0, "%s %s: %s", method, url, r->error);
-        memset(auth, 0, sizeof auth);
+    call_headers(a, tok, 0, journal, plain, auth, key, org);
+    call_headers(a, tok, 1, journal, json, auth, key, org);
+    cshttp_token_drop(*seen);
+    *seen = tok;
+    sel = calloc(n ? n : 1, sizeof *sel);
+    batch = calloc(n ? n : 1, sizeof *batch);
+    if (!sel || !batch) {
+        free(sel);
+        free(batch);
+        acs_fail(a, 0, "out of memory");
         return CS_RETRY;
     }
+    for (size_t i = 0; i < n; i++) {
+        if (pick && !pick[i])
+            continue;
+        sel[m] = &calls[i];
+        batch[m] = calls[i];
+        batch[m].headers = calls[i].body ? json : plain;
+        memset(&batch[m].r, 0, sizeof batch[m].r);
+        m++;
+    }
+    cshttp_request_all(a->http, batch, m);
+    for (size_t j = 0; j < m; j++) {
+        cshttp_response_clear(&sel[j]->r);
+        sel[j]->r = batch[j].r;
+        sel[j]->unsent = batch[j].unsent;
+    }
     memset(auth, 0, sizeof auth);
+    free(sel);
+    free(batch);
     return CS_OK;
+}
+
+/* A call refused even with a fresh token, or with the API key refused: what to tell the operator. */
+static void refusal(struct acs *a, const struct cshttp_response *r, int journal)
+{
+    char msg[512];
+    service_message(r, msg, sizeof msg);
+    if (r->status == 401)
+        acs_fail(a, 401,
+                 "%s refused a freshly issued IMS token (HTTP 401 %s): check client_id, client_secret and "
+                 "scopes of the connection, and that the credential's product profile grants Campaign",
+                 journal ? "the I/O Events journal" : "Campaign", msg);
+    else
+        acs_fail(a, 403,
+                 "%s refused the API key (HTTP 403 %s): check client_id of the connection (it is sent as "
+                 "X-Api-Key)%s and the credential's product profile",
+                 journal ? "the I/O Events journal" : "Campaign", msg, journal ? ", org_id" : "");
+}
+
+cs_status acs_call_all(struct acs *a, struct cshttp_call *calls, size_t n, int journal)
+{
+    unsigned char *again = calloc(n ? n : 1, 1);
+    char *seen = NULL;
+    size_t n_again = 0;
+    cs_status st;
+    if (!again) {
+        acs_fail(a, 0, "out of memory");
+        return CS_RETRY;
+    }
+    st = send_round(a, calls, n, NULL, 0, journal, &seen);
+    for (size_t i = 0; st == CS_OK && i < n; i++)
+        n_again += again[i] = calls[i].r.status == 401;
+    if (st == CS_OK && n_again) /* 401013: the token expired or was revoked; once more with a fresh one */
+        st = send_round(a, calls, n, again, 1, journal, &seen);
+    for (size_t i = 0; st == CS_OK && i < n; i++) {
+        if (calls[i].r.status == 401 || calls[i].r.status == 403) {
+            refusal(a, &calls[i].r, journal);
+            st = CS_FATAL;
+        }
+    }
+    cshttp_token_drop(seen);
+    free(again);
+    return st;
 }
 
 cs_status acs_call(struct acs *a, const char *method, const char *url, const char *body, int journal,
                    struct cshttp_response *r)
 {
-    char msg[512];
-    cs_status st = send_once(a, 0, method, url, body, journal, r);
-    if (st == CS_OK && r->status == 401)
-        st = send_once(a, 1, method, url, body, journal, r);
-    if (st != CS_OK)
-        return st;
-    if (r->status == 401 || r->status == 403) {
-        service_message(r, msg, sizeof msg);
-        if (r->status == 401)
-            acs_fail(a, 401,
-                     "%s refused a freshly issued IMS token (HTTP 401 %s): check client_id, client_secret and "
-                     "scopes of the connection, and that the credential's product profile grants Campaign",
-                     journal ? "the I/O Events journal" : "Campaign", msg);
-        else
-            acs_fail(a, 403,
-                     "%s refused the API key (HTTP 403 %s): check client_id of the connection (it is sent as "
-                     "X-Api-Key)%s and the credential's product profile",
-                     journal ? "the I/O Events journal" : "Campaign", msg, journal ? ", org_id" : "");
-        return CS_FATAL;
+    struct cshttp_call call = {.method = method, .url = url, .body = body, .body_len = body ? strlen(body) : 0};
+    cs_status st = acs_call_all(a, &call, 1, journal);
+    cshttp_response_clear(r);
+    *r = call.r;
+    if (st == CS_OK && r->status == 0) {
+        acs_fail(a, 0, "%s %s: %s", method, url, r->error);
+        a->err_retry_ms = r->retry_after_ms;
+        st = CS_RETRY;
     }
-    return CS_OK;
+    return st;
 }
 
 cs_status acs_classify(struct acs *a, const struct cshttp_response *r, const char *what)

@@ -1,11 +1,21 @@
 /*
- * acs_write.c - the sink: upsert and delete by key with as few engine calls as possible (reference
- * B3, B5.1, B7, B8). Campaign has no upsert, so the key is resolved to a PKey through the target's
- * identification filter, then PATCHed, or POSTed when absent. The connection's key/value store keeps
- * "<hash of the last body written> <PKey>" per (resource, key field, key): an update is then one PATCH
- * and an unchanged record no call at all. A PKey Campaign no longer accepts (the record was deleted or
- * re-created, or a v8 migration changed PKeys) is re-resolved once and the write resent; so are the
- * PKeys of linked records. Calls are counted by kind with metric_add.
+ * acs_write.c - the sink: upsert and delete by key with as few engine calls and requests as possible
+ * (reference B3, B5.1, B7, B8), the records of a batch written concurrently. Campaign has no upsert,
+ * so a key is resolved to a PKey through the target's identification filter, then PATCHed, or POSTed
+ * when absent. The connection's key/value store keeps "<hash of the last body written> <PKey>" per
+ * (resource, key field, key): an update is then one PATCH and an unchanged record no call at all. A
+ * record of a full load or replay whose key this connection never resolved is created directly (one
+ * request); if Campaign answers that the key exists, it is looked up and PATCHed. A PKey Campaign no
+ * longer accepts (the record was deleted or re-created, or a v8 migration changed PKeys) is
+ * re-resolved once and the write resent; so are the PKeys of linked records. Calls are counted by kind
+ * with metric_add.
+ *
+ * A batch is written in rounds: every record that needs its key resolved is looked up at once, then
+ * every record ready to be sent is sent at once (acs_call_all: up to the connection's max_in_flight
+ * requests in flight), then the records a round left unfinished (a duplicate key, a stale PKey) go
+ * round again. A record with links that follows records of another target in its batch waits until
+ * they are written (a wave of its own), so that a parent written in the same batch is found. Each record has its own outcome; the batch as a whole is CS_RETRY only when the
+ * service failed every record that needed it, and CS_FATAL when credentials are refused.
  *
  * Links come from the target's `links` option and from the record's "links" member (an entity handler's
  * {link name: the parent's key, or null to unlink}, plugin ABI 1.2): both are resolved by the same code
@@ -73,26 +83,29 @@ static void body_hash(const json_t *body, char out[24])
     free(s);
 }
 
-cs_status acs_find_by_key(struct acs *a, const struct acs_target *t, const char *key, json_t **record)
+/* The URL that looks `key` up through the target's filter (new; NULL when out of memory). */
+static char *lookup_url(const struct acs_target *t, const char *key)
 {
-    struct cshttp_response r = {0};
     char *esc = cshttp_escape(key), *url = NULL;
-    json_t *doc = NULL, *content;
-    cs_status st;
-    *record = NULL;
-    if (!esc || asprintf(&url, "%s/%s?%s=%s&_lineCount=2", t->collection, t->filter, t->param, esc) < 0) {
+    if (esc && asprintf(&url, "%s/%s?%s=%s&_lineCount=2", t->collection, t->filter, t->param, esc) < 0)
         url = NULL;
-        acs_fail(a, 0, "out of memory");
-        st = CS_RETRY;
-        goto out;
-    }
-    a->host->metric_add(a->ctx, "acs_lookup", 1);
-    if ((st = acs_call(a, "GET", url, NULL, 0, &r)) != CS_OK || (st = acs_classify(a, &r, "resolving the key")) != CS_OK)
-        goto out;
-    doc = cshttp_response_json(&r);
+    free(esc);
+    return url;
+}
+
+/* The record a lookup answered (new; NULL when none has the key), from an answer already received. */
+static cs_status found_record(struct acs *a, const struct acs_target *t, const char *key,
+                              const struct cshttp_response *r, json_t **record)
+{
+    json_t *doc, *content;
+    cs_status st = acs_classify(a, r, "resolving the key");
+    *record = NULL;
+    if (st != CS_OK)
+        return st;
+    doc = cshttp_response_json(r);
     content = json_object_get(doc, "content");
     if (!json_is_array(content)) {
-        acs_fail(a, r.status, "resolving the key: the answer has no content list");
+        acs_fail(a, r->status, "resolving the key: the answer has no content list");
         st = CS_RETRY;
     } else if (json_array_size(content) > 1) {
         acs_fail(a, 0, "key '%s' matches several %s records through filter %s: it does not identify one", key,
@@ -101,28 +114,48 @@ cs_status acs_find_by_key(struct acs *a, const struct acs_target *t, const char 
     } else {
         *record = json_incref(json_array_get(content, 0));
     }
-out:
     json_decref(doc);
+    return st;
+}
+
+cs_status acs_find_by_key(struct acs *a, const struct acs_target *t, const char *key, json_t **record)
+{
+    struct cshttp_response r = {0};
+    char *url = lookup_url(t, key);
+    cs_status st;
+    *record = NULL;
+    if (!url) {
+        acs_fail(a, 0, "out of memory");
+        return CS_RETRY;
+    }
+    a->host->metric_add(a->ctx, "acs_lookup", 1);
+    if ((st = acs_call(a, "GET", url, NULL, 0, &r)) == CS_OK)
+        st = found_record(a, t, key, &r, record);
     cshttp_response_clear(&r);
     free(url);
-    free(esc);
     return st;
+}
+
+/* The PKey of a record a lookup found (new in *pkey; NULL when none was found). */
+static cs_status pkey_of(struct acs *a, const json_t *record, char **pkey)
+{
+    const char *pk = json_string_value(json_object_get(record, "PKey"));
+    *pkey = NULL;
+    if (record && (!pk || !(*pkey = strdup(pk)))) {
+        acs_fail(a, 0, "resolving the key: the record found has no PKey");
+        return CS_RETRY;
+    }
+    return CS_OK;
 }
 
 /* Resolve a key through the target's filter: CS_OK with *pkey (new, NULL when no record has it). */
 static cs_status lookup(struct acs *a, const struct acs_target *t, const char *key, char **pkey)
 {
     json_t *record = NULL;
-    const char *pk;
     cs_status st = acs_find_by_key(a, t, key, &record);
     *pkey = NULL;
-    if (st == CS_OK && record) {
-        pk = json_string_value(json_object_get(record, "PKey"));
-        if (!pk || !(*pkey = strdup(pk))) {
-            acs_fail(a, 0, "resolving the key: the record found has no PKey");
-            st = CS_RETRY;
-        }
-    }
+    if (st == CS_OK)
+        st = pkey_of(a, record, pkey);
     json_decref(record);
     return st;
 }
@@ -225,121 +258,6 @@ static cs_status resolve_links(struct acs *a, const struct acs_target *t, const 
     return CS_OK;
 }
 
-/* PATCH (pkey given) or POST; on success *out_pkey is the PKey written (new). */
-static cs_status send_body(struct acs *a, const struct acs_target *t, const char *pkey, json_t *body,
-                           struct cshttp_response *r, char **out_pkey)
-{
-    char *url = NULL, *text;
-    json_t *doc;
-    cs_status st;
-    if (pkey)
-        json_object_del(body, t->key); /* a custom key cannot be changed by PATCH; it is the same anyway */
-    text = json_dumps(body, JSON_COMPACT);
-    if (!text || asprintf(&url, pkey ? "%s/%s" : "%s", t->collection, pkey) < 0) {
-        free(text);
-        acs_fail(a, 0, "out of memory");
-        return CS_RETRY;
-    }
-    a->host->metric_add(a->ctx, pkey ? "acs_update" : "acs_create", 1);
-    st = acs_call(a, pkey ? "PATCH" : "POST", url, text, 0, r);
-    free(url);
-    free(text);
-    if (st != CS_OK)
-        return st;
-    if (r->status == 204 && pkey) /* Campaign v8: an empty PATCH */
-        return (*out_pkey = strdup(pkey)) ? CS_OK : CS_RETRY;
-    if ((st = acs_classify(a, r, pkey ? "updating" : "creating")) != CS_OK)
-        return st;
-    doc = cshttp_response_json(r);
-    *out_pkey = json_string_value(json_object_get(doc, "PKey")) ? strdup(json_string_value(json_object_get(doc, "PKey")))
-                : pkey                                          ? strdup(pkey)
-                                                                : NULL;
-    json_decref(doc);
-    if (!*out_pkey) {
-        acs_fail(a, r->status, "creating: the answer carries no PKey");
-        return CS_RETRY;
-    }
-    return CS_OK;
-}
-
-static cs_status upsert(struct acs *a, const struct acs_target *t, const cs_record *rec, const char *kvkey,
-                        struct cached *c)
-{
-    json_t *body = acs_body_new(a, t, rec);
-    struct cshttp_response r = {0};
-    char hash[24], *written = NULL;
-    cs_status st = CS_REJECT;
-    if (!body || (st = add_record_links(a, t, rec, body)) != CS_OK)
-        goto out;
-    body_hash(body, hash);
-    /* a full load or a replay writes even what crmsync wrote last: it also restores a field someone
-     * changed in Campaign since */
-    if (c->pkey && strcmp(c->hash, hash) == 0 && !cs_record_is_initial(rec)) {
-        a->host->metric_add(a->ctx, "acs_unchanged", 1);
-        st = CS_OK;
-        goto out;
-    }
-    for (int attempt = 0; attempt < 2; attempt++) {
-        json_t *send = json_deep_copy(body);
-        if (!send) {
-            st = CS_RETRY;
-            break;
-        }
-        st = resolve_links(a, t, rec, send, attempt > 0);
-        if (st == CS_OK && !c->pkey)
-            st = lookup(a, t, cs_record_key(rec), &c->pkey);
-        if (st == CS_OK)
-            st = send_body(a, t, c->pkey, send, &r, &written);
-        json_decref(send);
-        if (st == CS_OK || attempt > 0 || !acs_is_stale_pkey(&r))
-            break;
-        /* Campaign no longer knows a PKey we sent: resolve this record and its links again */
-        a->host->metric_add(a->ctx, "acs_stale_pkey", 1);
-        a->host->log(a->ctx, CS_LOG_INFO, "%s key %s: a cached PKey is no longer valid; resolving it again",
-                     t->stream, cs_record_key(rec));
-        free(c->pkey);
-        c->pkey = NULL;
-    }
-    if (st == CS_OK)
-        st = cache_put(a, kvkey, hash, written);
-out:
-    free(written);
-    cshttp_response_clear(&r);
-    json_decref(body);
-    return st;
-}
-
-static cs_status delete_by_key(struct acs *a, const struct acs_target *t, const char *key, const char *kvkey,
-                               struct cached *c)
-{
-    struct cshttp_response r = {0};
-    cs_status st = CS_OK;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        char *url = NULL;
-        if (!c->pkey && ((st = lookup(a, t, key, &c->pkey)) != CS_OK || !c->pkey))
-            break; /* already gone: deleting is idempotent */
-        if (asprintf(&url, "%s/%s", t->collection, c->pkey) < 0) {
-            acs_fail(a, 0, "out of memory");
-            st = CS_RETRY;
-            break;
-        }
-        a->host->metric_add(a->ctx, "acs_delete", 1);
-        st = acs_call(a, "DELETE", url, NULL, 0, &r);
-        free(url);
-        if (st == CS_OK && attempt == 0 && acs_is_stale_pkey(&r)) {
-            a->host->metric_add(a->ctx, "acs_stale_pkey", 1);
-            free(c->pkey);
-            c->pkey = NULL;
-            continue;
-        }
-        if (st == CS_OK && r.status != 404) /* 404: gone meanwhile, which is what a delete wants */
-            st = acs_classify(a, &r, "deleting");
-        break;
-    }
-    cshttp_response_clear(&r);
-    return st == CS_OK ? cache_put(a, kvkey, NULL, NULL) : st;
-}
-
 /* "<pid>.<start time>" of this daemon process: what a held-for-parent mark says counted it. */
 static const char *process_tag(struct acs *a)
 {
@@ -376,49 +294,413 @@ static void track_held(struct acs *a, const struct acs_target *t, const char *ke
     free(name);
 }
 
-static cs_status write_one(struct acs *a, const cs_record *rec)
-{
-    const struct acs_target *t = acs_target_find(a, cs_record_stream(rec));
-    struct cached c = {0};
+
+/* ---- a batch, written in rounds ------------------------------------------------------------------ */
+
+enum step { STEP_DONE, STEP_LOOKUP, STEP_SEND };
+
+/* One record of the batch on its way. */
+struct job {
+    const cs_record *rec;
+    const struct acs_target *t;
     char *kvkey;
+    struct cached c;  /* the cached hash, and the PKey to write to (NULL: create) */
+    json_t *body;     /* upserts: the body with the links as keys (what the hash covers) */
+    json_t *send;     /* this attempt's body, links resolved to PKeys */
+    char hash[24];
+    enum step step;
+    int stale_seen;   /* a stale PKey was resolved again already */
+    int create_first; /* POSTed without a lookup: an answer that the key exists sends it to a lookup */
+    int answered;     /* the service answered for this record (not only a failure to reach it) */
+    char *written;    /* the PKey written */
     cs_status st;
-    if (!t) {
-        acs_fail(a, 0, "no Campaign resource is configured for target stream '%s': add it under resources of "
-                       "this connection", cs_record_stream(rec));
-        return CS_REJECT;
+    long http;
+    int64_t retry_ms;
+    int record_only; /* a CS_RETRY that concerns this record only (a linked record is missing) */
+    char *err;
+    char *url, *text; /* of its call in flight */
+};
+
+#define MAX_ROUNDS 4 /* create-first -> duplicate -> lookup -> PATCH -> stale -> lookup -> POST */
+
+/* The record's outcome is `st`, with a->err as the reason when it is not CS_OK. */
+static void job_end(struct acs *a, struct job *j, cs_status st)
+{
+    j->st = st;
+    j->step = STEP_DONE;
+    if (st != CS_OK) {
+        free(j->err);
+        j->err = strdup(a->err);
+        j->http = a->err_http;
+        j->retry_ms = a->err_retry_ms;
+        j->record_only = a->err_record_only;
     }
-    if (!(kvkey = kv_name(t, cs_record_key(rec)))) {
+}
+
+/* This attempt's body: the links resolved (again, past the cache, when `fresh`). */
+static cs_status job_body(struct acs *a, struct job *j, int fresh)
+{
+    json_decref(j->send);
+    if (!(j->send = json_deep_copy(j->body))) {
         acs_fail(a, 0, "out of memory");
         return CS_RETRY;
     }
-    cache_get(a, kvkey, &c);
-    st = cs_record_op(rec) == CS_OP_DELETE ? delete_by_key(a, t, cs_record_key(rec), kvkey, &c)
-                                           : upsert(a, t, rec, kvkey, &c);
+    return resolve_links(a, j->t, j->rec, j->send, fresh);
+}
+
+/* What a record needs, before any call for it: its target, cached PKey and body; an unchanged record
+ * is done here. A record of a full load or replay whose key this connection never resolved is sent
+ * straight to POST. */
+static void job_prepare(struct acs *a, struct job *j)
+{
+    cs_status st;
+    int is_delete = cs_record_op(j->rec) == CS_OP_DELETE;
+    if (!(j->t = acs_target_find(a, cs_record_stream(j->rec)))) {
+        acs_fail(a, 0, "no Campaign resource is configured for target stream '%s': add it under resources of "
+                       "this connection", cs_record_stream(j->rec));
+        job_end(a, j, CS_REJECT);
+        return;
+    }
+    if (!(j->kvkey = kv_name(j->t, cs_record_key(j->rec)))) {
+        acs_fail(a, 0, "out of memory");
+        job_end(a, j, CS_RETRY);
+        return;
+    }
+    cache_get(a, j->kvkey, &j->c);
+    if (is_delete) {
+        j->step = j->c.pkey ? STEP_SEND : STEP_LOOKUP;
+        return;
+    }
+    if (!(j->body = acs_body_new(a, j->t, j->rec))) {
+        job_end(a, j, CS_REJECT);
+        return;
+    }
+    if ((st = add_record_links(a, j->t, j->rec, j->body)) != CS_OK) {
+        job_end(a, j, st);
+        return;
+    }
+    body_hash(j->body, j->hash);
+    /* a full load or a replay writes even what crmsync wrote last: it also restores a field someone
+     * changed in Campaign since */
+    if (j->c.pkey && strcmp(j->c.hash, j->hash) == 0 && !cs_record_is_initial(j->rec)) {
+        a->host->metric_add(a->ctx, "acs_unchanged", 1);
+        job_end(a, j, CS_OK);
+        return;
+    }
+    if ((st = job_body(a, j, 0)) != CS_OK) {
+        job_end(a, j, st);
+        return;
+    }
+    j->create_first = !j->c.pkey && cs_record_is_initial(j->rec);
+    j->step = j->c.pkey || j->create_first ? STEP_SEND : STEP_LOOKUP;
+}
+
+/* The jobs at `step`, in `sel` (which holds n). */
+static size_t jobs_at(struct job *jobs, size_t n, enum step step, struct job **sel)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].step == step)
+            sel[m++] = &jobs[i];
+    return m;
+}
+
+/* A call that got no answer: the record is retried (after the service's Retry-After when it was not
+ * sent because of one). */
+static void job_unanswered(struct acs *a, struct job *j, const struct cshttp_call *k)
+{
+    acs_fail(a, 0, "%s %s: %s", k->method, k->url, k->r.error);
+    a->err_retry_ms = k->r.retry_after_ms;
+    job_end(a, j, CS_RETRY);
+}
+
+/* Send the calls of the selected jobs at once; a failure to send any (no token, credentials refused)
+ * ends each of them. 0 when the calls have their outcomes. */
+static int send_all(struct acs *a, struct job **sel, struct cshttp_call *calls, size_t m)
+{
+    cs_status st = acs_call_all(a, calls, m, 0);
+    if (st == CS_OK)
+        return 0;
+    for (size_t i = 0; i < m; i++)
+        job_end(a, sel[i], st);
+    return -1;
+}
+
+/* Resolve the keys of every job waiting for it, at once. */
+static void lookup_round(struct acs *a, struct job **sel, struct cshttp_call *calls, size_t m)
+{
+    for (size_t i = 0; i < m; i++) {
+        calls[i] = (struct cshttp_call){.method = "GET", .url = sel[i]->url = lookup_url(sel[i]->t, cs_record_key(sel[i]->rec))};
+        a->host->metric_add(a->ctx, "acs_lookup", 1);
+    }
+    for (size_t i = 0; i < m; i++) {
+        if (!calls[i].url) { /* out of memory: send nothing, retry the batch's records later */
+            acs_fail(a, 0, "out of memory");
+            for (size_t k = 0; k < m; k++)
+                job_end(a, sel[k], CS_RETRY);
+            return;
+        }
+    }
+    if (send_all(a, sel, calls, m) != 0)
+        return;
+    for (size_t i = 0; i < m; i++) {
+        struct job *j = sel[i];
+        json_t *record = NULL;
+        cs_status st;
+        if (!calls[i].r.status) {
+            job_unanswered(a, j, &calls[i]);
+            continue;
+        }
+        j->answered = 1;
+        st = found_record(a, j->t, cs_record_key(j->rec), &calls[i].r, &record);
+        free(j->c.pkey);
+        if (st == CS_OK)
+            st = pkey_of(a, record, &j->c.pkey);
+        json_decref(record);
+        if (st != CS_OK)
+            job_end(a, j, st);
+        else if (!j->c.pkey && cs_record_op(j->rec) == CS_OP_DELETE)
+            job_end(a, j, CS_OK); /* already gone: deleting is idempotent */
+        else
+            j->step = STEP_SEND;
+    }
+}
+
+/* The call that writes job j: DELETE, PATCH (PKey known) or POST. -1 when out of memory. */
+static int write_call(struct acs *a, struct job *j, struct cshttp_call *k)
+{
+    int is_delete = cs_record_op(j->rec) == CS_OP_DELETE;
+    free(j->text);
+    j->text = NULL;
+    if (!is_delete && j->c.pkey)
+        json_object_del(j->send, j->t->key); /* a custom key cannot be changed by PATCH; it is the same anyway */
+    if ((!is_delete && !(j->text = json_dumps(j->send, JSON_COMPACT))) ||
+        asprintf(&j->url, j->c.pkey ? "%s/%s" : "%s", j->t->collection, j->c.pkey) < 0) {
+        j->url = NULL;
+        return -1;
+    }
+    *k = (struct cshttp_call){.method = is_delete ? "DELETE" : j->c.pkey ? "PATCH" : "POST", .url = j->url,
+                              .body = j->text, .body_len = j->text ? strlen(j->text) : 0};
+    a->host->metric_add(a->ctx, is_delete ? "acs_delete" : j->c.pkey ? "acs_update" : "acs_create", 1);
+    return 0;
+}
+
+/* Campaign refused a create because a record already has the key. */
+static int is_duplicate(const struct cshttp_response *r)
+{
+    return (r->status == 409 || r->status == 400 || r->status == 500) && r->body &&
+           (strstr(r->body, "Duplicate key") || strstr(r->body, "duplicate key"));
+}
+
+/* Campaign no longer knows a PKey we sent: resolve this record (and its links) again, once. */
+static int retry_stale(struct acs *a, struct job *j, const struct cshttp_response *r)
+{
+    cs_status st;
+    if (j->stale_seen || !acs_is_stale_pkey(r))
+        return 0;
+    j->stale_seen = 1;
+    a->host->metric_add(a->ctx, "acs_stale_pkey", 1);
+    a->host->log(a->ctx, CS_LOG_INFO, "%s key %s: a cached PKey is no longer valid; resolving it again", j->t->stream,
+                 cs_record_key(j->rec));
+    free(j->c.pkey);
+    j->c.pkey = NULL;
+    if (cs_record_op(j->rec) != CS_OP_DELETE && (st = job_body(a, j, 1)) != CS_OK)
+        job_end(a, j, st);
+    else
+        j->step = STEP_LOOKUP;
+    return 1;
+}
+
+/* The outcome of a successful create or update: the PKey written. */
+static cs_status written_pkey(struct acs *a, struct job *j, const struct cshttp_response *r)
+{
+    json_t *doc;
+    const char *pk;
+    if (r->status == 204 && j->c.pkey) /* Campaign v8: an empty PATCH */
+        return (j->written = strdup(j->c.pkey)) ? CS_OK : CS_RETRY;
+    doc = cshttp_response_json(r);
+    pk = json_string_value(json_object_get(doc, "PKey"));
+    j->written = pk ? strdup(pk) : j->c.pkey ? strdup(j->c.pkey) : NULL;
+    json_decref(doc);
+    if (!j->written) {
+        acs_fail(a, r->status, "creating: the answer carries no PKey");
+        return CS_RETRY;
+    }
+    return CS_OK;
+}
+
+/* The answer to a job's write. */
+static void write_answered(struct acs *a, struct job *j, const struct cshttp_response *r)
+{
+    int is_delete = cs_record_op(j->rec) == CS_OP_DELETE;
+    cs_status st;
+    j->answered = 1;
+    if (!is_delete && !j->c.pkey && j->create_first && is_duplicate(r)) {
+        a->host->metric_add(a->ctx, "acs_create_existing", 1);
+        j->create_first = 0;
+        j->step = STEP_LOOKUP;
+    } else if (retry_stale(a, j, r)) {
+        /* sent to a lookup again */
+    } else if (is_delete) { /* 404: gone meanwhile, which is what a delete wants */
+        job_end(a, j, r->status == 404 ? CS_OK : acs_classify(a, r, "deleting"));
+    } else if ((st = acs_classify(a, r, j->c.pkey ? "updating" : "creating")) != CS_OK) {
+        job_end(a, j, st);
+    } else {
+        job_end(a, j, written_pkey(a, j, r));
+    }
+}
+
+/* Write every job ready for it, at once. */
+static void write_round(struct acs *a, struct job **sel, struct cshttp_call *calls, size_t m)
+{
+    for (size_t i = 0; i < m; i++) {
+        if (write_call(a, sel[i], &calls[i]) != 0) {
+            acs_fail(a, 0, "out of memory");
+            for (size_t k = 0; k < m; k++)
+                job_end(a, sel[k], CS_RETRY);
+            return;
+        }
+    }
+    if (send_all(a, sel, calls, m) != 0)
+        return;
+    for (size_t i = 0; i < m; i++) {
+        if (calls[i].r.status)
+            write_answered(a, sel[i], &calls[i].r);
+        else
+            job_unanswered(a, sel[i], &calls[i]);
+    }
+}
+
+/* Run lookups and writes until every job is done. */
+static void run_rounds(struct acs *a, struct job *jobs, size_t n)
+{
+    struct job **sel = calloc(n ? n : 1, sizeof *sel);
+    struct cshttp_call *calls = calloc(n ? n : 1, sizeof *calls);
+    size_t m;
+    for (int round = 0; sel && calls && round < MAX_ROUNDS; round++) {
+        if ((m = jobs_at(jobs, n, STEP_LOOKUP, sel)))
+            lookup_round(a, sel, calls, m);
+        for (size_t i = 0; i < m; i++)
+            cshttp_response_clear(&calls[i].r);
+        if ((m = jobs_at(jobs, n, STEP_SEND, sel)))
+            write_round(a, sel, calls, m);
+        for (size_t i = 0; i < m; i++)
+            cshttp_response_clear(&calls[i].r);
+        if (!jobs_at(jobs, n, STEP_LOOKUP, sel) && !jobs_at(jobs, n, STEP_SEND, sel))
+            break;
+    }
+    acs_fail(a, 0, sel && calls ? "the record was sent to a lookup and back more often than a write needs"
+                                : "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].step != STEP_DONE)
+            job_end(a, &jobs[i], CS_RETRY);
+    free(sel);
+    free(calls);
+}
+
+/* Keep what a done job leaves behind: the key -> PKey cache and the held-for-parent mark. */
+static void job_settle(struct acs *a, struct job *j)
+{
+    int is_delete = cs_record_op(j->rec) == CS_OP_DELETE;
+    if (!j->t)
+        return;
+    if (j->st == CS_OK && (j->written || (is_delete && j->answered)) &&
+        cache_put(a, j->kvkey, j->hash, is_delete ? NULL : j->written) != CS_OK)
+        job_end(a, j, CS_RETRY);
     /* only a record with links can have been held; a delete may end one that was */
-    if ((t->links || json_object_get(rec, "links") || cs_record_op(rec) == CS_OP_DELETE) &&
-        (st == CS_OK || st == CS_REJECT || (st == CS_RETRY && a->err_record_only)))
-        track_held(a, t, cs_record_key(rec), st == CS_RETRY);
-    free(c.pkey);
-    free(kvkey);
-    return st;
+    if ((j->t->links || json_object_get(j->rec, "links") || is_delete) &&
+        (j->st == CS_OK || j->st == CS_REJECT || (j->st == CS_RETRY && j->record_only)))
+        track_held(a, j->t, cs_record_key(j->rec), j->st == CS_RETRY);
+}
+
+static void job_free(struct job *j)
+{
+    free(j->kvkey);
+    free(j->c.pkey);
+    json_decref(j->body);
+    json_decref(j->send);
+    free(j->written);
+    free(j->err);
+    free(j->url);
+    free(j->text);
+}
+
+/* The batch's outcome from its jobs': CS_FATAL when credentials were refused; CS_RETRY when the
+ * service failed every record that needed it (so that the workflow backs off as a whole); otherwise
+ * each failed record has its own result. */
+static cs_status batch_outcome(struct acs *a, struct job *jobs, size_t n)
+{
+    const struct job *fatal = NULL, *down = NULL;
+    int answered = 0; /* a record has its own outcome: written, rejected, or waiting for its parent */
+    for (size_t i = 0; i < n; i++) {
+        const struct job *j = &jobs[i];
+        if (j->st == CS_FATAL) {
+            fatal = fatal ? fatal : j;
+        } else if (j->st == CS_RETRY && !j->record_only) {
+            down = down ? down : j;
+        } else if (j->st != CS_OK || j->answered) {
+            answered = 1;
+        }
+    }
+    if (fatal || (down && !answered)) {
+        const struct job *j = fatal ? fatal : down;
+        a->host->set_reason(a->ctx, (int)j->http, j->retry_ms, "%s", j->err ? j->err : "no reason given");
+        if (!fatal)
+            a->host->metric_add(a->ctx, "acs_retry", 1);
+        return j->st;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].st != CS_OK)
+            a->host->set_result(a->ctx, i, jobs[i].st, (int)jobs[i].http, jobs[i].retry_ms,
+                                jobs[i].err ? jobs[i].err : "no reason given");
+    return CS_OK;
+}
+
+/* Does record i need a wave of its own start: it has links, and an earlier record of the wave is of
+ * another target (maybe its parent, which must be written before the link is resolved)? */
+static int starts_wave(struct acs *a, cs_record *const *records, size_t first, size_t i)
+{
+    const struct acs_target *t = acs_target_find(a, cs_record_stream(records[i]));
+    if (!t || (!t->links && !json_object_get(records[i], "links")))
+        return 0;
+    for (size_t k = first; k < i; k++)
+        if (strcmp(cs_record_stream(records[k]), cs_record_stream(records[i])) != 0)
+            return 1;
+    return 0;
+}
+
+/* Write records [first, end): prepare, rounds of calls, settle. */
+static void write_wave(struct acs *a, struct job *jobs, size_t first, size_t end)
+{
+    for (size_t i = first; i < end; i++)
+        job_prepare(a, &jobs[i]);
+    run_rounds(a, jobs + first, end - first);
+    for (size_t i = first; i < end; i++)
+        job_settle(a, &jobs[i]);
 }
 
 cs_status acs_write(void *inst, cs_record *const *records, size_t n)
 {
     struct acs *a = inst;
-    for (size_t i = 0; i < n; i++) {
-        cs_status st = write_one(a, records[i]);
-        if (st == CS_OK)
-            continue;
-        /* a record whose linked record is missing waits on its own; the service's trouble stops the batch */
-        if (st == CS_REJECT || (st == CS_RETRY && a->err_record_only)) {
-            a->host->set_result(a->ctx, i, st, (int)a->err_http, a->err_retry_ms, a->err);
-            continue;
-        }
-        a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
-        if (st == CS_RETRY)
-            a->host->metric_add(a->ctx, "acs_retry", 1);
-        return st;
+    struct job *jobs = calloc(n ? n : 1, sizeof *jobs);
+    size_t first = 0;
+    cs_status st;
+    if (!jobs) {
+        a->host->set_reason(a->ctx, 0, -1, "out of memory");
+        return CS_RETRY;
     }
-    return CS_OK;
+    for (size_t i = 0; i < n; i++)
+        jobs[i].rec = records[i];
+    /* parents before their children: a batch is written in waves where a link could point back */
+    for (size_t i = 1; i <= n; i++) {
+        if (i == n || starts_wave(a, records, first, i)) {
+            write_wave(a, jobs, first, i);
+            first = i;
+        }
+    }
+    st = batch_outcome(a, jobs, n);
+    for (size_t i = 0; i < n; i++)
+        job_free(&jobs[i]);
+    free(jobs);
+    return st;
 }

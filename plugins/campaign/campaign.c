@@ -50,6 +50,9 @@ static const cs_option options[] = {
     {"ca_bundle", CS_OPT_STRING, 0, NULL, "CA bundle (PEM) instead of the system's"},
     {"connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP and TLS connection timeout"},
     {"timeout", CS_OPT_DURATION, 0, "60s", "timeout of one whole request"},
+    {"max_in_flight", CS_OPT_INT, 0, "128",
+     "requests in flight at once on this connection, every writer together (1-1024); Adobe publishes no "
+     "limit: 128 keeps 2,500 requests/s at 50 ms, and a 429 pauses the whole connection"},
     {"resources", CS_OPT_JSON, 0, NULL,
      "sink targets: target stream -> {resource, key, filter, fields, links} (README.md)"},
     {NULL, 0, 0, NULL, NULL},
@@ -88,6 +91,7 @@ static void acs_destroy(void *inst)
     acs_pagecache_free(&a->pages);
     cshttp_token_free(a->token);
     cshttp_client_free(a->http);
+    cshttp_gate_free(a->gate);
     free(a->base);
     free(a->client_id);
     free(a->org_id);
@@ -107,6 +111,7 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     char *token_url = NULL, *scope = NULL;
     size_t ulen = url ? strlen(url) : 0, ilen = ims ? strlen(ims) : 0;
     struct cshttp_options ho = {0};
+    json_int_t in_flight;
     cs_status st = CS_FATAL;
 
     if (!a)
@@ -128,6 +133,11 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     a->timeout_ms = (long)json_integer_value(json_object_get(o, "timeout"));
     if (a->journal_limit < 1 || a->poll_page < 1 || a->connect_timeout_ms < 1 || a->timeout_ms < 1) {
         host->set_reason(ctx, 0, 0, "journal_limit, optout_page_size, connect_timeout and timeout must be positive");
+        goto out;
+    }
+    in_flight = json_integer_value(json_object_get(o, "max_in_flight"));
+    if (in_flight < 1 || in_flight > 1024) {
+        host->set_reason(ctx, 0, 0, "max_in_flight must be 1-1024 (requests in flight at once on this connection)");
         goto out;
     }
     if (asprintf(&a->base, "%.*s%s", (int)ulen, url,
@@ -155,7 +165,7 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     a->calls = (struct cshttp_counter){host, ctx};
     ho.observe = cshttp_count_call;
     ho.observe_arg = &a->calls;
-    if (!(a->http = cshttp_client_new(&ho)))
+    if (!(ho.gate = a->gate = cshttp_gate_new((int)in_flight)) || !(a->http = cshttp_client_new(&ho)))
         goto oom;
     {
         struct cshttp_token_config tc = {token_url, a->client_id,

@@ -71,6 +71,7 @@ struct acs {
     char *ssh_key, *known_hosts; /* sftp:// export */
     long journal_limit, timeout_ms, connect_timeout_ms;
     struct cshttp_client *http;
+    struct cshttp_gate *gate; /* max_in_flight and the Retry-After pause of the connection */
     struct cshttp_counter calls; /* every request counted as http_<status> */
     struct cshttp_token *token;
     struct acs_target *targets;
@@ -97,6 +98,12 @@ struct acs {
  * service outages, CS_FATAL when the credentials or the API key are refused (a->err says which). */
 cs_status acs_call(struct acs *a, const char *method, const char *url, const char *body, int journal,
                    struct cshttp_response *r);
+/* The calls sent concurrently (up to the connection's max_in_flight), each with the token and headers
+ * of acs_call; calls answered 401 are sent once more with a fresh token. CS_OK: every call has its own
+ * outcome to classify (an answer, a transport failure with r.status 0, or `unsent` while the service's
+ * Retry-After runs); CS_RETRY: no token (nothing sent); CS_FATAL: credentials or API key refused
+ * (a->err says which). */
+cs_status acs_call_all(struct acs *a, struct cshttp_call *calls, size_t n, int journal);
 /* An answer's meaning: 2xx CS_OK; 408/429/502-504, transport failures and gateway 500s CS_RETRY;
  * engine refusals (500 with the engine's message, other 4xx) CS_REJECT. Fills a->err* when not OK. */
 cs_status acs_classify(struct acs *a, const struct cshttp_response *r, const char *what);

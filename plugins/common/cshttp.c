@@ -1,5 +1,5 @@
 /*
- * cshttp.c - the connectors' HTTP layer (see cshttp.h): libcurl easy handles with keep-alive,
+ * cshttp.c - the connectors' HTTP layer (see cshttp.h): a libcurl multi handle per client with keep-alive,
  * response capture, Retry-After parsing, outcome classification and the OAuth2 token cache.
  */
 #include "cshttp.h"
@@ -15,9 +15,19 @@
 #include <time.h>
 
 struct cshttp_client {
-    CURL *curl;
+    CURLM *multi; /* its connection cache is what keep-alive and multiplexing reuse */
     struct cshttp_options opts;
     char *ca_bundle;
+    CURL **idle; /* easy handles kept for the next requests */
+    size_t n_idle, cap_idle;
+};
+
+/* Shared by every client of one connection: a counting limit on requests in flight, and a pause. */
+struct cshttp_gate {
+    pthread_mutex_t lock;
+    pthread_cond_t freed; /* signalled when requests end */
+    int max, in_flight;
+    int64_t paused_until_ms; /* monotonic */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -29,6 +39,13 @@ static void global_init(void)
     global_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 struct cshttp_client *cshttp_client_new(const struct cshttp_options *o)
 {
     struct cshttp_client *c;
@@ -37,15 +54,12 @@ struct cshttp_client *cshttp_client_new(const struct cshttp_options *o)
         return NULL;
     if (o)
         c->opts = *o;
-    if (c->opts.ca_bundle && !(c->ca_bundle = strdup(c->opts.ca_bundle))) {
-        free(c);
-        return NULL;
-    }
-    if (!(c->curl = curl_easy_init())) {
+    if ((c->opts.ca_bundle && !(c->ca_bundle = strdup(c->opts.ca_bundle))) || !(c->multi = curl_multi_init())) {
         free(c->ca_bundle);
         free(c);
         return NULL;
     }
+    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     return c;
 }
 
@@ -53,9 +67,102 @@ void cshttp_client_free(struct cshttp_client *c)
 {
     if (!c)
         return;
-    curl_easy_cleanup(c->curl);
+    for (size_t i = 0; i < c->n_idle; i++)
+        curl_easy_cleanup(c->idle[i]);
+    free(c->idle);
+    curl_multi_cleanup(c->multi);
     free(c->ca_bundle);
     free(c);
+}
+
+/* ---- the gate ----------------------------------------------------------------------------------- */
+
+struct cshttp_gate *cshttp_gate_new(int max_in_flight)
+{
+    struct cshttp_gate *g = calloc(1, sizeof *g);
+    pthread_condattr_t attr;
+    if (!g)
+        return NULL;
+    g->max = max_in_flight > 0 ? max_in_flight : 1;
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&g->freed, &attr);
+    pthread_condattr_destroy(&attr);
+    return g;
+}
+
+void cshttp_gate_free(struct cshttp_gate *g)
+{
+    if (!g)
+        return;
+    pthread_cond_destroy(&g->freed);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
+}
+
+void cshttp_gate_pause(struct cshttp_gate *g, int64_t ms)
+{
+    int64_t until = mono_ms() + (ms > 0 ? ms : 0);
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->lock);
+    if (until > g->paused_until_ms)
+        g->paused_until_ms = until;
+    pthread_mutex_unlock(&g->lock);
+}
+
+int64_t cshttp_gate_paused_ms(struct cshttp_gate *g)
+{
+    int64_t left;
+    if (!g)
+        return 0;
+    pthread_mutex_lock(&g->lock);
+    left = g->paused_until_ms - mono_ms();
+    pthread_mutex_unlock(&g->lock);
+    return left > 0 ? left : 0;
+}
+
+/* Take up to `want` slots. With `block` (the caller has nothing in flight to wait for), waits until at
+ * least one is free. Returns the slots taken; 0 with *paused_ms > 0 while the gate is paused. */
+static size_t gate_take(struct cshttp_gate *g, size_t want, int block, int64_t *paused_ms)
+{
+    size_t got = 0;
+    *paused_ms = 0;
+    if (!g)
+        return want;
+    pthread_mutex_lock(&g->lock);
+    for (;;) {
+        int64_t now = mono_ms();
+        if (g->paused_until_ms > now) {
+            *paused_ms = g->paused_until_ms - now;
+            break;
+        }
+        if (g->in_flight < g->max) {
+            got = want < (size_t)(g->max - g->in_flight) ? want : (size_t)(g->max - g->in_flight);
+            g->in_flight += (int)got;
+            break;
+        }
+        if (!block)
+            break;
+        /* the slots are held by other senders' requests, each bounded by its timeout */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&g->freed, &g->lock, &ts);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return got;
+}
+
+static void gate_give(struct cshttp_gate *g, size_t n)
+{
+    if (!g || !n)
+        return;
+    pthread_mutex_lock(&g->lock);
+    g->in_flight -= (int)n;
+    pthread_cond_broadcast(&g->freed);
+    pthread_mutex_unlock(&g->lock);
 }
 
 void cshttp_response_clear(struct cshttp_response *r)
@@ -147,11 +254,40 @@ static int64_t parse_retry_after(const char *v)
     return -1;
 }
 
-/* ---- requests --------------------------------------------------------------------------------- */
+/* ---- requests ----------------------------------------------------------------------------------- */
 
-static void set_common_options(struct cshttp_client *c)
+/* One call on its way: its easy handle and what the callbacks fill. */
+struct transfer {
+    struct cshttp_call *call;
+    CURL *easy;
+    struct curl_slist *list;
+    struct sink body;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static CURL *easy_take(struct cshttp_client *c)
 {
-    CURL *h = c->curl;
+    return c->n_idle ? c->idle[--c->n_idle] : curl_easy_init();
+}
+
+static void easy_keep(struct cshttp_client *c, CURL *h)
+{
+    if (c->n_idle == c->cap_idle) {
+        size_t cap = c->cap_idle ? 2 * c->cap_idle : 16;
+        CURL **grown = realloc(c->idle, cap * sizeof *grown);
+        if (!grown) {
+            curl_easy_cleanup(h);
+            return;
+        }
+        c->idle = grown;
+        c->cap_idle = cap;
+    }
+    curl_easy_reset(h);
+    c->idle[c->n_idle++] = h;
+}
+
+static void set_common_options(struct cshttp_client *c, CURL *h, const char *url)
+{
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -160,59 +296,182 @@ static void set_common_options(struct cshttp_client *c)
     curl_easy_setopt(h, CURLOPT_USERAGENT, "crmsync/" CRMSYNC_VERSION);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms > 0 ? c->opts.connect_timeout_ms : 10000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms > 0 ? c->opts.timeout_ms : 60000L);
+    /* HTTP/2 where TLS offers it; new requests then wait to share a connection being set up */
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    if (strncmp(url, "https:", 6) == 0)
+        curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
     if (c->ca_bundle)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_bundle);
+}
+
+/* Set up t->call on a handle and add it to the multi. -1 (the call failed, r.error says why) on error. */
+static int transfer_start(struct cshttp_client *c, struct transfer *t)
+{
+    struct cshttp_call *k = t->call;
+    CURL *h = easy_take(c);
+    if (!h) {
+        snprintf(k->r.error, sizeof k->r.error, "out of memory starting the request");
+        return -1;
+    }
+    t->easy = h;
+    set_common_options(c, h, k->url);
+    for (size_t i = 0; k->headers && k->headers[i]; i++)
+        t->list = curl_slist_append(t->list, k->headers[i]);
+    t->list = curl_slist_append(t->list, "Expect:"); /* no 100-continue round trip */
+    curl_easy_setopt(h, CURLOPT_URL, k->url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, k->method);
+    if (strcmp(k->method, "GET") == 0)
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    else if (strcmp(k->method, "HEAD") == 0)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    if (k->body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, k->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)k->body_len);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t->body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, k->r.headers);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, t);
+    if (curl_multi_add_handle(c->multi, h) != CURLM_OK) {
+        snprintf(k->r.error, sizeof k->r.error, "cannot start the request");
+        return -1;
+    }
+    return 0;
+}
+
+/* The outcome of a finished transfer into its call; its handle goes back to the idle list. */
+static void transfer_finish(struct cshttp_client *c, struct transfer *t, CURLcode rc)
+{
+    struct cshttp_response *r = &t->call->r;
+    if (t->easy) {
+        curl_multi_remove_handle(c->multi, t->easy);
+        if (rc == CURLE_OK)
+            curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r->status);
+        easy_keep(c, t->easy);
+        t->easy = NULL;
+    }
+    curl_slist_free_all(t->list);
+    t->list = NULL;
+    r->body = t->body.data ? t->body.data : strdup("");
+    r->body_len = t->body.len;
+    t->body.data = NULL;
+    if (rc != CURLE_OK || t->body.failed || !r->body) {
+        if (!*r->error)
+            snprintf(r->error, sizeof r->error, "%s", t->body.failed ? "out of memory reading the response"
+                                                      : *t->errbuf    ? t->errbuf
+                                                                      : curl_easy_strerror(rc));
+        r->status = 0;
+    } else {
+        r->retry_after_ms = parse_retry_after(cshttp_response_header(r, "retry-after"));
+    }
+    if (c->opts.observe)
+        c->opts.observe(c->opts.observe_arg, r->status);
+}
+
+/* A 429 or an answer with Retry-After pauses every sender of the gate. */
+static void note_pause(struct cshttp_gate *g, const struct cshttp_response *r)
+{
+    if (r->retry_after_ms >= 0 && r->status >= 400)
+        cshttp_gate_pause(g, r->retry_after_ms);
+    else if (r->status == 429)
+        cshttp_gate_pause(g, 1000);
+}
+
+/* Collect what the multi finished. Returns how many ended. */
+static size_t collect(struct cshttp_client *c, struct cshttp_gate *g)
+{
+    CURLMsg *m;
+    int left;
+    size_t ended = 0;
+    while ((m = curl_multi_info_read(c->multi, &left))) {
+        char *priv = NULL;
+        struct transfer *t;
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+        t = (struct transfer *)priv;
+        transfer_finish(c, t, m->data.result);
+        note_pause(g, &t->call->r);
+        ended++;
+    }
+    return ended;
+}
+
+static void perform(struct cshttp_client *c, struct cshttp_gate *g, struct cshttp_call *calls, size_t n)
+{
+    struct transfer *ts = calloc(n ? n : 1, sizeof *ts);
+    size_t next = 0, running = 0;
+    for (size_t i = 0; i < n; i++) {
+        cshttp_response_clear(&calls[i].r);
+        calls[i].unsent = 0;
+        calls[i].r.headers = json_object();
+        if (ts)
+            ts[i].call = &calls[i];
+    }
+    if (!ts) {
+        for (size_t i = 0; i < n; i++)
+            snprintf(calls[i].r.error, sizeof calls[i].r.error, "out of memory starting the requests");
+        next = n;
+    }
+    while (next < n || running) {
+        int still = 0;
+        if (next < n) {
+            int64_t paused;
+            size_t got = gate_take(g, n - next, running == 0, &paused);
+            if (paused > 0) {
+                for (; next < n; next++) {
+                    calls[next].unsent = 1;
+                    calls[next].r.retry_after_ms = paused;
+                    snprintf(calls[next].r.error, sizeof calls[next].r.error,
+                             "not sent: the service asked to wait %lld ms more (Retry-After)", (long long)paused);
+                }
+            }
+            for (size_t k = 0; k < got; k++, next++) {
+                if (transfer_start(c, &ts[next]) == 0) {
+                    running++;
+                } else {
+                    transfer_finish(c, &ts[next], CURLE_FAILED_INIT);
+                    gate_give(g, 1);
+                }
+            }
+        }
+        if (!running)
+            continue;
+        curl_multi_perform(c->multi, &still);
+        if (ts) {
+            size_t ended = collect(c, g);
+            running -= ended;
+            gate_give(g, ended);
+        }
+        if (running)
+            curl_multi_poll(c->multi, NULL, 0, next < n ? 10 : 1000, NULL);
+    }
+    free(ts);
+}
+
+void cshttp_request_all(struct cshttp_client *c, struct cshttp_call *calls, size_t n)
+{
+    perform(c, c->opts.gate, calls, n);
+}
+
+/* One request through `g`: 0 when an answer arrived, -1 otherwise (r->error says why). */
+static int request_one(struct cshttp_client *c, struct cshttp_gate *g, const char *method, const char *url,
+                       const char *const *headers, const char *body, size_t body_len, struct cshttp_response *r)
+{
+    struct cshttp_call call = {.method = method, .url = url, .headers = headers, .body = body, .body_len = body_len};
+    cshttp_response_clear(r);
+    perform(c, g, &call, 1);
+    *r = call.r;
+    return r->status ? 0 : -1;
 }
 
 int cshttp_request(struct cshttp_client *c, const char *method, const char *url, const char *const *headers,
                    const char *body, size_t body_len, struct cshttp_response *r)
 {
-    struct curl_slist *list = NULL;
-    struct sink s = {0};
-    char errbuf[CURL_ERROR_SIZE] = "";
-    CURLcode rc;
-
-    cshttp_response_clear(r);
-    r->headers = json_object();
-    curl_easy_reset(c->curl); /* keeps the connection cache: keep-alive survives */
-    set_common_options(c);
-    for (size_t i = 0; headers && headers[i]; i++)
-        list = curl_slist_append(list, headers[i]);
-    list = curl_slist_append(list, "Expect:"); /* no 100-continue round trip */
-    curl_easy_setopt(c->curl, CURLOPT_URL, url);
-    curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-    if (strcmp(method, "GET") == 0)
-        curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-    else if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(c->curl, CURLOPT_NOBODY, 1L);
-    if (body) {
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    }
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, r->headers);
-    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
-    rc = curl_easy_perform(c->curl);
-    curl_slist_free_all(list);
-    r->body = s.data ? s.data : strdup("");
-    r->body_len = s.len;
-    if (rc != CURLE_OK || s.failed || !r->body) {
-        snprintf(r->error, sizeof r->error, "%s", s.failed ? "out of memory reading the response"
-                                                  : *errbuf ? errbuf
-                                                            : curl_easy_strerror(rc));
-        r->status = 0;
-        if (c->opts.observe)
-            c->opts.observe(c->opts.observe_arg, 0);
-        return -1;
-    }
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r->status);
-    r->retry_after_ms = parse_retry_after(cshttp_response_header(r, "retry-after"));
-    if (c->opts.observe)
-        c->opts.observe(c->opts.observe_arg, r->status);
-    return 0;
+    return request_one(c, c->opts.gate, method, url, headers, body, body_len, r);
 }
 
 void cshttp_count_call(void *counter, long status)
@@ -263,6 +522,7 @@ char *cshttp_escape(const char *s)
 /* ---- OAuth2 client credentials ---------------------------------------------------------------- */
 
 struct cshttp_token {
+    pthread_mutex_t lock; /* callers of several threads fetch one token */
     char *token_url, *client_id, *client_secret, *scope, *hint;
     char *access_token;
     time_t refresh_at; /* a minute before expiry, or at 3/4 of a short lifetime */
@@ -278,6 +538,7 @@ struct cshttp_token *cshttp_token_new(const struct cshttp_token_config *cfg)
     struct cshttp_token *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
+    pthread_mutex_init(&t->lock, NULL);
     t->token_url = dup_or_null(cfg->token_url);
     t->client_id = dup_or_null(cfg->client_id);
     t->client_secret = dup_or_null(cfg->client_secret);
@@ -301,8 +562,16 @@ void cshttp_token_free(struct cshttp_token *t)
     free(t->client_secret);
     free(t->scope);
     free(t->hint);
-    free(t->access_token);
+    cshttp_token_drop(t->access_token);
+    pthread_mutex_destroy(&t->lock);
     free(t);
+}
+
+void cshttp_token_drop(char *token)
+{
+    if (token)
+        memset(token, 0, strlen(token));
+    free(token);
 }
 
 /* The form body of a token request. New string, or NULL on allocation failure. */
@@ -336,8 +605,9 @@ static void describe_refusal(const struct cshttp_token *t, const struct cshttp_r
     json_decref(doc);
 }
 
-cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int force, const char **token,
-                           int64_t *retry_after_ms, char *err, size_t errlen)
+/* Fetch a new token into t (t->lock held). */
+static cs_status token_fetch(struct cshttp_token *t, struct cshttp_client *c, int64_t *retry_after_ms, char *err,
+                             size_t errlen)
 {
     static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded",
                                           "Accept: application/json", NULL};
@@ -349,15 +619,12 @@ cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int 
     json_int_t expires_in;
 
     *retry_after_ms = -1;
-    if (!force && t->access_token && time(NULL) < t->refresh_at) {
-        *token = t->access_token;
-        return CS_OK;
-    }
     if (!(form = token_form(t))) {
         snprintf(err, errlen, "out of memory building the token request");
         return CS_RETRY;
     }
-    if (cshttp_request(c, "POST", t->token_url, headers, form, strlen(form), &r) != 0) {
+    /* never held by the service's gate: the identity provider is another service */
+    if (request_one(c, NULL, "POST", t->token_url, headers, form, strlen(form), &r) != 0) {
         snprintf(err, errlen, "cannot reach the identity provider at %s: %s", t->token_url, r.error);
         st = CS_RETRY;
         goto out;
@@ -381,7 +648,7 @@ cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int 
         st = CS_RETRY;
         goto out;
     }
-    free(t->access_token);
+    cshttp_token_drop(t->access_token);
     if (!(t->access_token = strdup(access))) {
         snprintf(err, errlen, "out of memory keeping the token");
         st = CS_RETRY;
@@ -390,12 +657,31 @@ cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int 
     if (expires_in <= 0)
         expires_in = 300;
     t->refresh_at = time(NULL) + (time_t)expires_in - (expires_in >= 240 ? 60 : (time_t)expires_in / 4);
-    *token = t->access_token;
     st = CS_OK;
 out:
     memset(form, 0, strlen(form));
     free(form);
     json_decref(doc);
     cshttp_response_clear(&r);
+    return st;
+}
+
+cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int force, const char *seen,
+                           char **token, int64_t *retry_after_ms, char *err, size_t errlen)
+{
+    cs_status st = CS_OK;
+    *token = NULL;
+    *retry_after_ms = -1;
+    pthread_mutex_lock(&t->lock);
+    /* a forced refresh is needed only if nobody replaced the token the 401 came with */
+    if (force && seen && t->access_token && strcmp(seen, t->access_token) != 0)
+        force = 0;
+    if (force || !t->access_token || time(NULL) >= t->refresh_at)
+        st = token_fetch(t, c, retry_after_ms, err, errlen);
+    if (st == CS_OK && !(*token = strdup(t->access_token))) {
+        snprintf(err, errlen, "out of memory copying the token");
+        st = CS_RETRY;
+    }
+    pthread_mutex_unlock(&t->lock);
     return st;
 }

@@ -1,10 +1,13 @@
 /*
  * cshttp.h - the HTTP layer shared by the connector plugins (compiled into each plugin, never
- * exported): one libcurl easy handle per plugin instance (keep-alive, TLS verification always on),
- * requests with JSON or form bodies, parsed Retry-After, the mapping of HTTP outcomes onto cs_status,
- * and an OAuth2 client-credentials token cache (Microsoft identity platform and Adobe IMS speak the
- * same flow). Not thread-safe: an instance uses its own client from one thread at a time, which is
- * the core's guarantee for plugin instances.
+ * exported): a client per plugin instance that keeps many requests in flight through libcurl's multi
+ * interface (keep-alive connections reused, HTTP/2 multiplexing where a TLS server offers it, TLS
+ * verification always on), a gate that every sender of one connection shares (at most max_in_flight
+ * requests at once, and no request before a Retry-After has passed), requests with JSON or form
+ * bodies, parsed Retry-After, the mapping of HTTP outcomes onto cs_status, and an OAuth2
+ * client-credentials token cache (Microsoft identity platform and Adobe IMS speak the same flow).
+ * A client is used from one thread at a time (the core's guarantee for plugin instances); gates and
+ * token caches are thread-safe, so instances of one connection may share them.
  */
 #ifndef CSHTTP_H
 #define CSHTTP_H
@@ -14,6 +17,8 @@
 
 #include <crmsync/plugin.h>
 
+struct cshttp_gate;
+
 struct cshttp_options {
     const char *ca_bundle;   /* NULL: the system's CA store */
     long connect_timeout_ms; /* <= 0: 10 s */
@@ -22,6 +27,8 @@ struct cshttp_options {
      * count remote calls with cshttp_count_call. */
     void (*observe)(void *arg, long status);
     void *observe_arg;
+    /* Optional: the gate of the connection (borrowed, outlives the client); NULL: no limit. */
+    struct cshttp_gate *gate;
 };
 
 /* An observe callback for plugins: counts the call as the metric "http_<status>" (or "http_error")
@@ -59,6 +66,37 @@ void cshttp_response_clear(struct cshttp_response *r);
 int cshttp_request(struct cshttp_client *c, const char *method, const char *url, const char *const *headers,
                    const char *body, size_t body_len, struct cshttp_response *r);
 
+/* ---- many requests in flight ------------------------------------------------------------------- */
+
+/* One request of a set sent with cshttp_request_all. The caller fills the request members; `r` must
+ * be zero-initialised (or hold an earlier response, freed first). */
+struct cshttp_call {
+    const char *method, *url;
+    const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+    const char *body;           /* may be NULL */
+    size_t body_len;
+    struct cshttp_response r; /* the answer; r.status 0 with r.error on a transport failure */
+    int unsent;               /* 1: not sent because the gate is paused; r.retry_after_ms says how long */
+};
+
+/*
+ * Send the n calls concurrently and return when each has its outcome. At most the gate's
+ * max_in_flight requests of the connection are in flight at once, counting every client sharing the
+ * gate. An answer carrying Retry-After (or a 429 without one: 1 s) pauses the gate: calls of this
+ * set not sent yet, and those of every other sender of the gate, are not sent before the time given;
+ * they come back with `unsent` set and r.retry_after_ms the time left, so that the caller schedules
+ * them instead of holding its thread. A transport failure is that call's alone (r.status 0).
+ */
+void cshttp_request_all(struct cshttp_client *c, struct cshttp_call *calls, size_t n);
+
+/* A gate for one connection: at most max_in_flight (>= 1) requests at once. NULL on allocation failure. */
+struct cshttp_gate *cshttp_gate_new(int max_in_flight);
+void cshttp_gate_free(struct cshttp_gate *g);
+/* No request through `g` before `ms` from now (a later pause already set stays). */
+void cshttp_gate_pause(struct cshttp_gate *g, int64_t ms);
+/* Milliseconds until the gate's pause ends; 0 when it is open. */
+int64_t cshttp_gate_paused_ms(struct cshttp_gate *g);
+
 /* The body parsed as JSON (new reference), or NULL when it is empty or not JSON. */
 json_t *cshttp_response_json(const struct cshttp_response *r);
 /* A header's value (borrowed), or NULL. `name` in lower case. */
@@ -90,13 +128,17 @@ struct cshttp_token *cshttp_token_new(const struct cshttp_token_config *cfg);
 void cshttp_token_free(struct cshttp_token *t);
 
 /*
- * A valid access token (borrowed; valid until the next call), fetched when absent, when less than a
- * minute (a quarter of a short lifetime) remains, or when `force` (after a 401). On failure the status says what to
- * do: CS_FATAL when the identity provider refused the credentials (invalid_client, unauthorized_client,
- * invalid_scope...), CS_RETRY on transport errors, 429 and 5xx; `err` (errlen bytes) explains, naming
- * the settings to check and never the secret; *retry_after_ms is the provider's Retry-After or -1.
+ * A valid access token (new string: the caller clears and frees it), fetched when absent, when less
+ * than a minute (a quarter of a short lifetime) remains, or when `force` (after a 401) unless another
+ * caller fetched it since `seen` (the token the 401 came with; NULL: none). Callers sharing `t` from
+ * several threads fetch it once. On failure the status says what to do: CS_FATAL when the identity
+ * provider refused the credentials (invalid_client, unauthorized_client, invalid_scope...), CS_RETRY
+ * on transport errors, 429 and 5xx; `err` (errlen bytes) explains, naming the settings to check and
+ * never the secret; *retry_after_ms is the provider's Retry-After or -1.
  */
-cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int force, const char **token,
-                           int64_t *retry_after_ms, char *err, size_t errlen);
+cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int force, const char *seen,
+                           char **token, int64_t *retry_after_ms, char *err, size_t errlen);
+/* Clear and free a token from cshttp_token_get (NULL is fine). */
+void cshttp_token_drop(char *token);
 
 #endif

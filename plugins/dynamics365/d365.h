@@ -76,8 +76,9 @@ struct d365 {
 cs_status d365_call(struct d365 *d, struct cshttp_client *c, const char *method, const char *url,
                     const char *const *headers, const char *body, size_t body_len, const char *what,
                     struct cshttp_response *r);
-/* The bearer token (borrowed), fetching it when needed; on failure the reason is set. */
-cs_status d365_token(struct d365 *d, int force, const char **token);
+/* The bearer token (new: cshttp_token_drop it), fetching it when needed (`force`: again, unless it
+ * changed since `seen`); on failure the reason is set. */
+cs_status d365_token(struct d365 *d, int force, const char *seen, char **token);
 /* "<code>: <message>" of an error body ({"error":{"code","message"}}), or the start of the body. */
 void d365_error_text(const char *body, size_t len, char *out, size_t outlen);
 /* The error code of an error body into out, "" when there is none. */

@@ -10,11 +10,11 @@
 
 #include "d365.h"
 
-cs_status d365_token(struct d365 *d, int force, const char **token)
+cs_status d365_token(struct d365 *d, int force, const char *seen, char **token)
 {
     char err[512] = "";
     int64_t retry_after = -1;
-    cs_status st = cshttp_token_get(d->token, d->http, force, token, &retry_after, err, sizeof err);
+    cs_status st = cshttp_token_get(d->token, d->http, force, seen, token, &retry_after, err, sizeof err);
     if (st != CS_OK)
         d->host->set_reason(d->ctx, 0, retry_after, "%s", err);
     return st;
@@ -62,20 +62,24 @@ cs_status d365_call(struct d365 *d, struct cshttp_client *c, const char *method,
                     const char *const *headers, const char *body, size_t body_len, const char *what,
                     struct cshttp_response *r)
 {
-    const char *lines[16], *token;
-    char *auth = NULL;
+    const char *lines[16];
+    char *auth = NULL, *token = NULL, *seen = NULL;
     size_t n = 0;
     cs_status st;
 
     for (int attempt = 0; attempt < 2; attempt++) {
-        if ((st = d365_token(d, attempt > 0, &token)) != CS_OK)
-            return st;
-        free(auth);
+        if ((st = d365_token(d, attempt > 0, seen, &token)) != CS_OK)
+            goto out;
+        cshttp_token_drop(auth);
         if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
             auth = NULL;
             d->host->set_reason(d->ctx, 0, -1, "out of memory");
-            return CS_RETRY;
+            st = CS_RETRY;
+            goto out;
         }
+        cshttp_token_drop(seen);
+        seen = token;
+        token = NULL;
         n = 0;
         lines[n++] = auth;
         lines[n++] = "Accept: application/json";
@@ -97,9 +101,8 @@ cs_status d365_call(struct d365 *d, struct cshttp_client *c, const char *method,
     if (st != CS_OK)
         explain(d, what, r, st);
 out:
-    if (auth) {
-        memset(auth, 0, strlen(auth));
-        free(auth);
-    }
+    cshttp_token_drop(auth);
+    cshttp_token_drop(seen);
+    cshttp_token_drop(token);
     return st;
 }

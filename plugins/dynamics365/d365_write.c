@@ -326,7 +326,8 @@ cs_status d365_write(void *inst, cs_record *const *records, size_t n)
     size_t n_ops = 0, n_chunks = 0, forbidden = 0;
     struct chunk *chunks = NULL;
     char boundary[64], ctype[128], why[700] = "", *auth = NULL, *url = NULL;
-    const char *token, *headers[8];
+    const char *headers[8];
+    char *token = NULL;
     cs_status st = CS_OK, whole = CS_OK;
     int64_t retry_after = -1;
     int whole_status = 0;
@@ -362,7 +363,7 @@ cs_status d365_write(void *inst, cs_record *const *records, size_t n)
     }
     if (n_ops == 0)
         goto out;
-    if ((st = d365_token(d, 0, &token)) != CS_OK)
+    if ((st = d365_token(d, 0, NULL, &token)) != CS_OK)
         goto out;
     snprintf(boundary, sizeof boundary, "batch_%08lx%08lx", (unsigned long)random(), (unsigned long)random());
     snprintf(ctype, sizeof ctype, "Content-Type: multipart/mixed; boundary=\"%s\"", boundary);
@@ -405,8 +406,10 @@ cs_status d365_write(void *inst, cs_record *const *records, size_t n)
         struct chunk *c = &chunks[k];
         cs_status cst;
         if (c->sent && c->r.status == 401) { /* the token was refused: one forced refresh, then once more */
-            const char *fresh;
-            if ((st = d365_token(d, 1, &fresh)) != CS_OK)
+            char *fresh = NULL;
+            st = d365_token(d, 1, token, &fresh);
+            cshttp_token_drop(fresh);
+            if (st != CS_OK)
                 goto out;
             cst = d365_call(d, d->http, "POST", url, headers + 4, c->body, c->body_len, "$batch", &c->r);
             if (cst == CS_FATAL) { /* d365_call has said why */
@@ -471,9 +474,7 @@ out:
         json_decref(merged[i]);
     free(merged);
     free(skip);
-    if (auth) {
-        memset(auth, 0, strlen(auth));
-        free(auth);
-    }
+    cshttp_token_drop(auth);
+    cshttp_token_drop(token);
     return st;
 }

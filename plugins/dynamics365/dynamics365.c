@@ -293,12 +293,13 @@ static cs_status check_mappings(struct d365 *d)
 static cs_status d365_start(void *inst)
 {
     struct d365 *d = inst;
-    const char *token;
+    char *token = NULL;
     cs_status st = d365_mapped_tables(d);
     if (st == CS_OK)
         st = check_mappings(d);
     if (st == CS_OK)
-        st = d365_token(d, 0, &token);
+        st = d365_token(d, 0, NULL, &token);
+    cshttp_token_drop(token);
     for (size_t i = 0; st == CS_OK && i < d->n_tables; i++)
         if ((st = d365_describe(d, &d->tables[i])) == CS_OK)
             st = d365_lookups_describe(d, &d->tables[i]);
