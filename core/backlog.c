@@ -126,6 +126,7 @@ struct cs_backlog {
     char *path;
     sqlite3_stmt *stmts[S_COUNT]; /* prepared on first use, kept until close */
     struct wf *wfs;
+    int64_t transactions; /* write transactions committed, for cs_backlog_stats */
     char errmsg[512];
 };
 
@@ -326,7 +327,8 @@ static int query_int(struct cs_backlog *b, int64_t *value, enum stmt id, const c
     return rc;
 }
 
-/* Run statement `id` to completion: the number of rows it changed, or CS_E_DB. */
+/* Run statement `id` to completion: the number of rows it changed, or CS_E_DB. A write outside an
+ * explicit transaction, and a COMMIT, count as one committed transaction. */
 static int exec(struct cs_backlog *b, enum stmt id, const char *fmt, ...)
 {
     va_list ap;
@@ -335,6 +337,8 @@ static int exec(struct cs_backlog *b, enum stmt id, const char *fmt, ...)
     va_start(ap, fmt);
     rc = vquery(b, &st, id, fmt, ap);
     va_end(ap);
+    if (rc >= 0 && sqlite3_get_autocommit(b->db) && (id == S_COMMIT || !sqlite3_stmt_readonly(st)))
+        b->transactions++;
     return rc < 0 ? rc : sqlite3_changes(b->db);
 }
 
@@ -865,7 +869,28 @@ static int apply_outcome(struct cs_backlog *b, const struct cs_outcome *o, int64
     return rc ? rc : one(exec(b, S_DELETE, "I", o->seq));
 }
 
-int cs_backlog_complete(struct cs_backlog *b, const char *wf, const struct cs_outcome *o, size_t n)
+static int put_kv(struct cs_backlog *b, const char *ns, const char *key, const char *value)
+{
+    return settled(value ? exec(b, S_KV_PUT, "tttI", ns, key, value, cs_now_ms()) : exec(b, S_KV_DEL, "tt", ns, key));
+}
+
+/* Apply held key/value writes (kv may be NULL) in the open transaction. */
+static int put_kv_writes(struct cs_backlog *b, const struct cs_kv_writes *kv)
+{
+    const char *key;
+    json_t *value;
+    int rc = 0;
+    if (!kv)
+        return 0;
+    json_object_foreach ((json_t *)kv->values, key, value) {
+        if ((rc = put_kv(b, kv->ns, key, json_string_value(value))) != 0)
+            break;
+    }
+    return rc;
+}
+
+int cs_backlog_complete(struct cs_backlog *b, const char *wf, const struct cs_outcome *o, size_t n,
+                        const struct cs_kv_writes *kv)
 {
     int64_t gone = 0, dead = 0, now = cs_now_ms();
     struct wf *w;
@@ -882,6 +907,8 @@ int cs_backlog_complete(struct cs_backlog *b, const char *wf, const struct cs_ou
         gone += left;
         dead += o[i].status == CS_REJECT;
     }
+    if (rc == 0)
+        rc = put_kv_writes(b, kv);
     rc = finish(b, rc);
     if (rc == 0) {
         w->queued -= gone;
@@ -1073,7 +1100,33 @@ int cs_backlog_kv_put(struct cs_backlog *b, const char *ns, const char *key, con
 {
     int rc;
     lock(b);
-    rc = value ? exec(b, S_KV_PUT, "tttI", ns, key, value, cs_now_ms()) : exec(b, S_KV_DEL, "tt", ns, key);
+    rc = put_kv(b, ns, key, value);
     unlock(b);
-    return settled(rc);
+    return rc;
+}
+
+int cs_backlog_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv)
+{
+    int rc;
+    lock(b);
+    rc = begin(b);
+    if (rc == 0)
+        rc = put_kv_writes(b, kv);
+    rc = finish(b, rc);
+    unlock(b);
+    return rc;
+}
+
+/* ---- statistics ------------------------------------------------------------------------------- */
+
+void cs_backlog_stats(struct cs_backlog *b, struct cs_backlog_stats *out)
+{
+    int miss = 0, hit = 0, high = 0;
+    lock(b);
+    sqlite3_db_status(b->db, SQLITE_DBSTATUS_CACHE_MISS, &miss, &high, 0);
+    sqlite3_db_status(b->db, SQLITE_DBSTATUS_CACHE_HIT, &hit, &high, 0);
+    out->transactions = b->transactions;
+    out->page_reads = miss;
+    out->page_hits = hit;
+    unlock(b);
 }

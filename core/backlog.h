@@ -117,9 +117,18 @@ struct cs_outcome {
     int64_t next_attempt_at; /* CS_RETRY: unix ms */
 };
 
-/* One transaction for a whole batch; then the rows' keys leave the in-flight set. A CS_RETRY row whose
- * key got a newer pending change meanwhile is deleted (superseded), otherwise attempts+1. */
-int cs_backlog_complete(struct cs_backlog *b, const char *wf, const struct cs_outcome *o, size_t n);
+/* Key/value writes of one namespace held in memory until they are settled: `values` maps each key to
+ * its new value (a string) or to null (delete). */
+struct cs_kv_writes {
+    const char *ns;
+    const json_t *values;
+};
+
+/* One transaction for a whole batch and the key/value writes made while writing it (kv may be NULL);
+ * then the rows' keys leave the in-flight set. A CS_RETRY row whose key got a newer pending change
+ * meanwhile is deleted (superseded), otherwise attempts+1. */
+int cs_backlog_complete(struct cs_backlog *b, const char *wf, const struct cs_outcome *o, size_t n,
+                        const struct cs_kv_writes *kv);
 /* Return claimed rows untouched (no attempt counted): a graceful stop before write(). */
 int cs_backlog_release(struct cs_backlog *b, const char *wf, const int64_t *seqs, size_t n);
 
@@ -155,5 +164,16 @@ int cs_backlog_dead_redrive_matching(struct cs_backlog *b, const char *wf, const
 int cs_backlog_kv_get(struct cs_backlog *b, const char *ns, const char *key, char **value);
 /* value NULL deletes. */
 int cs_backlog_kv_put(struct cs_backlog *b, const char *ns, const char *key, const char *value);
+/* Every write of `kv` in one transaction. */
+int cs_backlog_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv);
+
+/* ---- statistics ------------------------------------------------------------------------------ */
+
+struct cs_backlog_stats {
+    int64_t transactions; /* write transactions committed since open */
+    int64_t page_reads;   /* pages this connection read from the files (page cache misses) since open */
+    int64_t page_hits;    /* pages it found in its page cache since open */
+};
+void cs_backlog_stats(struct cs_backlog *b, struct cs_backlog_stats *out);
 
 #endif

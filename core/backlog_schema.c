@@ -93,6 +93,21 @@ static const char *const migrations[] = {
      * record belongs to a full load or a replay ("initial") is kept with it */
     "ALTER TABLE backlog ADD COLUMN initial INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE dead_letter ADD COLUMN initial INTEGER NOT NULL DEFAULT 0;",
+    /* 3 -> 4: the kv store becomes a rowid table with its key in an index of its own. As a WITHOUT
+     * ROWID table every value lived in the key's b-tree, and a value that overflows its page (a
+     * connector's id set: hundreds of KB) was read in full, overflow chain and all, whenever a lookup
+     * of any other key compared against it: once such values existed, each kv read cost dozens of
+     * page reads. Now a lookup compares (ns, key) cells only and reads one value. */
+    "CREATE TABLE kv_rowid ("
+    "  ns         TEXT NOT NULL,"
+    "  key        TEXT NOT NULL,"
+    "  value      TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "INSERT INTO kv_rowid (ns, key, value, updated_at) SELECT ns, key, value, updated_at FROM kv;"
+    "DROP TABLE kv;"
+    "ALTER TABLE kv_rowid RENAME TO kv;"
+    "CREATE UNIQUE INDEX kv_key ON kv (ns, key);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CS_BACKLOG_SCHEMA_VERSION,

@@ -8,7 +8,7 @@
 #include <sqlite3.h>
 
 /* The schema version this build writes: PRAGMA user_version after cs_backlog_schema_setup. */
-#define CS_BACKLOG_SCHEMA_VERSION 3
+#define CS_BACKLOG_SCHEMA_VERSION 4
 
 /* Apply the connection settings (busy timeout, WAL, synchronous=FULL, foreign keys; auto_vacuum on a
  * new file) and migrate the schema forward in one transaction. A file whose user_version is newer than

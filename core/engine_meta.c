@@ -3,7 +3,8 @@
  * tables it can see and one table's live metadata (the connector's describe()), a connectivity check,
  * and replacing a secret kept in a file. Each question runs on a fresh instance of the connection's
  * connector (create, start, ask, stop, destroy) with a context of its own: no key/value store, no
- * metrics, no workflow, so nothing a running workflow keeps is touched.
+ * metrics, no workflow, so nothing a running workflow keeps is touched; it does share the
+ * connection's shared objects (host->connection_shared: a token, metadata) with the workflows.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +67,7 @@ static int probe_open(struct cs_engine *e, const char *name, struct probe *p, cs
     }
     scope = cs_xasprintf("admin/%s", name);
     p->ctx = cs_ctx_new(scope, name, NULL, NULL, NULL);
+    cs_ctx_set_connection(p->ctx, p->c, name, options);
     free(scope);
     *st = p->c->create(&cs_host_table, p->ctx, options, &p->inst);
     json_decref(options);

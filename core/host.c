@@ -1,6 +1,8 @@
 /*
  * host.c - the host table (cs_host_table) and per-instance contexts: logging with the instance's
- * scope, routing emit/checkpoint/set_result to the instance's owner, the kv store, metrics.
+ * scope, routing emit/checkpoint/set_result to the instance's owner, the kv store (with the writes
+ * a sink makes inside write() held until its batch settles), metrics, and the objects the instances
+ * of one connection share.
  */
 #include "host.h"
 
@@ -10,6 +12,7 @@
 
 #include "backlog.h"
 #include "log.h"
+#include "shared.h"
 #include "util.h"
 
 struct cs_metrics {
@@ -84,7 +87,56 @@ void cs_ctx_free(struct cs_ctx *ctx)
     free(ctx->kv_ns);
     free(ctx->reason);
     json_decref(ctx->streams);
+    if (json_object_size(ctx->kv_held))
+        cs_log(CS_LOG_ERROR, ctx->scope, "%zu key/value write(s) could not be stored in the state database",
+               json_object_size(ctx->kv_held));
+    json_decref(ctx->kv_held);
+    while (ctx->shares) {
+        struct cs_ctx_share *next = ctx->shares->next;
+        cs_shared_drop(ctx->shares->entry);
+        free(ctx->shares);
+        ctx->shares = next;
+    }
+    free(ctx->share_scope);
     free(ctx);
+}
+
+void cs_ctx_set_connection(struct cs_ctx *ctx, const cs_connector *connector, const char *name,
+                           const json_t *options)
+{
+    char *canonical = json_dumps(options, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    free(ctx->share_scope);
+    ctx->share_scope = cs_xasprintf("%s\x1f%s\x1f%s", connector->name, name, canonical ? canonical : "null");
+    free(canonical);
+}
+
+void cs_ctx_kv_hold(struct cs_ctx *ctx, int on)
+{
+    ctx->kv_holding = on;
+}
+
+const struct cs_kv_writes *cs_ctx_kv_held(const struct cs_ctx *ctx, struct cs_kv_writes *kv)
+{
+    if (!json_object_size(ctx->kv_held))
+        return NULL;
+    *kv = (struct cs_kv_writes){ctx->kv_ns, ctx->kv_held};
+    return kv;
+}
+
+void cs_ctx_kv_settled(struct cs_ctx *ctx)
+{
+    json_object_clear(ctx->kv_held);
+}
+
+int cs_ctx_kv_keep(struct cs_ctx *ctx)
+{
+    struct cs_kv_writes kv;
+    int rc;
+    if (!cs_ctx_kv_held(ctx, &kv))
+        return 0;
+    if ((rc = cs_backlog_kv_put_all(ctx->backlog, &kv)) == 0)
+        cs_ctx_kv_settled(ctx);
+    return rc;
 }
 
 void cs_ctx_set_streams(struct cs_ctx *ctx, json_t *streams)
@@ -167,19 +219,41 @@ void cs_ctx_set_reason(struct cs_ctx *ctx, int http_status, int64_t retry_after_
     ctx->reason_retry_after_ms = retry_after_ms;
 }
 
+/* A held write wins over the store: a held delete reads as absent. */
 static char *host_kv_get(cs_ctx *ctx, const char *key)
 {
+    json_t *held = json_object_get(ctx->kv_held, key);
     char *value = NULL;
+    if (held)
+        return json_is_string(held) ? cs_xstrdup(json_string_value(held)) : NULL;
     if (!ctx->backlog || cs_backlog_kv_get(ctx->backlog, ctx->kv_ns, key, &value) != 0)
         return NULL;
     return value;
 }
 
+/* nocheck: a plugin's key or value need not be UTF-8 */
+static void hold_kv(cs_ctx *ctx, const char *key, const char *value)
+{
+    if (!ctx->kv_held)
+        ctx->kv_held = cs_xcheck(json_object());
+    cs_xcheck(json_object_set_new_nocheck(ctx->kv_held, key, value ? json_string_nocheck(value) : json_null()) == 0
+                  ? ctx->kv_held
+                  : NULL);
+}
+
+/* Held while the owner holds (a sink's write()); otherwise written now, replacing a held write. */
 static cs_status host_kv_put(cs_ctx *ctx, const char *key, const char *value)
 {
     if (!ctx->backlog)
         return CS_FATAL;
-    return cs_backlog_kv_put(ctx->backlog, ctx->kv_ns, key, value) == 0 ? CS_OK : CS_RETRY;
+    if (ctx->kv_holding) {
+        hold_kv(ctx, key, value);
+        return CS_OK;
+    }
+    if (cs_backlog_kv_put(ctx->backlog, ctx->kv_ns, key, value) != 0)
+        return CS_RETRY;
+    json_object_del(ctx->kv_held, key);
+    return CS_OK;
 }
 
 /* Remote-call counters ("http_<status>") are kept per connection: "http_429@d365". */
@@ -242,6 +316,35 @@ static cs_status host_describe(cs_ctx *ctx, const char *side, const char *stream
     return ctx->describe(ctx->describe_arg, side, stream, out, ctx);
 }
 
+/* Keyed by connector, connection, its options and `name`; one hold per context, dropped when the
+ * context is freed (after the instance's destroy()). */
+static void *host_connection_shared(cs_ctx *ctx, const char *name, void *(*make)(void *arg),
+                                    void (*release)(void *obj), void *arg)
+{
+    struct cs_ctx_share *s;
+    char *key;
+    void *obj;
+    if (!ctx->share_scope || !name || !make)
+        return NULL;
+    key = cs_xasprintf("%s\x1f%s", ctx->share_scope, name);
+    for (s = ctx->shares; s && strcmp(cs_shared_key(s->entry), key) != 0; s = s->next)
+        ;
+    if (s) {
+        free(key);
+        return cs_shared_object(s->entry);
+    }
+    s = cs_xcalloc(1, sizeof *s);
+    obj = cs_shared_take(key, make, release, arg, &s->entry);
+    free(key);
+    if (!obj) {
+        free(s);
+        return NULL;
+    }
+    s->next = ctx->shares;
+    ctx->shares = s;
+    return obj;
+}
+
 const cs_host cs_host_table = {
     .struct_size = sizeof(cs_host),
     .abi_major = CS_ABI_MAJOR,
@@ -259,4 +362,5 @@ const cs_host cs_host_table = {
     .describe = host_describe,
     .set_substate = host_set_substate,
     .metric_set = host_metric_set,
+    .connection_shared = host_connection_shared,
 };

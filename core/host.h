@@ -14,6 +14,14 @@
 
 struct cs_backlog;
 struct cs_metrics;
+struct cs_kv_writes;
+struct cs_shared;
+
+/* A shared object (host->connection_shared) this context holds until it is freed. */
+struct cs_ctx_share {
+    struct cs_ctx_share *next;
+    struct cs_shared *entry;
+};
 
 /* Callbacks of the instance's owner; any may be NULL (the host call then fails or is ignored). */
 struct cs_ctx_hooks {
@@ -38,6 +46,12 @@ struct cs_ctx {
     /* what host->describe forwards to (set by the owner of an entity handler or stage instance) */
     cs_status (*describe)(void *arg, const char *side, const char *stream, json_t **out, struct cs_ctx *caller);
     void *describe_arg;
+    /* what host->connection_shared keys on: connector, connection and its options (NULL: no connection) */
+    char *share_scope;
+    struct cs_ctx_share *shares;
+    /* kv_put while kv_holding is held here (key -> string, or null for a delete) until settled */
+    json_t *kv_held;
+    int kv_holding;
     /* the last set_reason() of the current call */
     int reason_http;
     int64_t reason_retry_after_ms;
@@ -61,6 +75,20 @@ void cs_ctx_set_describer(struct cs_ctx *ctx,
                           void *arg);
 /* Where host->set_substate goes for this instance (NULL: ignored). */
 void cs_ctx_set_substater(struct cs_ctx *ctx, void (*fn)(void *arg, const char *text), void *arg);
+/* The connection a connector instance serves: `connector`'s instances of connection `name` with these
+ * resolved options share what host->connection_shared makes. */
+void cs_ctx_set_connection(struct cs_ctx *ctx, const cs_connector *connector, const char *name,
+                           const json_t *options);
+/* While on, host->kv_put is held in memory (host->kv_get sees it) instead of written: a sink's writes
+ * inside write(), settled with the batch. */
+void cs_ctx_kv_hold(struct cs_ctx *ctx, int on);
+/* The held writes, in *kv (borrowed until the next hold or settle); NULL when none are held. */
+const struct cs_kv_writes *cs_ctx_kv_held(const struct cs_ctx *ctx, struct cs_kv_writes *kv);
+/* The held writes are committed: forget them. */
+void cs_ctx_kv_settled(struct cs_ctx *ctx);
+/* Commit the held writes in a transaction of their own (when no batch settles them); 0 or the
+ * backlog's error (they stay held then). */
+int cs_ctx_kv_keep(struct cs_ctx *ctx);
 /* Record a reason on ctx as set_reason would (for a core-side callee answering for a plugin). */
 void cs_ctx_set_reason(struct cs_ctx *ctx, int http_status, int64_t retry_after_ms, const char *reason);
 /* Forget the reason of a previous call (before calling into the plugin). */

@@ -25,7 +25,7 @@ int64_t cs_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void *checked(void *p)
+void *cs_xcheck(void *p)
 {
     if (!p) {
         fputs("crmsyncd: out of memory\n", stderr);
@@ -36,17 +36,17 @@ static void *checked(void *p)
 
 void *cs_xmalloc(size_t n)
 {
-    return checked(malloc(n ? n : 1));
+    return cs_xcheck(malloc(n ? n : 1));
 }
 
 void *cs_xcalloc(size_t n, size_t size)
 {
-    return checked(calloc(n ? n : 1, size ? size : 1));
+    return cs_xcheck(calloc(n ? n : 1, size ? size : 1));
 }
 
 char *cs_xstrdup(const char *s)
 {
-    return checked(strdup(s ? s : ""));
+    return cs_xcheck(strdup(s ? s : ""));
 }
 
 char *cs_xvasprintf(const char *fmt, va_list ap)
@@ -54,7 +54,7 @@ char *cs_xvasprintf(const char *fmt, va_list ap)
     char *out = NULL;
     if (vasprintf(&out, fmt, ap) < 0)
         out = NULL;
-    return checked(out);
+    return cs_xcheck(out);
 }
 
 char *cs_xasprintf(const char *fmt, ...)

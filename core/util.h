@@ -25,6 +25,8 @@ int64_t cs_mono_ms(void);
 /* malloc/strdup that abort with a message on exhaustion: the daemon cannot continue sanely without
  * memory, and a silent NULL would risk losing records. */
 void *cs_xmalloc(size_t n);
+/* p, or the same abort when p is NULL (for allocations made elsewhere, e.g. jansson's). */
+void *cs_xcheck(void *p);
 void *cs_xcalloc(size_t n, size_t size);
 char *cs_xstrdup(const char *s);
 /* New string formatted like printf. */

@@ -197,6 +197,7 @@ static char *instance_create(struct cs_workflow *wf, struct cs_instance *in, con
     in->ctx = cs_ctx_new(scope, conn, wf->env.backlog, &wf->stopping, wf->metrics);
     cs_ctx_set_streams(in->ctx, cs_mapping_streams(wf->run->definition));
     cs_ctx_set_substater(in->ctx, plugin_substate, wf);
+    cs_ctx_set_connection(in->ctx, &connector->u.connector, conn, options);
     free(scope);
     st = connector->u.connector.create(&cs_host_table, in->ctx, options, &in->inst);
     json_decref(options);

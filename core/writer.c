@@ -5,7 +5,8 @@
  * rows leave the backlog, rejected ones become dead letters with the stage's or the sink's status and
  * detail, transient failures are rescheduled with backoff (honouring Retry-After). A whole-batch
  * CS_RETRY suspends every writer of the workflow until the backoff ends; CS_FATAL fails the workflow
- * and returns the batch, which stays queued.
+ * and returns the batch, which stays queued. What the sink stores with kv_put inside write() is held
+ * in its context and committed in the transaction that settles the batch.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +60,21 @@ static void batch_release(struct batch *b)
         json_decref(b->claims[i].record);
 }
 
-/* Give the batch's rows back unsettled: claimable again, no attempt counted. */
-static void return_to_backlog(struct cs_workflow *wf, const struct batch *b)
+/* Commit the sink's held key/value writes on their own; on failure they stay held for the next batch. */
+static void keep_kv(struct cs_instance *sink)
+{
+    if (cs_ctx_kv_keep(sink->ctx) != 0)
+        cs_log(CS_LOG_WARNING, sink->ctx->scope, "cannot store the sink's key/value writes (%s); kept in memory "
+               "for the next batch", cs_backlog_errmsg(sink->ctx->backlog));
+}
+
+/* Give the batch's rows back unsettled: claimable again, no attempt counted. The sink's key/value
+ * writes are committed first: they record remote writes that happened, and whichever writer claims
+ * these rows again must see them. */
+static void return_to_backlog(struct cs_workflow *wf, struct cs_instance *sink, const struct batch *b)
 {
     int64_t *seqs = cs_xcalloc(b->n, sizeof *seqs);
+    keep_kv(sink);
     for (size_t i = 0; i < b->n; i++)
         seqs[i] = b->claims[i].seq;
     cs_backlog_release(wf->env.backlog, wf->id, seqs, b->n);
@@ -164,12 +176,16 @@ static cs_status map_batch(const struct cs_writer_arg *wa, struct batch *b)
     return CS_OK;
 }
 
-/* Hand the mapped records to the sink; a whole-batch status applies to each of them. */
+/* Hand the mapped records to the sink, holding its key/value writes; a whole-batch status applies to
+ * each of them. */
 static cs_status send_batch(struct cs_run *run, struct cs_instance *sink, struct batch *b)
 {
     const cs_connector *c = &sink->component->u.connector;
     int64_t t0 = cs_mono_ms();
-    cs_status st = c->write(sink->inst, b->records, b->n_out);
+    cs_status st;
+    cs_ctx_kv_hold(sink->ctx, 1);
+    st = c->write(sink->inst, b->records, b->n_out);
+    cs_ctx_kv_hold(sink->ctx, 0);
     cs_workflow_observe_write(run->wf, cs_mono_ms() - t0);
     return st;
 }
@@ -238,6 +254,7 @@ static void write_batch(struct cs_writer_arg *wa, struct batch *b)
     struct cs_instance *sink = wa->sink;
     struct cs_workflow *wf = run->wf;
     int64_t now, ok = 0, retried = 0, rejected = 0, filtered = 0;
+    struct cs_kv_writes kv;
     cs_status st;
     int stage_failed;
 
@@ -249,14 +266,14 @@ static void write_batch(struct cs_writer_arg *wa, struct batch *b)
         st = send_batch(run, sink, b);
     now = cs_now_ms();
     if (st == CS_FATAL) {
-        return_to_backlog(wf, b);
+        return_to_backlog(wf, sink, b);
         cs_workflow_fatal(wf, "sink \"%s\": %s", sink->connection, cs_ctx_reason(sink->ctx, "no reason given"));
         return;
     }
     if (st == CS_RETRY || st == CS_REJECT)
         whole_batch(run, sink, b, st, stage_failed);
     if (!stage_failed && any_rejected(b) && schema_drifted(wa)) {
-        return_to_backlog(wf, b);
+        return_to_backlog(wf, sink, b);
         return;
     }
     settle_retries(run, b, now);
@@ -267,13 +284,14 @@ static void write_batch(struct cs_writer_arg *wa, struct batch *b)
         retried += b->out[i].status == CS_RETRY;
         rejected += b->out[i].status == CS_REJECT;
     }
-    if (cs_backlog_complete(wf->env.backlog, wf->id, b->out, b->n) != 0) {
+    if (cs_backlog_complete(wf->env.backlog, wf->id, b->out, b->n, cs_ctx_kv_held(sink->ctx, &kv)) != 0) {
         cs_log(CS_LOG_ERROR, sink->ctx->scope, "cannot settle a batch of %zu in the state database (%s); it "
                "stays queued and will be written again", b->n, cs_backlog_errmsg(wf->env.backlog));
-        return_to_backlog(wf, b);
+        return_to_backlog(wf, sink, b);
         cs_workflow_sleep_until(wf, now + 1000);
         return;
     }
+    cs_ctx_kv_settled(sink->ctx);
     atomic_fetch_add(&wf->records_written, ok);
     atomic_fetch_add(&wf->records_filtered, filtered);
     cs_rate_add(&wf->write_rate, ok);
@@ -339,6 +357,7 @@ void *cs_writer_main(void *arg)
         batch_release(&b);
         atomic_fetch_sub(&wf->batches_in_flight, 1);
     }
+    keep_kv(wa->sink); /* what a failed commit left held */
     cs_ctx_set_hooks(wa->sink->ctx, NULL, NULL);
     for (size_t i = 0; i < max; i++)
         free(b.details[i]);

@@ -30,9 +30,11 @@ extern "C" {
 /* ABI 1.0 (2026-11-28): initial. ABI 1.1 (2026-11-28): cs_host.mapping_streams.
  * ABI 1.2 (2026-11-28): cs_connector.describe, cs_host.describe, cs_host.set_substate, cs_host.metric_set,
  * mapping_streams for entity handlers.
+ * ABI 1.3 (2026-12-03): cs_host.connection_shared; a sink's kv_put inside write() is durable when the
+ * batch settles.
  * Bump the minor when appending members; the major on anything else. */
 #define CS_ABI_MAJOR 1
-#define CS_ABI_MINOR 2
+#define CS_ABI_MINOR 3
 #define CS_MAGIC 0x534d5243u /* "CRMS" read as little-endian bytes */
 
 #define CS_HEAD_FIELDS                                                                                    \
@@ -115,7 +117,13 @@ typedef struct cs_host {
 
     /* A small persistent key/value store private to this connection, stage or entity handler (for
      * caches such as key -> remote id). kv_get returns a new string (free() it) or NULL when absent;
-     * kv_put with value NULL deletes. */
+     * kv_put with value NULL deletes. Since 1.3, a sink's kv_put inside write() is held in memory and
+     * committed in the transaction that settles the batch (or, when the batch goes back to the backlog
+     * unsettled, in one of its own): it is durable once the batch settles, not when kv_put returns.
+     * kv_get sees the held values at once (a held delete reads as absent). Everywhere else kv_put is
+     * durable when it returns CS_OK. The writers of one workflow share the namespace of their
+     * connection and never hold the same record key at once, so keys derived from the record key are
+     * never written by two writers at the same time. */
     char *(*kv_get)(cs_ctx *ctx, const char *key);
     cs_status (*kv_put)(cs_ctx *ctx, const char *key, const char *value);
 
@@ -146,6 +154,19 @@ typedef struct cs_host {
     /* ABI 1.2: set the gauge `name` of this workflow to `value` (exported as a gauge, unlike the
      * counters of metric_add). */
     void (*metric_set)(cs_ctx *ctx, const char *name, int64_t value);
+
+    /* ABI 1.3, connectors: the object every connector instance of this connection in this process
+     * shares under `name` (a workflow's writers and reader, the admin API's instances, other workflows
+     * naming the same connection), such as an OAuth token, metadata, or an in-flight limit and a
+     * Retry-After pause. The first instance that asks makes it with make(arg); the others get the same
+     * pointer (a concurrent caller waits until it is made). It is released with release(obj) after the
+     * last instance that asked for it is destroyed. Instances share it when they are of the same
+     * connector, connection name and options (a reload that changes the options gets a new object).
+     * make() may return NULL: the call then returns NULL and nothing is kept, so the next call makes
+     * again. NULL too outside a connector instance. The plugin makes the object thread-safe: instances
+     * use it from several threads at once. make() and release() may not call the host. */
+    void *(*connection_shared)(cs_ctx *ctx, const char *name, void *(*make)(void *arg), void (*release)(void *obj),
+                               void *arg);
 } cs_host;
 
 /* Connector capabilities. */

@@ -7,10 +7,11 @@
  * See README.md beside this file for the options and an example.
  *
  * Concurrency: the core creates one instance per reader and per writer and never calls one instance
- * from two threads; an instance owns its libcurl handle (one keep-alive connection), its token cache
- * and its state, and the plugin keeps no global mutable state (cshttp's once-only curl_global_init
- * aside). Write concurrency is the workflow's `writers`: each writer is one instance and one
- * connection to Campaign. Instances of one connection share only the core's key/value store.
+ * from two threads; an instance owns its libcurl client (many requests in flight on reused
+ * connections) and its state. The instances of one connection share, through the core (plugin ABI
+ * 1.3 connection_shared), the IMS token and the gate that keeps max_in_flight requests in flight at
+ * most and pauses every sender after a 429; the plugin keeps no global mutable state (cshttp's
+ * once-only curl_global_init aside). Under an older core each instance has its own.
  *
  * Idempotency key: a record's key is the value of the target's identification key field in Campaign
  * (externalId by default: the Dynamics 365 contactid, Adobe's own convention), resolved to a PKey
@@ -19,6 +20,7 @@
  * last body written). Source records are keyed by the journal event id (email-events) and by
  * "<externalId or email>/<field>" (opt-outs).
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,77 @@ static char *join_scopes(const json_t *list)
     return out;
 }
 
+/* ---- what the instances of one connection share --------------------------------------------------- */
+
+struct shared_args {
+    const struct cshttp_token_config *token;
+    int max_in_flight;
+};
+
+static void shared_release(void *obj)
+{
+    struct acs_shared *sh = obj;
+    if (!sh)
+        return;
+    cshttp_token_free(sh->token);
+    cshttp_gate_free(sh->gate);
+    json_decref(sh->docs);
+    pthread_mutex_destroy(&sh->lock);
+    free(sh);
+}
+
+static void *shared_make(void *arg)
+{
+    const struct shared_args *args = arg;
+    struct acs_shared *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        return NULL;
+    pthread_mutex_init(&sh->lock, NULL);
+    if (!(sh->docs = json_object()) || !(sh->token = cshttp_token_new(args->token)) ||
+        !(sh->gate = cshttp_gate_new(args->max_in_flight))) {
+        shared_release(sh);
+        sh = NULL;
+    }
+    return sh;
+}
+
+#define DOC_TTL_MS 5000
+
+json_t *acs_shared_doc(struct acs *a, const char *url)
+{
+    json_t *entry, *doc = NULL;
+    pthread_mutex_lock(&a->shared->lock);
+    entry = json_object_get(a->shared->docs, url);
+    if (entry && acs_now_ms() - json_integer_value(json_object_get(entry, "at")) < DOC_TTL_MS)
+        doc = json_incref(json_object_get(entry, "doc"));
+    pthread_mutex_unlock(&a->shared->lock);
+    return doc;
+}
+
+void acs_shared_keep(struct acs *a, const char *url, json_t *doc)
+{
+    const char *k;
+    json_t *entry, *tmp;
+    int64_t now = acs_now_ms();
+    pthread_mutex_lock(&a->shared->lock);
+    json_object_foreach_safe(a->shared->docs, tmp, k, entry) {
+        if (now - json_integer_value(json_object_get(entry, "at")) >= DOC_TTL_MS)
+            json_object_del(a->shared->docs, k);
+    }
+    json_object_set_new(a->shared->docs, url, json_pack("{s:I,s:O}", "at", (json_int_t)now, "doc", doc));
+    pthread_mutex_unlock(&a->shared->lock);
+}
+
+/* The connection's shared token and gate: from the core when it offers connection_shared (ABI 1.3),
+ * else the instance's own. NULL when out of memory. */
+static struct acs_shared *shared_get(struct acs *a, const struct shared_args *args)
+{
+    const cs_host *h = a->host;
+    if (h->struct_size >= offsetof(cs_host, connection_shared) + sizeof h->connection_shared && h->connection_shared)
+        return h->connection_shared(a->ctx, "http", shared_make, shared_release, (void *)args);
+    return a->own_shared = shared_make((void *)args);
+}
+
 static void acs_destroy(void *inst)
 {
     struct acs *a = inst;
@@ -89,9 +162,8 @@ static void acs_destroy(void *inst)
     acs_targets_free(a);
     acs_seen_free(&a->seen);
     acs_pagecache_free(&a->pages);
-    cshttp_token_free(a->token);
     cshttp_client_free(a->http);
-    cshttp_gate_free(a->gate);
+    shared_release(a->own_shared);
     free(a->base);
     free(a->client_id);
     free(a->org_id);
@@ -165,16 +237,21 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     a->calls = (struct cshttp_counter){host, ctx};
     ho.observe = cshttp_count_call;
     ho.observe_arg = &a->calls;
-    if (!(ho.gate = a->gate = cshttp_gate_new((int)in_flight)) || !(a->http = cshttp_client_new(&ho)))
-        goto oom;
     {
         struct cshttp_token_config tc = {token_url, a->client_id,
                                          json_string_value(json_object_get(o, "client_secret")), scope,
                                          "client_id, client_secret (client_secret_file or client_secret_env) and "
                                          "scopes of the Campaign connection"};
-        if (!tc.client_secret || !(a->token = cshttp_token_new(&tc)))
+        struct shared_args args = {&tc, (int)in_flight};
+        struct acs_shared *sh;
+        if (!tc.client_secret || !(sh = shared_get(a, &args)))
             goto oom;
+        a->shared = sh;
+        a->token = sh->token;
+        ho.gate = sh->gate;
     }
+    if (!(a->http = cshttp_client_new(&ho)))
+        goto oom;
     if (acs_targets_parse(a, json_object_get(o, "resources")) != CS_OK ||
         acs_poll_target(a, json_string_value(json_object_get(o, "optout_filter"))) != CS_OK) {
         host->set_reason(ctx, 0, 0, "%s", a->err);

@@ -6,6 +6,7 @@
 #ifndef ACS_CAMPAIGN_H
 #define ACS_CAMPAIGN_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,16 @@ struct acs_pagecache {
     size_t bytes;
 };
 
+/* What every instance of one connection shares (campaign.c): the IMS token, the gate that holds
+ * max_in_flight and the Retry-After pause (both thread-safe), and the metadata documents read at
+ * start for a few seconds, so that the writers starting together read each once. */
+struct acs_shared {
+    struct cshttp_token *token;
+    struct cshttp_gate *gate;
+    pthread_mutex_t lock; /* guards docs */
+    json_t *docs;         /* url -> {"at": monotonic ms, "doc": the answer} */
+};
+
 struct acs {
     const cs_host *host;
     cs_ctx *ctx;
@@ -71,9 +82,10 @@ struct acs {
     char *ssh_key, *known_hosts; /* sftp:// export */
     long journal_limit, timeout_ms, connect_timeout_ms;
     struct cshttp_client *http;
-    struct cshttp_gate *gate; /* max_in_flight and the Retry-After pause of the connection */
     struct cshttp_counter calls; /* every request counted as http_<status> */
-    struct cshttp_token *token;
+    struct acs_shared *shared;     /* the connection's shared state (borrowed) */
+    struct cshttp_token *token;    /* shared->token */
+    struct acs_shared *own_shared; /* the shared state, when the core does not share it (ABI < 1.3) */
     struct acs_target *targets;
     size_t ntargets;
     struct acs_target *poll; /* stream opt-outs-poll: the profile filter on lastModified (NULL: not configured) */
@@ -113,6 +125,13 @@ int acs_is_stale_pkey(const struct cshttp_response *r);
 void acs_fail(struct acs *a, long http, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Token check at start(). */
 cs_status acs_authenticate(struct acs *a);
+
+/* ---- campaign.c: the connection's shared state ------------------------------------------------------ */
+/* A metadata document another instance of the connection read at `url` in the last few seconds (new
+ * reference), or NULL. */
+json_t *acs_shared_doc(struct acs *a, const char *url);
+/* Offer `doc` (borrowed) read at `url` to the connection's other instances. */
+void acs_shared_keep(struct acs *a, const char *url, json_t *doc);
 
 /* ---- acs_describe.c: targets and metadata ---------------------------------------------------------- */
 /* Parse the `resources` option into a->targets (CS_FATAL with a->err on a bad entry). */

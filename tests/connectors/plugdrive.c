@@ -3,8 +3,9 @@
  * so the connector tests control what the host says and see each call's outcome: the plugin is loaded
  * by the core's loader, its options resolved from a crmsync configuration by the core's config
  * module (defaults, durations, secrets), and every instance gets the core's host table with a context
- * on a real state DB (key/value store), shared metrics, and the mappings of the script as
- * host->mapping_streams.
+ * on a real state DB (key/value store), shared metrics, the mappings of the script as
+ * host->mapping_streams, and the connection's shared objects (host->connection_shared: the script's
+ * instances are of one connection, so they share them as a workflow's writers do).
  *
  *   plugdrive SCRIPT.json
  *   {"plugin": "/abs/x.la", "config": "crmsync.conf", "connection": "name", "state": "state.db",
@@ -212,6 +213,7 @@ int main(int argc, char **argv)
         snprintf(scope, sizeof scope, "plugdrive/%s#%zu", connection, i);
         ctxs[i] = cs_ctx_new(scope, connection, backlog, &stopping, metrics);
         cs_ctx_set_streams(ctxs[i], json_deep_copy(json_object_get(script, "mappings")));
+        cs_ctx_set_connection(ctxs[i], conn, connection, options);
         if ((st = conn->create(&cs_host_table, ctxs[i], options, &inst[i])) != CS_OK) {
             print_line(outcome("create", st, ctxs[i]));
             goto out;

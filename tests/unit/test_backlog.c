@@ -166,7 +166,7 @@ static int v_of(const struct cs_claim *c)
 static int complete1(struct cs_backlog *b, int64_t seq, cs_status status, int64_t next_at)
 {
     struct cs_outcome o = {.seq = seq, .status = status, .next_attempt_at = next_at};
-    return cs_backlog_complete(b, WF, &o, 1);
+    return cs_backlog_complete(b, WF, &o, 1, NULL);
 }
 
 static int64_t queued(struct cs_backlog *b)
@@ -187,7 +187,7 @@ static int64_t dead(struct cs_backlog *b)
 static int reject1(struct cs_backlog *b, int64_t seq)
 {
     struct cs_outcome o = {.seq = seq, .status = CS_REJECT, .http_status = 400, .detail = "bad", .failed_in = "t"};
-    return cs_backlog_complete(b, WF, &o, 1);
+    return cs_backlog_complete(b, WF, &o, 1, NULL);
 }
 
 /* ---- schema ------------------------------------------------------------------------------------ */
@@ -533,7 +533,7 @@ static void *writer_main(void *arg)
             o[i] = (struct cs_outcome){.seq = c[i].seq, .status = rand_r(&seed) % 6 ? CS_OK : CS_RETRY};
             note_done(s, &c[i], o[i].status);
         }
-        if (cs_backlog_complete(s->b, WF, o, n) != 0)
+        if (cs_backlog_complete(s->b, WF, o, n, NULL) != 0)
             count_error(s);
         drop_claims(c, n);
     }
@@ -598,7 +598,7 @@ static void test_retry(void)
     CHECK_INT(due, INT64_MAX); /* its only row is in flight */
     o.seq = n == 1 ? c[0].seq : 0;
     drop_claims(c, n);
-    CHECK_INT(cs_backlog_complete(b, WF, &o, 1), 0);
+    CHECK_INT(cs_backlog_complete(b, WF, &o, 1, NULL), 0);
     CHECK_INT(queued(b), 1);
     CHECK_INT(claim(b, now, 4, c), 0);
     CHECK_INT(claim(b, now + 4999, 4, c), 0);
@@ -613,7 +613,7 @@ static void test_retry(void)
     CHECK_INT(n == 1 ? c[0].attempts : -1, 1);
     o = (struct cs_outcome){.seq = o.seq, .status = CS_RETRY, .detail = "timeout", .next_attempt_at = now + 6000};
     drop_claims(c, n);
-    CHECK_INT(cs_backlog_complete(b, WF, &o, 1), 0);
+    CHECK_INT(cs_backlog_complete(b, WF, &o, 1, NULL), 0);
     CHECK_INT(raw_int(path, "SELECT attempts FROM backlog"), 2);
     err = raw_text(path, "SELECT last_error FROM backlog");
     CHECK_STR(err, "timeout");
@@ -659,7 +659,7 @@ static void test_reject(void)
                                    .detail = "bad email", .failed_in = "campaign"};
         o[1] = (struct cs_outcome){.seq = c[1].seq, .status = CS_REJECT, .http_status = 503,
                                    .detail = "gave up", .failed_in = "campaign", .error_class = "retries_exhausted"};
-        CHECK_INT(cs_backlog_complete(b, WF, o, 2), 0);
+        CHECK_INT(cs_backlog_complete(b, WF, o, 2, NULL), 0);
     }
     drop_claims(c, n);
     CHECK_INT(queued(b), 0);
@@ -692,9 +692,9 @@ static void test_reject(void)
     n = claim(b, cs_now_ms(), 4, c);
     CHECK_INT(n, 1);
     o[0] = (struct cs_outcome){.seq = n ? c[0].seq : 0, .status = CS_REJECT, .error_class = "bogus"};
-    CHECK_INT(cs_backlog_complete(b, WF, o, 1), CS_E_INVAL);
+    CHECK_INT(cs_backlog_complete(b, WF, o, 1, NULL), CS_E_INVAL);
     o[0].status = CS_FATAL;
-    CHECK_INT(cs_backlog_complete(b, WF, o, 1), CS_E_INVAL);
+    CHECK_INT(cs_backlog_complete(b, WF, o, 1, NULL), CS_E_INVAL);
     CHECK_INT(complete1(b, 999999, CS_OK, 0), CS_E_STATE);
     CHECK_INT(queued(b), 1);
     CHECK_INT(dead(b), 2);
@@ -1141,7 +1141,7 @@ static void test_bulk(void)
             last_seq = c[i].seq;
             o[i] = (struct cs_outcome){.seq = c[i].seq, .status = CS_OK};
         }
-        failed += cs_backlog_complete(b, WF, o, n) != 0;
+        failed += cs_backlog_complete(b, WF, o, n, NULL) != 0;
         drop_claims(c, n);
         total += n;
         if (failed)

@@ -232,6 +232,30 @@ static void test_convert(void)
     CHECK_CONTAINS(fake_reason, "types.f: unknown type");
 }
 
+static int fake_made, fake_released;
+static void *fake_make(void *arg)
+{
+    fake_made++;
+    return arg;
+}
+static void fake_release(void *obj)
+{
+    (void)obj;
+    fake_released++;
+}
+
+/* The fake host's connection_shared behaves as the core's for plugins under test: one object per name. */
+static void test_fake_shared(void)
+{
+    int a, b;
+    CHECK(fake_host.connection_shared(NULL, "token", fake_make, fake_release, &a) == &a);
+    CHECK(fake_host.connection_shared(NULL, "token", fake_make, fake_release, &b) == &a);
+    CHECK(fake_host.connection_shared(NULL, "metadata", fake_make, fake_release, &b) == &b);
+    CHECK_INT(fake_made, 2);
+    fake_shared_release();
+    CHECK_INT(fake_released, 2);
+}
+
 int main(void)
 {
     char *err = NULL;
@@ -246,6 +270,7 @@ int main(void)
     test_replace();
     test_map();
     test_convert();
+    test_fake_shared();
     cs_registry_free(reg);
     return check_exit();
 }

@@ -3,7 +3,8 @@
  * real state database: STOPPED -> STARTING (retrying) -> RUNNING -> STOPPED; illegal transitions
  * refused; FATAL at start and while writing -> FAILED with the reason, the other workflow unaffected;
  * a sink outage is RUNNING with a backing-off sub-state; desired state and revisions persist across
- * an engine restart; a running workflow keeps its revision and reports pending.
+ * an engine restart; a running workflow keeps its revision and reports pending; a sink's kv writes in
+ * write() are read back at once and stored with the batch, or on their own when a FATAL returns it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,10 @@ static char *write_config(const char *name, const char *workflows)
             "  cap-forbidden: {connector: capture-sink, file: %s/x, start_fatal: true}\n"
             "  cap-401: {connector: capture-sink, file: %s/y, fatal_after: 2}\n"
             "  cap-429: {connector: capture-sink, file: %s/z, retry_every: 1, retry_after: 60s}\n"
+            "  cap-kv: {connector: capture-sink, file: %s/kv, kv_marks: true}\n"
+            "  cap-kv-401: {connector: capture-sink, file: %s/kv401, kv_marks: true, fatal_after: 1}\n"
             "workflows:\n%s",
-            dir, getenv("TESTPLUG_DIR"), dir, dir, dir, dir, workflows);
+            dir, getenv("TESTPLUG_DIR"), dir, dir, dir, dir, dir, dir, workflows);
     fclose(f);
     return path;
 }
@@ -246,6 +249,60 @@ static void test_failures(void)
     free(path);
 }
 
+/* Keys "seen:k0000000".. of connection `ns` with a value in the state DB. */
+static int kv_marks_stored(struct cs_backlog *b, const char *ns, int records)
+{
+    int stored = 0;
+    for (int i = 0; i < records; i++) {
+        char key[32], *v = NULL;
+        snprintf(key, sizeof key, "seen:k%07d", i);
+        if (cs_backlog_kv_get(b, ns, key, &v) == 0 && v)
+            stored++;
+        free(v);
+    }
+    return stored;
+}
+
+/* A sink's kv_put inside write() reads back at once and is stored once the batch settles; when the
+ * batch goes back to the backlog (FATAL) its writes are stored too. */
+static void test_sink_kv(void)
+{
+    struct cs_backlog *b = NULL;
+    char *path = write_config("kv.conf", WF("kv", "mem", "cap-kv", "") WF("kv401", "mem", "cap-kv-401", ""));
+    struct cs_engine *e;
+    json_t *snap;
+    char *db = cs_xasprintf("%s/state.db", dir);
+
+    unlink(db);
+    free(db);
+    e = engine_from(path, &b);
+    cs_engine_start_desired(e);
+    snap = wait_status(e, "kv401", "FAILED");
+    json_decref(snap);
+    for (int i = 0; i < 1000; i++) {
+        snap = cs_engine_workflow(e, "kv");
+        if (json_integer_value(json_object_get(snap, "backlog")) == 0 && json_integer_value(json_object_get(snap, "records_written")) == 50) {
+            json_decref(snap);
+            break;
+        }
+        json_decref(snap);
+        usleep(10000);
+    }
+    snap = cs_engine_workflow(e, "kv");
+    CHECK_INT(json_integer_value(json_object_get(snap, "records_written")), 50);
+    CHECK_INT(json_integer_value(json_object_get(snap, "dead_letters")), 0); /* every value read back */
+    json_decref(snap);
+    CHECK_INT(kv_marks_stored(b, "cap-kv", 50), 50);
+    /* each writer of kv401 wrote one batch, then its second write() failed: the marks of the failed
+     * batch (at least one record) are stored although its rows went back to the backlog */
+    snap = cs_engine_workflow(e, "kv401");
+    CHECK(kv_marks_stored(b, "cap-kv-401", 50) >= json_integer_value(json_object_get(snap, "records_written")) + 1);
+    json_decref(snap);
+    cs_engine_free(e);
+    cs_backlog_close(b);
+    free(path);
+}
+
 int main(void)
 {
     char *err = NULL;
@@ -259,6 +316,7 @@ int main(void)
     }
     test_lifecycle();
     test_failures();
+    test_sink_kv();
     cs_registry_free(reg);
     if (!check_failures) {
         char *cmd = cs_xasprintf("rm -rf '%s'", dir);

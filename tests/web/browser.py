@@ -74,10 +74,11 @@ def list_start_drain(b, env, d, active):
     check(b.css(".dot.stopped", row(b, WL.INGRESS)), "STOPPED has its coloured dot")
     b.shot("workflows-stopped")
     # the start takes a while (its metadata answers slowly) and the writes are slower than the reads for a
-    # few seconds, so that STARTING and a backlog draining can be seen
+    # few seconds (each create takes a second: the sink keeps up to max_in_flight of them in flight), so that
+    # STARTING and a backlog draining can be seen
     W.L.control(env.dv_url, "POST", "faults", {"kind": "slow", "path": "EntityDefinitions", "count": 1, "delay": 2.5})
     code, _ = env.acs.ctl("POST", "faults", {"kind": "slow", "method": "POST", "path": "/campaign/", "seconds": 8,
-                                             "delay": 0.02})
+                                             "delay": 1.0})
     check(code == 200, "the Campaign emulator slows its writes for a while")
     row(b, WL.INGRESS).find_element("css selector", "button.toggle").click()
     seen, backlogs, trends, every, shot = [], [], [], set(), False
