@@ -9,7 +9,7 @@ Read:  100,000 contacts (13 columns, page size 5000) read into the backlog. The 
        time (user + system, from /proc) per record at that moment.
 Write: 10,000 activities (new_acsemailevents, upsert by alternate key, regardingobjectid bound to a
        contact) from a JSON-lines source through $batch with the connector's defaults (batch_size 100,
-       max_concurrent_requests 4) and 4 writers: records / wall time of the run, and $batch requests sent.
+       max_in_flight 48) and 4 writers: records / wall time of the run, and $batch requests sent.
        The emulator's service protection limits are off (BENCH_THROTTLE=1 keeps them): with them, 10,000
        operations exceed the 6000 requests per 5 minutes of one user, and the run measures the limit.
 """

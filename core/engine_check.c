@@ -1,12 +1,14 @@
 /*
  * engine_check.c - checks a configuration or a single workflow definition against what is loaded and
- * configured: connections resolve to connectors with the right capability, entity handlers and stages
- * exist, and every plugin option is valid (see engine_private.h).
+ * configured: connections resolve to connectors with the right capability and the connectors accept
+ * their options (an instance is created and destroyed), entity handlers and stages exist, and every
+ * plugin option is valid (see engine_private.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine_private.h"
+#include "host.h"
 #include "mapping.h"
 #include "pipeline.h"
 #include "util.h"
@@ -181,6 +183,43 @@ void cs_engine_free_endpoints(struct cs_endpoint *eps, size_t n)
     free(eps);
 }
 
+/* The path of the option a connector's refusal begins with ("max_in_flight must be ..."), when the
+ * connection sets it; else the connection's path. New string. */
+static char *refused_option_path(const char *path, const cs_option *table, const json_t *conn, const char *reason)
+{
+    for (size_t i = 0; table && table[i].name; i++) {
+        size_t len = strlen(table[i].name);
+        if (strncmp(reason, table[i].name, len) == 0 && (reason[len] == ' ' || reason[len] == ':') &&
+            json_object_get(conn, table[i].name))
+            return cs_xasprintf("%s.%s", path, table[i].name);
+    }
+    return cs_xstrdup(path);
+}
+
+/* Create (then destroy) an instance of the connection, so that what the connector refuses in create()
+ * (an option out of its range, a malformed URL) is an error at the option now rather than a FAILED
+ * start. create() does no I/O (plugin.h). Returns 1 when refused. */
+static int try_connector(const struct cs_config *cfg, const char *path, const char *name,
+                         const struct cs_component *c, const json_t *conn, const json_t *opts, char **errs)
+{
+    const cs_connector *k = &c->u.connector;
+    struct cs_ctx *ctx = cs_ctx_new("check", name, NULL, NULL, NULL);
+    void *inst = NULL;
+    cs_status st;
+    cs_ctx_set_connection(ctx, k, name, opts);
+    st = k->create(&cs_host_table, ctx, opts, &inst);
+    if (st == CS_OK) {
+        k->destroy(inst);
+    } else {
+        const char *reason = cs_ctx_reason(ctx, "refused by the connector, which gave no reason");
+        char *at = refused_option_path(path, k->options, conn, reason);
+        append_error_at(errs, cfg, at, reason);
+        free(at);
+    }
+    cs_ctx_free(ctx);
+    return st != CS_OK;
+}
+
 struct cs_endpoint *cs_engine_build_endpoints(const struct cs_engine *e, const struct cs_config *cfg, size_t *n,
                                               char **errs)
 {
@@ -193,6 +232,10 @@ struct cs_endpoint *cs_engine_build_endpoints(const struct cs_engine *e, const s
         const struct cs_component *c = find_component(
             e, cfg, cpath, CS_KIND_CONNECTOR, json_string_value(json_object_get(conn, "connector")), errs);
         json_t *opts = c ? resolve_options(cfg, path, c, "connector", errs) : NULL;
+        if (opts && try_connector(cfg, path, name, c, conn, opts, errs)) {
+            json_decref(opts);
+            opts = NULL;
+        }
         if (opts)
             eps[(*n)++] = (struct cs_endpoint){cs_xstrdup(name), c, opts};
         free(cpath);

@@ -180,7 +180,10 @@ typedef struct cs_connector {
     uint32_t caps;
     const cs_option *options;
 
-    /* New instance from validated options. The core creates one instance per reader and per writer. */
+    /* New instance from validated options. The core creates one instance per reader and per writer, and
+     * one (destroyed at once, without start()) whenever it checks a configuration, so that an option
+     * create() refuses is reported at its file:line: do no I/O here, and begin a refusal's reason with
+     * the option's name ("max_in_flight must be 1-1024"). */
     cs_status (*create)(const cs_host *host, cs_ctx *ctx, const json_t *options, void **inst);
     /* Connect, authenticate, check metadata. CS_RETRY keeps the workflow STARTING and retries later. */
     cs_status (*start)(void *inst);

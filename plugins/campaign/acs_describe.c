@@ -183,13 +183,13 @@ cs_status acs_targets_parse(struct acs *a, const json_t *resources)
     return CS_OK;
 }
 
-/* GET a JSON document (or take the one another instance of the connection read just now); CS_OK with
- * *doc, or the failure (404 -> CS_FATAL with `missing`). */
+/* GET a JSON document (or, unless a->docs_live, take the one another instance of the connection read
+ * just now); CS_OK with *doc, or the failure (404 -> CS_FATAL with `missing`). */
 static cs_status get_json(struct acs *a, const char *url, const char *what, const char *missing, json_t **doc)
 {
     struct cshttp_response r = {0};
     cs_status st;
-    if ((*doc = acs_shared_doc(a, url)))
+    if (!a->docs_live && (*doc = acs_shared_doc(a, url)))
         return CS_OK;
     st = acs_call(a, "GET", url, NULL, 0, &r);
     if (st == CS_OK && (st = acs_classify(a, &r, what)) == CS_OK && !(*doc = cshttp_response_json(&r))) {

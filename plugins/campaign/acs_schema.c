@@ -241,7 +241,10 @@ cs_status acs_describe_stream(void *inst, const char *stream, json_t **out)
      * tell a schema changed under the mapping from a bad record */
     json_decref(t->meta);
     t->meta = NULL;
-    if ((st = acs_describe_target(a, t)) != CS_OK) {
+    a->docs_live = 1;
+    st = acs_describe_target(a, t);
+    a->docs_live = 0;
+    if (st != CS_OK) {
         a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
         return st;
     }

@@ -83,38 +83,41 @@ static char *join_scopes(const json_t *list)
     return out;
 }
 
-/* ---- what the instances of one connection share --------------------------------------------------- */
+/* ---- what the instances of one connection share ------------------------------------------------------ */
+/* The token and the gate through cshttp_shared_get; here the metadata documents read at start. */
 
-struct shared_args {
-    const struct cshttp_token_config *token;
-    int max_in_flight;
-};
-
-static void shared_release(void *obj)
+static void docs_release(void *obj)
 {
-    struct acs_shared *sh = obj;
-    if (!sh)
+    struct acs_docs *dc = obj;
+    if (!dc)
         return;
-    cshttp_token_free(sh->token);
-    cshttp_gate_free(sh->gate);
-    json_decref(sh->docs);
-    pthread_mutex_destroy(&sh->lock);
-    free(sh);
+    json_decref(dc->docs);
+    pthread_mutex_destroy(&dc->lock);
+    free(dc);
 }
 
-static void *shared_make(void *arg)
+static void *docs_make(void *arg)
 {
-    const struct shared_args *args = arg;
-    struct acs_shared *sh = calloc(1, sizeof *sh);
-    if (!sh)
+    struct acs_docs *dc = calloc(1, sizeof *dc);
+    (void)arg;
+    if (!dc)
         return NULL;
-    pthread_mutex_init(&sh->lock, NULL);
-    if (!(sh->docs = json_object()) || !(sh->token = cshttp_token_new(args->token)) ||
-        !(sh->gate = cshttp_gate_new(args->max_in_flight))) {
-        shared_release(sh);
-        sh = NULL;
+    pthread_mutex_init(&dc->lock, NULL);
+    if (!(dc->docs = json_object())) {
+        docs_release(dc);
+        dc = NULL;
     }
-    return sh;
+    return dc;
+}
+
+/* The connection's documents: shared through the core (ABI 1.3), else the instance's own. */
+static struct acs_docs *docs_get(struct acs *a)
+{
+    const cs_host *h = a->host;
+    struct acs_docs *dc = NULL;
+    if (h->struct_size >= offsetof(cs_host, connection_shared) + sizeof h->connection_shared && h->connection_shared)
+        dc = h->connection_shared(a->ctx, "docs", docs_make, docs_release, NULL);
+    return dc ? dc : (a->own_docs = docs_make(NULL));
 }
 
 #define DOC_TTL_MS 5000
@@ -122,11 +125,11 @@ static void *shared_make(void *arg)
 json_t *acs_shared_doc(struct acs *a, const char *url)
 {
     json_t *entry, *doc = NULL;
-    pthread_mutex_lock(&a->shared->lock);
-    entry = json_object_get(a->shared->docs, url);
+    pthread_mutex_lock(&a->docs->lock);
+    entry = json_object_get(a->docs->docs, url);
     if (entry && acs_now_ms() - json_integer_value(json_object_get(entry, "at")) < DOC_TTL_MS)
         doc = json_incref(json_object_get(entry, "doc"));
-    pthread_mutex_unlock(&a->shared->lock);
+    pthread_mutex_unlock(&a->docs->lock);
     return doc;
 }
 
@@ -135,23 +138,13 @@ void acs_shared_keep(struct acs *a, const char *url, json_t *doc)
     const char *k;
     json_t *entry, *tmp;
     int64_t now = acs_now_ms();
-    pthread_mutex_lock(&a->shared->lock);
-    json_object_foreach_safe(a->shared->docs, tmp, k, entry) {
+    pthread_mutex_lock(&a->docs->lock);
+    json_object_foreach_safe(a->docs->docs, tmp, k, entry) {
         if (now - json_integer_value(json_object_get(entry, "at")) >= DOC_TTL_MS)
-            json_object_del(a->shared->docs, k);
+            json_object_del(a->docs->docs, k);
     }
-    json_object_set_new(a->shared->docs, url, json_pack("{s:I,s:O}", "at", (json_int_t)now, "doc", doc));
-    pthread_mutex_unlock(&a->shared->lock);
-}
-
-/* The connection's shared token and gate: from the core when it offers connection_shared (ABI 1.3),
- * else the instance's own. NULL when out of memory. */
-static struct acs_shared *shared_get(struct acs *a, const struct shared_args *args)
-{
-    const cs_host *h = a->host;
-    if (h->struct_size >= offsetof(cs_host, connection_shared) + sizeof h->connection_shared && h->connection_shared)
-        return h->connection_shared(a->ctx, "http", shared_make, shared_release, (void *)args);
-    return a->own_shared = shared_make((void *)args);
+    json_object_set_new(a->docs->docs, url, json_pack("{s:I,s:O}", "at", (json_int_t)now, "doc", doc));
+    pthread_mutex_unlock(&a->docs->lock);
 }
 
 static void acs_destroy(void *inst)
@@ -163,7 +156,8 @@ static void acs_destroy(void *inst)
     acs_seen_free(&a->seen);
     acs_pagecache_free(&a->pages);
     cshttp_client_free(a->http);
-    shared_release(a->own_shared);
+    cshttp_shared_free(a->own_shared);
+    docs_release(a->own_docs);
     free(a->base);
     free(a->client_id);
     free(a->org_id);
@@ -242,11 +236,10 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
                                          json_string_value(json_object_get(o, "client_secret")), scope,
                                          "client_id, client_secret (client_secret_file or client_secret_env) and "
                                          "scopes of the Campaign connection"};
-        struct shared_args args = {&tc, (int)in_flight};
-        struct acs_shared *sh;
-        if (!tc.client_secret || !(sh = shared_get(a, &args)))
+        struct cshttp_shared *sh;
+        if (!tc.client_secret || !(sh = cshttp_shared_get(host, ctx, &tc, (int)in_flight, &a->own_shared)) ||
+            !(a->docs = docs_get(a)))
             goto oom;
-        a->shared = sh;
         a->token = sh->token;
         ho.gate = sh->gate;
     }

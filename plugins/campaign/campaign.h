@@ -60,12 +60,9 @@ struct acs_pagecache {
     size_t bytes;
 };
 
-/* What every instance of one connection shares (campaign.c): the IMS token, the gate that holds
- * max_in_flight and the Retry-After pause (both thread-safe), and the metadata documents read at
- * start for a few seconds, so that the writers starting together read each once. */
-struct acs_shared {
-    struct cshttp_token *token;
-    struct cshttp_gate *gate;
+/* The metadata documents the instances of one connection read at start, kept a few seconds so that
+ * writers starting together read each once (campaign.c). */
+struct acs_docs {
     pthread_mutex_t lock; /* guards docs */
     json_t *docs;         /* url -> {"at": monotonic ms, "doc": the answer} */
 };
@@ -83,9 +80,11 @@ struct acs {
     long journal_limit, timeout_ms, connect_timeout_ms;
     struct cshttp_client *http;
     struct cshttp_counter calls; /* every request counted as http_<status> */
-    struct acs_shared *shared;     /* the connection's shared state (borrowed) */
-    struct cshttp_token *token;    /* shared->token */
-    struct acs_shared *own_shared; /* the shared state, when the core does not share it (ABI < 1.3) */
+    struct cshttp_token *token;     /* the connection's shared token (borrowed) */
+    struct cshttp_shared *own_shared; /* token and gate, when the core does not share them (ABI < 1.3) */
+    struct acs_docs *docs;          /* the connection's metadata documents (borrowed) */
+    struct acs_docs *own_docs;      /* ... when the core does not share them */
+    int docs_live;                  /* describe(): read the metadata now, not another instance's copy */
     struct acs_target *targets;
     size_t ntargets;
     struct acs_target *poll; /* stream opt-outs-poll: the profile filter on lastModified (NULL: not configured) */

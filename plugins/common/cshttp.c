@@ -5,6 +5,7 @@
 #include "cshttp.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <crmsync/version.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -474,6 +475,72 @@ int cshttp_request(struct cshttp_client *c, const char *method, const char *url,
     return request_one(c, c->opts.gate, method, url, headers, body, body_len, r);
 }
 
+/* A call started by cshttp_start: its transfer while it is in the multi, or to send at cshttp_finish. */
+struct cshttp_pending {
+    struct transfer t; /* t.easy is NULL once the transfer has ended (or was never started) */
+    struct cshttp_call call;
+    int started; /* holds a slot of the gate */
+};
+
+struct cshttp_pending *cshttp_start(struct cshttp_client *c, const struct cshttp_call *req)
+{
+    struct cshttp_pending *p = calloc(1, sizeof *p);
+    int64_t paused;
+    int still;
+    if (!p)
+        return NULL;
+    p->call = *req;
+    memset(&p->call.r, 0, sizeof p->call.r);
+    p->call.r.retry_after_ms = -1;
+    p->t.call = &p->call;
+    if (!(p->call.r.headers = json_object())) {
+        free(p);
+        return NULL;
+    }
+    if (gate_take(c->opts.gate, 1, 0, &paused) == 0)
+        return p; /* no room now: cshttp_finish sends it */
+    p->started = 1;
+    if (transfer_start(c, &p->t) != 0)
+        transfer_finish(c, &p->t, CURLE_FAILED_INIT);
+    else
+        curl_multi_perform(c->multi, &still); /* on a kept-alive connection this sends the request */
+    return p;
+}
+
+void cshttp_finish(struct cshttp_client *c, struct cshttp_pending *p, struct cshttp_response *r)
+{
+    cshttp_response_clear(r);
+    if (!p->started)
+        perform(c, c->opts.gate, &p->call, 1);
+    while (p->t.easy) { /* collect() ends any pending call of the client; this one is done when it has */
+        int still;
+        curl_multi_perform(c->multi, &still);
+        collect(c, c->opts.gate);
+        if (p->t.easy)
+            curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+    }
+    if (p->started)
+        gate_give(c->opts.gate, 1);
+    *r = p->call.r;
+    free(p);
+}
+
+void cshttp_cancel(struct cshttp_client *c, struct cshttp_pending *p)
+{
+    if (!p)
+        return;
+    if (p->t.easy) {
+        curl_multi_remove_handle(c->multi, p->t.easy);
+        curl_easy_cleanup(p->t.easy);
+        curl_slist_free_all(p->t.list);
+        free(p->t.body.data);
+    }
+    if (p->started)
+        gate_give(c->opts.gate, 1);
+    cshttp_response_clear(&p->call.r);
+    free(p);
+}
+
 void cshttp_count_call(void *counter, long status)
 {
     struct cshttp_counter *k = counter;
@@ -684,4 +751,48 @@ cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int 
     }
     pthread_mutex_unlock(&t->lock);
     return st;
+}
+
+/* ---- what the instances of one connection share ------------------------------------------------------ */
+
+struct shared_args {
+    const struct cshttp_token_config *tc;
+    int max_in_flight;
+};
+
+void cshttp_shared_free(struct cshttp_shared *s)
+{
+    if (!s)
+        return;
+    cshttp_token_free(s->token);
+    cshttp_gate_free(s->gate);
+    free(s);
+}
+
+static void shared_release(void *obj)
+{
+    cshttp_shared_free(obj);
+}
+
+static void *shared_make(void *arg)
+{
+    const struct shared_args *a = arg;
+    struct cshttp_shared *s = calloc(1, sizeof *s);
+    if (s && (!(s->token = cshttp_token_new(a->tc)) || !(s->gate = cshttp_gate_new(a->max_in_flight)))) {
+        cshttp_shared_free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+struct cshttp_shared *cshttp_shared_get(const cs_host *host, cs_ctx *ctx, const struct cshttp_token_config *tc,
+                                        int max_in_flight, struct cshttp_shared **own)
+{
+    struct shared_args args = {tc, max_in_flight};
+    struct cshttp_shared *s = NULL;
+    *own = NULL;
+    if (host->struct_size >= offsetof(cs_host, connection_shared) + sizeof host->connection_shared &&
+        host->connection_shared)
+        s = host->connection_shared(ctx, "cshttp", shared_make, shared_release, &args);
+    return s ? s : (*own = shared_make(&args));
 }

@@ -89,6 +89,26 @@ struct cshttp_call {
  */
 void cshttp_request_all(struct cshttp_client *c, struct cshttp_call *calls, size_t n);
 
+/* ---- one request started now, collected later -------------------------------------------------- */
+
+struct cshttp_pending;
+
+/*
+ * Start `req` (its members are copied; the strings they point to must stay valid until the call is
+ * finished or cancelled; req->r is not used) and return at once: on a kept-alive connection the request
+ * is on its way while the caller does other work. When the gate has no room or is paused, it is sent
+ * at cshttp_finish instead. NULL on allocation failure. While calls are pending on a client, the client
+ * is used for nothing but cshttp_start, cshttp_finish and cshttp_cancel (give pending calls a client
+ * of their own).
+ */
+struct cshttp_pending *cshttp_start(struct cshttp_client *c, const struct cshttp_call *req);
+/* Wait for the answer of `p` (sending it now if it could not start) into *r (cleared first, as for
+ * cshttp_request; r->status 0 with r->error on a transport failure, or r->retry_after_ms when the gate
+ * was paused), and free `p`. */
+void cshttp_finish(struct cshttp_client *c, struct cshttp_pending *p, struct cshttp_response *r);
+/* Abandon `p` (NULL is fine): its transfer is dropped and `p` freed. */
+void cshttp_cancel(struct cshttp_client *c, struct cshttp_pending *p);
+
 /* A gate for one connection: at most max_in_flight (>= 1) requests at once. NULL on allocation failure. */
 struct cshttp_gate *cshttp_gate_new(int max_in_flight);
 void cshttp_gate_free(struct cshttp_gate *g);
@@ -140,5 +160,23 @@ cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int 
                            char **token, int64_t *retry_after_ms, char *err, size_t errlen);
 /* Clear and free a token from cshttp_token_get (NULL is fine). */
 void cshttp_token_drop(char *token);
+
+/* ---- what the instances of one connection share ------------------------------------------------------ */
+
+/* One token cache and one gate for every instance of a connection. */
+struct cshttp_shared {
+    struct cshttp_token *token;
+    struct cshttp_gate *gate;
+};
+
+/*
+ * The connection's shared token and gate: through host->connection_shared (plugin ABI 1.3), made on
+ * first use from `tc` and max_in_flight; under an older core, or for an instance outside any
+ * connection, a new one of the instance's own, also returned in *own (free it with
+ * cshttp_shared_free after the instance's last request). NULL when out of memory.
+ */
+struct cshttp_shared *cshttp_shared_get(const cs_host *host, cs_ctx *ctx, const struct cshttp_token_config *tc,
+                                        int max_in_flight, struct cshttp_shared **own);
+void cshttp_shared_free(struct cshttp_shared *s);
 
 #endif

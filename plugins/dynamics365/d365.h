@@ -15,6 +15,7 @@
 
 #define D365_MAX_PAGE 5000
 #define D365_MAX_BATCH 1000
+#define D365_MAX_IN_FLIGHT 52 /* Dataverse's service protection: concurrent requests per user */
 #define D365_ID_BUCKETS 16 /* buckets of a stream's id set (d365_ids.c) */
 
 /* One configured stream: the table it maps to, as configured and as described by EntityDefinitions. */
@@ -44,6 +45,8 @@ struct d365_table {
     char *page_url;     /* the URL that returned the page */
     char *next_link, *delta_link;
     json_t *cursor_at;  /* the cursor the page state corresponds to */
+    struct d365_pending *ahead; /* the GET of next_link, started when the page arrived (or NULL) */
+    char *ahead_url;            /* the URL it fetches */
     long page_no;       /* index of the page in the full sync in progress; -1 on a delta page */
     char tag[17];       /* names the stream's id set (d365_ids.c); carried in every cursor */
     int cycle_rows;     /* rows emitted since the last deltaLink was reached */
@@ -56,14 +59,19 @@ struct d365 {
     char *org_url;       /* without a trailing slash */
     char *api;           /* <org>/api/data/<version> */
     char *settings_hint; /* names the settings to check when the credentials are refused */
-    int page_size, batch_size, max_concurrent;
+    int page_size, batch_size;
     struct cshttp_options http_opts;
     struct cshttp_counter calls; /* every request counted as http_<status> */
-    struct cshttp_client *http;      /* reads, metadata, and the first batch of each round */
-    struct cshttp_client **extra;    /* max_concurrent - 1 clients for concurrent $batch requests */
+    struct cshttp_client *http;  /* every request but the pages read ahead; $batch requests concurrently */
+    struct cshttp_client *ahead; /* the reader's next pages, fetched while a page is committed (lazily) */
+    /* the connection's state, shared by its instances: its gate (max_in_flight, Retry-After pauses) and
+     * token cache (borrowed; own_shared holds them under a core without connection_shared) */
+    struct cshttp_gate *gate;
     struct cshttp_token *token;
+    struct cshttp_shared *own_shared;
     struct d365_table *tables;
     size_t n_tables;
+    json_t *linked; /* tables lookups point at: name -> {"logical", "set"} (d365_lookup.c) */
 };
 
 /* ---- d365_http.c ------------------------------------------------------------------------------ */
@@ -76,6 +84,18 @@ struct d365 {
 cs_status d365_call(struct d365 *d, struct cshttp_client *c, const char *method, const char *url,
                     const char *const *headers, const char *body, size_t body_len, const char *what,
                     struct cshttp_response *r);
+/* The reason for an answer that is not a success (`st` its class), naming `what`. */
+void d365_explain(struct d365 *d, const char *what, const struct cshttp_response *r, cs_status st);
+
+/* A GET started now on client `c` with d365_call's headers (copied), answered at d365_call_finish.
+ * NULL when it cannot start (out of memory, no token at hand): the caller sends it with d365_call. */
+struct d365_pending *d365_call_start(struct d365 *d, struct cshttp_client *c, const char *url,
+                                     const char *const *headers);
+/* The answer of a started GET, as d365_call's: a 401 (token refreshed) or a transport failure (e.g. the
+ * request waited too long) sends it again with d365_call. Frees `p`. */
+cs_status d365_call_finish(struct d365 *d, struct d365_pending *p, const char *what, struct cshttp_response *r);
+/* Abandon a started GET (NULL is fine). */
+void d365_call_cancel(struct d365_pending *p);
 /* The bearer token (new: cshttp_token_drop it), fetching it when needed (`force`: again, unless it
  * changed since `seen`); on failure the reason is set. */
 cs_status d365_token(struct d365 *d, int force, const char *seen, char **token);

@@ -2,7 +2,8 @@
  * d365_http.c - authenticated Web API requests of the dynamics365 plugin: the OAuth2 token from the
  * shared cache (refreshed before expiry, forced once after a 401), the OData headers every request
  * carries, and the reasons given to the operator (status, the service's error code and message, the
- * settings to check), never a token or a secret.
+ * settings to check), never a token or a secret. A GET can also be started and answered later
+ * (d365_call_start / d365_call_finish: the reader's next page, fetched while the current one commits).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +43,7 @@ void d365_error_text(const char *body, size_t len, char *out, size_t outlen)
     json_decref(doc);
 }
 
-/* The reason for an answer that is not a success. */
-static void explain(struct d365 *d, const char *what, const struct cshttp_response *r, cs_status st)
+void d365_explain(struct d365 *d, const char *what, const struct cshttp_response *r, cs_status st)
 {
     char text[600];
     d365_error_text(r->body, r->body_len, text, sizeof text);
@@ -58,38 +58,63 @@ static void explain(struct d365 *d, const char *what, const struct cshttp_respon
                             what, r->status, text);
 }
 
+#define MAX_LINES 16
+
+/* The header lines of a Web API request: `auth`, the OData lines, then `headers`; NULL-terminated. */
+static void odata_lines(const char *auth, const char *const *headers, const char *lines[MAX_LINES])
+{
+    size_t n = 0;
+    lines[n++] = auth;
+    lines[n++] = "Accept: application/json";
+    lines[n++] = "OData-MaxVersion: 4.0";
+    lines[n++] = "OData-Version: 4.0";
+    for (size_t i = 0; headers && headers[i] && n < MAX_LINES - 1; i++)
+        lines[n++] = headers[i];
+    lines[n] = NULL;
+}
+
+/* "Authorization: Bearer <token>" (new), or NULL with the reason set. */
+static char *auth_line(struct d365 *d, const char *token)
+{
+    char *auth = NULL;
+    if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        return NULL;
+    }
+    return auth;
+}
+
+/* The outcome of an answer that arrived (r->status != 0): its class, explained when it is not CS_OK. */
+static cs_status answered(struct d365 *d, const char *what, const struct cshttp_response *r)
+{
+    cs_status st = cshttp_classify(r);
+    if (st != CS_OK)
+        d365_explain(d, what, r, st);
+    return st;
+}
+
 cs_status d365_call(struct d365 *d, struct cshttp_client *c, const char *method, const char *url,
                     const char *const *headers, const char *body, size_t body_len, const char *what,
                     struct cshttp_response *r)
 {
-    const char *lines[16];
+    const char *lines[MAX_LINES];
     char *auth = NULL, *token = NULL, *seen = NULL;
-    size_t n = 0;
     cs_status st;
 
     for (int attempt = 0; attempt < 2; attempt++) {
         if ((st = d365_token(d, attempt > 0, seen, &token)) != CS_OK)
             goto out;
         cshttp_token_drop(auth);
-        if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
-            auth = NULL;
-            d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        if (!(auth = auth_line(d, token))) {
             st = CS_RETRY;
             goto out;
         }
         cshttp_token_drop(seen);
         seen = token;
         token = NULL;
-        n = 0;
-        lines[n++] = auth;
-        lines[n++] = "Accept: application/json";
-        lines[n++] = "OData-MaxVersion: 4.0";
-        lines[n++] = "OData-Version: 4.0";
-        for (size_t i = 0; headers && headers[i] && n < sizeof lines / sizeof *lines - 1; i++)
-            lines[n++] = headers[i];
-        lines[n] = NULL;
+        odata_lines(auth, headers, lines);
         if (cshttp_request(c, method, url, lines, body, body_len, r) != 0) {
-            d->host->set_reason(d->ctx, 0, -1, "%s: %s", what, r->error);
+            d->host->set_reason(d->ctx, 0, r->retry_after_ms, "%s: %s", what, r->error);
             st = CS_RETRY;
             goto out;
         }
@@ -97,12 +122,79 @@ cs_status d365_call(struct d365 *d, struct cshttp_client *c, const char *method,
             break;
         d->host->log(d->ctx, CS_LOG_INFO, "%s: HTTP 401, refreshing the token", what);
     }
-    st = cshttp_classify(r);
-    if (st != CS_OK)
-        explain(d, what, r, st);
+    st = answered(d, what, r);
 out:
     cshttp_token_drop(auth);
     cshttp_token_drop(seen);
     cshttp_token_drop(token);
     return st;
+}
+
+/* ---- a GET started now, answered later -------------------------------------------------------- */
+
+struct d365_pending {
+    struct cshttp_client *client;
+    struct cshttp_pending *call;
+    char *url, *auth, *token; /* the token the request carries (for a forced refresh after a 401) */
+    char *extra[MAX_LINES];   /* copies of the caller's header lines */
+    const char *lines[MAX_LINES];
+};
+
+static void pending_free(struct d365_pending *p)
+{
+    free(p->url);
+    cshttp_token_drop(p->auth);
+    cshttp_token_drop(p->token);
+    for (size_t i = 0; i < MAX_LINES && p->extra[i]; i++)
+        free(p->extra[i]);
+    free(p);
+}
+
+struct d365_pending *d365_call_start(struct d365 *d, struct cshttp_client *c, const char *url,
+                                     const char *const *headers)
+{
+    struct d365_pending *p = calloc(1, sizeof *p);
+    size_t n = 0;
+    if (!p)
+        return NULL;
+    p->client = c;
+    for (; headers && headers[n] && n < MAX_LINES - 5; n++)
+        if (!(p->extra[n] = strdup(headers[n])))
+            goto fail;
+    if (!(p->url = strdup(url)) || d365_token(d, 0, NULL, &p->token) != CS_OK || !(p->auth = auth_line(d, p->token)))
+        goto fail;
+    odata_lines(p->auth, (const char *const *)p->extra, p->lines);
+    if (!(p->call = cshttp_start(c, &(struct cshttp_call){.method = "GET", .url = p->url, .headers = p->lines})))
+        goto fail;
+    return p;
+fail:
+    pending_free(p);
+    return NULL;
+}
+
+cs_status d365_call_finish(struct d365 *d, struct d365_pending *p, const char *what, struct cshttp_response *r)
+{
+    cs_status st;
+    cshttp_finish(p->client, p->call, r);
+    if (r->status == 401 || r->status == 0) {
+        char *fresh = NULL;
+        d->host->log(d->ctx, CS_LOG_INFO, "%s: %s for the page read ahead; sending it again", what,
+                     r->status ? "HTTP 401" : r->error);
+        st = r->status ? d365_token(d, 1, p->token, &fresh) : CS_OK;
+        cshttp_token_drop(fresh);
+        if (st == CS_OK)
+            st = d365_call(d, d->http, "GET", p->url, (const char *const *)p->extra, NULL, 0, what, r);
+    } else {
+        st = answered(d, what, r);
+    }
+    pending_free(p);
+    return st;
+}
+
+void d365_call_cancel(struct d365_pending *p)
+{
+    if (!p)
+        return;
+    cshttp_cancel(p->client, p->call);
+    pending_free(p);
 }

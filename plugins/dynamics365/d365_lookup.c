@@ -41,24 +41,32 @@ int d365_lookups_parse(struct d365_table *t, const json_t *spec, char *err, size
     return 0;
 }
 
-/* The logical name and entity set of the table `name` (logical or entity set name), from its metadata. */
+/* The logical name and entity set of the table `name` (logical or entity set name), from its metadata,
+ * described once per instance (several tables' lookups usually point at the same contact or user). */
 static cs_status linked_table(struct d365 *d, const char *name, char **logical, char **set)
 {
     struct d365_table tmp = {0};
-    cs_status st;
+    json_t *known = json_object_get(d->linked, name);
+    cs_status st = CS_OK;
     *logical = *set = NULL;
-    if (!(tmp.stream = strdup(name))) {
-        d->host->set_reason(d->ctx, 0, -1, "out of memory");
-        return CS_RETRY;
+    if (!known) {
+        if (!(tmp.stream = strdup(name))) {
+            d->host->set_reason(d->ctx, 0, -1, "out of memory");
+            return CS_RETRY;
+        }
+        if ((st = d365_describe(d, &tmp)) == CS_OK &&
+            json_object_set_new(d->linked, name, json_pack("{s:s, s:s}", "logical", tmp.logical, "set",
+                                                           tmp.entity_set)) == 0)
+            known = json_object_get(d->linked, name);
+        d365_table_free(&tmp);
     }
-    if ((st = d365_describe(d, &tmp)) == CS_OK &&
-        (!(*logical = strdup(tmp.logical)) || !(*set = strdup(tmp.entity_set)))) {
+    if (st == CS_OK && (!known || !(*logical = strdup(json_string_value(json_object_get(known, "logical")))) ||
+                        !(*set = strdup(json_string_value(json_object_get(known, "set")))))) {
         free(*logical);
         *logical = NULL;
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         st = CS_RETRY;
     }
-    d365_table_free(&tmp);
     return st;
 }
 

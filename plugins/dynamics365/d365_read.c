@@ -3,7 +3,11 @@
  * query (Prefer: odata.track-changes, odata.maxpagesize) with $select of the configured columns,
  * followed page by page through @odata.nextLink down to the page holding @odata.deltaLink.
  *
- * Memory holds one page. Its rows are emitted in slices of at most max_records, each covered by a
+ * Memory holds one page, and the next one is on its way: as soon as a page arrives, the GET of its
+ * @odata.nextLink starts on a client of its own (d365_call_start), and its answer is collected when the
+ * cursor reaches it, so a page's rows are committed while the next one travels. Nothing of the read-ahead
+ * page counts before it is loaded as the current page; a cursor that moved elsewhere drops it.
+ * The current page's rows are emitted in slices of at most max_records, each covered by a
  * checkpoint whose cursor says exactly where the next slice starts: {"page": URL, "skip": rows of it
  * already in the backlog, "n": index of the page in a full sync (absent on the pages of a delta)}, and
  * once the last page is in, {"deltaLink": URL}. So the deltaLink becomes the stream's cursor only after
@@ -29,6 +33,42 @@
 
 #define EXPIRED_VERSION_STAMP "0x80044352"
 
+/* Abandon the page being read ahead, if any. */
+static void ahead_drop(struct d365_table *t)
+{
+    d365_call_cancel(t->ahead);
+    free(t->ahead_url);
+    t->ahead = NULL;
+    t->ahead_url = NULL;
+}
+
+/* Start the GET of the page after the current one, so that it arrives while this one is committed.
+ * Best effort: when it cannot start, the page is fetched when it is needed. */
+static void ahead_start(struct d365 *d, struct d365_table *t, const char *const *headers)
+{
+    ahead_drop(t);
+    if (!t->next_link || (!d->ahead && !(d->ahead = cshttp_client_new(&d->http_opts))))
+        return;
+    if ((t->ahead_url = strdup(t->next_link)) && !(t->ahead = d365_call_start(d, d->ahead, t->ahead_url, headers)))
+        ahead_drop(t);
+}
+
+/* GET a page: the answer of the request started ahead when it is for `url`, else a request now. */
+static cs_status get_page(struct d365 *d, struct d365_table *t, const char *url, const char *const *headers,
+                          struct cshttp_response *r)
+{
+    cs_status st;
+    if (!t->ahead || strcmp(t->ahead_url, url) != 0) {
+        ahead_drop(t);
+        return d365_call(d, d->http, "GET", url, headers, NULL, 0, "reading changes", r);
+    }
+    st = d365_call_finish(d, t->ahead, "reading changes", r);
+    t->ahead = NULL;
+    ahead_drop(t);
+    d->host->metric_add(d->ctx, "d365_pages_read_ahead", 1);
+    return st;
+}
+
 void d365_read_reset(struct d365_table *t)
 {
     json_decref(t->page);
@@ -39,6 +79,7 @@ void d365_read_reset(struct d365_table *t)
     t->page = t->cursor_at = NULL;
     t->page_url = t->next_link = t->delta_link = NULL;
     t->pos = 0;
+    ahead_drop(t);
 }
 
 /* Outcome of fetching a page: a cs_status, or this when the service refused the link (4xx). */
@@ -57,7 +98,7 @@ static int fetch_page(struct d365 *d, struct d365_table *t, const char *url, int
 
     snprintf(prefer, sizeof prefer, "Prefer: odata.track-changes, odata.maxpagesize=%d", d->page_size);
     *code = '\0';
-    st = d365_call(d, d->http, "GET", url, hdr, NULL, 0, "reading changes", &r);
+    st = get_page(d, t, url, hdr, &r);
     if (st == CS_REJECT) {
         d365_error_code(r.body, r.body_len, code, codelen);
         st = PAGE_REFUSED;
@@ -92,6 +133,8 @@ static int fetch_page(struct d365 *d, struct d365_table *t, const char *url, int
     t->delta_link = delta ? strdup(delta) : NULL;
     d->host->metric_add(d->ctx, "d365_pages_read", 1);
     st = t->page_url && (t->next_link || !next) && (t->delta_link || !delta) ? CS_OK : CS_RETRY;
+    if (st == CS_OK)
+        ahead_start(d, t, hdr);
     if (st == CS_OK && t->page_no >= 0)
         st = d365_ids_seen(d, t, t->tag, t->page_no, value, merge);
 out:

@@ -5,14 +5,16 @@
  * gone); @odata.bind lookups in the payload pass through, and the configured lookup columns become
  * binds (d365_lookup.c; a 404 naming the linked row is dead-lettered saying so); records asking for
  * Adobe's opt-out rule are first compared with their rows (d365_optout.c). Operations go in batches of
- * batch_size, up to max_concurrent_requests batches at once, each on its own keep-alive connection.
- * Every inner response is mapped back to its record: 2xx OK; 408, 429 and 5xx RETRY with their Retry-After; other
- * 4xx REJECT with the status and the service's message. A whole request answered 429, 5xx or not at
- * all makes write() return CS_RETRY with the Retry-After, so every writer of the workflow backs off;
- * 403 on every operation is CS_FATAL.
+ * batch_size, every batch of a write() sent concurrently on the instance's client (at most the
+ * connection's max_in_flight requests at once; a 429 / Retry-After pauses the connection's gate, and
+ * batches not sent yet come back RETRY with the time left). A batch answered 401 is sent once more
+ * after one forced token refresh. Every inner response is mapped back to its record: 2xx OK; 408, 429
+ * and 5xx RETRY with their Retry-After; other 4xx REJECT with the status and the service's message. A
+ * request not sent, not answered, or answered 408, 429 or 5xx makes its records RETRY with its
+ * Retry-After; when no record of the write got its own result that way, write() returns CS_RETRY as a
+ * whole, so every writer of the workflow backs off. 403 on every operation is CS_FATAL.
  */
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +22,12 @@
 
 #include "d365.h"
 
+/* One $batch request: its operations and multipart body. */
 struct chunk {
-    struct cshttp_client *client;
-    const char *url;
-    const char *const *headers;
     struct d365_op *ops;
     size_t n;
     char *body;
     size_t body_len;
-    int sent; /* cshttp_request returned 0 */
-    struct cshttp_response r;
 };
 
 /* ---- building the operations ------------------------------------------------------------------ */
@@ -250,13 +248,6 @@ size_t d365_batch_parse(const struct cshttp_response *r, struct d365_inner *out,
     return n;
 }
 
-static void *send_chunk(void *arg)
-{
-    struct chunk *c = arg;
-    c->sent = cshttp_request(c->client, "POST", c->url, c->headers, c->body, c->body_len, &c->r) == 0;
-    return NULL;
-}
-
 /* ---- write() ---------------------------------------------------------------------------------- */
 
 /* The table a record is written to (described by write() before its request was built). */
@@ -266,10 +257,11 @@ static const struct d365_table *t_of(struct d365 *d, const cs_record *rec)
 }
 
 /* Per-record outcomes of a chunk answered 200. Returns how many were 403. */
-static size_t settle_chunk(struct d365 *d, struct chunk *c, cs_record *const *records)
+static size_t settle_chunk(struct d365 *d, const struct chunk *c, const struct cshttp_response *r,
+                           cs_record *const *records)
 {
     struct d365_inner *in = calloc(c->n ? c->n : 1, sizeof *in);
-    size_t found = in ? d365_batch_parse(&c->r, in, c->n) : 0, forbidden = 0;
+    size_t found = in ? d365_batch_parse(r, in, c->n) : 0, forbidden = 0;
     for (size_t i = 0; i < c->n; i++) {
         size_t idx = c->ops[i].index;
         char text[600], detail[900];
@@ -295,26 +287,212 @@ static size_t settle_chunk(struct d365 *d, struct chunk *c, cs_record *const *re
     return forbidden;
 }
 
-/* Send chunks [0, n) at most max_concurrent at a time. -1 on allocation failure. */
-static int send_round(struct d365 *d, struct chunk *chunks, size_t n)
+/* The headers of a $batch request: the token's line, the OData lines, the multipart type. */
+static void batch_headers(const char *auth, const char *ctype, const char *lines[7])
 {
-    pthread_t threads[16];
-    size_t started = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i && !d->extra[i - 1] && !(d->extra[i - 1] = cshttp_client_new(&d->http_opts)))
-            return -1;
-        chunks[i].client = i ? d->extra[i - 1] : d->http;
+    lines[0] = auth;
+    lines[1] = "Accept: application/json";
+    lines[2] = "OData-MaxVersion: 4.0";
+    lines[3] = "OData-Version: 4.0";
+    lines[4] = ctype;
+    lines[5] = "Prefer: odata.continue-on-error";
+    lines[6] = NULL;
+}
+
+/* Send the chunks picked (every one when `pick` is NULL) concurrently, as calls[k], with the token
+ * `token`. -1 on allocation failure (with the reason set). */
+static int send_chunks(struct d365 *d, const struct chunk *chunks, struct cshttp_call *calls, size_t n,
+                       const unsigned char *pick, const char *url, const char *ctype, const char *token)
+{
+    struct cshttp_call *sent = calloc(n ? n : 1, sizeof *sent);
+    size_t *which = calloc(n ? n : 1, sizeof *which), m = 0, unsent = 0;
+    const char *lines[7];
+    char *auth = NULL;
+    if (!sent || !which || asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+        free(sent);
+        free(which);
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        return -1;
     }
-    for (size_t i = 1; i < n; i++, started++)
-        if (pthread_create(&threads[i - 1], NULL, send_chunk, &chunks[i]) != 0)
-            break;
-    send_chunk(&chunks[0]);
-    for (size_t i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
-    for (size_t i = started + 1; i < n; i++) /* threads that could not be created: send here */
-        send_chunk(&chunks[i]);
-    d->host->metric_add(d->ctx, "d365_batch_requests", (int64_t)n);
+    batch_headers(auth, ctype, lines);
+    for (size_t k = 0; k < n; k++) {
+        if (pick && !pick[k])
+            continue;
+        sent[m] = (struct cshttp_call){.method = "POST", .url = url, .headers = lines, .body = chunks[k].body,
+                                       .body_len = chunks[k].body_len};
+        which[m++] = k;
+    }
+    cshttp_request_all(d->http, sent, m);
+    for (size_t i = 0; i < m; i++) {
+        cshttp_response_clear(&calls[which[i]].r);
+        calls[which[i]] = sent[i];
+        unsent += sent[i].unsent != 0;
+    }
+    d->host->metric_add(d->ctx, "d365_batch_requests", (int64_t)(m - unsent));
+    cshttp_token_drop(auth);
+    free(sent);
+    free(which);
     return 0;
+}
+
+/* Requests answered 401: one forced token refresh (unless another sender refreshed it since `token`)
+ * and once more. CS_FATAL with the reason when the service refuses the fresh token too. */
+static cs_status resend_refused(struct d365 *d, const struct chunk *chunks, struct cshttp_call *calls, size_t n,
+                                const char *url, const char *ctype, const char *token)
+{
+    unsigned char *pick = calloc(n ? n : 1, 1);
+    size_t refused = 0;
+    char *fresh = NULL;
+    cs_status st = CS_OK;
+    if (!pick) {
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        return CS_RETRY;
+    }
+    for (size_t k = 0; k < n; k++)
+        refused += pick[k] = calls[k].r.status == 401;
+    if (refused) {
+        d->host->log(d->ctx, CS_LOG_INFO, "$batch: HTTP 401, refreshing the token");
+        if ((st = d365_token(d, 1, token, &fresh)) == CS_OK &&
+            send_chunks(d, chunks, calls, n, pick, url, ctype, fresh) != 0)
+            st = CS_RETRY;
+    }
+    for (size_t k = 0; st == CS_OK && k < n; k++) {
+        if (calls[k].r.status == 401) {
+            d365_explain(d, "$batch", &calls[k].r, CS_FATAL);
+            st = CS_FATAL;
+        }
+    }
+    cshttp_token_drop(fresh);
+    free(pick);
+    return st;
+}
+
+/* How a chunk's request ended. */
+enum chunk_end {
+    CHUNK_ANSWERED, /* each record has its own result */
+    CHUNK_RETRY,    /* not sent, no answer, 408, 429 or 5xx: none of its records was written */
+    CHUNK_FATAL,    /* the credentials' rights were refused (the reason is set) */
+};
+
+/* The outcome of chunk c's call: its records settled, or what went wrong. *forbidden += its 403s. */
+static enum chunk_end chunk_end(struct d365 *d, const struct chunk *c, const struct cshttp_call *call,
+                                cs_record *const *records, size_t *forbidden)
+{
+    cs_status st = call->unsent || call->r.status == 0 ? CS_RETRY : cshttp_classify(&call->r);
+    if (st == CS_OK) {
+        *forbidden += settle_chunk(d, c, &call->r, records);
+    } else if (st == CS_FATAL) {
+        d365_explain(d, "$batch", &call->r, st);
+        return CHUNK_FATAL;
+    } else if (st == CS_REJECT) { /* the request itself was refused: every record of it */
+        char text[600], detail[700];
+        d365_error_text(call->r.body, call->r.body_len, text, sizeof text);
+        snprintf(detail, sizeof detail, "$batch refused, HTTP %ld: %s", call->r.status, text);
+        for (size_t i = 0; i < c->n; i++)
+            d->host->set_result(d->ctx, c->ops[i].index, CS_REJECT, (int)call->r.status, -1, detail);
+    }
+    return st == CS_RETRY ? CHUNK_RETRY : CHUNK_ANSWERED;
+}
+
+/* Why a chunk's call failed transiently, for the operator. */
+static void retry_text(const struct cshttp_call *call, char *why, size_t len)
+{
+    char text[600];
+    if (call->unsent || call->r.status == 0) {
+        snprintf(why, len, "$batch: no answer (%s)", call->r.error);
+        return;
+    }
+    d365_error_text(call->r.body, call->r.body_len, text, sizeof text);
+    snprintf(why, len, "$batch: HTTP %ld (%s)", call->r.status, text);
+}
+
+/* Records of chunks that failed transiently. When no record of the batch got its own result (every one
+ * was in such a chunk), the batch as a whole is CS_RETRY, so that every writer backs off with the
+ * longest Retry-After; otherwise each of those records is CS_RETRY on its own. */
+static cs_status settle_retries(struct d365 *d, const struct chunk *chunks, const struct cshttp_call *calls,
+                                const unsigned char *failed, size_t n_chunks, size_t n_records)
+{
+    size_t n_failed = 0, worst = 0;
+    char why[700];
+    for (size_t k = 0; k < n_chunks; k++) {
+        if (!failed[k])
+            continue;
+        if (!n_failed || calls[k].r.retry_after_ms > calls[worst].r.retry_after_ms)
+            worst = k;
+        n_failed += chunks[k].n;
+    }
+    if (n_failed && n_failed == n_records) {
+        retry_text(&calls[worst], why, sizeof why);
+        d->host->set_reason(d->ctx, (int)calls[worst].r.status, calls[worst].r.retry_after_ms, "%s", why);
+        return CS_RETRY;
+    }
+    for (size_t k = 0; k < n_chunks; k++) {
+        if (!failed[k])
+            continue;
+        retry_text(&calls[k], why, sizeof why);
+        for (size_t i = 0; i < chunks[k].n; i++)
+            d->host->set_result(d->ctx, chunks[k].ops[i].index, CS_RETRY, (int)calls[k].r.status,
+                                calls[k].r.retry_after_ms, why);
+    }
+    return CS_OK;
+}
+
+/* Send the chunks and settle their records. CS_OK (records have their results), CS_RETRY or CS_FATAL
+ * for the whole batch with the reason set. */
+static cs_status send_and_settle(struct d365 *d, struct chunk *chunks, size_t n_chunks, cs_record *const *records,
+                                 size_t n_records, size_t n_ops)
+{
+    struct cshttp_call *calls = calloc(n_chunks, sizeof *calls);
+    unsigned char *failed = calloc(n_chunks, 1);
+    char boundary[64], ctype[128], *url = NULL, *token = NULL;
+    size_t forbidden = 0;
+    cs_status st;
+
+    if (!calls || !failed || asprintf(&url, "%s/$batch", d->api) < 0) {
+        url = NULL;
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        st = CS_RETRY;
+        goto out;
+    }
+    snprintf(boundary, sizeof boundary, "batch_%08lx%08lx", (unsigned long)random(), (unsigned long)random());
+    snprintf(ctype, sizeof ctype, "Content-Type: multipart/mixed; boundary=\"%s\"", boundary);
+    for (size_t k = 0; k < n_chunks; k++) {
+        if (!(chunks[k].body = d365_batch_body(chunks[k].ops, chunks[k].n, boundary, &chunks[k].body_len))) {
+            d->host->set_reason(d->ctx, 0, -1, "out of memory");
+            st = CS_RETRY;
+            goto out;
+        }
+    }
+    if ((st = d365_token(d, 0, NULL, &token)) != CS_OK)
+        goto out;
+    if (send_chunks(d, chunks, calls, n_chunks, NULL, url, ctype, token) != 0) {
+        st = CS_RETRY;
+        goto out;
+    }
+    if ((st = resend_refused(d, chunks, calls, n_chunks, url, ctype, token)) != CS_OK)
+        goto out;
+    for (size_t k = 0; k < n_chunks; k++) {
+        enum chunk_end e = chunk_end(d, &chunks[k], &calls[k], records, &forbidden);
+        if (e == CHUNK_FATAL) {
+            st = CS_FATAL;
+            goto out;
+        }
+        failed[k] = e == CHUNK_RETRY;
+    }
+    st = settle_retries(d, chunks, calls, failed, n_chunks, n_records);
+    if (st == CS_OK && forbidden && forbidden == n_ops) {
+        d->host->set_reason(d->ctx, 403, -1, "every operation was refused with HTTP 403; check the security role "
+                            "of the application user of this client_id in %s", d->org_url);
+        st = CS_FATAL;
+    }
+out:
+    for (size_t k = 0; calls && k < n_chunks; k++)
+        cshttp_response_clear(&calls[k].r);
+    free(calls);
+    free(failed);
+    free(url);
+    cshttp_token_drop(token);
+    return st;
 }
 
 cs_status d365_write(void *inst, cs_record *const *records, size_t n)
@@ -323,14 +501,9 @@ cs_status d365_write(void *inst, cs_record *const *records, size_t n)
     struct d365_op *ops = calloc(n ? n : 1, sizeof *ops);
     json_t **merged = calloc(n ? n : 1, sizeof *merged);
     unsigned char *skip = calloc(n ? n : 1, 1);
-    size_t n_ops = 0, n_chunks = 0, forbidden = 0;
+    size_t n_ops = 0, n_chunks = 0;
     struct chunk *chunks = NULL;
-    char boundary[64], ctype[128], why[700] = "", *auth = NULL, *url = NULL;
-    const char *headers[8];
-    char *token = NULL;
-    cs_status st = CS_OK, whole = CS_OK;
-    int64_t retry_after = -1;
-    int whole_status = 0;
+    cs_status st = CS_OK;
 
     if (!ops || !merged || !skip) {
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
@@ -363,110 +536,21 @@ cs_status d365_write(void *inst, cs_record *const *records, size_t n)
     }
     if (n_ops == 0)
         goto out;
-    if ((st = d365_token(d, 0, NULL, &token)) != CS_OK)
-        goto out;
-    snprintf(boundary, sizeof boundary, "batch_%08lx%08lx", (unsigned long)random(), (unsigned long)random());
-    snprintf(ctype, sizeof ctype, "Content-Type: multipart/mixed; boundary=\"%s\"", boundary);
     n_chunks = (n_ops + (size_t)d->batch_size - 1) / (size_t)d->batch_size;
-    if (!(chunks = calloc(n_chunks, sizeof *chunks)) || asprintf(&url, "%s/$batch", d->api) < 0 ||
-        asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
-        auth = NULL;
+    if (!(chunks = calloc(n_chunks, sizeof *chunks))) {
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         st = CS_RETRY;
         goto out;
     }
-    headers[0] = auth;
-    headers[1] = "Accept: application/json";
-    headers[2] = "OData-MaxVersion: 4.0";
-    headers[3] = "OData-Version: 4.0";
-    headers[4] = ctype;
-    headers[5] = "Prefer: odata.continue-on-error";
-    headers[6] = NULL;
     for (size_t k = 0; k < n_chunks; k++) {
-        struct chunk *c = &chunks[k];
-        c->url = url;
-        c->headers = headers;
-        c->ops = &ops[k * (size_t)d->batch_size];
-        c->n = k + 1 < n_chunks ? (size_t)d->batch_size : n_ops - k * (size_t)d->batch_size;
-        if (!(c->body = d365_batch_body(c->ops, c->n, boundary, &c->body_len))) {
-            d->host->set_reason(d->ctx, 0, -1, "out of memory");
-            st = CS_RETRY;
-            goto out;
-        }
+        chunks[k].ops = &ops[k * (size_t)d->batch_size];
+        chunks[k].n = k + 1 < n_chunks ? (size_t)d->batch_size : n_ops - k * (size_t)d->batch_size;
     }
-    for (size_t k = 0; k < n_chunks; k += (size_t)d->max_concurrent) {
-        size_t m = n_chunks - k < (size_t)d->max_concurrent ? n_chunks - k : (size_t)d->max_concurrent;
-        if (send_round(d, &chunks[k], m) != 0) {
-            d->host->set_reason(d->ctx, 0, -1, "out of memory");
-            st = CS_RETRY;
-            goto out;
-        }
-    }
-    for (size_t k = 0; k < n_chunks; k++) {
-        struct chunk *c = &chunks[k];
-        cs_status cst;
-        if (c->sent && c->r.status == 401) { /* the token was refused: one forced refresh, then once more */
-            char *fresh = NULL;
-            st = d365_token(d, 1, token, &fresh);
-            cshttp_token_drop(fresh);
-            if (st != CS_OK)
-                goto out;
-            cst = d365_call(d, d->http, "POST", url, headers + 4, c->body, c->body_len, "$batch", &c->r);
-            if (cst == CS_FATAL) { /* d365_call has said why */
-                st = CS_FATAL;
-                goto out;
-            }
-        } else {
-            cst = c->sent ? cshttp_classify(&c->r) : CS_RETRY;
-        }
-        if (cst == CS_OK) {
-            forbidden += settle_chunk(d, c, records);
-            continue;
-        }
-        {
-            char text[600];
-            if (c->r.status)
-                d365_error_text(c->r.body, c->r.body_len, text, sizeof text);
-            else
-                snprintf(text, sizeof text, "%s", c->r.error);
-            if (cst == CS_RETRY) {
-                whole = CS_RETRY;
-                whole_status = (int)c->r.status;
-                if (c->r.retry_after_ms > retry_after)
-                    retry_after = c->r.retry_after_ms;
-                if (c->r.status)
-                    snprintf(why, sizeof why, "$batch: HTTP %ld (%s)", c->r.status, text);
-                else
-                    snprintf(why, sizeof why, "$batch: no answer (%s)", text);
-            } else if (cst == CS_FATAL) {
-                whole = CS_FATAL;
-                whole_status = (int)c->r.status;
-                snprintf(why, sizeof why, "$batch: HTTP %ld (%s); check the security role of the application user "
-                         "of this client_id in %s", c->r.status, text, d->org_url);
-            } else {
-                for (size_t i = 0; i < c->n; i++) { /* the request itself was refused: every record of it */
-                    char detail[700];
-                    snprintf(detail, sizeof detail, "$batch refused, HTTP %ld: %s", c->r.status, text);
-                    d->host->set_result(d->ctx, c->ops[i].index, CS_REJECT, (int)c->r.status, -1, detail);
-                }
-            }
-        }
-    }
-    if (whole != CS_OK) {
-        d->host->set_reason(d->ctx, whole_status, retry_after, "%s", why);
-        st = whole;
-    } else if (forbidden && forbidden == n_ops) {
-        d->host->set_reason(d->ctx, 403, -1, "every operation was refused with HTTP 403; check the security role "
-                            "of the application user of this client_id in %s", d->org_url);
-        st = CS_FATAL;
-    }
+    st = send_and_settle(d, chunks, n_chunks, records, n, n_ops);
 out:
-    for (size_t k = 0; chunks && k < n_chunks; k++) {
+    for (size_t k = 0; chunks && k < n_chunks; k++)
         free(chunks[k].body);
-        cshttp_response_clear(&chunks[k].r);
-    }
     free(chunks);
-    free(url);
     for (size_t i = 0; ops && i < n_ops; i++)
         free(ops[i].request);
     free(ops);
@@ -474,7 +558,5 @@ out:
         json_decref(merged[i]);
     free(merged);
     free(skip);
-    cshttp_token_drop(auth);
-    cshttp_token_drop(token);
     return st;
 }

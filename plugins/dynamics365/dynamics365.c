@@ -5,9 +5,12 @@
  * table from EntityDefinitions (d365_describe.c); requests and the token go through d365_http.c.
  *
  * Concurrency: the core calls one instance from one thread at a time and creates one instance per
- * reader and per writer. An instance owns its HTTP clients and token cache; write() may run up to
- * max_concurrent_requests $batch requests at once on threads it joins before returning, each with its
- * own client. Nothing is global but libcurl's one-time initialisation.
+ * reader and per writer. An instance owns its HTTP clients (one for every request, one for the reader's
+ * pages read ahead); write() sends its $batch requests concurrently on its client's libcurl multi handle,
+ * at most max_in_flight at once through the connection's gate, which a 429 / Retry-After pauses for
+ * every sender of it. The gate and the token cache are the connection's state, shared by its instances
+ * through the core (plugin ABI 1.3 connection_shared; d365_connection_state).
+ * Nothing is global but libcurl's one-time initialisation.
  *
  * Idempotency key: a record's key is the row's primary id (read: the GUID Dataverse returns, also for
  * $deletedEntity tombstones). The sink writes by that id, or by the alternate key configured for the
@@ -36,8 +39,9 @@ static const cs_option options[] = {
     {"timeout", CS_OPT_DURATION, 0, "120s", "timeout of one whole request"},
     {"page_size", CS_OPT_INT, 0, "5000", "rows per page when reading (odata.maxpagesize, 1-5000)"},
     {"batch_size", CS_OPT_INT, 0, "100", "operations per $batch request when writing (1-1000)"},
-    {"max_concurrent_requests", CS_OPT_INT, 0, "4",
-     "$batch requests one writer sends at once (1-16; the service allows 52 per user in all)"},
+    {"max_in_flight", CS_OPT_INT, 0, "48",
+     "requests in flight at once on this connection (1-52): Dataverse's service protection allows 52 "
+     "concurrent requests per user; 48 leaves room for other clients of the same application user"},
     {"tables", CS_OPT_JSON, 0, NULL,
      "stream -> {table, columns, labels, key, update_only}; a mapped stream may be left out (README)"},
     {NULL, 0, 0, NULL, NULL},
@@ -160,11 +164,10 @@ static void d365_destroy(void *inst)
     for (size_t i = 0; i < d->n_tables; i++)
         d365_table_free(&d->tables[i]);
     free(d->tables);
-    for (int i = 0; d->extra && i < d->max_concurrent; i++)
-        cshttp_client_free(d->extra[i]);
-    free(d->extra);
+    json_decref(d->linked);
+    cshttp_client_free(d->ahead);
     cshttp_client_free(d->http);
-    cshttp_token_free(d->token);
+    cshttp_shared_free(d->own_shared);
     free((char *)d->http_opts.ca_bundle);
     free(d->org_url);
     free(d->api);
@@ -182,26 +185,44 @@ static long opt_int(const json_t *o, const char *name)
     return (long)json_integer_value(json_object_get(o, name));
 }
 
+/* The state of the connection, shared by its instances: its gate (max_in_flight requests, Retry-After
+ * pauses) and token cache, into d->gate and d->token. -1 on allocation failure. */
+static int d365_connection_state(struct d365 *d, long max_in_flight, const struct cshttp_token_config *tc)
+{
+    struct cshttp_shared *s = cshttp_shared_get(d->host, d->ctx, tc, (int)max_in_flight, &d->own_shared);
+    if (!s)
+        return -1;
+    d->gate = s->gate;
+    d->token = s->token;
+    return 0;
+}
+
 static cs_status d365_create(const cs_host *host, cs_ctx *ctx, const json_t *o, void **inst)
 {
     struct d365 *d = calloc(1, sizeof *d);
     const char *url = opt_str(o, "url"), *tenant = opt_str(o, "tenant"), *ca = opt_str(o, "ca_bundle"), *k;
     char *authority = NULL, *token_url = NULL, *scope = NULL, err[256] = "";
     const json_t *tables = json_object_get(o, "tables"), *spec;
-    long page = opt_int(o, "page_size"), batch = opt_int(o, "batch_size"), conc = opt_int(o, "max_concurrent_requests");
+    long page = opt_int(o, "page_size"), batch = opt_int(o, "batch_size"), in_flight = opt_int(o, "max_in_flight");
     struct cshttp_token_config tc;
 
-    if (!d)
+    if (!d || !(d->linked = json_object())) {
+        free(d);
         return CS_FATAL;
+    }
     d->host = host;
     d->ctx = ctx;
     if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
         snprintf(err, sizeof err, "url: must start with https:// (got \"%s\")", url);
         goto fail;
     }
-    if (page < 1 || page > D365_MAX_PAGE || batch < 1 || batch > D365_MAX_BATCH || conc < 1 || conc > 16) {
-        snprintf(err, sizeof err, "page_size must be 1-%d, batch_size 1-%d and max_concurrent_requests 1-16",
-                 D365_MAX_PAGE, D365_MAX_BATCH);
+    if (page < 1 || page > D365_MAX_PAGE || batch < 1 || batch > D365_MAX_BATCH) {
+        snprintf(err, sizeof err, "page_size must be 1-%d and batch_size 1-%d", D365_MAX_PAGE, D365_MAX_BATCH);
+        goto fail;
+    }
+    if (in_flight < 1 || in_flight > D365_MAX_IN_FLIGHT) {
+        snprintf(err, sizeof err, "max_in_flight must be 1-%d (Dataverse allows %d concurrent requests per user)",
+                 D365_MAX_IN_FLIGHT, D365_MAX_IN_FLIGHT);
         goto fail;
     }
     if (tables && !json_is_null(tables) && !json_is_object(tables)) {
@@ -211,7 +232,6 @@ static cs_status d365_create(const cs_host *host, cs_ctx *ctx, const json_t *o, 
     json_object_foreach((json_t *)tables, k, spec) if (parse_table(d, k, spec, err, sizeof err) != 0) goto fail;
     d->page_size = (int)page;
     d->batch_size = (int)batch;
-    d->max_concurrent = (int)conc;
     d->http_opts.connect_timeout_ms = opt_int(o, "connect_timeout");
     d->http_opts.timeout_ms = opt_int(o, "timeout");
     d->calls = (struct cshttp_counter){host, ctx};
@@ -228,8 +248,10 @@ static cs_status d365_create(const cs_host *host, cs_ctx *ctx, const json_t *o, 
         goto oom;
     tc = (struct cshttp_token_config){token_url, opt_str(o, "client_id"), opt_str(o, "client_secret"), scope,
                                       d->settings_hint};
-    if (!(d->token = cshttp_token_new(&tc)) || !(d->http = cshttp_client_new(&d->http_opts)) ||
-        !(d->extra = calloc((size_t)d->max_concurrent, sizeof *d->extra)))
+    if (d365_connection_state(d, in_flight, &tc) != 0)
+        goto oom;
+    d->http_opts.gate = d->gate;
+    if (!(d->http = cshttp_client_new(&d->http_opts)))
         goto oom;
     free(authority);
     free(token_url);

@@ -39,15 +39,20 @@ def parse_ts(s):
 
 class PKeys:
     def __init__(self, secret, reencode):
-        self.secret = secret
+        self.keyed = hashlib.sha256(secret)  # copied per hash: the secret is hashed once
         self.reencode = reencode
+
+    def _hash(self, data):
+        h = self.keyed.copy()
+        h.update(data)
+        return h.digest()
 
     def encode(self, res_idx, rid):
         nonce = os.urandom(6) if self.reencode else b"\0" * 6
-        raw = struct.pack(">BHQ", 1, res_idx, rid)
-        pad = hashlib.sha256(self.secret + nonce).digest()[:11]
-        body = nonce + bytes(a ^ b for a, b in zip(raw, pad))
-        mac = hashlib.sha256(self.secret + body).digest()[:12]
+        raw = int.from_bytes(struct.pack(">BHQ", 1, res_idx, rid), "big")
+        pad = int.from_bytes(self._hash(nonce)[:11], "big")
+        body = nonce + (raw ^ pad).to_bytes(11, "big")
+        mac = self._hash(body)[:12]
         return "@" + base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode("ascii")
 
     def decode(self, pkey):
@@ -61,10 +66,10 @@ class PKeys:
         if len(data) != 29:
             return None
         body, mac = data[:17], data[17:]
-        if hashlib.sha256(self.secret + body).digest()[:12] != mac:
+        if self._hash(body)[:12] != mac:
             return None
         nonce = body[:6]
-        pad = hashlib.sha256(self.secret + nonce).digest()[:11]
+        pad = self._hash(nonce)[:11]
         raw = bytes(a ^ b for a, b in zip(body[6:], pad))
         _, res_idx, rid = struct.unpack(">BHQ", raw)
         return res_idx, rid

@@ -58,12 +58,15 @@ def convert(res, body, ext, creating, store, config):
 
 def check(k, spec, v, config):
     t = spec["type"]
-    bad = engine_error("The value '%s' is not valid for the '%s' property" % (v, k))
+
+    def bad():  # built only when raised: most values are valid
+        return engine_error("The value '%s' is not valid for the '%s' property" % (v, k))
+
     if t == "string":
         if v is None:
             return ""
         if not isinstance(v, str):
-            raise bad
+            raise bad()
         n = spec.get("length")
         if n and len(v) > n:
             if config.get("string_length_policy") == "truncate":
@@ -75,21 +78,21 @@ def check(k, spec, v, config):
         return v
     if t == "boolean":
         if not isinstance(v, bool):
-            raise bad
+            raise bad()
         return v
     if t == "long":
         if isinstance(v, bool) or not isinstance(v, int):
-            raise bad
+            raise bad()
         return v
     if t == "date":
         if v in (None, ""):
             return ""
         if not isinstance(v, str) or not DATE_RE.match(v):
-            raise bad
+            raise bad()
         try:
             datetime.date.fromisoformat(v)
         except ValueError:
-            raise bad
+            raise bad()
         return v
     if t == "enumeration":
         if v not in spec["values"]:
@@ -97,7 +100,7 @@ def check(k, spec, v, config):
         return v
     if t == "object":
         if not isinstance(v, dict):
-            raise bad
+            raise bad()
         sub = spec.get("fields", [])
         for sk, sv in v.items():
             if sk not in sub:
@@ -131,11 +134,8 @@ def render(emu, base, res, rid, rec, ext):
     api = emu.api_of(res, ext)
     fields = res.all_fields(ext)
     out = {"PKey": pkey}
-    for name in sorted(fields):
-        spec = fields[name]
-        if name in ("PKey",):
-            continue
-        if name == "href":
+    for name, spec in fields.items():  # in any order: the result is sorted below
+        if name == "PKey" or name == "href":
             continue
         if spec["type"] == "collection":
             out[name] = {"href": "%s/%s/" % (href(base, api, res.name, store.pkey(res, rid)), name)}
@@ -163,7 +163,10 @@ def render(emu, base, res, rid, rec, ext):
         else:
             out[link] = {}
     out["href"] = href(base, api, res.name, pkey)
-    return dict(sorted(out.items(), key=lambda kv: (kv[0] != "PKey", kv[0])))
+    ordered = {"PKey": out.pop("PKey")}  # PKey first, then the fields by name
+    for name in sorted(out):
+        ordered[name] = out[name]
+    return ordered
 
 
 def _computed(out, rid, rec):

@@ -62,6 +62,7 @@ class Campaign(emulib.Emulator):
         "optout_export_delimiter": ",",
         "fault_retry_after": 1,
         "request_log_size": 20000,
+        "latency_ms": 0,  # added to every answer of the service endpoints (not the control API); --latency
     }
 
     def reset_state(self):

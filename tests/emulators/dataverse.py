@@ -57,6 +57,7 @@ class Dataverse(emulib.Emulator):
                      "debug_headers": True},
         "fault_retry_after": 1,
         "request_log_size": 20000,
+        "latency_ms": 0,  # added to every answer of the service endpoints (not the control API); --latency
     }
 
     def reset_state(self):

@@ -1,11 +1,13 @@
 # test_campaign: checks the Campaign Standard emulator against reference Part B (B1-B12): IMS
 # token, gateway checks, lists/paging/filters/sorting/counting, create/update/delete and their
 # errors, PKeys, custom resources, metadata, engine-call accounting, the I/O Events journal, the
-# opt-out export, history, faults, and the standalone run.
+# opt-out export, history, faults, added latency (concurrent answers, the time served), and the
+# standalone run.
 import csv
 import os
 import re
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -419,12 +421,46 @@ class TestFaultsAndStandalone(AcsCase):
         self.c.close()
         self.assertEqual(self.c.get(P).status, 200)
 
+    def test_latency_delays_every_answer_concurrently(self):
+        self.ctl.patch("/_emulator/config", {"latency_ms": 300})
+        load0 = self.ctl.get("/_emulator/load").json()
+        clients = [Client(self.base, self.c.default_headers) for _ in range(60)]
+        times = []
+
+        def one(c):
+            t = time.monotonic()
+            self.assertEqual(c.get(PX + "/byExternalId?externalId_parameter=none").status, 200)
+            times.append(time.monotonic() - t)
+
+        threads = [threading.Thread(target=one, args=(c,)) for c in clients]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.monotonic() - t0
+        for c in clients:
+            c.close()
+        self.assertEqual(len(times), 60)
+        self.assertGreaterEqual(min(times), 0.3)
+        self.assertLess(wall, 2.0)  # answered side by side, not one after the other (18 s)
+        load1 = self.ctl.get("/_emulator/load").json()
+        self.assertEqual(load1["served"] - load0["served"], 60)
+        self.assertGreaterEqual(load1["busy_s"] - load0["busy_s"], 18.0)
+        t = time.monotonic()
+        self.token()  # the token endpoint is delayed too; the control API is not
+        self.assertGreaterEqual(time.monotonic() - t, 0.3)
+        t = time.monotonic()
+        self.ctl.get("/_emulator/health")
+        self.assertLess(time.monotonic() - t, 0.25)
+
     def test_seed_deterministic_and_standalone(self):
-        p, url = run_standalone("campaign.py", "--seed", "4")
+        p, url = run_standalone("campaign.py", "--seed", "4", "--latency", "20")
         try:
             c = Client(url)
             counts = c.get("/_emulator/resources").json()
             self.assertEqual(counts["profile"], 4)
+            self.assertEqual(c.get("/_emulator/config").json()["latency_ms"], 20)
             ext_a = c.get("/_emulator/resources/profile/1").json()["externalId"]
             c.close()
         finally:

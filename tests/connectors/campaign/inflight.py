@@ -5,8 +5,11 @@
 # concurrently, one POST each, never more than 16 requests at the emulator at once; the 151st request is
 # answered 429 with Retry-After: 30, after which no request reaches Campaign: the records not sent yet
 # come back to be retried after the time given, and so does the whole batch the other instance writes
-# next, without sending anything.
+# next, without sending anything. A max_in_flight out of range is refused by --check-config at its
+# file:line:col.
 import os
+import re
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,6 +85,14 @@ def main():
         most = max_overlap(reqs)
         check(most <= LIMIT + SKEW, "never more than max_in_flight (%d) requests at Campaign at once (seen: %d)"
               % (LIMIT, most))
+        conf = h.write_conf(acstest.mem("src", 1) + h.acs_connection(extra="    max_in_flight: 0\n"),
+                            acstest.workflow("wf", "src", "acs", "[{stream: contacts, target: contacts}]"), "range")
+        p = subprocess.run([h.crmsyncd, "--check-config", "-c", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        line = next((n for n, text in enumerate(open(conf), 1) if "max_in_flight" in text), 0)
+        check(p.returncode != 0 and re.search(
+            r"range\.conf:%d:\d+: connections\.acs\.max_in_flight: max_in_flight must be 1-1024" % line, p.stdout),
+              "max_in_flight 0 is refused by --check-config at its file:line:col", p.stdout)
         print("inflight: %d requests, at most %d at once; %d written, %d waiting for Retry-After" %
               (len(reqs), most, created, len(retried)))
     finally:

@@ -3,9 +3,10 @@
 429 storms on reads and on $batch writes (every record delivered, no request sent before its
 Retry-After, the backing-off sub-state logged), a $batch answered 401 (one token refresh, then sent again), dropped connections and 503s mid-sync, every token
 expiring mid-run (401 -> one refresh), a wrong client secret (FAILED, the reason names the settings,
-the secret never logged) and 403 on every write (FAILED).
+the secret never logged), 403 on every write (FAILED) and max_in_flight out of range (refused at its file:line:col).
 """
 import json
+import re
 import threading
 import time
 
@@ -94,7 +95,7 @@ def main():
             {"kind": "throttle", "path": r"\$batch", "after": 1, "count": 3, "retry_after": 1},
             {"kind": "error", "status": 401, "path": r"\$batch", "count": 1, "message": "ExpiredAuthTicket"}]})
         conns = {"d365": L.connection(s, url, {"new_acsemailevents": {"key": ["new_acseventid"]}}, batch_size=50,
-                                      max_concurrent_requests=2),
+                                      max_in_flight=2),
                  "ev": {"connector": "jsonl-source", "file": s.path("events.jsonl")}}
         wf = [{"id": "wr", "source": "ev", "sink": "d365", "writers": 1, "batch_size": 100,
                "retry": {"base": "50ms", "cap": "2s"}, "mappings": [{"stream": "e", "target": "new_acsemailevents"}]}]
@@ -128,8 +129,14 @@ def main():
         L.check("invalid_client" in w["reason"] and "client_secret" in w["reason"] and "tenant" in w["reason"],
                 "wrong secret: the reason does not name the settings: %s" % w["reason"])
         L.check("not-the-secret-42" not in r.log, "the secret appears in the log")
-        print("faults: ok (%d read 429s, %d write 429s honoured; drops, 503, token expiry, 403, wrong secret)"
-              % (n429, n429w))
+        # max_in_flight beyond Dataverse's 52 concurrent requests per user: refused at its file:line:col
+        s.set_secret(L.SECRET)
+        r = L.run_daemon(read_conf(s, url, "inflight", max_in_flight=53), 60)
+        L.check(r.rc != 0 and re.search(r"inflight\S*:\d+:\d+: connections\.\w+\.max_in_flight: max_in_flight must "
+                                        r"be 1-52", r.log),
+                "max_in_flight 53: expected a refusal at its file:line:col, got %s" % r.log[-1500:])
+        print("faults: ok (%d read 429s, %d write 429s honoured; drops, 503, token expiry, 403, wrong secret, "
+              "max_in_flight out of range)" % (n429, n429w))
     finally:
         emu.stop()
         s.close()

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """read.py - the dynamics365 source against the Dataverse emulator, with the real daemon:
-initial sync (inactive rows included, pages split across read() calls), incremental creates, updates
+initial sync (inactive rows included, pages split across read() calls, each next page fetched while
+the previous one is committed), incremental creates, updates
 and deletes, an expired delta token (a counted full re-sync) with the rows deleted meanwhile sent as
 deletes, picklists read as labels (checked
 end to end through a Dataverse -> Dataverse copy into a second emulator), and a table without change
@@ -68,6 +69,9 @@ def main():
                 "initial sync: expected 2000 upserts of the seeded ids, got %d lines" % len(got))
         L.check(r.workflow("rd")["metrics"].get("d365_pages_read") == 8,
                 "initial sync: expected 7 pages of 300 and one empty delta, metrics %s" % r.workflow("rd")["metrics"])
+        # each page's nextLink is fetched while the page is committed (pages split across read() calls too)
+        L.check(r.workflow("rd")["metrics"].get("d365_pages_read_ahead") == 6,
+                "initial sync: expected pages 2-7 read ahead, metrics %s" % r.workflow("rd")["metrics"])
         check_initial_flag(captured_v(cap), emu, True, "initial sync")
 
         # 2. incremental: 30 creates, 20 updates, 10 deletes

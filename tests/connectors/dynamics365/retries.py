@@ -3,7 +3,9 @@
 Dataverse emulator: $batch requests answered 500/503 as a whole (no Retry-After), $batch requests and
 reads answered after the connection's `timeout` (the workflow backs off, its sub-state logged with the
 cause), and single operations inside a $batch answered 429 with a Retry-After or 503 while the rest of
-the batch is written (those records are retried, and not before their Retry-After). Every record is
+the batch is written (those records are retried, and not before their Retry-After), and one $batch of
+a write answered 429 as a whole while the other is answered (only its records are retried, nothing is
+sent before the Retry-After). Every record is
 eventually delivered, nothing is dead-lettered, and the workflow ends RUNNING, never FAILED.
 """
 import calendar
@@ -21,16 +23,16 @@ def fired(url):
     return [f for f in L.control(url, "GET", "faults")["faults"] if f["remaining"] is None or f["remaining"] > 0]
 
 
-def write_run(s, emu, url, name, faults, **conn):
+def write_run(s, emu, url, name, faults, writers=2, **conn):
     L.control(url, "POST", "reset", {"seed": 10})
     L.control(url, "POST", "faults", {"items": faults})
     with open(s.path(name + ".jsonl"), "w") as f:
         for i in range(EVENTS):
             f.write(json.dumps({"key": "ev-%d" % i, "op": "upsert", "payload": {"subject": "s%d" % i}}) + "\n")
     conns = {"d365": L.connection(s, url, {"new_acsemailevents": {"key": ["new_acseventid"]}}, batch_size=50,
-                                  max_concurrent_requests=2, **conn),
+                                  max_in_flight=2, **conn),
              "ev": {"connector": "jsonl-source", "file": s.path(name + ".jsonl")}}
-    wf = [{"id": "wr", "source": "ev", "sink": "d365", "writers": 2, "batch_size": 100,
+    wf = [{"id": "wr", "source": "ev", "sink": "d365", "writers": writers, "batch_size": 100,
            "retry": {"base": "100ms", "cap": "1s"}, "mappings": [{"stream": "e", "target": "new_acsemailevents"}]}]
     r = L.run_daemon(L.write_config(s, conns, wf, name + ".conf", plugins=["dynamics365", L.D365TEST]), 120)
     L.check(r.rc == 0, "%s:\n%s" % (name, r.log[-3000:]))
@@ -99,8 +101,24 @@ def main():
         created = calendar.timegm(time.strptime(row["createdon"], "%Y-%m-%dT%H:%M:%SZ"))
         L.check(created >= int(throttled) + 2, "opfaults: ev-7 written %.1f s after its second 429 (Retry-After 3)"
                 % (created - throttled))
-        print("retries: ok (whole-$batch 5xx, $batch and read timeouts, per-operation 429 and 503: every record "
-              "delivered, RUNNING)")
+        # 5. one of the two $batch requests of a write answered 429 as a whole (Retry-After 1 s), the other
+        # one answered: only the throttled one's records are retried (no row is written twice), and nothing
+        # leaves the connection before the Retry-After has passed
+        write_run(s, emu, url, "batch429", [
+            {"kind": "throttle", "path": r"\$batch", "after": 1, "count": 1, "retry_after": 1}], writers=1)
+        again = [x["new_acseventid"] for x in L.rows(emu, "new_acsemailevents").values()
+                 if x["modifiedon"] != x["createdon"]]
+        L.check(not again, "batch429: %d rows written again although their $batch was answered, e.g. %s"
+                % (len(again), again[:3]))
+        log = L.requests_log(url)["requests"]
+        t429 = [e["time"] for e in log if e["status"] == 429]
+        sent_after = [e["time"] - e["ms"] / 1000.0 for e in log
+                      if "$batch" in e["path"] and e["status"] != 429 and e["time"] - e["ms"] / 1000.0 > t429[0]]
+        L.check(len(t429) == 1 and sent_after and min(sent_after) >= t429[0] + 0.95,
+                "batch429: a $batch was sent %.3f s after the 429 (Retry-After 1 s)"
+                % (min(sent_after) - t429[0] if t429 and sent_after else -1))
+        print("retries: ok (whole-$batch 5xx and 429, $batch and read timeouts, per-operation 429 and 503: every "
+              "record delivered once, RUNNING)")
     finally:
         emu.stop()
         s.close()

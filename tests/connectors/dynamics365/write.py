@@ -43,7 +43,7 @@ def main():
 
         tables = {"new_acsemailevents": {"key": ["new_acseventid"]},
                   "contact-updates": {"table": "contact", "update_only": True}}
-        conns = {"d365": L.connection(s, url, tables, batch_size=40, max_concurrent_requests=3),
+        conns = {"d365": L.connection(s, url, tables, batch_size=40, max_in_flight=3),
                  "events": {"connector": "jsonl-source", "file": s.path("events.jsonl")},
                  "updates": {"connector": "jsonl-source", "file": s.path("updates.jsonl")}}
         wf = [{"id": "ev", "source": "events", "sink": "d365", "writers": 2, "batch_size": 150,

@@ -1,0 +1,155 @@
+"""benchlib.py - owns what bench/ingress.py and bench/egress.py share: both emulators as their own
+processes (so that neither the other emulator nor this script competes with them for one Python
+interpreter), with LATENCY ms added to every answer; the run of the real crmsyncd with the daemon's CPU
+time sampled per 10 % of the load; and the figures printed at the end (records/s, requests and engine
+calls per record, mean requests in flight, daemon CPU per record, peak RSS, the projected time for
+15,000,000 records, and the CPU per record of each tenth of the load).
+Environment: as tests/workflows/wflib.py's, plus LATENCY (ms, default 0).
+"""
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "workflows"))
+
+import emuceiling as C  # noqa: E402
+import wflib as W  # noqa: E402
+
+LATENCY = float(os.environ.get("LATENCY") or 0)
+FULL_LOAD = 15000000
+
+
+class ProcEnv(W.Env):
+    """wflib.Env whose emulators run as processes; what reads an in-process emulator is answered through
+    the emulators' HTTP APIs instead."""
+
+    def __init__(self, name, seed, dv_settings=()):
+        super().__init__(name, seed=0)
+        self.dv.stop()  # the in-process pair is replaced by processes
+        self.acs.emu.stop()
+        self.dv_proc, self.dv_url = C.start_emulator("dataverse.py", seed, LATENCY, dv_settings)
+        self.acs_proc, self.acs.url = C.start_emulator("campaign.py", 0, LATENCY)
+
+    def close(self):
+        super().close()
+        C.stop_emulator(self.dv_proc)
+        C.stop_emulator(self.acs_proc)
+
+    def contacts(self):
+        """contactid -> {} for every contact, read through the Web API."""
+        c = C.Client(self.dv_url)
+        c.token("/%s/oauth2/v2.0/token" % C.DV_TENANT, {"grant_type": "client_credentials", "client_id": C.DV_CLIENT,
+                                                        "client_secret": C.DV_SECRET, "scope": self.dv_url + "/.default"})
+        out, target = {}, "/api/data/v9.2/contacts?$select=contactid"
+        while target:
+            status, body = c.request("GET", target, headers="Prefer: odata.maxpagesize=5000\r\n")
+            W.check(status == 200, "the contacts can be read", body[:500])
+            doc = json.loads(body)
+            out.update((r["contactid"], {}) for r in doc["value"])
+            target = doc.get("@odata.nextLink", "")[len(self.dv_url):]
+        c.close()
+        return out
+
+    def count(self):
+        return self.acs.ctl("GET", "resources/profile")[1]["count"]
+
+    def rows_in(self, tables):
+        """Rows in the Dataverse tables named (by entity set)."""
+        counts = W.L.control(self.dv_url, "GET", "tables")
+        return sum(counts[t] for t in tables)
+
+    def load(self):
+        """-> {emulator: its /_emulator/load document, with the CPU seconds its process used as "cpu_s"}."""
+        out = {"campaign": self.acs.ctl("GET", "load")[1], "dataverse": W.L.control(self.dv_url, "GET", "load")}
+        out["campaign"]["cpu_s"] = cpu_seconds(self.acs_proc.pid)
+        out["dataverse"]["cpu_s"] = cpu_seconds(self.dv_proc.pid)
+        return out
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc/<pid>/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_kb(pid):
+    """VmHWM of a process (0 once it is exiting)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Progress:
+    """The `during` callback of run_daemon: polls `done()` (records the emulators hold) and the daemon's
+    CPU time until `total` records are in, keeping a sample at each tenth of the load, and its peak RSS
+    (run_daemon's own sampling stops while this runs, and the daemon may exit soon after)."""
+
+    def __init__(self, done, total):
+        self.done, self.total = done, total
+        self.samples = []  # (records done, daemon CPU seconds) at start and at each tenth
+        self.peak_kb = 0
+
+    def __call__(self, proc):
+        self.samples = [(0, 0.0)]
+        nxt = 1
+        while nxt <= 10 and proc.poll() is None:
+            try:
+                n, cpu = self.done(), cpu_seconds(proc.pid)
+                self.peak_kb = max(self.peak_kb, peak_kb(proc.pid))
+            except (OSError, ValueError):
+                break  # the daemon is exiting
+            while nxt <= 10 and n >= self.total * nxt / 10:
+                self.samples.append((n, cpu))
+                nxt += 1
+            time.sleep(0.05)
+
+    def buckets(self):
+        """us of daemon CPU per record in each tenth of the load (as far as it was sampled)."""
+        return ["%.0f" % ((c1 - c0) * 1e6 / (n1 - n0)) if n1 > n0 else "-"
+                for (n0, c0), (n1, c1) in zip(self.samples, self.samples[1:])]
+
+
+def run(conf, progress, timeout):
+    """crmsyncd --exit-when-idle on conf, `progress` sampling it -> (Run, wall seconds)."""
+    start = time.monotonic()
+    r = W.L.run_daemon(conf, timeout, during=progress)
+    return r, time.monotonic() - start
+
+
+def emulator_load(before, after):
+    """-> {emulator: (mean requests being served, share of one CPU its process used)} between two load()
+    readings: whether an emulator, rather than the daemon, was what the run waited for."""
+    out = {}
+    for name in before:
+        wall = after[name]["uptime_s"] - before[name]["uptime_s"]
+        if wall > 0:
+            out[name] = ((after[name]["busy_s"] - before[name]["busy_s"]) / wall,
+                         (after[name]["cpu_s"] - before[name]["cpu_s"]) / wall)
+    return out
+
+
+def duration(seconds):
+    if seconds >= 86400:
+        return "%.1f days" % (seconds / 86400)
+    if seconds >= 3600:
+        return "%.1f h" % (seconds / 3600)
+    return "%.0f min" % (seconds / 60)
+
+
+def report(what, records, wall, r, requests, engine_calls, emulators, progress):
+    """The figures every benchmark prints."""
+    cpu_us = (r.cpu["cpu_user_s"] + r.cpu["cpu_system_s"]) * 1e6 / records
+    rate = records / wall
+    print("%s at %g ms latency: %d records in %.1f s: %.0f records/s end to end" % (what, LATENCY, records, wall, rate))
+    print("requests per record: %.3f, engine calls per record: %.3f" % (requests / records, engine_calls / records))
+    print("mean requests in flight: %s" % ", ".join("%s %.1f" % (k, v[0]) for k, v in sorted(emulators.items())))
+    print("emulator CPU: %s of one core" % ", ".join("%s %.0f %%" % (k, v[1] * 100) for k, v in sorted(emulators.items())))
+    print("daemon CPU: %.0f us/record, peak RSS %.1f MB" % (cpu_us, max(r.peak_kb, progress.peak_kb) / 1024.0))
+    print("projected time for %d records: %s" % (FULL_LOAD, duration(FULL_LOAD / rate)))
+    print("daemon CPU us/record per 10 %% of the load: %s" % " ".join(progress.buckets()))
+    return cpu_us
