@@ -426,20 +426,25 @@ static int send_all(struct acs *a, struct job **sel, struct cshttp_call *calls, 
     return -1;
 }
 
+/* Out of memory building a round's calls: send none of them, retry those records later. */
+static void out_of_memory(struct acs *a, struct job **sel, size_t m)
+{
+    acs_fail(a, 0, "out of memory");
+    for (size_t k = 0; k < m; k++)
+        job_end(a, sel[k], CS_RETRY);
+}
+
 /* Resolve the keys of every job waiting for it, at once. */
 static void lookup_round(struct acs *a, struct job **sel, struct cshttp_call *calls, size_t m)
 {
     for (size_t i = 0; i < m; i++) {
-        calls[i] = (struct cshttp_call){.method = "GET", .url = sel[i]->url = lookup_url(sel[i]->t, cs_record_key(sel[i]->rec))};
-        a->host->metric_add(a->ctx, "acs_lookup", 1);
-    }
-    for (size_t i = 0; i < m; i++) {
-        if (!calls[i].url) { /* out of memory: send nothing, retry the batch's records later */
-            acs_fail(a, 0, "out of memory");
-            for (size_t k = 0; k < m; k++)
-                job_end(a, sel[k], CS_RETRY);
+        free(sel[i]->url);
+        if (!(sel[i]->url = lookup_url(sel[i]->t, cs_record_key(sel[i]->rec)))) {
+            out_of_memory(a, sel, m);
             return;
         }
+        calls[i] = (struct cshttp_call){.method = "GET", .url = sel[i]->url};
+        a->host->metric_add(a->ctx, "acs_lookup", 1);
     }
     if (send_all(a, sel, calls, m) != 0)
         return;
@@ -471,7 +476,8 @@ static int write_call(struct acs *a, struct job *j, struct cshttp_call *k)
 {
     int is_delete = cs_record_op(j->rec) == CS_OP_DELETE;
     free(j->text);
-    j->text = NULL;
+    free(j->url);
+    j->text = j->url = NULL;
     if (!is_delete && j->c.pkey)
         json_object_del(j->send, j->t->key); /* a custom key cannot be changed by PATCH; it is the same anyway */
     if ((!is_delete && !(j->text = json_dumps(j->send, JSON_COMPACT))) ||
@@ -555,9 +561,7 @@ static void write_round(struct acs *a, struct job **sel, struct cshttp_call *cal
 {
     for (size_t i = 0; i < m; i++) {
         if (write_call(a, sel[i], &calls[i]) != 0) {
-            acs_fail(a, 0, "out of memory");
-            for (size_t k = 0; k < m; k++)
-                job_end(a, sel[k], CS_RETRY);
+            out_of_memory(a, sel, m);
             return;
         }
     }
