@@ -1,14 +1,34 @@
 /*
  * check.h - a minimal test harness for the unit tests: CHECK() records a failure with file and line
- * and keeps going; check_exit() returns the automake exit status (0 pass, 1 fail).
+ * and keeps going; check_exit() returns the automake exit status (0 pass, 1 fail); check_remove_dir()
+ * cleans a scratch directory up.
  */
 #ifndef CS_TEST_CHECK_H
 #define CS_TEST_CHECK_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int check_failures;
+
+/* Remove a test's scratch directory and the files in it. */
+static inline void check_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096];
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < (int)sizeof path)
+                unlink(path);
+        }
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
 
 #define CHECK(cond)                                                                                       \
     do {                                                                                                  \

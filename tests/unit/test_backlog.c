@@ -5,7 +5,6 @@
  * state; and a 100,000-record sanity run. Every test has its own DB file in a temporary directory that
  * is removed at the end. A second, raw SQLite connection inspects the file and injects failures.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -55,22 +54,6 @@ static struct cs_backlog *fresh(const char *name, char **path)
     else
         free(p);
     return b;
-}
-
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            char *p = cs_xasprintf("%s/%s", tmpdir, e->d_name);
-            unlink(p);
-            free(p);
-        }
-    }
-    if (d)
-        closedir(d);
-    rmdir(tmpdir);
 }
 
 /* ---- raw access to the file ------------------------------------------------------------------- */
@@ -1183,6 +1166,6 @@ int main(void)
     test_workflow_state();
     test_bulk();
 
-    remove_tmpdir();
+    check_remove_dir(tmpdir);
     return check_exit();
 }

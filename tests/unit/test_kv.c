@@ -7,7 +7,6 @@
  * read per row, counted by SQLite, printed per tenth of the drain (CRMSYNC_KV_BENCH_ROWS rows, 30,000
  * by default).
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,22 +353,6 @@ static void test_cost_flat(void)
     cs_backlog_close(b);
 }
 
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            char *p = cs_xasprintf("%s/%s", tmpdir, e->d_name);
-            unlink(p);
-            free(p);
-        }
-    }
-    if (d)
-        closedir(d);
-    rmdir(tmpdir);
-}
-
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -387,6 +370,6 @@ int main(void)
     test_migration_keeps_values();
     test_cost_flat();
 
-    remove_tmpdir();
+    check_remove_dir(tmpdir);
     return check_exit();
 }
