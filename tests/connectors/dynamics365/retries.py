@@ -29,8 +29,8 @@ def write_run(s, emu, url, name, faults, writers=2, **conn):
     with open(s.path(name + ".jsonl"), "w") as f:
         for i in range(EVENTS):
             f.write(json.dumps({"key": "ev-%d" % i, "op": "upsert", "payload": {"subject": "s%d" % i}}) + "\n")
-    conns = {"d365": L.connection(s, url, {"new_acsemailevents": {"key": ["new_acseventid"]}}, batch_size=50,
-                                  max_in_flight=2, **conn),
+    conn = dict({"batch_size": 50, "max_in_flight": 2}, **conn)
+    conns = {"d365": L.connection(s, url, {"new_acsemailevents": {"key": ["new_acseventid"]}}, **conn),
              "ev": {"connector": "jsonl-source", "file": s.path(name + ".jsonl")}}
     wf = [{"id": "wr", "source": "ev", "sink": "d365", "writers": writers, "batch_size": 100,
            "retry": {"base": "100ms", "cap": "1s"}, "mappings": [{"stream": "e", "target": "new_acsemailevents"}]}]
@@ -56,9 +56,10 @@ def main():
     emu, url = L.emulator(seed=10)
     try:
         # 1. $batch answered 503 and 500 as a whole: no inner responses, the write backs off and is sent again
+        # (one $batch per write: a whole write fails whichever of the concurrent requests the fault hits)
         r = write_run(s, emu, url, "batch5xx", [
             {"kind": "error", "status": 503, "path": r"\$batch", "after": 1, "count": 3},
-            {"kind": "error", "status": 500, "path": r"\$batch", "after": 2, "count": 1}])
+            {"kind": "error", "status": 500, "path": r"\$batch", "after": 2, "count": 1}], batch_size=100)
         L.check(backing_off(r, "HTTP 503"), "batch5xx: the backing-off reason does not name the status")
         n5xx = L.control(url, "GET", "counts")
         L.check(n5xx.get("status_503", 0) >= 3 and n5xx.get("status_500", 0) >= 1, "batch5xx: counts %s" % n5xx)
@@ -66,7 +67,7 @@ def main():
         # 2. $batch answered after the request timeout: the client gives up, backs off and sends it again
         # (the emulator still applies the late batches: the upserts by alternate key absorb the repeat)
         r = write_run(s, emu, url, "batchslow", [
-            {"kind": "slow", "path": r"\$batch", "after": 1, "count": 3, "delay": 2.5}], timeout="1s")
+            {"kind": "slow", "path": r"\$batch", "after": 1, "count": 3, "delay": 2.5}], timeout="1s", batch_size=100)
         L.check(backing_off(r, "timed out", "Timeout was reached"),
                 "batchslow: the backing-off reason does not say the request timed out")
 
