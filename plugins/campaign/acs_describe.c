@@ -189,7 +189,7 @@ static cs_status get_json(struct acs *a, const char *url, const char *what, cons
 {
     struct cshttp_response r = {0};
     cs_status st;
-    if (!a->docs_live && (*doc = acs_shared_doc(a, url)))
+    if (!a->docs_live && (*doc = cshttp_docs_find(a->docs, url)))
         return CS_OK;
     st = acs_call(a, "GET", url, NULL, 0, &r);
     if (st == CS_OK && (st = acs_classify(a, &r, what)) == CS_OK && !(*doc = cshttp_response_json(&r))) {
@@ -203,7 +203,7 @@ static cs_status get_json(struct acs *a, const char *url, const char *what, cons
         st = CS_FATAL;
     }
     if (st == CS_OK)
-        acs_shared_keep(a, url, *doc);
+        cshttp_docs_keep(a->docs, url, *doc);
     cshttp_response_clear(&r);
     return st;
 }

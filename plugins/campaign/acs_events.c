@@ -312,6 +312,16 @@ static char *first_url(const struct acs *a, const json_t *cursor, size_t limit)
     return url;
 }
 
+/* The position a page ends at: its _page.last, else its last entry's (borrowed), or NULL. */
+static const char *page_last(const json_t *doc)
+{
+    const json_t *events = json_object_get(doc, "events");
+    const char *last = json_string_value(json_object_get(json_object_get(doc, "_page"), "last"));
+    if (!last && json_array_size(events))
+        last = json_string_value(json_object_get(json_array_get(events, json_array_size(events) - 1), "position"));
+    return last;
+}
+
 /* Emit one page's events, none unless all could be made (a profile lookup that must be retried
  * aborts the page before anything is emitted). `ids` receives the keys emitted, which join the seen
  * set once the page is checkpointed: a page read again after a failure is not mistaken for
@@ -328,7 +338,6 @@ static cs_status emit_page(struct acs *a, const char *stream, int kind, const js
     }
     json_array_foreach(json_object_get(doc, "events"), i, entry) {
         cs_record *rec;
-        *last = json_string_value(json_object_get(entry, "position"));
         if ((st = event_record(a, stream, kind, entry, ids, &rec)) != CS_OK)
             break;
         if (rec) {
@@ -344,32 +353,27 @@ static cs_status emit_page(struct acs *a, const char *stream, int kind, const js
         (*emitted)++;
     }
     json_decref(recs);
-    if (st == CS_OK && json_string_value(json_object_get(json_object_get(doc, "_page"), "last")))
-        *last = json_string_value(json_object_get(json_object_get(doc, "_page"), "last"));
+    if (st == CS_OK)
+        *last = page_last(doc);
     return st;
 }
 
 /* One journal page: from the page cache when a stream of this instance fetched it a moment ago, else
- * from the journal. CS_OK with *doc (new) and *next (new, NULL at the last page); CS_NODATA at the end
- * of the journal (the stream of `kind` then waits for the retry-after); else the failure. */
+ * from the read ahead or the journal (the page after it is then requested ahead). CS_OK with *doc
+ * (new) and *next (new, NULL at the last page); CS_NODATA at the end of the journal (the stream of
+ * `kind` then waits for the retry-after); else the failure. */
 static cs_status fetch_page(struct acs *a, int kind, const char *url, json_t **doc, char **next)
 {
     struct cshttp_response r = {0};
-    const char *cached_next = NULL;
-    const json_t *cached = acs_pagecache_get(&a->pages, url, &cached_next);
     cs_status st;
-    *doc = NULL;
     *next = NULL;
-    if (cached) {
+    if ((*doc = acs_pagecache_take(&a->pages, url, kind, next))) {
         a->host->metric_add(a->ctx, "acs_journal_page_shared", 1);
-        *doc = json_incref((json_t *)cached);
-        if (cached_next && !(*next = strdup(cached_next))) {
-            json_decref(*doc);
-            return acs_fail(a, 0, "out of memory"), CS_RETRY;
-        }
         return CS_OK;
     }
-    if ((st = acs_call(a, "GET", url, NULL, 1, &r)) != CS_OK)
+    if (!acs_ahead_take(a, url, &r, &st))
+        st = acs_call(a, "GET", url, NULL, 1, &r);
+    if (st != CS_OK)
         goto out;
     if (r.status == 204) { /* the end of the journal: come back after retry-after */
         a->journal_idle_until_ms[kind] = acs_now_ms() + (r.retry_after_ms >= 0 ? r.retry_after_ms : 10000);
@@ -390,7 +394,9 @@ static cs_status fetch_page(struct acs *a, int kind, const char *url, json_t **d
         goto out;
     }
     *next = next_link(a, &r);
-    acs_pagecache_put(&a->pages, url, json_incref(*doc), r.body_len, *next);
+    if (*next && json_array_size(json_object_get(*doc, "events")))
+        acs_ahead_start(a, page_last(*doc), *next);
+    acs_pagecache_put(&a->pages, url, json_incref(*doc), r.body_len, *next, a->event_streams & ~(1u << kind));
 out:
     cshttp_response_clear(&r);
     return st;
@@ -414,7 +420,8 @@ cs_status acs_events_read(struct acs *a, const char *stream, const json_t *curso
     }
     if (acs_now_ms() < a->journal_idle_until_ms[kind])
         return CS_NODATA;
-    if (!(url = first_url(a, cursor, limit ? limit : 1)))
+    if (!(url = acs_ahead_link(a, json_string_value(json_object_get(cursor, "since")))) &&
+        !(url = first_url(a, cursor, limit ? limit : 1)))
         return acs_fail(a, 0, "out of memory"), CS_RETRY;
     while (emitted + limit <= max_records && !a->host->stopping(a->ctx)) {
         json_t *doc, *ids, *id;

@@ -5,7 +5,8 @@
  * mapped later or a crash fell between their checkpoints) each asks for the same pages, and this
  * cache answers all but the first. A journal page at a given position only grows at the end of the
  * journal, so a page a few seconds old is a consistent, if slightly short, view: the next read
- * continues from its last position. Bounded by slots, bytes and age; no global state.
+ * continues from its last position. A page is dropped once every stream of the instance has read it,
+ * and the cache is bounded by slots, bytes and age; no global state.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 #include "campaign.h"
 
 #define MAX_AGE_MS 10000
-#define MAX_BYTES (16u << 20)
+#define MAX_BYTES (6u << 20) /* four pages of the journal's largest answer, 1.5 MB */
 
 static void drop(struct acs_pagecache *c, struct acs_cached_page *p)
 {
@@ -32,23 +33,33 @@ static void expire(struct acs_pagecache *c, int64_t now)
             drop(c, &c->slot[i]);
 }
 
-const json_t *acs_pagecache_get(struct acs_pagecache *c, const char *url, const char **next)
+json_t *acs_pagecache_take(struct acs_pagecache *c, const char *url, int kind, char **next)
 {
     expire(c, acs_now_ms());
-    for (size_t i = 0; i < ACS_PAGECACHE_SLOTS; i++)
-        if (c->slot[i].url && strcmp(c->slot[i].url, url) == 0) {
-            *next = c->slot[i].next;
-            return c->slot[i].doc;
-        }
+    for (size_t i = 0; i < ACS_PAGECACHE_SLOTS; i++) {
+        struct acs_cached_page *p = &c->slot[i];
+        json_t *doc;
+        if (!p->url || strcmp(p->url, url) != 0)
+            continue;
+        *next = NULL;
+        if (p->next && !(*next = strdup(p->next)))
+            return NULL; /* out of memory: fetched again */
+        doc = json_incref(p->doc);
+        p->waiting &= ~(1u << kind);
+        if (!p->waiting) /* every stream has read it */
+            drop(c, p);
+        return doc;
+    }
     return NULL;
 }
 
-void acs_pagecache_put(struct acs_pagecache *c, const char *url, json_t *doc, size_t bytes, const char *next)
+void acs_pagecache_put(struct acs_pagecache *c, const char *url, json_t *doc, size_t bytes, const char *next,
+                       unsigned waiting)
 {
     int64_t now = acs_now_ms();
     struct acs_cached_page *victim = NULL;
     expire(c, now);
-    if (bytes > MAX_BYTES / 4) { /* a page this big is not worth keeping */
+    if (!waiting || bytes > MAX_BYTES / 4) { /* no other reader, or a page too big to keep */
         json_decref(doc);
         return;
     }
@@ -84,6 +95,7 @@ void acs_pagecache_put(struct acs_pagecache *c, const char *url, json_t *doc, si
     victim->doc = doc;
     victim->bytes = bytes;
     victim->at_ms = now;
+    victim->waiting = waiting;
     c->bytes += bytes;
 }
 

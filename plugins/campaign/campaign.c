@@ -20,7 +20,6 @@
  * last body written). Source records are keyed by the journal event id (email-events) and by
  * "<externalId or email>/<field>" (opt-outs).
  */
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +39,7 @@ static const cs_option options[] = {
     {"scopes", CS_OPT_LIST, 0, DEFAULT_SCOPES, "IMS scopes of the credential (Developer Console)"},
     {"org_id", CS_OPT_STRING, 0, NULL, "IMS organization id (...@AdobeOrg), sent as x-ims-org-id to the journal"},
     {"journal_url", CS_OPT_STRING, 0, NULL, "journaling URL of the I/O Events registration (stream email-events)"},
-    {"journal_limit", CS_OPT_INT, 0, "100", "events per journal page"},
+    {"journal_limit", CS_OPT_INT, 0, "1000", "most events per journal page (the journal may answer fewer)"},
     {"export_url", CS_OPT_STRING, 0, NULL, "directory of the opt-out export files, file:///dir/ or sftp://host/dir/"},
     {"optout_filter", CS_OPT_STRING, 0, NULL,
      "profile filter on lastModified (e.g. byLastModified) read by stream opt-outs-poll"},
@@ -83,70 +82,6 @@ static char *join_scopes(const json_t *list)
     return out;
 }
 
-/* ---- what the instances of one connection share ------------------------------------------------------ */
-/* The token and the gate through cshttp_shared_get; here the metadata documents read at start. */
-
-static void docs_release(void *obj)
-{
-    struct acs_docs *dc = obj;
-    if (!dc)
-        return;
-    json_decref(dc->docs);
-    pthread_mutex_destroy(&dc->lock);
-    free(dc);
-}
-
-static void *docs_make(void *arg)
-{
-    struct acs_docs *dc = calloc(1, sizeof *dc);
-    (void)arg;
-    if (!dc)
-        return NULL;
-    pthread_mutex_init(&dc->lock, NULL);
-    if (!(dc->docs = json_object())) {
-        docs_release(dc);
-        dc = NULL;
-    }
-    return dc;
-}
-
-/* The connection's documents: shared through the core (ABI 1.3), else the instance's own. */
-static struct acs_docs *docs_get(struct acs *a)
-{
-    const cs_host *h = a->host;
-    struct acs_docs *dc = NULL;
-    if (h->struct_size >= offsetof(cs_host, connection_shared) + sizeof h->connection_shared && h->connection_shared)
-        dc = h->connection_shared(a->ctx, "docs", docs_make, docs_release, NULL);
-    return dc ? dc : (a->own_docs = docs_make(NULL));
-}
-
-#define DOC_TTL_MS 5000
-
-json_t *acs_shared_doc(struct acs *a, const char *url)
-{
-    json_t *entry, *doc = NULL;
-    pthread_mutex_lock(&a->docs->lock);
-    entry = json_object_get(a->docs->docs, url);
-    if (entry && acs_now_ms() - json_integer_value(json_object_get(entry, "at")) < DOC_TTL_MS)
-        doc = json_incref(json_object_get(entry, "doc"));
-    pthread_mutex_unlock(&a->docs->lock);
-    return doc;
-}
-
-void acs_shared_keep(struct acs *a, const char *url, json_t *doc)
-{
-    const char *k;
-    json_t *entry, *tmp;
-    int64_t now = acs_now_ms();
-    pthread_mutex_lock(&a->docs->lock);
-    json_object_foreach_safe(a->docs->docs, tmp, k, entry) {
-        if (now - json_integer_value(json_object_get(entry, "at")) >= DOC_TTL_MS)
-            json_object_del(a->docs->docs, k);
-    }
-    json_object_set_new(a->docs->docs, url, json_pack("{s:I,s:O}", "at", (json_int_t)now, "doc", doc));
-    pthread_mutex_unlock(&a->docs->lock);
-}
-
 static void acs_destroy(void *inst)
 {
     struct acs *a = inst;
@@ -155,9 +90,9 @@ static void acs_destroy(void *inst)
     acs_targets_free(a);
     acs_seen_free(&a->seen);
     acs_pagecache_free(&a->pages);
+    acs_ahead_free(&a->ahead);
     cshttp_client_free(a->http);
     cshttp_shared_free(a->own_shared);
-    docs_release(a->own_docs);
     free(a->base);
     free(a->client_id);
     free(a->org_id);
@@ -237,12 +172,13 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
                                          "client_id, client_secret (client_secret_file or client_secret_env) and "
                                          "scopes of the Campaign connection"};
         struct cshttp_shared *sh;
-        if (!tc.client_secret || !(sh = cshttp_shared_get(host, ctx, &tc, (int)in_flight, &a->own_shared)) ||
-            !(a->docs = docs_get(a)))
+        if (!tc.client_secret || !(sh = cshttp_shared_get(host, ctx, &tc, (int)in_flight, &a->own_shared)))
             goto oom;
         a->token = sh->token;
+        a->docs = sh->docs;
         ho.gate = sh->gate;
     }
+    a->http_opts = ho;
     if (!(a->http = cshttp_client_new(&ho)))
         goto oom;
     if (acs_targets_parse(a, json_object_get(o, "resources")) != CS_OK ||

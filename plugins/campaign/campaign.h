@@ -6,7 +6,6 @@
 #ifndef ACS_CAMPAIGN_H
 #define ACS_CAMPAIGN_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,23 +47,29 @@ struct acs_seen {
 };
 
 /* Journal pages fetched lately, by URL, so that the per-type streams reading the same positions one
- * after the other share one request (acs_pagecache.c). Bounded in entries, bytes and age. */
-#define ACS_PAGECACHE_SLOTS 64
+ * after the other share one request (acs_pagecache.c). A page is kept until every other stream of the
+ * instance has read it, and bounded in entries, bytes and age. */
+#define ACS_PAGECACHE_SLOTS 16
 struct acs_pagecache {
     struct acs_cached_page {
         char *url, *next; /* the request URL and its Link rel="next" (NULL: none) */
         json_t *doc;      /* the page as parsed */
         size_t bytes;
         int64_t at_ms;    /* monotonic time it was fetched */
+        unsigned waiting; /* the stream kinds (1 << kind) that have not read it yet */
     } slot[ACS_PAGECACHE_SLOTS];
     size_t bytes;
 };
 
-/* The metadata documents the instances of one connection read at start, kept a few seconds so that
- * writers starting together read each once (campaign.c). */
-struct acs_docs {
-    pthread_mutex_t lock; /* guards docs */
-    json_t *docs;         /* url -> {"at": monotonic ms, "doc": the answer} */
+/* The journal page after the last one read, requested ahead (acs_ahead.c). */
+#define ACS_AHEAD_LINKS 4
+struct acs_ahead {
+    struct cshttp_client *http; /* its own client (created on first use) */
+    struct acs_link {
+        char *since, *url; /* a page read ended at position `since`; its Link rel="next" */
+    } links[ACS_AHEAD_LINKS];
+    size_t newest;            /* links[newest] is the last one kept */
+    struct acs_pending *call; /* the GET of links[newest].url under way, or NULL */
 };
 
 struct acs {
@@ -78,12 +83,12 @@ struct acs {
     char *ca_bundle;
     char *ssh_key, *known_hosts; /* sftp:// export */
     long journal_limit, timeout_ms, connect_timeout_ms;
+    struct cshttp_options http_opts; /* of every client of the instance */
     struct cshttp_client *http;
     struct cshttp_counter calls; /* every request counted as http_<status> */
     struct cshttp_token *token;     /* the connection's shared token (borrowed) */
-    struct cshttp_shared *own_shared; /* token and gate, when the core does not share them (ABI < 1.3) */
-    struct acs_docs *docs;          /* the connection's metadata documents (borrowed) */
-    struct acs_docs *own_docs;      /* ... when the core does not share them */
+    struct cshttp_shared *own_shared; /* token, gate and docs, when the core does not share them (ABI < 1.3) */
+    struct cshttp_docs *docs;       /* the connection's metadata documents read lately (borrowed) */
     int docs_live;                  /* describe(): read the metadata now, not another instance's copy */
     struct acs_target *targets;
     size_t ntargets;
@@ -94,6 +99,7 @@ struct acs {
     int64_t journal_idle_until_ms[ACS_EVENT_KINDS]; /* end of the journal reached: no call before this */
     unsigned event_streams;         /* bit k: stream kind k is mapped (acs_events_plan); 0: unknown */
     struct acs_pagecache pages;
+    struct acs_ahead ahead;
     struct acs_seen seen;
     char err[1024]; /* why the last call failed (no secret), for set_reason/set_result */
     long err_http;
@@ -120,17 +126,16 @@ cs_status acs_call_all(struct acs *a, struct cshttp_call *calls, size_t n, int j
 cs_status acs_classify(struct acs *a, const struct cshttp_response *r, const char *what);
 /* The service said the PKey in the URL or body is not (or no longer) valid. */
 int acs_is_stale_pkey(const struct cshttp_response *r);
+/* A journal GET sent now on client `c` (used for nothing else while it is pending) and collected by
+ * acs_call_finish, which answers as acs_call (a 401 or a lost connection sends it again on a->http);
+ * or dropped by acs_call_cancel (NULL is fine). NULL when it could not start (no token, no memory). */
+struct acs_pending *acs_call_start(struct acs *a, struct cshttp_client *c, const char *url);
+cs_status acs_call_finish(struct acs *a, struct acs_pending *p, struct cshttp_response *r);
+void acs_call_cancel(struct acs_pending *p);
 /* Record why the instance failed: a->err from a format. */
 void acs_fail(struct acs *a, long http, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Token check at start(). */
 cs_status acs_authenticate(struct acs *a);
-
-/* ---- campaign.c: the connection's shared state ------------------------------------------------------ */
-/* A metadata document another instance of the connection read at `url` in the last few seconds (new
- * reference), or NULL. */
-json_t *acs_shared_doc(struct acs *a, const char *url);
-/* Offer `doc` (borrowed) read at `url` to the connection's other instances. */
-void acs_shared_keep(struct acs *a, const char *url, json_t *doc);
 
 /* ---- acs_describe.c: targets and metadata ---------------------------------------------------------- */
 /* Parse the `resources` option into a->targets (CS_FATAL with a->err on a bad entry). */
@@ -183,14 +188,23 @@ int acs_events_kind(const char *stream);
 /* start(): the workflow maps `stream` (used to pick the stream that reports untyped rejected entries). */
 void acs_events_plan(struct acs *a, const char *stream);
 cs_status acs_events_read(struct acs *a, const char *stream, const json_t *cursor, size_t max_records);
-/* acs_pagecache.c: a page fetched within the last few seconds (borrowed; *next borrowed too), or NULL. */
-const json_t *acs_pagecache_get(struct acs_pagecache *c, const char *url, const char **next);
-/* Remember a page (steals `doc`). */
-void acs_pagecache_put(struct acs_pagecache *c, const char *url, json_t *doc, size_t bytes, const char *next);
+/* acs_pagecache.c: the page fetched for `url` within the last few seconds (new reference; *next a new
+ * string or NULL), read now by the stream of `kind`; NULL when it is not kept. */
+json_t *acs_pagecache_take(struct acs_pagecache *c, const char *url, int kind, char **next);
+/* Keep a page (steals `doc`) for the stream kinds in `waiting`, the streams that have not read it yet. */
+void acs_pagecache_put(struct acs_pagecache *c, const char *url, json_t *doc, size_t bytes, const char *next,
+                       unsigned waiting);
 void acs_pagecache_free(struct acs_pagecache *c);
 cs_status acs_optout_read(struct acs *a, const json_t *cursor, size_t max_records);
 cs_status acs_poll_read(struct acs *a, const json_t *cursor, size_t max_records);
 void acs_seen_free(struct acs_seen *s);
+/* acs_ahead.c: the Link rel="next" of the page that ended at position `since` (new string), or NULL. */
+char *acs_ahead_link(const struct acs *a, const char *since);
+/* Remember `url` as the page after position `since` and request it now (best effort). */
+void acs_ahead_start(struct acs *a, const char *since, const char *url);
+/* 1 when the page of `url` was requested ahead: its outcome is in *r and *st (as acs_call's). */
+int acs_ahead_take(struct acs *a, const char *url, struct cshttp_response *r, cs_status *st);
+void acs_ahead_free(struct acs_ahead *h);
 /* An opt-out record of stream `stream`: key "<externalId or email>/<field>", payload {externalId, email,
  * field, value, lastModified} (new; NULL when out of memory). */
 cs_record *acs_optout_record(const char *stream, const char *ext, const char *email, const char *field, int value,

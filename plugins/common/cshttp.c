@@ -766,6 +766,7 @@ void cshttp_shared_free(struct cshttp_shared *s)
         return;
     cshttp_token_free(s->token);
     cshttp_gate_free(s->gate);
+    cshttp_docs_free(s->docs);
     free(s);
 }
 
@@ -778,7 +779,8 @@ static void *shared_make(void *arg)
 {
     const struct shared_args *a = arg;
     struct cshttp_shared *s = calloc(1, sizeof *s);
-    if (s && (!(s->token = cshttp_token_new(a->tc)) || !(s->gate = cshttp_gate_new(a->max_in_flight)))) {
+    if (s && (!(s->token = cshttp_token_new(a->tc)) || !(s->gate = cshttp_gate_new(a->max_in_flight)) ||
+              !(s->docs = cshttp_docs_new()))) {
         cshttp_shared_free(s);
         s = NULL;
     }

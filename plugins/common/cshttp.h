@@ -163,14 +163,24 @@ void cshttp_token_drop(char *token);
 
 /* ---- what the instances of one connection share ------------------------------------------------------ */
 
-/* One token cache and one gate for every instance of a connection. */
+/* JSON answers of one instance, kept a few seconds for the other instances (cshttp_docs.c). */
+struct cshttp_docs;
+struct cshttp_docs *cshttp_docs_new(void);
+void cshttp_docs_free(struct cshttp_docs *dc);
+/* The answer kept for `url` if it is fresh enough (new reference), or NULL. */
+json_t *cshttp_docs_find(struct cshttp_docs *dc, const char *url);
+/* Keep `doc` (borrowed) as the answer for `url`. */
+void cshttp_docs_keep(struct cshttp_docs *dc, const char *url, json_t *doc);
+
+/* One token cache, one gate and one set of documents for every instance of a connection. */
 struct cshttp_shared {
     struct cshttp_token *token;
     struct cshttp_gate *gate;
+    struct cshttp_docs *docs;
 };
 
 /*
- * The connection's shared token and gate: through host->connection_shared (plugin ABI 1.3), made on
+ * The connection's shared token, gate and documents: through host->connection_shared (plugin ABI 1.3), made on
  * first use from `tc` and max_in_flight; under an older core, or for an instance outside any
  * connection, a new one of the instance's own, also returned in *own (free it with
  * cshttp_shared_free after the instance's last request). NULL when out of memory.

@@ -64,11 +64,14 @@ struct d365 {
     struct cshttp_counter calls; /* every request counted as http_<status> */
     struct cshttp_client *http;  /* every request but the pages read ahead; $batch requests concurrently */
     struct cshttp_client *ahead; /* the reader's next pages, fetched while a page is committed (lazily) */
-    /* the connection's state, shared by its instances: its gate (max_in_flight, Retry-After pauses) and
-     * token cache (borrowed; own_shared holds them under a core without connection_shared) */
+    /* the connection's state, shared by its instances: its gate (max_in_flight, Retry-After pauses),
+     * token cache and the metadata documents read lately (borrowed; own_shared holds them under a core
+     * without connection_shared) */
     struct cshttp_gate *gate;
     struct cshttp_token *token;
+    struct cshttp_docs *docs;
     struct cshttp_shared *own_shared;
+    int docs_live; /* describe(): read the metadata now, not another instance's copy */
     struct d365_table *tables;
     size_t n_tables;
     json_t *linked; /* tables lookups point at: name -> {"logical", "set"} (d365_lookup.c) */

@@ -3,7 +3,7 @@
  * table: the entity set name (never guessed), the primary id, every attribute with its type, the
  * option labels of the choice columns read as labels, the declared alternate keys, and whether change
  * tracking is enabled; and the requests d365_schema.c shares (d365_get_json, every choice column's
- * labels). Configuration that cannot work against the org (unknown table or column, a
+ * labels). A document another instance of the connection read a moment ago is taken from it. Configuration that cannot work against the org (unknown table or column, a
  * read table without change tracking, a key that is not a declared alternate key) is CS_FATAL with a
  * reason that says what to change.
  */
@@ -24,11 +24,17 @@ cs_status d365_get_json(struct d365 *d, const char *path, const char *what, json
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return CS_RETRY;
     }
+    if (!d->docs_live && (*out = cshttp_docs_find(d->docs, url))) {
+        free(url);
+        return CS_OK;
+    }
     st = d365_call(d, d->http, "GET", url, hdr, NULL, 0, what, &r);
     if (st == CS_OK && !(*out = cshttp_response_json(&r))) {
         d->host->set_reason(d->ctx, (int)r.status, -1, "%s: the answer is not JSON", what);
         st = CS_RETRY;
     }
+    if (st == CS_OK)
+        cshttp_docs_keep(d->docs, url, *out);
     cshttp_response_clear(&r);
     free(url);
     return st;

@@ -295,9 +295,9 @@ static cs_status describe_table(struct d365 *d, struct d365_table *t, json_t **o
     return CS_OK;
 }
 
-cs_status d365_describe_stream(void *inst, const char *stream, json_t **out)
+/* describe() of `stream`, the metadata read live. */
+static cs_status describe_stream(struct d365 *d, const char *stream, json_t **out)
 {
-    struct d365 *d = inst;
     struct d365_table *t, once = {0};
     cs_status st;
 
@@ -318,5 +318,15 @@ cs_status d365_describe_stream(void *inst, const char *stream, json_t **out)
     if (st == CS_OK && (st = d365_describe(d, &once)) == CS_OK)
         st = describe_table(d, &once, out);
     d365_table_free(&once);
+    return st;
+}
+
+cs_status d365_describe_stream(void *inst, const char *stream, json_t **out)
+{
+    struct d365 *d = inst;
+    cs_status st;
+    d->docs_live = 1; /* the core asks at start and again when records are refused: never a copy */
+    st = describe_stream(d, stream, out);
+    d->docs_live = 0;
     return st;
 }

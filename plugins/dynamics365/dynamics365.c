@@ -186,7 +186,8 @@ static long opt_int(const json_t *o, const char *name)
 }
 
 /* The state of the connection, shared by its instances: its gate (max_in_flight requests, Retry-After
- * pauses) and token cache, into d->gate and d->token. -1 on allocation failure. */
+ * pauses), token cache and metadata documents, into d->gate, d->token and d->docs. -1 on allocation
+ * failure. */
 static int d365_connection_state(struct d365 *d, long max_in_flight, const struct cshttp_token_config *tc)
 {
     struct cshttp_shared *s = cshttp_shared_get(d->host, d->ctx, tc, (int)max_in_flight, &d->own_shared);
@@ -194,6 +195,7 @@ static int d365_connection_state(struct d365 *d, long max_in_flight, const struc
         return -1;
     d->gate = s->gate;
     d->token = s->token;
+    d->docs = s->docs;
     return 0;
 }
 

@@ -20,11 +20,12 @@ EVENT_TYPES = {"send": "directMarketing.emailSent", "open": "directMarketing.ema
                "click": "directMarketing.emailClicked", "bounce": "directMarketing.emailBounced"}
 
 
-def config(env, enabled, name="egress.conf", owners=None, writers=4, batch=100, journal_limit=100, poll="300ms",
-           log_level="notice", d365_batch=100, read_batch=1000, retry=None):
+def config(env, enabled, name="egress.conf", owners=None, writers=None, batch=None, journal_limit=None, poll="300ms",
+           log_level="notice", d365_batch=None, read_batch=None, retry=None):
     """A crmsyncd configuration whose egress workflow maps the event types in `enabled` (the others are
     switched off); owners: {type: systemuser id} for the types whose activities another user owns; `retry`
-    adds to the workflow's retry settings."""
+    adds to the workflow's retry settings; writers, batch, read_batch, journal_limit and d365_batch left at
+    None keep crmsyncd's defaults."""
     h = env.acs
     tables = {}
     for t in TYPES:
@@ -34,9 +35,11 @@ def config(env, enabled, name="egress.conf", owners=None, writers=4, batch=100, 
         "acs": {"connector": "campaign", "url": h.url + "/crmsync-tenant", "ims_url": h.url,
                 "client_id": W.acstest.CLIENT, "client_secret_file": h.secret,
                 "org_id": "4CC7D9704674CFB2138A2C54@AdobeOrg", "journal_url": h.url + JOURNAL,
-                "journal_limit": journal_limit, "connect_timeout": "2s", "timeout": "10s"},
-        "d365": W.L.connection(env.s, env.dv_url, tables, batch_size=d365_batch),
+                "connect_timeout": "2s", "timeout": "10s"},
+        "d365": W.L.connection(env.s, env.dv_url, tables, **({"batch_size": d365_batch} if d365_batch else {})),
     }
+    if journal_limit is not None:
+        conns["acs"]["journal_limit"] = journal_limit
     mappings = []
     for t in enabled:
         entity = {"name": "email-activity"}
@@ -44,8 +47,11 @@ def config(env, enabled, name="egress.conf", owners=None, writers=4, batch=100, 
             entity["owner"] = owners[t]
         mappings.append({"stream": "email-events." + t, "target": "email-%ss" % t, "entity": entity})
     wf = [{"id": WF, "title": "Campaign to Microsoft Dynamics 365", "source": "acs", "sink": "d365",
-           "writers": writers, "batch_size": batch, "read_batch": read_batch, "poll_interval": poll,
-           "retry": dict({"base": "100ms", "cap": "2s"}, **(retry or {})), "mappings": mappings}]
+           "poll_interval": poll, "retry": dict({"base": "100ms", "cap": "2s"}, **(retry or {})),
+           "mappings": mappings}]
+    for key, value in (("writers", writers), ("batch_size", batch), ("read_batch", read_batch)):
+        if value is not None:
+            wf[0][key] = value
     path = W.L.write_config(env.s, conns, wf, name, plugins=["dynamics365", W.CAMPAIGN, ADOBE], log_level=log_level)
     conf = json.load(open(path))
     conf["admin"] = {"listen": "127.0.0.1:0", "token_file": env.token_file}

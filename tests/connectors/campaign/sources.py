@@ -2,7 +2,8 @@
 # sources.py - the Campaign sources with the real daemon into the test plugin's capture sink:
 # email events from the I/O Events journal (pages of 7 following Link rel="next", duplicates dropped
 # by event id, out-of-order events, the 204 end of the journal, profiles known only by their
-# Campaign id resolved to externalId and cached, the cursor resuming after the last event), and
+# Campaign id resolved to externalId and cached, the cursor resuming after the last event, the next
+# page read ahead, sent again when its connection drops or its token expired), and
 # opt-outs from export files (each file once; a malformed line dead-lettered with its line number).
 import os
 
@@ -46,6 +47,10 @@ def main():
             workflow("optouts", "acs", "cap2", "[{stream: opt-outs}]", writers=1)
         conf = h.write_conf(conns, wfs, "sources")
         h.reset_counts()
+        # the second journal request is the page read ahead while the first is emitted: its connection
+        # drops; the fourth (the third page's, read ahead) is refused 401 (token expired)
+        h.ctl("POST", "faults", {"kind": "drop", "path": JOURNAL, "after": 1, "count": 1})
+        h.ctl("POST", "faults", {"kind": "error", "status": 401, "path": JOURNAL, "after": 3, "count": 1})
         rc, summ, _, out = h.run(conf)
         check(rc == 0, "the daemon finished cleanly", out[-3000:])
         ev = captured_lines(os.path.join(h.tmp, "events"))
@@ -54,6 +59,10 @@ def main():
               "events: the 45 distinct events arrived once each (6 duplicates dropped)", (len(keys), len(set(keys))))
         check(summ["events"]["metrics"].get("acs_event_duplicate") == 6, "events: 6 duplicates counted",
               summ["events"]["metrics"])
+        fired = [r["fault"] for r in h.requests()["requests"] if r.get("fault")]
+        check(sorted(fired) == ["drop", "error"] and summ["events"]["metrics"].get("acs_journal_pages_read_ahead", 0) >= 2,
+              "events: pages read ahead while the previous one was emitted; the one whose connection dropped and "
+              "the one refused 401 were read again, nothing lost", (fired, summ["events"]["metrics"]))
         c = h.counts()
         check(c.get("journal", 0) >= 8 and c.get("status_204", 0) >= 1,
               "events: pages of 7 followed by Link rel=next up to the 204 end of the journal", c)

@@ -4,7 +4,8 @@
 # normalised (DateOnly as date, Money as decimal, choices with labels, lookups with their target and
 # delete cascade, read-only and unique columns), a table only a mapping names described on demand, a
 # stream the connection does not know (CS_NODATA); a stream read with the columns and labels of its
-# mapping element and no `tables` entry; an unknown mapped column failing start() with the fix.
+# mapping element and no `tables` entry; an unknown mapped column failing start() with the fix; the
+# instances of one connection reading each metadata document once at start.
 import os
 import sys
 import tempfile
@@ -136,6 +137,22 @@ def main():
         check(rc == 0 and out[0]["status"] == "OK", "start: configured columns win, a written mapping's columns are "
               "not read", out)
         check(out[1]["status"] == "NODATA", "email-events: the stream of a mapping this connection writes is NODATA", out)
+        # the instances of a connection (a workflow's writers) share the metadata one of them read at
+        # start: four instances start, each document is read once; describe() reads live, every time
+        since = d365lib.requests_log(url)["last"]
+        steps = [{"do": "start", "instance": i} for i in range(4)] + [{"do": "describe", "stream": "contacts"}] * 2
+        rc, out, err = drive.run(tmp, PLUGIN, connection(tmp, url, tables), mappings[:2], steps, instances=4,
+                                 name="shared")
+        check(rc == 0 and [o["status"] for o in out] == ["OK"] * 6, "four instances of one connection start", out)
+        log = d365lib.requests_log(url, since)["requests"]
+        meta = [r["path"] + "?" + r["query"] for r in log if "EntityDefinitions" in r["path"]]
+        times = {m: meta.count(m) for m in meta}
+        attrs = "/api/data/v9.2/EntityDefinitions(LogicalName='contact')/Attributes?$select=LogicalName,AttributeType"
+        check(times.get(attrs) == 1 and max(times.values()) <= 2,
+              "the instances share the metadata read at start: each document read once, not by each of the four",
+              times)
+        check(times.get(attrs + ",IsValidForCreate,IsValidForUpdate") == 2,
+              "describe() reads the metadata live, at each call", times)
     finally:
         emu.stop()
         if os.environ.get("KEEP_TMP") != "1":

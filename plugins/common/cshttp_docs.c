@@ -1,0 +1,73 @@
+/*
+ * cshttp_docs.c - the JSON answers (metadata documents) one instance of a connection read, kept a few
+ * seconds for the connection's other instances: the writers of a workflow start one after the other
+ * and each would read the same documents again (one round trip each, at the service's latency).
+ * A document older than the time to live is read again; one mutex guards the set.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "cshttp.h"
+
+#define DOC_TTL_MS 5000
+
+struct cshttp_docs {
+    pthread_mutex_t lock; /* guards docs */
+    json_t *docs;         /* url -> {"at": monotonic ms, "doc": the answer} */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct cshttp_docs *cshttp_docs_new(void)
+{
+    struct cshttp_docs *dc = calloc(1, sizeof *dc);
+    if (!dc)
+        return NULL;
+    pthread_mutex_init(&dc->lock, NULL);
+    if (!(dc->docs = json_object())) {
+        cshttp_docs_free(dc);
+        return NULL;
+    }
+    return dc;
+}
+
+void cshttp_docs_free(struct cshttp_docs *dc)
+{
+    if (!dc)
+        return;
+    json_decref(dc->docs);
+    pthread_mutex_destroy(&dc->lock);
+    free(dc);
+}
+
+json_t *cshttp_docs_find(struct cshttp_docs *dc, const char *url)
+{
+    json_t *entry, *doc = NULL;
+    pthread_mutex_lock(&dc->lock);
+    entry = json_object_get(dc->docs, url);
+    if (entry && now_ms() - json_integer_value(json_object_get(entry, "at")) < DOC_TTL_MS)
+        doc = json_incref(json_object_get(entry, "doc"));
+    pthread_mutex_unlock(&dc->lock);
+    return doc;
+}
+
+void cshttp_docs_keep(struct cshttp_docs *dc, const char *url, json_t *doc)
+{
+    const char *k;
+    json_t *entry;
+    void *tmp;
+    int64_t now = now_ms();
+    pthread_mutex_lock(&dc->lock);
+    json_object_foreach_safe(dc->docs, tmp, k, entry) {
+        if (now - json_integer_value(json_object_get(entry, "at")) >= DOC_TTL_MS)
+            json_object_del(dc->docs, k);
+    }
+    json_object_set_new(dc->docs, url, json_pack("{s:I,s:O}", "at", (json_int_t)now, "doc", doc));
+    pthread_mutex_unlock(&dc->lock);
+}
