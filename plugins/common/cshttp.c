@@ -3,6 +3,7 @@
  * response capture, Retry-After parsing, outcome classification and the OAuth2 token cache.
  */
 #include "cshttp.h"
+#include "cshttp_loop.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 struct cshttp_client {
     CURLM *multi; /* its connection cache is what keep-alive and multiplexing reuse */
+    struct cshttp_loop loop;
     struct cshttp_options opts;
     char *ca_bundle;
     CURL **idle; /* easy handles kept for the next requests */
@@ -61,6 +63,10 @@ struct cshttp_client *cshttp_client_new(const struct cshttp_options *o)
         return NULL;
     }
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    if (cshttp_loop_init(&c->loop, c->multi) != 0) {
+        cshttp_client_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -72,6 +78,7 @@ void cshttp_client_free(struct cshttp_client *c)
         curl_easy_cleanup(c->idle[i]);
     free(c->idle);
     curl_multi_cleanup(c->multi);
+    cshttp_loop_free(&c->loop);
     free(c->ca_bundle);
     free(c);
 }
@@ -418,7 +425,6 @@ static void perform(struct cshttp_client *c, struct cshttp_gate *g, struct cshtt
         next = n;
     }
     while (next < n || running) {
-        int still = 0;
         if (next < n) {
             int64_t paused;
             size_t got = gate_take(g, n - next, running == 0, &paused);
@@ -441,14 +447,12 @@ static void perform(struct cshttp_client *c, struct cshttp_gate *g, struct cshtt
         }
         if (!running)
             continue;
-        curl_multi_perform(c->multi, &still);
+        cshttp_loop_run(&c->loop, next < n ? 10 : 1000);
         if (ts) {
             size_t ended = collect(c, g);
             running -= ended;
             gate_give(g, ended);
         }
-        if (running)
-            curl_multi_poll(c->multi, NULL, 0, next < n ? 10 : 1000, NULL);
     }
     free(ts);
 }
@@ -486,7 +490,6 @@ struct cshttp_pending *cshttp_start(struct cshttp_client *c, const struct cshttp
 {
     struct cshttp_pending *p = calloc(1, sizeof *p);
     int64_t paused;
-    int still;
     if (!p)
         return NULL;
     p->call = *req;
@@ -503,7 +506,7 @@ struct cshttp_pending *cshttp_start(struct cshttp_client *c, const struct cshttp
     if (transfer_start(c, &p->t) != 0)
         transfer_finish(c, &p->t, CURLE_FAILED_INIT);
     else
-        curl_multi_perform(c->multi, &still); /* on a kept-alive connection this sends the request */
+        cshttp_loop_run(&c->loop, 0); /* on a kept-alive connection this sends the request */
     return p;
 }
 
@@ -512,12 +515,11 @@ void cshttp_finish(struct cshttp_client *c, struct cshttp_pending *p, struct csh
     cshttp_response_clear(r);
     if (!p->started)
         perform(c, c->opts.gate, &p->call, 1);
-    while (p->t.easy) { /* collect() ends any pending call of the client; this one is done when it has */
-        int still;
-        curl_multi_perform(c->multi, &still);
+    for (;;) { /* collect() ends any pending call of the client; this one is done when it has */
         collect(c, c->opts.gate);
-        if (p->t.easy)
-            curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+        if (!p->t.easy)
+            break;
+        cshttp_loop_run(&c->loop, 1000);
     }
     if (p->started)
         gate_give(c->opts.gate, 1);
