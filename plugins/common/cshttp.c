@@ -16,6 +16,8 @@
 #include <strings.h>
 #include <time.h>
 
+#define MAX_CONNECTS 16 /* kept-alive connections of a client without a gate */
+
 struct cshttp_client {
     CURLM *multi; /* its connection cache is what keep-alive and multiplexing reuse */
     struct cshttp_loop loop;
@@ -63,6 +65,9 @@ struct cshttp_client *cshttp_client_new(const struct cshttp_options *o)
         return NULL;
     }
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    /* keep a connection for every request the client may have in flight: libcurl's default cache (4 per
+     * transfer added at the moment) closed one connection in five when the transfers ended together */
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)(c->opts.gate ? c->opts.gate->max : MAX_CONNECTS));
     if (cshttp_loop_init(&c->loop, c->multi) != 0) {
         cshttp_client_free(c);
         return NULL;
