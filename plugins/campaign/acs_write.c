@@ -520,14 +520,10 @@ static int retry_stale(struct acs *a, struct job *j, const struct cshttp_respons
 /* The outcome of a successful create or update: the PKey written. */
 static cs_status written_pkey(struct acs *a, struct job *j, const struct cshttp_response *r)
 {
-    json_t *doc;
-    const char *pk;
     if (r->status == 204 && j->c.pkey) /* Campaign v8: an empty PATCH */
         return (j->written = strdup(j->c.pkey)) ? CS_OK : CS_RETRY;
-    doc = cshttp_response_json(r);
-    pk = json_string_value(json_object_get(doc, "PKey"));
-    j->written = pk ? strdup(pk) : j->c.pkey ? strdup(j->c.pkey) : NULL;
-    json_decref(doc);
+    if (!(j->written = cshttp_response_member(r, "PKey")) && j->c.pkey)
+        j->written = strdup(j->c.pkey);
     if (!j->written) {
         acs_fail(a, r->status, "creating: the answer carries no PKey");
         return CS_RETRY;

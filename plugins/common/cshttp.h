@@ -119,6 +119,9 @@ int64_t cshttp_gate_paused_ms(struct cshttp_gate *g);
 
 /* The body parsed as JSON (new reference), or NULL when it is empty or not JSON. */
 json_t *cshttp_response_json(const struct cshttp_response *r);
+/* The string value of the top-level member `name` of a JSON object answer (new string), read without
+ * parsing the whole answer; NULL when there is none (or it is not a string, or the body is no object). */
+char *cshttp_response_member(const struct cshttp_response *r, const char *name);
 /* A header's value (borrowed), or NULL. `name` in lower case. */
 const char *cshttp_response_header(const struct cshttp_response *r, const char *name);
 
