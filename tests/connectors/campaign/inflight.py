@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # inflight.py - requests in flight and Retry-After across a connection, through plugdrive against the
 # Campaign emulator (every profile request delayed 50 ms): two instances of one connection with
-# max_in_flight 16 share one limit and one pause. A batch of 400 new profiles of a full load is written
-# concurrently, one POST each, never more than 16 requests at the emulator at once; the 151st request is
+# max_in_flight 64 share one limit and one pause. A batch of 400 new profiles of a full load is written
+# concurrently, one POST each, never more than 64 requests at the emulator at once; the 151st request is
 # answered 429 with Retry-After: 30, after which no request reaches Campaign: the records not sent yet
 # come back to be retried after the time given, and so does the whole batch the other instance writes
 # next, without sending anything. A max_in_flight out of range is refused by --check-config at its
@@ -19,7 +19,7 @@ import acstest  # noqa: E402
 import drive  # noqa: E402
 from drive import check  # noqa: E402
 
-N, LIMIT, RETRY_AFTER = 400, 16, 30
+N, LIMIT, RETRY_AFTER = 400, 64, 30
 PATH = "/profileAndServicesExt/profile"
 MAPPINGS = [{"stream": "contacts", "target": "profiles"}]
 SKEW = 2  # the emulator stamps a request's end after its answer left: two neighbours may seem to overlap
