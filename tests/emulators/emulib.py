@@ -1,30 +1,19 @@
-# emulib: the HTTP plumbing both emulators share. Owns the threaded HTTP/1.1 keep-alive server,
-# request/response objects, the dispatch wrapper (added latency, faults, request log, call counts, the
-# time requests spend being served, crash-proofing), the common part of the /_emulator/ control API,
-# the in-process fixture and the command-line entry.
+# emulib: what both emulators share on top of their HTTP server (httploop.py): request/response
+# objects, the answering of a request (faults, crash-proofing, the added latency the server waits
+# before sending it) and its recording once answered (request log, call counts, the time requests
+# spend being served), the common part of the /_emulator/ control API, the in-process fixture and the
+# command-line entry.
 import argparse
 import collections
-import email.utils
 import json
 import signal
-import sys
 import threading
 import time
 import traceback
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import faults as faults_mod
-
-MAX_BODY = 64 * 1024 * 1024
-MAX_HEADERS, MAX_LINE = 100, 65536  # the stdlib's limits on a request's header block
-REASONS = {
-    200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
-    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    409: "Conflict", 410: "Gone", 412: "Precondition Failed", 413: "Request Entity Too Large",
-    415: "Unsupported Media Type", 429: "Too Many Requests", 500: "Internal Server Error",
-    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-}
+from httploop import REASONS, CIDict, Headers, Server  # noqa: F401 (CIDict, Headers: for the emulators)
 
 
 class HTTPError(Exception):
@@ -51,8 +40,8 @@ class Request:
         path, _, raw_query = target.partition("?")
         self.path = urllib.parse.unquote(path)
         self.raw_query = raw_query
-        self.query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
-        self.headers = headers  # case-insensitive mapping (email.message.Message or CIDict)
+        self.query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
+        self.headers = headers  # case-insensitive mapping (Headers, CIDict or email.message.Message)
         self.body = body or b""
         self.kind = None
         self.user = None
@@ -74,43 +63,6 @@ class Request:
         except (UnicodeDecodeError, ValueError) as e:
             raise error("Invalid JSON body: %s" % e)
         return data
-
-
-class CIDict(dict):
-    """Case-insensitive header map for requests built in-process (e.g. $batch parts)."""
-
-    def __init__(self, items=()):
-        super().__init__()
-        for k, v in items:
-            self[k] = v
-
-    def __setitem__(self, k, v):
-        super().__setitem__(k.lower(), v)
-
-    def get(self, k, default=None):
-        return super().get(k.lower(), default)
-
-    def __contains__(self, k):
-        return super().__contains__(k.lower())
-
-
-class Headers(CIDict):
-    """Request headers as read off the wire: get gives a header's first value, get_all every value."""
-
-    def __init__(self):
-        super().__init__()
-        self.values = {}
-
-    def add(self, k, v):
-        k = k.lower()
-        if k in self.values:
-            self.values[k].append(v)
-        else:
-            self.values[k] = [v]
-            dict.__setitem__(self, k, v)
-
-    def get_all(self, k, default=None):
-        return self.values.get(k.lower(), default)
 
 
 class Response:
@@ -142,168 +94,6 @@ def dumps(obj):
 
 def json_response(status, obj, headers=None, content_type="application/json"):
     return Response(status, dumps(obj), headers, content_type)
-
-
-_date = [0, ""]  # the Date header, formatted once a second
-
-
-def http_date():
-    now = int(time.time())
-    if _date[0] != now:
-        _date[1] = email.utils.formatdate(now, usegmt=True)
-        _date[0] = now
-    return _date[1]
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # without TCP_NODELAY, Nagle plus delayed ACKs can hold a small answer back ~40 ms on a keep-alive
-    # connection, which would make the emulator the bottleneck
-    disable_nagle_algorithm = True
-    server_version = "emulator"
-    sys_version = ""
-
-    def version_string(self):
-        return getattr(self.server, "server_header", "emulator")
-
-    def log_message(self, fmt, *args):  # quiet; the request log is the record
-        if getattr(self.server, "verbose", False):
-            sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
-
-    def send_error(self, code, message=None, explain=None):
-        # malformed request line/headers: answer in the service's format, then close
-        emu = self.server.emulator
-        try:
-            resp = emu.error_response(HTTPError(code, message or REASONS.get(code, "Error")))
-        except Exception:
-            resp = Response(code, b"")
-        self.close_connection = True
-        self.request_version = self.protocol_version  # a broken request line leaves HTTP/0.9 here
-        self._write(resp)
-
-    def parse_request(self):
-        """The request line and headers of an HTTP/1.x request, read into Headers (the stdlib's email
-        parser cost a third of the emulator's time per request); anything else goes to the stdlib, which
-        answers it as before."""
-        words = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n").split()
-        if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0"):
-            return super().parse_request()
-        self.requestline = " ".join(words)
-        self.command, self.path, self.request_version = words
-        if self.path.startswith("//"):
-            self.path = "/" + self.path.lstrip("/")
-        self.close_connection = self.request_version == "HTTP/1.0"
-        headers, name = Headers(), None
-        for _ in range(MAX_HEADERS):  # the blank line counts, as in the stdlib
-            line = self.rfile.readline(MAX_LINE + 1)
-            if len(line) > MAX_LINE:
-                self.send_error(431, "Line too long")
-                return False
-            if line in (b"\r\n", b"\n", b""):
-                break
-            text = line.decode("iso-8859-1").rstrip("\r\n")
-            if text[:1] in (" ", "\t") and name is not None:  # an obsolete folded continuation line
-                values = headers.values[name.lower()]
-                values[-1] += text
-                if len(values) == 1:
-                    headers[name] = values[0]
-                continue
-            name, sep, value = text.partition(":")
-            if sep:
-                headers.add(name, value.lstrip(" \t"))
-            else:
-                name = None  # not a header: nothing to continue
-        else:
-            self.send_error(431, "Too many headers")
-            return False
-        self.headers = headers
-        conntype = headers.get("Connection", "").lower()
-        if conntype == "close":
-            self.close_connection = True
-        elif conntype == "keep-alive":
-            self.close_connection = False
-        if headers.get("Expect", "").lower() == "100-continue" and self.request_version == "HTTP/1.1":
-            return self.handle_expect_100()
-        return True
-
-    def _read_body(self):
-        te = (self.headers.get("Transfer-Encoding") or "").lower()
-        if "chunked" in te:
-            chunks, total = [], 0
-            while True:
-                line = self.rfile.readline(65537)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                total += size
-                if total > MAX_BODY:
-                    raise HTTPError(413, "Request body too large")
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(3)
-            return b"".join(chunks)
-        n = self.headers.get("Content-Length")
-        if not n:
-            return b""
-        n = int(n)
-        if n < 0:
-            raise ValueError("negative Content-Length")
-        if n > MAX_BODY:
-            raise HTTPError(413, "Request body too large")
-        return self.rfile.read(n)
-
-    def _handle(self):
-        emu = self.server.emulator
-        try:
-            body = self._read_body()
-        except HTTPError as e:
-            self.close_connection = True
-            self._write(emu.error_response(e))
-            return
-        except (ValueError, OSError):
-            self.send_error(400, "Bad Request")
-            return
-        req = Request(self.command, self.path, self.headers, body)
-        resp = emu.dispatch(req)
-        if resp is None:  # dropped connection fault
-            self.close_connection = True
-            return
-        self._write(resp, head=self.command == "HEAD")
-
-    def _write(self, resp, head=False):
-        """Status line, headers and body in one write (what send_response and send_header would send)."""
-        status = resp.status
-        if self.server.verbose:
-            self.log_request(status)
-        reason = REASONS.get(status) or self.responses.get(status, ("",))[0]
-        out = ["%s %d %s\r\nServer: %s\r\nDate: %s\r\n" % (self.protocol_version, status, reason,
-                                                             self.version_string(), http_date())]
-        out += ["%s: %s\r\n" % kv for kv in resp.headers]
-        if status not in (204, 304) and not (100 <= status < 200):
-            out.append("Content-Length: %d\r\n" % len(resp.body))
-        if self.close_connection:
-            out.append("Connection: close\r\n")
-        out.append("\r\n")
-        data = "".join(out).encode("latin-1")
-        if resp.body and not head and status not in (204, 304):
-            data += resp.body
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _handle
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 4096  # the listen backlog: hundreds of clients may connect at once
-
-    def handle_error(self, request, client_address):
-        if getattr(self, "verbose", False):
-            traceback.print_exc()
 
 
 class Emulator:
@@ -352,16 +142,26 @@ class Emulator:
     def seed(self, count, **kw):
         pass
 
-    # --- dispatch ---------------------------------------------------------------------------
-    def dispatch(self, req):
-        if req.path.startswith("/_emulator/") or req.path == "/_emulator":
-            try:
-                return self._control(req)
-            except HTTPError as e:
-                return json_response(e.status, {"error": e.message})
-            except Exception as e:  # control API bugs must not kill the connection either
-                traceback.print_exc()
-                return json_response(500, {"error": "%s: %s" % (type(e).__name__, e)})
+    # --- what the server calls (httploop.Server) ------------------------------------------------
+    @staticmethod
+    def request(method, target, headers, body):
+        return Request(method, target, headers, body)
+
+    def refusal(self, status, message):
+        """The answer to a request that cannot be read (malformed, too long...), in the service's format."""
+        try:
+            return self.error_response(HTTPError(status, message or REASONS.get(status, "Error")))
+        except Exception:
+            return Response(status, b"")
+
+    def may_block(self):
+        """Whether answering may sleep (a slow fault): the request then gets a thread of its own."""
+        return self.faults.may_block()
+
+    def answer(self, req):
+        """-> (response, or None to drop the connection; seconds the server waits before sending it)."""
+        if is_control(req):
+            return self.control_answer(req), 0
         try:
             resp = self.route(req)
         except Drop:
@@ -373,11 +173,22 @@ class Emulator:
             resp = self.error_response(HTTPError(500, "An unexpected error occurred."))
         if resp is not None and req.malformed and resp.body:
             resp.body = faults_mod.corrupt(resp.body)
-        latency = self.config.get("latency_ms") or 0
-        if latency > 0:  # the distance to the real service, paid by every answer; no lock is held here
-            time.sleep(latency / 1000.0)
-        self.record(req, resp)
-        return resp
+        # the distance to the real service, paid by every answer (the server waits, no lock is held)
+        return resp, max(0, self.config.get("latency_ms") or 0) / 1000.0
+
+    def answered(self, req, resp):
+        """The answer's wait is over: a service request goes to the log and the counts."""
+        if not is_control(req):
+            self.record(req, resp)
+
+    def control_answer(self, req):
+        try:
+            return self._control(req)
+        except HTTPError as e:
+            return json_response(e.status, {"error": e.message})
+        except Exception as e:  # control API bugs must not kill the connection either
+            traceback.print_exc()
+            return json_response(500, {"error": "%s: %s" % (type(e).__name__, e)})
 
     def apply_faults(self, req):
         """Called by a service at the point where faults bite (after auth). May sleep, raise Drop,
@@ -489,9 +300,7 @@ class Emulator:
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self, host="127.0.0.1", port=0, verbose=False):
-        self.httpd = Server((host, port), Handler)
-        self.httpd.emulator = self
-        self.httpd.verbose = verbose
+        self.httpd = Server((host, port), self, verbose)
         h, p = self.httpd.server_address[:2]
         self.base_url = "http://%s:%d" % (h, p)
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
@@ -512,6 +321,10 @@ class Emulator:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def is_control(req):
+    return req.path.startswith("/_emulator/") or req.path == "/_emulator"
 
 
 def deep_update(dst, src):
@@ -556,9 +369,7 @@ def main(cls, argv=None):
     emu = cls(config=config, random_seed=args.random_seed)
     if args.seed:
         emu.seed(args.seed)
-    emu.httpd = Server((args.host, args.port), Handler)
-    emu.httpd.emulator = emu
-    emu.httpd.verbose = args.verbose
+    emu.httpd = Server((args.host, args.port), emu, args.verbose)
     h, p = emu.httpd.server_address[:2]
     emu.base_url = "http://%s:%d" % (h, p)
 

@@ -64,6 +64,10 @@ class Faults:
         with self.lock:
             return [f.describe() for f in self.rules]
 
+    def may_block(self):
+        """Whether a slow rule is set (answering a request may then sleep)."""
+        return any(f.kind == "slow" for f in self.rules)
+
     def match(self, req, batch_op=False):
         """The rule that fires for a request, or with batch_op for an operation inside a $batch."""
         if not self.rules:
