@@ -4,6 +4,7 @@
  * YAML in $EDITOR, validated by the daemon on save), revisions, replay, dead letters and redrive,
  * health. --json prints the API's answer as is. Exit codes: see ctl_client.h and crmsyncctl(1).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,9 +121,16 @@ static int cmd_show(struct ctl *c, const char *id)
                (long long)json_integer_value(json_object_get(w, "running_revision")),
                (long long)json_integer_value(json_object_get(w, "latest_revision")),
                json_is_true(json_object_get(w, "pending")) ? " (pending until stop+start)" : "");
-        yaml = cs_yaml_dump(json_object_get(def, "definition"));
+        char *why = NULL;
+        yaml = cs_yaml_dump(json_object_get(def, "definition"), &why);
         printf("definition (revision %lld, from %s):\n%s", (long long)json_integer_value(json_object_get(def, "revision")),
                str(def, "source", "?"), yaml ? yaml : "");
+        if (!yaml) {
+            fprintf(stderr, "crmsyncctl: cannot show the definition of %s as YAML: %s (--json shows it as JSON)\n",
+                    id, why);
+            rc = CTL_FAILED;
+        }
+        free(why);
         free(yaml);
     }
     free(path);
@@ -262,14 +270,20 @@ static int cmd_edit(struct ctl *c, const char *id)
     const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char *path = cs_xasprintf("/api/v1/workflows/%s/definition", id), *dir = cs_xasprintf("%s/crmsyncctl-XXXXXX", tmp);
     char *header = cs_xasprintf("# %s: save and quit to store a new revision; an unchanged file stores nothing\n", id);
-    char *file = NULL, *original = NULL, *previous = NULL;
+    char *file = NULL, *original = NULL, *previous = NULL, *why = NULL;
     json_t *doc = NULL;
     int rc = get(c, path, &doc);
 
     if (rc != CTL_OK)
         goto out;
-    original = cs_yaml_dump(json_object_get(doc, "definition"));
-    if (!original || !mkdtemp(dir)) {
+    if (!(original = cs_yaml_dump(json_object_get(doc, "definition"), &why))) {
+        fprintf(stderr, "crmsyncctl: cannot write the definition of %s as YAML: %s\n", id, why);
+        rc = CTL_FAILED;
+        goto out;
+    }
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "crmsyncctl: cannot make a directory for the file to edit under %s: %s (set TMPDIR)\n", tmp,
+                strerror(errno));
         rc = CTL_FAILED;
         goto out;
     }
@@ -318,6 +332,7 @@ out:
     free(dir);
     free(original);
     free(previous);
+    free(why);
     free(header);
     free(path);
     json_decref(doc);

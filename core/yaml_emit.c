@@ -32,7 +32,9 @@ static int on_write(void *data, unsigned char *bytes, size_t size)
 static int scalar(yaml_emitter_t *em, const char *text, int quoted)
 {
     yaml_event_t ev;
-    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text, (int)strlen(text), !quoted, !quoted,
+    /* untagged: a plain scalar is implicit in plain style, a quoted one in quoted style (libyaml refuses a
+     * scalar implicit in neither) */
+    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text, (int)strlen(text), !quoted, 1,
                                  quoted ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE);
     return yaml_emitter_emit(em, &ev);
 }
@@ -99,15 +101,17 @@ static int node(yaml_emitter_t *em, const json_t *v)
     }
 }
 
-char *cs_yaml_dump(const json_t *doc)
+char *cs_yaml_dump(const json_t *doc, char **err)
 {
     yaml_emitter_t em;
     yaml_event_t ev;
     struct buffer b = {cs_xstrdup(""), 0};
     int ok;
 
+    *err = NULL;
     if (!yaml_emitter_initialize(&em)) {
         free(b.data);
+        *err = cs_xstrdup("out of memory");
         return NULL;
     }
     yaml_emitter_set_output(&em, on_write, &b);
@@ -121,6 +125,8 @@ char *cs_yaml_dump(const json_t *doc)
     ok = ok && yaml_emitter_emit(&em, &ev);
     yaml_stream_end_event_initialize(&ev);
     ok = ok && yaml_emitter_emit(&em, &ev);
+    if (!ok)
+        *err = cs_xstrdup(em.problem ? em.problem : "the YAML emitter failed");
     yaml_emitter_delete(&em);
     if (!ok) {
         free(b.data);

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-/* New string, or NULL on failure. */
-char *cs_yaml_dump(const json_t *doc);
+/* New string; NULL on failure, with *err (new string) saying why. */
+char *cs_yaml_dump(const json_t *doc, char **err);
 
 #endif

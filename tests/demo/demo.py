@@ -17,7 +17,9 @@ the emulators, not from run.sh's summary:
    SIGTERM to run.sh alone (as `kill` sends it) makes run.sh itself stop crmsyncd (SIGTERM) and the
    emulators, again leaving nothing behind;
 6. `crmsyncd --check-config -c conf/demo.conf` passes in the prepared directory; the test-plugin demo
-   (tests/fixtures/config/testplug-demo.conf) passes it in the build directory.
+   (tests/fixtures/config/testplug-demo.conf) passes it in the build directory;
+3b. every command crmsyncctl(1) lists runs on every workflow of the demo, from the directory and with the -c
+   that run.sh's hint names, exits 0 and prints what the man page says (show: the definition as YAML).
 """
 import json
 import os
@@ -185,6 +187,53 @@ def stop(ports, sig, group, rc_expected, what):
     print("ok: %s: the demo's ports are free again" % what)
 
 
+def man_commands():
+    """The commands crmsyncctl(1) lists under COMMANDS (the word after .B or .BI of each tagged paragraph)."""
+    text = open(os.path.join(TOP, "doc", "crmsyncctl.1")).read()
+    section = text.split(".SH COMMANDS", 1)[1].split(".SH ", 1)[0]
+    return {c.replace("\\-", "-") for c in re.findall(r"^\.TP\n\.BI? \"?([a-z-\\]+)", section, re.M)}
+
+
+def ctl_commands(out):
+    """Runs every command of crmsyncctl(1) the way run.sh's hint says (from its directory, with its -c), each on
+    every workflow of the demo: each exits 0 and prints what the man page promises, never nothing."""
+    m = re.search(r"in another terminal, from (\S+): (\S+) -c (\S+) show dynamics365-to-campaign", out)
+    check(m, "run.sh tells where to run crmsyncctl and with which configuration", out[-2000:])
+    cwd, ctl, conf = m.groups()
+
+    def run(*args, editor="true"):
+        r = subprocess.run([ctl, "-c", conf] + list(args), cwd=cwd, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, EDITOR=editor, VISUAL=editor))
+        return r.returncode, r.stdout, r.stderr
+
+    done = set()
+
+    def expect(what, args, ok, **kw):
+        rc, so, se = run(*args, **kw)
+        done.add(args[0])
+        check(rc == 0 and so.strip() and ok(so) and not se.strip(), "crmsyncctl %s: %s" % (" ".join(args), what),
+              (rc, so[-1500:], se[-1500:]))
+        return so
+
+    expect("one line per workflow", ["workflows"], lambda so: all(w in so for w in WORKFLOWS))
+    expect("ok: every workflow that should run does", ["health"], lambda so: so.startswith("ok"))
+    for wf in sorted(WORKFLOWS):
+        expect("status and the definition as YAML", ["show", wf],
+               lambda so: re.search(r"definition \(revision 1, from config\):\n(?:.+\n)*?mappings:\n", so))
+        expect("the revisions", ["revisions", wf], lambda so: re.search(r"^1\s+config\b", so, re.M))
+        expect("revision 1", ["revisions", wf, "1"], lambda so: so.startswith("revision 1 (config"))
+        expect("the dead letters: none, under the header", ["dead-letters", wf],
+               lambda so: so.split() == ["ID", "KEY", "CLASS", "HTTP", "DETAIL"])
+        expect("an unchanged edit stores nothing", ["edit", wf], lambda so: "%s: no changes; nothing stored" % wf in so)
+        expect("nothing to redrive", ["redrive", wf], lambda so: "%s: 0 dead letter(s) back in the backlog" % wf in so)
+    expect("the contacts read again", ["replay", "dynamics365-to-campaign", "contacts"],
+           lambda so: so.startswith("dynamics365-to-campaign: contacts: "))
+    expect("stopped", ["stop", "opt-in-out", "--wait"], lambda so: so.strip() == "opt-in-out: STOPPED")
+    expect("running again", ["start", "opt-in-out", "--wait"], lambda so: so.strip().startswith("opt-in-out: RUNNING"))
+    check(done >= man_commands() and man_commands(), "every command of crmsyncctl(1) was run: %s" % sorted(done),
+          sorted(man_commands() - done))
+
+
 def main():
     ports = tuple(free_ports(3))
     admin, dv_port, acs_port = ports
@@ -272,6 +321,9 @@ def main():
     texts = output() + open(os.path.join(demo, "crmsyncd.log"), errors="replace").read() + cmdlines
     check(all(len(s) >= 32 and s not in texts for s in secrets.values()),
           "no secret in run.sh's output, crmsyncd's log or a command line")
+
+    # ---- 3b. every crmsyncctl command of crmsyncctl(1), as run.sh tells the operator to run it -------------------
+    ctl_commands(output())
 
     # ---- 4. Ctrl-C ----------------------------------------------------------------------------------------------
     stop(ports, signal.SIGINT, True, 130, "Ctrl-C")
