@@ -199,6 +199,7 @@ while :; do
         say "ready after ${t}s: every workflow RUNNING, every backlog drained"
         summary || true
         say "Workflows page: http://127.0.0.1:$admin_port/"
+        say "  it asks for the admin token, new at every run, in $dir/$demo/secrets/admin.token: cat $dir/$demo/secrets/admin.token"
         say "in another terminal, from $dir: $ctl -c $conf show dynamics365-to-campaign (see man doc/crmsyncctl.1)"
         say "new email events arrive every 3 s, new opt-outs every 30 s; Ctrl-C stops everything"
     elif [ -n "$ready_at" ]; then

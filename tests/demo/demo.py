@@ -256,6 +256,10 @@ def main():
 
     page = "http://127.0.0.1:%d/" % admin
     check("Workflows page: " + page in output(), "run.sh prints the Workflows page's URL")
+    m = re.search(r"the admin token, new at every run, in (\S+): cat (\S+)\n", output())
+    token_file = os.path.join(scratch, "build", "demo", "secrets", "admin.token")
+    check(m and m.group(1) == m.group(2) == token_file,
+          "run.sh says where the token the page asks for is, and the command that prints it", output()[-1500:])
     try:
         with urllib.request.urlopen(page, timeout=10) as r:
             page_ok = r.status == 200 and r.headers.get("Content-Type", "").startswith("text/html")
