@@ -20,7 +20,7 @@ import dv_write  # noqa: E402
 import emulib  # noqa: E402
 import seeddata  # noqa: E402
 import seek  # noqa: E402
-from dv_http import Ctx, odata_response, parse_prefer  # noqa: E402
+from dv_http import Ctx, new_uuid, odata_response, parse_prefer  # noqa: E402
 from dv_schema import CONTACT, DEFAULT_CUSTOM_TABLES, SYSTEM_USER_ID  # noqa: E402
 from dv_store import Store  # noqa: E402
 from dv_throttle import ServiceProtection  # noqa: E402
@@ -73,9 +73,7 @@ class Dataverse(emulib.Emulator):
     def config_changed(self):
         self.throttle.config = self.config["throttle"]
 
-    @staticmethod
-    def new_uuid():
-        return uuid.uuid4()
+    new_uuid = staticmethod(new_uuid)
 
     # --- errors in the service's own format ---------------------------------------------------
     def error_response(self, err):
@@ -129,7 +127,7 @@ class Dataverse(emulib.Emulator):
             reqs, ms = self.throttle.remaining(client)
             resp.headers.append(("x-ms-ratelimit-burst-remaining-xrm-requests", str(reqs)))
             resp.headers.append(("x-ms-ratelimit-time-remaining-xrm-requests", "%d.00" % ms))
-        resp.headers.append(("REQ_ID", str(uuid.uuid4())))
+        resp.headers.append(("REQ_ID", new_uuid()))
         return resp
 
     def unauthorized(self, ctx, state):
@@ -194,10 +192,10 @@ class Dataverse(emulib.Emulator):
 
     # --- the Web API proper (also called for each $batch part) ---------------------------------
     def api(self, req, ctx):
-        rest = API.match(req.path).group(2) or "" if API.match(req.path) else None
-        if rest is None:
+        m = API.match(req.path)
+        if m is None:
             raise dv_error(404, "Resource not found for the segment '%s'." % req.path, "0x8006088a")
-        rest = rest.rstrip("/")
+        rest = (m.group(2) or "").rstrip("/")
         prefer = parse_prefer(req)
         if rest == "":
             req.kind = "service"

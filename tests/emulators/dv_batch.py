@@ -5,14 +5,14 @@
 # (faults.py) answers one operation 429 + Retry-After or 5xx, with the service's error JSON, in its place.
 import json
 import re
-import uuid
 
-from dv_http import parse_prefer
+from dv_http import new_uuid, parse_prefer
 from dv_values import dv_error
 from emulib import REASONS, CIDict, HTTPError, Request, Response
 
 BOUNDARY = re.compile(r'boundary\s*=\s*"?([^";]+)"?', re.I)
 REF = re.compile(r"^\$(\d+)(.*)$")
+BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 def split_multipart(body, boundary):
@@ -33,7 +33,7 @@ def split_multipart(body, boundary):
 
 def parse_headers_block(data):
     """-> (CIDict headers, rest bytes) for a MIME header block followed by a blank line."""
-    m = re.search(rb"\r?\n\r?\n", data)
+    m = BLANK_LINE.search(data)
     if m is None:
         head, rest = data, b""
     else:
@@ -108,7 +108,7 @@ class Batch:
                         failed = True
                         if not coe:
                             break
-        boundary = "batchresponse_%s" % uuid.uuid4()
+        boundary = "batchresponse_%s" % new_uuid()
         parts = self.out
         if failed and not coe and not self.emu.config.get("batch_error_include_previous"):
             parts = parts[-1:]
@@ -140,7 +140,7 @@ class Batch:
                     ids[cid.strip()] = url
             rendered.append(self.render(resp, cid))
         store.commit()
-        cb = "changesetresponse_%s" % uuid.uuid4()
+        cb = "changesetresponse_%s" % new_uuid()
         inner = "".join("--%s\r\n%s" % (cb, p) for p in rendered) + "--%s--\r\n" % cb
         return True, "Content-Type: multipart/mixed; boundary=%s\r\n\r\n%s" % (cb, inner)
 

@@ -1,6 +1,7 @@
 # dv_http: small Web API helpers shared by the Dataverse modules: Prefer parsing, JSON responses
 # with the OData headers, entity URLs, and parsing of the key segment `(guid)`, `(id=guid)` and
 # alternate keys `(k1='v',k2=2)` into a row id (reference A4).
+import random
 import re
 
 from dv_values import GUID_RE, dv_error
@@ -9,6 +10,15 @@ from emulib import Response, dumps
 ODATA_JSON = "application/json; odata.metadata=minimal"
 _PREF = re.compile(r'\s*([^=,\s]+)(?:\s*=\s*("[^"]*"|[^,]*))?\s*(?:,|$)')
 _KEYPART = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^']|'')*'|[^,]+)\s*(?:,|$)")
+_RANDOM = random.Random()  # seeded from os.urandom once
+# a version 4 UUID: version nibble 4, variant bits 10 (as uuid.UUID(int=..., version=4) sets them)
+_UUID_CLEAR, _UUID_SET = ~((0xc000 << 48) | (0xf000 << 64)), (0x8000 << 48) | (0x4000 << 64)
+
+
+def new_uuid():
+    """A random version 4 UUID as text, without uuid4's os.urandom call per id (ids, not secrets)."""
+    h = "%032x" % (_RANDOM.getrandbits(128) & _UUID_CLEAR | _UUID_SET)
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 
 
 def parse_prefer(req):

@@ -4,7 +4,7 @@
 # change set back, and the delete cascade of the relationships (Cascade, RemoveLink, Restrict), whose
 # every child change is logged like any other change.
 import bisect
-import datetime
+import time
 
 import seek
 from dv_schema import LOOKUP_TYPES, SYSTEM_USER_ID, cascade_delete
@@ -13,8 +13,15 @@ from dv_values import dv_error
 RESTRICTED = "The object you tried to delete is associated with another object and cannot be deleted."
 
 
+_now = [0, ""]  # the current time as the Web API writes it, formatted once a second
+
+
 def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t = int(time.time())
+    if _now[0] != t:
+        _now[1] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+        _now[0] = t
+    return _now[1]
 
 
 class Table:
@@ -32,9 +39,13 @@ class Table:
                 for target, navname in (a.get("nav") or {}).items():
                     self.nav[navname] = (a["name"], target)
         self.keys = [(k["name"], list(k["attributes"])) for k in spec.get("keys", [])]
+        self.keys_by_names = {tuple(sorted(attrs)): (kname, attrs) for kname, attrs in reversed(self.keys)}
         # lookups to rows of this organization (owners are system users: no table of them here)
         self.refs = [a["name"] for a in spec["attributes"] if a["type"] in ("Lookup", "Customer")]
+        self.columns = {}  # name -> column(name), for the names of columns asked for so far
         self.all_columns = [self.column(n) for n in self.attrs]
+        # a new row before its values: every column, at its default
+        self.blank = {col: a["default"] if "default" in a else None for col, a in self.all_columns}
         self.reset()
 
     def reset(self):
@@ -48,6 +59,14 @@ class Table:
 
     def column(self, name):
         """Row key for an attribute name as used in $select/$filter: lookups are _x_value."""
+        found = self.columns.get(name)
+        if found is None:
+            found = self._column(name)
+            if found[0] is not None:
+                self.columns[name] = found
+        return found
+
+    def _column(self, name):
         if name in self.attrs:
             a = self.attrs[name]
             return "_%s_value" % name if a["type"] in LOOKUP_TYPES else name, a
@@ -68,11 +87,7 @@ class Table:
         return tuple(vals)
 
     def find_key(self, keyattrs):
-        names = sorted(keyattrs)
-        for kname, attrs in self.keys:
-            if sorted(attrs) == names:
-                return kname, attrs
-        return None, None
+        return self.keys_by_names.get(tuple(sorted(keyattrs)), (None, None))
 
     def _index(self, rid, row):
         for kname, attrs in self.keys:
@@ -180,13 +195,7 @@ class Store:
     # -- row operations (caller holds the emulator lock and has validated the values) --------
     def insert(self, table, rid, values, bulk=False):
         now = utcnow()
-        row = {}
-        for name, a in table.attrs.items():
-            col, _ = table.column(name)
-            if "default" in a:
-                row[col] = a["default"]
-            else:
-                row[col] = None
+        row = dict(table.blank)
         row.update(values)
         row[table.pid] = rid
         if "ownerid" in table.attrs and not values.get("_ownerid_value"):  # the caller, unless bound

@@ -1,8 +1,6 @@
 # dv_write: changing Dataverse rows (reference A5-A9): POST create (204 + OData-EntityId, or 201 +
 # body with return=representation), PATCH update/upsert by id or alternate key with If-Match /
 # If-None-Match, DELETE, single-property PUT/DELETE, duplicate keys (412) and their messages.
-import uuid
-
 from dv_http import odata_response, parse_key, resolve_key
 from dv_values import convert_body, convert_value, dv_error, not_found, render_row, select_columns
 
@@ -33,7 +31,7 @@ def create(emu, req, ctx, table, prefer, body):
     req.kind = "create"
     rep = prefer.get("return") == "representation"
     values = convert_body(emu.store, table, body, True, resolve_key)
-    rid = values.pop(table.pid, None) or str(emu.new_uuid())
+    rid = values.pop(table.pid, None) or emu.new_uuid()
     if rid in table.rows:
         raise dv_error(412, "Cannot insert duplicate key.", "0x80040237")
     _check_keys(table, rid, values)
@@ -80,7 +78,7 @@ def upsert(emu, req, ctx, table, keytext, prefer, body):
         return odata_response(204, None, [("OData-EntityId", url)])
     req.kind = "upsert_create"
     values = convert_body(emu.store, table, body, True, resolve_key)
-    new_id = values.pop(table.pid, None) or rid or str(emu.new_uuid())
+    new_id = values.pop(table.pid, None) or rid or emu.new_uuid()
     for k, v in (keyvals or {}).items():
         col, a = table.column(k)
         if col is None or col in values:
@@ -128,6 +126,3 @@ def put_property(emu, req, ctx, table, keytext, prop, body, clear=False):
     emu.store.update(table, rid, values)
     return odata_response(204)
 
-
-def new_uuid():
-    return uuid.uuid4()
