@@ -143,7 +143,9 @@ class Demo:
         self.status["opted_out"] += chosen
         self.status["exports"].append(os.path.basename(doc["path"]))
         self.write_status()
-        say("%d recipients unsubscribed in Campaign (blackListEmail); opt-out export %s (%d rows)"
+        say("%d recipients unsubscribed in Campaign (blackListEmail); opt-out export %s: %d rows, one per deny-list "
+            "field changed in Campaign since the previous export (by these recipients, by the sample data's "
+            "profiles, and by crmsync writing opt-outs from Dynamics 365)"
             % (len(chosen), os.path.basename(doc["path"]), doc["rows"]))
 
     def scenario(self):
