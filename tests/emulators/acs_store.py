@@ -5,12 +5,26 @@
 import base64
 import datetime
 import hashlib
-import os
+import random
 import struct
 import time
 
 import seek
 from acs_schema import DENY_LIST_FIELDS
+
+
+def default_value(spec):
+    """What a writable field holds until it is written."""
+    t = spec["type"]
+    if t == "boolean":
+        return False
+    if t == "long":
+        return 0
+    if t == "enumeration":
+        return spec["values"][0]
+    if t == "object" and "fields" in spec:
+        return {f: "" for f in spec["fields"]}
+    return ""
 
 
 def fmt_ts(t):
@@ -41,6 +55,7 @@ class PKeys:
     def __init__(self, secret, reencode):
         self.keyed = hashlib.sha256(secret)  # copied per hash: the secret is hashed once
         self.reencode = reencode
+        self.nonces = random.Random()  # seeded from os.urandom once; a nonce needs no secrecy
 
     def _hash(self, data):
         h = self.keyed.copy()
@@ -48,7 +63,7 @@ class PKeys:
         return h.digest()
 
     def encode(self, res_idx, rid):
-        nonce = os.urandom(6) if self.reencode else b"\0" * 6
+        nonce = self.nonces.getrandbits(48).to_bytes(6, "big") if self.reencode else b"\0" * 6
         raw = int.from_bytes(struct.pack(">BHQ", 1, res_idx, rid), "big")
         pad = int.from_bytes(self._hash(nonce)[:11], "big")
         body = nonce + (raw ^ pad).to_bytes(11, "big")
@@ -82,6 +97,11 @@ class Resource:
         self.label = label or name
         self.fields = dict(fields)  # the base (profileAndServices) view
         self.ext_fields = dict(ext_fields or {})  # added by profileAndServicesExt
+        self.ext_all = dict(self.fields)
+        self.ext_all.update(self.ext_fields)
+        # a new record's values before the request's: every writable field at its default
+        self.defaults = {name: default_value(spec) for name, spec in self.ext_all.items()
+                         if not spec.get("readOnly") and spec["type"] != "collection"}
         self.links = dict(links or {})  # link name -> target resource name
         self.key = key
         self.filters = dict(filters or {})
@@ -97,11 +117,8 @@ class Resource:
         self.stamp = 0
 
     def all_fields(self, ext):
-        if not ext:
-            return self.fields
-        d = dict(self.fields)
-        d.update(self.ext_fields)
-        return d
+        """The fields of the base view, or with ext those of profileAndServicesExt too (not to be changed)."""
+        return self.ext_all if ext else self.fields
 
     @staticmethod
     def norm(v):
