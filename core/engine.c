@@ -83,7 +83,8 @@ static void record_revision(struct cs_engine *e, const char *id, const json_t *r
     int64_t rev;
     if (cs_backlog_revision_latest(e->backlog, id, "config", NULL, &last) != 0 || strcmp(last, canonical) != 0) {
         if (cs_backlog_revision_add(e->backlog, id, "config", NULL, canonical, &rev) == 0)
-            cs_log(CS_LOG_NOTICE, id, "definition changed in %s: revision %lld", e->cfg->path, (long long)rev);
+            cs_log(CS_LOG_NOTICE, id, "definition %s %s: revision %lld", last ? "changed in" : "loaded from",
+                   e->cfg->path, (long long)rev);
     }
     free(last);
     free(canonical);

@@ -1,12 +1,14 @@
 /*
  * log.c - stderr logging with levels and scopes (see log.h). One fputs per line under the stdio lock,
- * so lines from concurrent threads never interleave.
+ * so lines from concurrent threads never interleave. A line to a terminal or a file starts with its
+ * RFC 3339 time (UTC, milliseconds); journald keeps its own and gets the priority instead.
  */
 #include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -45,10 +47,18 @@ void cs_vlog(int level, const char *scope, const char *fmt, va_list ap)
     if (journal < 0)
         journal = getenv("JOURNAL_STREAM") != NULL; /* set by systemd when stderr goes to the journal */
     msg = cs_xvasprintf(fmt, ap);
-    if (journal)
+    if (journal) {
         line = cs_xasprintf("<%d>[%s] %s\n", level, scope ? scope : "core", msg);
-    else
-        line = cs_xasprintf("crmsyncd: %s: [%s] %s\n", level_names[level], scope ? scope : "core", msg);
+    } else {
+        char stamp[32];
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+        line = cs_xasprintf("%s.%03ldZ crmsyncd: %s: [%s] %s\n", stamp, ts.tv_nsec / 1000000, level_names[level],
+                            scope ? scope : "core", msg);
+    }
     fputs(line, stderr);
     fflush(stderr);
     free(line);

@@ -26,6 +26,7 @@ struct reader {
     size_t n_dead, cap_dead;
     cs_status failure; /* CS_RETRY / CS_FATAL raised inside emit or checkpoint */
     long long read_at_idle; /* records_read when the source last caught up */
+    int caught_up;          /* the source caught up once since start */
     int64_t next_redrive;   /* when dead letters refused as "not found" are next put back (unix ms) */
     char *failure_reason;
 };
@@ -277,9 +278,11 @@ void *cs_reader_main(void *arg)
         redrive_not_found(&r);
         if (idle && !atomic_load(&r.wf->stopping)) {
             long long read = atomic_load(&r.wf->records_read);
+            /* worth a notice once (the first catch-up since start); the steady ones that follow are info */
             if (read != r.read_at_idle)
-                cs_log(CS_LOG_NOTICE, r.wf->id, "caught up with the source: %lld records read since start",
-                       read);
+                cs_log(r.caught_up ? CS_LOG_INFO : CS_LOG_NOTICE, r.wf->id,
+                       "caught up with the source: %lld records read since start", read);
+            r.caught_up = 1;
             r.read_at_idle = read;
             atomic_store(&r.wf->source_idle, 1);
             cs_workflow_sleep_until(r.wf, cs_now_ms() + r.run->set.poll_ms);

@@ -1,8 +1,9 @@
 #!/bin/sh
 # lifecycle.sh - the real daemon's process life: SIGTERM mid-run stops gracefully (exit 0, in-flight
 # batches finish, nothing duplicated, the rest written after a restart); SIGHUP with a changed
-# definition records a new revision while the running one is kept; a broken file on SIGHUP is refused
-# and the daemon keeps running.
+# definition records a new revision while the running one is kept (the first start says the definition
+# was loaded); a broken file on SIGHUP is refused and the daemon keeps running; the log lines carry their
+# RFC 3339 time.
 . "$RUNTIME_LIB"
 
 wf() {
@@ -27,6 +28,11 @@ kill -HUP "$DAEMON_PID"
 sleep 0.5
 grep -q '\[steady\] definition changed in .*steady.conf: revision 2' "$T/daemon.log" ||
     fail "SIGHUP did not record revision 2"
+grep -q '\[steady\] definition loaded from .*steady.conf: revision 1' "$T/daemon.log" ||
+    fail "the first start did not say the definition was loaded (revision 1)"
+# a log written to a file: every line of crmsyncd's starts with its RFC 3339 time
+grep 'crmsyncd: ' "$T/daemon.log" | grep -vqE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z crmsyncd: ' &&
+    fail "a log line without its time: $(grep 'crmsyncd: ' "$T/daemon.log" | grep -vE '^[0-9]{4}-' | head -1)"
 [ "$(sql "select count(*) from revision where workflow_id='steady'")" -eq 2 ] || fail "expected 2 revisions"
 # a broken file on SIGHUP is refused, the daemon keeps running
 echo "workflows: [oops" >>"$T/steady.conf"
