@@ -14,6 +14,7 @@ GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
 LOOKUPNAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
 NAVPROP = "Microsoft.Dynamics.CRM.associatednavigationproperty"
+ENTITY_REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\(([^()]*)\)/?$")
 
 
 def dv_error(status, message, code=""):
@@ -88,7 +89,7 @@ def convert_value(table, a, v):
 def parse_entity_ref(ref):
     """'/contacts(<guid>)', 'contacts(k=v)', or an absolute URL -> (entity set, key text)."""
     path = urllib.parse.urlsplit(ref).path if "://" in ref else ref
-    m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\(([^()]*)\)/?$", path)
+    m = ENTITY_REF.search(path)
     if not m:
         return None, None
     return m.group(1), m.group(2)
@@ -101,33 +102,9 @@ def convert_body(store, table, body, creating, resolve_key):
                        "0x80060888")
     out = {}
     for k, v in body.items():
-        if k.startswith("@odata.") or k.startswith("@"):
-            continue
-        if k.endswith("@odata.bind"):
-            nav = k[:-len("@odata.bind")]
-            if nav not in table.nav:
-                raise dv_error(400, "An undeclared property '%s' which only has property annotations in the payload but no "
-                                    "property value was found in the payload. In OData, only declared navigation properties "
-                                    "and declared named streams can be represented as properties without values." % nav,
-                               "0x80060888")
-            attr, target = table.nav[nav]
-            col = "_%s_value" % attr
-            if v is None:
-                out[col] = None
-                out[col + "@" + LOOKUPNAME] = None
-                continue
-            tset, key = parse_entity_ref(v) if isinstance(v, str) else (None, None)
-            ttable = store.by_set.get(tset)
-            if ttable is None or ttable.logical != target:
-                raise dv_error(400, "The entity reference '%s' in '%s' is not valid for navigation property '%s'."
-                               % (v, k, nav), "0x80060888")
-            rid = resolve_key(ttable, key)
-            if rid is None or rid not in ttable.rows:
-                raise not_found(ttable.logical, rid or key)
-            out[col] = rid
-            out[col + "@" + LOOKUPNAME] = target
-            continue
-        if "@" in k:
+        if "@" in k:  # annotations are ignored, binds set lookups
+            if k.endswith("@odata.bind") and not k.startswith("@"):
+                bind(store, table, k, v, resolve_key, out)
             continue
         a = table.attrs.get(k)
         if a is None:
@@ -145,6 +122,32 @@ def convert_body(store, table, body, creating, resolve_key):
             continue
         out[k] = convert_value(table, a, v)
     return out
+
+
+def bind(store, table, k, v, resolve_key, out):
+    """"<nav>@odata.bind": "/<set>(<key>)" (or null) -> the lookup's _x_value and its target table in out."""
+    nav = k[:-len("@odata.bind")]
+    if nav not in table.nav:
+        raise dv_error(400, "An undeclared property '%s' which only has property annotations in the payload but no "
+                            "property value was found in the payload. In OData, only declared navigation properties "
+                            "and declared named streams can be represented as properties without values." % nav,
+                       "0x80060888")
+    attr, target = table.nav[nav]
+    col = "_%s_value" % attr
+    if v is None:
+        out[col] = None
+        out[col + "@" + LOOKUPNAME] = None
+        return
+    tset, key = parse_entity_ref(v) if isinstance(v, str) else (None, None)
+    ttable = store.by_set.get(tset)
+    if ttable is None or ttable.logical != target:
+        raise dv_error(400, "The entity reference '%s' in '%s' is not valid for navigation property '%s'."
+                       % (v, k, nav), "0x80060888")
+    rid = resolve_key(ttable, key)
+    if rid is None or rid not in ttable.rows:
+        raise not_found(ttable.logical, rid or key)
+    out[col] = rid
+    out[col + "@" + LOOKUPNAME] = target
 
 
 def annotation_matcher(prefer):
