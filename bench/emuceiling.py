@@ -199,29 +199,30 @@ def _track_changes_session(url):
     return session
 
 
-def _upsert(api, event, contact):
+def _upsert(api, contact):
+    """One upsert of a $batch, with %s where its event id goes (twice)."""
     body = json.dumps({
         "subject": "Campaign Name: Spring Campaign; Delivery Name: Spring Newsletter",
         "new_campaignname": "Spring Campaign", "new_deliveryname": "Spring Newsletter",
-        "new_eventtime": "2026-03-04T05:06:07Z", "new_mirrorpageurl": "https://mirror.example.com/m/%s" % event,
+        "new_eventtime": "2026-03-04T05:06:07Z", "new_mirrorpageurl": "https://mirror.example.com/m/%s",
         REGARDING: "/contacts(%s)" % contact, "ownerid@odata.bind": "/systemusers(%s)" % OWNER})
-    return "PATCH %s/%s(new_acseventid='%s') HTTP/1.1\r\nContent-Type: application/json\r\n\r\n%s" % (
-        api, ACTIVITIES, event, body)
+    return ("--batch_ceiling\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+            "PATCH %s/%s(new_acseventid='%%s') HTTP/1.1\r\nContent-Type: application/json\r\n\r\n%s\r\n"
+            % (api, ACTIVITIES, body))
 
 
 def _egress_session(url, contacts):
-    api, boundary = url + "/api/data/v9.2", "batch_ceiling"
     headers = "Accept: application/json\r\nOData-Version: 4.0\r\nPrefer: odata.continue-on-error\r\n"
 
     def session(n, done):
+        # the body built once, with new event ids filled in for each $batch (the client stays cheap)
+        template = "".join(_upsert(url + "/api/data/v9.2", contacts[(n * BATCH + k) % len(contacts)])
+                           for k in range(BATCH)) + "--batch_ceiling--\r\n"
         i = 0
         while True:
-            parts = ["--%s\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n%s\r\n"
-                     % (boundary, _upsert(api, "ceiling-%d-%d-%d" % (n, i, k), contacts[(i * BATCH + k) % len(contacts)]))
-                     for k in range(BATCH)]
-            body = ("".join(parts) + "--%s--\r\n" % boundary).encode()
-            status, answer = yield ("POST", "/api/data/v9.2/$batch", body,
-                                    "multipart/mixed; boundary=%s" % boundary, headers)
+            ids = tuple("ceiling-%d-%d-%d" % (n, i, k) for k in range(BATCH) for _ in (0, 1))
+            status, answer = yield ("POST", "/api/data/v9.2/$batch", (template % ids).encode(),
+                                    "multipart/mixed; boundary=batch_ceiling", headers)
             if status != 200 or answer.count(b"HTTP/1.1 204") != BATCH:
                 raise RuntimeError("$batch answered %d: %s" % (status, answer[:300]))
             done[0] += BATCH
