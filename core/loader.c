@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "shared.h"
 #include "util.h"
 
 /* Sizes of the descriptors as ABI 1.0 defined them: smaller ones are refused. Once members are
@@ -44,6 +45,7 @@ void cs_registry_free(struct cs_registry *reg)
 {
     if (!reg)
         return;
+    cs_shared_flush(); /* what the plugins' connections share lingers: released while their code is loaded */
     for (size_t i = 0; i < reg->n_components; i++)
         free(reg->components[i]);
     for (size_t i = 0; i < reg->n_plugins; i++) {

@@ -3,14 +3,19 @@
  * a list of entries under one mutex, each counting its holders. make() and release() are plugin code
  * and run outside the mutex; an entry whose make() is running is "not ready", and a second caller of
  * its key waits on the condition until it is (or until the attempt failed and the entry went away).
+ * An entry nobody holds lingers LINGER_MS for the next holder (a workflow stopped and started again
+ * keeps its connection's token and metadata), then a later take or drop, or cs_shared_flush, releases it.
  */
 #include "shared.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
+
+#define LINGER_MS 60000
 
 struct cs_shared {
     struct cs_shared *next;
@@ -18,7 +23,8 @@ struct cs_shared {
     void *obj;
     void (*release)(void *obj);
     int holders;
-    int ready; /* 0 while make() runs */
+    int ready;        /* 0 while make() runs */
+    int64_t idle_at;  /* monotonic ms the last holder let go (holders == 0) */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -47,6 +53,42 @@ static void entry_free(struct cs_shared *e)
 {
     free(e->key);
     free(e);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Take the entries nobody holds (lingering at least `age` ms) out of the list, into *out. mu held. */
+static void unlink_idle(int64_t age, struct cs_shared **out)
+{
+    struct cs_shared **p = &entries;
+    int64_t now = now_ms();
+    while (*p) {
+        struct cs_shared *e = *p;
+        if (e->ready && e->holders == 0 && now - e->idle_at >= age) {
+            *p = e->next;
+            e->next = *out;
+            *out = e;
+        } else {
+            p = &e->next;
+        }
+    }
+}
+
+/* Release the entries of a list from unlink_idle (outside mu). */
+static void release_all(struct cs_shared *list)
+{
+    while (list) {
+        struct cs_shared *next = list->next;
+        if (list->release)
+            list->release(list->obj);
+        entry_free(list);
+        list = next;
+    }
 }
 
 /* A new entry for `key`, in the list and not ready, held by its maker. mu held. */
@@ -83,17 +125,19 @@ static struct cs_shared *make_for(struct cs_shared *e, void *(*make)(void *arg),
 void *cs_shared_take(const char *key, void *(*make)(void *arg), void (*release)(void *obj), void *arg,
                      struct cs_shared **entry)
 {
-    struct cs_shared *e;
+    struct cs_shared *e, *expired = NULL;
     int maker;
     pthread_mutex_lock(&mu);
     while ((e = find(key)) && !e->ready)
         pthread_cond_wait(&made, &mu);
     maker = !e;
     if (e)
-        e->holders++;
+        e->holders++; /* a lingering entry is held again */
     else
         e = add_pending(key, release);
+    unlink_idle(LINGER_MS, &expired);
     pthread_mutex_unlock(&mu);
+    release_all(expired);
     if (maker)
         e = make_for(e, make, arg);
     *entry = e;
@@ -102,19 +146,24 @@ void *cs_shared_take(const char *key, void *(*make)(void *arg), void (*release)(
 
 void cs_shared_drop(struct cs_shared *e)
 {
-    int last;
+    struct cs_shared *expired = NULL;
     if (!e)
         return;
     pthread_mutex_lock(&mu);
-    last = --e->holders == 0;
-    if (last)
-        unlink_entry(e);
+    if (--e->holders == 0)
+        e->idle_at = now_ms();
+    unlink_idle(LINGER_MS, &expired);
     pthread_mutex_unlock(&mu);
-    if (!last)
-        return;
-    if (e->release)
-        e->release(e->obj);
-    entry_free(e);
+    release_all(expired);
+}
+
+void cs_shared_flush(void)
+{
+    struct cs_shared *idle = NULL;
+    pthread_mutex_lock(&mu);
+    unlink_idle(0, &idle);
+    pthread_mutex_unlock(&mu);
+    release_all(idle);
 }
 
 const char *cs_shared_key(const struct cs_shared *e)

@@ -159,9 +159,11 @@ typedef struct cs_host {
      * shares under `name` (a workflow's writers and reader, the admin API's instances, other workflows
      * naming the same connection), such as an OAuth token, metadata, or an in-flight limit and a
      * Retry-After pause. The first instance that asks makes it with make(arg); the others get the same
-     * pointer (a concurrent caller waits until it is made). It is released with release(obj) after the
-     * last instance that asked for it is destroyed. Instances share it when they are of the same
-     * connector, connection name and options (a reload that changes the options gets a new object).
+     * pointer (a concurrent caller waits until it is made). It is released with release(obj) a minute
+     * after the last instance that asked for it is destroyed, unless a new instance (a workflow started
+     * again) takes it in that time, and before the plugin is unloaded. Instances share it when they are
+     * of the same connector, connection name and options (a reload that changes the options gets a new
+     * object).
      * make() may return NULL: the call then returns NULL and nothing is kept, so the next call makes
      * again. NULL too outside a connector instance. The plugin makes the object thread-safe: instances
      * use it from several threads at once. make() and release() may not call the host. */

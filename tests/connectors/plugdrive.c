@@ -10,7 +10,7 @@
  *   plugdrive SCRIPT.json
  *   {"plugin": "/abs/x.la", "config": "crmsync.conf", "connection": "name", "state": "state.db",
  *    "mappings": [{"stream", "target", ...}], "instances": 1,
- *    "steps": [{"do": "start" | "describe" | "read" | "write" | "metrics" | "kv", "instance": 0,
+ *    "steps": [{"do": "start" | "describe" | "read" | "write" | "metrics" | "kv" | "restart", "instance": 0,
  *               "stream": s, "cursor": c, "max": n, "records": [...], "key": k}]}
  *
  * Prints one JSON line per step (and one for a refused create): {"do", "status", "reason", "http",
@@ -102,9 +102,54 @@ static json_t *outcome(const char *what, cs_status st, struct cs_ctx *ctx)
                      cs_ctx_reason(ctx, ""), "http", ctx->reason_http);
 }
 
-static cs_status run_step(const cs_connector *conn, void **inst, struct cs_ctx **ctxs, size_t n,
-                          struct cs_metrics *metrics, const json_t *step, json_t **line)
+/* The instances of the connection and what making one takes. */
+struct drive {
+    const cs_connector *conn;
+    const char *connection;
+    json_t *options, *mappings;
+    struct cs_backlog *backlog;
+    struct cs_metrics *metrics;
+    atomic_int stopping;
+    struct cs_ctx **ctxs;
+    void **inst;
+    size_t n;
+};
+
+/* Make instance i (its context, then create()), as a workflow starting does; prints a refused create. */
+static cs_status make_instance(struct drive *d, size_t i)
 {
+    char scope[64];
+    cs_status st;
+    snprintf(scope, sizeof scope, "plugdrive/%s#%zu", d->connection, i);
+    d->ctxs[i] = cs_ctx_new(scope, d->connection, d->backlog, &d->stopping, d->metrics);
+    cs_ctx_set_streams(d->ctxs[i], json_deep_copy(d->mappings));
+    cs_ctx_set_connection(d->ctxs[i], d->conn, d->connection, d->options);
+    if ((st = d->conn->create(&cs_host_table, d->ctxs[i], d->options, &d->inst[i])) != CS_OK) {
+        print_line(outcome("create", st, d->ctxs[i]));
+        d->inst[i] = NULL;
+    }
+    return st;
+}
+
+/* Stop and destroy instance i and free its context, as a workflow stopping does. */
+static void end_instance(struct drive *d, size_t i)
+{
+    if (d->inst[i]) {
+        if (d->conn->stop)
+            d->conn->stop(d->inst[i]);
+        d->conn->destroy(d->inst[i]);
+        d->inst[i] = NULL;
+    }
+    cs_ctx_free(d->ctxs[i]);
+    d->ctxs[i] = NULL;
+}
+
+static cs_status run_step(struct drive *d, const json_t *step, json_t **line)
+{
+    const cs_connector *conn = d->conn;
+    void **inst = d->inst;
+    struct cs_ctx **ctxs = d->ctxs;
+    size_t n = d->n;
     const char *what = json_string_value(json_object_get(step, "do"));
     size_t i = (size_t)json_integer_value(json_object_get(step, "instance"));
     const char *stream = json_string_value(json_object_get(step, "stream"));
@@ -112,8 +157,16 @@ static cs_status run_step(const cs_connector *conn, void **inst, struct cs_ctx *
     json_t *out = NULL;
     cs_status st = CS_OK;
 
-    if (!what || i >= n) {
+    if (!what || i >= n || !inst[i]) {
         *line = json_pack("{s:s, s:s}", "do", what ? what : "?", "status", "bad step");
+        goto done;
+    }
+    if (!strcmp(what, "restart")) { /* the instance ends and a new one is made, as a workflow's stop+start */
+        end_instance(d, i);
+        st = make_instance(d, i);
+        if (st == CS_OK)
+            st = conn->start ? conn->start(inst[i]) : CS_OK;
+        *line = json_pack("{s:s, s:s}", "do", what, "status", status_name(st));
         goto done;
     }
     cs_ctx_clear_reason(ctxs[i]);
@@ -148,14 +201,15 @@ static cs_status run_step(const cs_connector *conn, void **inst, struct cs_ctx *
     if (!strcmp(what, "write"))
         json_object_set(*line, "results", c.results);
     if (!strcmp(what, "metrics"))
-        json_object_set_new(*line, "metrics", cs_metrics_snapshot(metrics, 0));
+        json_object_set_new(*line, "metrics", cs_metrics_snapshot(d->metrics, 0));
     if (!strcmp(what, "kv")) {
         char *v = cs_host_table.kv_get(ctxs[i], json_string_value(json_object_get(step, "key")));
         json_object_set_new(*line, "value", v ? json_string(v) : json_null());
         free(v);
     }
 done:
-    cs_ctx_set_hooks(ctxs[i < n ? i : 0], NULL, NULL);
+    if (i < n && ctxs[i])
+        cs_ctx_set_hooks(ctxs[i], NULL, NULL);
     json_decref(c.records);
     json_decref(c.checkpoints);
     json_decref(c.results);
@@ -164,18 +218,13 @@ done:
 
 int main(int argc, char **argv)
 {
-    json_t *script, *options = NULL, *step;
+    json_t *script, *step;
     struct cs_registry *reg = cs_registry_new();
-    struct cs_backlog *backlog = NULL;
-    struct cs_metrics *metrics = cs_metrics_new();
+    struct drive d = {.metrics = cs_metrics_new()};
     const struct cs_component *comp = NULL;
-    const cs_connector *conn = NULL;
-    const char *connection, *plugin;
-    struct cs_ctx **ctxs = NULL;
-    void **inst = NULL;
-    atomic_int stopping = 0;
+    const char *plugin;
     char *err = NULL;
-    size_t n, i, created = 0;
+    size_t i;
     int rc = 0;
 
     if (argc != 2)
@@ -183,11 +232,12 @@ int main(int argc, char **argv)
     if (!(script = json_load_file(argv[1], 0, NULL)))
         return die("cannot read the script", argv[1]);
     cs_log_set_level(getenv("PLUGDRIVE_DEBUG") ? CS_LOG_DEBUG : CS_LOG_INFO);
-    connection = json_string_value(json_object_get(script, "connection"));
+    d.connection = json_string_value(json_object_get(script, "connection"));
+    d.mappings = json_object_get(script, "mappings");
     plugin = json_string_value(json_object_get(script, "plugin"));
-    n = json_integer_value(json_object_get(script, "instances")) > 0
-            ? (size_t)json_integer_value(json_object_get(script, "instances")) : 1;
-    if (!connection || !plugin || cs_loader_load(reg, NULL, plugin, &err) != 0) {
+    d.n = json_integer_value(json_object_get(script, "instances")) > 0
+              ? (size_t)json_integer_value(json_object_get(script, "instances")) : 1;
+    if (!d.connection || !plugin || cs_loader_load(reg, NULL, plugin, &err) != 0) {
         rc = die("cannot load the plugin", err);
         goto out;
     }
@@ -198,49 +248,34 @@ int main(int argc, char **argv)
         rc = die("the plugin has no connector", NULL);
         goto out;
     }
-    conn = &comp->u.connector;
-    if (!(options = resolve_options(json_string_value(json_object_get(script, "config")), connection, conn->options,
-                                    &err)) ||
-        cs_backlog_open(json_string_value(json_object_get(script, "state")), &backlog, &err) != 0) {
+    d.conn = &comp->u.connector;
+    if (!(d.options = resolve_options(json_string_value(json_object_get(script, "config")), d.connection,
+                                      d.conn->options, &err)) ||
+        cs_backlog_open(json_string_value(json_object_get(script, "state")), &d.backlog, &err) != 0) {
         rc = die("cannot prepare the instances", err);
         goto out;
     }
-    ctxs = calloc(n, sizeof *ctxs);
-    inst = calloc(n, sizeof *inst);
-    for (i = 0; i < n; i++) {
-        char scope[64];
-        cs_status st;
-        snprintf(scope, sizeof scope, "plugdrive/%s#%zu", connection, i);
-        ctxs[i] = cs_ctx_new(scope, connection, backlog, &stopping, metrics);
-        cs_ctx_set_streams(ctxs[i], json_deep_copy(json_object_get(script, "mappings")));
-        cs_ctx_set_connection(ctxs[i], conn, connection, options);
-        if ((st = conn->create(&cs_host_table, ctxs[i], options, &inst[i])) != CS_OK) {
-            print_line(outcome("create", st, ctxs[i]));
+    d.ctxs = calloc(d.n, sizeof *d.ctxs);
+    d.inst = calloc(d.n, sizeof *d.inst);
+    for (i = 0; i < d.n; i++)
+        if (make_instance(&d, i) != CS_OK)
             goto out;
-        }
-        created++;
-    }
     json_array_foreach(json_object_get(script, "steps"), i, step)
     {
         json_t *line = NULL;
-        run_step(conn, inst, ctxs, n, metrics, step, &line);
+        run_step(&d, step, &line);
         print_line(line);
     }
 out:
-    for (i = 0; i < created; i++) {
-        if (conn->stop)
-            conn->stop(inst[i]);
-        conn->destroy(inst[i]);
-    }
-    for (i = 0; ctxs && i < n; i++)
-        cs_ctx_free(ctxs[i]);
-    free(ctxs);
-    free(inst);
-    json_decref(options);
+    for (i = 0; d.ctxs && i < d.n; i++)
+        end_instance(&d, i);
+    free(d.ctxs);
+    free(d.inst);
+    json_decref(d.options);
     json_decref(script);
     free(err);
-    cs_backlog_close(backlog);
-    cs_metrics_free(metrics);
+    cs_backlog_close(d.backlog);
+    cs_metrics_free(d.metrics);
     cs_registry_free(reg);
     return rc;
 }

@@ -5,7 +5,7 @@
 # delete cascade, read-only and unique columns), a table only a mapping names described on demand, a
 # stream the connection does not know (CS_NODATA); a stream read with the columns and labels of its
 # mapping element and no `tables` entry; an unknown mapped column failing start() with the fix; the
-# instances of one connection reading each metadata document once at start.
+# instances of one connection reading each metadata document once at start, and again none at a restart.
 import os
 import sys
 import tempfile
@@ -153,6 +153,18 @@ def main():
               times)
         check(times.get(attrs + ",IsValidForCreate,IsValidForUpdate") == 2,
               "describe() reads the metadata live, at each call", times)
+        # a workflow stopped and started again within the minute (restarts in a row, as the SRE's 21 in 80 s)
+        # neither reads the metadata again nor asks for a new token
+        since = d365lib.requests_log(url)["last"]
+        rc, out, err = drive.run(tmp, PLUGIN, connection(tmp, url, tables), mappings[:2],
+                                 [{"do": "start"}, {"do": "restart"}, {"do": "restart"}], name="restart")
+        check(rc == 0 and [o["status"] for o in out] == ["OK"] * 3, "an instance started, then restarted twice", out)
+        log = d365lib.requests_log(url, since)["requests"]
+        meta = [r["path"] + "?" + r["query"] for r in log if "EntityDefinitions" in r["path"]]
+        tokens = [r for r in log if r["path"].endswith("/oauth2/v2.0/token")]
+        check(meta and len(meta) == len(set(meta)) and len(tokens) == 1,
+              "restarts take the connection's metadata and token of the first start: each document read once, "
+              "one token", (meta, len(tokens)))
     finally:
         emu.stop()
         if os.environ.get("KEEP_TMP") != "1":
