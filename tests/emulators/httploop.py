@@ -304,8 +304,8 @@ class Conn:
 
 
 class Server:
-    """The listening socket and the loop serving every connection. The app provides: request(head, body)
-    -> request object; answer(req) -> (response or None to drop the connection, seconds to wait first);
+    """The listening socket and the loop serving every connection. The app provides: request(method,
+    target, headers, body) -> request object (with .method); answer(req) -> (response or None to drop the connection, seconds to wait first);
     answered(req, resp) at the end of that wait; refusal(status, message) -> the response to a request
     that cannot be read; may_block() -> whether a request may sleep while it is answered."""
 
@@ -339,6 +339,7 @@ class Server:
                     timeout = min(timeout, max(0.0, self.timers[0][0] - time.monotonic()))
                 for key, mask in self.sel.select(timeout):
                     self.ready(key, mask)
+                    self.run_timers()  # answers due go out between requests, not after all of them
                 self.run_timers()
                 while self.handoffs:
                     self.call(*self.handoffs.popleft())
