@@ -13,20 +13,6 @@ import seek
 from acs_schema import DENY_LIST_FIELDS
 
 
-def default_value(spec):
-    """What a writable field holds until it is written."""
-    t = spec["type"]
-    if t == "boolean":
-        return False
-    if t == "long":
-        return 0
-    if t == "enumeration":
-        return spec["values"][0]
-    if t == "object" and "fields" in spec:
-        return {f: "" for f in spec["fields"]}
-    return ""
-
-
 def fmt_ts(t):
     """Campaign's timestamp format: YYYY-MM-DD HH:MM:SS.mmmZ (a space, not T)."""
     d = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
@@ -90,18 +76,53 @@ class PKeys:
         return res_idx, rid
 
 
+class Fields(dict):
+    """A resource's field specs: a dict that counts its changes, so that the merged view of the base and
+    extension fields is worked out again once a test edits either in place (a schema drift)."""
+
+    version = 0
+
+    def __setitem__(self, k, v):
+        super().__setitem__(k, v)
+        self.version += 1
+
+    def __delitem__(self, k):
+        super().__delitem__(k)
+        self.version += 1
+
+    def __ior__(self, other):
+        self.version += 1
+        return super().__ior__(other)
+
+    def pop(self, *args):
+        self.version += 1
+        return super().pop(*args)
+
+    def popitem(self):
+        self.version += 1
+        return super().popitem()
+
+    def clear(self):
+        self.version += 1
+        super().clear()
+
+    def update(self, *args, **kw):
+        self.version += 1
+        super().update(*args, **kw)
+
+    def setdefault(self, k, default=None):
+        self.version += 1
+        return super().setdefault(k, default)
+
+
 class Resource:
     def __init__(self, idx, name, fields, links=None, key=None, filters=None, label=None, ext_fields=None):
         self.idx = idx
         self.name = name
         self.label = label or name
-        self.fields = dict(fields)  # the base (profileAndServices) view
-        self.ext_fields = dict(ext_fields or {})  # added by profileAndServicesExt
-        self.ext_all = dict(self.fields)
-        self.ext_all.update(self.ext_fields)
-        # a new record's values before the request's: every writable field at its default
-        self.defaults = {name: default_value(spec) for name, spec in self.ext_all.items()
-                         if not spec.get("readOnly") and spec["type"] != "collection"}
+        self.fields = Fields(fields)  # the base (profileAndServices) view
+        self.ext_fields = Fields(ext_fields or {})  # added by profileAndServicesExt
+        self.merged = (None, None)  # (versions of both, fields and ext_fields in one dict)
         self.links = dict(links or {})  # link name -> target resource name
         self.key = key
         self.filters = dict(filters or {})
@@ -117,8 +138,16 @@ class Resource:
         self.stamp = 0
 
     def all_fields(self, ext):
-        """The fields of the base view, or with ext those of profileAndServicesExt too (not to be changed)."""
-        return self.ext_all if ext else self.fields
+        """The fields of the base view, or with ext those of profileAndServicesExt too (not to be changed;
+        the merged dict is made again only when either changed, not at every call)."""
+        if not ext:
+            return self.fields
+        versions = (self.fields.version, self.ext_fields.version)
+        if self.merged[0] != versions:
+            merged = dict(self.fields)
+            merged.update(self.ext_fields)
+            self.merged = (versions, merged)
+        return self.merged[1]
 
     @staticmethod
     def norm(v):

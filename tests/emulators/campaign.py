@@ -284,7 +284,10 @@ class Campaign(emulib.Emulator):
 
     @staticmethod
     def with_defaults(res, values):
-        out = {name: dict(v) if isinstance(v, dict) else v for name, v in res.defaults.items()}
+        out = {}
+        for name, spec in res.all_fields(True).items():
+            if not spec.get("readOnly") and spec["type"] not in ("collection",):
+                out[name] = acs_values.default_value(spec)
         out.update(values)
         return out
 
