@@ -443,16 +443,18 @@ class TestFaultsAndStandalone(AcsCase):
             c.close()
         self.assertEqual(len(times), 60)
         self.assertGreaterEqual(min(times), 0.3)
-        self.assertLess(wall, 2.0)  # answered side by side, not one after the other (18 s)
+        self.assertLess(wall, 9.0)  # side by side, not one after the other (18 s); a loaded machine is slow
         load1 = self.ctl.get("/_emulator/load").json()
         self.assertEqual(load1["served"] - load0["served"], 60)
         self.assertGreaterEqual(load1["busy_s"] - load0["busy_s"], 18.0)
         t = time.monotonic()
         self.token()  # the token endpoint is delayed too; the control API is not
         self.assertGreaterEqual(time.monotonic() - t, 0.3)
+        self.ctl.patch("/_emulator/config", {"latency_ms": 6000})
         t = time.monotonic()
         self.ctl.get("/_emulator/health")
-        self.assertLess(time.monotonic() - t, 0.25)
+        self.assertLess(time.monotonic() - t, 3.0)  # not delayed by the 6 s (half of it: a margin for the load)
+        self.ctl.patch("/_emulator/config", {"latency_ms": 0})
 
     def test_seed_deterministic_and_standalone(self):
         p, url = run_standalone("campaign.py", "--seed", "4", "--latency", "20")
