@@ -74,7 +74,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct cs_reply *
     resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", type ? type : "text/plain; charset=utf-8");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
+    /* an answer is data, never a page: not rendered, framed, sniffed or embedded by another site */
+    MHD_add_response_header(resp, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
     if (rep->status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"crmsync\"");
     ok = MHD_queue_response(conn, (unsigned)rep->status, resp);
