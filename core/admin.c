@@ -40,6 +40,7 @@ struct upload {
     char *data;
     size_t len;
     int too_large;
+    int refused; /* answered on its head */
 };
 
 /* ---- answering --------------------------------------------------------------------------------- */
@@ -189,6 +190,50 @@ out:
     free(path);
 }
 
+/* How many times header `name` occurs. */
+struct header_count {
+    const char *name;
+    unsigned n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct header_count *c = cls;
+    (void)kind, (void)value;
+    c->n += strcasecmp(key, c->name) == 0;
+    return MHD_YES;
+}
+
+static unsigned header_count(struct MHD_Connection *conn, const char *name)
+{
+    struct header_count c = {name, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
+    return c.n;
+}
+
+/* A head that frames its request one way only: one Host, one Content-Length, not both Content-Length
+ * and Transfer-Encoding (RFC 9112 6.3: a message framed two ways may be read differently by a proxy). */
+static int framed_once(struct MHD_Connection *conn, struct cs_reply *rep)
+{
+    if (header_count(conn, "Host") > 1) {
+        cs_reply_error(rep, 400, "bad_request", "the request has more than one Host header: send one");
+    } else if (header_count(conn, "Content-Length") > 1) {
+        cs_reply_error(rep, 400, "bad_request", "the request has more than one Content-Length header: send one");
+    } else if (header_count(conn, "Content-Length") && header_count(conn, "Transfer-Encoding")) {
+        cs_reply_error(rep, 400, "bad_request",
+                       "the request has both Content-Length and Transfer-Encoding: send one of them");
+    } else {
+        return 0;
+    }
+    return -1;
+}
+
+/* Decide on the head alone, before any body byte is read: 0 to go on, else the answer is in rep. */
+static int admit(struct MHD_Connection *conn, struct cs_reply *rep)
+{
+    return framed_once(conn, rep);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -198,8 +243,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct cs_reply rep = {0};
     (void)version;
 
-    if (!up) { /* first call: headers only */
-        *con_cls = cs_xcalloc(1, sizeof *up);
+    if (!up) { /* first call: the head is complete, no body byte has been read */
+        *con_cls = up = cs_xcalloc(1, sizeof *up);
+        if (admit(conn, &rep) == 0)
+            return MHD_YES;
+        up->refused = 1; /* answered now: libmicrohttpd discards the body and closes the connection */
+        return send_reply(conn, &rep);
+    }
+    if (up->refused) {
+        *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size) {
