@@ -12,7 +12,9 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdio.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,7 +25,8 @@
 #include "log.h"
 #include "util.h"
 
-#define BODY_LIMIT (1024 * 1024)
+#define BODY_LIMIT (1024 * 1024)         /* bytes in one request body */
+#define BODIES_LIMIT (16u * BODY_LIMIT)  /* bytes of request bodies held at once, all requests together */
 #define MAX_SEGMENTS 8
 
 struct cs_admin {
@@ -33,14 +36,20 @@ struct cs_admin {
     int loopback;
     char *tls_cert, *tls_key;
     struct cs_static *web; /* the Workflows page (admin.web_dir) */
+    atomic_size_t buffered; /* bytes of BODIES_LIMIT reserved by requests */
 };
 
-/* Per-request upload state. */
-struct upload {
+/* One request: its path (split at "/" in place), whether it was answered on its head, and its body. */
+struct exchange {
+    char *path;
+    char *segments[MAX_SEGMENTS + 1];
+    size_t n_segments;
+    int is_static; /* a file of the Workflows page */
+    int refused;   /* answered on its head: the body is discarded */
     char *data;
-    size_t len;
-    int too_large;
-    int refused; /* answered on its head */
+    size_t len, cap;
+    size_t reserved; /* bytes of the shared body budget (BODIES_LIMIT) this request holds */
+    enum { BODY_OK, BODY_TOO_LARGE, BODY_NO_ROOM } body;
 };
 
 /* ---- answering --------------------------------------------------------------------------------- */
@@ -82,6 +91,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct cs_reply *
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
     if (rep->status == 401)
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"crmsync\"");
+    if (rep->retry_after > 0) {
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%d", rep->retry_after);
+        MHD_add_response_header(resp, "Retry-After", seconds);
+    }
     ok = MHD_queue_response(conn, (unsigned)rep->status, resp);
     MHD_destroy_response(resp);
     json_decref(rep->body); /* the text went to libmicrohttpd, which frees it */
@@ -142,22 +156,28 @@ static size_t split_path(char *path, char **segments)
 }
 
 /* Parse the body of a request that carries one. 0, or the error answer in rep. */
-static int parse_body(struct MHD_Connection *conn, const struct upload *up, json_t **body, struct cs_reply *rep)
+static int parse_body(struct MHD_Connection *conn, const struct exchange *x, json_t **body, struct cs_reply *rep)
 {
     const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     json_error_t jerr;
     *body = NULL;
-    if (up->too_large) {
+    if (x->body == BODY_TOO_LARGE) {
         cs_reply_error(rep, 413, "body_too_large", "the request body is larger than %d bytes", BODY_LIMIT);
         return -1;
     }
-    if (up->len == 0)
+    if (x->body == BODY_NO_ROOM) {
+        cs_reply_error(rep, 503, "busy", "the admin API holds %u MiB of request bodies already: retry in a moment",
+                       BODIES_LIMIT >> 20);
+        rep->retry_after = 1;
+        return -1;
+    }
+    if (x->len == 0)
         return 0;
     if (!type || strncasecmp(type, "application/json", 16) != 0) {
         cs_reply_error(rep, 415, "unsupported_media_type", "send the body as Content-Type: application/json");
         return -1;
     }
-    if (!(*body = json_loadb(up->data, up->len, 0, &jerr))) {
+    if (!(*body = json_loadb(x->data, x->len, 0, &jerr))) {
         cs_reply_error(rep, 400, "malformed_json", "the body is not JSON: %s at line %d, column %d", jerr.text,
                        jerr.line, jerr.column);
         return -1;
@@ -166,28 +186,76 @@ static int parse_body(struct MHD_Connection *conn, const struct upload *up, json
 }
 
 static void dispatch(struct cs_admin *a, struct MHD_Connection *conn, const char *url, const char *method,
-                     const struct upload *up, struct cs_reply *rep)
+                     const struct exchange *x, struct cs_reply *rep)
 {
-    char *path = cs_xstrdup(url), *segments[MAX_SEGMENTS + 1];
-    size_t n = split_path(path, segments);
+    char *const *segments = x->segments;
+    size_t n = x->n_segments;
     json_t *body = NULL;
 
-    if (authorize(a, conn, method, rep) != 0 || parse_body(conn, up, &body, rep) != 0)
-        goto out;
+    if (parse_body(conn, x, &body, rep) != 0)
+        return;
     if (n == 1 && strcmp(segments[0], "metrics") == 0 && strcmp(method, "GET") == 0) {
         rep->status = 200;
         rep->text = cs_admin_metrics(a->engine);
         rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
     } else if (n >= 2 && strcmp(segments[0], "api") == 0 && strcmp(segments[1], "v1") == 0) {
-        struct cs_request req = {method, segments + 2, n - 2, body, query_arg,
+        struct cs_request req = {method, (char **)segments + 2, n - 2, body, query_arg,
                                  MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Crmsync-Author"), conn};
         cs_admin_route(a->engine, &req, rep);
     } else {
         cs_reply_error(rep, 404, "not_found", "no such resource: %s (the API is under /api/v1)", url);
     }
-out:
     json_decref(body);
-    free(path);
+}
+
+/* ---- bodies: at most BODY_LIMIT each, BODIES_LIMIT all together ---------------------------------- */
+
+/* Reserve `n` more bytes of the shared budget for `x`: 0, or -1 when they do not fit. */
+static int reserve(struct cs_admin *a, struct exchange *x, size_t n)
+{
+    if (atomic_fetch_add(&a->buffered, n) + n > BODIES_LIMIT) {
+        atomic_fetch_sub(&a->buffered, n);
+        return -1;
+    }
+    x->reserved += n;
+    return 0;
+}
+
+/* Drop the body and give its reservation back. */
+static void release(struct cs_admin *a, struct exchange *x)
+{
+    atomic_fetch_sub(&a->buffered, x->reserved);
+    x->reserved = 0;
+    free(x->data);
+    x->data = NULL;
+    x->len = x->cap = 0;
+}
+
+/* Keep `n` more bytes of the body; a body over BODY_LIMIT, or beyond the shared budget, is dropped (and
+ * answered 413 or 503 once it has arrived). */
+static void take_body(struct cs_admin *a, struct exchange *x, const char *data, size_t n)
+{
+    size_t need = x->len + n;
+    if (x->body != BODY_OK)
+        return;
+    if (need > BODY_LIMIT) {
+        x->body = BODY_TOO_LARGE;
+    } else if (need > x->reserved) { /* a chunked body: grow the reservation by doubling */
+        size_t want = need > 2 * x->reserved ? need : 2 * x->reserved;
+        if (reserve(a, x, (want < BODY_LIMIT ? want : BODY_LIMIT) - x->reserved) != 0)
+            x->body = BODY_NO_ROOM;
+    }
+    if (x->body != BODY_OK) {
+        release(a, x);
+        return;
+    }
+    if (x->cap < x->reserved) {
+        if (!(x->data = realloc(x->data, x->reserved)))
+            abort();
+        x->cap = x->reserved;
+    }
+    memcpy(x->data + x->len, data, n);
+    x->len = need;
 }
 
 /* How many times header `name` occurs. */
@@ -228,10 +296,38 @@ static int framed_once(struct MHD_Connection *conn, struct cs_reply *rep)
     return -1;
 }
 
-/* Decide on the head alone, before any body byte is read: 0 to go on, else the answer is in rep. */
-static int admit(struct MHD_Connection *conn, struct cs_reply *rep)
+/* The declared body length is within BODY_LIMIT and the shared budget: 0, else the answer is in rep. */
+static int declared_body(struct cs_admin *a, struct MHD_Connection *conn, struct exchange *x, struct cs_reply *rep)
 {
-    return framed_once(conn, rep);
+    const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long n = length ? strtoull(length, NULL, 10) : 0; /* libmicrohttpd checked its digits */
+    if (n > BODY_LIMIT) {
+        cs_reply_error(rep, 413, "body_too_large", "the request body is larger than %d bytes", BODY_LIMIT);
+        return -1;
+    }
+    if (n && reserve(a, x, (size_t)n) != 0) {
+        cs_reply_error(rep, 503, "busy", "the admin API holds %u MiB of request bodies already: retry in a moment",
+                       BODIES_LIMIT >> 20);
+        rep->retry_after = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Decide on the head alone, before any body byte is read (the token, too): 0 to go on, else the answer
+ * is in rep. */
+static int admit(struct cs_admin *a, struct MHD_Connection *conn, const char *url, const char *method,
+                 struct exchange *x, struct cs_reply *rep)
+{
+    x->path = cs_xstrdup(url);
+    x->n_segments = split_path(x->path, x->segments);
+    if (framed_once(conn, rep) != 0)
+        return -1;
+    if ((x->is_static = cs_static_claims(method, url))) /* the page's files need no token; its API calls do */
+        return 0;
+    if (authorize(a, conn, method, rep) != 0)
+        return -1;
+    return declared_body(a, conn, x, rep);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -239,37 +335,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   void **con_cls)
 {
     struct cs_admin *a = cls;
-    struct upload *up = *con_cls;
+    struct exchange *x = *con_cls;
     struct cs_reply rep = {0};
     (void)version;
 
-    if (!up) { /* first call: the head is complete, no body byte has been read */
-        *con_cls = up = cs_xcalloc(1, sizeof *up);
-        if (admit(conn, &rep) == 0)
+    if (!x) { /* first call: the head is complete, no body byte has been read */
+        *con_cls = x = cs_xcalloc(1, sizeof *x);
+        if (admit(a, conn, url, method, x, &rep) == 0)
             return MHD_YES;
-        up->refused = 1; /* answered now: libmicrohttpd discards the body and closes the connection */
+        x->refused = 1; /* answered now: libmicrohttpd discards the body and closes the connection */
         return send_reply(conn, &rep);
     }
-    if (up->refused) {
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
     if (*upload_data_size) {
-        if (!up->too_large && up->len + *upload_data_size <= BODY_LIMIT) {
-            up->data = realloc(up->data, up->len + *upload_data_size);
-            if (!up->data)
-                abort();
-            memcpy(up->data + up->len, upload_data, *upload_data_size);
-            up->len += *upload_data_size;
-        } else {
-            up->too_large = 1;
-        }
+        if (!x->refused)
+            take_body(a, x, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (cs_static_claims(method, url)) /* the page's files need no token; its API calls do */
+    if (x->refused)
+        return MHD_YES;
+    if (x->is_static)
         return cs_static_serve(a->web, conn, url);
-    dispatch(a, conn, url, method, up, &rep);
+    dispatch(a, conn, url, method, x, &rep);
     if (!rep.status)
         cs_reply_error(&rep, 500, "internal", "the request was not answered");
     return send_reply(conn, &rep);
@@ -278,11 +365,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    struct upload *up = *con_cls;
-    (void)cls, (void)conn, (void)toe;
-    if (up) {
-        free(up->data);
-        free(up);
+    struct exchange *x = *con_cls;
+    (void)conn, (void)toe;
+    if (x) {
+        release(cls, x);
+        free(x->path);
+        free(x);
     }
     *con_cls = NULL;
 }

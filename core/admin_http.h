@@ -24,6 +24,7 @@ struct cs_reply {
     json_t *body;       /* JSON answer (new), or NULL when text is used */
     char *text;         /* a text answer (new), with content_type */
     const char *content_type;
+    int retry_after;    /* seconds, for a Retry-After header; 0: none */
 };
 
 /* Answer an /api/v1 request. */

@@ -6,32 +6,30 @@ import json
 import os
 import socket
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon import Daemon  # noqa: E402
+from daemon import Daemon, raw_exchange  # noqa: E402
 
 WORKFLOW = "  - id: w\n    source: mem\n    sink: cap\n    mappings: [{stream: contacts}]"
 
 
-def raw_exchange(port, data, timeout=30):
-    """Send `data` as is on a new connection; (status, headers, body) of the answer, read to the close."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            head, sep, body = b"".join(chunks).partition(b"\r\n\r\n")
-            length = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
-            if sep and length and len(body) >= length[0]:
-                break
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    return int(lines[0].split()[1]), headers, body
+def first_answer(sock):
+    """The status line and headers of the first answer on `sock` (a 100 Continue counts)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise AssertionError("the connection closed before an answer: %r" % data)
+        data += chunk
+    return data.decode("latin-1")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
 
 
 class Hostile(unittest.TestCase):
@@ -70,6 +68,80 @@ class Hostile(unittest.TestCase):
             self.assertEqual(status, 400, (extra, answer))
             self.assertIn(word, json.loads(answer)["error"]["message"].encode())
         self.assertEqual(d.workflow("w")["replay_pending"], [], "no refused request reached the workflow")
+
+    # ---- the token is checked on the head; bodies are bounded ----------------------------------------
+    def head(self, method, path, length, token=None, expect=False):
+        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.d.port}", "Content-Type: application/json",
+                 f"Content-Length: {length}"]
+        if token:
+            lines.append(f"Authorization: Bearer {token}")
+        if expect:
+            lines.append("Expect: 100-continue")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def test_token_checked_before_the_body(self):
+        for token, status in ((None, 401), ("not-the-token", 403)):
+            # the body is never sent: the answer comes on the head alone
+            got, _, answer = raw_exchange(self.d.port, self.head("PUT", "/api/v1/workflows/w/definition", 1 << 20, token))
+            self.assertEqual(got, status, answer)
+
+    def test_unauthenticated_bodies_are_not_held(self):
+        """200 unauthenticated 1 MiB bodies, all but their last byte sent and held open: none is kept."""
+        before = rss_kib(self.d.proc.pid)
+        body = b"[" + b"1," * (500 * 1024) + b"1]"
+        held, answers = [], []
+
+        def send(s):
+            try:
+                s.sendall(self.head("PUT", "/api/v1/workflows/w/definition", len(body)) + body[:-1])
+            except OSError:
+                pass  # refused on the head: the daemon closed before the body was all sent
+
+        try:
+            for _ in range(200):
+                held.append(socket.create_connection(("127.0.0.1", self.d.port), timeout=60))
+            threads = [threading.Thread(target=send, args=(s,)) for s in held]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            grown = rss_kib(self.d.proc.pid) - before
+            for s in held:
+                try:
+                    answers.append(first_answer(s).split()[1])
+                except (OSError, AssertionError) as e:
+                    answers.append(repr(e))
+        finally:
+            for s in held:
+                s.close()
+        self.assertLess(grown, 64 * 1024, f"200 refused 1 MiB bodies grew the daemon by {grown} KiB")
+        self.assertIn("401", answers)
+        self.assertEqual([a for a in answers if a != "401" and "reset" not in a], [])
+
+    def test_bodies_held_at_once_are_bounded(self):
+        held = []
+        try:
+            for _ in range(16):  # 16 MiB: the budget, all of it
+                s = socket.create_connection(("127.0.0.1", self.d.port), timeout=30)
+                held.append(s)
+                s.sendall(self.head("PUT", "/api/v1/workflows/w/definition", 1 << 20, self.d.token, expect=True))
+                self.assertIn(" 100 ", first_answer(s).split("\r\n")[0])
+            status, headers, answer = raw_exchange(
+                self.d.port, self.head("PUT", "/api/v1/workflows/w/definition", 10, self.d.token, expect=True))
+            self.assertEqual((status, headers.get("retry-after")), (503, "1"), answer)
+            self.assertIn("16 MiB of request bodies", json.loads(answer)["error"]["message"])
+            held.pop().close()  # one gives up: its share comes back
+            deadline = time.time() + 30
+            while True:
+                status, _, answer = raw_exchange(self.d.port, self.head("PUT", "/api/v1/workflows/w/definition", 2,
+                                                                        self.d.token) + b"{}")
+                if status != 503 or time.time() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(status, 400, answer)  # read and judged: {} is not a workflow definition
+        finally:
+            for s in held:
+                s.close()
 
 
 if __name__ == "__main__":

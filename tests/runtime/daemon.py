@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
 import threading
@@ -113,6 +114,26 @@ workflows:
                 return w
             time.sleep(0.05)
         raise AssertionError(f"{wf_id}: {what} not reached: {w}")
+
+
+def raw_exchange(port, data, timeout=30):
+    """Send `data` as is on a new connection; (status, headers, body) of the answer, read to the close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            head, sep, body = b"".join(chunks).partition(b"\r\n\r\n")
+            length = [int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+            if sep and length and len(body) >= length[0]:
+                break
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
 
 
 def captured_keys(path):
