@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admin_host.h"
 #include "admin_http.h"
 #include "admin_static.h"
 #include "config.h"
@@ -36,6 +37,7 @@ struct cs_admin {
     int loopback;
     char *tls_cert, *tls_key;
     struct cs_static *web; /* the Workflows page (admin.web_dir) */
+    struct cs_hosts *hosts; /* the names it answers to */
     atomic_size_t buffered; /* bytes of BODIES_LIMIT reserved by requests */
 };
 
@@ -321,7 +323,9 @@ static int admit(struct cs_admin *a, struct MHD_Connection *conn, const char *ur
 {
     x->path = cs_xstrdup(url);
     x->n_segments = split_path(x->path, x->segments);
-    if (framed_once(conn, rep) != 0)
+    if (framed_once(conn, rep) != 0 ||
+        cs_hosts_check(a->hosts, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"),
+                       MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"), rep) != 0)
         return -1;
     if ((x->is_static = cs_static_claims(method, url))) /* the page's files need no token; its API calls do */
         return 0;
@@ -389,8 +393,7 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss, sockl
         *err = cs_xasprintf("admin.listen \"%s\": expected HOST:PORT, e.g. 127.0.0.1:8470 or [::1]:8470", listen);
         return -1;
     }
-    host = listen[0] == '[' ? cs_xasprintf("%.*s", (int)(colon - listen - 2), listen + 1)
-                            : cs_xasprintf("%.*s", (int)(colon - listen), listen);
+    host = cs_host_name(listen);
     rc = getaddrinfo(host, colon + 1, &hints, &res);
     free(host);
     if (rc != 0 || !res) {
@@ -432,6 +435,7 @@ void cs_admin_stop(struct cs_admin *a)
         explicit_bzero(a->tls_key, strlen(a->tls_key));
     free(a->tls_key);
     cs_static_free(a->web);
+    cs_hosts_free(a->hosts);
     free(a);
 }
 
@@ -479,6 +483,7 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
     }
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    a->hosts = cs_hosts_new(listen, cert && key, json_object_get(admin, "allowed_hosts"));
     a->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,

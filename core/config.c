@@ -969,11 +969,28 @@ static void root_post(struct checker *c, const char *path, json_t *root)
     }
 }
 
+/* admin.allowed_hosts: host names as a browser sends them in Host, without port or scheme. */
+static void check_allowed_hosts(struct checker *c, const char *path, const json_t *hosts)
+{
+    static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-";
+    for (size_t i = 0; i < json_array_size(hosts); i++) {
+        const char *h = json_string_value(json_array_get(hosts, i));
+        char *here;
+        if (!h || !*h || strspn(h, name_chars) == strlen(h))
+            continue;
+        here = cs_xasprintf("%s.allowed_hosts[%zu]", path, i);
+        report(c, here, "\"%s\" is not a host name: give the name alone (letters, digits, \".\", \"-\"), without "
+                        "scheme or port, e.g. crmsync.example.com", h);
+        free(here);
+    }
+}
+
 static void admin_post(struct checker *c, const char *path, json_t *admin)
 {
     int cert = json_object_get(admin, "tls_cert_file") != NULL, key = json_object_get(admin, "tls_key_file") != NULL;
     char *missing;
 
+    check_allowed_hosts(c, path, json_object_get(admin, "allowed_hosts"));
     if (cert == key)
         return;
     missing = child_path(path, cert ? "tls_key_file" : "tls_cert_file");
@@ -1063,6 +1080,7 @@ static const struct field admin_fields[] = {
     {.name = "tls_cert_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
     {.name = "tls_key_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
     {.name = "web_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = CS_DEFAULT_WEB_DIR},
+    {.name = "allowed_hosts", .type = CS_OPT_LIST, .def = "[]", .item = &nonempty_string},
     {.name = NULL}};
 static const struct schema admin_schema = {admin_fields, 0, admin_post};
 

@@ -2,9 +2,11 @@
 """admin_hostile.py - the admin API of the real daemon against a hostile web page and a hostile local
 process, over real sockets: every answer is data that cannot be framed or rendered as a page.
 """
+import http.client
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -35,7 +37,7 @@ def rss_kib(pid):
 class Hostile(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.d = Daemon(WORKFLOW).start()
+        cls.d = Daemon(WORKFLOW, admin=", allowed_hosts: [crmsync.example.test]").start()
 
     @classmethod
     def tearDownClass(cls):
@@ -53,6 +55,64 @@ class Hostile(unittest.TestCase):
             self.assertEqual(resp.getheader("X-Frame-Options"), "DENY", path)
             self.assertEqual(resp.getheader("X-Content-Type-Options"), "nosniff", path)
             self.assertEqual(resp.getheader("Cache-Control"), "no-store", path)
+
+    # ---- DNS rebinding and cross-origin pages ---------------------------------------------------------
+    def as_browser(self, method, path, host, origin=None, token=False):
+        """A request as a browser sends it, with its own Host (and Origin) header."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=30)
+        headers = {"Host": host}
+        if origin:
+            headers["Origin"] = origin
+        if token:
+            headers["Authorization"] = "Bearer " + self.d.token
+        conn.request(method, path, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        conn.close()
+        return resp.status, text
+
+    def test_rebound_name_is_refused(self):
+        port = self.d.port
+        for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}",
+                     f"localhost.evil.example:{port}", f"localhost.:{port}", f"crmsync.example.test.evil:{port}"):
+            for method, path, token in (("GET", "/api/v1/workflows", False), ("GET", "/api/v1/workflows/w/definition", False),
+                                        ("GET", "/metrics", False), ("GET", "/", False),
+                                        ("POST", "/api/v1/workflows/w/stop", True)):
+                status, text = self.as_browser(method, path, host, token=token)
+                self.assertEqual(status, 421, (host, path, text))
+                error = json.loads(text)["error"]
+                self.assertEqual(error["code"], "misdirected_request")
+                self.assertIn("admin.allowed_hosts", error["message"])
+        self.assertEqual(self.d.workflow("w")["status"], "RUNNING")
+
+    def test_listener_names_are_answered(self):
+        port = self.d.port
+        for host in (f"127.0.0.1:{port}", "127.0.0.1", f"localhost:{port}", f"LocalHost:{port}", f"[::1]:{port}",
+                     f"crmsync.example.test:{port}", "CRMSYNC.example.test"):
+            self.assertEqual(self.as_browser("GET", "/api/v1/workflows", host)[0], 200, host)
+            self.assertEqual(self.as_browser("GET", "/api/v1/health", host, origin=f"http://{host}")[0], 200, host)
+
+    def test_cross_origin_call_is_refused(self):
+        host = f"127.0.0.1:{self.d.port}"
+        for origin in ("http://evil.example", f"http://evil.example:{self.d.port}", "null", f"https://{host}",
+                       f"http://localhost:{self.d.port}", f"http://{host}.evil.example"):
+            for method, path, token in (("GET", "/api/v1/workflows", False), ("POST", "/api/v1/workflows/w/stop", True)):
+                status, text = self.as_browser(method, path, host, origin=origin, token=token)
+                self.assertEqual(status, 403, (origin, path, text))
+                self.assertEqual(json.loads(text)["error"]["code"], "cross_origin")
+        self.assertEqual(self.d.workflow("w")["status"], "RUNNING")
+        self.assertEqual(self.as_browser("POST", "/api/v1/session", host, origin=f"http://{host}", token=True)[0], 200)
+
+    def test_allowed_hosts_are_names(self):
+        conf = os.path.join(self.d.path, "bad-hosts.conf")
+        with open(self.d.conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace("allowed_hosts: [crmsync.example.test]", 'allowed_hosts: ["http://crm.example:8470"]'))
+        p = subprocess.run([os.environ["CRMSYNCD"], "--check-config", "-c", conf], capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertIn("admin.allowed_hosts[0]", p.stderr + p.stdout)
+        self.assertIn("without scheme or port", p.stderr + p.stdout)
 
     def test_request_framed_twice_is_refused(self):
         d = self.d

@@ -15,7 +15,8 @@ import time
 
 
 class Daemon:
-    def __init__(self, workflows, connections="", token="admin-secret-token", listen="127.0.0.1:0", extra=""):
+    def __init__(self, workflows, connections="", token="admin-secret-token", listen="127.0.0.1:0", extra="",
+                 admin=""):
         self.dir = tempfile.TemporaryDirectory(prefix="crmsync-api-")
         self.path = self.dir.name
         self.token = token
@@ -32,7 +33,7 @@ class Daemon:
 plugin_dir: {os.environ['TESTPLUG_DIR']}
 plugins: [testplug]
 log_level: info
-admin: {{listen: "{listen}"{token_line}}}
+admin: {{listen: "{listen}"{token_line}{admin}}}
 {extra}
 connections:
   mem: {{connector: memory-source, records: 2000, page: 100}}
