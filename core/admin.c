@@ -1,11 +1,10 @@
 /*
  * admin.c - the admin API's HTTP server on libmicrohttpd (the only module that touches it): binding
- * (IPv4/IPv6, optional TLS), a thread pool with connection limits and timeouts, bearer-token checks
- * (constant-time), body limits and content types; requests are answered by admin_routes.c, the
- * Workflows page's static files by admin_static.c.
+ * (IPv4/IPv6, optional TLS), a thread pool with connection limits and timeouts, body limits and content
+ * types; requests are answered by admin_routes.c, the Workflows page's static files by admin_static.c.
  *
- * Auth: every mutating call (anything but GET/HEAD) needs `Authorization: Bearer <token>`; so does
- * every call when the listener is not loopback. Without a configured token, mutating calls are refused.
+ * Every request is judged on its head, before any body byte is read: its framing, its Host and Origin
+ * (admin_host.c), its token and role (admin_auth.c) and its declared body size.
  */
 #include "admin.h"
 
@@ -19,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admin_auth.h"
 #include "admin_host.h"
 #include "admin_http.h"
 #include "admin_static.h"
@@ -33,7 +33,7 @@
 struct cs_admin {
     struct MHD_Daemon *daemon;
     struct cs_engine *engine;
-    char *token; /* NULL: none configured */
+    struct cs_tokens *tokens;
     int loopback;
     char *tls_cert, *tls_key;
     struct cs_static *web; /* the Workflows page (admin.web_dir) */
@@ -47,6 +47,7 @@ struct exchange {
     char *segments[MAX_SEGMENTS + 1];
     size_t n_segments;
     int is_static; /* a file of the Workflows page */
+    enum cs_role role;
     int refused;   /* answered on its head: the body is discarded */
     char *data;
     size_t len, cap;
@@ -102,43 +103,6 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct cs_reply *
     MHD_destroy_response(resp);
     json_decref(rep->body); /* the text went to libmicrohttpd, which frees it */
     return ok;
-}
-
-/* ---- auth -------------------------------------------------------------------------------------- */
-
-/* Equal strings, in time independent of where they differ. */
-static int same_token(const char *given, const char *want)
-{
-    size_t n = strlen(given), m = strlen(want);
-    unsigned char diff = (unsigned char)(n != m);
-    for (size_t i = 0; i < m; i++)
-        diff |= (unsigned char)(want[i] ^ (i < n ? given[i] : 0));
-    return diff == 0;
-}
-
-/* 0 when the request may proceed, else the error answer is in rep. */
-static int authorize(const struct cs_admin *a, struct MHD_Connection *conn, const char *method,
-                     struct cs_reply *rep)
-{
-    int mutating = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
-    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-
-    if (!mutating && a->loopback)
-        return 0;
-    if (!a->token) {
-        cs_reply_error(rep, 403, "forbidden", "no admin token is configured: set admin.token_file to allow %s",
-                       mutating ? "changes through the admin API" : "this call");
-        return -1;
-    }
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
-        cs_reply_error(rep, 401, "unauthorized", "this call needs the header Authorization: Bearer <token>");
-        return -1;
-    }
-    if (!same_token(auth + 7, a->token)) {
-        cs_reply_error(rep, 403, "forbidden", "the bearer token is not the admin token");
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- requests ---------------------------------------------------------------------------------- */
@@ -202,7 +166,8 @@ static void dispatch(struct cs_admin *a, struct MHD_Connection *conn, const char
         rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
     } else if (n >= 2 && strcmp(segments[0], "api") == 0 && strcmp(segments[1], "v1") == 0) {
         struct cs_request req = {method, (char **)segments + 2, n - 2, body, query_arg,
-                                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Crmsync-Author"), conn};
+                                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Crmsync-Author"),
+                                 cs_role_name(x->role), conn};
         cs_admin_route(a->engine, &req, rep);
     } else {
         cs_reply_error(rep, 404, "not_found", "no such resource: %s (the API is under /api/v1)", url);
@@ -329,7 +294,8 @@ static int admit(struct cs_admin *a, struct MHD_Connection *conn, const char *ur
         return -1;
     if ((x->is_static = cs_static_claims(method, url))) /* the page's files need no token; its API calls do */
         return 0;
-    if (authorize(a, conn, method, rep) != 0)
+    if (cs_authorize(a->tokens, a->loopback, method, x->segments, x->n_segments,
+                     MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"), &x->role, rep) != 0)
         return -1;
     return declared_body(a, conn, x, rep);
 }
@@ -427,9 +393,7 @@ void cs_admin_stop(struct cs_admin *a)
         return;
     if (a->daemon)
         MHD_stop_daemon(a->daemon);
-    if (a->token)
-        explicit_bzero(a->token, strlen(a->token));
-    free(a->token);
+    cs_tokens_free(a->tokens);
     free(a->tls_cert);
     if (a->tls_key)
         explicit_bzero(a->tls_key, strlen(a->tls_key));
@@ -442,7 +406,6 @@ void cs_admin_stop(struct cs_admin *a)
 int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admin **out, char **err)
 {
     const char *listen = json_string_value(json_object_get(admin, "listen"));
-    const char *token_file = json_string_value(json_object_get(admin, "token_file"));
     const char *cert = json_string_value(json_object_get(admin, "tls_cert_file"));
     const char *key = json_string_value(json_object_get(admin, "tls_key_file"));
     struct cs_admin *a = cs_xcalloc(1, sizeof *a);
@@ -458,13 +421,11 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
         goto fail;
     a->loopback = is_loopback(&ss);
     a->web = cs_static_new(json_string_value(json_object_get(admin, "web_dir")));
-    if (token_file && !(a->token = read_file(token_file, &why))) {
-        *err = cs_xasprintf("admin.token_file: %s", why);
+    if (cs_tokens_load(admin, &a->tokens, err) != 0)
         goto fail;
-    }
-    if (!a->loopback && !a->token) {
-        *err = cs_xasprintf("admin.listen %s is not a loopback address: set admin.token_file, or listen on "
-                            "127.0.0.1",
+    if (!a->loopback && cs_tokens_count(a->tokens) == 0) {
+        *err = cs_xasprintf("admin.listen %s is not a loopback address: set admin.token_file (or admin.tokens), or "
+                            "listen on 127.0.0.1",
                             listen);
         goto fail;
     }
@@ -496,7 +457,7 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
     {
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
         cs_log(CS_LOG_NOTICE, "admin", "listening on %s%s (port %u)%s", cert && key ? "https://" : "http://", listen,
-               info ? (unsigned)info->port : 0u, a->token ? "" : "; no token: read-only");
+               info ? (unsigned)info->port : 0u, cs_tokens_count(a->tokens) ? "" : "; no token: read-only");
     }
     *out = a;
     free(why);

@@ -16,6 +16,7 @@ struct cs_request {
     const json_t *body; /* parsed JSON body, or NULL */
     const char *(*query)(const struct cs_request *r, const char *name); /* a query argument or NULL */
     const char *author;                                                /* X-Crmsync-Author or NULL */
+    const char *role; /* the token's role: "operator", "viewer", or "none" when it needs no token */
     void *conn;
 };
 

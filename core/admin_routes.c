@@ -248,8 +248,8 @@ void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_r
         ok(rep, json_pack("{s:o}", "connections", cs_engine_connections(e)));
     } else if (r->n_segments >= 2 && seg(r, 0, "connections")) {
         cs_admin_meta_route(e, r, rep);
-    } else if (is(r, 1, "POST") && seg(r, 0, "session")) { /* reached only with the right token */
-        ok(rep, json_pack("{s:b}", "authorized", 1));
+    } else if (is(r, 1, "POST") && seg(r, 0, "session")) { /* reached only with an admin token */
+        ok(rep, json_pack("{s:b, s:s}", "authorized", 1, "role", r->role));
     } else if (is(r, 1, "GET") && seg(r, 0, "health")) {
         int healthy = cs_engine_healthy(e, &problems);
         rep->status = healthy ? 200 : 503;

@@ -1074,9 +1074,18 @@ static void workflow_post(struct checker *c, const char *path, json_t *wf)
 
 static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
 
+static const char *const admin_roles[] = {"operator", "viewer", NULL};
+static const struct field admin_token_fields[] = {
+    {.name = "token_file", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "role", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED, .choices = admin_roles},
+    {.name = NULL}};
+static const struct schema admin_token_schema = {admin_token_fields, 0, NULL};
+static const struct field admin_token_item = {.type = T_OBJECT, .schema = &admin_token_schema};
+
 static const struct field admin_fields[] = {
     {.name = "listen", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = "127.0.0.1:8470"},
     {.name = "token_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = "tokens", .type = CS_OPT_LIST, .def = "[]", .item = &admin_token_item},
     {.name = "tls_cert_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
     {.name = "tls_key_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
     {.name = "web_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = CS_DEFAULT_WEB_DIR},

@@ -39,6 +39,32 @@ static char *whoami(void)
     return cs_xasprintf("%s@%s (crmsyncctl)", pw ? pw->pw_name : "unknown", host);
 }
 
+/* The first token of the configuration this user can read: admin.token_file, then the operator tokens
+ * of admin.tokens, then its viewer tokens (new), or NULL. Token files are often root-only: without one,
+ * reads still work and changes get the API's 401, which says what is missing. */
+static char *config_token(const json_t *admin)
+{
+    const json_t *list = json_object_get(admin, "tokens"), *item;
+    const char *legacy = json_string_value(json_object_get(admin, "token_file"));
+    char *token = NULL, *why = NULL;
+    size_t i;
+
+    if (legacy && cs_config_read_secret(legacy, &token, &why) == 0)
+        return token;
+    free(why);
+    for (int operator = 1; operator >= 0; operator--) {
+        json_array_foreach(list, i, item) {
+            const char *role = json_string_value(json_object_get(item, "role"));
+            why = NULL;
+            if ((role && strcmp(role, "operator") == 0) == operator &&
+                cs_config_read_secret(json_string_value(json_object_get(item, "token_file")), &token, &why) == 0)
+                return token;
+            free(why);
+        }
+    }
+    return NULL;
+}
+
 struct ctl_client *ctl_client_new(const char *url, const char *token_file, const char *config_path, char **err)
 {
     struct ctl_client *c = cs_xcalloc(1, sizeof *c);
@@ -51,17 +77,13 @@ struct ctl_client *ctl_client_new(const char *url, const char *token_file, const
     if ((!url || !token_file) && cs_config_load(config_path, &cfg, &cfg_err) == 0)
         admin = json_object_get(cfg->root, "admin");
     free(cfg_err);
-    cfg_err = NULL;
     c->base = url ? cs_xstrdup(url) : base_from_listen(json_string_value(json_object_get(admin, "listen"))
                                                            ? json_string_value(json_object_get(admin, "listen"))
                                                            : "127.0.0.1:8470");
     if (token_file && cs_config_read_secret(token_file, &c->token, err) != 0)
         goto fail;
-    /* the config's token file is often root-only: without it, reads still work and changes get the
-     * API's 401, which says what is missing */
-    if (!token_file && json_string_value(json_object_get(admin, "token_file")) &&
-        cs_config_read_secret(json_string_value(json_object_get(admin, "token_file")), &c->token, &cfg_err) != 0)
-        free(cfg_err);
+    if (!token_file)
+        c->token = config_token(admin);
     if (!(c->http = cshttp_client_new(&(struct cshttp_options){.timeout_ms = 120000}))) {
         *err = cs_xstrdup("cannot initialise libcurl");
         goto fail;

@@ -51,7 +51,7 @@ function showLogin() {
     h("h1", {}, "Sign in to crmsync"),
     h("div", { class: "field" }, h("label", { for: "token" }, "Admin token"), input,
       h("div", { class: "hint", id: "token-hint" },
-        "The content of the file admin.token_file names. It is kept for this browser tab only.")),
+        "The content of the file admin.token_file (or an entry of admin.tokens) names. It is kept for this browser tab only.")),
     error,
     h("button", { type: "submit", class: "primary" }, "Sign in"));
   form.addEventListener("submit", async (ev) => {

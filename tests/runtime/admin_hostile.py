@@ -204,5 +204,82 @@ class Hostile(unittest.TestCase):
                 s.close()
 
 
+def write_token(path, value):
+    with open(path, "w") as f:
+        f.write(value + "\n")
+    os.chmod(path, 0o600)
+
+
+class Roles(unittest.TestCase):
+    """admin.token_file (operator) beside admin.tokens: a second operator and a viewer."""
+    VIEWER, OPERATOR2 = "dashboard-viewer-token", "second-operator-token"
+
+    @classmethod
+    def setUpClass(cls):
+        d = cls.d = Daemon(WORKFLOW)
+        write_token(os.path.join(d.path, "viewer.token"), cls.VIEWER)
+        write_token(os.path.join(d.path, "ops.token"), cls.OPERATOR2)
+        with open(d.conf) as f:
+            text = f.read()
+        with open(d.conf, "w") as f:
+            f.write(text.replace("admin: {", f"admin: {{tokens: [{{token_file: {d.path}/viewer.token, role: viewer}}, "
+                                            f"{{token_file: {d.path}/ops.token, role: operator}}], ", 1))
+        d.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        log = cls.d.read_log()
+        code = cls.d.stop()
+        cls.d.cleanup()
+        for token in (cls.VIEWER, cls.OPERATOR2, cls.d.token):
+            assert token not in log, "a token reached the log"
+        assert code == 0, f"crmsyncd exited {code} on SIGTERM"
+
+    def test_session_tells_the_role(self):
+        for token, role in ((self.d.token, "operator"), (self.OPERATOR2, "operator"), (self.VIEWER, "viewer")):
+            self.assertEqual(self.d.request("POST", "/api/v1/session", token=token)[:2],
+                             (200, {"authorized": True, "role": role}))
+        self.assertEqual(self.d.request("POST", "/api/v1/session", token="nope")[0], 403)
+
+    def test_viewer_reads_and_changes_nothing(self):
+        d = self.d
+        for path in ("/api/v1/workflows", "/api/v1/workflows/w/definition", "/api/v1/workflows/w/revisions",
+                     "/api/v1/workflows/w/dead-letters", "/api/v1/connections", "/metrics"):
+            self.assertEqual(d.request("GET", path, token=self.VIEWER)[0], 200, path)
+        for method, path, body in (("POST", "/api/v1/workflows/w/stop", None),
+                                   ("POST", "/api/v1/workflows/w/replay", {"mapping": "contacts"}),
+                                   ("POST", "/api/v1/workflows/w/dead-letters/redrive", None),
+                                   ("PUT", "/api/v1/workflows/w/definition", {"id": "w"})):
+            status, doc, _, _ = d.request(method, path, body=body, token=self.VIEWER)
+            self.assertEqual((status, doc["error"]["code"]), (403, "insufficient_role"), path)
+            self.assertIn("operator role", doc["error"]["message"])
+            self.assertNotIn(self.VIEWER, doc["error"]["message"])
+        w = d.workflow("w")
+        self.assertEqual((w["status"], w["replay_pending"], w["latest_revision"]), ("RUNNING", [], 1))
+
+    def test_second_operator_token_changes(self):
+        d = self.d
+        self.assertEqual(d.request("POST", "/api/v1/workflows/w/stop", token=self.OPERATOR2)[0], 200)
+        self.assertEqual(d.request("POST", "/api/v1/workflows/w/start", token=self.OPERATOR2)[0], 200)
+        d.wait_for("w", lambda w: w["status"] == "RUNNING", what="RUNNING")
+
+    def test_token_configuration_refused(self):
+        d = self.d
+        with open(d.conf) as f:
+            text = f.read()
+        for change, message in (
+                ((f"{d.path}/ops.token", d.token_file), "admin.tokens[1].token_file holds the same token as admin.token_file"),
+                (("role: viewer", "role: admin"), "admin.tokens[0].role"),
+                ((f"{d.path}/viewer.token", f"{d.path}/missing.token"), "admin.tokens[0].token_file")):
+            conf = os.path.join(d.path, "bad.conf")
+            with open(conf, "w") as f:  # a state directory of its own: the running daemon holds its own
+                f.write(text.replace(*change).replace(f"state_dir: {d.path}/state", f"state_dir: {d.path}/bad-state"))
+            p = subprocess.run([os.environ["CRMSYNCD"], "-c", conf], capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 78, p.stderr)
+            self.assertIn(message, p.stderr)
+            for token in (self.VIEWER, self.OPERATOR2, d.token):
+                self.assertNotIn(token, p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -211,7 +211,7 @@ class AdminMeta(unittest.TestCase):
         self.assertEqual(self.api("POST", "/workflows/%s/stop" % WL.INGRESS)[0], 200)
 
     def test_session(self):
-        self.assertEqual(self.api("POST", "/session"), (200, {"authorized": True}))
+        self.assertEqual(self.api("POST", "/session"), (200, {"authorized": True, "role": "operator"}))
         r, text = self.raw("POST", "/api/v1/session", token=False)
         self.assertEqual(r.status, 401)
         r, text = self.raw("POST", "/api/v1/session", token=False, headers={"Authorization": "Bearer nope"})

@@ -112,6 +112,25 @@ class Ctl(unittest.TestCase):
         self.assertEqual(self.ctl("frobnicate")[0], 2)
         self.assertEqual(self.ctl("replay", "main", "accounts")[0], 4)
 
+    def test_token_from_admin_tokens(self):
+        """Without admin.token_file, the first readable operator token of admin.tokens, else a viewer's."""
+        viewer = os.path.join(self.d.path, "viewer.token")
+        with open(viewer, "w") as f:
+            f.write("a-viewer-token\n")
+        os.chmod(viewer, 0o600)
+        with open(self.d.conf) as f:
+            text = f.read()
+        conf = os.path.join(self.d.path, "ctl-tokens.conf")
+        for tokens, code, message in (
+                (f"[{{token_file: {viewer}, role: viewer}}, {{token_file: {self.d.path}/missing, role: operator}}, "
+                 f"{{token_file: {self.d.token_file}, role: operator}}]", 5, "can be stopped"),
+                (f"[{{token_file: {viewer}, role: viewer}}]", 1, "not an admin token")):
+            with open(conf, "w") as f:
+                f.write(text.replace(f"token_file: {self.d.token_file}", f"tokens: {tokens}"))
+            got, _, err = self.ctl("-c", conf, "stop", "broken", config=False)
+            self.assertEqual(got, code, err)
+            self.assertIn(message, err)
+
     def test_z_edit_cycle(self):
         editor = os.path.join(self.d.path, "editor.py")
         with open(editor, "w") as f:
