@@ -21,6 +21,7 @@
 #include "admin_auth.h"
 #include "admin_host.h"
 #include "admin_http.h"
+#include "admin_remote.h"
 #include "admin_static.h"
 #include "config.h"
 #include "log.h"
@@ -38,6 +39,7 @@ struct cs_admin {
     char *tls_cert, *tls_key;
     struct cs_static *web; /* the Workflows page (admin.web_dir) */
     struct cs_hosts *hosts; /* the names it answers to */
+    struct cs_remote *remote; /* metadata answers and the rate of calls to remote systems */
     atomic_size_t buffered; /* bytes of BODIES_LIMIT reserved by requests */
 };
 
@@ -167,7 +169,7 @@ static void dispatch(struct cs_admin *a, struct MHD_Connection *conn, const char
     } else if (n >= 2 && strcmp(segments[0], "api") == 0 && strcmp(segments[1], "v1") == 0) {
         struct cs_request req = {method, (char **)segments + 2, n - 2, body, query_arg,
                                  MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Crmsync-Author"),
-                                 cs_role_name(x->role), conn};
+                                 cs_role_name(x->role), a->remote, conn};
         cs_admin_route(a->engine, &req, rep);
     } else {
         cs_reply_error(rep, 404, "not_found", "no such resource: %s (the API is under /api/v1)", url);
@@ -295,6 +297,7 @@ static int admit(struct cs_admin *a, struct MHD_Connection *conn, const char *ur
     if ((x->is_static = cs_static_claims(method, url))) /* the page's files need no token; its API calls do */
         return 0;
     if (cs_authorize(a->tokens, a->loopback, method, x->segments, x->n_segments,
+                     MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "include") != NULL,
                      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"), &x->role, rep) != 0)
         return -1;
     return declared_body(a, conn, x, rep);
@@ -400,6 +403,7 @@ void cs_admin_stop(struct cs_admin *a)
     free(a->tls_key);
     cs_static_free(a->web);
     cs_hosts_free(a->hosts);
+    cs_remote_free(a->remote);
     free(a);
 }
 
@@ -421,6 +425,8 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
         goto fail;
     a->loopback = is_loopback(&ss);
     a->web = cs_static_new(json_string_value(json_object_get(admin, "web_dir")));
+    a->remote = cs_remote_new(json_integer_value(json_object_get(admin, "metadata_ttl")),
+                              json_integer_value(json_object_get(admin, "remote_requests_per_minute")));
     if (cs_tokens_load(admin, &a->tokens, err) != 0)
         goto fail;
     if (!a->loopback && cs_tokens_count(a->tokens) == 0) {

@@ -4,9 +4,12 @@
  * Tokens come from files only (owner-only, read once at start) and are compared in constant time, with
  * every configured token. A request needs:
  *   - nothing: a read (GET, HEAD) on a loopback listener;
- *   - any token (operator or viewer): a read on any other listener, and POST /api/v1/session (the
- *     Workflows page's sign-in, which answers the role);
- *   - an operator token: everything else (every change).
+ *   - any token (operator or viewer), even on loopback: a read that makes crmsyncd call a remote system
+ *     with its credentials (GET connections/{name}/tables...), any read on another listener, and POST
+ *     /api/v1/session (the Workflows page's sign-in, which answers the role);
+ *   - an operator token: dead-letter payloads (personal data), and every change.
+ * Loopback is not a trust boundary against a web page (DNS rebinding, see admin_host.c) or another
+ * local user: what costs remote calls or shows personal data needs a token there too.
  */
 #include "admin_auth.h"
 
@@ -115,9 +118,10 @@ int cs_tokens_load(const json_t *admin, struct cs_tokens **out, char **err)
 }
 
 /* What a request needs, and in words what it asks for (for the refusals). */
-static enum need need_of(int loopback, const char *method, char *const *seg, size_t n, const char **what)
+static enum need need_of(int loopback, const char *method, char *const *seg, size_t n, int payload,
+                         const char **what)
 {
-    int api = n >= 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0;
+    int api = n >= 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0;
     if (api && n == 3 && strcmp(seg[2], "session") == 0 && strcmp(method, "POST") == 0) {
         *what = "signing in";
         return NEED_TOKEN;
@@ -125,6 +129,14 @@ static enum need need_of(int loopback, const char *method, char *const *seg, siz
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         *what = "changes through the admin API";
         return NEED_OPERATOR;
+    }
+    if (api && n == 5 && strcmp(seg[2], "workflows") == 0 && strcmp(seg[4], "dead-letters") == 0 && payload) {
+        *what = "reading dead-letter payloads (personal data)";
+        return NEED_OPERATOR;
+    }
+    if (api && n >= 5 && strcmp(seg[2], "connections") == 0 && strcmp(seg[4], "tables") == 0) {
+        *what = "reading a connection's live metadata (calls to its remote system)";
+        return NEED_TOKEN;
     }
     *what = "reads on a listener that is not loopback";
     return loopback ? NEED_NOTHING : NEED_TOKEN;
@@ -141,10 +153,10 @@ static const struct token *find_token(const struct cs_tokens *t, const char *giv
 }
 
 int cs_authorize(const struct cs_tokens *t, int loopback, const char *method, char *const *segments, size_t n,
-                 const char *authorization, enum cs_role *role, struct cs_reply *rep)
+                 int payload, const char *authorization, enum cs_role *role, struct cs_reply *rep)
 {
     const char *what = NULL;
-    enum need need = need_of(loopback, method, segments, n, &what);
+    enum need need = need_of(loopback, method, segments, n, payload, &what);
     const struct token *match;
 
     *role = CS_ROLE_NONE;

@@ -21,12 +21,13 @@ int cs_tokens_load(const json_t *admin, struct cs_tokens **out, char **err);
 void cs_tokens_free(struct cs_tokens *t);
 size_t cs_tokens_count(const struct cs_tokens *t);
 
-/* The request `method` on the path `segments` (the whole path split at "/"), with its Authorization
- * header (or NULL), on a loopback listener or not. 0 with *role (CS_ROLE_NONE for a request that needs
+/* The request `method` on the path `segments` (the whole path split at "/"), asking for payloads (an
+ * "include" query argument) or not, with its Authorization header (or NULL), on a loopback listener or
+ * not. 0 with *role (CS_ROLE_NONE for a request that needs
  * no token), or -1 with the error answer in rep: 401 without a bearer token, 403 with a wrong one or
  * a role too weak (code "insufficient_role"). */
 int cs_authorize(const struct cs_tokens *t, int loopback, const char *method, char *const *segments, size_t n,
-                 const char *authorization, enum cs_role *role, struct cs_reply *rep);
+                 int payload, const char *authorization, enum cs_role *role, struct cs_reply *rep);
 
 const char *cs_role_name(enum cs_role role);
 

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 struct cs_engine;
+struct cs_remote;
 
 struct cs_request {
     const char *method;
@@ -17,6 +18,7 @@ struct cs_request {
     const char *(*query)(const struct cs_request *r, const char *name); /* a query argument or NULL */
     const char *author;                                                /* X-Crmsync-Author or NULL */
     const char *role; /* the token's role: "operator", "viewer", or "none" when it needs no token */
+    struct cs_remote *remote; /* the calls to remote systems: cached, rate-limited (admin_remote.h) */
     void *conn;
 };
 

@@ -5,13 +5,15 @@
  *   GET  /api/v1/connections/{name}/tables/{table}   one table's live metadata (describe(table))
  *   POST /api/v1/connections/{name}/check            a connectivity check, its result in words
  *   PUT  /api/v1/connections/{name}/secrets/{option} {"value": "..."}: replace a secret kept in a file
- * The connector failing is 502 with its reason; a secret is never echoed.
+ * The connector failing is 502 with its reason; a secret is never echoed. The calls that reach the remote
+ * system are cached and rate-limited by admin_remote.c.
  */
 #include "admin_meta.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin_remote.h"
 #include "engine.h"
 #include "util.h"
 
@@ -52,9 +54,10 @@ void cs_admin_meta_route(struct cs_engine *e, const struct cs_request *r, struct
     int rc;
 
     if (r->n_segments >= 3 && (route(r, 3, "GET", "tables") || route(r, 4, "GET", "tables"))) {
-        rc = cs_engine_conn_describe(e, conn, r->n_segments == 4 ? r->segments[3] : NULL, &out, &err);
-        answer(rep, rc, out, err, 502);
+        cs_remote_describe(r->remote, e, conn, r->n_segments == 4 ? r->segments[3] : NULL, rep);
     } else if (r->n_segments >= 3 && route(r, 3, "POST", "check")) {
+        if (cs_remote_admit(r->remote, e, conn, rep) != 0)
+            return;
         rc = cs_engine_conn_check(e, conn, &out, &err);
         answer(rep, rc, out, err, 502);
     } else if (r->n_segments >= 3 && route(r, 4, "PUT", "secrets")) {
@@ -63,6 +66,8 @@ void cs_admin_meta_route(struct cs_engine *e, const struct cs_request *r, struct
             return;
         }
         rc = cs_engine_conn_put_secret(e, conn, r->segments[3], value, &err);
+        if (rc == 0)
+            cs_remote_forget(r->remote, conn); /* what it saw with the old secret */
         answer(rep, rc, rc == 0 ? json_pack("{s:b}", "set", 1) : NULL, err, 500);
     } else {
         cs_reply_error(rep, 404, "not_found", "no such operation: %s /api/v1/connections/%s/...", r->method, conn);

@@ -1090,6 +1090,8 @@ static const struct field admin_fields[] = {
     {.name = "tls_key_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
     {.name = "web_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = CS_DEFAULT_WEB_DIR},
     {.name = "allowed_hosts", .type = CS_OPT_LIST, .def = "[]", .item = &nonempty_string},
+    {.name = "metadata_ttl", .type = CS_OPT_DURATION, .def = "60s"},
+    {.name = "remote_requests_per_minute", .type = CS_OPT_INT, .def = "20", .min = 1, .max = 100000},
     {.name = NULL}};
 static const struct schema admin_schema = {admin_fields, 0, admin_post};
 

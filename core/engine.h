@@ -79,6 +79,8 @@ int cs_engine_healthy(struct cs_engine *e, json_t **problems);
 
 /* ---- engine_meta.c: a connection outside any workflow (the admin API's editors and Settings) ---- */
 
+/* Nonzero when a connection `conn` is configured. */
+int cs_engine_conn_exists(struct cs_engine *e, const char *conn);
 /* A fresh instance of connection `conn` describes `table` (describe(), the live metadata), or with
  * table NULL lists its tables (describe(NULL)): *out new. CS_E_NOTFOUND: no such connection or table;
  * CS_E_STATE: the connector cannot describe; CS_E_IO: the connector failed. *err (new) says why. */

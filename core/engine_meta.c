@@ -86,6 +86,15 @@ static int probe_open(struct cs_engine *e, const char *name, struct probe *p, cs
     return 0;
 }
 
+int cs_engine_conn_exists(struct cs_engine *e, const char *conn)
+{
+    const cs_connector *c;
+    json_t *options = NULL;
+    int found = endpoint_of(e, conn, &c, &options) == 0;
+    json_decref(options);
+    return found;
+}
+
 int cs_engine_conn_describe(struct cs_engine *e, const char *conn, const char *table, json_t **out, char **err)
 {
     struct probe p;

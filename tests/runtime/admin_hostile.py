@@ -257,6 +257,23 @@ class Roles(unittest.TestCase):
         w = d.workflow("w")
         self.assertEqual((w["status"], w["replay_pending"], w["latest_revision"]), ("RUNNING", [], 1))
 
+    def test_payloads_and_remote_metadata_need_a_token_on_loopback(self):
+        d = self.d
+        payloads = "/api/v1/workflows/w/dead-letters?include=payload"
+        self.assertEqual(d.request("GET", "/api/v1/workflows/w/dead-letters", token=False)[0], 200)
+        status, doc, _, _ = d.request("GET", payloads, token=False)
+        self.assertEqual((status, doc["error"]["code"]), (401, "unauthorized"))
+        self.assertIn("dead-letter payloads", doc["error"]["message"])
+        status, doc, _, _ = d.request("GET", payloads, token=self.VIEWER)
+        self.assertEqual((status, doc["error"]["code"]), (403, "insufficient_role"))
+        self.assertEqual(d.request("GET", payloads, token=self.OPERATOR2)[0], 200)
+        for path in ("/api/v1/connections/cap/tables", "/api/v1/connections/cap/tables/contacts"):
+            status, doc, _, _ = d.request("GET", path, token=False)
+            self.assertEqual((status, doc["error"]["code"]), (401, "unauthorized"), path)
+            self.assertIn("remote system", doc["error"]["message"])
+            # the viewer may: it reaches the connection (whose connector cannot describe: 409)
+            self.assertEqual(d.request("GET", path, token=self.VIEWER)[0], 409, path)
+
     def test_second_operator_token_changes(self):
         d = self.d
         self.assertEqual(d.request("POST", "/api/v1/workflows/w/stop", token=self.OPERATOR2)[0], 200)

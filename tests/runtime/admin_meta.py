@@ -6,7 +6,9 @@ daemon with the real connectors against both emulators (the three workflows of t
   PUT  /api/v1/connections/{name}/secrets/{option}   a secret kept in a file, replaced
   GET  / and the page's files                        admin.web_dir: types, security headers, no listing,
                                                      no traversal, no symbolic link leading out
-and POST /api/v1/session (the page's token check). Every answer is checked for the secrets.
+and POST /api/v1/session (the page's token check). Every answer is checked for the secrets. Live metadata
+needs a token even on loopback, is cached (admin.metadata_ttl) and rate-limited per connection
+(admin.remote_requests_per_minute).
 """
 import http.client
 import json
@@ -140,6 +142,22 @@ class AdminMeta(unittest.TestCase):
             self.assertIn('no connection "nope"', doc["error"]["message"])
         self.assertEqual(self.api("GET", "/connections/d365/nothing")[0], 404)
 
+    def dv_served(self):
+        """How many requests the Dataverse emulator has served."""
+        return W.L.control(self.env.dv_url, "GET", "requests?since=999999999")["last"]
+
+    def test_metadata_needs_token_and_is_cached(self):
+        paths = ("/connections/d365/tables", "/connections/d365/tables/contacts", "/connections/d365/tables/nosuch")
+        first = [self.api("GET", p)[0] for p in paths]  # asked once (or cached already)
+        self.assertEqual(first, [200, 200, 404])
+        served = self.dv_served()
+        for _ in range(10):
+            self.assertEqual([self.api("GET", p)[0] for p in paths], first)
+            for p in paths:  # loopback is no excuse: a page or a local user without the token gets nothing
+                code, doc = self.api("GET", p, token=False)
+                self.assertEqual(code, 401, doc)
+        self.assertEqual(self.dv_served(), served, "answers within admin.metadata_ttl are the cache's")
+
     # ---- check and secrets -----------------------------------------------------------------------------
     def test_check(self):
         for conn in ("d365", "acs"):
@@ -252,6 +270,51 @@ class AdminMeta(unittest.TestCase):
         p = subprocess.run([W.L.CRMSYNCD, "--check-config", "-c", bad], capture_output=True, text=True)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("admin.web_dir", p.stdout + p.stderr)
+
+
+class RemoteLimits(unittest.TestCase):
+    """admin.remote_requests_per_minute: 1 and no cache (metadata_ttl: 0): the second call that would reach
+    a connection's system within the minute is 429, and reaches nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.env = WL.Env("limits", seed=10)
+        conf = WL.config(cls.env, name="limits.conf")
+        with open(conf) as f:
+            doc = json.load(f)
+        doc["admin"].update(remote_requests_per_minute=1, metadata_ttl="0s")
+        with open(conf, "w") as f:
+            json.dump(doc, f, indent=1)
+        cls.d = W.Daemon(conf, cls.env.s.path("daemon.log"))
+        cls.d.wait_port()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.d.stop()
+        cls.env.close()
+        assert rc == 0, "crmsyncd exited %s" % rc
+
+    def call(self, method, path):
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=60)
+        conn.request(method, "/api/v1" + path, headers={"Authorization": "Bearer " + W.ADMIN_TOKEN})
+        r = conn.getresponse()
+        doc = json.loads(r.read())
+        conn.close()
+        return r.status, doc, r.getheader("Retry-After")
+
+    def test_second_call_within_the_minute_is_refused(self):
+        self.assertEqual(self.call("GET", "/connections/d365/tables/contacts")[0], 200)
+        served = W.L.control(self.env.dv_url, "GET", "requests?since=999999999")["last"]
+        for method, path in (("GET", "/connections/d365/tables/contacts"), ("GET", "/connections/d365/tables"),
+                             ("POST", "/connections/d365/check")):
+            code, doc, retry = self.call(method, path)
+            self.assertEqual((code, doc["error"]["code"]), (429, "rate_limited"), path)
+            self.assertIn("admin.remote_requests_per_minute", doc["error"]["message"])
+            self.assertTrue(1 <= int(retry) <= 60, retry)
+        self.assertEqual(W.L.control(self.env.dv_url, "GET", "requests?since=999999999")["last"], served,
+                         "a refused call reached Dataverse")
+        self.assertEqual(self.call("GET", "/connections/acs/tables")[0], 200, "each connection has its own rate")
+        self.assertEqual(self.call("GET", "/connections/nope/tables")[0], 404)
 
 
 if __name__ == "__main__":
