@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "admin_auth.h"
+#include "admin_guard.h"
 #include "admin_host.h"
 #include "admin_http.h"
 #include "admin_remote.h"
@@ -40,6 +41,7 @@ struct cs_admin {
     struct cs_static *web; /* the Workflows page (admin.web_dir) */
     struct cs_hosts *hosts; /* the names it answers to */
     struct cs_remote *remote; /* metadata answers and the rate of calls to remote systems */
+    struct cs_guard *guard;   /* connections: head deadline, limits, slow clients first out */
     atomic_size_t buffered; /* bytes of BODIES_LIMIT reserved by requests */
 };
 
@@ -164,7 +166,10 @@ static void dispatch(struct cs_admin *a, struct MHD_Connection *conn, const char
         return;
     if (n == 1 && strcmp(segments[0], "metrics") == 0 && strcmp(method, "GET") == 0) {
         rep->status = 200;
-        rep->text = cs_admin_metrics(a->engine);
+        char *engine = cs_admin_metrics(a->engine), *guard = cs_guard_metrics(a->guard);
+        rep->text = cs_xasprintf("%s%s", engine, guard);
+        free(engine);
+        free(guard);
         rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
     } else if (n >= 2 && strcmp(segments[0], "api") == 0 && strcmp(segments[1], "v1") == 0) {
         struct cs_request req = {method, (char **)segments + 2, n - 2, body, query_arg,
@@ -313,6 +318,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
 
     if (!x) { /* first call: the head is complete, no body byte has been read */
+        cs_guard_head_done(conn);
         *con_cls = x = cs_xcalloc(1, sizeof *x);
         if (admit(a, conn, url, method, x, &rep) == 0)
             return MHD_YES;
@@ -339,7 +345,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct exchange *x = *con_cls;
-    (void)conn, (void)toe;
+    (void)toe;
+    cs_guard_request_done(conn); /* kept alive, it waits for its next head */
     if (x) {
         release(cls, x);
         free(x->path);
@@ -396,6 +403,7 @@ void cs_admin_stop(struct cs_admin *a)
         return;
     if (a->daemon)
         MHD_stop_daemon(a->daemon);
+    cs_guard_free(a->guard);
     cs_tokens_free(a->tokens);
     free(a->tls_cert);
     if (a->tls_key)
@@ -415,7 +423,7 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
     struct cs_admin *a = cs_xcalloc(1, sizeof *a);
     struct sockaddr_storage ss;
     socklen_t sslen;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned max, per_ip, flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     char *why = NULL;
 
     *out = NULL;
@@ -451,10 +459,16 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     a->hosts = cs_hosts_new(listen, cert && key, json_object_get(admin, "allowed_hosts"));
+    max = (unsigned)json_integer_value(json_object_get(admin, "max_connections"));
+    per_ip = (unsigned)json_integer_value(json_object_get(admin, "max_connections_per_ip"));
+    a->guard = cs_guard_new(max, per_ip, json_integer_value(json_object_get(admin, "request_head_timeout")));
+    /* libmicrohttpd's limit leaves room for the connections the guard is closing; its timeout is for
+     * idle connections being served (a body, an answer) */
     a->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, cert && key ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
+        MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_LIMIT, max + per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        30u, MHD_OPTION_NOTIFY_CONNECTION, cs_guard_notify, a->guard, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        cert && key ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
         a->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, a->tls_key, MHD_OPTION_END);
     if (!a->daemon) {
         *err = cs_xasprintf("cannot listen on %s (in use, or not an address of this host?)", listen);

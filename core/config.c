@@ -991,6 +991,12 @@ static void admin_post(struct checker *c, const char *path, json_t *admin)
     char *missing;
 
     check_allowed_hosts(c, path, json_object_get(admin, "allowed_hosts"));
+    if (json_is_integer(json_object_get(admin, "request_head_timeout")) &&
+        json_integer_value(json_object_get(admin, "request_head_timeout")) < 1000) {
+        char *here = child_path(path, "request_head_timeout");
+        report(c, here, "must be at least 1s: a client needs time to send its request head");
+        free(here);
+    }
     if (cert == key)
         return;
     missing = child_path(path, cert ? "tls_key_file" : "tls_cert_file");
@@ -1092,6 +1098,9 @@ static const struct field admin_fields[] = {
     {.name = "allowed_hosts", .type = CS_OPT_LIST, .def = "[]", .item = &nonempty_string},
     {.name = "metadata_ttl", .type = CS_OPT_DURATION, .def = "60s"},
     {.name = "remote_requests_per_minute", .type = CS_OPT_INT, .def = "20", .min = 1, .max = 100000},
+    {.name = "max_connections", .type = CS_OPT_INT, .def = "256", .min = 1, .max = 100000},
+    {.name = "max_connections_per_ip", .type = CS_OPT_INT, .def = "64", .min = 1, .max = 100000},
+    {.name = "request_head_timeout", .type = CS_OPT_DURATION, .def = "5s"},
     {.name = NULL}};
 static const struct schema admin_schema = {admin_fields, 0, admin_post};
 
