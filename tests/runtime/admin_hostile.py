@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon import Daemon, raw_exchange  # noqa: E402
+from daemon import DaemonCase, raw_exchange  # noqa: E402
 
 WORKFLOW = "  - id: w\n    source: mem\n    sink: cap\n    mappings: [{stream: contacts}]"
 
@@ -34,16 +34,8 @@ def rss_kib(pid):
         return int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
 
 
-class Hostile(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(WORKFLOW, admin=", allowed_hosts: [crmsync.example.test]").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.d.stop()
-        cls.d.cleanup()
-        assert code == 0, f"crmsyncd exited {code} on SIGTERM"
+class Hostile(DaemonCase):
+    DAEMON = {"workflows": WORKFLOW, "admin": ", allowed_hosts: [crmsync.example.test]"}
 
     def test_answers_cannot_be_framed_or_rendered(self):
         for method, path in (("GET", "/api/v1/workflows"), ("GET", "/api/v1/nothing"), ("GET", "/metrics"),
@@ -210,13 +202,13 @@ def write_token(path, value):
     os.chmod(path, 0o600)
 
 
-class Roles(unittest.TestCase):
+class Roles(DaemonCase):
     """admin.token_file (operator) beside admin.tokens: a second operator and a viewer."""
+    DAEMON = {"workflows": WORKFLOW}
     VIEWER, OPERATOR2 = "dashboard-viewer-token", "second-operator-token"
 
     @classmethod
-    def setUpClass(cls):
-        d = cls.d = Daemon(WORKFLOW)
+    def prepare(cls, d):
         write_token(os.path.join(d.path, "viewer.token"), cls.VIEWER)
         write_token(os.path.join(d.path, "ops.token"), cls.OPERATOR2)
         with open(d.conf) as f:
@@ -224,16 +216,13 @@ class Roles(unittest.TestCase):
         with open(d.conf, "w") as f:
             f.write(text.replace("admin: {", f"admin: {{tokens: [{{token_file: {d.path}/viewer.token, role: viewer}}, "
                                             f"{{token_file: {d.path}/ops.token, role: operator}}], ", 1))
-        d.start()
 
     @classmethod
     def tearDownClass(cls):
         log = cls.d.read_log()
-        code = cls.d.stop()
-        cls.d.cleanup()
+        super().tearDownClass()
         for token in (cls.VIEWER, cls.OPERATOR2, cls.d.token):
             assert token not in log, "a token reached the log"
-        assert code == 0, f"crmsyncd exited {code} on SIGTERM"
 
     def test_session_tells_the_role(self):
         for token, role in ((self.d.token, "operator"), (self.OPERATOR2, "operator"), (self.VIEWER, "viewer")):

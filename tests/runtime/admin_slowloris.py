@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon import Daemon  # noqa: E402
+from daemon import DaemonCase  # noqa: E402
 
 WORKFLOW = "  - id: w\n    source: mem\n    sink: cap\n    mappings: [{stream: contacts}]"
 PATIENCE = 60  # s: generous; the daemon's own deadline is admin.request_head_timeout
@@ -46,18 +46,9 @@ def metric(text, name, reason=None):
     return int(m.group(1)) if m else None
 
 
-class Slowloris(unittest.TestCase):
+class Slowloris(DaemonCase):
     """Default limits, loopback listener."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(WORKFLOW).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.d.stop()
-        cls.d.cleanup()
-        assert code == 0, f"crmsyncd exited {code} on SIGTERM"
+    DAEMON = {"workflows": WORKFLOW}
 
     def answered(self):
         status, doc, _, _ = self.d.request("GET", "/api/v1/workflows/w")
@@ -136,19 +127,10 @@ def outward_address():
     return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
 
 
-class Limits(unittest.TestCase):
+class Limits(DaemonCase):
     """Small limits and a long head deadline, so that only the limits close connections."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(WORKFLOW, listen="0.0.0.0:0",
-                       admin=", max_connections: 16, max_connections_per_ip: 8, request_head_timeout: 60s").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.d.stop()
-        cls.d.cleanup()
-        assert code == 0, f"crmsyncd exited {code} on SIGTERM"
+    DAEMON = {"workflows": WORKFLOW, "listen": "0.0.0.0:0",
+              "admin": ", max_connections: 16, max_connections_per_ip: 8, request_head_timeout: 60s"}
 
     def metrics(self):
         return self.d.request("GET", "/metrics")[2]

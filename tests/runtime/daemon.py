@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 
 class Daemon:
@@ -115,6 +116,28 @@ workflows:
                 return w
             time.sleep(0.05)
         raise AssertionError(f"{wf_id}: {what} not reached: {w}")
+
+
+class DaemonCase(unittest.TestCase):
+    """One daemon for a test class: Daemon(**DAEMON), prepare()d, started before its tests; stopped after,
+    and it must exit 0 on SIGTERM."""
+    DAEMON = {}
+
+    @classmethod
+    def prepare(cls, d):
+        """Change the daemon's files before it starts."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(**cls.DAEMON)
+        cls.prepare(cls.d)
+        cls.d.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.d.stop()
+        cls.d.cleanup()
+        assert code == 0, f"crmsyncd exited {code} on SIGTERM"
 
 
 def raw_exchange(port, data, timeout=30):
