@@ -127,7 +127,7 @@ static enum need need_of(int loopback, const char *method, char *const *seg, siz
         return NEED_TOKEN;
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        *what = "changes through the admin API";
+        *what = "a change through the admin API";
         return NEED_OPERATOR;
     }
     if (api && n == 5 && strcmp(seg[2], "workflows") == 0 && strcmp(seg[4], "dead-letters") == 0 && payload) {
@@ -138,7 +138,7 @@ static enum need need_of(int loopback, const char *method, char *const *seg, siz
         *what = "reading a connection's live metadata (calls to its remote system)";
         return NEED_TOKEN;
     }
-    *what = "reads on a listener that is not loopback";
+    *what = "a read on a listener that is not loopback";
     return loopback ? NEED_NOTHING : NEED_TOKEN;
 }
 
@@ -168,7 +168,8 @@ int cs_authorize(const struct cs_tokens *t, int loopback, const char *method, ch
         return -1;
     }
     if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0) {
-        cs_reply_error(rep, 401, "unauthorized", "%s needs the header Authorization: Bearer <token>", what);
+        cs_reply_error(rep, 401, "unauthorized", "%s needs a token: send the header Authorization: Bearer <token>",
+                       what);
         return -1;
     }
     if (!(match = find_token(t, authorization + 7))) {

@@ -212,9 +212,9 @@ static void report(struct cs_guard *g, int64_t now)
     g->reported_at = now;
     if (any)
         cs_log(CS_LOG_NOTICE, "admin",
-               "closed %llu connection(s) that sent no complete request head within %lld ms, and %llu to make room "
+               "closed %llu connection(s) that sent no complete request head within %.1f s, and %llu to make room "
                "(%llu at the limit of %u connections, %llu at %u per address): slow or stalled clients",
-               (unsigned long long)n[CLOSED_SLOW], (long long)g->head_ms,
+               (unsigned long long)n[CLOSED_SLOW], (double)g->head_ms / 1000.0,
                (unsigned long long)(n[CLOSED_FOR_ROOM] + n[CLOSED_OVER_IP]), (unsigned long long)n[CLOSED_FOR_ROOM],
                g->max, (unsigned long long)n[CLOSED_OVER_IP], g->per_ip);
 }

@@ -316,7 +316,7 @@ class Listeners(unittest.TestCase):
         try:
             d.start()
             conn = http.client.HTTPConnection("::1", d.port, timeout=10)
-            conn.request("GET", "/api/v1/health")
+            conn.request("GET", "/api/v1/workflows")
             self.assertEqual(conn.getresponse().status, 200)
             conn.close()
         finally:
@@ -339,12 +339,12 @@ class Listeners(unittest.TestCase):
             ctx = ssl.create_default_context(cafile=cert)
             ctx.check_hostname = False
             conn = http.client.HTTPSConnection("127.0.0.1", d.port, context=ctx, timeout=10)
-            conn.request("GET", "/api/v1/health")
+            conn.request("GET", "/api/v1/workflows")
             self.assertEqual(conn.getresponse().status, 200)
             conn.close()
             plain = http.client.HTTPConnection("127.0.0.1", d.port, timeout=5)
             with self.assertRaises(Exception):
-                plain.request("GET", "/api/v1/health")
+                plain.request("GET", "/api/v1/workflows")
                 plain.getresponse()
             plain.close()
         finally:
@@ -360,7 +360,7 @@ class Load(unittest.TestCase):
                 s = socket.create_connection(("127.0.0.1", d.port))
                 s.sendall(b"GET /api/v1/workflows HTTP/1.1\r\nHost: x\r\n")  # headers never finish
                 stalled.append(s)
-            status, doc, _, _ = d.request("GET", "/api/v1/health")
+            status, doc, _, _ = d.request("GET", "/api/v1/workflows")
             self.assertEqual(status, 200)
         finally:
             for s in stalled:
