@@ -365,11 +365,10 @@ static int resolve_listen(const char *listen, struct sockaddr_storage *ss, sockl
     struct addrinfo hints = {.ai_flags = AI_NUMERICSERV | AI_PASSIVE, .ai_socktype = SOCK_STREAM}, *res = NULL;
     int rc;
 
-    if (!colon || !colon[1]) {
+    if (!colon || !colon[1] || !(host = cs_host_name(listen))) {
         *err = cs_xasprintf("admin.listen \"%s\": expected HOST:PORT, e.g. 127.0.0.1:8470 or [::1]:8470", listen);
         return -1;
     }
-    host = cs_host_name(listen);
     rc = getaddrinfo(host, colon + 1, &hints, &res);
     free(host);
     if (rc != 0 || !res) {
@@ -429,7 +428,9 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
     *out = NULL;
     *err = NULL;
     a->engine = engine;
-    if (resolve_listen(listen ? listen : "127.0.0.1:8470", &ss, &sslen, err) != 0)
+    if (!listen)
+        listen = "127.0.0.1:8470";
+    if (resolve_listen(listen, &ss, &sslen, err) != 0)
         goto fail;
     a->loopback = is_loopback(&ss);
     a->web = cs_static_new(json_string_value(json_object_get(admin, "web_dir")));

@@ -26,7 +26,7 @@ struct cs_hosts {
 struct cs_hosts *cs_hosts_new(const char *listen, int tls, const json_t *allowed)
 {
     struct cs_hosts *h = cs_xcalloc(1, sizeof *h);
-    h->listen_host = cs_host_name(listen);
+    h->listen_host = cs_host_name(listen); /* admin.c checked it */
     h->tls = tls;
     h->allowed = cs_xcalloc(json_array_size(allowed) + 1, sizeof *h->allowed);
     for (size_t i = 0; i < json_array_size(allowed); i++)
@@ -48,11 +48,15 @@ void cs_hosts_free(struct cs_hosts *h)
 
 char *cs_host_name(const char *hostport)
 {
-    const char *end;
-    if (hostport[0] == '[' && (end = strchr(hostport, ']')))
-        return cs_xasprintf("%.*s", (int)(end - hostport - 1), hostport + 1);
-    end = strrchr(hostport, ':');
-    return end ? cs_xasprintf("%.*s", (int)(end - hostport), hostport) : cs_xstrdup(hostport);
+    const char *end = hostport[0] == '[' ? strchr(hostport, ']') : strrchr(hostport, ':');
+    const char *port = end && hostport[0] == '[' ? end + 1 : end;
+    size_t name_len = !end ? strlen(hostport) : hostport[0] == '[' ? (size_t)(end - hostport - 1) : (size_t)(end - hostport);
+
+    if (hostport[0] == '[' && !end)
+        return NULL;
+    if (port && *port && (*port != ':' || strspn(port + 1, "0123456789") != strlen(port + 1)))
+        return NULL; /* anything but ":digits" after the host */
+    return cs_xasprintf("%.*s", (int)name_len, hostport + (hostport[0] == '['));
 }
 
 /* An address literal: "127.0.0.1", or "[::1]" as written in a Host header. */
@@ -67,8 +71,9 @@ static int is_address(const char *host, const char *name)
 static int is_listener_name(const struct cs_hosts *h, const char *host)
 {
     char *name = cs_host_name(host);
-    int ok = is_address(host, name) || strcasecmp(name, "localhost") == 0 || strcasecmp(name, h->listen_host) == 0;
-    for (size_t i = 0; !ok && i < h->n_allowed; i++)
+    int ok = name && (is_address(host, name) || strcasecmp(name, "localhost") == 0 ||
+                      strcasecmp(name, h->listen_host) == 0);
+    for (size_t i = 0; ok == 0 && name && i < h->n_allowed; i++)
         ok = strcasecmp(name, h->allowed[i]) == 0;
     free(name);
     return ok;

@@ -16,7 +16,8 @@ struct cs_hosts;
 struct cs_hosts *cs_hosts_new(const char *listen, int tls, const json_t *allowed);
 void cs_hosts_free(struct cs_hosts *h);
 
-/* The host of "host", "host:port" or "[v6]:port" (new; the v6 address without brackets). */
+/* The host of "host", "host:port" or "[v6]:port" (new; the v6 address without brackets), or NULL when
+ * anything but ":" and digits follows the host. */
 char *cs_host_name(const char *hostport);
 
 /* 0 when `host` (the Host header; NULL for an HTTP/1.0 request without one) names this listener and

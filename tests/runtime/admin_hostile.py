@@ -66,7 +66,8 @@ class Hostile(DaemonCase):
     def test_rebound_name_is_refused(self):
         port = self.d.port
         for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}",
-                     f"localhost.evil.example:{port}", f"localhost.:{port}", f"crmsync.example.test.evil:{port}"):
+                     f"localhost.evil.example:{port}", f"localhost.:{port}", f"crmsync.example.test.evil:{port}",
+                     f"127.0.0.1:{port}@evil.example", f"[::1]evil.example", f"[::1:{port}", "evil.example:127.0.0.1"):
             for method, path, token in (("GET", "/api/v1/workflows", False), ("GET", "/api/v1/workflows/w/definition", False),
                                         ("GET", "/metrics", False), ("GET", "/", False),
                                         ("POST", "/api/v1/workflows/w/stop", True)):
