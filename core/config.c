@@ -1098,8 +1098,8 @@ static const struct field admin_fields[] = {
     {.name = "allowed_hosts", .type = CS_OPT_LIST, .def = "[]", .item = &nonempty_string},
     {.name = "metadata_ttl", .type = CS_OPT_DURATION, .def = "60s"},
     {.name = "remote_requests_per_minute", .type = CS_OPT_INT, .def = "20", .min = 1, .max = 100000},
-    {.name = "max_connections", .type = CS_OPT_INT, .def = "256", .min = 1, .max = 100000},
-    {.name = "max_connections_per_ip", .type = CS_OPT_INT, .def = "64", .min = 1, .max = 100000},
+    {.name = "max_connections", .type = CS_OPT_INT, .def = "256", .min = 1, .max = 10000},
+    {.name = "max_connections_per_ip", .type = CS_OPT_INT, .def = "64", .min = 1, .max = 10000},
     {.name = "request_head_timeout", .type = CS_OPT_DURATION, .def = "5s"},
     {.name = NULL}};
 static const struct schema admin_schema = {admin_fields, 0, admin_post};
