@@ -305,7 +305,8 @@ static int admit(struct cs_admin *a, struct MHD_Connection *conn, const char *ur
                      MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "include") != NULL,
                      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"), &x->role, rep) != 0)
         return -1;
-    return declared_body(a, conn, x, rep);
+    /* only changes use a body, and they need an operator: any other body is read past, never kept */
+    return x->role == CS_ROLE_OPERATOR ? declared_body(a, conn, x, rep) : 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -318,21 +319,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
 
     if (!x) { /* first call: the head is complete, no body byte has been read */
-        cs_guard_head_done(conn);
         *con_cls = x = cs_xcalloc(1, sizeof *x);
-        if (admit(a, conn, url, method, x, &rep) == 0)
-            return MHD_YES;
-        x->refused = 1; /* answered now: libmicrohttpd discards the body and closes the connection */
-        return send_reply(conn, &rep);
+        if (admit(a, conn, url, method, x, &rep) != 0) {
+            x->refused = 1; /* answered now: libmicrohttpd discards the body and closes the connection */
+            return send_reply(conn, &rep);
+        }
+        if (x->role == CS_ROLE_OPERATOR) /* trusted with a slow body; anyone else has the head's deadline */
+            cs_guard_serving(conn);
+        return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!x->refused)
+        if (!x->refused && x->role == CS_ROLE_OPERATOR)
             take_body(a, x, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (x->refused)
         return MHD_YES;
+    cs_guard_serving(conn);
     if (x->is_static)
         return cs_static_serve(a->web, conn, url);
     dispatch(a, conn, url, method, x, &rep);

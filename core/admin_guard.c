@@ -5,7 +5,8 @@
  * keeps its connection for ever, and a few hundred such clients fill the connection limit. So every
  * connection is tracked from the moment it is accepted (MHD_OPTION_NOTIFY_CONNECTION):
  *   - while it waits for a request head (new, or kept alive after an answer) it has head_ms to finish
- *     one; then a thread of this file closes it;
+ *     one; then a thread of this file closes it (admin.c extends the wait to the whole body for a client
+ *     without an operator token: such a client has no use for a body);
  *   - when a new connection brings its address over per_ip (loopback clients share only the total: all
  *     local users have the same address), or the total over max, the connection that has waited longest
  *     for a head — a slow or stalled client, never one being served — is closed to make room; when none
@@ -185,7 +186,7 @@ static void set_waiting(struct MHD_Connection *conn, int waiting)
     pthread_mutex_unlock(&s->g->lock);
 }
 
-void cs_guard_head_done(struct MHD_Connection *conn)
+void cs_guard_serving(struct MHD_Connection *conn)
 {
     set_waiting(conn, 0);
 }

@@ -22,9 +22,9 @@ void cs_guard_free(struct cs_guard *g);
 /* MHD_OPTION_NOTIFY_CONNECTION, with the guard as its closure. */
 void cs_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                      enum MHD_ConnectionNotificationCode code);
-/* The request head of `conn` is complete (its access handler is called): no deadline while it is
- * served. */
-void cs_guard_head_done(struct MHD_Connection *conn);
+/* `conn` is being served: its request is in (the head, and the body of a client trusted to send it
+ * slowly); no deadline and no eviction until cs_guard_request_done(). */
+void cs_guard_serving(struct MHD_Connection *conn);
 /* The request of `conn` is over: it waits for the next head. */
 void cs_guard_request_done(struct MHD_Connection *conn);
 

@@ -71,18 +71,21 @@ class Slowloris(DaemonCase):
             for s in idle:
                 s.close()
 
-    def test_trickling_connections(self):
-        trickle = [socket.create_connection(("127.0.0.1", self.d.port)) for _ in range(600)]
-        head = f"GET /api/v1/workflows HTTP/1.1\r\nHost: 127.0.0.1:{self.d.port}\r\nX-Slow: ".encode() + b"a" * 4000
-        sent = [0] * len(trickle)
+    def trickle(self, request, count=600, at_once=0):
+        """`count` connections sending `request` (its first `at_once` bytes at once) one byte a second,
+        never all of it; a normal request is answered meanwhile, and the daemon closes every one of them."""
+        trickle = [socket.create_connection(("127.0.0.1", self.d.port)) for _ in range(count)]
+        for s in trickle:
+            s.sendall(request[:at_once])
+        sent = [at_once] * len(trickle)
         open_ = set(range(len(trickle)))
         stop = threading.Event()
 
-        def drip():  # one more byte of a head that never ends, every second, on every open connection
+        def drip():  # one more byte on every open connection, every second
             while not stop.is_set() and open_:
                 for i in list(open_):
                     try:
-                        trickle[i].send(head[sent[i]:sent[i] + 1])
+                        trickle[i].send(request[sent[i]:sent[i] + 1])
                         sent[i] += 1
                     except OSError:
                         open_.discard(i)
@@ -96,14 +99,25 @@ class Slowloris(DaemonCase):
             for _ in range(5):
                 self.answered()
                 time.sleep(0.5)
-            wait_until(lambda: not open_, "the daemon closes 600 connections that trickle a head")
+            wait_until(lambda: not open_, f"the daemon closes {count} connections that trickle")
         finally:
             stop.set()
             dripper.join()
             for s in trickle:
                 s.close()
-        self.assertLess(max(sent), len(head), "no head was ever complete")
+        self.assertLess(max(sent), len(request), "no request was ever complete")
         self.answered()
+
+    def test_trickling_heads(self):
+        self.trickle(f"GET /api/v1/workflows HTTP/1.1\r\nHost: 127.0.0.1:{self.d.port}\r\nX-Slow: ".encode()
+                     + b"a" * 4000)
+
+    def test_trickling_bodies_without_a_token(self):
+        """A client without an operator token has no use for a body: its deadline covers the body too."""
+        body = b"[" + b"1," * 2000 + b"1]"
+        head = (f"GET /api/v1/workflows HTTP/1.1\r\nHost: 127.0.0.1:{self.d.port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        self.trickle(head + body, 200, at_once=len(head))
 
     def test_head_timeout_is_at_least_a_second(self):
         conf = os.path.join(self.d.path, "zero.conf")
