@@ -234,6 +234,9 @@ static json_t *to_string(struct acs *a, const struct acs_target *t, const char *
 static json_t *convert(struct acs *a, const struct acs_target *t, const char *f, const json_t *v, const json_t *spec)
 {
     const char *type = json_string_value(json_object_get(spec, "type"));
+    const char *res_type = json_string_value(json_object_get(spec, "resType"));
+    if (type && res_type && strcmp(type, "number") == 0) /* "number" is high-level: resType says long or double */
+        type = res_type;
     if (is_type(type, INT_TYPES))
         return to_integer(a, t, f, v);
     if (is_type(type, REAL_TYPES))

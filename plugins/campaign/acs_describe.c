@@ -208,74 +208,54 @@ static cs_status get_json(struct acs *a, const char *url, const char *what, cons
     return st;
 }
 
-/* The parameter of a filter entry: parameters[0], or the name before "=$value" in its data URL. */
-static char *filter_param(const json_t *entry)
-{
-    const char *p = json_string_value(json_array_get(json_object_get(entry, "parameters"), 0));
-    const char *data = json_string_value(json_object_get(entry, "data")), *q, *eq;
-    if (p)
-        return strdup(p);
-    if (!data || !(q = strchr(data, '?')) || !(eq = strchr(q, '=')))
-        return NULL;
-    return strndup(q + 1, (size_t)(eq - q - 1));
-}
-
 /* Does this filter identify records by `key`? Its name is by<Key>, or its parameter is the key itself
  * or <key>_parameter (Campaign's naming of custom filter parameters). */
-static int filter_matches_key(const char *name, const char *param, const char *key)
+static int filter_matches_key(const json_t *entry, const char *key)
 {
-    char by[256], kp[256];
+    char by[256];
     snprintf(by, sizeof by, "by%s", key);
-    snprintf(kp, sizeof kp, "%s_parameter", key);
-    return strcasecmp(name, by) == 0 || (param && (strcmp(param, key) == 0 || strcmp(param, kp) == 0));
+    return strcasecmp(json_string_value(json_object_get(entry, "name")), by) == 0 || acs_filter_resolves(entry, key);
 }
 
-int acs_filter_resolves(const json_t *entry, const char *field)
+/* The filter that resolves t's key (the one configured, or one matching the key) from the listing `doc`;
+ * t->filters becomes the normalised listing. */
+static cs_status choose_filter(struct acs *a, struct acs_target *t, const json_t *doc)
 {
-    char *param = filter_param(entry), kp[256];
-    int yes;
-    snprintf(kp, sizeof kp, "%s_parameter", field);
-    yes = param && (strcmp(param, field) == 0 || strcmp(param, kp) == 0);
-    free(param);
-    return yes;
-}
-
-static cs_status choose_filter(struct acs *a, struct acs_target *t, const json_t *filters)
-{
+    json_t *list = acs_filters_list(doc), *e;
+    char found[600];
     size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(filters, "content"), i, e) {
-        const char *name = json_string_value(json_object_get(e, "name"));
-        char *param = filter_param(e);
-        int ok = name && param &&
-                 (t->filter ? strcmp(name, t->filter) == 0 : filter_matches_key(name, param, t->key));
-        if (ok) {
+    json_decref(t->filters);
+    t->filters = list;
+    json_array_foreach(list, i, e) {
+        const char *name = json_string_value(json_object_get(e, "name")), *param = acs_filter_param(e);
+        if (param && (t->filter ? strcmp(name, t->filter) == 0 : filter_matches_key(e, t->key))) {
             free(t->filter);
             free(t->param); /* described again (describe() reads the live metadata each time) */
             t->filter = strdup(name);
-            t->param = param;
-            return t->filter ? CS_OK : CS_FATAL;
+            t->param = strdup(param);
+            return t->filter && t->param ? CS_OK : CS_FATAL;
         }
-        free(param);
     }
+    acs_filters_found(doc, list, found, sizeof found);
     if (t->filter && t->filter_option)
         acs_fail(a, 0,
-                 "stream %s: Campaign resource '%s' has no filter '%s'; define it in Campaign (the resource's "
-                 "Filter definition, one parameter on '%s') and publish the Profiles & Services Ext API, or fix %s",
-                 t->stream, t->resource, t->filter, t->key, t->filter_option);
+                 "stream %s: Campaign resource '%s' has no filter '%s' with a parameter (%s); define it in Campaign "
+                 "(the resource's Filter definition, one parameter on '%s') and publish the Profiles & Services Ext "
+                 "API, or fix %s",
+                 t->stream, t->resource, t->filter, found, t->key, t->filter_option);
     else if (t->filter)
         acs_fail(a, 0,
-                 "target %s: Campaign resource '%s' has no filter '%s'; define it in Campaign (the resource's "
-                 "Filter definition, one parameter on '%s') and publish, or fix resources.%s.filter",
-                 t->stream, t->resource, t->filter, t->key, t->stream);
+                 "target %s: Campaign resource '%s' has no filter '%s' with a parameter (%s); define it in Campaign "
+                 "(the resource's Filter definition, one parameter on '%s') and publish, or fix resources.%s.filter",
+                 t->stream, t->resource, t->filter, found, t->key, t->stream);
     else
         acs_fail(a, 0,
-                 "target %s: '%s' is not an identification key of Campaign resource '%s': no filter resolves it. "
-                 "In Campaign, add an identification key on '%s' and a filter on it (e.g. by%c%s with parameter "
-                 "%s_parameter) to the resource, then publish the Profiles & Services Ext API; or name an "
-                 "existing filter in resources.%s.filter",
-                 t->stream, t->key, t->resource, t->key, toupper((unsigned char)t->key[0]), t->key + 1, t->key,
-                 t->stream);
+                 "target %s: '%s' is not an identification key of Campaign resource '%s': no filter resolves it "
+                 "(expected by%c%s, or a filter whose parameter is %s or %s_parameter; %s). In Campaign, add an "
+                 "identification key on '%s' and a filter on it to the resource, then publish the Profiles & "
+                 "Services Ext API; or name an existing filter in resources.%s.filter",
+                 t->stream, t->key, t->resource, toupper((unsigned char)t->key[0]), t->key + 1, t->key, t->key,
+                 found, t->key, t->stream);
     return CS_FATAL;
 }
 
@@ -351,7 +331,7 @@ static cs_status describe_one(struct acs *a, struct acs_target *t, const json_t 
     const char *api = !strcmp(t->resource, "profile") ? (ext ? "profileAndServicesExt" : "profileAndServices")
                       : json_object_get(ext, t->resource) ? "profileAndServicesExt"
                                                          : "customResources";
-    char *url = NULL, missing[512];
+    char *url = NULL, *furl = NULL, missing[512];
     json_t *doc = NULL, *filters = NULL;
     const char *fhref;
     cs_status st = CS_FATAL;
@@ -382,14 +362,18 @@ static cs_status describe_one(struct acs *a, struct acs_target *t, const json_t 
         st = CS_FATAL;
         goto out;
     }
-    if ((st = get_json(a, fhref, "reading the resource's filters", NULL, &filters)) != CS_OK ||
+    if (!(furl = acs_url(a, fhref))) {
+        acs_fail(a, 0, "out of memory");
+        st = CS_FATAL;
+        goto out;
+    }
+    if ((st = get_json(a, furl, "reading the resource's filters", NULL, &filters)) != CS_OK ||
         (st = choose_filter(a, t, filters)) != CS_OK)
         goto out;
-    json_decref(t->filters);
-    t->filters = json_incref(json_object_get(filters, "content"));
     st = check_fields(a, t);
 out:
     free(url);
+    free(furl);
     json_decref(doc);
     json_decref(filters);
     return st;

@@ -118,7 +118,7 @@ static cs_status resolve_external_id(struct acs *a, const char *recipient, const
 {
     struct cshttp_response r = {0};
     char *kvkey = NULL, *url = NULL;
-    json_t *doc = NULL;
+    json_t *doc = NULL, *profile;
     cs_status st;
     *ext = NULL;
     if (!pkey || !*pkey)
@@ -139,13 +139,18 @@ static cs_status resolve_external_id(struct acs *a, const char *recipient, const
     if ((st = acs_call(a, "GET", url, NULL, 0, &r)) != CS_OK ||
         (st = acs_classify(a, &r, "reading the event's profile")) != CS_OK)
         goto out;
-    if (!(doc = cshttp_response_json(&r))) {
+    /* the profile itself (the Verbs page), or wrapped in a one-element content list (Updating profiles) */
+    if ((doc = cshttp_response_json(&r)) && json_is_array(json_object_get(doc, "content")))
+        profile = json_array_get(json_object_get(doc, "content"), 0);
+    else
+        profile = doc;
+    if (!doc) {
         acs_fail(a, r.status, "reading the event's profile: the answer is not JSON");
         st = CS_RETRY;
-    } else if (json_string_length(json_object_get(doc, "externalId")) == 0) {
+    } else if (json_string_length(json_object_get(profile, "externalId")) == 0) {
         acs_fail(a, r.status, "profile %s has no externalId", pkey);
         st = CS_REJECT;
-    } else if (!(*ext = strdup(json_string_value(json_object_get(doc, "externalId"))))) {
+    } else if (!(*ext = strdup(json_string_value(json_object_get(profile, "externalId"))))) {
         acs_fail(a, 0, "out of memory");
         st = CS_RETRY;
     } else {

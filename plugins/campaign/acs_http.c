@@ -3,7 +3,8 @@
  * B11): the IMS token from cshttp's cache (refreshed before expiry), the X-Api-Key and headers every
  * call carries, one forced token refresh and resend on 401 (401013: token invalid or expired), a
  * refused API key (403) or credential as CS_FATAL naming the setting, and the classification of
- * Campaign's answers (gateway 500 "Oops" and 429/5xx transient, engine 500 refusals rejected).
+ * Campaign's answers (gateway 500 "Oops" and 429/5xx transient, engine 500 refusals rejected), and the
+ * hrefs of answers made absolute.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +49,14 @@ static void service_message(const struct cshttp_response *r, char *out, size_t l
     else
         snprintf(out, len, "%.*s", (int)strcspn(r->body ? r->body : "", "\r\n"), r->body ? r->body : "");
     json_decref(doc);
+}
+
+char *acs_url(const struct acs *a, const char *href)
+{
+    char *url = NULL;
+    if (!href || strstr(href, "://"))
+        return href ? strdup(href) : NULL;
+    return asprintf(&url, "%s%s%s", a->base, *href == '/' ? "" : "/", href) < 0 ? NULL : url;
 }
 
 cs_status acs_authenticate(struct acs *a)

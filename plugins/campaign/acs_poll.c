@@ -181,7 +181,7 @@ cs_status acs_poll_read(struct acs *a, const json_t *cursor, size_t max_records)
         }
         next = json_string_value(json_object_get(json_object_get(doc, "next"), "href"));
         free(url);
-        url = next ? strdup(next) : NULL;
+        url = acs_url(a, next);
         json_decref(doc);
         if (!url) { /* the last page: caught up */
             st = CS_NODATA;

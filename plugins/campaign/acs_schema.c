@@ -197,9 +197,11 @@ static cs_status resource_metadata(struct acs *a, const char *name, const char *
     }
     if (st == CS_OK)
         st = fetch(a, url, "reading the resource metadata", meta);
-    if (st == CS_OK && json_is_string(json_object_get(json_object_get(*meta, "filters"), "href")))
-        st = fetch(a, json_string_value(json_object_get(json_object_get(*meta, "filters"), "href")),
-                   "reading the resource's filters", filters);
+    free(url);
+    url = st == CS_OK ? acs_url(a, json_string_value(json_object_get(json_object_get(*meta, "filters"), "href")))
+                      : NULL;
+    if (url)
+        st = fetch(a, url, "reading the resource's filters", filters);
     free(url);
     return st;
 }
@@ -212,13 +214,14 @@ static cs_status describe_resource(struct acs *a, const char *name, json_t **out
     const char *api = NULL, *field;
     cs_status st = plain_name(name) ? resource_metadata(a, name, &api, &meta, &filters) : CS_NODATA;
     if (st == CS_OK) {
-        t.filters = json_object_get(filters, "content"); /* all add_field() reads of a target */
+        t.filters = acs_filters_list(filters); /* all add_field() reads of a target */
         fields = json_object();
         json_object_foreach(json_object_get(meta, "content"), field, spec) add_field(fields, &t, field, spec);
         *out = json_pack("{s:s, s:s, s:o}", "name", name, "api", api, "fields", fields);
     } else if (st != CS_NODATA) {
         a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
     }
+    json_decref(t.filters);
     json_decref(meta);
     json_decref(filters);
     return st;

@@ -33,7 +33,7 @@ struct acs_target {
     json_t *fields;   /* Campaign field path -> payload member or "$key"; NULL: the payload as is */
     json_t *links;    /* link name -> {"target": stream, "from": payload member or "$key"} */
     json_t *meta;     /* the metadata's "content": field name -> description (after start()) */
-    json_t *filters;  /* the resource's filter list, the metadata's filters "content" (after start()) */
+    json_t *filters;  /* the resource's filters as acs_filters_list() normalises them (after start()) */
     const char *filter_option; /* the setting that names `filter`, for messages (NULL: resources.<stream>.filter) */
 };
 
@@ -134,6 +134,9 @@ cs_status acs_call_finish(struct acs *a, struct acs_pending *p, struct cshttp_re
 void acs_call_cancel(struct acs_pending *p);
 /* Record why the instance failed: a->err from a format. */
 void acs_fail(struct acs *a, long http, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* An href of an answer as an absolute URL (new; NULL when href is NULL or out of memory): Adobe's pages
+ * show absolute hrefs and paths relative to <url>/campaign ("/profileAndServices/..."). */
+char *acs_url(const struct acs *a, const char *href);
 /* Token check at start(). */
 cs_status acs_authenticate(struct acs *a);
 
@@ -154,9 +157,18 @@ struct acs_target *acs_target_find(struct acs *a, const char *stream);
 cs_status acs_target_from_mapping(struct acs *a, const json_t *element);
 /* Describe one target now (metadata, filters, fields, links) if start() did not. */
 cs_status acs_describe_target(struct acs *a, struct acs_target *t);
-/* Does filter list entry `entry` look records up by `field` (its parameter is field or field_parameter;
+
+/* ---- acs_filters.c: a resource's filter listing, in each documented form ----------------------------- */
+/* The filters of a listing answer (keyed by filter name, or a list of named filters, bare or under
+ * "content") as a new array of {"name", "params": [parameter names in order]}. */
+json_t *acs_filters_list(const json_t *doc);
+/* The first parameter of a normalised entry, or NULL. */
+const char *acs_filter_param(const json_t *entry);
+/* Does normalised entry `entry` look records up by `field` (its parameter is field or field_parameter;
  * a by<Field> name alone may be a range, such as byLastModified(since))? */
 int acs_filter_resolves(const json_t *entry, const char *field);
+/* For messages: the filters `list` holds with their parameters, or what the answer `doc` held instead. */
+void acs_filters_found(const json_t *doc, const json_t *list, char *out, size_t len);
 
 /* ---- acs_schema.c: the connector's describe() (plugin ABI 1.2) ------------------------------------- */
 cs_status acs_describe_stream(void *inst, const char *stream, json_t **out);

@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import acs_export  # noqa: E402
 import acs_lists  # noqa: E402
+import acs_meta  # noqa: E402
 import acs_values  # noqa: E402
 import emulib  # noqa: E402
 import seeddata  # noqa: E402
@@ -44,6 +45,7 @@ class Campaign(emulib.Emulator):
         "token_lifetime": 86399,  # B1.1
         "profile_ext_fields": None,  # None -> acs_schema.DEFAULT_EXT_FIELDS
         "profile_filters": None,  # None -> acs_schema.DEFAULT_PROFILE_FILTERS
+        "filter_listing": "keyed",  # filters by name (Adobe's Filtering page), or [I] "list": {"content": [...]}
         "profile_custom_key": "externalId",  # [I] GET /profileAndServicesExt/profile/<key>
         "custom_resources": None,  # None -> acs_schema.DEFAULT_CUSTOM_RESOURCES
         "default_line_count": 25,  # B4.1
@@ -174,13 +176,13 @@ class Campaign(emulib.Emulator):
         ext = api != "profileAndServices"
         if api != "profileAndServices" and not rest:
             req.kind = "metadata"
-            return self.json(200, self.api_listing(base, api))
+            return self.json(200, acs_meta.api_listing(self, base, api))
         if rest and rest[0] == "resourceType":
             req.kind = "metadata"
-            res = self.resource(api, rest[1] if len(rest) > 1 else "")
+            res = self.resource_type(api, rest[1] if len(rest) > 1 else "")
             if len(rest) > 2 and rest[2] == "filters":
-                return self.json(200, self.filters_listing(api, res))
-            return self.json(200, self.metadata(base, api, res, ext))
+                return self.json(200, acs_meta.filters_listing(self, api, res))
+            return self.json(200, acs_meta.metadata(self, base, api, res, ext))
         if rest and rest[0] == "history" and api == "profileAndServices":
             return self.history(req, base, rest[1:])
         if not rest:
@@ -196,6 +198,15 @@ class Campaign(emulib.Emulator):
         if not ok:
             raise HTTPError(404, "The resource '%s' does not exist" % name)  # [I]
         return res
+
+    def resource_type(self, api, name):
+        """A resource named in resourceType/<name>, or by its type PKey (the filters href carries it)."""
+        if name.startswith("@"):
+            res, rid = self.store.resolve(name)
+            if res is None or rid != 0:
+                raise HTTPError(404, "The resource '%s' does not exist" % name)  # [I]
+            name = res.name
+        return self.resource(api, name)
 
     def resource_call(self, req, host, base, res, ext, rest):
         m = req.method
@@ -306,53 +317,7 @@ class Campaign(emulib.Emulator):
     def json(self, status, obj):
         return Response(status, dumps(obj), [], JSON)
 
-    # --- metadata and history ---------------------------------------------------------------------
-    def metadata(self, base, api, res, ext):
-        content = {}
-        for name, spec in sorted(res.all_fields(ext).items()):
-            d = {"apiName": name, "label": spec.get("label", name), "type": spec["type"],
-                 "category": "cus" if name.startswith("cus") else "default"}
-            for k in ("length", "values", "dataPolicy", "sortable", "readOnly"):
-                if k in spec:
-                    d[k] = spec[k]
-            if spec["type"] == "object" and "fields" in spec:  # [I] an object's sub-fields, as its content
-                d["content"] = {f: {"apiName": f, "label": f, "type": "string"} for f in spec["fields"]}
-            content[name] = d
-        for link, target in res.links.items():
-            content[link] = {"apiName": link, "label": link, "type": "link", "resTarget": target}
-        pk = self.store.pkey(res, 0)
-        return {"content": content, "data": "/%s/%s/" % (api, res.name),
-                "filters": {"href": "%s/%s/resourceType/%s/filters" % (base, api, res.name)},
-                "help": res.label, "href": "%s/%s/%s/metadata" % (base, api, res.name), "label": res.label,
-                "mandatory": False, "name": res.name, "pkgStatus": "never", "readOnly": False,
-                "schema": "nms:recipient" if res.name == "profile" else "cus:%s" % res.name[3:].lower(),
-                "type": "item", "key": res.key or "", "PKey": pk}
-
-    def filters_listing(self, api, res):
-        items = []
-        if res.name == "profile":
-            items.append({"name": "byEmail", "label": "By email", "data": "/%s/profile/byEmail?email=$value" % api,
-                          "parameters": ["email"]})
-            items.append({"name": "byText", "label": "By name or email", "data": "/%s/profile/byText?text=$value" % api,
-                          "parameters": ["text", "filterType"]})
-        for name, spec in sorted(res.filters.items()):
-            items.append({"name": name, "label": name, "data": "/%s/%s/%s?%s=$value" % (api, res.name, name, spec["param"]),
-                          "parameters": [spec["param"]]})
-        return {"content": items}
-
-    def api_listing(self, base, api):
-        """GET /profileAndServicesExt lists the custom resources linked to the profile (reference B9); [I]
-        GET /customResources lists the unlinked ones in the same shape."""
-        out = {"apiName": "resourceType"}
-        for name in sorted(self.custom_api):
-            if self.custom_api[name] != api:
-                continue
-            res = self.store.resources[name]
-            out[name] = {"content": "%s/%s/resourceType/%s" % (base, api, name),
-                         "data": "/%s/%s/" % (api, name), "help": res.label,
-                         "href": "%s/%s/%s/metadata" % (base, api, name), "name": name, "type": "collection"}
-        return out
-
+    # --- marketing history ---------------------------------------------------------------------
     def history(self, req, base, rest):
         req.kind = "profile.history"
         if not rest:

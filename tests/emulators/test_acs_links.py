@@ -12,11 +12,11 @@ class TestVehicleChain(AcsCase):
         self.assertIn("cusService", listing)
         md = self.c.get(EXT + "/resourceType/cusVehicle").json()
         self.assertEqual((md["content"]["profile"]["type"], md["content"]["profile"]["resTarget"]), ("link", "profile"))
-        self.assertEqual(md["content"]["year"]["type"], "long")
+        self.assertEqual((md["content"]["year"]["type"], md["content"]["year"]["resType"]), ("number", "long"))
         smd = self.c.get(EXT + "/resourceType/cusService").json()
         self.assertEqual(smd["content"]["vehicle"]["resTarget"], "cusVehicle")
-        filters = {f["name"]: f["parameters"] for f in self.c.get(smd["filters"]["href"]).json()["content"]}
-        self.assertEqual(filters, {"byExternalId": ["externalId_parameter"]})
+        filters = {n: f["data"] for n, f in self.c.get(smd["filters"]["href"]).json().items()}
+        self.assertEqual(filters, {"byExternalId": "/profileAndServicesExt/cusService/byExternalId?externalId_parameter=$value"})
         loc = self.c.get(EXT + "/resourceType/profile").json()["content"]["location"]
         self.assertEqual(loc["type"], "object")
         self.assertEqual(loc["content"]["city"]["type"], "string")

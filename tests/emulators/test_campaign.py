@@ -270,8 +270,9 @@ class TestCustomResources(AcsCase):
         listing = self.c.get(EXT).json()
         self.assertEqual(listing["apiName"], "resourceType")
         self.assertIn("cusMembership", listing)
-        filters = self.c.get(self.c.get(EXT + "/resourceType/profile").json()["filters"]["href"]).json()["content"]
-        self.assertIn("byExternalId", [f["name"] for f in filters])
+        filters = self.c.get(self.c.get(EXT + "/resourceType/profile").json()["filters"]["href"]).json()
+        self.assertEqual(filters["byExternalId"]["data"],
+                         "/profileAndServicesExt/profile/byExternalId?externalId_parameter=$value")
 
 
 class TestJournal(AcsCase):

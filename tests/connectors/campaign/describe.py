@@ -5,7 +5,9 @@
 # links with their target resource, read-only fields, the fields an identification filter resolves
 # marked unique, no row count; a target named by a mapping with a target_key (its filter found in the
 # metadata); source streams and unknown targets CS_NODATA; a target_key on a resource Campaign does not
-# have, and a target with neither a resources entry nor a target_key, failing start with the fix.
+# have, and a target with neither a resources entry nor a target_key, failing start with the fix; the
+# filter listing read in each documented form (keyed by filter name, a list of named filters), and a key
+# no filter resolves failing start with the filter expected and the filters found.
 import os
 import sys
 
@@ -83,6 +85,22 @@ def main():
         check(rc == 0 and out[0]["status"] == "FATAL" and
               "'model' is not an identification key of Campaign resource 'cusVehicle'" in out[0]["reason"],
               "start: a target_key no filter resolves fails as a configured key does", out)
+
+        # the filter listing in each form Adobe documents: keyed by filter name (the Filtering page, the
+        # emulator's default, used above) and a list of named filters under "content"
+        h.ctl("PATCH", "config", {"filter_listing": "list"})
+        rc, out, err = drive.run(h.tmp, h.campaign, connection(h, resources), mappings[:2],
+                                 [{"do": "start"}, {"do": "describe", "stream": "profiles"}], name="listform")
+        check(rc == 0 and out[0]["status"] == "OK" and out[1]["out"]["fields"]["externalId"].get("unique") is True,
+              "start: a filter listing as a list of named filters is read as the keyed one", (out, err[-2000:]))
+        h.ctl("POST", "reset", {"config": {"profile_filters": {
+            "byLastModified": {"field": "lastModified", "param": "since", "op": "ge"}}}})
+        rc, out, err = drive.run(h.tmp, h.campaign, connection(h, resources), mappings[:1], [{"do": "start"}],
+                                 name="nofilter")
+        check(rc == 0 and out[0]["status"] == "FATAL" and
+              "no filter resolves it (expected byExternalId, or a filter whose parameter is externalId or "
+              "externalId_parameter; its filters: byEmail(email), byText(text), byLastModified(since))"
+              in out[0]["reason"], "start: no filter for the key names the filter expected and those found", out)
     finally:
         h.close()
     print("describe: ok")
