@@ -419,6 +419,8 @@ cs_status acs_describe(struct acs *a, int sink, int poll)
         st = describe_one(a, &a->targets[i], ext);
     for (size_t i = 0; st == CS_OK && sink && i < a->ntargets; i++)
         st = check_links(a, &a->targets[i]);
+    if (st == CS_OK && sink)
+        st = acs_org_unit_start(a);
     if (st == CS_OK && poll && (st = describe_one(a, a->poll, ext)) == CS_OK)
         a->host->log(a->ctx, CS_LOG_INFO, "stream %s: profiles listed by filter %s(%s)", a->poll->stream,
                      a->poll->filter, a->poll->param);

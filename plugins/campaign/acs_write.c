@@ -475,13 +475,18 @@ static void lookup_round(struct acs *a, struct job **sel, struct cshttp_call *ca
 static int write_call(struct acs *a, struct job *j, struct cshttp_call *k)
 {
     int is_delete = cs_record_op(j->rec) == CS_OP_DELETE;
+    json_t *sent = NULL;
     free(j->text);
     free(j->url);
     j->text = j->url = NULL;
     if (!is_delete && j->c.pkey)
         json_object_del(j->send, j->t->key); /* a custom key cannot be changed by PATCH; it is the same anyway */
-    if ((!is_delete && !(j->text = json_dumps(j->send, JSON_COMPACT))) ||
-        asprintf(&j->url, j->c.pkey ? "%s/%s" : "%s", j->t->collection, j->c.pkey) < 0) {
+    /* a create also carries the connection's organizational unit (org_unit) */
+    if (!is_delete && !(sent = j->c.pkey ? json_incref(j->send) : acs_org_unit_body(a, j->t, j->send)))
+        return -1;
+    j->text = sent ? json_dumps(sent, JSON_COMPACT) : NULL;
+    json_decref(sent);
+    if ((!is_delete && !j->text) || asprintf(&j->url, j->c.pkey ? "%s/%s" : "%s", j->t->collection, j->c.pkey) < 0) {
         j->url = NULL;
         return -1;
     }

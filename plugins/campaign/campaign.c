@@ -54,6 +54,9 @@ static const cs_option options[] = {
     {"max_in_flight", CS_OPT_INT, 0, "256",
      "requests in flight at once on this connection, every writer together (1-1024); Adobe publishes no "
      "limit: 256 allow about 2,500 requests/s at 100 ms, and a 429 pauses the whole connection"},
+    {"org_unit", CS_OPT_STRING, 0, NULL,
+     "organizational unit (its name in orgUnitBase) that new profiles and custom-resource records get on a "
+     "partitioned instance"},
     {"resources", CS_OPT_JSON, 0, NULL,
      "sink targets: target stream -> {resource, key, filter, fields, links} (README.md)"},
     {NULL, 0, 0, NULL, NULL},
@@ -101,6 +104,8 @@ static void acs_destroy(void *inst)
     free(a->ca_bundle);
     free(a->ssh_key);
     free(a->known_hosts);
+    free(a->org_unit);
+    free(a->org_unit_pkey);
     free(a);
 }
 
@@ -154,6 +159,7 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     a->ca_bundle = opt_dup(o, "ca_bundle");
     a->ssh_key = opt_dup(o, "export_ssh_key");
     a->known_hosts = opt_dup(o, "export_known_hosts");
+    a->org_unit = opt_dup(o, "org_unit");
     if (!a->client_id || !(scope = join_scopes(json_object_get(o, "scopes"))))
         goto oom;
     if (a->export_url && strncmp(a->export_url, "file://", 7) != 0 && strncmp(a->export_url, "sftp://", 7) != 0) {

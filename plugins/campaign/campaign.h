@@ -92,6 +92,8 @@ struct acs {
     int docs_live;                  /* describe(): read the metadata now, not another instance's copy */
     struct acs_target *targets;
     size_t ntargets;
+    char *org_unit;          /* option org_unit: the name of the unit new records get (NULL: none) */
+    char *org_unit_pkey;     /* its PKey, found at start (acs_orgunit.c) */
     struct acs_target *poll; /* stream opt-outs-poll: the profile filter on lastModified (NULL: not configured) */
     long poll_page;          /* profiles per page of that stream */
     int64_t export_max_age_ms;  /* no new export file for longer: the stream opt-outs says so (acs_optout.c) */
@@ -169,6 +171,14 @@ const char *acs_filter_param(const json_t *entry);
 int acs_filter_resolves(const json_t *entry, const char *field);
 /* For messages: the filters `list` holds with their parameters, or what the answer `doc` held instead. */
 void acs_filters_found(const json_t *doc, const json_t *list, char *out, size_t len);
+
+/* ---- acs_orgunit.c: the organizational unit of new records (option org_unit) ------------------------ */
+/* At start, after the targets are described: find org_unit in orgUnitBase and check that the profile
+ * targets can take it (CS_FATAL with the fix). Nothing to do without org_unit. */
+cs_status acs_org_unit_start(struct acs *a);
+/* The body of a create of target `t`: `body` with {"orgUnit": {"PKey": ...}} added when org_unit is set
+ * and the resource has the link (a new reference; NULL when out of memory). */
+json_t *acs_org_unit_body(const struct acs *a, const struct acs_target *t, json_t *body);
 
 /* ---- acs_schema.c: the connector's describe() (plugin ABI 1.2) ------------------------------------- */
 cs_status acs_describe_stream(void *inst, const char *stream, json_t **out);

@@ -28,7 +28,7 @@ def field_description(name, spec):
 def metadata(emu, base, api, res, ext):
     """Adobe's Metadata mechanism page: content (fields by name), data, filters.href, help, href, label..."""
     content = {name: field_description(name, spec) for name, spec in sorted(res.all_fields(ext).items())}
-    for link, target in res.links.items():
+    for link, target in res.all_links(ext).items():
         content[link] = {"apiName": link, "label": link, "type": "link", "resType": "link", "resTarget": target}
     return {"content": content, "data": "/%s/%s/" % (api, res.name),
             "filters": {"href": "%s/%s/resourceType/%s/filters/" % (base, api, type_pkey(emu, res))},

@@ -2,8 +2,8 @@
 # reference B5.2/B6) with its deny-list fields, the profileAndServicesExt custom fields (cus*),
 # the default custom resources (linked to the profile or to each other, with identification keys
 # and their filters: memberships and their cards; vehicles linked to the profile and their services,
-# the custom entities of Adobe's worked example), and the built-in and custom profile filters. Plain
-# JSON, replaceable via config.
+# the custom entities of Adobe's worked example), the built-in and custom profile filters, and the
+# organizational units (orgUnitBase). Plain JSON, replaceable via config.
 
 DENY_LIST_FIELDS = ["blackList", "blackListEmail", "blackListFax", "blackListMobile", "blackListPhone",
                     "blackListPostalMail", "blackListPushnotification", "ccpaOptOut"]
@@ -71,7 +71,7 @@ DEFAULT_CUSTOM_RESOURCES = {
             "startDate": {"type": "date", "label": "Start date"},
             "externalId": _s(100, "External id", sortable=True),
         },
-        "links": {"profile": "profile"},
+        "links": {"profile": "profile", "orgUnit": "orgUnitBase"},
         "key": "membershipNumber",
         "filters": {"byMembershipNumber": {"field": "membershipNumber", "param": "membershipNumber_parameter", "op": "eq"},
                     "byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"}},
@@ -83,7 +83,7 @@ DEFAULT_CUSTOM_RESOURCES = {
             "expiresOn": {"type": "date", "label": "Expires on"},
             "externalId": _s(100, "External id", sortable=True),
         },
-        "links": {"membership": "cusMembership"},
+        "links": {"membership": "cusMembership", "orgUnit": "orgUnitBase"},
         "key": "cardNumber",
         "filters": {"byCardNumber": {"field": "cardNumber", "param": "cardNumber_parameter", "op": "eq"},
                     "byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"}},
@@ -98,7 +98,7 @@ DEFAULT_CUSTOM_RESOURCES = {
             "year": {"type": "long", "label": "Year"},
             "purchaseDate": {"type": "date", "label": "Purchase date"},
         },
-        "links": {"profile": "profile"},
+        "links": {"profile": "profile", "orgUnit": "orgUnitBase"},
         "key": "externalId",
         "filters": {"byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"},
                     "byVin": {"field": "vin", "param": "vin_parameter", "op": "eq"}},
@@ -112,10 +112,25 @@ DEFAULT_CUSTOM_RESOURCES = {
             "mileage": {"type": "long", "label": "Mileage"},
             "notes": _s(2000, "Notes"),
         },
-        "links": {"vehicle": "cusVehicle"},
+        "links": {"vehicle": "cusVehicle", "orgUnit": "orgUnitBase"},
         "key": "externalId",
         "filters": {"byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"}},
     },
 }
 
 BUILTIN_FILTERS = {"byEmail": ["email"], "byText": ["text", "filterType"]}
+
+# Organizational units (Adobe's Organizational units pages: orgUnitBase under profileAndServicesExt; the
+# profile's extension adds the link orgUnit to them, and the custom resources above carry one too)
+ORG_UNIT_FIELDS = {
+    "name": _s(64, "Name", sortable=True),
+    "label": _s(128, "Label", sortable=True),
+    "desc": _s(2000, "Description"),
+    "created": {"type": "datetime", "readOnly": True, "label": "Created"},
+    "lastModified": {"type": "datetime", "readOnly": True, "label": "Last modified", "sortable": True},
+    "title": {"type": "string", "readOnly": True, "label": "Title"},
+    "parentTitle": {"type": "string", "readOnly": True, "label": "Parent"},
+}
+
+DEFAULT_ORG_UNITS = [{"name": "all", "label": "All"}, {"name": "brand1", "label": "Brand 1"},
+                     {"name": "brand4", "label": "Brand 4"}]

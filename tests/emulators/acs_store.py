@@ -116,7 +116,8 @@ class Fields(dict):
 
 
 class Resource:
-    def __init__(self, idx, name, fields, links=None, key=None, filters=None, label=None, ext_fields=None):
+    def __init__(self, idx, name, fields, links=None, key=None, filters=None, label=None, ext_fields=None,
+                 ext_links=None):
         self.idx = idx
         self.name = name
         self.label = label or name
@@ -124,6 +125,7 @@ class Resource:
         self.ext_fields = Fields(ext_fields or {})  # added by profileAndServicesExt
         self.merged = (None, None)  # (versions of both, fields and ext_fields in one dict)
         self.links = dict(links or {})  # link name -> target resource name
+        self.ext_links = dict(ext_links or {})  # added by profileAndServicesExt (the profile's orgUnit)
         self.key = key
         self.filters = dict(filters or {})
         self.indexed = {"email", "externalId"} | ({key} if key else set()) | {
@@ -148,6 +150,13 @@ class Resource:
             merged.update(self.ext_fields)
             self.merged = (versions, merged)
         return self.merged[1]
+
+    def all_links(self, ext):
+        if not ext or not self.ext_links:
+            return self.links
+        d = dict(self.links)
+        d.update(self.ext_links)
+        return d
 
     @staticmethod
     def norm(v):

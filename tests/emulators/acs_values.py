@@ -1,7 +1,7 @@
 # acs_values: Campaign JSON <-> stored record values. Owns body validation (unknown and read-only
 # fields fail with 500 as reference B8/B11 say, enums by name, dates, lengths, links by PKey) and the
 # record representation (absolute hrefs, PKeys, timestamps in Campaign's format, empty strings
-# rather than nulls, the computed profile fields).
+# rather than nulls, the computed profile and organizational unit fields).
 import base64
 import datetime
 import re
@@ -34,12 +34,13 @@ def convert(res, body, ext, creating, store, config):
     if not isinstance(body, dict):
         raise HTTPError(400, "The request body must be a JSON object.")
     fields = res.all_fields(ext)
+    links = res.all_links(ext)
     out = {}
     for k, v in body.items():
         if k in ("PKey", "href"):
             continue
-        if k in res.links:
-            out["_link_" + k] = resolve_link(store, res.links[k], v)
+        if k in links:
+            out["_link_" + k] = resolve_link(store, links[k], v)
             continue
         if config.get("accept_denylist_aliases") and k.startswith("denyList"):
             k = "blackList" + k[len("denyList"):]
@@ -151,15 +152,19 @@ def render(emu, base, res, rid, rec, ext):
             out[name] = default_value(spec)
     if res.name == "profile":
         _computed(out, rid, rec)
+    elif res.name == "orgUnitBase":
+        out["title"], out["parentTitle"] = org_unit_titles(rec)
     else:
         out.setdefault("created", fmt_ts(rec["_created"]))
         out.setdefault("lastModified", fmt_ts(rec["_modified"]))
-    for link, target in sorted(res.links.items()):
+    for link, target in sorted(res.all_links(ext).items()):
         tres = store.resources[target]
         tid = rec.get("_link_" + link)
         if tid is not None and tid in tres.records:
             tpk = store.pkey(tres, tid)
             out[link] = {"PKey": tpk, "href": href(base, emu.api_of(tres, True), target, tpk)}
+            if target == "orgUnitBase":  # Adobe's Organizational units page: the link carries the unit's title
+                out[link]["title"] = org_unit_titles(tres.records[tid])[0]
         else:
             out[link] = {}
     out["href"] = href(base, api, res.name, pkey)
@@ -167,6 +172,12 @@ def render(emu, base, res, rid, rec, ext):
     for name in sorted(out):
         ordered[name] = out[name]
     return ordered
+
+
+def org_unit_titles(rec):
+    """(title, parentTitle) of an organizational unit: "Label (name)", the root "All (all)" its parent [I]."""
+    title = "%s (%s)" % (rec.get("label", ""), rec.get("name", ""))
+    return title, "" if rec.get("name") == "all" else "All (all)"
 
 
 def _computed(out, rid, rec):

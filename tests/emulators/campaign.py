@@ -24,7 +24,8 @@ import seeddata  # noqa: E402
 import seek  # noqa: E402
 from acs_journal import Journal  # noqa: E402
 from acs_schema import (BUILTIN_FILTERS, DEFAULT_CUSTOM_RESOURCES, DEFAULT_EXT_FIELDS,  # noqa: E402
-                        DEFAULT_PROFILE_FILTERS, DENY_LIST_FIELDS, PROFILE_FIELDS)
+                        DEFAULT_ORG_UNITS, DEFAULT_PROFILE_FILTERS, DENY_LIST_FIELDS, ORG_UNIT_FIELDS,
+                        PROFILE_FIELDS)
 from acs_store import Resource, Store, fmt_ts, parse_ts  # noqa: E402
 from acs_values import engine_error, render  # noqa: E402
 from emulib import HTTPError, Response, dumps, json_response  # noqa: E402
@@ -45,6 +46,8 @@ class Campaign(emulib.Emulator):
         "token_lifetime": 86399,  # B1.1
         "profile_ext_fields": None,  # None -> acs_schema.DEFAULT_EXT_FIELDS
         "profile_filters": None,  # None -> acs_schema.DEFAULT_PROFILE_FILTERS
+        "profile_org_unit": True,  # the Ext profile has the orgUnit link (the instance is partitioned)
+        "org_units": None,  # None -> acs_schema.DEFAULT_ORG_UNITS ([{name, label}])
         "filter_listing": "keyed",  # filters by name (Adobe's Filtering page), or [I] "list": {"content": [...]}
         "profile_custom_key": "externalId",  # [I] GET /profileAndServicesExt/profile/<key>
         "custom_resources": None,  # None -> acs_schema.DEFAULT_CUSTOM_RESOURCES
@@ -71,14 +74,19 @@ class Campaign(emulib.Emulator):
         c = self.config
         res = [Resource(0, "profile", PROFILE_FIELDS, key=c.get("profile_custom_key"),
                         filters=c.get("profile_filters") or DEFAULT_PROFILE_FILTERS,
-                        label="Profiles", ext_fields=c.get("profile_ext_fields") or DEFAULT_EXT_FIELDS)]
+                        label="Profiles", ext_fields=c.get("profile_ext_fields") or DEFAULT_EXT_FIELDS,
+                        ext_links={"orgUnit": "orgUnitBase"} if c.get("profile_org_unit") else None)]
         self.custom_api = {}
         for n, (name, spec) in enumerate(sorted((c.get("custom_resources") or DEFAULT_CUSTOM_RESOURCES).items()), 1):
             res.append(Resource(n, name, spec["fields"], links=spec.get("links"), key=spec.get("key"),
                                 filters=spec.get("filters"), label=spec.get("label")))
             self.custom_api[name] = spec.get("api", "profileAndServicesExt")
+        units = Resource(len(res), "orgUnitBase", ORG_UNIT_FIELDS, key="name", label="Organizational units")
+        res.append(units)
         secret = hashlib.sha256(b"pkey:%d" % self.random_seed).digest()
         self.store = Store(res, secret, c.get("pkey_reencode", True))
+        for unit in c.get("org_units") or DEFAULT_ORG_UNITS:
+            self.store.insert(units, dict({"desc": ""}, **unit))
         self.tokens = TokenStore()
         self.journal = Journal(self.random_seed)
         self.order_cache = seek.OrderCache()
@@ -193,8 +201,9 @@ class Campaign(emulib.Emulator):
 
     def resource(self, api, name):
         res = self.store.resources.get(name)
-        ok = res is not None and ((name == "profile" and api != "customResources") or
-                                  (name != "profile" and self.custom_api.get(name) == api))
+        ok = res is not None and ((name in ("profile", "orgUnitBase") and api == "profileAndServicesExt") or
+                                  (name == "profile" and api == "profileAndServices") or
+                                  self.custom_api.get(name) == api)
         if not ok:
             raise HTTPError(404, "The resource '%s' does not exist" % name)  # [I]
         return res
