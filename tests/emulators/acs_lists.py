@@ -84,7 +84,7 @@ def parse_order(res, text):
     return tuple(spec)
 
 
-def count(emu, res, names, q):
+def count(emu, res, names, q):  # Adobe's Counting page: {"count": N}
     cands, pred = filter_parts(emu, res, names, q)
     if cands is None and pred is None:
         return len(res.records)
@@ -92,7 +92,7 @@ def count(emu, res, names, q):
     return sum(1 for i in ids if i in res.records and (pred is None or pred(res.records[i])))
 
 
-def list_records(emu, req, base, host, res, ext, names, projection):
+def list_records(emu, req, base, host, res, ext, names, projection):  # Adobe's Pagination, Sorting, Filtering pages
     q = req.query
     cands, pred = filter_parts(emu, res, names, q)
     try:

@@ -117,7 +117,7 @@ class Fields(dict):
 
 class Resource:
     def __init__(self, idx, name, fields, links=None, key=None, filters=None, label=None, ext_fields=None,
-                 ext_links=None):
+                 ext_links=None, indexed=()):
         self.idx = idx
         self.name = name
         self.label = label or name
@@ -128,7 +128,7 @@ class Resource:
         self.ext_links = dict(ext_links or {})  # added by profileAndServicesExt (the profile's orgUnit)
         self.key = key
         self.filters = dict(filters or {})
-        self.indexed = {"email", "externalId"} | ({key} if key else set()) | {
+        self.indexed = {"email", "externalId"} | set(indexed) | ({key} if key else set()) | {
             f["field"] for f in self.filters.values() if f.get("op", "eq") == "eq"}
         self.reset()
 

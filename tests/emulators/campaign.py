@@ -81,7 +81,7 @@ class Campaign(emulib.Emulator):
             res.append(Resource(n, name, spec["fields"], links=spec.get("links"), key=spec.get("key"),
                                 filters=spec.get("filters"), label=spec.get("label")))
             self.custom_api[name] = spec.get("api", "profileAndServicesExt")
-        units = Resource(len(res), "orgUnitBase", ORG_UNIT_FIELDS, key="name", label="Organizational units")
+        units = Resource(len(res), "orgUnitBase", ORG_UNIT_FIELDS, label="Organizational units", indexed=["name"])
         res.append(units)
         secret = hashlib.sha256(b"pkey:%d" % self.random_seed).digest()
         self.store = Store(res, secret, c.get("pkey_reencode", True))
@@ -104,7 +104,7 @@ class Campaign(emulib.Emulator):
         return res.filters
 
     # --- errors ---------------------------------------------------------------------------------
-    def error_response(self, err):
+    def error_response(self, err):  # Adobe's Troubleshooting page: {"code": 500, "message": "Oops..."}
         body = err.body if err.body is not None else {"code": err.status, "message": err.message}
         return Response(err.status, dumps(body), err.headers, JSON)
 
@@ -147,7 +147,7 @@ class Campaign(emulib.Emulator):
             return self.campaign(req, host, base, [p for p in parts[3:] if p != ""])
         raise HTTPError(404, OOPS)
 
-    def gateway(self, req):
+    def gateway(self, req):  # Adobe's Troubleshooting page: 401013 for a bad or expired token
         state, client = self.tokens.check(req.header("Authorization"))
         if state != "ok":
             req.kind = "unauthorized"
@@ -158,7 +158,7 @@ class Campaign(emulib.Emulator):
             raise HTTPError(403, "", body={"error_code": "403003", "message": "Api Key is invalid"})  # [I] text
         req.user = client
 
-    def ims_token(self, req):
+    def ims_token(self, req):  # Adobe's Setting up API access page (IMS OAuth Server-to-Server)
         if req.method != "POST":
             raise HTTPError(405, "", body={"error": "method_not_allowed", "error_description": "use POST"})
         p = read_form(req)
@@ -177,7 +177,7 @@ class Campaign(emulib.Emulator):
         return json_response(200, {"access_token": self.tokens.issue(cid, life, "ims"), "token_type": "bearer",
                                    "expires_in": life})
 
-    def campaign(self, req, host, base, segs):
+    def campaign(self, req, host, base, segs):  # Adobe's Endpoints page: the APIs under /campaign
         if not segs or segs[0] not in APIS:
             raise HTTPError(404, OOPS)
         api, rest = segs[0], segs[1:]
@@ -208,7 +208,7 @@ class Campaign(emulib.Emulator):
             raise HTTPError(404, "The resource '%s' does not exist" % name)  # [I]
         return res
 
-    def resource_type(self, api, name):
+    def resource_type(self, api, name):  # Adobe's Filtering page: the filters href names the type by PKey
         """A resource named in resourceType/<name>, or by its type PKey (the filters href carries it)."""
         if name.startswith("@"):
             res, rid = self.store.resolve(name)
@@ -217,7 +217,7 @@ class Campaign(emulib.Emulator):
             name = res.name
         return self.resource(api, name)
 
-    def resource_call(self, req, host, base, res, ext, rest):
+    def resource_call(self, req, host, base, res, ext, rest):  # Adobe's Verbs, Filtering and Counting pages
         m = req.method
         all_fields = res.all_fields(ext)
         filters = [s for s in rest if s in BUILTIN_FILTERS or s in res.filters]
@@ -255,7 +255,7 @@ class Campaign(emulib.Emulator):
                 return self.item_call(req, base, res, ext, min(ids))
         raise HTTPError(404, "The filter '%s' does not exist for the '%s' resource" % (rest[0], res.name))  # [I]
 
-    def find_pkey(self, res, pkey):
+    def find_pkey(self, res, pkey):  # aio-lib's e2e test: "'<PKey>' is not a valid constant"
         r, rid = self.store.resolve(pkey)
         if r is None or r is not res:
             raise engine_error("'%s' is not a valid constant" % pkey)
@@ -263,7 +263,7 @@ class Campaign(emulib.Emulator):
             raise engine_error("'%s' is not a valid constant" % pkey, int(self.config["missing_pkey_status"]))
         return rid
 
-    def item_call(self, req, base, res, ext, rid):
+    def item_call(self, req, base, res, ext, rid):  # Adobe's Verbs and Updating profiles pages
         m = req.method
         rec = res.records[rid]
         if m == "GET":
@@ -287,7 +287,7 @@ class Campaign(emulib.Emulator):
             return Response(200, b"", [], JSON)
         raise HTTPError(405, "The method '%s' is not allowed on this resource" % m)
 
-    def create(self, req, base, res, ext):
+    def create(self, req, base, res, ext):  # Adobe's Creating profiles page: 201 with the whole record
         req.kind = "%s.create" % res.name
         body = self.body(req)
         with self.lock:
@@ -327,7 +327,7 @@ class Campaign(emulib.Emulator):
         return Response(status, dumps(obj), [], JSON)
 
     # --- marketing history ---------------------------------------------------------------------
-    def history(self, req, base, rest):
+    def history(self, req, base, rest):  # Adobe's Interacting with marketing history page
         req.kind = "profile.history"
         if not rest:
             raise HTTPError(404, OOPS)
@@ -346,6 +346,9 @@ class Campaign(emulib.Emulator):
                         "countSubHistoEvents": 0, "created": fmt_ts(rec["_created"]),
                         "events": {"href": href + "/events/", "metadata": "subHisto"}}
                 return self.json(200, body)
+            if len(rest) > 2:  # an event, its mirror page: hrefs the page shows, answers it does not
+                raise HTTPError(501, "Adobe's Interacting with marketing history page documents no answer for "
+                                     "an event or its mirror page; the emulator serves none")
             content = []
             for e in events:
                 ev = e["event"]
@@ -353,12 +356,12 @@ class Campaign(emulib.Emulator):
                 kind = ev["xdm:eventType"].split(".")[-1]
                 content.append({"PKey": epk, "category": "email", "date": fmt_ts(parse_ts(ev["xdm:timestamp"])),
                                 "href": "%s/events/%s" % (href, epk), "label": {"emailSent": "Send via email"}.get(kind, kind),
-                                "mirrorPage": {"href": ev.get("mirrorPageUrl", "")},
+                                "mirrorPage": {"href": "%s/events/%s/mirrorPage/" % (href, epk)},
                                 "type": "outbound" if kind in ("emailSent", "emailBounced") else "tracking"})
             return self.json(200, {"content": content})
 
     # --- I/O Events journal -------------------------------------------------------------------------
-    def journal_read(self, req, m):
+    def journal_read(self, req, m):  # Adobe I/O Events' journaling page (not a Campaign Standard page)
         jc = self.config["journal"]
         if (m.group(2), m.group(3), m.group(4)) != (jc["consumer_org"], jc["integration"], jc["registration"]):
             raise HTTPError(404, "", body={"error": "registration not found"})  # [I]
