@@ -5,6 +5,7 @@
 import base64
 import datetime
 import hashlib
+import math
 import random
 import struct
 import time
@@ -14,8 +15,11 @@ from acs_schema import DENY_LIST_FIELDS
 
 
 def fmt_ts(t):
-    """Campaign's timestamp format: YYYY-MM-DD HH:MM:SS.mmmZ (a space, not T)."""
-    d = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    """Campaign's timestamp format: YYYY-MM-DD HH:MM:SS.mmmZ (a space, not T), truncated to the millisecond
+    (never later than t: a filter 'since' the time shown finds the record it was read from)."""
+    ms = math.floor(t * 1000)
+    ms -= ms / 1000 > t  # t * 1000 may round up to the next integer
+    d = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
     return d.strftime("%Y-%m-%d %H:%M:%S.") + "%03dZ" % (d.microsecond // 1000)
 
 
