@@ -7,6 +7,7 @@ import base64
 import urllib.parse
 
 import seek
+from acs_schema import TEXT_FIELDS
 from acs_store import parse_ts
 from acs_values import engine_error, render
 
@@ -43,8 +44,8 @@ def filter_parts(emu, res, names, q):
                 preds.append(lambda r, f=ftype, t=text: isinstance(r.get(f), str) and r.get(f).startswith(t))
             else:
                 t = text.lower()
-                preds.append(lambda r, t=t: any(str(r.get(f, "")).lower().startswith(t)
-                                                for f in ("firstName", "lastName", "email")))
+                preds.append(lambda r, t=t, fs=TEXT_FIELDS.get(res.name, ("label", "name")):
+                             any(str(r.get(f, "")).lower().startswith(t) for f in fs))
         else:
             spec = emu.filters_of(res).get(name)
             if spec is None:

@@ -6,6 +6,10 @@
 
 import base64
 
+from acs_schema import BUILTIN_FILTERS
+
+BUILTIN = {"byEmail": ("By email", ["email"], "email"), "byText": ("By name or email", ["text"], "lastName")}
+
 # the technical types the emulator stores -> the high-level "type" Adobe's metadata gives beside "resType"
 HIGH_LEVEL = {"long": "number"}
 
@@ -52,10 +56,7 @@ def _filter(emu, api, res, name, label, params, field=None):
 def filters_listing(emu, api, res):
     """Adobe's Filtering page: an object keyed by filter name. With config filter_listing "list" [I], the
     same filters as {"content": [{"name": ..., ...}]}, the list form a client must read too."""
-    out = {}
-    if res.name == "profile":
-        out["byEmail"] = _filter(emu, api, res, "byEmail", "By email", ["email"])
-        out["byText"] = _filter(emu, api, res, "byText", "By name or email", ["text"], "lastName")
+    out = {name: _filter(emu, api, res, name, *BUILTIN[name]) for name in BUILTIN_FILTERS.get(res.name, ())}
     for name, spec in sorted(res.filters.items()):
         out[name] = _filter(emu, api, res, name, spec.get("label", name), [spec["param"]], spec["field"])
     if emu.config.get("filter_listing") == "list":

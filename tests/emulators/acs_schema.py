@@ -3,7 +3,8 @@
 # the default custom resources (linked to the profile or to each other, with identification keys
 # and their filters: memberships and their cards; vehicles linked to the profile and their services,
 # the custom entities of Adobe's worked example), the built-in and custom profile filters, and the
-# organizational units (orgUnitBase). Plain JSON, replaceable via config.
+# organizational units (orgUnitBase), the services and their subscriptions. Plain JSON, replaceable via
+# config.
 
 DENY_LIST_FIELDS = ["blackList", "blackListEmail", "blackListFax", "blackListMobile", "blackListPhone",
                     "blackListPostalMail", "blackListPushnotification", "ccpaOptOut"]
@@ -118,7 +119,39 @@ DEFAULT_CUSTOM_RESOURCES = {
     },
 }
 
-BUILTIN_FILTERS = {"byEmail": ["email"], "byText": ["text", "filterType"]}
+# the built-in filters of each resource (Filtering page: byEmail and byText on profiles, byText on
+# services) and the fields byText searches ([I] for services: label and name)
+BUILTIN_FILTERS = {"profile": ["byEmail", "byText"], "service": ["byText"]}
+TEXT_FIELDS = {"profile": ("firstName", "lastName", "email"), "service": ("label", "name")}
+
+# Services and subscriptions (Adobe's Managing services and subscriptions page; fields of its samples)
+SERVICE_FIELDS = {
+    "PKey": {"type": "string", "readOnly": True, "label": "Primary key"},
+    "label": _s(128, "Label", sortable=True),
+    "name": _s(64, "Name", sortable=True),
+    "messageType": {"type": "enumeration", "values": ["email", "sms", "push"], "label": "Channel"},
+    "mode": {"type": "enumeration", "values": ["newsletter", "subscription"], "label": "Mode"},  # [I] values
+    "start": {"type": "date", "label": "Start"},
+    "end": {"type": "date", "label": "End"},
+    "limitedDuration": {"type": "boolean", "label": "Limited duration"},
+    "builtIn": {"type": "boolean", "readOnly": True, "label": "Built-in"},
+    "targetResource": {"type": "string", "readOnly": True, "label": "Target resource"},
+    "subScenarioEventType": {"type": "string", "readOnly": True, "label": "Subscription scenario event"},
+    "created": {"type": "datetime", "readOnly": True, "label": "Created", "sortable": True},
+    "lastModified": {"type": "datetime", "readOnly": True, "label": "Last modified", "sortable": True},
+    "subscriptions": {"type": "collection", "readOnly": True, "label": "Subscriptions"},
+}
+SERVICE_FILTERS = {"byChannel": {"field": "messageType", "param": "channel", "op": "eq", "label": "By channel"}}
+SUBSCRIPTION_FIELDS = {
+    "PKey": {"type": "string", "readOnly": True, "label": "Primary key"},
+    "expirationDate": {"type": "date", "label": "Expiration date"},
+    "created": {"type": "datetime", "readOnly": True, "label": "Created"},
+    "email": {"type": "string", "readOnly": True, "label": "Email"},
+    "serviceName": {"type": "string", "readOnly": True, "label": "Service name"},
+}
+DEFAULT_SERVICES = [{"name": "SVC1", "label": "Sport Newsletter", "messageType": "email", "mode": "newsletter"},
+                    {"name": "SVC2", "label": "Marketing Newsletter", "messageType": "email", "mode": "newsletter"},
+                    {"name": "SVC6", "label": "SMS alerts", "messageType": "sms", "mode": "newsletter"}]
 
 # Organizational units (Adobe's Organizational units pages: orgUnitBase under profileAndServicesExt; the
 # profile's extension adds the link orgUnit to them, and the custom resources above carry one too)

@@ -1,7 +1,8 @@
 # acs_values: Campaign JSON <-> stored record values. Owns body validation (unknown and read-only
 # fields fail with 500 as reference B8/B11 say, enums by name, dates, lengths, links by PKey) and the
 # record representation (absolute hrefs, PKeys, timestamps in Campaign's format, empty strings
-# rather than nulls, the computed profile and organizational unit fields).
+# rather than nulls, the computed fields of profiles, organizational units, services and subscriptions, and
+# what a link shows of its target).
 import base64
 import datetime
 import re
@@ -154,6 +155,12 @@ def render(emu, base, res, rid, rec, ext):
         _computed(out, rid, rec)
     elif res.name == "orgUnitBase":
         out["title"], out["parentTitle"] = org_unit_titles(rec)
+    elif res.name == "service":  # the service samples: what Campaign sets on every service
+        out.update(builtIn=rec.get("builtIn", False), targetResource="profile", subScenarioEventType="subscriptionEvent")
+    elif res.name == "subscription":  # the subscription samples: the service's name, the profile's email
+        svc, rcp = (store.resources[n].records.get(rec.get("_link_" + k), {}) for n, k in
+                    (("service", "service"), ("profile", "subscriber")))
+        out.update(serviceName=svc.get("name", ""), email=rcp.get("email", ""), metadata="subscriptionRcp")
     else:
         out.setdefault("created", fmt_ts(rec["_created"]))
         out.setdefault("lastModified", fmt_ts(rec["_modified"]))
@@ -162,9 +169,8 @@ def render(emu, base, res, rid, rec, ext):
         tid = rec.get("_link_" + link)
         if tid is not None and tid in tres.records:
             tpk = store.pkey(tres, tid)
-            out[link] = {"PKey": tpk, "href": href(base, emu.api_of(tres, True), target, tpk)}
-            if target == "orgUnitBase":  # Adobe's Organizational units page: the link carries the unit's title
-                out[link]["title"] = org_unit_titles(tres.records[tid])[0]
+            out[link] = {"PKey": tpk, "href": href(base, emu.api_of(tres, ext), target, tpk)}
+            out[link].update(link_extras(target, tres.records[tid]))
         else:
             out[link] = {}
     out["href"] = href(base, api, res.name, pkey)
@@ -172,6 +178,19 @@ def render(emu, base, res, rid, rec, ext):
     for name in sorted(out):
         ordered[name] = out[name]
     return ordered
+
+
+def link_extras(target, rec):
+    """What a link shows of its target besides PKey and href: a unit's title (Organizational units pages),
+    a service's label, name and title, a subscriber's email and names (Managing services and subscriptions)."""
+    if target == "orgUnitBase":
+        return {"title": org_unit_titles(rec)[0]}
+    if target == "service":
+        return {"label": rec.get("label", ""), "name": rec.get("name", ""),
+                "title": "%s (%s)" % (rec.get("label", ""), rec.get("name", ""))}
+    if target == "profile":
+        return {k: rec.get(k, "") for k in ("email", "firstName", "lastName")}
+    return {}
 
 
 def org_unit_titles(rec):

@@ -18,14 +18,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import acs_export  # noqa: E402
 import acs_lists  # noqa: E402
 import acs_meta  # noqa: E402
+import acs_services  # noqa: E402
 import acs_values  # noqa: E402
 import emulib  # noqa: E402
 import seeddata  # noqa: E402
 import seek  # noqa: E402
 from acs_journal import Journal  # noqa: E402
 from acs_schema import (BUILTIN_FILTERS, DEFAULT_CUSTOM_RESOURCES, DEFAULT_EXT_FIELDS,  # noqa: E402
-                        DEFAULT_ORG_UNITS, DEFAULT_PROFILE_FILTERS, DENY_LIST_FIELDS, ORG_UNIT_FIELDS,
-                        PROFILE_FIELDS)
+                        DEFAULT_ORG_UNITS, DEFAULT_PROFILE_FILTERS, DEFAULT_SERVICES, DENY_LIST_FIELDS,
+                        ORG_UNIT_FIELDS, PROFILE_FIELDS, SERVICE_FIELDS, SERVICE_FILTERS, SUBSCRIPTION_FIELDS)
 from acs_store import Resource, Store, fmt_ts, parse_ts  # noqa: E402
 from acs_values import engine_error, render  # noqa: E402
 from emulib import HTTPError, Response, dumps, json_response  # noqa: E402
@@ -48,6 +49,7 @@ class Campaign(emulib.Emulator):
         "profile_filters": None,  # None -> acs_schema.DEFAULT_PROFILE_FILTERS
         "profile_org_unit": True,  # the Ext profile has the orgUnit link (the instance is partitioned)
         "org_units": None,  # None -> acs_schema.DEFAULT_ORG_UNITS ([{name, label}])
+        "services": None,  # None -> acs_schema.DEFAULT_SERVICES ([{name, label, messageType, mode}])
         "filter_listing": "keyed",  # filters by name (Adobe's Filtering page), or [I] "list": {"content": [...]}
         "profile_custom_key": "externalId",  # [I] GET /profileAndServicesExt/profile/<key>
         "custom_resources": None,  # None -> acs_schema.DEFAULT_CUSTOM_RESOURCES
@@ -82,11 +84,16 @@ class Campaign(emulib.Emulator):
                                 filters=spec.get("filters"), label=spec.get("label")))
             self.custom_api[name] = spec.get("api", "profileAndServicesExt")
         units = Resource(len(res), "orgUnitBase", ORG_UNIT_FIELDS, label="Organizational units", indexed=["name"])
-        res.append(units)
+        services = Resource(len(res) + 1, "service", SERVICE_FIELDS, filters=SERVICE_FILTERS, label="Services",
+                            indexed=["name"])
+        res += [units, services, Resource(len(res) + 2, "subscription", SUBSCRIPTION_FIELDS, label="Subscriptions",
+                                          links={"service": "service", "subscriber": "profile"})]
         secret = hashlib.sha256(b"pkey:%d" % self.random_seed).digest()
         self.store = Store(res, secret, c.get("pkey_reencode", True))
         for unit in c.get("org_units") or DEFAULT_ORG_UNITS:
             self.store.insert(units, dict({"desc": ""}, **unit))
+        for svc in c.get("services") or DEFAULT_SERVICES:
+            self.store.insert(services, self.with_defaults(services, svc))
         self.tokens = TokenStore()
         self.journal = Journal(self.random_seed)
         self.order_cache = seek.OrderCache()
@@ -96,7 +103,7 @@ class Campaign(emulib.Emulator):
         self.store.pkeys.reencode = self.config.get("pkey_reencode", True)
 
     def api_of(self, res, ext):
-        if res.name == "profile":
+        if res.name in ("profile", "service", "subscription"):
             return "profileAndServicesExt" if ext else "profileAndServices"
         return self.custom_api.get(res.name, "profileAndServicesExt")
 
@@ -201,8 +208,8 @@ class Campaign(emulib.Emulator):
 
     def resource(self, api, name):
         res = self.store.resources.get(name)
-        ok = res is not None and ((name in ("profile", "orgUnitBase") and api == "profileAndServicesExt") or
-                                  (name == "profile" and api == "profileAndServices") or
+        ok = res is not None and ((name in ("profile", "service", "orgUnitBase") and api == "profileAndServicesExt") or
+                                  (name in ("profile", "service") and api == "profileAndServices") or
                                   self.custom_api.get(name) == api)
         if not ok:
             raise HTTPError(404, "The resource '%s' does not exist" % name)  # [I]
@@ -220,10 +227,11 @@ class Campaign(emulib.Emulator):
     def resource_call(self, req, host, base, res, ext, rest):  # Adobe's Verbs, Filtering and Counting pages
         m = req.method
         all_fields = res.all_fields(ext)
-        filters = [s for s in rest if s in BUILTIN_FILTERS or s in res.filters]
-        if res.name != "profile":
-            filters = [s for s in filters if s in res.filters]
+        filters = [s for s in rest if s in BUILTIN_FILTERS.get(res.name, ()) or s in res.filters]
         if rest and rest[0].startswith("@"):
+            if len(rest) > 1 and rest[1] == "subscriptions" and res.name in acs_services.PARENT_LINK:
+                with self.lock:
+                    return acs_services.subscriptions(self, req, base, res, self.find_pkey(res, rest[0]), rest[2:])
             if len(rest) > 1:
                 raise HTTPError(404, "The link '%s' is not implemented by the emulator" % rest[1])
             with self.lock:

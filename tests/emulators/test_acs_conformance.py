@@ -187,6 +187,62 @@ class TestOrgUnits(Shape):
         self.assertEqual(self.get(r.json()["href"])["title"], "brand1b (brand1b)")
 
 
+class TestServices(Shape):
+    def svc(self, name):
+        return [s for s in self.get(PS + "/service")["content"] if s["name"] == name][0]
+
+    def test_creating_a_service(self):  # Managing services and subscriptions: POST a service
+        r = self.c.post(PS + "/service/", {"label": "My newsletter", "messageType": "email",
+                                           "name": "email_newsletter", "start": "2019-10-06"})
+        self.assertEqual(r.status, 201, r)
+        self.assertShape(r.json(), {"PKey": "^@", "builtIn": bool, "created": TS, "href": str, "label": "^My newsletter$"})
+        self.assertAbsolute(r.json()["href"], PS + "/service/@")
+
+    def test_filtering_services(self):  # Filtering and Counting: byChannel, byChannel/byText
+        email = self.get(PS + "/service/byChannel?channel=email")
+        self.assertEqual(sorted(s["name"] for s in email["content"]), ["SVC1", "SVC2"])
+        for s in email["content"]:
+            self.assertShape(s, {"PKey": "^@", "created": TS, "href": str, "label": str, "lastModified": TS,
+                                 "limitedDuration": bool, "messageType": "^email$", "mode": str, "name": str})
+        sport = self.get(PS + "/service/byChannel/byText?channel=email&text=sport")["content"]
+        self.assertEqual([s["label"] for s in sport], ["Sport Newsletter"])
+        self.assertEqual(self.get(self.get(PS + "/service/byChannel?channel=sms")["count"]["href"]), {"count": 1})
+        listing = self.get(self.get(PS + "/resourceType/service")["filters"]["href"])
+        self.assertEqual(listing["byChannel"]["data"], "/profileAndServices/service/byChannel?channel=$value")
+
+    def test_subscriptions(self):  # Managing services and subscriptions: both methods, both listings, deletes
+        p = self.create(path=PS + "/profile", email="john@mail.com", firstName="John", lastName="Doe")
+        sport, sms = self.svc("SVC1"), self.svc("SVC6")
+        # method 1: the profile's subscriptions href, POST {"service": {"PKey"}}
+        profile = self.get(p["href"])
+        self.assertAbsolute(profile["subscriptions"]["href"], PS + "/profile/@")
+        r = self.c.post(profile["subscriptions"]["href"], {"service": {"PKey": sport["PKey"]}})
+        self.assertEqual(r.status, 201, r)
+        self.assertShape(r.json(), {"service": dict, "serviceName": "^SVC1$", "subscriber": dict})
+        self.assertEqual(r.json()["service"]["title"], "Sport Newsletter (SVC1)")
+        # method 2: the service's subscriptions href, POST {"subscriber": {"PKey"}}
+        r = self.c.post(self.get(sms["href"])["subscriptions"]["href"], {"subscriber": {"PKey": p["PKey"]}})
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["subscriber"]["email"], "john@mail.com")
+        # the profile's subscriptions, each with its service
+        mine = self.get(profile["subscriptions"]["href"])["content"]
+        self.assertEqual(sorted(s["service"]["name"] for s in mine), ["SVC1", "SVC6"])
+        for s in mine:
+            self.assertShape(s, {"PKey": "^@", "created": TS, "service": dict, "subscriber": dict})
+            self.assertShape(s["service"], {"PKey": "^@", "href": str, "label": str, "name": str, "title": str})
+            self.assertAbsolute(s["href"], PS + "/profile/@")
+        # the service's subscriptions, each with its profile; one deleted by its href: 204
+        subs = self.get(sport["subscriptions"]["href"])["content"]
+        self.assertEqual(len(subs), 1)
+        self.assertShape(subs[0], {"PKey": "^@", "created": TS, "email": "^john@mail.com$", "expirationDate": str,
+                                   "href": str, "metadata": "^subscriptionRcp$", "serviceName": "^SVC1$"})
+        self.assertShape(subs[0]["subscriber"], {"PKey": "^@", "email": str, "firstName": "^John$", "href": str,
+                                                 "lastName": "^Doe$"})
+        self.assertAbsolute(subs[0]["href"], PS + "/service/@")
+        self.assertEqual(self.c.delete(subs[0]["href"]).status, 204)
+        self.assertEqual([s["serviceName"] for s in self.get(profile["subscriptions"]["href"])["content"]], ["SVC6"])
+
+
 class TestHistory(Shape):
     def test_marketing_history(self):  # Interacting with marketing history: the events href and mirror pages
         self.assertEqual(self.ctl.post("/_emulator/seed", {"count": 1}).status, 200)
