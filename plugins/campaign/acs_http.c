@@ -149,7 +149,13 @@ static void refusal(struct acs *a, const struct cshttp_response *r, int journal)
 {
     char msg[512];
     service_message(r, msg, sizeof msg);
-    if (r->status == 401)
+    if (r->status == 403 && strncmp(msg, "403023", 6) == 0) /* Adobe's Troubleshooting page */
+        acs_fail(a, 403,
+                 "Campaign refused the credential (HTTP 403 %s): its IMS profile has no Campaign product context for "
+                 "this organization; check that GET <ims_url>/ims/profile/v1 with the connection's token lists a "
+                 "projectedProductContext whose organization_id is the tenant in url, else ask Adobe to fix the "
+                 "IMS provisioning", msg);
+    else if (r->status == 401)
         acs_fail(a, 401,
                  "%s refused a freshly issued IMS token (HTTP 401 %s): check client_id, client_secret and "
                  "scopes of the connection, and that the credential's product profile grants Campaign",

@@ -18,7 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import acs_export  # noqa: E402
 import acs_lists  # noqa: E402
 import acs_meta  # noqa: E402
+import acs_messages  # noqa: E402
 import acs_services  # noqa: E402
+import acs_workflows  # noqa: E402
 import acs_values  # noqa: E402
 import emulib  # noqa: E402
 import seeddata  # noqa: E402
@@ -50,6 +52,12 @@ class Campaign(emulib.Emulator):
         "profile_org_unit": True,  # the Ext profile has the orgUnit link (the instance is partitioned)
         "org_units": None,  # None -> acs_schema.DEFAULT_ORG_UNITS ([{name, label}])
         "services": None,  # None -> acs_schema.DEFAULT_SERVICES ([{name, label, messageType, mode}])
+        # workflow id -> its state and its External signal activities with the parameters each declares
+        "workflows": {"WKF1": {"state": "started", "signals": {"signal1": [
+            "audience", "email", "template", "test", "segmentCode", "attribute"]}}},
+        "signal_interval_s": 600,  # an External signal is not triggered more often (Managing workflows)
+        "transactional_events": ["EVTcartAbandonment"],  # the event ids the instance defines
+        "ims_provisioned": True,  # false: the IMS profile has no Campaign product context (403023)
         "filter_listing": "keyed",  # filters by name (Adobe's Filtering page), or [I] "list": {"content": [...]}
         "profile_custom_key": "externalId",  # [I] GET /profileAndServicesExt/profile/<key>
         "custom_resources": None,  # None -> acs_schema.DEFAULT_CUSTOM_RESOURCES
@@ -95,6 +103,8 @@ class Campaign(emulib.Emulator):
         for svc in c.get("services") or DEFAULT_SERVICES:
             self.store.insert(services, self.with_defaults(services, svc))
         self.tokens = TokenStore()
+        self.workflows = acs_workflows.Workflows(c)
+        self.messages = acs_messages.Messages(c)
         self.journal = Journal(self.random_seed)
         self.order_cache = seek.OrderCache()
         self.seeded = {}
@@ -136,6 +146,9 @@ class Campaign(emulib.Emulator):
         if req.path == "/ims/token/v3":
             req.kind = "token"
             return self.apply_faults(req) or self.ims_token(req)
+        if req.path == "/ims/profile/v1":
+            req.kind = "ims_profile"
+            return self.apply_faults(req) or self.ims_profile(req)
         m = JOURNAL_PATH.match(req.path)
         if m:
             self.gateway(req)
@@ -163,7 +176,22 @@ class Campaign(emulib.Emulator):
         if not key or key != client:
             req.kind = "forbidden"
             raise HTTPError(403, "", body={"error_code": "403003", "message": "Api Key is invalid"})  # [I] text
+        if not self.config.get("ims_provisioned", True):
+            req.kind = "forbidden"
+            raise HTTPError(403, "", body={"error_code": "403023", "message": "Profile is not valid"})
         req.user = client
+
+    def ims_profile(self, req):  # Adobe's Troubleshooting page: the IMS profile names the Campaign tenant
+        state, client = self.tokens.check(req.header("Authorization"))
+        if state != "ok":
+            raise HTTPError(401, "", body={"error": "invalid_token", "error_description": "invalid token"})  # [I]
+        contexts = [{"prodCtx": {"statusCode": "ACTIVE", "ident": "EMULATOR%s" % client.upper()[:16],
+                                 "modDts": 1448307260000, "organization_id": self.config["org"],
+                                 "owningEntity": self.config["ims_org"], "serviceCode": "dma_tartan",
+                                 "label": "Adobe Marketing Cloud", "serviceLevel": "standard",
+                                 "createDts": 1421181343000, "deal_id": " "}}]
+        return json_response(200, {"countryCode": "FR", "mrktPermEmail": None,
+                                   "projectedProductContext": contexts if self.config.get("ims_provisioned", True) else []})
 
     def ims_token(self, req):  # Adobe's Setting up API access page (IMS OAuth Server-to-Server)
         if req.method != "POST":
@@ -185,6 +213,14 @@ class Campaign(emulib.Emulator):
                                    "expires_in": life})
 
     def campaign(self, req, host, base, segs):  # Adobe's Endpoints page: the APIs under /campaign
+        if segs and segs[0] == "workflow":
+            with self.lock:
+                return self.json(200, self.workflows.call(self, req, base, segs[1:]))
+        if segs and segs[0] == "mc" + self.config["org"]:  # the transactional API: "mc" + the organization
+            with self.lock:
+                return self.json(200, self.messages.call(self, req, host, segs[0], segs[1:]))
+        if segs and segs[0] == "privacy":
+            raise HTTPError(501, "The emulator does not serve the privacy API (Adobe's Creating a privacy request page)")
         if not segs or segs[0] not in APIS:
             raise HTTPError(404, OOPS)
         api, rest = segs[0], segs[1:]
@@ -471,6 +507,12 @@ class Campaign(emulib.Emulator):
                 return json_response(200, acs_export.export(self.store, d, since, self.config["optout_export_delimiter"]))
         if head == "resources":
             return self.control_resources(req, parts[1:], b)
+        if head == "workflows":
+            with self.lock:
+                return json_response(200, {"state": self.workflows.state, "triggers": self.workflows.triggers})
+        if head == "transactional":
+            with self.lock:
+                return json_response(200, {"events": list(self.messages.events.values())})
         raise HTTPError(404, "unknown control endpoint")
 
     def control_events(self, b):

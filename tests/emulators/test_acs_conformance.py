@@ -243,6 +243,64 @@ class TestServices(Shape):
         self.assertEqual([s["serviceName"] for s in self.get(profile["subscriptions"]["href"])["content"]], ["SVC6"])
 
 
+class TestWorkflows(Shape):
+    def test_controlling_a_workflow(self):  # Managing workflows: the execution commands
+        for method, state in (("stop", "stopped"), ("start", "started"), ("pause", "paused"), ("resume", "started")):
+            r = self.c.post(BASE + "/workflow/execution/WKF1/commands", {"method": method})
+            self.assertEqual((r.status, r.json()["state"]), (200, state), r)
+        self.assertEqual(self.c.post(BASE + "/workflow/execution/WKF1/commands", {"method": "jump"}).status, 400)
+        self.assertEqual(self.c.get(BASE + "/workflow/execution/WKF404").status, 404)
+
+    def test_triggering_a_signal_activity(self):  # Managing workflows: the trigger href, source, parameters
+        wf = self.get(BASE + "/workflow/execution/WKF1")
+        self.assertShape(wf, {"PKey": "^@", "activities": dict})
+        trigger = wf["activities"]["activity"]["signal1"]["trigger"]["href"]
+        self.assertAbsolute(trigger, BASE + "/workflow/execution/@")
+        self.assertRegex(trigger, r"/activities/activity/@[^/]+/trigger/$")
+        params = {"audience": "audience", "email": "anna.varney@mail.com", "template": "05",
+                  "contentURL": "http://www.adobe.com", "test": "true", "segmentCode": "my segment",
+                  "attribute": "2019-04-03 08:17:19.100Z"}
+        r = self.c.post(trigger, {"source": "API", "parameters": params})  # contentURL is not declared
+        self.assertEqual(r.status, 500, r)
+        self.assertIn("'contentURL' parameter isn't defined in signal activity", r.json()["message"])
+        self.assertEqual(self.c.post(trigger, {"parameters": {}}).status, 500)  # source is mandatory
+        del params["contentURL"]
+        self.assertEqual(self.c.post(trigger, {"source": "API", "parameters": params}).status, 200)
+        self.assertEqual(self.c.post(trigger, {"source": "API"}).status, 500)  # not twice in 10 minutes
+        fired = self.ctl.get("/_emulator/workflows").json()["triggers"]
+        self.assertEqual([(t["activity"], t["source"], t["parameters"]["email"]) for t in fired],
+                         [("signal1", "API", "anna.varney@mail.com")])
+
+
+class TestTransactional(Shape):
+    def test_sending_a_transactional_event(self):  # Managing transactional messages: POST, then its status
+        body = {"email": "test@example.com", "scheduled": "2017-12-01 08:00:00.768Z",
+                "expiration": "2037-12-31T08:00:00.768Z", "ctx": {"cartAmount": "$ 125", "firstName": "Jack"}}
+        r = self.c.post(BASE + "/mc%s/EVTcartAbandonment" % ORG, body)
+        self.assertEqual(r.status, 200, r)
+        sent = r.json()
+        self.assertShape(sent, {"PKey": "^@", "ctx": dict, "email": str, "scheduled": TS, "expiration": TS,
+                                "href": "^mc%s/EVTcartAbandonment/@" % ORG, "serverUrl": str,
+                                "status": "^pending$", "type": str})
+        self.assertEqual(self.get(BASE + "/" + sent["href"])["status"], "processed")
+        gone = self.c.post(BASE + "/mc%s/EVTnoSuchEvent" % ORG, {"email": "a@b.co"}).json()
+        self.assertEqual(self.get(BASE + "/" + gone["href"])["status"], "routingFailed")
+        old = self.c.post(BASE + "/mc%s/EVTcartAbandonment" % ORG, {"expiration": "2017-12-31 08:00:00.768Z"}).json()
+        self.assertEqual(self.get(BASE + "/" + old["href"])["status"], "tooOld")
+
+
+class TestImsProfile(Shape):
+    def test_ims_profile(self):  # Troubleshooting: 403023 and the IMS profile's product context
+        prof = self.get("/ims/profile/v1")
+        ctx = prof["projectedProductContext"][0]["prodCtx"]
+        self.assertShape(ctx, {"statusCode": "^ACTIVE$", "organization_id": "^%s$" % ORG, "owningEntity": "@AdobeOrg$",
+                               "serviceCode": str, "label": str, "serviceLevel": str})
+        self.assertEqual(self.ctl.patch("/_emulator/config", {"ims_provisioned": False}).status, 200)
+        r = self.c.get(PS + "/profile")
+        self.assertEqual((r.status, r.json()), (403, {"error_code": "403023", "message": "Profile is not valid"}))
+        self.assertEqual(self.get("/ims/profile/v1")["projectedProductContext"], [])
+
+
 class TestHistory(Shape):
     def test_marketing_history(self):  # Interacting with marketing history: the events href and mirror pages
         self.assertEqual(self.ctl.post("/_emulator/seed", {"count": 1}).status, 200)

@@ -4,7 +4,8 @@
 # externalId) are dead-lettered with the reason; a profile lookup Campaign cannot answer (503) is
 # retried, never emitted with an empty profileExternalId; a mapping to a target missing from
 # `resources`, or whose key is not an identification key, fails at start with the hint; a refused API
-# key (403) fails the workflow naming client_id (X-Api-Key).
+# key (403) fails the workflow naming client_id (X-Api-Key), and a 403023 (IMS profile without Campaign)
+# points at the IMS profile check.
 import os
 
 import acstest
@@ -78,6 +79,14 @@ def main():
         rc, summ, _, out = h.run(conf, timeout=60)
         check(rc != 0 and "refused the API key (HTTP 403" in out and "client_id" in out and "X-Api-Key" in out,
               "auth: a 403 fails the workflow naming client_id (X-Api-Key)", out[-2000:])
+
+        # 403023 (Adobe's Troubleshooting page): the IMS provisioning, not the API key
+        h.ctl("PATCH", "config", {"ims_provisioned": False})
+        conf = h.write_conf(mem("src", 3) + h.acs_connection(extra=targets),
+                            workflow("imsprofile", "src", "acs", "[{stream: contacts, target: profiles}]"), "imsprofile")
+        rc, summ, _, out = h.run(conf, timeout=60)
+        check(rc != 0 and "HTTP 403 403023: Profile is not valid" in out and "/ims/profile/v1" in out and
+              "IMS provisioning" in out, "auth: 403023 fails the workflow pointing at the IMS profile", out[-2000:])
     finally:
         h.close()
     print("rejects: ok")
