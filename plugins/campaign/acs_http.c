@@ -208,6 +208,25 @@ cs_status acs_call(struct acs *a, const char *method, const char *url, const cha
     return st;
 }
 
+cs_status acs_get_page(struct acs *a, const char *url, const char *what, const char *advice, json_t **doc)
+{
+    struct cshttp_response r = {0};
+    cs_status st = acs_call(a, "GET", url, NULL, 0, &r);
+    *doc = NULL;
+    if (st == CS_OK && (st = acs_classify(a, &r, what)) == CS_REJECT) {
+        if (advice) {
+            size_t used = strlen(a->err);
+            snprintf(a->err + used, sizeof a->err - used, "; %s", advice);
+        }
+        st = CS_FATAL;
+    } else if (st == CS_OK && !(*doc = cshttp_response_json(&r))) {
+        acs_fail(a, r.status, "%s: the answer is not JSON", what);
+        st = CS_RETRY;
+    }
+    cshttp_response_clear(&r);
+    return st;
+}
+
 cs_status acs_classify(struct acs *a, const struct cshttp_response *r, const char *what)
 {
     char msg[512];

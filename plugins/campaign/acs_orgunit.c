@@ -33,45 +33,28 @@ static int find_unit(struct acs *a, const json_t *doc, char *seen, size_t len)
 /* The PKey of the unit named a->org_unit, read from orgUnitBase (every page). */
 static cs_status resolve_unit(struct acs *a)
 {
-    struct cshttp_response r = {0};
     char *url = NULL, seen[512] = "";
     cs_status st = CS_OK;
     int found = 0;
     if (asprintf(&url, "%s/profileAndServicesExt/orgUnitBase?_lineCount=100&_forcePagination=true", a->base) < 0)
-        url = NULL;
+        return acs_fail(a, 0, "out of memory"), CS_RETRY;
     while (st == CS_OK && url && !found) {
         json_t *doc;
-        if ((st = acs_call(a, "GET", url, NULL, 0, &r)) != CS_OK)
-            break;
-        if ((st = acs_classify(a, &r, "listing the organizational units (orgUnitBase)")) != CS_OK) {
-            if (st == CS_REJECT) {
-                acs_fail(a, r.status, "org_unit: %s; Campaign serves orgUnitBase under profileAndServicesExt once "
-                                      "the Profiles & Services Ext API is published", a->err);
-                st = CS_FATAL;
-            }
-            break;
-        }
-        if (!(doc = cshttp_response_json(&r))) {
-            acs_fail(a, r.status, "listing the organizational units (orgUnitBase): the answer is not JSON");
-            st = CS_RETRY;
-            break;
-        }
+        st = acs_get_page(a, url, "org_unit: listing the organizational units (orgUnitBase)",
+                          "Campaign serves orgUnitBase under profileAndServicesExt once the Profiles & Services Ext "
+                          "API is published", &doc);
         free(url);
-        if ((found = find_unit(a, doc, seen, sizeof seen)) == 0)
+        url = NULL;
+        if (st == CS_OK && (found = find_unit(a, doc, seen, sizeof seen)) == 0)
             url = acs_url(a, json_string_value(json_object_get(json_object_get(doc, "next"), "href")));
-        else
-            url = NULL;
         json_decref(doc);
     }
+    free(url);
     if (st == CS_OK && found < 0)
         acs_fail(a, 0, "out of memory"), st = CS_RETRY;
     else if (st == CS_OK && !found)
         acs_fail(a, 0, "org_unit: Campaign has no organizational unit named '%s' (orgUnitBase lists: %s); set "
-                       "org_unit to the name of one", a->org_unit, *seen ? seen : "none");
-    if (st == CS_OK && !found)
-        st = CS_FATAL;
-    cshttp_response_clear(&r);
-    free(url);
+                       "org_unit to the name of one", a->org_unit, *seen ? seen : "none"), st = CS_FATAL;
     return st;
 }
 

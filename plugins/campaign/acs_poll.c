@@ -128,9 +128,8 @@ static char *first_url(const struct acs *a, const char *since)
 
 cs_status acs_poll_read(struct acs *a, const json_t *cursor, size_t max_records)
 {
-    struct cshttp_response r = {0};
     const char *cur = json_string_value(json_object_get(cursor, "since"));
-    char *since = strdup(cur ? cur : EPOCH), *url = NULL;
+    char *since = strdup(cur ? cur : EPOCH), *url = NULL, advice[512];
     json_t *at = json_array();
     int64_t since_ms = 0;
     size_t emitted = 0, i;
@@ -148,25 +147,14 @@ cs_status acs_poll_read(struct acs *a, const json_t *cursor, size_t max_records)
         st = CS_FATAL;
         goto out;
     }
+    snprintf(advice, sizeof advice, "check optout_filter (%s with parameter %s on lastModified)", a->poll->filter,
+             a->poll->param);
     json_array_foreach(json_object_get(cursor, "at"), i, s) json_array_append(at, s);
     while (emitted < max_records && !a->host->stopping(a->ctx)) {
         json_t *doc;
         const char *next;
-        if ((st = acs_call(a, "GET", url, NULL, 0, &r)) != CS_OK)
+        if ((st = acs_get_page(a, url, "listing the profiles changed since the cursor", advice, &doc)) != CS_OK)
             break;
-        if ((st = acs_classify(a, &r, "listing the profiles changed since the cursor")) != CS_OK) {
-            if (st == CS_REJECT) {
-                acs_fail(a, r.status, "%s; check optout_filter (%s with parameter %s on lastModified)", a->err,
-                         a->poll->filter, a->poll->param);
-                st = CS_FATAL;
-            }
-            break;
-        }
-        if (!(doc = cshttp_response_json(&r))) {
-            acs_fail(a, r.status, "the profile list is not JSON");
-            st = CS_RETRY;
-            break;
-        }
         if ((st = emit_page(a, doc, &since, &since_ms, at, &emitted)) != CS_OK) {
             json_decref(doc);
             if (st == CS_NODATA) /* asked to stop: what follows the last checkpoint is read again */
@@ -191,7 +179,6 @@ cs_status acs_poll_read(struct acs *a, const json_t *cursor, size_t max_records)
 out:
     if (st == CS_RETRY || st == CS_FATAL)
         a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
-    cshttp_response_clear(&r);
     json_decref(at);
     free(since);
     free(url);

@@ -126,6 +126,9 @@ cs_status acs_call_all(struct acs *a, struct cshttp_call *calls, size_t n, int j
 /* An answer's meaning: 2xx CS_OK; 408/429/502-504, transport failures and gateway 500s CS_RETRY;
  * engine refusals (500 with the engine's message, other 4xx) CS_REJECT. Fills a->err* when not OK. */
 cs_status acs_classify(struct acs *a, const struct cshttp_response *r, const char *what);
+/* GET a page of Campaign as JSON (*doc new): CS_OK, or the failure with a->err ("what: ..."); a refusal
+ * (CS_REJECT) is CS_FATAL, a->err followed by `advice` when given (what to configure). */
+cs_status acs_get_page(struct acs *a, const char *url, const char *what, const char *advice, json_t **doc);
 /* The service said the PKey in the URL or body is not (or no longer) valid. */
 int acs_is_stale_pkey(const struct cshttp_response *r);
 /* A journal GET sent now on client `c` (used for nothing else while it is pending) and collected by
