@@ -1,5 +1,6 @@
 /*
- * campaign.c - campaign.so: the Adobe Campaign Standard connector (reference: protocols.md Part B).
+ * campaign.c - campaign.so: the Adobe Campaign Standard connector (reference: Adobe's Campaign Standard API
+ * pages; tests/emulators/README.md lists where our summary protocols.md Part B differs).
  * The descriptor, the connection options and the instance life cycle; the work is in acs_http.c
  * (IMS token, X-Api-Key, 401013 refresh), acs_describe.c (metadata), acs_convert.c (values),
  * acs_write.c (the sink), acs_events.c (email events from I/O Events), acs_optout.c (opt-outs
