@@ -50,8 +50,11 @@ static int is_filter(const json_t *v)
                                  json_object_get(v, "parameters") || json_object_get(v, "condition"));
 }
 
+/* Append the entry named `name` (its own "name" member wins over the key it is listed under). */
 static void add(json_t *out, const char *name, const json_t *entry)
 {
+    if (json_is_string(json_object_get(entry, "name")))
+        name = json_string_value(json_object_get(entry, "name"));
     if (name && *name)
         json_array_append_new(out, json_pack("{s:s, s:o}", "name", name, "params", entry_params(entry)));
 }
@@ -63,10 +66,9 @@ json_t *acs_filters_list(const json_t *doc)
     const char *k;
     size_t i;
     if (json_is_array(body))
-        json_array_foreach(body, i, e) add(out, json_string_value(json_object_get(e, "name")), e);
+        json_array_foreach(body, i, e) add(out, NULL, e);
     else
-        json_object_foreach((json_t *)body, k, e) if (is_filter(e))
-            add(out, json_string_value(json_object_get(e, "name")) ? json_string_value(json_object_get(e, "name")) : k, e);
+        json_object_foreach((json_t *)body, k, e) if (is_filter(e)) add(out, k, e);
     return out;
 }
 

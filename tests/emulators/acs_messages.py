@@ -50,8 +50,8 @@ class Messages:
             pkey = "@" + base64.urlsafe_b64encode(os.urandom(18)).decode()
             self.events[pkey] = {"PKey": pkey, "api": api, "type_id": rest[0], "data": data, "server": host}
             return self.view(self.events[pkey], "pending")  # the page: the status when it was created
-        if req.method == "GET" and len(rest) == 2 and rest[1] in self.events and self.events[rest[1]]["type_id"] == rest[0]:
+        ev = self.events.get(rest[1]) if len(rest) == 2 else None
+        if req.method == "GET" and ev and ev["type_id"] == rest[0]:
             req.kind = "transactional.get"
-            ev = self.events[rest[1]]
             return self.view(ev, self.status(ev))
         raise HTTPError(404, "No transactional event '%s'" % "/".join(rest))  # [I]

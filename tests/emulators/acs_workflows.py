@@ -85,7 +85,8 @@ class Workflows:
         now = time.time()
         interval = float(emu.config.get("signal_interval_s", 600))
         if now - self.last.get((wid, name), -interval) < interval:  # the page: "not more often than every 10 minutes"
-            raise engine_error("The signal '%s' of workflow '%s' was triggered less than %d s ago" % (name, wid, interval))  # [I]
+            raise engine_error("The signal '%s' of workflow '%s' was triggered less than %d s ago"  # [I] text
+                               % (name, wid, interval))
         self.last[(wid, name)] = now
         self.triggers.append({"workflow": wid, "activity": name, "source": body["source"],
                               "parameters": body.get("parameters") or {}, "at": now})

@@ -195,7 +195,8 @@ class TestServices(Shape):
         r = self.c.post(PS + "/service/", {"label": "My newsletter", "messageType": "email",
                                            "name": "email_newsletter", "start": "2019-10-06"})
         self.assertEqual(r.status, 201, r)
-        self.assertShape(r.json(), {"PKey": "^@", "builtIn": bool, "created": TS, "href": str, "label": "^My newsletter$"})
+        self.assertShape(r.json(), {"PKey": "^@", "builtIn": bool, "created": TS, "href": str,
+                                    "label": "^My newsletter$"})
         self.assertAbsolute(r.json()["href"], PS + "/service/@")
 
     def test_filtering_services(self):  # Filtering and Counting: byChannel, byChannel/byText

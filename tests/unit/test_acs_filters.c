@@ -46,7 +46,7 @@ int main(void)
         "{\"birthday\": {\"PKey\": \"@b\", \"category\": \"0150_profile\", \"condition\": {}, \"data\": "
         "\"https://mc.adobe.io/t/campaign/profileAndServices/profile/birthday?type=$value&day=$value\", "
         "\"formType\": \"webPage\", \"fragmentName\": \"\", \"label\": \"Birthday\"},"
-        " \"byText\": {\"PKey\": \"@t\", \"data\": \"/profileAndServices/profile/byText?text=$value\", \"label\": \"x\"},"
+        " \"byText\": {\"PKey\": \"@t\", \"data\": \"/profileAndServices/profile/byText?text=$value\"},"
         " \"byExternalId\": {\"data\": \"/profileAndServicesExt/profile/byExternalId?externalId_parameter=$value\"},"
         " \"href\": \"https://mc.adobe.io/t/campaign/x\", \"next\": {\"href\": \"https://mc.adobe.io/t/next\"}}";
     CHECK_STR(names(keyed), "birthday(type,day) byText(text) byExternalId(externalId_parameter)");

@@ -63,11 +63,13 @@ def main():
 
         r = start("brand9", "nosuch")
         check(r["status"] == "FATAL" and "org_unit: Campaign has no organizational unit named 'brand9' "
-              "(orgUnitBase lists: all, brand1, brand4)" in r["reason"], "start: an unknown unit fails, listing the units", r)
+              "(orgUnitBase lists: all, brand1, brand4)" in r["reason"],
+              "start: an unknown unit fails, listing the units", r)
         h.ctl("POST", "reset", {"config": {"profile_org_unit": False}})
         r = start("brand4", "nolink")
         check(r["status"] == "FATAL" and "the profile resource has no orgUnit link" in r["reason"] and
-              "Organizational unit field" in r["reason"], "start: a profile without the orgUnit link fails with the fix", r)
+              "Organizational unit field" in r["reason"],
+              "start: a profile without the orgUnit link fails with the fix", r)
     finally:
         h.close()
     print("orgunit: ok")
