@@ -89,6 +89,27 @@ class TestMetadata(Shape):
             self.assertAbsolute(listing[name]["href"], "%s/%s/metadata" % (EXT, name))
 
 
+class TestUnlinkedResources(Shape):
+    def test_interacting_with_custom_resources(self):  # the /customResources endpoint behaves as profileAndServices
+        spec = {"cusCompany": {"label": "Company", "api": "customResources", "key": "externalId",
+                               "fields": {"externalId": {"type": "string", "length": 64, "label": "Id"},
+                                          "name": {"type": "string", "length": 100, "label": "Name"}},
+                               "filters": {"byExternalId": {"field": "externalId", "param": "externalId_parameter"}}}}
+        self.assertEqual(self.ctl.post("/_emulator/reset", {"config": {"custom_resources": spec}}).status, 200)
+        self.c.default_headers["Authorization"] = "Bearer " + self.token()  # a reset forgets the tokens
+        md = self.get(BASE + "/customResources/resourceType/cusCompany")
+        self.assertEqual((md["name"], md["data"]), ("cusCompany", "/customResources/cusCompany/"))
+        self.assertIn("byExternalId", self.get(md["filters"]["href"]))
+        r = self.c.post(BASE + "/customResources/cusCompany", {"externalId": "c1", "name": "Acme"})
+        self.assertEqual(r.status, 201, r)
+        self.assertAbsolute(r.json()["href"], BASE + "/customResources/cusCompany/@")
+        self.assertEqual(self.c.patch(r.json()["href"], {"name": "Acme SA"}).status, 200)
+        self.assertEqual(self.get(BASE + "/customResources/cusCompany/byExternalId?externalId_parameter=c1")
+                         ["content"][0]["name"], "Acme SA")
+        self.assertEqual(self.c.get(EXT + "/cusCompany").status, 404)  # not under profileAndServicesExt
+        self.assertEqual(self.c.delete(r.json()["href"]).status, 200)
+
+
 class TestReading(Shape):
     def test_pagination(self):  # Pagination: _lineCount, the next node, _forcePagination
         self.profiles(3)
