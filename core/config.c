@@ -1222,7 +1222,7 @@ static const struct field workflow_fields[] = {
     {.name = "source", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
     {.name = "sink", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
     {.name = "writers", .type = CS_OPT_INT, .def = "4", .min = 1, .max = 64},
-    {.name = "batch_size", .type = CS_OPT_INT, .def = "100", .min = 1, .max = 1000},
+    {.name = "batch_size", .type = CS_OPT_INT, .def = "250", .min = 1, .max = 1000},
     {.name = "read_batch", .type = CS_OPT_INT, .def = "1000", .min = 1, .max = 100000},
     {.name = "poll_interval", .type = CS_OPT_DURATION, .def = "5s"},
     {.name = "backlog", .type = T_OBJECT, .def = "{}", .schema = &backlog_schema},

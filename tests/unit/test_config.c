@@ -120,7 +120,7 @@ static void test_defaults(void)
     CHECK_STR(json_string_value(get(r, "workflows.0.title")), "sync");
     CHECK(json_is_true(get(r, "workflows.0.autostart")));
     CHECK_INT(json_integer_value(get(r, "workflows.0.writers")), 4);
-    CHECK_INT(json_integer_value(get(r, "workflows.0.batch_size")), 100);
+    CHECK_INT(json_integer_value(get(r, "workflows.0.batch_size")), 250);
     CHECK_INT(json_integer_value(get(r, "workflows.0.read_batch")), 1000);
     CHECK_INT(json_integer_value(get(r, "workflows.0.poll_interval")), 5000);
     CHECK_INT(json_integer_value(get(r, "workflows.0.backlog.high_water")), 100000);
