@@ -32,7 +32,7 @@ class Drop(Exception):
 
 class Request:
     __slots__ = ("method", "target", "path", "raw_query", "query", "headers", "body", "kind",
-                 "user", "fault", "malformed", "start", "internal", "query_body", "ctx")
+                 "user", "fault", "malformed", "cut", "start", "internal", "query_body", "ctx")
 
     def __init__(self, method, target, headers, body, internal=False):
         self.method = method.upper()
@@ -47,6 +47,7 @@ class Request:
         self.user = None
         self.fault = None
         self.malformed = False
+        self.cut = False  # the answer is sent in part, then the connection closes (fault "cut")
         self.start = time.monotonic()
         self.internal = internal
         self.query_body = None
@@ -202,8 +203,8 @@ class Emulator:
             return None
         if f.kind == "drop":
             raise Drop()
-        if f.kind == "malformed":
-            req.malformed = True
+        if f.kind in ("malformed", "cut"):
+            setattr(req, f.kind, True)
             return None
         return self.fault_response(f, req)
 
@@ -373,15 +374,14 @@ def main(cls, argv=None):
     h, p = emu.httpd.server_address[:2]
     emu.base_url = "http://%s:%d" % (h, p)
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
+    def on_term(signum, frame):  # the loop ends after its current step, never in the middle of one
+        emu.httpd.stop_soon()
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     print(emu.base_url, flush=True)
     try:
         emu.httpd.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
     finally:
         emu.httpd.server_close()
     return 0

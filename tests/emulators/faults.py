@@ -2,7 +2,8 @@
 # A rule matches requests by method and path regex, skips the first `after` matches, then fires
 # `count` times (or for `seconds`), as one of: throttle (429 + Retry-After), error (5xx or any
 # status), slow (delay, then normal answer), drop (close the connection), malformed (answer with a
-# corrupted JSON body). A rule with batch_op set matches the operations inside a $batch instead of
+# corrupted JSON body), cut (the answer's head and half its body, then the connection closes: a
+# stream broken mid-flight, after the service did the work). A rule with batch_op set matches the operations inside a $batch instead of
 # requests (by the operation's method and path) and answers that one operation only, as a throttle or an
 # error; the other operations of the batch run as usual.
 import itertools
@@ -10,7 +11,7 @@ import re
 import threading
 import time
 
-KINDS = ("throttle", "error", "slow", "drop", "malformed")
+KINDS = ("throttle", "error", "slow", "drop", "malformed", "cut")
 
 
 class Fault:

@@ -488,6 +488,13 @@ class Server:
         self.app.answered(req, resp)
         if resp is None:  # dropped connection fault
             return self.close(conn)
+        if getattr(req, "cut", False):  # fault "cut": the head and half the body, then the connection closes
+            data = response_bytes(resp, True, req.method == "HEAD")
+            try:
+                conn.sock.sendall(data[:len(data) - max(1, len(resp.body) // 2)])
+            except OSError:
+                pass
+            return self.close(conn)
         if self.verbose:
             sys.stderr.write('%s "%s" %d -\n' % (conn.addr[0], conn.line, resp.status))
         self.send(conn, resp, req.method == "HEAD")
@@ -541,10 +548,17 @@ class Server:
         conn.sock.close()
 
     # --- life cycle -----------------------------------------------------------------------------
+    def stop_soon(self):
+        """Make serve_forever return after the current step (safe in a signal handler of its own thread)."""
+        self.stopping = True
+        try:
+            self.wake_w.send(b"x")
+        except OSError:  # the wake-up pipe is full: the loop is awake anyway
+            pass
+
     def shutdown(self):
         """Stop serve_forever (from another thread) and wait until it returned."""
-        self.stopping = True
-        self.wake_w.send(b"x")
+        self.stop_soon()
         self.stopped.wait()
 
     def server_close(self):

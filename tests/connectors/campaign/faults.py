@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # faults.py - the Campaign sink under trouble, with the real daemon: a 429 storm (Retry-After
-# honoured), 503s, gateway 500s and dropped connections while 3,000 profiles are written: every
+# honoured), 503s, gateway 500s, dropped connections and answers cut mid-stream (the profile was written,
+# the answer lost) while 3,000 profiles are written: every
 # profile arrives once, nothing is dead-lettered; the token expires mid-run (401013: one refresh for
 # all the writers, which share it, and the writes are resent); a refused client secret fails the workflow naming the settings to check.
 import threading
@@ -23,7 +24,8 @@ def main():
         for f in ({"kind": "throttle", "path": path, "after": 300, "count": 12, "retry_after": 1},
                   {"kind": "error", "status": 503, "path": path, "after": 1500, "count": 40},
                   {"kind": "error", "status": 500, "path": path, "after": 2500, "count": 10},
-                  {"kind": "drop", "path": path, "after": 3500, "count": 8}):
+                  {"kind": "drop", "path": path, "after": 3500, "count": 8},
+                  {"kind": "cut", "path": path, "after": 4500, "count": 8}):
             h.ctl("POST", "faults", f)
         conf = h.write_conf(mem("src", N) + h.acs_connection(extra=TARGETS), workflow("storm", "src", "acs", PROF),
                             "storm")
@@ -34,7 +36,8 @@ def main():
                 k = "%s %s" % (r["fault"], r["status"])
                 fired[k] = fired.get(k, 0) + 1
         check(fired.get("throttle 429") == 12 and fired.get("error 503") == 40 and fired.get("error 500") == 10 and
-              sum(v for k, v in fired.items() if k.startswith("drop")) == 8, "storm: every fault fired", fired)
+              sum(v for k, v in fired.items() if k.startswith("drop")) == 8 and
+              sum(v for k, v in fired.items() if k.startswith("cut")) == 8, "storm: every fault fired", fired)
         s = summ.get("storm", {})
         c = h.counts()
         check(rc == 0 and s.get("dead_letters") == 0 and s.get("records_written") == N,

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """retries.py - transient failures of the dynamics365 connector, with the real daemon against the
-Dataverse emulator: $batch requests answered 500/503 as a whole (no Retry-After), $batch requests and
+Dataverse emulator: $batch requests answered 500/503 as a whole (no Retry-After), $batch answers cut
+mid-stream and connections dropped, $batch requests and
 reads answered after the connection's `timeout` (the workflow backs off, its sub-state logged with the
 cause), and single operations inside a $batch answered 429 with a Retry-After or 503 while the rest of
 the batch is written (those records are retried, and not before their Retry-After), and one $batch of
@@ -70,6 +71,15 @@ def main():
             {"kind": "slow", "path": r"\$batch", "after": 1, "count": 3, "delay": 2.5}], timeout="1s", batch_size=100)
         L.check(backing_off(r, "timed out", "Timeout was reached"),
                 "batchslow: the backing-off reason does not say the request timed out")
+
+        # 2b. $batch answers cut mid-stream (the head and half the body, then the connection closes) and
+        # connections dropped before any answer: the batches were applied or not, the writes are sent again,
+        # and the upserts by alternate key leave each event once
+        r = write_run(s, emu, url, "batchcut", [
+            {"kind": "cut", "path": r"\$batch", "after": 1, "count": 2},
+            {"kind": "drop", "path": r"\$batch", "after": 3, "count": 1}], batch_size=100)
+        L.check(r.workflow("wr")["write_retries"] >= 1, "batchcut: the cut and dropped writes were retried: %s"
+                % r.workflow("wr"))
 
         # 3. reads answered after the request timeout, in the middle of the initial sync
         L.control(url, "POST", "reset", {"seed": 3000})
