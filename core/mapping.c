@@ -83,14 +83,17 @@ static int check_replacements(const json_t *m, cs_mapping_report report, void *a
         const char *field = member_str(r, "field");
         char member[64];
         snprintf(member, sizeof member, "replacements[%zu].field", i);
-        if (field && index_of(fields, json_array_size(fields), "source", field) < 0) {
+        if (!field)
+            continue; /* the schema has reported it */
+        if (index_of(fields, json_array_size(fields), "source", field) < 0) {
             reportf(report, arg, member, "\"%s\" is not a mapped field: add it to fields first", field);
             bad++;
             continue;
         }
         for (size_t j = 0; j < i; j++) {
             const json_t *o = json_array_get(rules, j);
-            if (strcmp(member_str(o, "field"), field) == 0 &&
+            const char *other = member_str(o, "field");
+            if (other && strcmp(other, field) == 0 &&
                 json_equal(json_object_get(o, "from"), json_object_get(r, "from"))) {
                 snprintf(member, sizeof member, "replacements[%zu].from", i);
                 reportf(report, arg, member, "replacements[%zu] already replaces this value of \"%s\"", j, field);

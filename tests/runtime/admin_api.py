@@ -202,6 +202,14 @@ class AdminApi(unittest.TestCase):
         self.assertIn('no loaded plugin provides the stage "no-such-stage"', paths["mappings[0].stages[0].name"])
         status, doc, _, _ = self.d.request("PUT", "/api/v1/workflows/main/definition", body=dict(definition, id="other"))
         self.assertEqual(status, 400)
+        # a replacement rule without its field (it killed the daemon)
+        table = {"stream": "contacts", "key": {"source": "id", "target": "ext"},
+                 "fields": [{"source": "a", "target": "b"}], "replacements": [{"fiel": "a", "from": 1, "to": 2}]}
+        status, doc, _, _ = self.d.request("PUT", "/api/v1/workflows/main/definition",
+                                           body=dict(definition, mappings=[table]))
+        self.assertEqual(status, 400, doc)
+        paths = {e["path"]: e["message"] for e in self.error(doc)["details"]}
+        self.assertEqual(paths["mappings[0].replacements[0].field"], "required")
         after = self.d.request("GET", "/api/v1/workflows/main/revisions")[1]["revisions"]
         self.assertEqual(before, after)
 

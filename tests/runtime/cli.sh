@@ -37,6 +37,10 @@ expect_refusal "$T/role.conf" "workflows[0].sink: connection \"mem\" uses the co
 # a stage nobody provides, with its path
 sed 's/mappings: \[{stream: contacts}\]/mappings: [{stream: contacts, stages: [{name: nope}]}]/' "$T/good.conf" >"$T/stage.conf"
 expect_refusal "$T/stage.conf" "workflows[0].mappings[0].stages[0].name: no loaded plugin provides the stage \"nope\""
+# a replacement rule with a typo in its key: reported at its position (it crashed the check)
+sed 's/mappings: \[{stream: contacts}\]/mappings: [{stream: contacts, fields: [{source: a, target: b}], replacements: [{fiel: a, from: 1, to: 2}]}]/' \
+    "$T/good.conf" >"$T/repl.conf"
+expect_refusal "$T/repl.conf" "repl.conf:14:84: workflows[0].mappings[0].replacements[0].field: required"
 # a plugin that is not there, at its position in `plugins`
 sed 's/plugins: \[testplug\]/plugins: [testplug, nosuch]/' "$T/good.conf" >"$T/plug.conf"
 expect_refusal "$T/plug.conf" "plug.conf:3:21: plugins[1]: plugin \"nosuch\": not found in plugin_dir"

@@ -96,6 +96,13 @@ static void test_refusals(void)
     refused(", \"replacements\": [{\"field\": \"gendercode\", \"from\": 1, \"to\": \"M\"}, "
             "{\"field\": \"gendercode\", \"from\": 1, \"to\": \"F\"}]",
             "replacements[1].from: replacements[0] already replaces this value");
+    /* a rule without its field (a typo in the key) is reported, before and after a good rule */
+    refused(", \"replacements\": [{\"fiel\": \"gendercode\", \"from\": 1, \"to\": \"M\"}, "
+            "{\"field\": \"gendercode\", \"from\": 1, \"to\": \"F\"}]",
+            "mappings[0].replacements[0].field: required");
+    refused(", \"replacements\": [{\"field\": \"gendercode\", \"from\": 1, \"to\": \"M\"}, "
+            "{\"fiel\": \"gendercode\", \"from\": 1, \"to\": \"F\"}]",
+            "mappings[0].replacements[1].field: required");
     refused(", \"fields\": [{\"source\": \"a\", \"target\": \"x\"}, {\"source\": \"b\", \"target\": \"x\"}]",
             "mappings[0].fields[1].target: \"x\" is already the target of fields[0] (a)");
     refused(", \"fields\": [{\"source\": \"a\", \"target\": \"externalId\"}]",
