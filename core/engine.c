@@ -163,15 +163,22 @@ json_t *cs_engine_latest_definition(struct cs_engine *e, const char *id, int64_t
 {
     char *text = NULL, *label;
     json_t *raw, *def = NULL;
+    json_error_t jerr;
 
     if (cs_backlog_revision_latest(e->backlog, id, NULL, rev, &text) != 0) {
         *err = cs_xasprintf("workflow %s has no definition in the state database", id);
         return NULL;
     }
-    raw = json_loads(text, 0, NULL);
+    raw = json_loads(text, 0, &jerr);
     free(text);
     label = cs_xasprintf("workflow %s revision %lld", id, (long long)*rev);
-    if (cs_config_check_workflow(raw, label, &def, err) == 0 && cs_engine_check_references(e, label, def, err) != 0) {
+    if (!raw)
+        *err = cs_xasprintf("%s in the state database is not valid JSON (%s at character %d): the state database "
+                            "is damaged; store a good definition (edit the config file and reload, or "
+                            "PUT /api/v1/workflows/%s/definition) or restore state.db from a backup",
+                            label, jerr.text, jerr.position, id);
+    else if (cs_config_check_workflow(raw, label, &def, err) == 0 &&
+             cs_engine_check_references(e, label, def, err) != 0) {
         json_decref(def);
         def = NULL;
     }

@@ -25,7 +25,8 @@ static json_t *revision_doc(struct cs_engine *e, const char *id, int64_t rev)
     size_t i;
     if (cs_backlog_revision_get(e->backlog, id, rev, &text, &source, &created) != 0)
         return NULL;
-    doc = json_pack("{s:I, s:s, s:I, s:o, s:n}", "revision", (json_int_t)rev, "source", source, "created_at",
+    /* a damaged revision (not JSON) shows as a null definition */
+    doc = json_pack("{s:I, s:s, s:I, s:o?, s:n}", "revision", (json_int_t)rev, "source", source, "created_at",
                     (json_int_t)created, "definition", json_loads(text, 0, NULL), "author");
     if (cs_backlog_revision_list(e->backlog, id, &list) == 0)
         json_array_foreach(list, i, entry)

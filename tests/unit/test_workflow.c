@@ -309,6 +309,39 @@ static void test_sink_kv(void)
     free(path);
 }
 
+/* A latest revision that is not JSON (a damaged state database) refuses the start with the cause and
+ * the fix; the workflow still lists, and a good definition from the config file starts it again. */
+static void test_damaged_revision(void)
+{
+    struct cs_backlog *b = NULL;
+    char *path = write_config("d.conf", WF("damaged", "mem", "cap", "    autostart: false\n")), *err = NULL;
+    struct cs_engine *e;
+    json_t *snap = NULL, *list;
+    int64_t rev = 0;
+
+    e = engine_from(path, &b);
+    CHECK_INT(cs_backlog_revision_add(b, "damaged", "config", NULL, "{\"id\": \"damaged\", \"sour", &rev), 0);
+    CHECK_INT(cs_engine_start(e, "damaged", &err), CS_E_INVAL);
+    CHECK_CONTAINS(err, "workflow damaged revision 2 in the state database is not valid JSON");
+    CHECK_CONTAINS(err, "restore state.db from a backup");
+    free(err);
+    list = cs_engine_list(e);
+    CHECK_INT(json_array_size(list), 1);
+    json_decref(list);
+    CHECK_INT(cs_engine_definition(e, "damaged", &snap, &err), 0);
+    CHECK(json_is_null(json_object_get(snap, "definition")));
+    json_decref(snap);
+    cs_engine_free(e);
+    e = engine_from(path, &b); /* the file's definition is stored again as revision 3 */
+    CHECK_INT(cs_engine_start(e, "damaged", &err), 0);
+    snap = wait_status(e, "damaged", "RUNNING");
+    CHECK_INT(json_integer_value(json_object_get(snap, "running_revision")), 3);
+    json_decref(snap);
+    cs_engine_free(e);
+    cs_backlog_close(b);
+    free(path);
+}
+
 int main(void)
 {
     char *err = NULL;
@@ -323,6 +356,7 @@ int main(void)
     test_lifecycle();
     test_failures();
     test_sink_kv();
+    test_damaged_revision();
     cs_registry_free(reg);
     if (!check_failures) {
         char *cmd = cs_xasprintf("rm -rf '%s'", dir);
