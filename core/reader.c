@@ -173,13 +173,15 @@ static void apply_backpressure(struct reader *r)
 static cs_status read_stream(struct reader *r, const char *stream, struct cs_ctx *ctx)
 {
     const cs_connector *src = &r->run->source.component->u.connector;
-    json_t *cursor = json_object_get(r->cursors, stream);
+    /* the source borrows the cursor for the whole call: a checkpoint replaces it in r->cursors */
+    json_t *cursor = json_incref(json_object_get(r->cursors, stream));
     cs_status st;
 
     cs_ctx_clear_reason(ctx);
     r->failure = CS_OK;
     st = src->read(r->run->source.inst, stream, json_is_null(cursor) ? NULL : cursor,
                    (size_t)r->run->set.read_batch);
+    json_decref(cursor);
     if (json_array_size(r->records) || r->n_dead) {
         cs_log(CS_LOG_DEBUG, ctx->scope, "%zu records emitted after the last checkpoint will be read again",
                json_array_size(r->records) + r->n_dead);

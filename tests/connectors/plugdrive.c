@@ -176,9 +176,12 @@ static cs_status run_step(struct drive *d, const json_t *step, json_t **line)
     else if (!strcmp(what, "describe"))
         st = conn->describe ? conn->describe(inst[i], stream ? stream : "", &out) : CS_NODATA;
     else if (!strcmp(what, "read")) {
-        json_t *cursor = json_object_get(step, "cursor");
+        /* the reader's lifetime: the cursor lives for the call and is freed when it returns, so a
+         * plugin that keeps a pointer into it is caught (ASan) */
+        json_t *cursor = json_deep_copy(json_object_get(step, "cursor"));
         json_int_t max = json_integer_value(json_object_get(step, "max"));
         st = conn->read(inst[i], stream ? stream : "", json_is_null(cursor) ? NULL : cursor, max > 0 ? (size_t)max : 1000);
+        json_decref(cursor);
     } else if (!strcmp(what, "write")) {
         json_t *records = json_object_get(step, "records");
         size_t k = json_array_size(records);

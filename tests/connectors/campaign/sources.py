@@ -4,7 +4,8 @@
 # by event id, out-of-order events, the 204 end of the journal, profiles known only by their
 # Campaign id resolved to externalId and cached, the cursor resuming after the last event, the next
 # page read ahead, sent again when its connection drops or its token expired), and
-# opt-outs from export files (each file once; a malformed line dead-lettered with its line number).
+# opt-outs from export files (each file once, read 2 lines per read() so that a file takes several
+# calls; a malformed line dead-lettered with its line number).
 import os
 
 import acstest
@@ -44,7 +45,7 @@ def main():
         conns += "  cap1: {connector: capture-sink, file: %s/events}\n" % h.tmp
         conns += "  cap2: {connector: capture-sink, file: %s/optouts}\n" % h.tmp
         wfs = workflow("events", "acs", "cap1", "[{stream: email-events}]", writers=1) + \
-            workflow("optouts", "acs", "cap2", "[{stream: opt-outs}]", writers=1)
+            workflow("optouts", "acs", "cap2", "[{stream: opt-outs}]", writers=1, extra="    read_batch: 2\n")
         conf = h.write_conf(conns, wfs, "sources")
         h.reset_counts()
         # the second journal request is the page read ahead while the first is emitted: its connection
