@@ -34,6 +34,7 @@ struct cs_workflow *cs_workflow_new(const char *id, const struct cs_workflow_env
     wf->id = cs_xstrdup(id);
     wf->env = *env;
     pthread_mutex_init(&wf->lock, NULL);
+    pthread_mutex_init(&wf->persist_lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_REALTIME);
     pthread_cond_init(&wf->wake, &attr);
@@ -65,24 +66,46 @@ static const char *current_substate(const struct cs_workflow *wf)
     return wf->writer_substate ? wf->writer_substate : wf->reader_substate ? wf->reader_substate : wf->plugin_substate;
 }
 
-/* Persist and log a status change. Call with wf->lock held. */
+/* Change the status in memory. Lock held; the caller then calls announce() without it. */
 static void set_status_locked(struct cs_workflow *wf, enum cs_wf_status status, const char *reason)
 {
-    const char *substate = current_substate(wf);
     wf->status = status;
     replace(&wf->reason, status == CS_WF_FAILED ? reason : NULL);
+}
+
+/* Log a status change made with set_status_locked and store the current status in the state DB.
+ * Lock NOT held: persist_lock orders the writes, each of which stores the status as it is then. */
+static void announce(struct cs_workflow *wf, enum cs_wf_status status, const char *reason, int64_t rev)
+{
+    enum cs_wf_status now;
+    char *substate, *why;
+    int64_t now_rev;
+
     if (status == CS_WF_FAILED)
         cs_log(CS_LOG_ERROR, wf->id, "FAILED: %s", reason);
     else
-        cs_log(CS_LOG_NOTICE, wf->id, "%s (revision %lld)", status_names[status], (long long)wf->running_rev);
-    cs_backlog_status_set(wf->env.backlog, wf->id, stored_names[status], substate, wf->reason, wf->running_rev);
+        cs_log(CS_LOG_NOTICE, wf->id, "%s (revision %lld)", status_names[status], (long long)rev);
+    pthread_mutex_lock(&wf->persist_lock);
+    pthread_mutex_lock(&wf->lock);
+    now = wf->status;
+    substate = current_substate(wf) ? cs_xstrdup(current_substate(wf)) : NULL;
+    why = wf->reason ? cs_xstrdup(wf->reason) : NULL;
+    now_rev = wf->running_rev;
+    pthread_mutex_unlock(&wf->lock);
+    cs_backlog_status_set(wf->env.backlog, wf->id, stored_names[now], substate, why, now_rev);
+    pthread_mutex_unlock(&wf->persist_lock);
+    free(substate);
+    free(why);
 }
 
 static void set_status(struct cs_workflow *wf, enum cs_wf_status status, const char *reason)
 {
+    int64_t rev;
     pthread_mutex_lock(&wf->lock);
     set_status_locked(wf, status, reason);
+    rev = wf->running_rev;
     pthread_mutex_unlock(&wf->lock);
+    announce(wf, status, reason, rev);
 }
 
 /* host->set_substate of the run's connectors */
@@ -93,17 +116,21 @@ static void plugin_substate(void *arg, const char *text)
 
 void cs_workflow_set_substate(struct cs_workflow *wf, int writer, const char *text)
 {
-    char **slot;
+    char **slot, *was = NULL;
+    int changed;
     pthread_mutex_lock(&wf->lock);
     slot = writer == 2 ? &wf->plugin_substate : writer ? &wf->writer_substate : &wf->reader_substate;
-    if ((*slot == NULL) != (text == NULL) || (text && strcmp(*slot, text) != 0)) {
-        if (text)
-            cs_log(CS_LOG_WARNING, wf->id, "%s", text);
-        else
-            cs_log(CS_LOG_NOTICE, wf->id, "recovered (was: %s)", *slot);
-        replace(slot, text);
+    changed = (*slot == NULL) != (text == NULL) || (text && strcmp(*slot, text) != 0);
+    if (changed) {
+        was = *slot;
+        *slot = text ? cs_xstrdup(text) : NULL;
     }
     pthread_mutex_unlock(&wf->lock);
+    if (changed && text)
+        cs_log(CS_LOG_WARNING, wf->id, "%s", text);
+    else if (changed)
+        cs_log(CS_LOG_NOTICE, wf->id, "recovered (was: %s)", was);
+    free(was);
 }
 
 void cs_workflow_fatal(struct cs_workflow *wf, const char *fmt, ...)
@@ -443,8 +470,14 @@ static int run_check_mappings(struct cs_workflow *wf)
 static void *supervise(void *arg)
 {
     struct cs_workflow *wf = arg;
-    char *err;
+    struct cs_run *run;
+    char *err, *fatal;
+    int64_t rev;
 
+    pthread_mutex_lock(&wf->lock);
+    rev = wf->running_rev;
+    pthread_mutex_unlock(&wf->lock);
+    announce(wf, CS_WF_STARTING, NULL, rev);
     if ((err = run_build(wf))) {
         cs_workflow_fatal(wf, "%s", err);
         free(err);
@@ -459,19 +492,23 @@ static void *supervise(void *arg)
         }
     }
     pthread_mutex_lock(&wf->lock);
-    run_free(wf->run);
+    run = wf->run;
     wf->run = NULL;
+    pthread_mutex_unlock(&wf->lock);
+    run_free(run); /* the connectors' stop() and destroy() may call the host: no lock held */
+    pthread_mutex_lock(&wf->lock);
     replace(&wf->reader_substate, NULL);
     replace(&wf->writer_substate, NULL);
     replace(&wf->plugin_substate, NULL);
     wf->suspended_until = 0;
     wf->writer_failures = 0;
-    if (wf->fatal)
-        set_status_locked(wf, CS_WF_FAILED, wf->fatal);
-    else
-        set_status_locked(wf, CS_WF_STOPPED, NULL);
-    replace(&wf->fatal, NULL);
+    fatal = wf->fatal;
+    wf->fatal = NULL;
+    set_status_locked(wf, fatal ? CS_WF_FAILED : CS_WF_STOPPED, fatal);
+    rev = wf->running_rev;
     pthread_mutex_unlock(&wf->lock);
+    announce(wf, fatal ? CS_WF_FAILED : CS_WF_STOPPED, fatal, rev);
+    free(fatal);
     return NULL;
 }
 
@@ -492,6 +529,7 @@ static void reap(struct cs_workflow *wf)
 int cs_workflow_start(struct cs_workflow *wf, const json_t *definition, int64_t rev)
 {
     struct cs_run *run;
+    int created;
     pthread_mutex_lock(&wf->lock);
     if (wf->status != CS_WF_STOPPED && wf->status != CS_WF_FAILED) {
         pthread_mutex_unlock(&wf->lock);
@@ -505,34 +543,48 @@ int cs_workflow_start(struct cs_workflow *wf, const json_t *definition, int64_t 
     run->definition = json_deep_copy(definition);
     read_settings(run->definition, &run->set);
     pthread_mutex_lock(&wf->lock);
+    if (wf->status != CS_WF_STOPPED && wf->status != CS_WF_FAILED) { /* another start came first */
+        pthread_mutex_unlock(&wf->lock);
+        run_free(run);
+        return CS_E_STATE;
+    }
     wf->run = run;
     wf->running_rev = rev;
     atomic_store(&wf->stopping, 0);
     atomic_store(&wf->source_idle, 0);
     set_status_locked(wf, CS_WF_STARTING, NULL);
-    if (pthread_create(&wf->supervisor, NULL, supervise, wf) != 0) {
+    created = pthread_create(&wf->supervisor, NULL, supervise, wf) == 0;
+    if (created) {
+        wf->supervisor_joinable = 1;
+    } else {
         wf->run = NULL;
         set_status_locked(wf, CS_WF_FAILED, "cannot create the supervisor thread");
-        pthread_mutex_unlock(&wf->lock);
-        run_free(run);
-        return CS_E_NOMEM;
     }
-    wf->supervisor_joinable = 1;
     pthread_mutex_unlock(&wf->lock);
-    return 0;
+    if (created)
+        return 0; /* the supervisor announces STARTING */
+    announce(wf, CS_WF_FAILED, "cannot create the supervisor thread", rev);
+    run_free(run);
+    return CS_E_NOMEM;
 }
 
 int cs_workflow_stop(struct cs_workflow *wf)
 {
+    int64_t rev;
+    int was_failed;
     pthread_mutex_lock(&wf->lock);
     atomic_store(&wf->stopping, 1);
     pthread_cond_broadcast(&wf->wake);
     pthread_mutex_unlock(&wf->lock);
     reap(wf);
     pthread_mutex_lock(&wf->lock);
-    if (wf->status == CS_WF_FAILED)
+    was_failed = wf->status == CS_WF_FAILED;
+    if (was_failed)
         set_status_locked(wf, CS_WF_STOPPED, NULL);
+    rev = wf->running_rev;
     pthread_mutex_unlock(&wf->lock);
+    if (was_failed)
+        announce(wf, CS_WF_STOPPED, NULL, rev);
     return 0;
 }
 
@@ -544,6 +596,7 @@ void cs_workflow_free(struct cs_workflow *wf)
     free(wf->id);
     free(wf->reason);
     pthread_mutex_destroy(&wf->lock);
+    pthread_mutex_destroy(&wf->persist_lock);
     pthread_cond_destroy(&wf->wake);
     cs_metrics_free(wf->metrics);
     json_decref(wf->source_rows);
@@ -611,7 +664,7 @@ json_t *cs_workflow_snapshot(struct cs_workflow *wf)
     json_t *snap;
     cs_backlog_counts(wf->env.backlog, wf->id, &backlog, &dead);
     pthread_mutex_lock(&wf->lock);
-    snap = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:o}", "id", wf->id, "status",
+    snap = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "id", wf->id, "status",
                      status_names[wf->status], "substate",
                      string_or_null(current_substate(wf)), "reason",
                      string_or_null(wf->reason), "running_revision",
@@ -621,9 +674,10 @@ json_t *cs_workflow_snapshot(struct cs_workflow *wf)
                      (json_int_t)atomic_load(&wf->records_read), "records_written",
                      (json_int_t)atomic_load(&wf->records_written), "records_rejected",
                      (json_int_t)atomic_load(&wf->records_rejected), "write_retries",
-                     (json_int_t)atomic_load(&wf->write_retries), "metrics", cs_metrics_snapshot(wf->metrics, 0));
-    json_object_set_new(snap, "gauges", cs_metrics_snapshot(wf->metrics, 1));
+                     (json_int_t)atomic_load(&wf->write_retries));
     pthread_mutex_unlock(&wf->lock);
+    json_object_set_new(snap, "metrics", cs_metrics_snapshot(wf->metrics, 0));
+    json_object_set_new(snap, "gauges", cs_metrics_snapshot(wf->metrics, 1));
     json_object_set_new(snap, "records_filtered", json_integer(atomic_load(&wf->records_filtered)));
     json_object_set_new(snap, "replay_pending", cs_replay_staged(wf->env.backlog, wf->id));
     json_object_set_new(snap, "write_latency", latency_snapshot(wf));

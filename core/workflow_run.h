@@ -60,6 +60,12 @@ struct cs_run {
 struct cs_workflow {
     char *id;
     struct cs_workflow_env env;
+    /* Lock order: persist_lock, then lock. `lock` is a leaf: while it is held no plugin callback runs,
+     * no I/O is done (state DB, log) and no other lock is taken, so a connector may call any host
+     * function (set_substate included) from any of its calls, stop() and destroy() too. persist_lock
+     * is held only to store the status in the state DB (workflow.c announce()), so that the stored
+     * status is always the latest. */
+    pthread_mutex_t persist_lock;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     /* status, under lock */

@@ -6,6 +6,7 @@
  * an engine restart; a running workflow keeps its revision and reports pending; a sink's kv writes in
  * write() are read back at once and stored with the batch, or on their own when a FATAL returns it.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,9 @@ static char *write_config(const char *name, const char *workflows)
             "  cap-429: {connector: capture-sink, file: %s/z, retry_every: 1, retry_after: 60s}\n"
             "  cap-kv: {connector: capture-sink, file: %s/kv, kv_marks: true}\n"
             "  cap-kv-401: {connector: capture-sink, file: %s/kv401, kv_marks: true, fatal_after: 1}\n"
+            "  cap-stop: {connector: capture-sink, file: %s/stop, stop_substate: closing the capture file}\n"
             "workflows:\n%s",
-            dir, getenv("TESTPLUG_DIR"), dir, dir, dir, dir, dir, dir, workflows);
+            dir, getenv("TESTPLUG_DIR"), dir, dir, dir, dir, dir, dir, dir, workflows);
     fclose(f);
     return path;
 }
@@ -342,6 +344,48 @@ static void test_damaged_revision(void)
     free(path);
 }
 
+static void *stop_thread(void *arg)
+{
+    char *err = NULL;
+    int *rc = cs_xcalloc(1, sizeof *rc);
+    *rc = cs_engine_stop(arg, "stopper", &err);
+    free(err);
+    return rc;
+}
+
+/* A sink whose stop() sets a sub-state (host->set_substate) while the workflow stops: the stop ends
+ * (it deadlocked on the workflow's lock). A hang is reported after a minute instead of blocking. */
+static void test_stop_callback(void)
+{
+    struct cs_backlog *b = NULL;
+    char *path = write_config("s.conf", WF("stopper", "mem", "cap-stop", "    autostart: false\n")), *err = NULL;
+    struct cs_engine *e = engine_from(path, &b);
+    json_t *snap;
+    pthread_t t;
+    struct timespec deadline;
+    int *rc = NULL;
+
+    CHECK_INT(cs_engine_start(e, "stopper", &err), 0);
+    snap = wait_status(e, "stopper", "RUNNING");
+    CHECK(snap != NULL);
+    json_decref(snap);
+    CHECK(pthread_create(&t, NULL, stop_thread, e) == 0);
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 60;
+    if (pthread_timedjoin_np(t, (void **)&rc, &deadline) != 0) {
+        fprintf(stderr, "FAIL: cs_engine_stop of a workflow whose sink sets a sub-state in stop() hangs\n");
+        _exit(1);
+    }
+    CHECK_INT(*rc, 0);
+    free(rc);
+    snap = cs_engine_workflow(e, "stopper");
+    CHECK_STR(field(snap, "status"), "STOPPED");
+    json_decref(snap);
+    cs_engine_free(e);
+    cs_backlog_close(b);
+    free(path);
+}
+
 int main(void)
 {
     char *err = NULL;
@@ -357,6 +401,7 @@ int main(void)
     test_failures();
     test_sink_kv();
     test_damaged_revision();
+    test_stop_callback();
     cs_registry_free(reg);
     if (!check_failures) {
         char *cmd = cs_xasprintf("rm -rf '%s'", dir);
