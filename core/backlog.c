@@ -710,7 +710,9 @@ static int put_record(struct cs_backlog *b, struct wf *w, const cs_record *rec, 
     return rc;
 }
 
-/* A record that failed mapping: its payload member (or the whole record when it has none) is kept. */
+/* A record that failed mapping: its payload member (or the whole record when it has none) is kept.
+ * Any malformed record is taken (one without a stream is stored under the stream ""), so that a bad
+ * record never holds up the records and the cursor committed with it. */
 static int put_dead(struct cs_backlog *b, const char *wf, const struct cs_dead_in *d, int64_t now)
 {
     const json_t *rec = d->record, *payload = cs_record_payload(rec);
@@ -718,10 +720,11 @@ static int put_dead(struct cs_backlog *b, const char *wf, const struct cs_dead_i
     char *text;
     int rc;
 
-    if (!stream || !one_of(d->error_class, dead_classes))
-        return fail(b, CS_E_INVAL, "%s: refusing a dead letter without a stream or a known error class", wf);
-    text = dump(payload ? payload : rec);
-    rc = one(exec(b, S_DEAD_ADD, "tttttItnttIII", wf, stream, cs_record_key(rec),
+    if (!one_of(d->error_class, dead_classes))
+        return fail(b, CS_E_INVAL, "%s: refusing a dead letter of the unknown class \"%s\"", wf,
+                    d->error_class ? d->error_class : "");
+    text = dump(payload ? payload : rec ? rec : json_null());
+    rc = one(exec(b, S_DEAD_ADD, "tttttItnttIII", wf, stream ? stream : "", cs_record_key(rec),
                   json_string_value(json_object_get(rec, "op")), text, cs_record_ts(rec), d->error_class,
                   (int64_t)d->http_status, d->detail, d->failed_in, (int64_t)d->attempts, now,
                   (int64_t)cs_record_is_initial(rec)));

@@ -29,6 +29,7 @@ struct reader {
     int caught_up;          /* the source caught up once since start */
     int64_t next_redrive;   /* when dead letters refused as "not found" are next put back (unix ms) */
     char *failure_reason;
+    const char *reading; /* the stream of the read() in progress */
 };
 
 static int is_mapped(const struct cs_run *run, const char *stream)
@@ -75,6 +76,35 @@ static void clear_pending(struct reader *r)
     r->n_dead = 0;
 }
 
+/* What is wrong with a record that is not valid, e.g. "no key". New. */
+static char *malformed(const cs_record *rec)
+{
+    const char *stream = cs_record_stream(rec), *key = cs_record_key(rec);
+    char *why;
+    size_t len;
+    if (!json_is_object(rec))
+        return cs_xstrdup(rec ? "not a JSON object" : "no record");
+    why = cs_xasprintf("%s%s%s%s", stream && *stream ? "" : "no stream, ", key && *key ? "" : "no key, ",
+                       cs_record_op(rec) != CS_OP_INVALID ? "" : "no known op, ",
+                       json_is_object(cs_record_payload(rec)) ? "" : "a payload that is not an object, ");
+    len = strlen(why);
+    if (len >= 2)
+        why[len - 2] = '\0'; /* the last ", " */
+    return why;
+}
+
+/* A malformed record as its dead letter keeps it: an object that names the stream being read when it
+ * names none (the record itself, or a new one holding it as its payload). Steals `rec`. */
+static cs_record *dead_record(struct reader *r, cs_record *rec)
+{
+    const char *stream = cs_record_stream(rec);
+    if (!json_is_object(rec))
+        rec = json_pack("{s:o}", "payload", rec ? rec : json_null());
+    if (!stream || !*stream)
+        json_object_set_new(rec, "stream", json_string(r->reading));
+    return rec;
+}
+
 /* ---- hooks the source calls -------------------------------------------------------------------- */
 
 static cs_status on_emit(void *arg, cs_record *rec)
@@ -86,8 +116,11 @@ static cs_status on_emit(void *arg, cs_record *rec)
         return r->failure;
     }
     if (!cs_record_is_valid(rec)) {
-        add_dead(r, rec ? rec : json_object(), r->run->source.connection,
-                 cs_xstrdup("the source emitted a malformed record (stream, key, op and payload are required)"));
+        char *why = malformed(rec);
+        add_dead(r, dead_record(r, rec), r->run->source.connection,
+                 cs_xasprintf("the source emitted a malformed record (%s; stream, key, op and payload are required)",
+                              why));
+        free(why);
         return CS_OK;
     }
     if (!is_mapped(r->run, cs_record_stream(rec))) {
@@ -179,6 +212,7 @@ static cs_status read_stream(struct reader *r, const char *stream, struct cs_ctx
 
     cs_ctx_clear_reason(ctx);
     r->failure = CS_OK;
+    r->reading = stream;
     st = src->read(r->run->source.inst, stream, json_is_null(cursor) ? NULL : cursor,
                    (size_t)r->run->set.read_batch);
     json_decref(cursor);

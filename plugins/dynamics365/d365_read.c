@@ -248,14 +248,21 @@ const char *d365_row_id(const struct d365_table *t, const json_t *row, int *dele
 
 /* The record of one delta entry; a row of a full sync (the initial one, a re-sync after an expired
  * token or refused link, a replay: t->page_no >= 0) is marked "initial": true (see crmsync/record.h),
- * so fields mapped with apply_updates off are written for it and not for a delta's rows. */
-static cs_record *row_record(const struct d365_table *t, json_t *row)
+ * so fields mapped with apply_updates off are written for it and not for a delta's rows. A row without
+ * its id becomes a record without a key, with the row as its payload: the core dead-letters it as
+ * malformed and the rest of the page goes on. */
+static cs_record *row_record(struct d365 *d, const struct d365_table *t, json_t *row)
 {
     int deleted;
     const char *id = d365_row_id(t, row, &deleted), *k;
     json_t *payload, *v;
     cs_record *rec;
 
+    if (!id) {
+        d->host->log(d->ctx, CS_LOG_WARNING, "a change-tracking row of %s has no %s: dead-lettered", t->stream,
+                     deleted ? "id ($deletedEntity)" : t->primary_id);
+        return json_pack("{s:s, s:s, s:O}", "stream", t->stream, "op", deleted ? "delete" : "upsert", "payload", row);
+    }
     if (deleted)
         return cs_record_new(t->stream, id, CS_OP_DELETE, NULL, 0);
     payload = json_object();
@@ -406,7 +413,7 @@ cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t
         size = json_array_size(t->page);
         end = t->pos + (max_records - emitted) < size ? t->pos + (max_records - emitted) : size;
         for (size_t i = t->pos; i < end; i++)
-            if ((st = d->host->emit(d->ctx, row_record(t, json_array_get(t->page, i)))) != CS_OK)
+            if ((st = d->host->emit(d->ctx, row_record(d, t, json_array_get(t->page, i)))) != CS_OK)
                 return st;
         /* a delta's upserted ids join the set before their checkpoint, its deleted ids leave it after */
         if (t->page_no < 0 && (st = d365_ids_apply(d, t, t->tag, t->page, t->pos, end, 0)) != CS_OK)

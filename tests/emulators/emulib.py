@@ -32,7 +32,7 @@ class Drop(Exception):
 
 class Request:
     __slots__ = ("method", "target", "path", "raw_query", "query", "headers", "body", "kind",
-                 "user", "fault", "malformed", "cut", "start", "internal", "query_body", "ctx")
+                 "user", "fault", "malformed", "cut", "strip", "start", "internal", "query_body", "ctx")
 
     def __init__(self, method, target, headers, body, internal=False):
         self.method = method.upper()
@@ -48,6 +48,7 @@ class Request:
         self.fault = None
         self.malformed = False
         self.cut = False  # the answer is sent in part, then the connection closes (fault "cut")
+        self.strip = None
         self.start = time.monotonic()
         self.internal = internal
         self.query_body = None
@@ -174,6 +175,8 @@ class Emulator:
             resp = self.error_response(HTTPError(500, "An unexpected error occurred."))
         if resp is not None and req.malformed and resp.body:
             resp.body = faults_mod.corrupt(resp.body)
+        if resp is not None and req.strip and resp.status == 200 and resp.body:
+            resp.body = faults_mod.strip(resp.body, *req.strip)
         # the distance to the real service, paid by every answer (the server waits, no lock is held)
         return resp, max(0, self.config.get("latency_ms") or 0) / 1000.0
 
@@ -205,6 +208,9 @@ class Emulator:
             raise Drop()
         if f.kind in ("malformed", "cut"):
             setattr(req, f.kind, True)
+            return None
+        if f.kind == "strip":
+            req.strip = (f.member, f.every)
             return None
         return self.fault_response(f, req)
 

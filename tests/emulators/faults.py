@@ -3,22 +3,30 @@
 # `count` times (or for `seconds`), as one of: throttle (429 + Retry-After), error (5xx or any
 # status), slow (delay, then normal answer), drop (close the connection), malformed (answer with a
 # corrupted JSON body), cut (the answer's head and half its body, then the connection closes: a
-# stream broken mid-flight, after the service did the work). A rule with batch_op set matches the operations inside a $batch instead of
+# stream broken mid-flight, after the service did the work), strip (answer normally with `member`
+# removed from every `every`-th entry of the answer's "value" list, as a service that leaves out a
+# column). A rule with batch_op set matches the operations inside a $batch instead of
 # requests (by the operation's method and path) and answers that one operation only, as a throttle or an
 # error; the other operations of the batch run as usual.
 import itertools
+import json
 import re
 import threading
 import time
 
-KINDS = ("throttle", "error", "slow", "drop", "malformed", "cut")
+KINDS = ("throttle", "error", "slow", "drop", "malformed", "cut", "strip")
 
 
 class Fault:
     def __init__(self, fid, kind, path=None, method=None, count=None, after=0, seconds=None,
-                 status=None, retry_after=None, delay=1.0, message=None, code=None, batch_op=False):
+                 status=None, retry_after=None, delay=1.0, message=None, code=None, batch_op=False,
+                 member=None, every=1):
         if kind not in KINDS:
             raise ValueError("kind must be one of %s" % (KINDS,))
+        if kind == "strip" and not member:
+            raise ValueError("a strip fault names the member it removes")
+        self.member = member
+        self.every = max(1, int(every))
         if batch_op and kind not in ("throttle", "error"):
             raise ValueError("a batch_op fault is a throttle or an error")
         self.batch_op = bool(batch_op)
@@ -93,6 +101,15 @@ class Faults:
                         self.rules.remove(f)
                 return f
         return None
+
+
+def strip(body, member, every):
+    """The JSON body with `member` removed from every `every`-th entry of its "value" list."""
+    doc = json.loads(body)
+    for i, entry in enumerate(doc.get("value") or []):
+        if i % every == every - 1 and isinstance(entry, dict):
+            entry.pop(member, None)
+    return json.dumps(doc).encode()
 
 
 def corrupt(body):

@@ -811,6 +811,36 @@ static void test_mapping_dead(void)
     cs_backlog_close(b);
 }
 
+/* Any malformed record is a dead letter, without a stream, a key or a record at all, so that the
+ * records and the cursor committed with it are stored. */
+static void test_malformed_dead(void)
+{
+    struct cs_backlog *b = fresh("malformed", NULL);
+    json_t *keyless = json_pack("{s:s, s:{s:s}}", "op", "upsert", "payload", "firstname", "Ann"), *list = NULL,
+           *cursor = NULL, *d;
+    struct cs_dead_in bad[2] = {{.record = keyless, .error_class = "mapping_failed", .detail = "no key"},
+                                {.record = NULL, .error_class = "mapping_failed", .detail = "no record"}};
+    cs_record *recs[1] = {rec_v("r1", 1)};
+    struct cs_enqueue e = {.records = recs, .n_records = 1, .dead = bad, .n_dead = 2, .cursor_stream = "contact"};
+
+    e.cursor = json_pack("{s:s}", "token", "after-bad");
+    CHECK_INT(cs_backlog_enqueue(b, WF, &e), 0);
+    json_decref((json_t *)e.cursor);
+    json_decref(keyless);
+    json_decref(recs[0]);
+    CHECK_INT(queued(b), 1);
+    CHECK_INT(dead(b), 2);
+    CHECK_INT(cs_backlog_cursor_get(b, WF, "contact", &cursor), 0);
+    CHECK_STR(json_string_value(json_object_get(cursor, "token")), "after-bad");
+    json_decref(cursor);
+    CHECK_INT(cs_backlog_dead_list(b, WF, 0, 2, 1, &list), 0);
+    d = json_array_get(list, 1); /* newest first */
+    CHECK_STR(json_string_value(json_object_get(json_object_get(d, "payload"), "firstname")), "Ann");
+    CHECK_STR(json_string_value(json_object_get(d, "detail")), "no key");
+    json_decref(list);
+    cs_backlog_close(b);
+}
+
 /* ---- redrive ----------------------------------------------------------------------------------- */
 
 /* Enqueue key at version v, claim it and reject it. */
@@ -1157,6 +1187,7 @@ int main(void)
     test_retry();
     test_reject();
     test_mapping_dead();
+    test_malformed_dead();
     test_redrive_matching();
     test_redrive();
     test_release();

@@ -3,7 +3,8 @@
 initial sync (inactive rows included, pages split across read() calls, each next page fetched while
 the previous one is committed), incremental creates, updates
 and deletes, an expired delta token (a counted full re-sync) with the rows deleted meanwhile sent as
-deletes, picklists read as labels (checked
+deletes, a delta page with rows that lack the primary key (dead letters with the reason, the rest of the
+page and the next changes delivered), picklists read as labels (checked
 end to end through a Dataverse -> Dataverse copy into a second emulator), and a table without change
 tracking failing the workflow with a reason that says how to enable it, and a mapping over a stream
 the connection does not read failing the workflow at start, before any record is read.
@@ -138,6 +139,29 @@ def main():
         L.check(r.workflow("rd")["metrics"].get("d365_resync_deletes") == len(gone), "re-sync deletes not counted")
         check_initial_flag(captured_v(cap)[mark:], emu, True, "re-sync after deletes")
         L.check("%d row(s) synced before and absent from the full sync" % len(gone) in r.log, "re-sync deletes not logged")
+
+        # 3c. a delta page whose rows lack the primary key: those rows are dead letters with the reason,
+        # the others of the page are written and the workflow goes on with the next changes
+        mark = len(L.captured(cap))
+        fresh = [L.control(url, "POST", "tables/contacts", {"firstname": "Keyless", "lastname": "K%d" % i})["contactid"]
+                 for i in range(6)]
+        L.control(url, "POST", "faults", {"kind": "strip", "member": "contactid", "every": 2, "path": "/contacts$",
+                                          "method": "GET", "count": 1})
+        r = L.run_daemon(conf, 60)
+        w = r.workflow("rd")
+        new = [k for _, k, _ in L.captured(cap)[mark:]]
+        L.check(r.rc == 0 and len(new) == 3 and set(new) < set(fresh) and w["dead_letters"] == 3,
+                "keyless rows: expected 3 rows written and 3 dead letters, got %s, %s:\n%s" % (new, w, r.log[-3000:]))
+        L.check("a change-tracking row of contacts has no contactid: dead-lettered" in r.log, "keyless rows: not logged")
+        db = L.state_db(s)
+        dead = db.execute("SELECT stream, error_detail, payload FROM dead_letter WHERE workflow_id = 'rd'").fetchall()
+        db.close()
+        L.check(len(dead) == 3 and all(st == "contacts" and "no key" in why and "Keyless" in payload
+                                       for st, why, payload in dead), "keyless rows: dead letters %s" % dead)
+        after = L.control(url, "POST", "tables/contacts", {"firstname": "After", "lastname": "A"})["contactid"]
+        r = L.run_daemon(conf, 60)
+        L.check(r.rc == 0 and [k for _, k, _ in L.captured(cap)[mark + 3:]] == [after],
+                "keyless rows: the next change was not delivered:\n" + r.log[-3000:])
 
         # 4. labels, end to end: contacts of A copied into a table of emulator B
         emu_b, url_b = L.emulator({"custom_tables": [COPY_TABLE]})
