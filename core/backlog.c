@@ -128,6 +128,8 @@ struct cs_backlog {
     struct wf *wfs;
     int64_t transactions; /* write transactions committed, for cs_backlog_stats */
     char errmsg[512];
+    char db_error[512]; /* the last SQLite error (CS_E_DB), for the health check */
+    int64_t db_error_at;
 };
 
 static const char *const desired_states[] = {"running", "stopped", NULL};
@@ -161,6 +163,10 @@ static int fail(struct cs_backlog *b, int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(b->errmsg, sizeof b->errmsg, fmt, ap);
     va_end(ap);
+    if (rc == CS_E_DB) {
+        memcpy(b->db_error, b->errmsg, sizeof b->db_error);
+        b->db_error_at = cs_now_ms();
+    }
     cs_log(rc == CS_E_DB ? CS_LOG_ERROR : CS_LOG_WARNING, "backlog", "%s", b->errmsg);
     return rc;
 }
@@ -511,6 +517,17 @@ void cs_backlog_close(struct cs_backlog *b)
     pthread_mutex_destroy(&b->mu);
     free(b->path);
     free(b);
+}
+
+int cs_backlog_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms)
+{
+    int seen;
+    lock(b);
+    seen = b->db_error_at && b->db_error_at >= since_ms;
+    *msg = seen ? cs_xstrdup(b->db_error) : NULL;
+    *at_ms = seen ? b->db_error_at : 0;
+    unlock(b);
+    return seen;
 }
 
 const char *cs_backlog_errmsg(struct cs_backlog *b)

@@ -34,6 +34,9 @@ int cs_backlog_open(const char *path, struct cs_backlog **out, char **err);
 void cs_backlog_close(struct cs_backlog *b);
 /* Last SQLite error message of this connection (borrowed, for logs). */
 const char *cs_backlog_errmsg(struct cs_backlog *b);
+/* 1 with the last SQLite error (*msg new) and its time when one happened at or after since_ms (unix
+ * ms), else 0: the health check reports it. */
+int cs_backlog_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms);
 
 /* ---- workflows ------------------------------------------------------------------------------- */
 

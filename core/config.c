@@ -1225,6 +1225,7 @@ static const struct field workflow_fields[] = {
     {.name = "batch_size", .type = CS_OPT_INT, .def = "250", .min = 1, .max = 1000},
     {.name = "read_batch", .type = CS_OPT_INT, .def = "1000", .min = 1, .max = 100000},
     {.name = "poll_interval", .type = CS_OPT_DURATION, .def = "5s"},
+    {.name = "stall_after", .type = CS_OPT_DURATION, .def = "10m"},
     {.name = "backlog", .type = T_OBJECT, .def = "{}", .schema = &backlog_schema},
     {.name = "retry", .type = T_OBJECT, .def = "{}", .schema = &retry_schema},
     {.name = "limits", .type = T_OBJECT, .def = "{}", .schema = &limits_schema},

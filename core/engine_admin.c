@@ -402,15 +402,23 @@ json_t *cs_engine_plugins(struct cs_engine *e)
     return list;
 }
 
+/* How far back a state-DB error makes the health check report it. */
+#define HEALTH_DB_ERROR_MS (5 * 60 * 1000)
+
 int cs_engine_healthy(struct cs_engine *e, json_t **problems)
 {
+    char *db_error = NULL;
+    int64_t at = 0;
     *problems = json_array();
     pthread_rwlock_rdlock(&e->ops);
     for (size_t i = 0; i < e->n_wfs; i++) {
         const char *id = cs_workflow_id(e->wfs[i]);
-        char *desired = NULL;
+        char *desired = NULL, *stalled = NULL;
         json_t *snap;
-        if (cs_backlog_desired_get(e->backlog, id, &desired) != 0 || strcmp(desired, "running") != 0) {
+        int rc = cs_backlog_desired_get(e->backlog, id, &desired);
+        if (rc != 0 || strcmp(desired, "running") != 0) {
+            if (rc != 0 && rc != CS_E_NOTFOUND) /* the state DB did not say: its error is reported below */
+                cs_log(CS_LOG_ERROR, id, "health: cannot read the desired state: %s", cs_backlog_errmsg(e->backlog));
             free(desired);
             continue;
         }
@@ -420,8 +428,20 @@ int cs_engine_healthy(struct cs_engine *e, json_t **problems)
             json_array_append_new(*problems, json_pack("{s:s, s:O, s:O}", "workflow", id, "status",
                                                        json_object_get(snap, "status"), "reason",
                                                        json_object_get(snap, "reason")));
+        else if ((stalled = cs_workflow_stalled(e->wfs[i])))
+            json_array_append_new(*problems, json_pack("{s:s, s:s, s:s}", "workflow", id, "status", "RUNNING",
+                                                       "reason", stalled));
+        free(stalled);
         json_decref(snap);
     }
     pthread_rwlock_unlock(&e->ops);
+    if (cs_backlog_db_error(e->backlog, cs_now_ms() - HEALTH_DB_ERROR_MS, &db_error, &at)) {
+        char clock[16], *why;
+        cs_format_clock(at, clock, sizeof clock);
+        why = cs_xasprintf("the state database failed at %s: %s", clock, db_error);
+        json_array_append_new(*problems, json_pack("{s:s, s:s}", "component", "state_db", "reason", why));
+        free(why);
+        free(db_error);
+    }
     return json_array_size(*problems) == 0;
 }

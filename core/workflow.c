@@ -194,6 +194,7 @@ static void read_settings(const json_t *def, struct cs_run_settings *s)
     s->batch_size = (int)def_int(def, NULL, "batch_size");
     s->read_batch = (int)def_int(def, NULL, "read_batch");
     s->poll_ms = def_int(def, NULL, "poll_interval");
+    s->stall_ms = def_int(def, NULL, "stall_after");
     s->high_water = def_int(def, "backlog", "high_water");
     s->retry_base_ms = def_int(def, "retry", "base");
     s->retry_cap_ms = def_int(def, "retry", "cap");
@@ -550,6 +551,8 @@ int cs_workflow_start(struct cs_workflow *wf, const json_t *definition, int64_t 
     }
     wf->run = run;
     wf->running_rev = rev;
+    wf->stall_ms = run->set.stall_ms;
+    wf->progress_at = cs_now_ms();
     atomic_store(&wf->stopping, 0);
     atomic_store(&wf->source_idle, 0);
     set_status_locked(wf, CS_WF_STARTING, NULL);
@@ -684,6 +687,30 @@ json_t *cs_workflow_snapshot(struct cs_workflow *wf)
     json_object_set_new(snap, "rates", json_pack("{s:f, s:f}", "read_per_s", cs_rate_per_second(&wf->read_rate),
                                                  "written_per_s", cs_rate_per_second(&wf->write_rate)));
     return snap;
+}
+
+char *cs_workflow_stalled(struct cs_workflow *wf)
+{
+    int64_t backlog = 0, dead = 0, now = cs_now_ms(), last, success = atomic_load(&wf->last_success_at);
+    long long moved = atomic_load(&wf->records_read) + atomic_load(&wf->records_written) +
+                      atomic_load(&wf->records_filtered) + atomic_load(&wf->records_rejected);
+    int caught_up = atomic_load(&wf->source_idle);
+    char *why = NULL;
+
+    cs_backlog_counts(wf->env.backlog, wf->id, &backlog, &dead);
+    pthread_mutex_lock(&wf->lock);
+    if (moved != wf->progress_seen) {
+        wf->progress_seen = moved;
+        wf->progress_at = now;
+    }
+    last = success > wf->progress_at ? success : wf->progress_at;
+    if (wf->status == CS_WF_RUNNING && wf->stall_ms > 0 && now - last >= wf->stall_ms && (backlog > 0 || !caught_up))
+        why = cs_xasprintf("no progress for %lld s while work is pending (backlog %lld%s)%s%s",
+                           (long long)((now - last) / 1000), (long long)backlog,
+                           caught_up ? "" : ", the source has not caught up", current_substate(wf) ? ": " : "",
+                           current_substate(wf) ? current_substate(wf) : "");
+    pthread_mutex_unlock(&wf->lock);
+    return why;
 }
 
 int cs_workflow_idle(struct cs_workflow *wf)

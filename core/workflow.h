@@ -66,6 +66,10 @@ json_t *cs_workflow_snapshot(struct cs_workflow *wf);
 enum cs_wf_status cs_workflow_status(struct cs_workflow *wf);
 int64_t cs_workflow_running_rev(struct cs_workflow *wf);
 
+/* Why a RUNNING workflow is stalled: nothing read, written, filtered or dead-lettered for its
+ * stall_after while work is pending (a backlog, or a source that has not caught up). New, or NULL. */
+char *cs_workflow_stalled(struct cs_workflow *wf);
+
 /* RUNNING, the source reported no new data on every stream since its last record, and nothing is
  * waiting in the backlog (dead letters aside). */
 int cs_workflow_idle(struct cs_workflow *wf);

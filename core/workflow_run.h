@@ -25,7 +25,7 @@ struct cs_instance {
 
 struct cs_run_settings {
     int writers, batch_size, read_batch;
-    int64_t poll_ms, high_water;
+    int64_t poll_ms, high_water, stall_ms; /* stall_ms: health reports no progress after it; 0: never */
     int64_t retry_base_ms, retry_cap_ms, max_age_ms; /* max_age_ms 0: no limit */
     int max_attempts;                               /* -1: forever */
     int64_t redrive_every_ms, redrive_for_ms;       /* automatic redrive of 404 dead letters; 0: off */
@@ -77,6 +77,9 @@ struct cs_workflow {
     int64_t running_rev;
     int64_t suspended_until; /* writers pause until then (unix ms) */
     int writer_failures;     /* consecutive whole-batch failures, for backoff */
+    int64_t stall_ms;        /* the running revision's stall_after */
+    long long progress_seen; /* records read, written, filtered and rejected when last looked at */
+    int64_t progress_at;     /* when that count last changed, or the run started (unix ms) */
     char *fatal;             /* first fatal reason of the current run */
     /* supervisor */
     pthread_t supervisor;

@@ -177,7 +177,8 @@ static int reject1(struct cs_backlog *b, int64_t seq)
 
 static void test_schema(void)
 {
-    char *path, *mode, *err = NULL, want[64];
+    char *path, *mode, *err = NULL, want[64], *msg = NULL;
+    int64_t at = 0;
     cs_record *orphan;
     struct cs_backlog *b = fresh("schema", &path);
     struct cs_backlog *b2 = (struct cs_backlog *)&b; /* a sentinel the refused open must clear */
@@ -195,10 +196,18 @@ static void test_schema(void)
               4);
     /* foreign_keys=ON: rows of an unknown workflow are refused */
     orphan = rec_v("a", 1);
+    CHECK_INT(cs_backlog_db_error(b, 0, &msg, &at), 0); /* none yet */
+    CHECK(msg == NULL);
     CHECK_INT(cs_backlog_enqueue(b, "nope", &(struct cs_enqueue){.records = &orphan, .n_records = 1}), CS_E_DB);
     CHECK_CONTAINS(cs_backlog_errmsg(b), "FOREIGN KEY");
     json_decref(orphan);
     CHECK_INT(enq1(b, "a", 1), 0);
+    /* the SQLite error is kept for the health check (the success after it does not hide it) */
+    CHECK_INT(cs_backlog_db_error(b, 0, &msg, &at), 1);
+    CHECK_CONTAINS(msg, "FOREIGN KEY");
+    CHECK(at > 0);
+    free(msg);
+    CHECK_INT(cs_backlog_db_error(b, at + 1, &msg, &at), 0); /* nothing since */
     cs_backlog_close(b);
 
     b = open_db(path);

@@ -386,6 +386,66 @@ static void test_stop_callback(void)
     free(path);
 }
 
+/* The problem cs_engine_healthy reports for workflow `id` while it is RUNNING (new), or NULL. */
+static char *health_problem(struct cs_engine *e, const char *id)
+{
+    json_t *problems = NULL, *p;
+    char *why = NULL;
+    size_t i;
+    cs_engine_healthy(e, &problems);
+    json_array_foreach(problems, i, p)
+    {
+        if (json_string_value(json_object_get(p, "workflow")) &&
+            strcmp(json_string_value(json_object_get(p, "workflow")), id) == 0 &&
+            strcmp(json_string_value(json_object_get(p, "status")), "RUNNING") == 0)
+            why = cs_xstrdup(json_string_value(json_object_get(p, "reason")));
+    }
+    json_decref(problems);
+    return why;
+}
+
+/* Health: a RUNNING workflow whose writes all fail reports no progress once stall_after passed while
+ * its backlog waits; one that caught up with nothing pending is healthy. */
+static void test_health_stall(void)
+{
+    struct cs_backlog *b = NULL;
+    char *path = write_config("h.conf", WF("stuck", "mem", "cap-429", "    stall_after: 200ms\n")
+                                            WF("fine", "mem", "cap", "    stall_after: 200ms\n"));
+    struct cs_engine *e;
+    char *why = NULL, *db = cs_xasprintf("%s/state.db", dir);
+    json_t *snap;
+    int idle = 0;
+
+    unlink(db);
+    free(db);
+    e = engine_from(path, &b);
+    cs_engine_start_desired(e);
+    for (int i = 0; i < 1000 && !why; i++) {
+        why = health_problem(e, "stuck");
+        usleep(10000);
+    }
+    CHECK(why != NULL);
+    CHECK_CONTAINS(why, "no progress for ");
+    CHECK_CONTAINS(why, "while work is pending (backlog ");
+    CHECK_CONTAINS(why, "429 Too Many Requests (injected) from cap-429");
+    free(why);
+    for (int i = 0; i < 1000 && !idle; i++) {
+        snap = cs_engine_workflow(e, "fine");
+        idle = json_integer_value(json_object_get(snap, "records_written")) == 50 &&
+               json_integer_value(json_object_get(snap, "backlog")) == 0;
+        json_decref(snap);
+        usleep(10000);
+    }
+    CHECK(idle);
+    usleep(300000); /* past stall_after: caught up, nothing pending, so still healthy */
+    why = health_problem(e, "fine");
+    CHECK(why == NULL);
+    free(why);
+    cs_engine_free(e);
+    cs_backlog_close(b);
+    free(path);
+}
+
 int main(void)
 {
     char *err = NULL;
@@ -402,6 +462,7 @@ int main(void)
     test_sink_kv();
     test_damaged_revision();
     test_stop_callback();
+    test_health_stall();
     cs_registry_free(reg);
     if (!check_failures) {
         char *cmd = cs_xasprintf("rm -rf '%s'", dir);
