@@ -125,7 +125,7 @@ int cs_pipeline_new(const struct cs_pipeline_env *env, const json_t *mapping, co
                                 kind == CS_KIND_ENTITY ? "entity handler" : "stage", name,
                                 cs_ctx_reason(s->ctx, "no reason given"));
             s->inst = NULL;
-            rc = CS_E_INVAL;
+            rc = st == CS_RETRY ? CS_E_AGAIN : CS_E_INVAL;
             goto out;
         }
     }

@@ -28,7 +28,8 @@ struct cs_map_failure {
 /*
  * Build the chain of `mapping` (one element of a workflow definition's "mappings", its plugin options
  * already validated into `resolved_options`: an array parallel to [entity?, stages...]). Instances
- * are created with contexts scoped "<workflow>/<name>". On failure *err is new.
+ * are created with contexts scoped "<workflow>/<name>". On failure *err is new; CS_E_AGAIN when a
+ * create() answered CS_RETRY (a transient failure, e.g. a throttled describe).
  */
 struct cs_pipeline_env {
     const struct cs_registry *registry;

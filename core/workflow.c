@@ -324,13 +324,16 @@ cs_status cs_instance_describe(struct cs_instance *in, const char *stream, json_
 static cs_status run_describe(void *arg, const char *side, const char *stream, json_t **out, struct cs_ctx *caller)
 {
     struct cs_run *run = arg;
+    cs_status st;
     *out = NULL;
-    if (strcmp(side, "source") == 0)
-        return cs_instance_describe(&run->source, stream, out, caller);
-    if (strcmp(side, "target") == 0)
-        return cs_instance_describe(&run->sinks[0], stream, out, caller);
-    cs_ctx_set_reason(caller, 0, -1, "describe: the side is \"source\" or \"target\"");
-    return CS_FATAL;
+    if (strcmp(side, "source") != 0 && strcmp(side, "target") != 0) {
+        cs_ctx_set_reason(caller, 0, -1, "describe: the side is \"source\" or \"target\"");
+        return CS_FATAL;
+    }
+    st = cs_instance_describe(strcmp(side, "source") == 0 ? &run->source : &run->sinks[0], stream, out, caller);
+    if (st == CS_RETRY) /* the pause a throttled service asked for, for the retry of what asked */
+        run->describe_retry_after_ms = caller->reason_retry_after_ms;
+    return st;
 }
 
 /* The reader reads linked parents' streams before their children's (the entity handlers' order(),
@@ -353,27 +356,67 @@ static void order_streams(struct cs_run *run)
     }
 }
 
-/* Each writer's own pipelines (entity handler and stages per mapping). NULL or why not (new). */
-static char *run_pipelines(struct cs_workflow *wf)
+/* Each writer's own pipelines (entity handler and stages per mapping). NULL or why not (new), with
+ * *transient set when a create() answered CS_RETRY. */
+static char *build_pipelines(struct cs_workflow *wf, int *transient)
 {
     struct cs_run *run = wf->run;
     json_t *streams = cs_mapping_streams(run->definition);
     struct cs_pipeline_env penv = {wf->env.registry, wf->env.backlog, wf->metrics, wf->id, run_describe, run, streams};
     const json_t *mappings = json_object_get(run->definition, "mappings");
     char *err = NULL;
+    int rc = 0;
     for (int w = 0; !err && w < run->set.writers; w++) {
         struct cs_writer_arg *wa = &run->writer_args[w];
         wa->pipelines = cs_xcalloc(json_array_size(mappings), sizeof *wa->pipelines);
         for (size_t i = 0; !err && i < json_array_size(mappings); i++) {
-            if (cs_pipeline_new(&penv, json_array_get(mappings, i), json_array_get(run->resolved, i),
-                                &wa->pipelines[i], &err) == 0)
+            if ((rc = cs_pipeline_new(&penv, json_array_get(mappings, i), json_array_get(run->resolved, i),
+                                      &wa->pipelines[i], &err)) == 0)
                 wa->n_pipelines++;
         }
     }
     json_decref(streams);
+    *transient = rc == CS_E_AGAIN;
     if (!err)
         order_streams(run);
+    for (int w = 0; err && w < run->set.writers; w++)
+        writer_pipelines_free(&run->writer_args[w]);
     return err;
+}
+
+/* STARTING: say why (and from which connection, when one said so) and when the next attempt is, and
+ * sleep until then (or a stop). */
+static void starting_backoff(struct cs_workflow *wf, int attempt, int64_t retry_after_ms, const char *why,
+                             const char *from)
+{
+    struct cs_run *run = wf->run;
+    int64_t until = cs_now_ms() + cs_backoff_delay(run->set.retry_base_ms, run->set.retry_cap_ms, attempt,
+                                                   retry_after_ms);
+    char clock[16], *text;
+    cs_format_clock(until, clock, sizeof clock);
+    text = cs_xasprintf("starting: retrying at %s: %s%s%s", clock, why, from ? " from " : "", from ? from : "");
+    cs_workflow_set_substate(wf, 0, text);
+    free(text);
+    cs_workflow_sleep_until(wf, until);
+}
+
+/* Build the pipelines, retrying a transient failure (a throttled describe in an entity handler's
+ * create()) with backoff. 0, or -1 after cs_workflow_fatal (or a stop). */
+static int run_pipelines(struct cs_workflow *wf)
+{
+    int attempt = 0, transient = 0;
+    char *err;
+    while ((err = build_pipelines(wf, &transient)) && transient && !atomic_load(&wf->stopping)) {
+        starting_backoff(wf, ++attempt, wf->run->describe_retry_after_ms, err, NULL);
+        wf->run->describe_retry_after_ms = 0;
+        free(err);
+    }
+    if (attempt)
+        cs_workflow_set_substate(wf, 0, NULL);
+    if (err && !atomic_load(&wf->stopping))
+        cs_workflow_fatal(wf, "%s", err);
+    free(err);
+    return err || atomic_load(&wf->stopping) ? -1 : 0;
 }
 
 /* start() every instance, retrying transient failures with backoff. 0 when all started. */
@@ -398,17 +441,8 @@ static int run_start_instances(struct cs_workflow *wf)
                               cs_ctx_reason(in->ctx, "no reason given"));
             return -1;
         }
-        {
-            int64_t until = cs_now_ms() + cs_backoff_delay(run->set.retry_base_ms, run->set.retry_cap_ms,
-                                                           ++attempt, in->ctx->reason_retry_after_ms);
-            char clock[16], *text;
-            cs_format_clock(until, clock, sizeof clock);
-            text = cs_xasprintf("starting: retrying at %s: %s from %s", clock,
-                                cs_ctx_reason(in->ctx, "temporary failure"), in->connection);
-            cs_workflow_set_substate(wf, 0, text);
-            free(text);
-            cs_workflow_sleep_until(wf, until);
-        }
+        starting_backoff(wf, ++attempt, in->ctx->reason_retry_after_ms, cs_ctx_reason(in->ctx, "temporary failure"),
+                         in->connection);
     }
     cs_workflow_set_substate(wf, 0, NULL);
     return atomic_load(&wf->stopping) ? -1 : 0;
@@ -482,15 +516,10 @@ static void *supervise(void *arg)
     if ((err = run_build(wf))) {
         cs_workflow_fatal(wf, "%s", err);
         free(err);
-    } else if (run_start_instances(wf) == 0 && run_check_mappings(wf) == 0) {
-        if ((err = run_pipelines(wf))) {
-            cs_workflow_fatal(wf, "%s", err);
-            free(err);
-        } else {
-            cs_replay_apply_staged(wf->env.backlog, wf->id);
-            set_status(wf, CS_WF_RUNNING, NULL);
-            run_threads(wf);
-        }
+    } else if (run_start_instances(wf) == 0 && run_check_mappings(wf) == 0 && run_pipelines(wf) == 0) {
+        cs_replay_apply_staged(wf->env.backlog, wf->id);
+        set_status(wf, CS_WF_RUNNING, NULL);
+        run_threads(wf);
     }
     pthread_mutex_lock(&wf->lock);
     run = wf->run;

@@ -55,6 +55,7 @@ struct cs_run {
     pthread_t *writers;
     struct cs_writer_arg *writer_args;
     int threads_started;
+    int64_t describe_retry_after_ms; /* of the last describe() that answered CS_RETRY while starting */
 };
 
 struct cs_workflow {

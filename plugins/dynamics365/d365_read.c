@@ -116,10 +116,11 @@ static int fetch_page(struct d365 *d, struct d365_table *t, const char *url, int
         st = CS_RETRY;
         goto out;
     }
-    if (!next && !delta) {
-        d->host->set_reason(d->ctx, (int)r.status, -1, "reading changes of %s: the last page carries no "
-                            "@odata.deltaLink; is change tracking still enabled on the table?", t->entity_set);
-        st = CS_FATAL;
+    if (!next && !delta) { /* a cut or altered answer: asked again (the health check shows a lasting one) */
+        d->host->set_reason(d->ctx, (int)r.status, -1, "reading changes of %s: the answer carries neither "
+                            "@odata.nextLink nor @odata.deltaLink (retrying; if it lasts, check that change "
+                            "tracking is still enabled on the table)", t->entity_set);
+        st = CS_RETRY;
         goto out;
     }
     json_decref(t->page);

@@ -210,7 +210,7 @@ class Emulator:
             setattr(req, f.kind, True)
             return None
         if f.kind == "strip":
-            req.strip = (f.member, f.every)
+            req.strip = (f.member, f.every, f.top)
             return None
         return self.fault_response(f, req)
 

@@ -5,7 +5,8 @@
 # corrupted JSON body), cut (the answer's head and half its body, then the connection closes: a
 # stream broken mid-flight, after the service did the work), strip (answer normally with `member`
 # removed from every `every`-th entry of the answer's "value" list, as a service that leaves out a
-# column). A rule with batch_op set matches the operations inside a $batch instead of
+# column, or with top: true from the answer itself). A rule with batch_op set matches the operations
+# inside a $batch instead of
 # requests (by the operation's method and path) and answers that one operation only, as a throttle or an
 # error; the other operations of the batch run as usual.
 import itertools
@@ -20,13 +21,14 @@ KINDS = ("throttle", "error", "slow", "drop", "malformed", "cut", "strip")
 class Fault:
     def __init__(self, fid, kind, path=None, method=None, count=None, after=0, seconds=None,
                  status=None, retry_after=None, delay=1.0, message=None, code=None, batch_op=False,
-                 member=None, every=1):
+                 member=None, every=1, top=False):
         if kind not in KINDS:
             raise ValueError("kind must be one of %s" % (KINDS,))
         if kind == "strip" and not member:
             raise ValueError("a strip fault names the member it removes")
         self.member = member
         self.every = max(1, int(every))
+        self.top = bool(top)
         if batch_op and kind not in ("throttle", "error"):
             raise ValueError("a batch_op fault is a throttle or an error")
         self.batch_op = bool(batch_op)
@@ -103,12 +105,16 @@ class Faults:
         return None
 
 
-def strip(body, member, every):
-    """The JSON body with `member` removed from every `every`-th entry of its "value" list."""
+def strip(body, member, every, top):
+    """The JSON body with `member` removed from every `every`-th entry of its "value" list, or with top
+    from the body itself."""
     doc = json.loads(body)
-    for i, entry in enumerate(doc.get("value") or []):
-        if i % every == every - 1 and isinstance(entry, dict):
-            entry.pop(member, None)
+    if top:
+        doc.pop(member, None)
+    else:
+        for i, entry in enumerate(doc.get("value") or []):
+            if i % every == every - 1 and isinstance(entry, dict):
+                entry.pop(member, None)
     return json.dumps(doc).encode()
 
 

@@ -446,6 +446,31 @@ static void test_health_stall(void)
     free(path);
 }
 
+/* A transient failure creating the mappings' plugins at start (an entity handler's throttled
+ * describe()) keeps the workflow STARTING, retrying with the reason, until it runs. */
+static void test_transient_create(void)
+{
+    struct cs_backlog *b = NULL;
+    char *path = write_config("t.conf", "  - id: throttled-create\n    source: mem\n    sink: cap\n"
+                                        "    retry: {base: 10ms, cap: 50ms}\n    mappings: [{stream: contacts, "
+                                        "stages: [{name: reject-every, every: 1000000, create_retries: 3}]}]\n");
+    struct cs_engine *e = engine_from(path, &b);
+    json_t *snap;
+    char *attempts = NULL;
+
+    cs_engine_start_desired(e);
+    snap = wait_status(e, "throttled-create", "RUNNING");
+    CHECK(snap != NULL);
+    json_decref(snap);
+    /* three throttled creates, then one per writer (4) */
+    CHECK_INT(cs_backlog_kv_get(b, "throttled-create/contacts/reject-every/0", "create_attempts", &attempts), 0);
+    CHECK_STR(attempts, "7");
+    free(attempts);
+    cs_engine_free(e);
+    cs_backlog_close(b);
+    free(path);
+}
+
 int main(void)
 {
     char *err = NULL;
@@ -463,6 +488,7 @@ int main(void)
     test_damaged_revision();
     test_stop_callback();
     test_health_stall();
+    test_transient_create();
     cs_registry_free(reg);
     if (!check_failures) {
         char *cmd = cs_xasprintf("rm -rf '%s'", dir);

@@ -4,7 +4,7 @@ initial sync (inactive rows included, pages split across read() calls, each next
 the previous one is committed), incremental creates, updates
 and deletes, an expired delta token (a counted full re-sync) with the rows deleted meanwhile sent as
 deletes, a delta page with rows that lack the primary key (dead letters with the reason, the rest of the
-page and the next changes delivered), picklists read as labels (checked
+page and the next changes delivered), an answer without @odata.deltaLink (retried), picklists read as labels (checked
 end to end through a Dataverse -> Dataverse copy into a second emulator), and a table without change
 tracking failing the workflow with a reason that says how to enable it, and a mapping over a stream
 the connection does not read failing the workflow at start, before any record is read.
@@ -162,6 +162,16 @@ def main():
         r = L.run_daemon(conf, 60)
         L.check(r.rc == 0 and [k for _, k, _ in L.captured(cap)[mark + 3:]] == [after],
                 "keyless rows: the next change was not delivered:\n" + r.log[-3000:])
+
+        # 3d. a delta answer without @odata.deltaLink (cut short on its way): retried, not a failure
+        again = L.control(url, "POST", "tables/contacts", {"firstname": "Again", "lastname": "A"})["contactid"]
+        L.control(url, "POST", "faults", {"kind": "strip", "member": "@odata.deltaLink", "top": True,
+                                          "path": "/contacts$", "method": "GET", "count": 1})
+        r = L.run_daemon(conf, 60)
+        L.check(r.rc == 0 and r.workflow("rd")["status"] == "RUNNING" and
+                [k for _, k, _ in L.captured(cap)[mark + 4:]] == [again],
+                "no deltaLink: the workflow did not retry and go on:\n" + r.log[-3000:])
+        L.check("carries neither @odata.nextLink nor @odata.deltaLink (retrying" in r.log, "no deltaLink: not logged")
 
         # 4. labels, end to end: contacts of A copied into a table of emulator B
         emu_b, url_b = L.emulator({"custom_tables": [COPY_TABLE]})
