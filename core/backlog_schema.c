@@ -173,10 +173,33 @@ out:
     return rc;
 }
 
+/* sqlite3_exec callback: keep the first row's first column in arg, a char[256]. */
+static int first_row(void *arg, int ncol, char **values, char **names)
+{
+    char *out = arg;
+    (void)names;
+    if (!*out)
+        snprintf(out, 256, "%s", ncol > 0 && values[0] ? values[0] : "");
+    return 0;
+}
+
+/* PRAGMA quick_check: a damaged page is refused at start rather than batch by batch later. */
+static int check_integrity(sqlite3 *db, const char *path, char **err)
+{
+    char first[256] = "", *msg = NULL;
+    int rc = sqlite3_exec(db, "PRAGMA quick_check", first_row, first, &msg);
+    if (rc == SQLITE_OK && strcmp(first, "ok") == 0)
+        return 0;
+    *err = cs_xasprintf("state database %s is damaged (quick_check: %s)", path,
+                        rc == SQLITE_OK ? first : msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return CS_E_DB;
+}
+
 int cs_backlog_schema_setup(sqlite3 *db, const char *path, char **err)
 {
     char mode[16] = "";
-    int rc;
+    int rc, damaged = 0;
 
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     /* Only takes effect on a new file, before the first table is created. */
@@ -190,6 +213,15 @@ int cs_backlog_schema_setup(sqlite3 *db, const char *path, char **err)
     if (rc == 0)
         rc = run(db, path, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", NULL, err);
     if (rc == 0)
+        damaged = rc = check_integrity(db, path, err);
+    if (rc == 0)
         rc = migrate(db, path, err);
+    if (damaged || (rc != 0 && (sqlite3_errcode(db) == SQLITE_CORRUPT || sqlite3_errcode(db) == SQLITE_NOTADB))) {
+        char *with_fix = cs_xasprintf("%s. Restore state.db from a backup (see crmsyncd(8), BACKUP), or move "
+                                      "state.db and its -wal and -shm files away to start anew with a full sync "
+                                      "of every workflow", *err);
+        free(*err);
+        *err = with_fix;
+    }
     return rc;
 }

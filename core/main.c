@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "admin.h"
 #include "backlog.h"
@@ -21,6 +22,7 @@
 #include "log.h"
 #include "plugin_list.h"
 #include "sdnotify.h"
+#include "state_dir.h"
 #include "util.h"
 
 #ifndef PLUGINDIR
@@ -133,17 +135,28 @@ static int load_plugins(struct cs_registry *reg, const struct cs_config *cfg)
     return rc;
 }
 
-static int open_state(const struct cs_config *cfg, struct cs_backlog **backlog)
+/* Lock the state directory (*lock_fd holds the lock) and open its database, owner-only. */
+static int open_state(const struct cs_config *cfg, struct cs_backlog **backlog, int *lock_fd)
 {
     const char *dir = json_string_value(json_object_get(cfg->root, "state_dir"));
     char *path, *err = NULL;
+    mode_t mask;
     int rc;
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
         cs_log(CS_LOG_ERROR, "core", "cannot create state_dir %s: %s", dir, strerror(errno));
         return -1;
     }
+    if (cs_state_dir_lock(dir, lock_fd, &err) != 0) {
+        cs_log(CS_LOG_ERROR, "core", "%s; nothing was started", err);
+        free(err);
+        return -1;
+    }
     path = cs_xasprintf("%s/state.db", dir);
+    mask = umask(077); /* a new state.db is owner-only, and SQLite gives its -wal and -shm its mode */
     rc = cs_backlog_open(path, backlog, &err);
+    umask(mask);
+    if (rc == 0)
+        cs_state_dir_opened(*lock_fd);
     if (rc != 0) {
         cs_log(CS_LOG_ERROR, "core", "%s", err ? err : "cannot open the state database");
         free(err);
@@ -237,7 +250,7 @@ int main(int argc, char **argv)
     const json_t *admin_cfg;
     sigset_t set;
     char *err = NULL;
-    int status = EXIT_CONFIG;
+    int status = EXIT_CONFIG, lock_fd = -1;
 
     if (parse_args(argc, argv, &o) != 0)
         return EXIT_USAGE;
@@ -278,7 +291,7 @@ int main(int argc, char **argv)
     cs_engine_free(engine);
     engine = NULL;
     status = 1;
-    if (open_state(cfg, &backlog) != 0)
+    if (open_state(cfg, &backlog, &lock_fd) != 0)
         goto out;
     engine = cs_engine_new(reg, backlog);
     if (cs_engine_check_config(engine, cfg, 1, &err) != 0) {
@@ -303,5 +316,7 @@ out:
     cs_registry_free(reg);
     cs_config_free(cfg);
     free(err);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return status;
 }

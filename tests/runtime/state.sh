@@ -1,0 +1,64 @@
+#!/bin/sh
+# state.sh - the state directory as the daemon guards it: one crmsyncd per state directory (a second
+# is refused naming the PID of the first), state.db and its -wal and -shm owner-only, a damaged page
+# refused at start (quick_check) and an emptied state.db refused, each with the fix.
+. "$RUNTIME_LIB"
+
+WF='  - id: slow
+    source: mem
+    sink: cap
+    writers: 1
+    mappings: [{stream: contacts}]'
+MEM_OPTS='records: 100000, page: 100' CAP_OPTS='delay: 20ms' write_conf "$T/a.conf" "$WF"
+
+# start_refused CONF EXPECTED-SUBSTRING...: the daemon exits 1 at start, saying each substring
+start_refused() {
+    conf=$1
+    shift
+    status=0
+    timeout 60 "$CRMSYNCD" -c "$conf" >"$T/refused.log" 2>&1 || status=$?
+    [ "$status" -eq 1 ] || { cat "$T/refused.log"; fail "expected exit status 1 at start, got $status"; }
+    for want in "$@"; do
+        grep -qF -- "$want" "$T/refused.log" || { cat "$T/refused.log"; fail "missing message: $want"; }
+    done
+}
+
+"$CRMSYNCD" -c "$T/a.conf" >>"$T/daemon.log" 2>&1 &
+DAEMON_PID=$!
+i=0
+until grep -q '\[slow\] RUNNING' "$T/daemon.log"; do
+    i=$((i + 1))
+    [ "$i" -lt 300 ] || fail "the first daemon did not start"
+    sleep 0.1
+done
+for f in state.db state.db-wal state.db-shm; do
+    [ "$(stat -c %a "$T/state/$f")" = 600 ] || fail "$f is mode $(stat -c %a "$T/state/$f"), expected 600"
+done
+
+# a second daemon on the same state directory
+start_refused "$T/a.conf" "crmsyncd PID $DAEMON_PID holds the lock on $T/state/crmsyncd.lock" "nothing was started"
+kill -0 "$DAEMON_PID" || fail "the first daemon died"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID" || fail "the first daemon did not stop cleanly"
+DAEMON_PID=
+
+# a damaged table page: refused at start with the fix, not batch by batch
+cp "$T/state/state.db" "$T/good.db"
+root=$(sql "SELECT rootpage FROM sqlite_master WHERE name = 'revision'")
+size=$(sql "PRAGMA page_size")
+head -c "$size" /dev/urandom | dd of="$T/state/state.db" bs="$size" seek=$((root - 1)) conv=notrunc 2>/dev/null
+start_refused "$T/a.conf" "state database $T/state/state.db is damaged (quick_check: " \
+    "Restore state.db from a backup (see crmsyncd(8), BACKUP)"
+
+# an emptied state.db where a daemon kept its state
+: >"$T/state/state.db"
+start_refused "$T/a.conf" "state database $T/state/state.db is empty (0 bytes)" "rm $T/state/state.db"
+
+# the backup works as documented (VACUUM INTO), and a restored copy starts
+cp "$T/good.db" "$T/state/state.db"
+rm -f "$T/state/state.db-wal" "$T/state/state.db-shm"
+"$SQLITE3" "$T/state/state.db" "VACUUM INTO '$T/backup.db'"
+[ "$("$SQLITE3" "$T/backup.db" "PRAGMA quick_check")" = ok ] || fail "the backup is not a sound database"
+MEM_OPTS='records: 200, page: 100' write_conf "$T/a.conf" "$WF"
+run_until_idle "$T/a.conf" 120 || { tail -20 "$T/daemon.log"; fail "the restored state did not start"; }
+echo "state: ok"
