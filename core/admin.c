@@ -9,6 +9,7 @@
 #include "admin.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "admin_auth.h"
 #include "admin_guard.h"
@@ -361,6 +363,35 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- listening --------------------------------------------------------------------------------- */
 
+/* A listening socket on the resolved address (bound here rather than by the HTTP server, so that a
+ * refusal names the address and the cause), or -1 with *err (new). */
+static int listen_on(const struct sockaddr_storage *ss, socklen_t sslen, const char *where, char **err)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+        (ss->ss_family != AF_INET6 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) == 0) &&
+        bind(fd, (const struct sockaddr *)ss, sslen) == 0 && listen(fd, 128) == 0)
+        return fd;
+    *err = cs_xasprintf("admin.listen %s: cannot listen there: %s%s", where, strerror(errno),
+                        errno == EADDRINUSE ? " (another process, perhaps another crmsyncd, has that port: stop "
+                                              "it or choose another port)"
+                                            : "");
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* The port a listening socket is bound to (the one the system chose for port 0). */
+static unsigned bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
 /* "127.0.0.1:8470", "[::1]:8470", "0.0.0.0:8470", "localhost:8470" -> one resolved address. */
 static int resolve_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, char **err)
 {
@@ -428,6 +459,7 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
     socklen_t sslen;
     unsigned max, per_ip, flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     char *why = NULL;
+    int fd;
 
     *out = NULL;
     *err = NULL;
@@ -467,23 +499,23 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
     max = (unsigned)json_integer_value(json_object_get(admin, "max_connections"));
     per_ip = (unsigned)json_integer_value(json_object_get(admin, "max_connections_per_ip"));
     a->guard = cs_guard_new(max, per_ip, json_integer_value(json_object_get(admin, "request_head_timeout")));
+    if ((fd = listen_on(&ss, sslen, listen, err)) < 0)
+        goto fail;
     /* libmicrohttpd's limit leaves room for the connections the guard is closing; its timeout is for
      * idle connections being served (a body, an answer) */
     a->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_LIMIT, max + per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        30u, MHD_OPTION_NOTIFY_CONNECTION, cs_guard_notify, a->guard, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, 4u,
+        MHD_OPTION_CONNECTION_LIMIT, max + per_ip, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_CONNECTION,
+        cs_guard_notify, a->guard, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
         cert && key ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
         a->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, a->tls_key, MHD_OPTION_END);
     if (!a->daemon) {
-        *err = cs_xasprintf("cannot listen on %s (in use, or not an address of this host?)", listen);
+        close(fd);
+        *err = cs_xasprintf("cannot serve on %s: the HTTP server did not start (see the message before)", listen);
         goto fail;
     }
-    {
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
-        cs_log(CS_LOG_NOTICE, "admin", "listening on %s%s (port %u)%s", cert && key ? "https://" : "http://", listen,
-               info ? (unsigned)info->port : 0u, cs_tokens_count(a->tokens) ? "" : "; no token: read-only");
-    }
+    cs_log(CS_LOG_NOTICE, "admin", "listening on %s%s (port %u)%s", cert && key ? "https://" : "http://", listen,
+           bound_port(fd), cs_tokens_count(a->tokens) ? "" : "; no token: read-only");
     *out = a;
     free(why);
     return 0;

@@ -11,7 +11,7 @@
  *
  * Errors: a failing call rolls its transaction back and leaves memory as it was (claimed rows stay in
  * flight, counters unchanged), so no row is ever lost. SQLite errors are logged at error level (scope
- * "backlog"); every message is kept for cs_backlog_errmsg().
+ * "backlog"); every message is kept for cs_backlog_errmsg() of the thread that made the call.
  */
 #include "backlog.h"
 
@@ -127,7 +127,6 @@ struct cs_backlog {
     sqlite3_stmt *stmts[S_COUNT]; /* prepared on first use, kept until close */
     struct wf *wfs;
     int64_t transactions; /* write transactions committed, for cs_backlog_stats */
-    char errmsg[512];
     char db_error[512]; /* the last SQLite error (CS_E_DB), for the health check */
     int64_t db_error_at;
 };
@@ -155,19 +154,23 @@ static int one_of(const char *s, const char *const *list)
     return 0;
 }
 
+/* The message of this thread's last failed call: each thread reads its own, so that another thread's
+ * failure meanwhile cannot replace (or blank) the cause a caller logs. */
+static _Thread_local char errmsg[512];
+
 /* Keep the message for cs_backlog_errmsg and log it (error level for CS_E_DB, else warning). */
 static int fail(struct cs_backlog *b, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(struct cs_backlog *b, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(b->errmsg, sizeof b->errmsg, fmt, ap);
+    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
     va_end(ap);
     if (rc == CS_E_DB) {
-        memcpy(b->db_error, b->errmsg, sizeof b->db_error);
+        memcpy(b->db_error, errmsg, sizeof b->db_error);
         b->db_error_at = cs_now_ms();
     }
-    cs_log(rc == CS_E_DB ? CS_LOG_ERROR : CS_LOG_WARNING, "backlog", "%s", b->errmsg);
+    cs_log(rc == CS_E_DB ? CS_LOG_ERROR : CS_LOG_WARNING, "backlog", "%s", errmsg);
     return rc;
 }
 
@@ -491,7 +494,7 @@ int cs_backlog_open(const char *path, struct cs_backlog **out, char **err)
     if (rc == 0)
         rc = load_counts(b);
     if (rc != 0 && !*err)
-        *err = cs_xstrdup(b->errmsg);
+        *err = cs_xstrdup(errmsg);
 out:
     if (rc != 0) {
         cs_backlog_close(b);
@@ -532,7 +535,8 @@ int cs_backlog_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int6
 
 const char *cs_backlog_errmsg(struct cs_backlog *b)
 {
-    return b->errmsg;
+    (void)b;
+    return errmsg;
 }
 
 /* ---- workflows -------------------------------------------------------------------------------- */
@@ -878,7 +882,8 @@ static int apply_outcome(struct cs_backlog *b, const struct cs_outcome *o, int64
     *gone = 1;
     switch (o->status) {
     case CS_RETRY:
-        return retry_row(b, o, gone);
+        rc = retry_row(b, o, gone);
+        break;
     case CS_REJECT:
         rc = one(exec(b, S_REJECT, "ItnttI", o->seq, o->error_class ? o->error_class : "rejected",
                       (int64_t)o->http_status, o->detail, o->failed_in, now));
@@ -886,7 +891,12 @@ static int apply_outcome(struct cs_backlog *b, const struct cs_outcome *o, int64
     default: /* CS_OK */
         break;
     }
-    return rc ? rc : one(exec(b, S_DELETE, "I", o->seq));
+    if (rc == 0 && o->status != CS_RETRY)
+        rc = one(exec(b, S_DELETE, "I", o->seq));
+    if (rc == CS_E_NOTFOUND) /* claimed here, so only another process can have taken it */
+        return fail(b, rc, "backlog row %" PRId64 " is no longer in %s (another process writes to this state "
+                    "database?)", o->seq, b->path);
+    return rc;
 }
 
 static int put_kv(struct cs_backlog *b, const char *ns, const char *key, const char *value)

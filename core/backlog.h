@@ -32,7 +32,7 @@ struct cs_backlog;
  * older duplicates of a key left by a crash are collapsed to the newest. */
 int cs_backlog_open(const char *path, struct cs_backlog **out, char **err);
 void cs_backlog_close(struct cs_backlog *b);
-/* Last SQLite error message of this connection (borrowed, for logs). */
+/* Why this thread's last failed call of `b` failed (borrowed, for logs; valid until its next call). */
 const char *cs_backlog_errmsg(struct cs_backlog *b);
 /* 1 with the last SQLite error (*msg new) and its time when one happened at or after since_ms (unix
  * ms), else 0: the health check reports it. */

@@ -439,8 +439,13 @@ static int cmd_health(struct ctl *c)
     else if (doc) {
         printf("%s\n", str(doc, "status", "?"));
         json_array_foreach(json_object_get(doc, "problems"), i, p)
-            printf("  %s is %s%s%s\n", str(p, "workflow", ""), str(p, "status", ""),
-                   json_string_value(json_object_get(p, "reason")) ? ": " : "", str(p, "reason", ""));
+        {
+            if (json_object_get(p, "component")) /* the state database */
+                printf("  %s: %s\n", str(p, "component", ""), str(p, "reason", ""));
+            else
+                printf("  %s is %s%s%s\n", str(p, "workflow", ""), str(p, "status", ""),
+                       json_string_value(json_object_get(p, "reason")) ? ": " : "", str(p, "reason", ""));
+        }
     }
     json_decref(doc);
     return rc;
@@ -487,7 +492,7 @@ int main(int argc, char **argv)
     const char *url = NULL, *token_file = NULL, *config = SYSCONFDIR "/crmsync/crmsync.conf";
     struct ctl c = {.limit = 50};
     char *err = NULL;
-    int opt, rc;
+    int opt, rc, config_given = 0;
 
     while ((opt = getopt_long(argc, argv, "c:h", longs, NULL)) != -1) {
         switch (opt) {
@@ -499,6 +504,7 @@ int main(int argc, char **argv)
             break;
         case 'c':
             config = optarg;
+            config_given = 1;
             break;
         case 'j':
             c.json = 1;
@@ -521,7 +527,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return CTL_USAGE;
     }
-    if (!(c.client = ctl_client_new(url, token_file, config, &err))) {
+    if (!(c.client = ctl_client_new(url, token_file, config, config_given, &err))) {
         fprintf(stderr, "crmsyncctl: %s\n", err);
         free(err);
         return CTL_FAILED;

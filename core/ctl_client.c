@@ -65,7 +65,8 @@ static char *config_token(const json_t *admin)
     return NULL;
 }
 
-struct ctl_client *ctl_client_new(const char *url, const char *token_file, const char *config_path, char **err)
+struct ctl_client *ctl_client_new(const char *url, const char *token_file, const char *config_path,
+                                  int config_given, char **err)
 {
     struct ctl_client *c = cs_xcalloc(1, sizeof *c);
     struct cs_config *cfg = NULL;
@@ -73,9 +74,16 @@ struct ctl_client *ctl_client_new(const char *url, const char *token_file, const
     const json_t *admin = NULL;
 
     *err = NULL;
-    /* the config file is optional: an operator without read access passes --url and --token-file */
+    /* the default config file is optional: an operator without read access passes --url and
+     * --token-file; a file named with -c must be read, or the daemon reached would be a guess */
     if ((!url || !token_file) && cs_config_load(config_path, &cfg, &cfg_err) == 0)
         admin = json_object_get(cfg->root, "admin");
+    if (cfg_err && config_given) {
+        *err = cs_xasprintf("cannot use the configuration named with -c: %s (fix the path, or pass --url and "
+                            "--token-file instead)", cfg_err);
+        free(cfg_err);
+        goto fail;
+    }
     free(cfg_err);
     c->base = url ? cs_xstrdup(url) : base_from_listen(json_string_value(json_object_get(admin, "listen"))
                                                            ? json_string_value(json_object_get(admin, "listen"))

@@ -244,14 +244,20 @@ static void hold_kv(cs_ctx *ctx, const char *key, const char *value)
 /* Held while the owner holds (a sink's write()); otherwise written now, replacing a held write. */
 static cs_status host_kv_put(cs_ctx *ctx, const char *key, const char *value)
 {
-    if (!ctx->backlog)
+    if (!ctx->backlog) {
+        cs_log(CS_LOG_ERROR, ctx->scope, "cannot store %s: this instance has no state database (a configuration "
+               "check's or the admin API's)", key);
         return CS_FATAL;
+    }
     if (ctx->kv_holding) {
         hold_kv(ctx, key, value);
         return CS_OK;
     }
-    if (cs_backlog_kv_put(ctx->backlog, ctx->kv_ns, key, value) != 0)
+    if (cs_backlog_kv_put(ctx->backlog, ctx->kv_ns, key, value) != 0) {
+        cs_log(CS_LOG_ERROR, ctx->scope, "cannot store %s in the state database: %s", key,
+               cs_backlog_errmsg(ctx->backlog));
         return CS_RETRY;
+    }
     json_object_del(ctx->kv_held, key);
     return CS_OK;
 }

@@ -68,7 +68,7 @@ static cs_status cache_put(struct acs *a, const char *kvkey, const char *hash, c
     st = a->host->kv_put(a->ctx, kvkey, v);
     free(v);
     if (st != CS_OK)
-        acs_fail(a, 0, "cannot store the key -> PKey cache in the state database");
+        acs_fail(a, 0, "cannot store the key -> PKey cache in the state database (its cause is logged just before)");
     return st;
 }
 

@@ -78,6 +78,26 @@ API_ENV_VALUE=let-me-in
 export API_ENV_VALUE
 CAP_OPTS="api_token_env: API_ENV_VALUE" write_conf "$T/env.conf" "$WF"
 "$CRMSYNCD" -c "$T/env.conf" --check-config >/dev/null || fail "a secret from the environment was refused"
+# an admin port another process holds: refused at start naming the address and the cause
+"$PYTHON3" -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True); time.sleep(120)' >"$T/port" &
+HOLDER=$!
+i=0
+until [ -s "$T/port" ]; do
+    i=$((i + 1))
+    [ "$i" -lt 100 ] || fail "the port holder did not start"
+    sleep 0.1
+done
+port=$(cat "$T/port")
+ADMIN_LISTEN="127.0.0.1:$port" write_conf "$T/taken.conf" "$WF"
+status=0
+timeout 60 "$CRMSYNCD" -c "$T/taken.conf" >"$T/taken.log" 2>&1 || status=$?
+kill "$HOLDER" 2>/dev/null || true
+[ "$status" -eq 78 ] || { cat "$T/taken.log"; fail "a taken admin port: exit status $status, expected 78"; }
+grep -qF "admin.listen 127.0.0.1:$port: cannot listen there: Address already in use" "$T/taken.log" ||
+    { cat "$T/taken.log"; fail "a taken admin port was not named with its cause"; }
+if grep -q 'port 0' "$T/taken.log"; then fail "the refusal speaks of port 0"; fi
 # plugins export exactly one symbol
 so="$TESTPLUG_DIR/.libs/testplug.so"
 exports=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBR]$/ { print $3 }')

@@ -110,6 +110,12 @@ class Ctl(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("Authorization: Bearer", err)
         self.assertEqual(self.ctl("frobnicate")[0], 2)
+        # a configuration named with -c that cannot be read is an error, not a guess at 127.0.0.1:8470
+        code, out, err = self.ctl("-c", os.path.join(self.d.path, "nonexistent.conf"), "workflows", config=False)
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("cannot use the configuration named with -c: %s" % os.path.join(self.d.path, "nonexistent.conf"),
+                      err)
+        self.assertNotIn("8470", err)
         self.assertEqual(self.ctl("replay", "main", "accounts")[0], 4)
 
     def test_token_from_admin_tokens(self):

@@ -850,6 +850,31 @@ static void test_malformed_dead(void)
     cs_backlog_close(b);
 }
 
+/* A claimed row that another process took away: completing it fails with that cause (the message
+ * was empty), for each outcome. */
+static void test_row_taken(void)
+{
+    char *path;
+    struct cs_backlog *b = fresh("taken", &path);
+    struct cs_claim c[3];
+    const cs_status outcomes[3] = {CS_OK, CS_REJECT, CS_RETRY};
+    size_t n;
+
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(enq1(b, i == 0 ? "a" : i == 1 ? "b" : "c", 1), 0);
+    n = claim(b, 0, 3, c);
+    CHECK_INT(n, 3);
+    raw_exec(path, "DELETE FROM backlog");
+    for (size_t i = 0; i < n; i++) {
+        CHECK(complete1(b, c[i].seq, outcomes[i], 0) != 0);
+        CHECK_CONTAINS(cs_backlog_errmsg(b), "is no longer in");
+        CHECK_CONTAINS(cs_backlog_errmsg(b), "another process writes to this state database?");
+    }
+    drop_claims(c, n);
+    cs_backlog_close(b);
+    free(path);
+}
+
 /* ---- redrive ----------------------------------------------------------------------------------- */
 
 /* Enqueue key at version v, claim it and reject it. */
@@ -1197,6 +1222,7 @@ int main(void)
     test_reject();
     test_mapping_dead();
     test_malformed_dead();
+    test_row_taken();
     test_redrive_matching();
     test_redrive();
     test_release();

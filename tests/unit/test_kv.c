@@ -353,6 +353,41 @@ static void test_cost_flat(void)
     cs_backlog_close(b);
 }
 
+/* A kv_put the state database refuses, and one without a state database, log the cause with the key
+ * (a plugin's own message about it had none). */
+static void test_refused_put_says_why(void)
+{
+    struct cs_backlog *b = open_db("refused");
+    struct cs_ctx *ctx = cs_ctx_new("test/acs#0", NS, b, NULL, NULL), *none = cs_ctx_new("check/acs", NS, NULL, NULL, NULL);
+    char *path = cs_xasprintf("%s/refused.db", tmpdir), *logged = cs_xasprintf("%s/refused.log", tmpdir), text[4096];
+    sqlite3 *raw = NULL;
+    FILE *f;
+    size_t n;
+    int saved = dup(2);
+
+    CHECK(sqlite3_open(path, &raw) == SQLITE_OK && sqlite3_exec(raw, "DROP TABLE kv", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(raw);
+    CHECK(freopen(logged, "w", stderr) != NULL);
+    CHECK_INT(cs_host_table.kv_put(ctx, "ext:42", "v"), CS_RETRY);
+    CHECK_INT(cs_host_table.kv_put(none, "ext:43", "v"), CS_FATAL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    f = fopen(logged, "r");
+    n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = '\0';
+    if (f)
+        fclose(f);
+    CHECK_CONTAINS(text, "[test/acs#0] cannot store ext:42 in the state database: ");
+    CHECK_CONTAINS(text, "no such table: kv");
+    CHECK_CONTAINS(text, "[check/acs] cannot store ext:43: this instance has no state database");
+    cs_ctx_free(ctx);
+    cs_ctx_free(none);
+    cs_backlog_close(b);
+    free(path);
+    free(logged);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -366,6 +401,7 @@ int main(void)
     test_held_until_settled();
     test_not_held_outside_write();
     test_kept_without_batch();
+    test_refused_put_says_why();
     test_failed_settle_keeps_held();
     test_migration_keeps_values();
     test_cost_flat();
