@@ -724,17 +724,22 @@ int cs_config_read_secret(const char *file, char **value, char **err)
     char *buf = NULL;
     size_t len = 0;
     struct stat st;
-    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc = CS_E_INVAL;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below) */
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), rc = CS_E_INVAL;
 
     *value = *err = NULL;
     if (fd < 0 || fstat(fd, &st) < 0) {
         *err = cs_xasprintf("cannot read %s: %s", file, strerror(errno));
         rc = CS_E_IO;
     } else if (!S_ISREG(st.st_mode)) {
-        *err = cs_xasprintf("%s is not a regular file", file);
-    } else if (st.st_mode & 044) {
-        *err = cs_xasprintf("%s is readable by group or others (mode %04o); run: chmod 600 %s", file,
-                            (unsigned)(st.st_mode & 07777), file);
+        *err = cs_xasprintf("%s is not a regular file: put the secret in a file of its own", file);
+    } else if (st.st_mode & 066) {
+        *err = cs_xasprintf("%s is %s by group or others (mode %04o); run: chmod 600 %s", file,
+                            st.st_mode & 044 ? "readable" : "writable", (unsigned)(st.st_mode & 07777), file);
+    } else if (st.st_uid != geteuid() && st.st_uid != 0) {
+        *err = cs_xasprintf("%s is owned by uid %u, not by the user crmsyncd runs as (uid %u), who could "
+                            "replace it; run: chown %u %s",
+                            file, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), file);
     } else if (cs_read_all(fd, SECRET_MAX, &buf, &len) < 0) {
         *err = cs_xasprintf("cannot read %s: %s", file, strerror(errno));
         rc = CS_E_IO;
@@ -743,6 +748,11 @@ int cs_config_read_secret(const char *file, char **value, char **err)
         buf[len] = '\0';
         if (len == 0) {
             *err = cs_xasprintf("%s is empty", file);
+        } else if (strlen(buf) != len) {
+            *err = cs_xasprintf("%s holds a NUL byte: a secret is one line of text", file);
+        } else if (buf[len - 1] == '\r') {
+            *err = cs_xasprintf("%s ends its line with a carriage return (saved with Windows line ends?); "
+                                "run: sed -i 's/\\r$//' %s", file, file);
         } else {
             *value = buf;
             buf = NULL;

@@ -62,6 +62,29 @@ printf 'let-me-in\n' >"$T/token"
 chmod 644 "$T/token"
 CAP_OPTS="api_token_file: $T/token" write_conf "$T/secret.conf" "$WF"
 expect_refusal "$T/secret.conf" "is readable by group or others (mode 0644); run: chmod 600 $T/token"
+chmod 602 "$T/token"
+expect_refusal "$T/secret.conf" "is writable by group or others (mode 0602); run: chmod 600 $T/token"
+# a FIFO is refused at once (opening it waited for a writer for good)
+mkfifo "$T/fifo"
+CAP_OPTS="api_token_file: $T/fifo" write_conf "$T/fifo.conf" "$WF"
+status=0
+timeout 30 "$CRMSYNCD" -c "$T/fifo.conf" --check-config >"$T/out" 2>&1 || status=$?
+[ "$status" -eq 78 ] && grep -qF "$T/fifo is not a regular file" "$T/out" ||
+    { cat "$T/out"; fail "a FIFO as a secret file: exit status $status"; }
+# a NUL byte or a Windows line end in a secret
+printf 'let\000me-in\n' >"$T/nul"
+printf 'let-me-in\r\n' >"$T/crlf"
+chmod 600 "$T/nul" "$T/crlf"
+CAP_OPTS="api_token_file: $T/nul" write_conf "$T/nul.conf" "$WF"
+expect_refusal "$T/nul.conf" "$T/nul holds a NUL byte"
+CAP_OPTS="api_token_file: $T/crlf" write_conf "$T/crlf.conf" "$WF"
+expect_refusal "$T/crlf.conf" "$T/crlf ends its line with a carriage return"
+# a secret another user owns (and could replace)
+if [ "$(id -u)" -eq 0 ]; then
+    cp "$T/crlf" "$T/theirs" && printf 'let-me-in\n' >"$T/theirs" && chown 65534 "$T/theirs"
+    CAP_OPTS="api_token_file: $T/theirs" write_conf "$T/theirs.conf" "$WF"
+    expect_refusal "$T/theirs.conf" "$T/theirs is owned by uid 65534, not by the user crmsyncd runs as (uid 0)"
+fi
 chmod 600 "$T/token"
 LOG_LEVEL=debug CAP_OPTS="api_token_file: $T/token" write_conf "$T/secret.conf" "$WF"
 run_until_idle "$T/secret.conf" || { cat "$T/daemon.log"; fail "the token from a file was not accepted"; }
