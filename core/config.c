@@ -923,25 +923,28 @@ static char *first_at(const struct cs_config *cfg, const char *path)
     return file ? cs_xasprintf("%s:%lld", file, line) : cs_xasprintf("line %lld", line);
 }
 
-/* Each string (or string member `member` of each object) of `list` at `path` appears once. */
+/* Each string (or string member `member` of each object) of `list` at `path` appears once. Linear:
+ * the strings seen are kept with their first index. */
 static void check_unique(struct checker *c, const char *path, const json_t *list, const char *member,
                          const char *what)
 {
+    json_t *seen = json_object();
     for (size_t i = 0; i < json_array_size(list); i++) {
         const char *s = item_string(list, i, member);
-        for (size_t j = 0; s && j < i; j++) {
-            const char *t = item_string(list, j, member);
-            if (t && strcmp(s, t) == 0) {
-                char *here = item_path(path, i, member), *first = item_path(path, j, member);
-                char *at = first_at(c->cfg, first);
-                report(c, here, "duplicate %s \"%s\" (first at %s)", what, s, at);
-                free(at);
-                free(here);
-                free(first);
-                break;
-            }
+        const json_t *first_index = s ? json_object_get(seen, s) : NULL;
+        if (first_index) {
+            size_t j = (size_t)json_integer_value(first_index);
+            char *here = item_path(path, i, member), *first = item_path(path, j, member);
+            char *at = first_at(c->cfg, first);
+            report(c, here, "duplicate %s \"%s\" (first at %s)", what, s, at);
+            free(at);
+            free(here);
+            free(first);
+        } else if (s) {
+            json_object_set_new_nocheck(seen, s, json_integer((json_int_t)i));
         }
     }
+    json_decref(seen);
 }
 
 /* Member `member` of workflow i names an entry of `connections`. */
@@ -1030,19 +1033,38 @@ static void retry_post(struct checker *c, const char *path, json_t *retry)
 /* Each destination table is the target of one mapping (a duplicate stream is reported already). */
 static void check_targets(struct checker *c, const char *path, const json_t *mappings)
 {
+    /* per target: [the first mapping to it, the first one to it from another stream than that one's] */
+    json_t *seen = json_object();
     for (size_t i = 0; i < json_array_size(mappings); i++) {
         const char *t = item_string(mappings, i, "target"), *st = item_string(mappings, i, "stream");
-        for (size_t j = 0; t && st && j < i; j++) {
-            const char *u = item_string(mappings, j, "target"), *su = item_string(mappings, j, "stream");
-            if (u && su && strcmp(t, u) == 0 && strcmp(st, su) != 0) {
-                char *here = cs_xasprintf("%s%smappings[%zu].target", path, *path ? "." : "", i);
-                report(c, here, "\"%s\" is already the target of mappings[%zu] (%s): each destination table is "
-                                "mapped to once", t, j, su);
-                free(here);
-                break;
-            }
+        json_t *firsts = t && st ? json_object_get(seen, t) : NULL;
+        const json_t *other;
+        size_t j0, j;
+        if (!t || !st)
+            continue;
+        if (!firsts) {
+            json_object_set_new_nocheck(seen, t, json_pack("[I]", (json_int_t)i));
+            continue;
+        }
+        j0 = (size_t)json_integer_value(json_array_get(firsts, 0));
+        other = json_array_get(firsts, 1);
+        if (strcmp(st, item_string(mappings, j0, "stream")) != 0) {
+            j = j0;
+            if (!other)
+                json_array_append_new(firsts, json_integer((json_int_t)i));
+        } else if (other) {
+            j = (size_t)json_integer_value(other);
+        } else {
+            continue;
+        }
+        {
+            char *here = cs_xasprintf("%s%smappings[%zu].target", path, *path ? "." : "", i);
+            report(c, here, "\"%s\" is already the target of mappings[%zu] (%s): each destination table is "
+                            "mapped to once", t, j, item_string(mappings, j, "stream"));
+            free(here);
         }
     }
+    json_decref(seen);
 }
 
 /* Adobe's guardrails: at most limits.custom_entities custom tables, each with at most limits.columns

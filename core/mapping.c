@@ -36,14 +36,14 @@ static const char *member_str(const json_t *obj, const char *name)
     return json_string_value(json_object_get(obj, name));
 }
 
-/* Index of the first element of `list` before `end` whose `member` equals `value`, or -1. */
-static long index_of(const json_t *list, size_t end, const char *member, const char *value)
+/* The index `seen` holds for `key`, or -1 after recording `i` for it: the checks below stay linear
+ * in the list sizes. */
+static long first_seen(json_t *seen, const char *key, size_t i)
 {
-    for (size_t i = 0; value && i < end; i++) {
-        const char *s = member_str(json_array_get(list, i), member);
-        if (s && strcmp(s, value) == 0)
-            return (long)i;
-    }
+    const json_t *at = json_object_get(seen, key);
+    if (at)
+        return (long)json_integer_value(at);
+    json_object_set_new_nocheck(seen, key, json_integer((json_int_t)i));
     return -1;
 }
 
@@ -52,12 +52,13 @@ static int check_fields(const json_t *m, cs_mapping_report report, void *arg)
 {
     const json_t *fields = json_object_get(m, "fields"), *key = json_object_get(m, "key");
     const char *key_target = member_str(key, "target");
+    json_t *targets = json_object();
     int bad = 0;
     for (size_t i = 0; i < json_array_size(fields); i++) {
         const json_t *f = json_array_get(fields, i);
         const char *target = member_str(f, "target");
         char member[64];
-        long first = index_of(fields, i, "target", target);
+        long first = target ? first_seen(targets, target, i) : -1;
         snprintf(member, sizeof member, "fields[%zu].target", i);
         if (key_target && target && strcmp(target, key_target) == 0) {
             reportf(report, arg, member, "\"%s\" is the mapping's key (key.target); it is written from key.source",
@@ -70,6 +71,7 @@ static int check_fields(const json_t *m, cs_mapping_report report, void *arg)
             bad++;
         }
     }
+    json_decref(targets);
     return bad;
 }
 
@@ -77,31 +79,37 @@ static int check_fields(const json_t *m, cs_mapping_report report, void *arg)
 static int check_replacements(const json_t *m, cs_mapping_report report, void *arg)
 {
     const json_t *rules = json_object_get(m, "replacements"), *fields = json_object_get(m, "fields");
+    json_t *sources = json_object(), *pairs = json_object();
     int bad = 0;
+    for (size_t i = 0; i < json_array_size(fields); i++)
+        if (member_str(json_array_get(fields, i), "source"))
+            first_seen(sources, member_str(json_array_get(fields, i), "source"), i);
     for (size_t i = 0; i < json_array_size(rules); i++) {
         const json_t *r = json_array_get(rules, i);
         const char *field = member_str(r, "field");
-        char member[64];
+        char member[64], *from, *pair;
+        long first;
         snprintf(member, sizeof member, "replacements[%zu].field", i);
         if (!field)
             continue; /* the schema has reported it */
-        if (index_of(fields, json_array_size(fields), "source", field) < 0) {
+        if (!json_object_get(sources, field)) {
             reportf(report, arg, member, "\"%s\" is not a mapped field: add it to fields first", field);
             bad++;
             continue;
         }
-        for (size_t j = 0; j < i; j++) {
-            const json_t *o = json_array_get(rules, j);
-            const char *other = member_str(o, "field");
-            if (other && strcmp(other, field) == 0 &&
-                json_equal(json_object_get(o, "from"), json_object_get(r, "from"))) {
-                snprintf(member, sizeof member, "replacements[%zu].from", i);
-                reportf(report, arg, member, "replacements[%zu] already replaces this value of \"%s\"", j, field);
-                bad++;
-                break;
-            }
+        /* the pair as text: the field, then the value as canonical JSON */
+        from = json_dumps(json_object_get(r, "from"), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        pair = cs_xasprintf("%s%c%s", field, '\0' + 1, from ? from : "null");
+        free(from);
+        if ((first = first_seen(pairs, pair, i)) >= 0) {
+            snprintf(member, sizeof member, "replacements[%zu].from", i);
+            reportf(report, arg, member, "replacements[%ld] already replaces this value of \"%s\"", first, field);
+            bad++;
         }
+        free(pair);
     }
+    json_decref(sources);
+    json_decref(pairs);
     return bad;
 }
 
@@ -230,33 +238,36 @@ int cs_mapping_is_custom(const json_t *m)
     return s && strcmp(s, "contact") != 0 && strcmp(s, "contacts") != 0;
 }
 
-/* The mapping of `stream` in a definition, or NULL. */
-static const json_t *find_mapping(const json_t *def, const char *stream)
-{
-    const json_t *mappings = json_object_get(def, "mappings");
-    long i = index_of(mappings, json_array_size(mappings), "stream", stream);
-    return i < 0 ? NULL : json_array_get(mappings, (size_t)i);
-}
-
 char *cs_mapping_check_immutable(const json_t *prev, const json_t *next)
 {
     const json_t *m;
+    json_t *before = json_object(); /* stream -> the first index of a mapping of it in prev */
+    char *why = NULL;
     size_t i;
+    json_array_foreach(json_object_get(prev, "mappings"), i, m)
+    {
+        if (member_str(m, "stream"))
+            first_seen(before, member_str(m, "stream"), i);
+    }
     json_array_foreach(json_object_get(next, "mappings"), i, m)
     {
         const char *stream = member_str(m, "stream");
-        const json_t *old = find_mapping(prev, stream);
+        const json_t *at = stream ? json_object_get(before, stream) : NULL;
+        const json_t *old = at ? json_array_get(json_object_get(prev, "mappings"), (size_t)json_integer_value(at)) : NULL;
         const json_t *ok = json_object_get(old, "key"), *nk = json_object_get(m, "key");
         if (!old)
             continue;
         if (strcmp(member_str(old, "target"), member_str(m, "target")) != 0)
-            return cs_xasprintf("mappings[%zu].target: the table pair %s -> %s is fixed once saved (not %s -> %s); "
-                                "delete the mapping, save, then add the new one",
-                                i, stream, member_str(old, "target"), stream, member_str(m, "target"));
-        if (ok && !json_equal(ok, nk))
-            return cs_xasprintf("mappings[%zu].key: the key of %s -> %s (%s -> %s) is fixed once saved; delete the "
-                                "mapping, save, then add it again with the new key",
-                                i, stream, member_str(m, "target"), member_str(ok, "source"), member_str(ok, "target"));
+            why = cs_xasprintf("mappings[%zu].target: the table pair %s -> %s is fixed once saved (not %s -> %s); "
+                               "delete the mapping, save, then add the new one",
+                               i, stream, member_str(old, "target"), stream, member_str(m, "target"));
+        else if (ok && !json_equal(ok, nk))
+            why = cs_xasprintf("mappings[%zu].key: the key of %s -> %s (%s -> %s) is fixed once saved; delete the "
+                               "mapping, save, then add it again with the new key",
+                               i, stream, member_str(m, "target"), member_str(ok, "source"), member_str(ok, "target"));
+        if (why)
+            break;
     }
-    return NULL;
+    json_decref(before);
+    return why;
 }

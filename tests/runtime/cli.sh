@@ -101,6 +101,22 @@ API_ENV_VALUE=let-me-in
 export API_ENV_VALUE
 CAP_OPTS="api_token_env: API_ENV_VALUE" write_conf "$T/env.conf" "$WF"
 "$CRMSYNCD" -c "$T/env.conf" --check-config >/dev/null || fail "a secret from the environment was refused"
+# the checks are linear in the list sizes: 40,000 mappings (flow style, to stay under the 1 MiB a
+# file may have) are checked within a CPU budget some twenty times what they need (they took minutes)
+"$PYTHON3" - "$T/big.conf" "$T/state" "$TESTPLUG_DIR" <<'PY'
+import sys
+path, state, plugdir = sys.argv[1:]
+n = 40000
+with open(path, "w") as f:
+    f.write("state_dir: %s\nplugin_dir: %s\nplugins: [testplug]\nconnections:\n" % (state, plugdir))
+    f.write("  mem: {connector: memory-source, records: 10}\n  cap: {connector: capture-sink, file: /nonexistent}\n")
+    f.write("workflows:\n  - id: big\n    source: mem\n    sink: cap\n    limits: {custom_entities: 1000000}\n")
+    f.write("    mappings: [%s, {stream: s7, target: s9}]\n" % ", ".join("{stream: s%d}" % i for i in range(n)))
+PY
+status=0
+(ulimit -t 60 && exec "$CRMSYNCD" -c "$T/big.conf" --check-config) >"$T/out" 2>&1 || status=$?
+[ "$status" -eq 78 ] || { tail -5 "$T/out"; fail "40,000 mappings: exit status $status (78 expected; 137 or 152: out of CPU time)"; }
+grep -qF "workflows[0].mappings[40000].stream: duplicate stream \"s7\"" "$T/out" || { tail -5 "$T/out"; fail "big: no duplicate"; }
 # an admin port another process holds: refused at start naming the address and the cause
 "$PYTHON3" -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
