@@ -56,6 +56,9 @@ enum stmt {
     "SELECT 1 FROM backlog n WHERE n.workflow_id = backlog.workflow_id AND n.stream = backlog.stream "   \
     "AND n.record_key = backlog.record_key AND n.seq > backlog.seq"
 
+/* A dead letter that holds a record the backlog can take again. */
+#define WELL_FORMED "(record_key IS NOT NULL AND stream <> '' AND op IN ('upsert', 'delete'))"
+
 static const char *const sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -106,8 +109,10 @@ static const char *const sql[S_COUNT] = {
     [S_DEAD_LIST] = "SELECT id, stream, record_key, op, error_class, http_status, error_detail, failed_in,"
                     " attempts, failed_at, redriven_at, payload FROM dead_letter"
                     " WHERE workflow_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-    [S_DEAD_REDRIVABLE] = "SELECT redriven_at IS NULL FROM dead_letter WHERE workflow_id = ?1 AND id = ?2",
-    [S_DEAD_IDS] = "SELECT id FROM dead_letter WHERE workflow_id = ?1 AND redriven_at IS NULL"
+    /* 1: can go back; 0: went back already; 2: a malformed record (no key, stream or op) cannot */
+    [S_DEAD_REDRIVABLE] = "SELECT CASE WHEN redriven_at IS NOT NULL THEN 0 WHEN " WELL_FORMED " THEN 1 ELSE 2 END"
+                          " FROM dead_letter WHERE workflow_id = ?1 AND id = ?2",
+    [S_DEAD_IDS] = "SELECT id FROM dead_letter WHERE workflow_id = ?1 AND redriven_at IS NULL AND " WELL_FORMED
                    " AND (?2 = 0 OR http_status = ?2) AND ts >= ?3 ORDER BY id DESC",
     [S_KEY_QUEUED] = "SELECT EXISTS (SELECT 1 FROM dead_letter d JOIN backlog k ON k.workflow_id = d.workflow_id"
                      " AND k.stream = d.stream AND k.record_key = d.record_key WHERE d.id = ?1)",
@@ -1050,6 +1055,11 @@ static int redrive_one(struct cs_backlog *b, const char *wf, int64_t id, int64_t
     if (rc > 0 && !redrivable)
         return fail(b, CS_E_STATE,
                     "%s: dead letter %" PRId64 " was redriven already",
+                    wf, id);
+    if (rc > 0 && redrivable == 2)
+        return fail(b, CS_E_STATE,
+                    "%s: dead letter %" PRId64 " is a malformed record (no key, stream or operation) and cannot be "
+                    "written; once the source row is fixed, its next change is read again",
                     wf, id);
     return rc < 0 ? rc : redrive_letter(b, id, now, requeued);
 }

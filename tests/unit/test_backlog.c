@@ -831,6 +831,7 @@ static void test_malformed_dead(void)
                                 {.record = NULL, .error_class = "mapping_failed", .detail = "no record"}};
     cs_record *recs[1] = {rec_v("r1", 1)};
     struct cs_enqueue e = {.records = recs, .n_records = 1, .dead = bad, .n_dead = 2, .cursor_stream = "contact"};
+    size_t n = 0;
 
     e.cursor = json_pack("{s:s}", "token", "after-bad");
     CHECK_INT(cs_backlog_enqueue(b, WF, &e), 0);
@@ -846,6 +847,12 @@ static void test_malformed_dead(void)
     d = json_array_get(list, 1); /* newest first */
     CHECK_STR(json_string_value(json_object_get(json_object_get(d, "payload"), "firstname")), "Ann");
     CHECK_STR(json_string_value(json_object_get(d, "detail")), "no key");
+    /* they cannot be written: a redrive of all leaves them, one of them alone is refused, saying why */
+    CHECK_INT(cs_backlog_dead_redrive(b, WF, 0, &n), 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(dead(b), 2);
+    CHECK_INT(cs_backlog_dead_redrive(b, WF, json_integer_value(json_object_get(d, "id")), &n), CS_E_STATE);
+    CHECK_CONTAINS(cs_backlog_errmsg(b), "is a malformed record (no key, stream or operation) and cannot be written");
     json_decref(list);
     cs_backlog_close(b);
 }
