@@ -74,6 +74,7 @@ static void add_line(char **text, char *line)
 
 struct reader {
     yaml_parser_t parser;
+    const char *text;  /* what is read, for the line and column of a byte offset */
     const char *name;  /* file name for messages */
     json_t *positions; /* key path -> [line, column] (borrowed) */
     char *err;         /* the error that stopped reading (new) */
@@ -107,9 +108,15 @@ static int next_event(struct reader *r, yaml_event_t *ev)
 
     if (yaml_parser_parse(&r->parser, ev))
         return 0;
-    if (p->error == YAML_READER_ERROR)
-        r->err = cs_xasprintf("%s: %s at byte %zu", r->name, p->problem, p->problem_offset);
-    else if (p->problem)
+    if (p->error == YAML_READER_ERROR) { /* bad UTF-8, a control character: it gives a byte offset */
+        yaml_mark_t at = {.line = 0, .column = 0};
+        for (size_t i = 0; i < p->problem_offset; i++) {
+            at.column += ((unsigned char)r->text[i] & 0xc0) != 0x80; /* a character starts here */
+            if (r->text[i] == '\n')
+                at.line++, at.column = 0;
+        }
+        reader_fail(r, at, "", "%s (byte %zu)", p->problem, p->problem_offset);
+    } else if (p->problem)
         reader_fail(r, p->problem_mark, "", "%s%s%s", p->problem, p->context ? " " : "",
                     p->context ? p->context : "");
     else
@@ -365,7 +372,7 @@ fail:
  * with *err (new) set. */
 static json_t *parse_text(const char *text, size_t len, const char *name, json_t *positions, char **err)
 {
-    struct reader r = {.name = name, .positions = positions};
+    struct reader r = {.text = text, .name = name, .positions = positions};
     json_t *doc;
 
     if (!yaml_parser_initialize(&r.parser)) {
@@ -1435,6 +1442,11 @@ int cs_config_load(const char *path, struct cs_config **out, char **err)
     cfg->positions = json_object();
     text = cs_read_file(path, CONFIG_MAX, &len, err);
     if (!text) {
+        if (errno == EFBIG) {
+            free(*err);
+            *err = cs_xasprintf("%s: larger than the %u KiB a configuration file may have; move workflows or "
+                                "connections into files of a conf.d directory beside it", path, CONFIG_MAX / 1024);
+        }
         rc = CS_E_IO;
         goto out;
     }

@@ -110,10 +110,13 @@ fail:
 char *cs_read_file(const char *path, size_t max, size_t *len, char **err)
 {
     char *text = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0 || cs_read_all(fd, max, &text, len) < 0)
-        *err = cs_xasprintf("%s: %s", path, strerror(errno));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), saved = 0;
+    if (fd < 0 || cs_read_all(fd, max, &text, len) < 0) {
+        saved = errno;
+        *err = cs_xasprintf("%s: %s", path, strerror(saved));
+    }
     if (fd >= 0)
         close(fd);
+    errno = saved; /* the caller may tell why (EFBIG: over max) */
     return text;
 }

@@ -37,7 +37,7 @@ char *cs_xvasprintf(const char *fmt, va_list ap);
 /* Read all of `fd` (at most `max` bytes, else EFBIG) into a new NUL-terminated buffer. 0 or -1 (errno). */
 int cs_read_all(int fd, size_t max, char **out, size_t *len);
 /* A whole file (at most `max` bytes) as a new string of *len bytes, or NULL with *err (new) naming the
- * path and the reason. */
+ * path and the reason, and errno set to it (EFBIG: larger than max). */
 char *cs_read_file(const char *path, size_t max, size_t *len, char **err);
 
 /* Format a Unix-ms time as local "HH:MM:SS" into buf (at least 9 bytes). */

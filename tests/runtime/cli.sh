@@ -41,6 +41,16 @@ expect_refusal "$T/stage.conf" "workflows[0].mappings[0].stages[0].name: no load
 sed 's/mappings: \[{stream: contacts}\]/mappings: [{stream: contacts, fields: [{source: a, target: b}], replacements: [{fiel: a, from: 1, to: 2}]}]/' \
     "$T/good.conf" >"$T/repl.conf"
 expect_refusal "$T/repl.conf" "repl.conf:14:84: workflows[0].mappings[0].replacements[0].field: required"
+# what the YAML reader refuses has its line and column too; an oversized file says what to do
+printf 'state_dir: /tmp/x\nplugins: [caf\351]\n' >"$T/utf8.conf"
+expect_refusal "$T/utf8.conf" "utf8.conf:2:15: invalid trailing UTF-8 octet (byte 32)"
+printf 'state_dir: /tmp/x\n# a bell \007 here\n' >"$T/ctrl.conf"
+expect_refusal "$T/ctrl.conf" "ctrl.conf:2:10: control characters are not allowed (byte 27)"
+head -c 1100000 /dev/zero | tr '\0' '#' >"$T/huge.conf"
+status=0
+"$CRMSYNCD" -c "$T/huge.conf" --check-config >"$T/out" 2>&1 || status=$?
+grep -qF "huge.conf: larger than the 1024 KiB a configuration file may have; move workflows or connections" "$T/out" ||
+    { cat "$T/out"; fail "an oversized file: exit status $status"; }
 # a plugin that is not there, at its position in `plugins`
 sed 's/plugins: \[testplug\]/plugins: [testplug, nosuch]/' "$T/good.conf" >"$T/plug.conf"
 expect_refusal "$T/plug.conf" "plug.conf:3:21: plugins[1]: plugin \"nosuch\": not found in plugin_dir"
