@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-all.sh - the README's test command: installs the dependencies (Debian 12, as root), builds with
 # warnings as errors and runs the whole suite with `make check`, ending with the test runner's summary.
-# SANITIZE=1 builds with ASan and UBSan.
+# SANITIZE=1 builds with ASan and UBSan (in build-sanitize/), SANITIZE=thread with ThreadSanitizer (in
+# build-tsan/).
 set -eu
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -ne 0 ] || sh tests/deps.sh
@@ -9,6 +10,8 @@ cd "$(dirname "$0")/.."
 build=build flags="--enable-werror"
 if [ "${SANITIZE:-0}" = 1 ]; then
     build=build-sanitize flags="$flags --enable-asan --enable-ubsan"
+elif [ "${SANITIZE:-0}" = thread ]; then
+    build=build-tsan flags="$flags --enable-tsan"
 fi
 mkdir -p "$build"
 cd "$build"
