@@ -7,6 +7,8 @@ apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake libtool pkgconf libltdl-dev libcurl4-openssl-dev \
     libjansson-dev libsqlite3-dev libyaml-dev libmicrohttpd-dev python3 sqlite3 openssl >/dev/null
+# the configuration fuzzer (tests/fuzz/run.sh): clang and its libFuzzer runtime
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang libclang-rt-dev >/dev/null
 # optional: an sshd of the test's own runs the sftp:// opt-out export test; without it that test skips
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null 2>&1 ||
     echo "openssh-server could not be installed: the sftp test will be skipped"
