@@ -249,10 +249,11 @@ def main():
 
     w = workflows()
     check({x["id"] for x in w} == WORKFLOWS, "crmsyncctl lists the four workflows of conf/demo.conf", w)
-    wait_until(lambda: all(x["status"] == "RUNNING" and x["backlog"] == 0 for x in workflows()), 60,
-               "every workflow RUNNING with an empty backlog", workflows)
-    check(all(x["dead_letters"] == 0 and x["records_written"] > 0 for x in workflows()),
-          "no dead letter, and every workflow wrote records", workflows)
+    # a workflow is RUNNING with an empty backlog before its reader's first page is in: wait for records
+    wait_until(lambda: all(x["status"] == "RUNNING" and x["backlog"] == 0 and x["records_written"] > 0
+                           for x in workflows()), 60,
+               "every workflow RUNNING, records written, with an empty backlog", workflows)
+    check(all(x["dead_letters"] == 0 for x in workflows()), "no dead letter", workflows)
 
     page = "http://127.0.0.1:%d/" % admin
     check("Workflows page: " + page in output(), "run.sh prints the Workflows page's URL")
