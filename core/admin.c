@@ -449,16 +449,71 @@ void cs_admin_stop(struct cs_admin *a)
     free(a);
 }
 
-int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admin **out, char **err)
+/* What the admin API is set up from, read and checked as start needs it: the listen address, the tokens
+ * (owner-only files), a token on a listener that is not loopback, the TLS files. Fills `a` and *ss,
+ * *sslen, *flags; -1 with *err (new) otherwise. */
+static int prepare(const json_t *admin, struct cs_admin *a, struct sockaddr_storage *ss, socklen_t *sslen,
+                   unsigned *flags, char **err)
 {
     const char *listen = json_string_value(json_object_get(admin, "listen"));
     const char *cert = json_string_value(json_object_get(admin, "tls_cert_file"));
     const char *key = json_string_value(json_object_get(admin, "tls_key_file"));
+    char *why = NULL;
+    size_t len;
+
+    if (!listen)
+        listen = "127.0.0.1:8470";
+    if (resolve_listen(listen, ss, sslen, err) != 0)
+        return -1;
+    a->loopback = is_loopback(ss);
+    if (cs_tokens_load(admin, &a->tokens, err) != 0)
+        return -1;
+    if (!a->loopback && cs_tokens_count(a->tokens) == 0) {
+        *err = cs_xasprintf("admin.listen %s is not a loopback address: set admin.token_file (or admin.tokens), or "
+                            "listen on 127.0.0.1",
+                            listen);
+        return -1;
+    }
+    if (cert && key) { /* a certificate is public (any permissions); the key is a secret (owner-only) */
+        if (!(a->tls_cert = cs_read_file(cert, BODY_LIMIT, &len, &why))) {
+            *err = cs_xasprintf("admin.tls_cert_file: %s", why);
+            free(why);
+            return -1;
+        }
+        if (!(a->tls_key = read_file(key, &why))) {
+            *err = cs_xasprintf("admin.tls_key_file: %s", why);
+            free(why);
+            return -1;
+        }
+        *flags |= MHD_USE_TLS;
+    }
+    if (ss->ss_family == AF_INET6)
+        *flags |= MHD_USE_IPv6;
+    return 0;
+}
+
+int cs_admin_check(const json_t *admin, char **err)
+{
+    struct cs_admin *a = cs_xcalloc(1, sizeof *a);
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    unsigned flags = 0;
+    int rc;
+    *err = NULL;
+    rc = prepare(admin, a, &ss, &sslen, &flags, err);
+    cs_admin_stop(a);
+    return rc == 0 ? 0 : CS_E_INVAL;
+}
+
+int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admin **out, char **err)
+{
+    const char *listen = json_string_value(json_object_get(admin, "listen"));
+    int tls = json_string_value(json_object_get(admin, "tls_cert_file")) &&
+              json_string_value(json_object_get(admin, "tls_key_file"));
     struct cs_admin *a = cs_xcalloc(1, sizeof *a);
     struct sockaddr_storage ss;
     socklen_t sslen;
     unsigned max, per_ip, flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    char *why = NULL;
     int fd;
 
     *out = NULL;
@@ -466,36 +521,12 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
     a->engine = engine;
     if (!listen)
         listen = "127.0.0.1:8470";
-    if (resolve_listen(listen, &ss, &sslen, err) != 0)
+    if (prepare(admin, a, &ss, &sslen, &flags, err) != 0)
         goto fail;
-    a->loopback = is_loopback(&ss);
     a->web = cs_static_new(json_string_value(json_object_get(admin, "web_dir")));
     a->remote = cs_remote_new(json_integer_value(json_object_get(admin, "metadata_ttl")),
                               json_integer_value(json_object_get(admin, "remote_requests_per_minute")));
-    if (cs_tokens_load(admin, &a->tokens, err) != 0)
-        goto fail;
-    if (!a->loopback && cs_tokens_count(a->tokens) == 0) {
-        *err = cs_xasprintf("admin.listen %s is not a loopback address: set admin.token_file (or admin.tokens), or "
-                            "listen on 127.0.0.1",
-                            listen);
-        goto fail;
-    }
-    if (cert && key) {
-        size_t len;
-        /* a certificate is public (any permissions); the key is a secret (owner-only) */
-        if (!(a->tls_cert = cs_read_file(cert, BODY_LIMIT, &len, &why))) {
-            *err = cs_xasprintf("admin.tls_cert_file: %s", why);
-            goto fail;
-        }
-        if (!(a->tls_key = read_file(key, &why))) {
-            *err = cs_xasprintf("admin.tls_key_file: %s", why);
-            goto fail;
-        }
-        flags |= MHD_USE_TLS;
-    }
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    a->hosts = cs_hosts_new(listen, cert && key, json_object_get(admin, "allowed_hosts"));
+    a->hosts = cs_hosts_new(listen, tls, json_object_get(admin, "allowed_hosts"));
     max = (unsigned)json_integer_value(json_object_get(admin, "max_connections"));
     per_ip = (unsigned)json_integer_value(json_object_get(admin, "max_connections_per_ip"));
     a->guard = cs_guard_new(max, per_ip, json_integer_value(json_object_get(admin, "request_head_timeout")));
@@ -507,20 +538,18 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
         flags, 0, NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, 4u,
         MHD_OPTION_CONNECTION_LIMIT, max + per_ip, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_CONNECTION,
         cs_guard_notify, a->guard, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-        cert && key ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END,
-        a->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, a->tls_key, MHD_OPTION_END);
+        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, a->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, a->tls_key,
+        MHD_OPTION_END);
     if (!a->daemon) {
         close(fd);
         *err = cs_xasprintf("cannot serve on %s: the HTTP server did not start (see the message before)", listen);
         goto fail;
     }
-    cs_log(CS_LOG_NOTICE, "admin", "listening on %s%s (port %u)%s", cert && key ? "https://" : "http://", listen,
+    cs_log(CS_LOG_NOTICE, "admin", "listening on %s%s (port %u)%s", tls ? "https://" : "http://", listen,
            bound_port(fd), cs_tokens_count(a->tokens) ? "" : "; no token: read-only");
     *out = a;
-    free(why);
     return 0;
 fail:
-    free(why);
     cs_admin_stop(a);
     return CS_E_INVAL;
 }

@@ -15,6 +15,9 @@ struct cs_admin;
  * web_dir) says. Refuses a non-loopback listener without a token. *err (new) explains a failure.
  */
 int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admin **out, char **err);
+/* What cs_admin_start would refuse in `admin` (the address, the token files, a token on a listener that is
+ * not loopback, the TLS files), without listening: 0, or CS_E_INVAL with *err (new). For --check-config. */
+int cs_admin_check(const json_t *admin, char **err);
 void cs_admin_stop(struct cs_admin *a);
 
 #endif

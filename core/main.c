@@ -281,6 +281,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\ncrmsyncd: %s has errors; nothing was started\n", err, o.config);
         goto out;
     }
+    if (o.check_config && cs_admin_check(json_object_get(cfg->root, "admin"), &err) != 0) {
+        fprintf(stderr, "%s\ncrmsyncd: %s has errors; nothing was started\n", err, o.config);
+        status = EXIT_CONFIG;
+        goto out;
+    }
     if (o.check_config) {
         printf("%s: OK (%zu plugins, %zu connections, %zu workflows)\n", o.config, reg->n_plugins,
                json_object_size(json_object_get(cfg->root, "connections")),

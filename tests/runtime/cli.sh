@@ -1,6 +1,7 @@
 #!/bin/sh
 # cli.sh - crmsyncd's command line as an operator meets it: --check-config accepts a good file and
-# refuses bad ones with file:line:col and the key path (exit 78, nothing started); --list-plugins
+# refuses bad ones with file:line:col and the key path (exit 78, nothing started), and what start would
+# refuse about the admin API (an open token file, a listener beyond loopback without a token); --list-plugins
 # shows options with secrets marked; secrets from files must be owner-only and never appear in logs;
 # plugin problems name the config position and the file.
 . "$RUNTIME_LIB"
@@ -41,6 +42,15 @@ expect_refusal "$T/stage.conf" "workflows[0].mappings[0].stages[0].name: no load
 sed 's/mappings: \[{stream: contacts}\]/mappings: [{stream: contacts, fields: [{source: a, target: b}], replacements: [{fiel: a, from: 1, to: 2}]}]/' \
     "$T/good.conf" >"$T/repl.conf"
 expect_refusal "$T/repl.conf" "repl.conf:14:84: workflows[0].mappings[0].replacements[0].field: required"
+# what start refuses about the admin API, --check-config refuses too (it said OK): a token file others can
+# read, and a listener that is not loopback without a token
+printf 'tok3n-for-the-check-0123456789abcdef\n' >"$T/open.token"
+chmod 644 "$T/open.token"
+ADMIN_TOKEN_FILE="$T/open.token" write_conf "$T/opentoken.conf" "$WF"
+expect_refusal "$T/opentoken.conf" "admin.token_file"
+expect_refusal "$T/opentoken.conf" "$T/open.token"
+ADMIN_LISTEN="0.0.0.0:0" write_conf "$T/exposed.conf" "$WF"
+expect_refusal "$T/exposed.conf" "admin.listen 0.0.0.0:0 is not a loopback address: set admin.token_file"
 # what the YAML reader refuses has its line and column too; an oversized file says what to do
 printf 'state_dir: /tmp/x\nplugins: [caf\351]\n' >"$T/utf8.conf"
 expect_refusal "$T/utf8.conf" "utf8.conf:2:15: invalid trailing UTF-8 octet (byte 32)"
