@@ -157,6 +157,16 @@ static int parse_body(struct MHD_Connection *conn, const struct exchange *x, jso
     return 0;
 }
 
+/* A route of /api/v1: `segments` (n) follow that prefix. */
+static void api_route(struct cs_admin *a, struct MHD_Connection *conn, const char *method, char **segments,
+                      size_t n, json_t *body, const struct exchange *x, struct cs_reply *rep)
+{
+    struct cs_request req = {method, segments, n, body, query_arg,
+                             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Crmsync-Author"),
+                             cs_role_name(x->role), a->remote, conn};
+    cs_admin_route(a->engine, &req, rep);
+}
+
 static void dispatch(struct cs_admin *a, struct MHD_Connection *conn, const char *url, const char *method,
                      const struct exchange *x, struct cs_reply *rep)
 {
@@ -173,11 +183,12 @@ static void dispatch(struct cs_admin *a, struct MHD_Connection *conn, const char
         free(engine);
         free(guard);
         rep->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    } else if (n == 1 && (strcmp(segments[0], "healthz") == 0 || strcmp(segments[0], "readyz") == 0)) {
+        /* where probes and load balancers look: /api/v1/health and /api/v1/ready */
+        char *route[] = {strcmp(segments[0], "readyz") == 0 ? "ready" : "health"};
+        api_route(a, conn, method, route, 1, body, x, rep);
     } else if (n >= 2 && strcmp(segments[0], "api") == 0 && strcmp(segments[1], "v1") == 0) {
-        struct cs_request req = {method, (char **)segments + 2, n - 2, body, query_arg,
-                                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Crmsync-Author"),
-                                 cs_role_name(x->role), a->remote, conn};
-        cs_admin_route(a->engine, &req, rep);
+        api_route(a, conn, method, (char **)segments + 2, n - 2, body, x, rep);
     } else {
         cs_reply_error(rep, 404, "not_found", "no such resource: %s (the API is under /api/v1)", url);
     }

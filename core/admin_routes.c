@@ -254,6 +254,10 @@ void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_r
         int healthy = cs_engine_healthy(e, &problems);
         rep->status = healthy ? 200 : 503;
         rep->body = json_pack("{s:s, s:o}", "status", healthy ? "ok" : "degraded", "problems", problems);
+    } else if (is(r, 1, "GET") && seg(r, 0, "ready")) {
+        int ready = cs_engine_ready(e, &problems);
+        rep->status = ready ? 200 : 503;
+        rep->body = json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "problems", problems);
     } else {
         cs_reply_error(rep, 404, "not_found", "no such resource: %s /api/v1/%s", r->method,
                        r->n_segments ? r->segments[0] : "");

@@ -56,7 +56,7 @@ int cs_static_claims(const char *method, const char *url)
 {
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return 0;
-    if (strcmp(url, "/metrics") == 0)
+    if (strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0)
         return 0;
     return !(strncmp(url, "/api", 4) == 0 && (url[4] == '/' || url[4] == '\0'));
 }

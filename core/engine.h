@@ -74,8 +74,12 @@ int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size
 json_t *cs_engine_connections(struct cs_engine *e);
 /* Loaded plugins with version, ABI, path and components. New array. */
 json_t *cs_engine_plugins(struct cs_engine *e);
-/* 1 when every workflow whose desired state is running is RUNNING; *problems (new array) says why not. */
+/* 1 when every workflow whose desired state is running is RUNNING and moving, and the state database
+ * has not failed lately; *problems (new array) says why not. */
 int cs_engine_healthy(struct cs_engine *e, json_t **problems);
+/* 1 when every workflow whose desired state is running is RUNNING (ready: the start is over); *problems
+ * (new array) names the others. */
+int cs_engine_ready(struct cs_engine *e, json_t **problems);
 
 /* ---- engine_meta.c: a connection outside any workflow (the admin API's editors and Settings) ---- */
 

@@ -405,7 +405,9 @@ json_t *cs_engine_plugins(struct cs_engine *e)
 /* How far back a state-DB error makes the health check report it. */
 #define HEALTH_DB_ERROR_MS (5 * 60 * 1000)
 
-int cs_engine_healthy(struct cs_engine *e, json_t **problems)
+/* The problems of health (`full`: stalls and state-database errors too) or of readiness (only whether
+ * every workflow that should run is RUNNING), into *problems (new). 1 when there is none. */
+static int check_workflows(struct cs_engine *e, int full, json_t **problems)
 {
     char *db_error = NULL;
     int64_t at = 0;
@@ -428,14 +430,14 @@ int cs_engine_healthy(struct cs_engine *e, json_t **problems)
             json_array_append_new(*problems, json_pack("{s:s, s:O, s:O}", "workflow", id, "status",
                                                        json_object_get(snap, "status"), "reason",
                                                        json_object_get(snap, "reason")));
-        else if ((stalled = cs_workflow_stalled(e->wfs[i])))
+        else if (full && (stalled = cs_workflow_stalled(e->wfs[i])))
             json_array_append_new(*problems, json_pack("{s:s, s:s, s:s}", "workflow", id, "status", "RUNNING",
                                                        "reason", stalled));
         free(stalled);
         json_decref(snap);
     }
     pthread_rwlock_unlock(&e->ops);
-    if (cs_backlog_db_error(e->backlog, cs_now_ms() - HEALTH_DB_ERROR_MS, &db_error, &at)) {
+    if (full && cs_backlog_db_error(e->backlog, cs_now_ms() - HEALTH_DB_ERROR_MS, &db_error, &at)) {
         char clock[16], *why;
         cs_format_clock(at, clock, sizeof clock);
         why = cs_xasprintf("the state database failed at %s: %s", clock, db_error);
@@ -444,4 +446,14 @@ int cs_engine_healthy(struct cs_engine *e, json_t **problems)
         free(db_error);
     }
     return json_array_size(*problems) == 0;
+}
+
+int cs_engine_healthy(struct cs_engine *e, json_t **problems)
+{
+    return check_workflows(e, 1, problems);
+}
+
+int cs_engine_ready(struct cs_engine *e, json_t **problems)
+{
+    return check_workflows(e, 0, problems);
 }

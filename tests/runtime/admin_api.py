@@ -118,6 +118,10 @@ class AdminApi(unittest.TestCase):
         self.assertNotIn("let-me-in", text)
         status, doc, _, _ = self.d.request("GET", "/api/v1/health")
         self.assertEqual((status, doc["status"]), (200, "ok"), doc)
+        # where probes look: /healthz is the health check, /readyz says every workflow that should run runs
+        for path, word in (("/healthz", "ok"), ("/readyz", "ready"), ("/api/v1/ready", "ready")):
+            status, doc, _, _ = self.d.request("GET", path, token=False)
+            self.assertEqual((status, doc["status"], doc["problems"]), (200, word, []), (path, doc))
         status, _, text, resp = self.d.request("GET", "/metrics")
         self.assertEqual(status, 200)
         self.assertTrue(resp.getheader("Content-Type").startswith("text/plain; version=0.0.4"))
@@ -156,6 +160,10 @@ class AdminApi(unittest.TestCase):
         status, doc, _, _ = self.d.request("GET", "/api/v1/health")
         self.assertEqual(status, 503)
         self.assertEqual(doc["problems"][0]["workflow"], "broken")
+        for path, word in (("/healthz", "degraded"), ("/readyz", "not_ready")):
+            status, doc, _, _ = self.d.request("GET", path, token=False)
+            self.assertEqual((status, doc["status"], doc["problems"][0]["workflow"]), (503, word, "broken"),
+                             (path, doc))
         status, doc, _, _ = self.d.request("POST", "/api/v1/workflows/broken/stop")
         self.assertEqual(status, 409)
         self.assertEqual(self.error(doc)["status"], "FAILED")
