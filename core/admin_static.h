@@ -14,8 +14,8 @@ struct cs_static;
 struct cs_static *cs_static_new(const char *dir);
 void cs_static_free(struct cs_static *s);
 
-/* Nonzero when `method` and `url` are a request for a static file (GET or HEAD outside /api/ and
- * /metrics); such requests need no token. */
+/* Nonzero when `method` and `url` are a request for a static file (GET or HEAD outside /api/, /metrics,
+ * /healthz and /readyz); such requests need no token. */
 int cs_static_claims(const char *method, const char *url);
 
 /* Answer a claimed request: the file, or 404 (no such file, a directory, a path that is not a plain
