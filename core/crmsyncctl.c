@@ -40,9 +40,19 @@ static void usage(FILE *out)
           "  edit ID                   edit the definition in $EDITOR (YAML); stored as a pending revision\n"
           "  revisions ID [REV]        list revisions, or show one with its changes\n"
           "  replay ID MAPPING         read a mapping's stream again from the beginning\n"
-          "  dead-letters ID [--limit N]\n"
+          "  dead-letters ID [--limit N] the newest dead letters (default 50)\n"
           "  redrive ID [DEAD_ID]      requeue one dead letter, or all of a workflow's\n"
-          "  health                    exit 0 when every workflow that should run does\n",
+          "  health                    exit 0 when every workflow that should run does\n"
+          "Options:\n"
+          "  --url URL                 the admin API (default: admin.listen of the configuration)\n"
+          "  --token-file FILE         the admin token, an owner-only file (default: admin.token_file, then\n"
+          "                            admin.tokens, of the configuration)\n"
+          "  -c CONFIG                 the configuration to take those from (default " SYSCONFDIR
+          "/crmsync/crmsync.conf)\n"
+          "  --json                    the API's JSON instead of a table\n"
+          "Exit status: 0 done, 1 refused or failed, 2 bad command line, 3 no answer from the admin API,\n"
+          "4 no such workflow, mapping, revision or dead letter, 5 not allowed in the workflow's state,\n"
+          "6 invalid definition or request, 7 health: a workflow that should run does not. See crmsyncctl(1).\n",
           out);
 }
 

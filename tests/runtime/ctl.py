@@ -70,6 +70,13 @@ class Ctl(unittest.TestCase):
         p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})), timeout=60)
         return p.returncode, p.stdout, p.stderr
 
+    def test_help_explains_options_and_exit_codes(self):
+        p = subprocess.run([CTL, "--help"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for words in ("--url URL", "--token-file FILE", "-c CONFIG", "/crmsync/crmsync.conf", "--json",
+                      "Exit status: 0 done", "3 no answer from the admin API", "7 health"):
+            self.assertIn(words, p.stdout)
+
     def test_workflows(self):
         code, out, _ = self.ctl("workflows")
         self.assertEqual(code, 0)
