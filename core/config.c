@@ -74,7 +74,8 @@ static void add_line(char **text, char *line)
 
 struct reader {
     yaml_parser_t parser;
-    const char *text;  /* what is read, for the line and column of a byte offset */
+    const char *text;  /* what is read, for the line and column of a byte offset, and the hints */
+    size_t len;
     const char *name;  /* file name for messages */
     json_t *positions; /* key path -> [line, column] (borrowed) */
     char *err;         /* the error that stopped reading (new) */
@@ -102,6 +103,58 @@ static void record(struct reader *r, const char *path, yaml_mark_t mark)
                         json_pack("[II]", (json_int_t)mark.line + 1, (json_int_t)mark.column + 1));
 }
 
+/* The offset of line `line` (0-based) in the text read, or -1 past its end. */
+static long line_start(const struct reader *r, size_t line)
+{
+    size_t at = 0;
+    for (; line; line--) {
+        const char *nl = memchr(r->text + at, '\n', r->len - at);
+        if (!nl)
+            return -1;
+        at = (size_t)(nl - r->text) + 1;
+    }
+    return (long)at;
+}
+
+/* Leading spaces of the line at offset `at`; -1 when it holds nothing but spaces or a comment. */
+static int indentation(const struct reader *r, size_t at)
+{
+    size_t n = at;
+    while (n < r->len && r->text[n] == ' ')
+        n++;
+    return n == r->len || strchr("\n\r#", r->text[n]) ? -1 : (int)(n - at);
+}
+
+/* What a person needs besides libyaml's words, for the problems a hand-written file meets most: a tab
+ * used for indentation, and a key indented more or less than the keys above it. New string or NULL. */
+static char *yaml_hint(const struct reader *r, const yaml_parser_t *p)
+{
+    long here = line_start(r, p->problem_mark.line), at;
+    int mine, above = -1;
+    size_t prev = p->problem_mark.line, lead;
+    if (here < 0)
+        return NULL;
+    for (lead = (size_t)here; lead < r->len && r->text[lead] == ' ';)
+        lead++;
+    if ((lead < r->len && r->text[lead] == '\t') ||
+        ((size_t)here + p->problem_mark.column < r->len && r->text[here + (long)p->problem_mark.column] == '\t'))
+        return cs_xstrdup("tabs are not allowed for indentation; use spaces");
+    if ((mine = indentation(r, (size_t)here)) < 0)
+        return NULL;
+    for (at = here; prev > 0 && above < 0;) { /* back, line by line, to one that holds a key */
+        at--; /* the newline that ends the line above */
+        while (at > 0 && r->text[at - 1] != '\n')
+            at--;
+        prev--;
+        above = indentation(r, (size_t)at);
+    }
+    if (above < 0 || mine == above)
+        return NULL;
+    return cs_xasprintf("this line is indented %s (%d spaces) than line %zu above it (%d): keys of one mapping "
+                        "line up, and a value with \": \" in it needs quotes",
+                        mine > above ? "more" : "less", mine, prev + 1, above);
+}
+
 static int next_event(struct reader *r, yaml_event_t *ev)
 {
     const yaml_parser_t *p = &r->parser;
@@ -116,10 +169,12 @@ static int next_event(struct reader *r, yaml_event_t *ev)
                 at.line++, at.column = 0;
         }
         reader_fail(r, at, "", "%s (byte %zu)", p->problem, p->problem_offset);
-    } else if (p->problem)
-        reader_fail(r, p->problem_mark, "", "%s%s%s", p->problem, p->context ? " " : "",
-                    p->context ? p->context : "");
-    else
+    } else if (p->problem) {
+        char *hint = yaml_hint(r, p);
+        reader_fail(r, p->problem_mark, "", "%s%s%s%s%s", p->problem, p->context ? " " : "",
+                    p->context ? p->context : "", hint ? ": " : "", hint ? hint : "");
+        free(hint);
+    } else
         r->err = cs_xasprintf("%s: out of memory", r->name);
     return -1;
 }
@@ -372,7 +427,7 @@ fail:
  * with *err (new) set. */
 static json_t *parse_text(const char *text, size_t len, const char *name, json_t *positions, char **err)
 {
-    struct reader r = {.text = text, .name = name, .positions = positions};
+    struct reader r = {.text = text, .len = len, .name = name, .positions = positions};
     json_t *doc;
 
     if (!yaml_parser_initialize(&r.parser)) {

@@ -51,6 +51,15 @@ expect_refusal "$T/opentoken.conf" "admin.token_file"
 expect_refusal "$T/opentoken.conf" "$T/open.token"
 ADMIN_LISTEN="0.0.0.0:0" write_conf "$T/exposed.conf" "$WF"
 expect_refusal "$T/exposed.conf" "admin.listen 0.0.0.0:0 is not a loopback address: set admin.token_file"
+# YAML syntax errors keep libyaml's words and their position, and say what a person needs: a tab used for
+# indentation, a key indented more or less than the keys above it
+printf 'state_dir: %s/state\nadmin:\n\tlisten: 127.0.0.1:0\n' "$T" >"$T/tab.conf"
+expect_refusal "$T/tab.conf" "tab.conf:3:1: found character that cannot start any token"
+expect_refusal "$T/tab.conf" "tabs are not allowed for indentation; use spaces"
+printf 'state_dir: %s/state\nadmin:\n  listen: 127.0.0.1:0\n    web_dir: /x\n' "$T" >"$T/deeper.conf"
+expect_refusal "$T/deeper.conf" "deeper.conf:4:12: mapping values are not allowed in this context: this line is indented more (4 spaces) than line 3 above it (2)"
+printf 'state_dir: %s/state\nconnections:\n  mem:\n    connector: x\n   records: 5\n' "$T" >"$T/shallower.conf"
+expect_refusal "$T/shallower.conf" "this line is indented less (3 spaces) than line 4 above it (4)"
 # what the YAML reader refuses has its line and column too; an oversized file says what to do
 printf 'state_dir: /tmp/x\nplugins: [caf\351]\n' >"$T/utf8.conf"
 expect_refusal "$T/utf8.conf" "utf8.conf:2:15: invalid trailing UTF-8 octet (byte 32)"
