@@ -194,7 +194,9 @@ static void test_syntax(void)
     expect_error("syntax.conf", "state_dir: /x\nplugins: [a, b\nworkflows: []\n",
                  "syntax.conf:3:10: did not find expected ',' or ']' while parsing a flow sequence");
     expect_error("indent.conf", "plugins: []\nadmin:\n  listen: x\n token_file: y\n",
-                 "indent.conf:4:2: did not find expected key while parsing a block mapping");
+                 "indent.conf:4:2: did not find expected key while parsing a block mapping: this line is indented "
+                 "less (1 spaces) than line 3 above it (2): keys of one mapping line up, and a value with \": \" in "
+                 "it needs quotes");
     expect_error("anchor.conf", "plugins: []\nconnections:\n  a: &base\n    connector: x\n  b: *base\n",
                  "anchor.conf:3:6: connections.a: anchors and aliases are not supported");
     expect_error("tag.conf", "plugins: []\nstate_dir: !!str /x\n",
