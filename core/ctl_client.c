@@ -17,6 +17,7 @@ struct ctl_client {
     struct cshttp_client *http;
     char *base;
     char *token;
+    char *token_problem; /* why no token of the configuration could be read (NULL: none named, or one read) */
     char *author;
 };
 
@@ -39,30 +40,47 @@ static char *whoami(void)
     return cs_xasprintf("%s@%s (crmsyncctl)", pw ? pw->pw_name : "unknown", host);
 }
 
+/* Try one token file: 1 with *token, else 0, keeping the first reason in *problem. */
+static int try_token(const char *file, char **token, char **problem)
+{
+    char *why = NULL;
+    if (cs_config_read_secret(file, token, &why) == 0)
+        return 1;
+    if (!*problem)
+        *problem = why;
+    else
+        free(why);
+    return 0;
+}
+
 /* The first token of the configuration this user can read: admin.token_file, then the operator tokens
- * of admin.tokens, then its viewer tokens (new), or NULL. Token files are often root-only: without one,
- * reads still work and changes get the API's 401, which says what is missing. */
-static char *config_token(const json_t *admin)
+ * of admin.tokens, then its viewer tokens (new), or NULL with *problem (new) saying which file could not
+ * be read and why. Token files are often root-only: without one, reads still work, and a refused change
+ * says which file was tried (ctl_call). */
+static char *config_token(const json_t *admin, char **problem)
 {
     const json_t *list = json_object_get(admin, "tokens"), *item;
     const char *legacy = json_string_value(json_object_get(admin, "token_file"));
-    char *token = NULL, *why = NULL;
+    char *token = NULL;
     size_t i;
 
-    if (legacy && cs_config_read_secret(legacy, &token, &why) == 0)
+    if (legacy && try_token(legacy, &token, problem))
         return token;
-    free(why);
     for (int operator = 1; operator >= 0; operator--) {
         json_array_foreach(list, i, item) {
             const char *role = json_string_value(json_object_get(item, "role"));
-            why = NULL;
             if ((role && strcmp(role, "operator") == 0) == operator &&
-                cs_config_read_secret(json_string_value(json_object_get(item, "token_file")), &token, &why) == 0)
-                return token;
-            free(why);
+                try_token(json_string_value(json_object_get(item, "token_file")), &token, problem))
+                break;
         }
+        if (token)
+            break;
     }
-    return NULL;
+    if (token) {
+        free(*problem);
+        *problem = NULL;
+    }
+    return token;
 }
 
 struct ctl_client *ctl_client_new(const char *url, const char *token_file, const char *config_path,
@@ -91,7 +109,7 @@ struct ctl_client *ctl_client_new(const char *url, const char *token_file, const
     if (token_file && cs_config_read_secret(token_file, &c->token, err) != 0)
         goto fail;
     if (!token_file)
-        c->token = config_token(admin);
+        c->token = config_token(admin, &c->token_problem);
     if (!(c->http = cshttp_client_new(&(struct cshttp_options){.timeout_ms = 120000}))) {
         *err = cs_xstrdup("cannot initialise libcurl");
         goto fail;
@@ -113,6 +131,7 @@ void ctl_client_free(struct ctl_client *c)
     if (c->token)
         explicit_bzero(c->token, strlen(c->token));
     free(c->token);
+    free(c->token_problem);
     free(c->base);
     free(c->author);
     free(c);
@@ -162,6 +181,8 @@ int ctl_call(struct ctl_client *c, const char *method, const char *path, const j
         error = json_object_get(*doc, "error");
         if (error && *status != 503)
             fprintf(stderr, "crmsyncctl: %s\n", json_string_value(json_object_get(error, "message")));
+        if (*status == 401 && c->token_problem) /* say why no token was sent */
+            fprintf(stderr, "crmsyncctl: no token was sent: %s (or pass --token-file)\n", c->token_problem);
     }
     code = exit_code(*status);
     cshttp_response_clear(&r);

@@ -144,6 +144,24 @@ class Ctl(unittest.TestCase):
             self.assertEqual(got, code, err)
             self.assertIn(message, err)
 
+    def test_unreadable_token_file_is_named(self):
+        """A token file crmsyncctl cannot use: reads still work, and a refused change names the file and why."""
+        open_token = os.path.join(self.d.path, "open.token")
+        with open(open_token, "w") as f:
+            f.write("some-token-value\n")
+        os.chmod(open_token, 0o644)
+        with open(self.d.conf) as f:
+            text = f.read()
+        conf = os.path.join(self.d.path, "ctl-open.conf")
+        with open(conf, "w") as f:
+            f.write(text.replace(f"token_file: {self.d.token_file}", f"token_file: {open_token}"))
+        got, out, err = self.ctl("-c", conf, "workflows", config=False)
+        self.assertEqual((got, err), (0, ""))
+        got, _, err = self.ctl("-c", conf, "stop", "broken", config=False)
+        self.assertEqual(got, 1, err)
+        self.assertIn("no token was sent: %s is readable by group or others" % open_token, err)
+        self.assertIn("chmod 600 %s" % open_token, err)
+
     def test_z_edit_cycle(self):
         editor = os.path.join(self.d.path, "editor.py")
         with open(editor, "w") as f:
