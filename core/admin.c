@@ -460,20 +460,24 @@ void cs_admin_stop(struct cs_admin *a)
     free(a);
 }
 
+/* admin.listen, or its default. */
+static const char *listen_address(const json_t *admin)
+{
+    const char *listen = json_string_value(json_object_get(admin, "listen"));
+    return listen ? listen : "127.0.0.1:8470";
+}
+
 /* What the admin API is set up from, read and checked as start needs it: the listen address, the tokens
  * (owner-only files), a token on a listener that is not loopback, the TLS files. Fills `a` and *ss,
  * *sslen, *flags; -1 with *err (new) otherwise. */
-static int prepare(const json_t *admin, struct cs_admin *a, struct sockaddr_storage *ss, socklen_t *sslen,
-                   unsigned *flags, char **err)
+static int prepare(const json_t *admin, const char *listen, struct cs_admin *a, struct sockaddr_storage *ss,
+                   socklen_t *sslen, unsigned *flags, char **err)
 {
-    const char *listen = json_string_value(json_object_get(admin, "listen"));
     const char *cert = json_string_value(json_object_get(admin, "tls_cert_file"));
     const char *key = json_string_value(json_object_get(admin, "tls_key_file"));
     char *why = NULL;
     size_t len;
 
-    if (!listen)
-        listen = "127.0.0.1:8470";
     if (resolve_listen(listen, ss, sslen, err) != 0)
         return -1;
     a->loopback = is_loopback(ss);
@@ -511,29 +515,26 @@ int cs_admin_check(const json_t *admin, char **err)
     unsigned flags = 0;
     int rc;
     *err = NULL;
-    rc = prepare(admin, a, &ss, &sslen, &flags, err);
+    rc = prepare(admin, listen_address(admin), a, &ss, &sslen, &flags, err);
     cs_admin_stop(a);
     return rc == 0 ? 0 : CS_E_INVAL;
 }
 
 int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admin **out, char **err)
 {
-    const char *listen = json_string_value(json_object_get(admin, "listen"));
-    int tls = json_string_value(json_object_get(admin, "tls_cert_file")) &&
-              json_string_value(json_object_get(admin, "tls_key_file"));
+    const char *listen = listen_address(admin);
     struct cs_admin *a = cs_xcalloc(1, sizeof *a);
     struct sockaddr_storage ss;
     socklen_t sslen;
     unsigned max, per_ip, flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    int fd;
+    int fd, tls;
 
     *out = NULL;
     *err = NULL;
     a->engine = engine;
-    if (!listen)
-        listen = "127.0.0.1:8470";
-    if (prepare(admin, a, &ss, &sslen, &flags, err) != 0)
+    if (prepare(admin, listen, a, &ss, &sslen, &flags, err) != 0)
         goto fail;
+    tls = a->tls_cert != NULL; /* prepare read the certificate and key: both were given */
     a->web = cs_static_new(json_string_value(json_object_get(admin, "web_dir")));
     a->remote = cs_remote_new(json_integer_value(json_object_get(admin, "metadata_ttl")),
                               json_integer_value(json_object_get(admin, "remote_requests_per_minute")));
