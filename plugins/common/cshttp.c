@@ -44,7 +44,7 @@ static void global_init(void)
     global_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
-static int64_t mono_ms(void)
+int64_t cshttp_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -116,7 +116,7 @@ void cshttp_gate_free(struct cshttp_gate *g)
 
 void cshttp_gate_pause(struct cshttp_gate *g, int64_t ms)
 {
-    int64_t until = mono_ms() + (ms > 0 ? ms : 0);
+    int64_t until = cshttp_mono_ms() + (ms > 0 ? ms : 0);
     if (!g)
         return;
     pthread_mutex_lock(&g->lock);
@@ -131,7 +131,7 @@ int64_t cshttp_gate_paused_ms(struct cshttp_gate *g)
     if (!g)
         return 0;
     pthread_mutex_lock(&g->lock);
-    left = g->paused_until_ms - mono_ms();
+    left = g->paused_until_ms - cshttp_mono_ms();
     pthread_mutex_unlock(&g->lock);
     return left > 0 ? left : 0;
 }
@@ -146,7 +146,7 @@ static size_t gate_take(struct cshttp_gate *g, size_t want, int block, int64_t *
         return want;
     pthread_mutex_lock(&g->lock);
     for (;;) {
-        int64_t now = mono_ms();
+        int64_t now = cshttp_mono_ms();
         if (g->paused_until_ms > now) {
             *paused_ms = g->paused_until_ms - now;
             break;

@@ -39,6 +39,9 @@ struct cshttp_counter {
 };
 void cshttp_count_call(void *counter, long status);
 
+/* Monotonic milliseconds: the clock of every deadline and age in this library. */
+int64_t cshttp_mono_ms(void);
+
 struct cshttp_client;
 
 /* New client; calls curl_global_init once per process. NULL on allocation failure. */

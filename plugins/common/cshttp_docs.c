@@ -9,7 +9,6 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "cshttp.h"
 
@@ -19,13 +18,6 @@ struct cshttp_docs {
     pthread_mutex_t lock; /* guards docs */
     json_t *docs;         /* url -> {"at": monotonic ms, "doc": the answer} */
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct cshttp_docs *cshttp_docs_new(void)
 {
@@ -54,7 +46,7 @@ json_t *cshttp_docs_find(struct cshttp_docs *dc, const char *url)
     json_t *entry, *doc = NULL;
     pthread_mutex_lock(&dc->lock);
     entry = json_object_get(dc->docs, url);
-    if (entry && now_ms() - json_integer_value(json_object_get(entry, "at")) < DOC_TTL_MS)
+    if (entry && cshttp_mono_ms() - json_integer_value(json_object_get(entry, "at")) < DOC_TTL_MS)
         doc = json_incref(json_object_get(entry, "doc"));
     pthread_mutex_unlock(&dc->lock);
     return doc;
@@ -65,7 +57,7 @@ void cshttp_docs_keep(struct cshttp_docs *dc, const char *url, json_t *doc)
     const char *k;
     json_t *entry;
     void *tmp;
-    int64_t now = now_ms();
+    int64_t now = cshttp_mono_ms();
     pthread_mutex_lock(&dc->lock);
     json_object_foreach_safe(dc->docs, tmp, k, entry) {
         if (now - json_integer_value(json_object_get(entry, "at")) >= DOC_TTL_MS)

@@ -4,19 +4,12 @@
  * socket is handed to curl_multi_socket_action alone.
  */
 #include "cshttp_loop.h"
+#include "cshttp.h"
 
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_EVENTS 64
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* CURLMOPT_SOCKETFUNCTION: watch `s` for `what`; socketp is non-NULL once it is in the epoll set. */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -43,7 +36,7 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     struct cshttp_loop *loop = userp;
     (void)multi;
-    loop->deadline_ms = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    loop->deadline_ms = timeout_ms < 0 ? -1 : cshttp_mono_ms() + timeout_ms;
     return 0;
 }
 
@@ -72,7 +65,7 @@ void cshttp_loop_run(struct cshttp_loop *loop, int wait_ms)
     struct epoll_event ev[MAX_EVENTS];
     int running, n, wait = wait_ms;
     if (loop->deadline_ms >= 0) {
-        int64_t left = loop->deadline_ms - now_ms();
+        int64_t left = loop->deadline_ms - cshttp_mono_ms();
         wait = left <= 0 ? 0 : left < wait_ms ? (int)left : wait_ms;
     }
     n = epoll_wait(loop->epfd, ev, MAX_EVENTS, wait);
@@ -81,7 +74,7 @@ void cshttp_loop_run(struct cshttp_loop *loop, int wait_ms)
                     (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
         curl_multi_socket_action(loop->multi, ev[i].data.fd, flags, &running);
     }
-    if (loop->deadline_ms >= 0 && now_ms() >= loop->deadline_ms) {
+    if (loop->deadline_ms >= 0 && cshttp_mono_ms() >= loop->deadline_ms) {
         loop->deadline_ms = -1; /* libcurl sets it again if it wants another */
         curl_multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
