@@ -11,7 +11,7 @@
 
 #include <crmsync/plugin.h>
 
-#include "../common/cshttp.h"
+#include "http/cshttp.h"
 
 #define ACS_EVENTS_STREAM "email-events"
 #define ACS_OPTOUT_STREAM "opt-outs"

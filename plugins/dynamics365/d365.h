@@ -11,7 +11,7 @@
 
 #include <crmsync/plugin.h>
 
-#include "../common/cshttp.h"
+#include "http/cshttp.h"
 
 #define D365_MAX_PAGE 5000
 #define D365_MAX_BATCH 1000

@@ -22,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backlog.h"
-#include "config.h"
-#include "host.h"
-#include "loader.h"
-#include "log.h"
-#include "util.h"
+#include "state/backlog.h"
+#include "config/config.h"
+#include "host/host.h"
+#include "host/loader.h"
+#include "util/log.h"
+#include "util/util.h"
 
 struct collect {
     json_t *records, *checkpoints, *results;

@@ -11,7 +11,7 @@
 
 #include "check.h"
 #include "fake_host.h"
-#include "loader.h"
+#include "host/loader.h"
 
 static struct cs_registry *reg;
 

@@ -1,5 +1,5 @@
 /*
- * test_backlog.c - unit tests of core/backlog.c: schema creation, reopen and refusal of a newer schema;
+ * test_backlog.c - unit tests of core/state/backlog.c: schema creation, reopen and refusal of a newer schema;
  * enqueue with its cursor in one transaction; coalescing; per-key order, also with two concurrent
  * writers; retry, reject and dead letters; redrive; release; crash recovery; kv; revisions; workflow
  * state; and a 100,000-record sanity run. Every test has its own DB file in a temporary directory that
@@ -14,11 +14,11 @@
 
 #include <sqlite3.h>
 
-#include "backlog.h"
-#include "backlog_schema.h"
+#include "state/backlog.h"
+#include "state/backlog_schema.h"
 #include "check.h"
-#include "log.h"
-#include "util.h"
+#include "util/log.h"
+#include "util/util.h"
 
 #define WF "wf"
 

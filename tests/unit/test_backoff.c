@@ -2,7 +2,7 @@
  * test_backoff.c - full-jitter backoff: every delay within [0, min(cap, base * 2^(attempt-1))], the
  * ceiling reached and not exceeded, Retry-After honoured as a floor, and the jitter actually varies.
  */
-#include "backoff.h"
+#include "util/backoff.h"
 #include "check.h"
 
 int main(void)

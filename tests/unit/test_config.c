@@ -1,10 +1,10 @@
 /*
- * test_config.c - unit tests of core/config.c: reading YAML and JSON with positions, the core schema and
+ * test_config.c - unit tests of core/config/config.c: reading YAML and JSON with positions, the core schema and
  * its exact messages, defaults and durations, and plugin option tables with secrets. Each case writes
  * its file into a private temporary directory (the test runs there, so messages name short relative
  * paths); the YAML/JSON twins and the documented example live in tests/fixtures/config/.
  */
-#include "config.h"
+#include "config/config.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "util.h"
+#include "util/util.h"
 
 #ifndef CS_DEFAULT_STATE_DIR
 #define CS_DEFAULT_STATE_DIR "/var/lib/crmsync"

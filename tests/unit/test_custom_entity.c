@@ -10,8 +10,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "host.h"
-#include "loader.h"
+#include "host/host.h"
+#include "host/loader.h"
 
 static struct cs_registry *reg;
 static json_t *described; /* {"source": {stream: description}, "target": {...}}; absent: CS_NODATA */

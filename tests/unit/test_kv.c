@@ -14,12 +14,12 @@
 
 #include <sqlite3.h>
 
-#include "backlog.h"
-#include "backlog_schema.h"
+#include "state/backlog.h"
+#include "state/backlog_schema.h"
 #include "check.h"
-#include "host.h"
-#include "log.h"
-#include "util.h"
+#include "host/host.h"
+#include "util/log.h"
+#include "util/util.h"
 
 #define WF "wf"
 #define NS "acs"

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "loader.h"
+#include "host/loader.h"
 
 static const char *fixture_dir, *testplug_dir;
 

@@ -1,5 +1,5 @@
 /*
- * test_mapping.c - the table-mapping form: what the config schema and core/mapping.c refuse (each
+ * test_mapping.c - the table-mapping form: what the config schema and core/config/mapping.c refuse (each
  * message and path checked), what a mapping compiles to, the immutable table pair and key, the type
  * conversions, and the check against live metadata with a fake describe() of both sides.
  */
@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "check.h"
-#include "config.h"
-#include "host.h"
-#include "mapping.h"
-#include "mapping_check.h"
+#include "config/config.h"
+#include "host/host.h"
+#include "config/mapping.h"
+#include "engine/mapping_check.h"
 
 #define TABLE                                                                                             \
     "{\"stream\": \"contacts\", \"target\": \"profiles\", \"key\": {\"source\": \"contactid\", "        \

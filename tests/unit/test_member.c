@@ -1,5 +1,5 @@
 /*
- * test_member.c - cshttp_response_member (plugins/common/cshttp_member.c): the top-level string member
+ * test_member.c - cshttp_response_member (lib/http/cshttp_member.c): the top-level string member
  * of a JSON answer, found past nested objects, arrays, escaped strings and literals that hold the same
  * name; NULL when absent or not a string; escapes and texts that are not objects answered as the full
  * parser answers them; a truncated answer never read past its end.
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../plugins/common/cshttp.h"
+#include "http/cshttp.h"
 #include "check.h"
 
 /* The member `name` of `body` as a string ("(null)" for NULL), kept in a static buffer. */

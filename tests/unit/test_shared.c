@@ -1,5 +1,5 @@
 /*
- * test_shared.c - host->connection_shared and its registry (core/shared.c): instances of one
+ * test_shared.c - host->connection_shared and its registry (core/host/shared.c): instances of one
  * connector, connection and options share one object per name; other options, another connection or
  * another name get their own; one context asking twice holds it once; after the last holder's context
  * is freed the object lingers for the next instance (a restart), and a flush releases exactly what
@@ -10,10 +10,10 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "host.h"
-#include "log.h"
-#include "shared.h"
-#include "util.h"
+#include "host/host.h"
+#include "util/log.h"
+#include "host/shared.h"
+#include "util/util.h"
 
 static const cs_connector token_conn = {.name = "campaign"};
 static const cs_connector other_conn = {.name = "dynamics365"};

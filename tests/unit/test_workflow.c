@@ -13,12 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backlog.h"
+#include "state/backlog.h"
 #include "check.h"
-#include "config.h"
-#include "engine.h"
-#include "loader.h"
-#include "util.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "host/loader.h"
+#include "util/util.h"
 
 static char dir[256];
 static struct cs_registry *reg;

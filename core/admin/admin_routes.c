@@ -1,0 +1,247 @@
+/*
+ * admin_routes.c - the /api/v1 resources (see admin_http.h): workflows and their start/stop,
+ * definition, revisions, replay and dead letters; plugins, connections and health; a connection's own
+ * resources are admin_describe.c's, and POST /session tells the page its token is right. Each route checks
+ * its input (unknown members, wrong types, bad numbers are 400) and maps engine results onto HTTP
+ * statuses: CS_E_NOTFOUND 404, CS_E_STATE 409, CS_E_INVAL 400.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_http.h"
+#include "admin_describe.h"
+#include "engine/engine.h"
+#include "util/util.h"
+
+static int is(const struct cs_request *r, size_t n, const char *method)
+{
+    return r->n_segments == n && strcmp(r->method, method) == 0;
+}
+
+static int seg(const struct cs_request *r, size_t i, const char *name)
+{
+    return i < r->n_segments && strcmp(r->segments[i], name) == 0;
+}
+
+static void ok(struct cs_reply *rep, json_t *body)
+{
+    rep->status = 200;
+    rep->body = body;
+}
+
+/* A non-negative integer from text, or -1. */
+static int64_t number(const char *text)
+{
+    char *end;
+    long long v;
+    if (!text || !*text)
+        return -1;
+    v = strtoll(text, &end, 10);
+    return *end || v < 0 ? -1 : v;
+}
+
+/* A body allowed to hold only the members in `allowed` (NULL-terminated); 0 or a 400 answer. */
+static int only_members(const struct cs_request *r, const char *const *allowed, struct cs_reply *rep)
+{
+    const char *key;
+    json_t *v;
+    if (!r->body)
+        return 0;
+    if (!json_is_object(r->body)) {
+        cs_reply_error(rep, 400, "bad_request", "the body must be a JSON object");
+        return -1;
+    }
+    json_object_foreach((json_t *)r->body, key, v) {
+        int known = 0;
+        for (size_t i = 0; allowed[i]; i++)
+            known |= strcmp(allowed[i], key) == 0;
+        if (!known) {
+            cs_reply_error(rep, 400, "unknown_field", "unknown field \"%s\"", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void failed(struct cs_reply *rep, int rc, const char *msg)
+{
+    cs_reply_failed(rep, rc, msg, 500);
+}
+
+/* ---- workflow routes --------------------------------------------------------------------------- */
+
+static void start_stop(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep, int start)
+{
+    const char *id = r->segments[1];
+    char *err = NULL;
+    int rc = start ? cs_engine_start(e, id, &err) : cs_engine_stop(e, id, &err);
+    if (rc == 0) {
+        ok(rep, cs_engine_workflow(e, id));
+    } else {
+        failed(rep, rc, err);
+        if (rc == CS_E_STATE) {
+            json_t *snap = cs_engine_workflow(e, id);
+            json_object_set(json_object_get(rep->body, "error"), "status", json_object_get(snap, "status"));
+            json_decref(snap);
+        }
+    }
+    free(err);
+}
+
+static void put_definition(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    const char *id = r->segments[1];
+    json_t *errors = NULL, *snap;
+    int64_t rev = 0;
+    int rc;
+    if (!r->body) {
+        cs_reply_error(rep, 400, "bad_request", "send the new definition as a JSON object");
+        return;
+    }
+    rc = cs_engine_put_definition(e, id, r->body, r->author ? r->author : "api", &rev, &errors);
+    if (rc == CS_E_INVAL) {
+        cs_reply_error(rep, 400, "invalid_definition", "the definition has %zu error(s); nothing was stored",
+                       json_array_size(errors));
+        json_object_set_new(json_object_get(rep->body, "error"), "details", errors);
+        return;
+    }
+    if (rc != 0) {
+        json_decref(errors);
+        failed(rep, rc, rc == CS_E_NOTFOUND ? "no such workflow" : NULL);
+        return;
+    }
+    snap = cs_engine_workflow(e, id);
+    ok(rep, json_pack("{s:I, s:O, s:s, s:o}", "revision", (json_int_t)rev, "pending",
+                      json_object_get(snap, "pending"), "message",
+                      json_is_true(json_object_get(snap, "pending"))
+                          ? "stored; it takes effect when the workflow is stopped and started"
+                          : "stored; it takes effect at the next start",
+                      "warnings", errors ? errors : json_array()));
+    json_decref(snap);
+}
+
+static void dead_letters(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    const char *id = r->segments[1], *limit_arg = r->query(r, "limit"), *after_arg = r->query(r, "after"),
+               *include = r->query(r, "include");
+    int64_t limit = limit_arg ? number(limit_arg) : 100, after = after_arg ? number(after_arg) : 0;
+    json_t *list = NULL;
+    int rc;
+    if (limit < 1 || limit > 1000 || after < 0) {
+        cs_reply_error(rep, 400, "bad_request", "limit must be 1..1000 and after a dead-letter id");
+        return;
+    }
+    if (include && strcmp(include, "payload") != 0) {
+        cs_reply_error(rep, 400, "bad_request", "include accepts only \"payload\"");
+        return;
+    }
+    rc = cs_engine_dead_letters(e, id, after, (size_t)limit, include != NULL, &list);
+    if (rc != 0)
+        failed(rep, rc, "no such workflow");
+    else
+        ok(rep, json_pack("{s:o}", "dead_letters", list));
+}
+
+static void redrive(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep, int64_t dead_id)
+{
+    size_t n = 0;
+    char *err = NULL;
+    int rc = cs_engine_redrive(e, r->segments[1], dead_id, &n, &err);
+    if (rc == 0)
+        ok(rep, json_pack("{s:I}", "redriven", (json_int_t)n));
+    else
+        failed(rep, rc, err);
+    free(err);
+}
+
+static void workflow_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    static const char *const replay_fields[] = {"mapping", NULL};
+    const char *id = r->segments[1];
+    char *err = NULL;
+    json_t *out = NULL;
+    int rc;
+
+    if (is(r, 2, "GET")) {
+        if ((out = cs_engine_workflow(e, id)))
+            ok(rep, out);
+        else
+            cs_reply_error(rep, 404, "not_found", "no workflow \"%s\"", id);
+    } else if (is(r, 3, "POST") && (seg(r, 2, "start") || seg(r, 2, "stop"))) {
+        start_stop(e, r, rep, seg(r, 2, "start"));
+    } else if (is(r, 3, "GET") && seg(r, 2, "definition")) {
+        if ((rc = cs_engine_definition(e, id, &out, &err)) == 0)
+            ok(rep, out);
+        else
+            failed(rep, rc, err);
+    } else if (is(r, 3, "PUT") && seg(r, 2, "definition")) {
+        put_definition(e, r, rep);
+    } else if (is(r, 3, "GET") && seg(r, 2, "revisions")) {
+        if ((rc = cs_engine_revisions(e, id, &out)) == 0)
+            ok(rep, json_pack("{s:o}", "revisions", out));
+        else
+            failed(rep, rc, "no such workflow");
+    } else if (is(r, 4, "GET") && seg(r, 2, "revisions")) {
+        int64_t rev = number(r->segments[3]);
+        if (rev < 1)
+            cs_reply_error(rep, 400, "bad_request", "a revision is a positive number");
+        else if ((rc = cs_engine_revision(e, id, rev, &out)) == 0)
+            ok(rep, out);
+        else
+            failed(rep, rc, "no such workflow or revision");
+    } else if (is(r, 3, "POST") && seg(r, 2, "replay")) {
+        const char *mapping = json_string_value(json_object_get(r->body, "mapping"));
+        if (only_members(r, replay_fields, rep) != 0)
+            return;
+        if (!mapping) {
+            cs_reply_error(rep, 400, "bad_request", "send {\"mapping\": \"<stream>\"}");
+        } else if ((rc = cs_engine_replay(e, id, mapping, &err)) == 0) {
+            ok(rep, json_pack("{s:s, s:s}", "replay", mapping, "message",
+                              "replay staged: it begins at the next stop and start of the workflow"));
+        } else {
+            failed(rep, rc, err);
+        }
+    } else if (is(r, 3, "GET") && seg(r, 2, "dead-letters")) {
+        dead_letters(e, r, rep);
+    } else if (is(r, 4, "POST") && seg(r, 2, "dead-letters") && seg(r, 3, "redrive")) {
+        redrive(e, r, rep, 0);
+    } else if (is(r, 5, "POST") && seg(r, 2, "dead-letters") && seg(r, 4, "redrive")) {
+        int64_t dead_id = number(r->segments[3]);
+        if (dead_id < 1)
+            cs_reply_error(rep, 400, "bad_request", "a dead letter id is a positive number");
+        else
+            redrive(e, r, rep, dead_id);
+    } else {
+        cs_reply_error(rep, 404, "not_found", "no such operation: %s /api/v1/workflows/%s/...", r->method, id);
+    }
+    free(err);
+}
+
+void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    json_t *problems = NULL;
+    if (r->n_segments >= 2 && seg(r, 0, "workflows")) {
+        workflow_route(e, r, rep);
+    } else if (is(r, 1, "GET") && seg(r, 0, "workflows")) {
+        ok(rep, json_pack("{s:o}", "workflows", cs_engine_list(e)));
+    } else if (is(r, 1, "GET") && seg(r, 0, "plugins")) {
+        ok(rep, json_pack("{s:o}", "plugins", cs_engine_plugins(e)));
+    } else if (is(r, 1, "GET") && seg(r, 0, "connections")) {
+        ok(rep, json_pack("{s:o}", "connections", cs_engine_connections(e)));
+    } else if (r->n_segments >= 2 && seg(r, 0, "connections")) {
+        cs_admin_describe_route(e, r, rep);
+    } else if (is(r, 1, "POST") && seg(r, 0, "session")) { /* reached only with an admin token */
+        ok(rep, json_pack("{s:b, s:s}", "authorized", 1, "role", r->role));
+    } else if (is(r, 1, "GET") && seg(r, 0, "health")) {
+        int healthy = cs_engine_healthy(e, &problems);
+        rep->status = healthy ? 200 : 503;
+        rep->body = json_pack("{s:s, s:o}", "status", healthy ? "ok" : "degraded", "problems", problems);
+    } else if (is(r, 1, "GET") && seg(r, 0, "ready")) {
+        int ready = cs_engine_ready(e, &problems);
+        rep->status = ready ? 200 : 503;
+        rep->body = json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "problems", problems);
+    } else {
+        cs_reply_error(rep, 404, "not_found", "no such resource: %s /api/v1/%s", r->method,
+                       r->n_segments ? r->segments[0] : "");
+    }
+}

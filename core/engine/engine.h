@@ -1,0 +1,105 @@
+/*
+ * engine.h - every workflow of the daemon: applies a configuration (checks every plugin reference and
+ * option, records a new definition revision when a workflow's definition in the file changed), starts
+ * the workflows whose desired state is "running", and offers the operations the admin API needs:
+ * list, start, stop, definition, revisions. The latest revision is what the next start runs; a running
+ * workflow keeps the revision it started with, and pending = latest != running.
+ */
+#ifndef CS_ENGINE_H
+#define CS_ENGINE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct cs_backlog;
+struct cs_config;
+struct cs_registry;
+struct cs_engine;
+
+/* The registry and backlog are borrowed and must outlive the engine. */
+struct cs_engine *cs_engine_new(const struct cs_registry *registry, struct cs_backlog *backlog);
+/* Stops every workflow gracefully, then frees. */
+void cs_engine_free(struct cs_engine *e);
+
+/*
+ * Check `cfg` against the loaded plugins (connections' connectors and options, every workflow's
+ * source, sink, entity handlers and stages and their options). Without `apply`, only checks
+ * (--check-config). With it, the engine takes `cfg` (frees it later), records revisions for changed
+ * definitions and creates workflows first seen. On failure *err (new) lists every error, one per line.
+ */
+int cs_engine_check_config(struct cs_engine *e, struct cs_config *cfg, int apply, char **err);
+
+/* Start every configured workflow whose persisted desired state is "running". */
+void cs_engine_start_desired(struct cs_engine *e);
+
+/* Operator start/stop: persists the desired state. CS_E_NOTFOUND for an unknown id, CS_E_STATE when the
+ * workflow is not in a state that allows it (start: STOPPED or FAILED; stop: STARTING or RUNNING). */
+int cs_engine_start(struct cs_engine *e, const char *id, char **err);
+int cs_engine_stop(struct cs_engine *e, const char *id, char **err);
+
+/* New array of workflow snapshots, each with title, latest_revision and pending added. */
+json_t *cs_engine_list(struct cs_engine *e);
+/* One workflow's snapshot as in the list (new), or NULL for an unknown id. */
+json_t *cs_engine_workflow(struct cs_engine *e, const char *id);
+
+
+/* The latest definition as written: a new object {revision, source, author, created_at, definition}. */
+int cs_engine_definition(struct cs_engine *e, const char *id, json_t **out, char **err);
+
+/*
+ * An edit (the admin API's PUT): check `definition` against the schema, the connections and the
+ * plugins, and store it as a new "api" revision (pending until the workflow is stopped and started).
+ * The definition's id, when present, must be `id`. On CS_E_INVAL *errors is a new array of
+ * {path, message} and nothing is stored.
+ */
+int cs_engine_put_definition(struct cs_engine *e, const char *id, const json_t *definition, const char *author,
+                             int64_t *rev, json_t **errors);
+
+/* Revisions newest first (new array). */
+int cs_engine_revisions(struct cs_engine *e, const char *id, json_t **out);
+/* One revision with its diff against the previous: new {revision, source, author, created_at,
+ * definition, diff}. */
+int cs_engine_revision(struct cs_engine *e, const char *id, int64_t rev, json_t **out);
+
+/* Stage a replay of a mapping's stream (replay.h): it is read again from the beginning at the next start.
+ * CS_E_NOTFOUND (no such workflow or mapping), CS_E_STATE (past limits.replay_max_records), with *err. */
+int cs_engine_replay(struct cs_engine *e, const char *id, const char *stream, char **err);
+
+/* Dead letters (see cs_backlog_dead_list) and redrive (id 0: all). */
+int cs_engine_dead_letters(struct cs_engine *e, const char *id, int64_t before_id, size_t limit,
+                           int include_payload, json_t **out);
+int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size_t *n, char **err);
+
+/* Connections with their connector and options; secrets only as {"set": true|false}. New array. */
+json_t *cs_engine_connections(struct cs_engine *e);
+/* Loaded plugins with version, ABI, path and components. New array. */
+json_t *cs_engine_plugins(struct cs_engine *e);
+/* 1 when every workflow whose desired state is running is RUNNING and moving, and the state database
+ * has not failed lately; *problems (new array) says why not. */
+int cs_engine_healthy(struct cs_engine *e, json_t **problems);
+/* 1 when every workflow whose desired state is running is RUNNING (ready: the start is over); *problems
+ * (new array) names the others. */
+int cs_engine_ready(struct cs_engine *e, json_t **problems);
+
+/* ---- engine_describe.c: a connection outside any workflow (the admin API's editors and Settings) ---- */
+
+/* Nonzero when a connection `conn` is configured. */
+int cs_engine_conn_exists(struct cs_engine *e, const char *conn);
+/* A fresh instance of connection `conn` describes `table` (describe(), the live metadata), or with
+ * table NULL lists its tables (describe(NULL)): *out new. CS_E_NOTFOUND: no such connection or table;
+ * CS_E_STATE: the connector cannot describe; CS_E_IO: the connector failed. *err (new) says why. */
+int cs_engine_conn_describe(struct cs_engine *e, const char *conn, const char *table, json_t **out, char **err);
+/* Create and start a fresh instance of `conn`, then destroy it: *out new {connection, connector, ok,
+ * result (in words), elapsed_ms}. Only CS_E_NOTFOUND (with *err) fails the call itself. */
+int cs_engine_conn_check(struct cs_engine *e, const char *conn, json_t **out, char **err);
+/* Write secret `option` of `conn` into the file its <option>_file names (atomically, owner-only) and
+ * use it from the connection's next start. CS_E_NOTFOUND (no connection or no such secret option),
+ * CS_E_STATE (the secret comes from <option>_env, or no file is configured), CS_E_INVAL (empty or too
+ * long), CS_E_IO (the file could not be written). The value never appears in *err or the log. */
+int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char *option, const char *value,
+                              char **err);
+
+/* Every workflow RUNNING and idle (see cs_workflow_idle), or STOPPED/FAILED; *failed counts FAILED. */
+int cs_engine_all_idle(struct cs_engine *e, int *failed);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * engine_private.h - shared by the engine's files: engine.c (the workflows, configuration changes and
+ * start/stop), engine_check.c (checking a configuration or a definition against the loaded plugins
+ * and the connections) and engine_admin.c (what the admin API reads and edits).
+ */
+#ifndef CS_ENGINE_PRIVATE_H
+#define CS_ENGINE_PRIVATE_H
+
+#include <pthread.h>
+
+#include "config/config.h"
+#include "engine.h"
+#include "host/loader.h"
+#include "workflow.h"
+
+/* A connection as the engine resolved it. */
+struct cs_endpoint {
+    char *name;
+    const struct cs_component *connector;
+    json_t *options; /* validated, secrets resolved */
+};
+
+struct cs_engine {
+    const struct cs_registry *registry;
+    struct cs_backlog *backlog;
+    pthread_mutex_t lock; /* guards cfg and endpoints, which starting workflows read */
+    struct cs_config *cfg;
+    struct cs_endpoint *endpoints;
+    size_t n_endpoints;
+    pthread_rwlock_t ops; /* the workflow list: read-held by operations, write-held to replace it */
+    struct cs_workflow **wfs;
+    size_t n_wfs;
+};
+
+/* ---- engine_check.c ---- */
+
+/* Resolve every connection of `cfg` against the loaded connectors (errors appended to *errs). */
+struct cs_endpoint *cs_engine_build_endpoints(const struct cs_engine *e, const struct cs_config *cfg, size_t *n,
+                                              char **errs);
+void cs_engine_free_endpoints(struct cs_endpoint *eps, size_t n);
+const struct cs_endpoint *cs_engine_find_endpoint(const struct cs_endpoint *eps, size_t n, const char *name);
+/* A workflow's source and sink can read and write; with report_unknown, unknown names are errors too. */
+void cs_engine_check_roles(const struct cs_config *cfg, const char *wpath, const json_t *def,
+                           const struct cs_endpoint *eps, size_t n_eps, int report_unknown, char **errs);
+/* Resolve every entity/stage invocation of the workflow at `wpath`: a new array per mapping of resolved
+ * option objects, or NULL with errors appended. */
+json_t *cs_engine_check_mappings(const struct cs_engine *e, const struct cs_config *cfg, const char *wpath,
+                                 const json_t *def, char **errs);
+/* A normalized definition's references for the current configuration; errors "<label>: <path>: ...". */
+int cs_engine_check_references(struct cs_engine *e, const char *label, const json_t *def, char **err);
+
+/* ---- engine.c ---- */
+
+/* The workflow `id` (and its index); the list lock must be held. */
+struct cs_workflow *cs_engine_find_wf(struct cs_engine *e, const char *id, size_t *index);
+/* Run `op` on workflow `id` with the workflow list read-locked, or CS_E_NOTFOUND. */
+int cs_engine_with_wf(struct cs_engine *e, const char *id, void *arg,
+                      int (*op)(struct cs_engine *, struct cs_workflow *, void *));
+/* The latest revision of `id`, checked: its normalized definition (new) or NULL with *err. */
+json_t *cs_engine_latest_definition(struct cs_engine *e, const char *id, int64_t *rev, char **err);
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * backlog.h - the persistent state of the daemon in one SQLite file: workflow states and definition
+ * revisions, per-stream source cursors, the backlog of records as the source read them (the writers map
+ * them after the claim), dead letters, and the plugins' key/value store. backlog.c is the only module that
+ * issues SQL.
+ *
+ * Guarantees:
+ *  - cs_backlog_enqueue commits records, dead letters of malformed records and the source cursor in one
+ *    transaction.
+ *  - Coalescing: at most one pending (not in-flight) row per (workflow, stream, key); a newer change
+ *    replaces the pending one in place (it keeps its seq). An upsert following an upsert carries the
+ *    older payload's fields it does not have itself (two PATCHes by key equal one with both), so
+ *    fields only a full load sends survive a quick update.
+ *  - Per-key order: cs_backlog_claim never hands out a row whose key is in flight, nor two rows of one
+ *    key; rows come in seq order. In-flight state is kept in memory: after a crash every row is
+ *    claimable again, so a batch in flight at the crash is written once more (the duplicate window).
+ *  - Nothing is dropped: a row leaves the backlog only when written (CS_OK), moved to dead letters, or
+ *    superseded by a newer pending change of the same key.
+ * All functions are thread-safe (one connection behind a mutex). Error strings are new (free()).
+ */
+#ifndef CS_BACKLOG_H
+#define CS_BACKLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <crmsync/plugin.h>
+
+struct cs_backlog;
+
+/* Open or create the state DB at `path` (WAL, synchronous=FULL, schema migrated forward). On open,
+ * older duplicates of a key left by a crash are collapsed to the newest. */
+int cs_backlog_open(const char *path, struct cs_backlog **out, char **err);
+void cs_backlog_close(struct cs_backlog *b);
+/* Why this thread's last failed call of `b` failed (borrowed, for logs; valid until its next call). */
+const char *cs_backlog_errmsg(struct cs_backlog *b);
+/* 1 with the last SQLite error (*msg new) and its time when one happened at or after since_ms (unix
+ * ms), else 0: the health check reports it. */
+int cs_backlog_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms);
+
+/* ---- workflows ------------------------------------------------------------------------------- */
+
+/* Create the workflow row if absent with desired state `initial_desired` ("running" or "stopped"). */
+int cs_backlog_workflow_init(struct cs_backlog *b, const char *wf, const char *initial_desired);
+/* Desired state, persisted across restarts: "running" or "stopped". *desired is new. */
+int cs_backlog_desired_get(struct cs_backlog *b, const char *wf, char **desired);
+int cs_backlog_desired_set(struct cs_backlog *b, const char *wf, const char *desired);
+/* Last observed status, for display after a restart. substate and reason may be NULL. */
+int cs_backlog_status_set(struct cs_backlog *b, const char *wf, const char *state, const char *substate,
+                          const char *reason, int64_t running_rev);
+
+/* ---- definition revisions -------------------------------------------------------------------- */
+
+/* Append a revision (numbered 1, 2, ... per workflow). source is "config" or "api"; author may be NULL. */
+int cs_backlog_revision_add(struct cs_backlog *b, const char *wf, const char *source, const char *author,
+                            const char *definition, int64_t *rev);
+/* Latest revision overall (source NULL) or latest from one source. CS_E_NOTFOUND when none.
+ * *definition is new; rev/definition may be NULL when not wanted. */
+int cs_backlog_revision_latest(struct cs_backlog *b, const char *wf, const char *source, int64_t *rev,
+                               char **definition);
+/* One revision: its definition (new) and source (new). CS_E_NOTFOUND when absent. */
+int cs_backlog_revision_get(struct cs_backlog *b, const char *wf, int64_t rev, char **definition, char **source,
+                            int64_t *created_at);
+/* All revisions newest first as a new array of {"revision", "source", "created_at", "author"}. */
+int cs_backlog_revision_list(struct cs_backlog *b, const char *wf, json_t **out);
+
+/* ---- cursors --------------------------------------------------------------------------------- */
+
+/* The committed cursor of a stream as a new json_t, or *cursor = NULL when none. */
+int cs_backlog_cursor_get(struct cs_backlog *b, const char *wf, const char *stream, json_t **cursor);
+
+/* Forget a stream's cursor: the source reads it from the beginning again (replay). */
+int cs_backlog_cursor_reset(struct cs_backlog *b, const char *wf, const char *stream);
+
+/* ---- enqueue ---------------------------------------------------------------------------------- */
+
+/* A record that could not be mapped or written, on its way to dead letters. */
+struct cs_dead_in {
+    const cs_record *record; /* borrowed; the raw source record when mapping failed */
+    const char *error_class; /* "rejected", "mapping_failed", "retries_exhausted", "expired" */
+    int http_status;         /* 0 when none */
+    const char *detail;      /* why, for the operator */
+    const char *failed_in;   /* plugin or stage name */
+    int attempts;
+};
+
+struct cs_enqueue {
+    cs_record *const *records; /* records as the source read them, borrowed */
+    size_t n_records;
+    const struct cs_dead_in *dead; /* malformed records, refused before they are queued */
+    size_t n_dead;
+    const char *cursor_stream; /* NULL: no cursor change in this transaction */
+    const json_t *cursor;
+};
+
+/* One transaction: coalesce-or-insert every record, insert dead letters, upsert the cursor. */
+int cs_backlog_enqueue(struct cs_backlog *b, const char *wf, const struct cs_enqueue *e);
+
+/* ---- claim and complete ---------------------------------------------------------------------- */
+
+struct cs_claim {
+    int64_t seq;
+    cs_record *record; /* new reference: the caller decrefs it */
+    int attempts;      /* failed attempts so far */
+    int64_t enqueued_at;
+};
+
+/* Mark up to `max` due rows (next_attempt_at <= now_ms) in flight and return them in seq order,
+ * skipping keys already in flight. *n may be 0. */
+int cs_backlog_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t max, struct cs_claim *out,
+                     size_t *n);
+
+struct cs_outcome {
+    int64_t seq;
+    cs_status status;        /* CS_OK delete; CS_RETRY reschedule; CS_REJECT move to dead letters */
+    int http_status;         /* CS_REJECT / CS_RETRY detail, 0 when none */
+    const char *detail;      /* last_error (RETRY) or error_detail (REJECT) */
+    const char *failed_in;   /* plugin name for dead letters */
+    const char *error_class; /* CS_REJECT: dead-letter class, NULL means "rejected" */
+    int64_t next_attempt_at; /* CS_RETRY: unix ms */
+};
+
+/* Key/value writes of one namespace held in memory until they are settled: `values` maps each key to
+ * its new value (a string) or to null (delete). */
+struct cs_kv_writes {
+    const char *ns;
+    const json_t *values;
+};
+
+/* One transaction for a whole batch and the key/value writes made while writing it (kv may be NULL);
+ * then the rows' keys leave the in-flight set. A CS_RETRY row whose key got a newer pending change
+ * meanwhile is deleted (superseded), otherwise attempts+1. */
+int cs_backlog_complete(struct cs_backlog *b, const char *wf, const struct cs_outcome *o, size_t n,
+                        const struct cs_kv_writes *kv);
+/* Return claimed rows untouched (no attempt counted): a graceful stop before write(). */
+int cs_backlog_release(struct cs_backlog *b, const char *wf, const int64_t *seqs, size_t n);
+
+/* Rows queued (pending + in flight) and dead letters not yet redriven, from in-memory counters kept
+ * exact by every call above (loaded at open). Cheap: no SQL. */
+int cs_backlog_counts(struct cs_backlog *b, const char *wf, int64_t *backlog, int64_t *dead);
+/* Earliest next_attempt_at of a claimable row, or INT64_MAX when none. */
+int cs_backlog_next_due(struct cs_backlog *b, const char *wf, int64_t *next_at);
+
+/* ---- dead letters ---------------------------------------------------------------------------- */
+
+/* Newest first, ids < before_id (0 = from the newest), at most `limit`, as a new array of objects
+ * {id, stream, key, op, error_class, http_status, detail, failed_in, attempts, failed_at,
+ *  redriven_at, payload (only when include_payload)}. */
+int cs_backlog_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id, size_t limit,
+                         int include_payload, json_t **out);
+/* Requeue one dead letter (id > 0) or all not yet redriven (id == 0); *n is how many went back.
+ * A dead letter whose key has a newer pending change is marked redriven without requeueing. */
+int cs_backlog_dead_redrive(struct cs_backlog *b, const char *wf, int64_t id, size_t *n);
+/* Which dead letters an automatic redrive takes: http_status (0: any) and a source time `ts` of at
+ * least min_ts (unix ms; 0: any, also letters whose source gave no time). */
+struct cs_redrive_filter {
+    int http_status;
+    int64_t min_ts;
+};
+/* Requeue every dead letter not yet redriven that `f` matches (as redrive all does); *n went back. */
+int cs_backlog_dead_redrive_matching(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f,
+                                     size_t *n);
+
+/* ---- plugin key/value store ------------------------------------------------------------------ */
+
+/* Namespaced by `ns` (the connection, stage or entity instance). *value new, NULL when absent. */
+int cs_backlog_kv_get(struct cs_backlog *b, const char *ns, const char *key, char **value);
+/* value NULL deletes. */
+int cs_backlog_kv_put(struct cs_backlog *b, const char *ns, const char *key, const char *value);
+/* Every write of `kv` in one transaction. */
+int cs_backlog_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv);
+
+/* ---- statistics ------------------------------------------------------------------------------ */
+
+struct cs_backlog_stats {
+    int64_t transactions; /* write transactions committed since open */
+    int64_t page_reads;   /* pages this connection read from the files (page cache misses) since open */
+    int64_t page_hits;    /* pages it found in its page cache since open */
+};
+void cs_backlog_stats(struct cs_backlog *b, struct cs_backlog_stats *out);
+
+#endif
