@@ -135,8 +135,8 @@ export async function render(main, [id, index, newStream, newTarget], ctx) {
   }
   const loading = h("p", { class: "status-text", role: "status" }, "Reading the fields of both tables…");
   main.append(loading);
-  const [src, dst] = await Promise.all([api.get(api.conn(d.source) + "/tables/" + encodeURIComponent(m.stream)),
-    api.get(api.conn(d.sink) + "/tables/" + encodeURIComponent(m.target || m.stream))]);
+  const [src, dst, vocabulary] = await Promise.all([api.get(api.conn(d.source) + "/tables/" + encodeURIComponent(m.stream)),
+    api.get(api.conn(d.sink) + "/tables/" + encodeURIComponent(m.target || m.stream)), api.get("/vocabulary")]);
   loading.remove();
   m.key = m.key || { source: src.key, target: "" };
   if (isNew) m.key = { source: src.key, target: dst.key || "" };
@@ -155,7 +155,7 @@ export async function render(main, [id, index, newStream, newTarget], ctx) {
         h("p", { class: "hint" }, "The tables cannot be changed once saved: delete the mapping and add a new one.")),
       fieldsSection(m, src, dst, base, saved, rerender),
       replacementsSection(m, src, base, rerender),
-      filtersSection(m, src, base, rerender),
+      filtersSection(m, src, base, vocabulary.filter_operators, rerender),
       advancedSection(m, base, rerender));
   }
   rerender();

@@ -6,11 +6,6 @@
 
 import { h, icon, select, radios, uid } from "./dom.js";
 
-const OPERATORS = [
-  ["eq", "equals"], ["ne", "does not equal"], ["gt", "greater than"], ["ge", "greater than or equal to"],
-  ["lt", "less than"], ["le", "less than or equal to"], ["contains", "contains"], ["startswith", "starts with"],
-  ["endswith", "ends with"], ["in", "is one of (comma-separated)"], ["null", "is empty"], ["notnull", "is not empty"],
-];
 const NUMERIC = new Set(["integer", "decimal", "double"]);
 
 function fieldOptions(fields, names) {
@@ -78,8 +73,9 @@ export function replacementsSection(m, src, base, rerender) {
     add);
 }
 
-// Filters: match all (And) / any (Or), delete_filtered, rules [{field, op, value}].
-export function filtersSection(m, src, base, rerender) {
+// Filters: match all (And) / any (Or), delete_filtered, rules [{field, op, value}]; `operators` are the
+// daemon's [{name, label}] (GET /api/v1/vocabulary).
+export function filtersSection(m, src, base, operators, rerender) {
   const f = m.filters || (m.filters = { match: "all", delete_filtered: false, rules: [] });
   f.rules = f.rules || [];
   const names = Object.keys(src.fields).sort();
@@ -89,7 +85,7 @@ export function filtersSection(m, src, base, rerender) {
     const fieldSel = select([{ value: "", label: "Choose a field…" }, ...fieldOptions(src.fields, names)], r.field,
       { "data-path": path + ".field", "aria-label": `Filter ${i + 1}: field` });
     fieldSel.addEventListener("change", () => { r.field = fieldSel.value; delete r.value; rerender(); });
-    const opSel = select(OPERATORS.map(([v, l]) => ({ value: v, label: l })), r.op || "eq",
+    const opSel = select(operators.map((o) => ({ value: o.name, label: o.label })), r.op || "eq",
       { "data-path": path + ".op", "aria-label": `Filter ${i + 1}: comparison` });
     opSel.addEventListener("change", () => { r.op = opSel.value; rerender(); });
     let value = null;

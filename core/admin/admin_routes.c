@@ -1,9 +1,9 @@
 /*
  * admin_routes.c - the /api/v1 resources (see admin_http.h): workflows and their start/stop,
- * definition, revisions, replay and dead letters; plugins, connections and health; a connection's own
- * resources are admin_describe.c's, and POST /session tells the page its token is right. Each route checks
- * its input (unknown members, wrong types, bad numbers are 400) and maps engine results onto HTTP
- * statuses: CS_E_NOTFOUND 404, CS_E_STATE 409, CS_E_INVAL 400.
+ * definition, revisions, replay and dead letters; plugins, connections, health and the table-mapping
+ * vocabulary; a connection's own resources are admin_describe.c's, and POST /session tells the page its
+ * token is right. Each route checks its input (unknown members, wrong types, bad numbers are 400) and
+ * maps engine results onto HTTP statuses: CS_E_NOTFOUND 404, CS_E_STATE 409, CS_E_INVAL 400.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "admin_http.h"
 #include "admin_describe.h"
 #include "engine/engine.h"
+#include "mapping/vocabulary.h"
 #include "util/util.h"
 
 static int is(const struct cs_request *r, size_t n, const char *method)
@@ -217,6 +218,20 @@ static void workflow_route(struct cs_engine *e, const struct cs_request *r, stru
     free(err);
 }
 
+/* The table-mapping form's words for the page's editors: {"filter_operators": [{name, label}],
+ * "convert_types": [{name, label}]}, from the one list the schema and the stages use. */
+static json_t *vocabulary(void)
+{
+    json_t *ops = json_array(), *types = json_array(), *list;
+#define WORD(id, name, label) json_array_append_new(list, json_pack("{s:s, s:s}", "name", name, "label", label));
+    list = ops;
+    CS_FILTER_OPERATORS(WORD)
+    list = types;
+    CS_CONVERT_TYPES(WORD)
+#undef WORD
+    return json_pack("{s:o, s:o}", "filter_operators", ops, "convert_types", types);
+}
+
 void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
 {
     json_t *problems = NULL;
@@ -230,6 +245,8 @@ void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_r
         ok(rep, json_pack("{s:o}", "connections", cs_engine_connections(e)));
     } else if (r->n_segments >= 2 && seg(r, 0, "connections")) {
         cs_admin_describe_route(e, r, rep);
+    } else if (is(r, 1, "GET") && seg(r, 0, "vocabulary")) {
+        ok(rep, vocabulary());
     } else if (is(r, 1, "POST") && seg(r, 0, "session")) { /* reached only with an admin token */
         ok(rep, json_pack("{s:b, s:s}", "authorized", 1, "role", r->role));
     } else if (is(r, 1, "GET") && seg(r, 0, "health")) {

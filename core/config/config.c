@@ -21,6 +21,7 @@
 #include <yaml.h>
 
 #include "mapping.h"
+#include "mapping/vocabulary.h"
 #include "util/util.h"
 
 #ifndef CS_DEFAULT_STATE_DIR
@@ -1216,7 +1217,7 @@ static const struct field key_fields[] = {
     {.name = NULL}};
 static const struct schema key_schema = {key_fields, 0, NULL};
 
-static const char *const convert_types[] = {"integer", "float", "double", "boolean", "string", "date", "datetime", NULL};
+static const char *const convert_types[] = {CS_CONVERT_TYPES(CS_VOCABULARY_NAME) NULL};
 static const struct field field_mapping_fields[] = {
     {.name = "source", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
     {.name = "target", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
@@ -1234,8 +1235,7 @@ static const struct field replacement_fields[] = {
 static const struct schema replacement_schema = {replacement_fields, 0, NULL};
 static const struct field replacement_item = {.type = T_OBJECT, .schema = &replacement_schema};
 
-static const char *const filter_ops[] = {"eq", "ne", "gt", "ge", "lt", "le", "contains", "startswith", "endswith",
-                                         "in", "null", "notnull", NULL};
+static const char *const filter_ops[] = {CS_FILTER_OPERATORS(CS_VOCABULARY_NAME) NULL};
 static const struct field filter_rule_fields[] = {
     {.name = "field", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
     {.name = "op", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED, .choices = filter_ops},

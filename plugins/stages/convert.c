@@ -11,10 +11,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mapping/vocabulary.h"
 #include "stages.h"
 
-static const char *const type_names[] = {"integer", "float", "double", "boolean", "string", "date", "datetime", NULL};
-enum type { T_INTEGER, T_FLOAT, T_DOUBLE, T_BOOLEAN, T_STRING, T_DATE, T_DATETIME };
+#define AS_TYPE(id, name, label) T_##id,
+enum type { CS_CONVERT_TYPES(AS_TYPE) };
+static const char *const type_names[] = {CS_CONVERT_TYPES(CS_VOCABULARY_NAME) NULL};
 
 struct convert {
     struct stage_base base;
@@ -23,7 +25,7 @@ struct convert {
 
 static const cs_option options[] = {
     {"types", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
-     "{field: type}; types: integer float double boolean string date datetime"},
+     "{field: type}; types:" CS_CONVERT_TYPES(CS_VOCABULARY_WORD)},
     {NULL, 0, 0, NULL, NULL},
 };
 

@@ -9,11 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mapping/vocabulary.h"
 #include "stages.h"
 
-enum op { OP_EQ, OP_NE, OP_GT, OP_GE, OP_LT, OP_LE, OP_CONTAINS, OP_STARTS, OP_ENDS, OP_IN, OP_NULL, OP_NOTNULL };
-static const char *const op_names[] = {"eq",       "ne",         "gt",       "ge", "lt",   "le",      "contains",
-                                       "startswith", "endswith", "in", "null", "notnull", NULL};
+#define AS_OP(id, name, label) OP_##id,
+enum op { CS_FILTER_OPERATORS(AS_OP) };
+static const char *const op_names[] = {CS_FILTER_OPERATORS(CS_VOCABULARY_NAME) NULL};
 
 struct rule {
     char *field;
@@ -29,8 +30,7 @@ struct filter {
 };
 
 static const cs_option options[] = {
-    {"rules", CS_OPT_JSON, 0, "[]", "[{field, op, value}]; op: eq ne gt ge lt le contains "
-                                    "startswith endswith in null notnull"},
+    {"rules", CS_OPT_JSON, 0, "[]", "[{field, op, value}]; op:" CS_FILTER_OPERATORS(CS_VOCABULARY_WORD)},
     {"match", CS_OPT_STRING, 0, "all", "all: every rule must pass; any: one is enough"},
     {"delete_filtered", CS_OPT_BOOL, 0, "false", "a record that does not pass deletes its key at the destination"},
     {"apply_deletes", CS_OPT_BOOL, 0, "true", "false: deletes at the source are dropped, the destination keeps the record"},
@@ -127,7 +127,7 @@ static int text_test(const json_t *v, const json_t *want, enum op op)
     size_t lx = x ? strlen(x) : 0, ly = y ? strlen(y) : 0;
     int ok = x && y &&
              (op == OP_CONTAINS ? strstr(x, y) != NULL
-              : op == OP_STARTS ? strncmp(x, y, ly) == 0
+              : op == OP_STARTSWITH ? strncmp(x, y, ly) == 0
                                 : lx >= ly && strcmp(x + lx - ly, y) == 0);
     free(x);
     free(y);
@@ -152,8 +152,8 @@ static int passes(const struct rule *r, const json_t *payload)
         }
         return 0;
     case OP_CONTAINS:
-    case OP_STARTS:
-    case OP_ENDS:
+    case OP_STARTSWITH:
+    case OP_ENDSWITH:
         return present && text_test(v, r->value, r->op);
     case OP_NE:
         return !present || compare(v, r->value) != 0;

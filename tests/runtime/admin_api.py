@@ -221,6 +221,35 @@ class AdminApi(unittest.TestCase):
         after = self.d.request("GET", "/api/v1/workflows/main/revisions")[1]["revisions"]
         self.assertEqual(before, after)
 
+    def test_vocabulary_is_what_the_schema_accepts(self):
+        """The page's filter operators and conversion types come from the daemon, from the very list the
+        definition check uses: every operator and type it serves is accepted, and a word it does not
+        serve is refused with the served words as the choices."""
+        status, doc, _, _ = self.d.request("GET", "/api/v1/vocabulary")
+        self.assertEqual(status, 200, doc)
+        ops = [o["name"] for o in doc["filter_operators"]]
+        types = [t["name"] for t in doc["convert_types"]]
+        self.assertIn("startswith", ops)
+        self.assertIn("datetime", types)
+        self.assertTrue(all(o["label"] for o in doc["filter_operators"] + doc["convert_types"]))
+        definition = self.d.request("GET", "/api/v1/workflows/main/definition")[1]["definition"]
+        fields = [{"source": "a", "target": "t%d" % i, "type": t} for i, t in enumerate(types + ["bogus"])]
+        rules = [{"field": "a", "op": op, "value": [1] if op == "in" else 1} for op in ops + ["bogus"]]
+        table = {"stream": "contacts", "key": {"source": "id", "target": "ext"}, "fields": fields,
+                 "filters": {"rules": rules}}
+        # writers: 0 keeps the definition refused, so nothing is saved whatever the rest says
+        status, doc, _, _ = self.d.request("PUT", "/api/v1/workflows/main/definition",
+                                           body=dict(definition, writers=0, mappings=[table]))
+        self.assertEqual(status, 400, doc)
+        paths = {e["path"]: e["message"] for e in self.error(doc)["details"]}
+        bad_rule = "mappings[0].filters.rules[%d].op" % len(ops)
+        bad_field = "mappings[0].fields[%d].type" % len(types)
+        self.assertEqual(sorted(p for p in paths if p.startswith("mappings")), sorted([bad_rule, bad_field]), paths)
+        for word in ops:
+            self.assertIn(word, paths[bad_rule])
+        for word in types:
+            self.assertIn(word, paths[bad_field])
+
     # ---- the whole edit cycle ---------------------------------------------------------------------
     def test_z_edit_pending_restart_replay(self):
         d = self.d
