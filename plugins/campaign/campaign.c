@@ -72,16 +72,16 @@ static char *opt_dup(const json_t *o, const char *name)
 /* The scopes as IMS wants them: one comma-separated string (new). */
 static char *join_scopes(const json_t *list)
 {
-    size_t i, len = 1;
+    size_t i, size;
     json_t *s;
-    char *out;
-    json_array_foreach(list, i, s) len += json_string_length(s) + 1;
-    if (!(out = calloc(1, len)))
+    char *out = NULL;
+    FILE *f = open_memstream(&out, &size);
+    if (!f)
         return NULL;
-    json_array_foreach(list, i, s) {
-        if (i)
-            strcat(out, ",");
-        strcat(out, json_string_value(s));
+    json_array_foreach(list, i, s) fprintf(f, "%s%s", i ? "," : "", json_string_value(s));
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
     }
     return out;
 }

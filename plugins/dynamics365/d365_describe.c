@@ -153,32 +153,28 @@ static const char *attr_type(const struct d365_table *t, const char *name)
     return json_string_value(json_object_get(t->attr_types, name));
 }
 
-/* Append "<pre><name><post>" to the comma-separated list `sel` (room reserved by the caller) unless it
- * is there already: a lookup may be listed both as x and as _x_value. */
-static void append_column(char *sel, const char *pre, const char *name, const char *post)
+/* Append `column` to the comma-separated list being written to `sel` unless `listed` has it already: a
+ * lookup may be listed both as x and as _x_value. */
+static void append_column(FILE *sel, json_t *listed, const char *column)
 {
-    size_t n = strlen(sel);
-    char *item = NULL;
-    const char *p = sel;
-    if (asprintf(&item, "%s%s%s", pre, name, post) < 0)
+    if (json_object_get(listed, column))
         return;
-    for (size_t len = strlen(item); (p = strstr(p, item)); p++)
-        if ((p == sel || p[-1] == ',') && (p[len] == ',' || p[len] == '\0')) {
-            free(item);
-            return;
-        }
-    sprintf(sel + n, "%s%s", n ? "," : "", item);
-    free(item);
+    fprintf(sel, "%s%s", json_object_size(listed) ? "," : "", column);
+    json_object_set_new(listed, column, json_true());
 }
 
 /* The $select list: the configured columns that exist, lookups as _x_value; FATAL naming unknown ones. */
 static cs_status build_select(struct d365 *d, struct d365_table *t)
 {
-    size_t i, len = 0;
-    json_t *c;
-    char *sel;
-    json_array_foreach(t->columns, i, c) len += strlen(json_string_value(c)) + 9;
-    if (!(sel = calloc(1, len + 1))) {
+    size_t i, size;
+    json_t *c, *listed = json_object();
+    char *sel = NULL;
+    FILE *out = open_memstream(&sel, &size);
+    if (!out || !listed) {
+        if (out)
+            fclose(out);
+        free(sel);
+        json_decref(listed);
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return CS_RETRY;
     }
@@ -200,13 +196,25 @@ static cs_status build_select(struct d365 *d, struct d365_table *t)
             else
                 d->host->set_reason(d->ctx, 0, -1, "stream %s: table %s has no column \"%s\"; fix tables.%s.columns",
                                     t->stream, t->logical, name, t->stream);
+            fclose(out);
             free(sel);
+            json_decref(listed);
             return CS_FATAL;
         }
-        if (is_lookup(attr_type(t, name)))
-            append_column(sel, "_", name, "_value");
-        else
-            append_column(sel, "", name, "");
+        if (is_lookup(attr_type(t, name))) {
+            char *lookup = NULL;
+            if (asprintf(&lookup, "_%s_value", name) >= 0)
+                append_column(out, listed, lookup);
+            free(lookup);
+        } else {
+            append_column(out, listed, name);
+        }
+    }
+    json_decref(listed);
+    if (fclose(out) != 0) {
+        free(sel);
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        return CS_RETRY;
     }
     free(t->select);
     t->select = sel;

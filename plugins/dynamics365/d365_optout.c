@@ -39,13 +39,17 @@ static char *read_request(struct d365 *d, const struct d365_table *t, const cs_r
 {
     const char *k;
     json_t *v;
-    size_t len = sizeof "modifiedon";
-    char *cols, *req = NULL;
-    json_object_foreach(cs_record_payload(rec), k, v) len += strlen(k) + 1;
-    if (!(cols = malloc(len)))
+    size_t len;
+    char *cols = NULL, *req = NULL;
+    FILE *out = open_memstream(&cols, &len);
+    if (!out)
         return NULL;
-    strcpy(cols, "modifiedon");
-    json_object_foreach(cs_record_payload(rec), k, v) if (!strchr(k, '@')) strcat(strcat(cols, ","), k);
+    fputs("modifiedon", out);
+    json_object_foreach(cs_record_payload(rec), k, v) if (!strchr(k, '@')) fprintf(out, ",%s", k);
+    if (fclose(out) != 0) {
+        free(cols);
+        return NULL;
+    }
     if (asprintf(&req, "GET %s/%s(%s)?$select=%s HTTP/1.1\r\nAccept: application/json\r\n\r\n", d->api,
                  t->entity_set, cs_record_key(rec), cols) < 0)
         req = NULL;

@@ -312,7 +312,7 @@ static void set_tag(struct d365_table *t, const json_t *cursor)
     const char *tag = json_string_value(json_object_get(cursor, "set"));
     unsigned char r[8];
     if (tag && strlen(tag) < sizeof t->tag) {
-        strcpy(t->tag, tag);
+        memcpy(t->tag, tag, strlen(tag) + 1);
         return;
     }
     if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {

@@ -78,8 +78,9 @@ static char *key_literal(const struct d365_table *t, const char *column, const j
 static char *key_segment(const struct d365_table *t, const cs_record *rec, const char **why)
 {
     const json_t *payload = cs_record_payload(rec);
-    size_t n = json_array_size(t->key), len = 3;
-    char *seg, **parts;
+    size_t n = json_array_size(t->key), len;
+    char *seg = NULL, **parts;
+    FILE *text;
 
     if (!t->key) {
         *why = "the record key is not a GUID (the table is written by primary id; configure tables.<stream>.key "
@@ -100,14 +101,16 @@ static char *key_segment(const struct d365_table *t, const cs_record *rec, const
             seg = NULL;
             goto out;
         }
-        len += strlen(col) + strlen(parts[i]) + 2;
     }
-    if ((seg = malloc(len))) {
-        strcpy(seg, "(");
+    if ((text = open_memstream(&seg, &len))) {
+        fputc('(', text);
         for (size_t i = 0; i < n; i++)
-            strcat(strcat(strcat(strcat(seg, i ? "," : ""), json_string_value(json_array_get(t->key, i))), "="),
-                   parts[i]);
-        strcat(seg, ")");
+            fprintf(text, "%s%s=%s", i ? "," : "", json_string_value(json_array_get(t->key, i)), parts[i]);
+        fputc(')', text);
+        if (fclose(text) != 0) {
+            free(seg);
+            seg = NULL;
+        }
     }
 out:
     for (size_t i = 0; i < n; i++)
@@ -173,17 +176,18 @@ static char *inner_request(const struct d365 *d, const struct d365_table *t, con
 
 char *d365_batch_body(const struct d365_op *ops, size_t n, const char *boundary, size_t *len)
 {
-    size_t cap = 64;
-    char *body, *p;
-    for (size_t i = 0; i < n; i++)
-        cap += strlen(ops[i].request) + strlen(boundary) + 96;
-    if (!(p = body = malloc(cap)))
+    char *body = NULL;
+    FILE *out = open_memstream(&body, len);
+    if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        p += sprintf(p, "--%s\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n%s\r\n",
-                     boundary, ops[i].request);
-    p += sprintf(p, "--%s--\r\n", boundary);
-    *len = (size_t)(p - body);
+        fprintf(out, "--%s\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n%s\r\n",
+                boundary, ops[i].request);
+    fprintf(out, "--%s--\r\n", boundary);
+    if (fclose(out) != 0) {
+        free(body);
+        return NULL;
+    }
     return body;
 }
 

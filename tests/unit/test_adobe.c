@@ -82,14 +82,14 @@ static void test_email_activity(void)
                    "\"regardingobjectid\":\"p\",\"subject\":\"Campaign Name: C; Delivery Name: \"}}");
     free(out);
     /* 300 two-byte characters: cut at 200 characters, never inside one */
-    strcpy(big, "{\"eventId\": \"e3\", \"profileExternalId\": \"p\", \"campaignName\": \"");
+    size_t at = (size_t)snprintf(big, sizeof big, "{\"eventId\": \"e3\", \"profileExternalId\": \"p\", \"campaignName\": \"");
     for (int i = 0; i < 300; i++)
-        strcat(big, "\xc3\xa9");
-    strcat(big, "\"}");
+        at += (size_t)snprintf(big + at, sizeof big - at, "\xc3\xa9");
+    snprintf(big + at, sizeof big - at, "\"}");
     CHECK(run("email-activity", e, "email-events.open", "e3", big, &out) == CS_OK);
-    strcpy(want, "Campaign Name: ");
+    at = (size_t)snprintf(want, sizeof want, "Campaign Name: ");
     for (int i = 0; i < 200 - 15; i++)
-        strcat(want, "\xc3\xa9");
+        at += (size_t)snprintf(want + at, sizeof want - at, "\xc3\xa9");
     CHECK_CONTAINS(out, want);
     CHECK(strstr(out, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"") != NULL && strstr(out, want)[strlen(want)] == '"');
     free(out);
