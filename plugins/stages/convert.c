@@ -84,58 +84,88 @@ static int datetime_form(const char *s)
            isdigit((unsigned char)s[15]);
 }
 
+/* Each to_X below: `v` converted (new), or NULL when it cannot become X. */
+
+static json_t *to_string(const json_t *v)
+{
+    char *text;
+    json_t *out;
+    if (json_is_string(v))
+        return json_incref((json_t *)v);
+    text = stages_text(v);
+    out = text ? json_string(text) : NULL;
+    free(text);
+    return out;
+}
+
+/* An integer, a whole real within 2^53, a boolean as 0/1, or decimal digits. */
+static json_t *to_integer(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    char *end;
+    long long n;
+    if (json_is_integer(v))
+        return json_incref((json_t *)v);
+    if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) && fabs(json_real_value(v)) < 9e15)
+        return json_integer((json_int_t)json_real_value(v));
+    if (json_is_boolean(v))
+        return json_integer(json_is_true(v));
+    if (!s || !*s)
+        return NULL;
+    errno = 0;
+    n = strtoll(s, &end, 10);
+    return !errno && !*end ? json_integer(n) : NULL;
+}
+
+/* Any number, or the text of a finite one. */
+static json_t *to_real(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    char *end;
+    double d;
+    if (json_is_number(v))
+        return json_real(json_number_value(v));
+    if (!s || !*s)
+        return NULL;
+    d = strtod(s, &end);
+    return !*end && isfinite(d) ? json_real(d) : NULL;
+}
+
+/* A boolean, 0 or 1, or true/false, yes/no, 1/0 in any case. */
+static json_t *to_boolean(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    if (json_is_boolean(v))
+        return json_incref((json_t *)v);
+    if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
+        return json_boolean(json_integer_value(v));
+    if (s && (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes")))
+        return json_true();
+    if (s && (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no")))
+        return json_false();
+    return NULL;
+}
+
 /* The converted value (new) or NULL when `v` cannot become `type`. */
 static json_t *to_type(const json_t *v, enum type type)
 {
     const char *s = json_string_value(v);
-    char *end, *text;
-    json_t *out;
     switch (type) {
     case T_STRING:
-        if (json_is_string(v))
-            return json_incref((json_t *)v);
-        text = stages_text(v);
-        out = text ? json_string(text) : NULL;
-        free(text);
-        return out;
+        return to_string(v);
     case T_INTEGER:
-        if (json_is_integer(v))
-            return json_incref((json_t *)v);
-        if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)) && fabs(json_real_value(v)) < 9e15)
-            return json_integer((json_int_t)json_real_value(v));
-        if (json_is_boolean(v))
-            return json_integer(json_is_true(v));
-        if (s && *s) {
-            long long n;
-            errno = 0;
-            n = strtoll(s, &end, 10);
-            return !errno && !*end ? json_integer(n) : NULL;
-        }
-        return NULL;
+        return to_integer(v);
     case T_FLOAT:
     case T_DOUBLE:
-        if (json_is_number(v))
-            return json_real(json_number_value(v));
-        if (s && *s) {
-            double d = strtod(s, &end);
-            return !*end && isfinite(d) ? json_real(d) : NULL;
-        }
-        return NULL;
+        return to_real(v);
     case T_BOOLEAN:
-        if (json_is_boolean(v))
-            return json_incref((json_t *)v);
-        if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1))
-            return json_boolean(json_integer_value(v));
-        if (s && (!strcasecmp(s, "true") || !strcmp(s, "1") || !strcasecmp(s, "yes")))
-            return json_true();
-        if (s && (!strcasecmp(s, "false") || !strcmp(s, "0") || !strcasecmp(s, "no")))
-            return json_false();
-        return NULL;
+        return to_boolean(v);
     case T_DATE:
         return s && date_prefix(s) ? json_stringn(s, 10) : NULL;
-    default:
+    case T_DATETIME:
         return s && datetime_form(s) ? json_incref((json_t *)v) : NULL;
     }
+    return NULL;
 }
 
 static cs_status convert_apply(void *inst, cs_record **rec)
