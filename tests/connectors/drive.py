@@ -10,6 +10,8 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from checks import check  # noqa: E402,F401 (the plugdrive tests take it from here)
 
 
 def plugdrive():
@@ -42,10 +44,3 @@ def run(tmp, plugin, connection, mappings, steps, instances=1, name="drive", sta
     p = subprocess.run([plugdrive(), script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=timeout)
     return p.returncode, [json.loads(line) for line in p.stdout.splitlines() if line.strip()], p.stderr
-
-
-def check(cond, what, detail=None):
-    if not cond:
-        print("FAIL: %s%s" % (what, ("\n" + str(detail)) if detail is not None else ""), file=sys.stderr)
-        sys.exit(1)
-    print("ok: %s" % what)

@@ -15,7 +15,6 @@
 Environment (make check): CRMSYNCD (its directory is the build), MAKE, srcdir, and the CS_*DIR
 installation directories of this build.
 """
-import http.client
 import json
 import os
 import re
@@ -29,10 +28,13 @@ import urllib.request
 
 SRC = os.path.abspath(os.environ.get("srcdir") or sys.exit("srcdir is not set: run through make check"))
 sys.path.insert(0, os.path.join(SRC, "tests", "emulators"))
+sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
 
 from campaign import Campaign  # noqa: E402
 from dataverse import Dataverse  # noqa: E402
 from dv_schema import ACTIVE_STATUS, OWNED_AUDIT  # noqa: E402
+from checks import check, fail, wait_until  # noqa: E402
+from crmsyncd import Crmsyncd  # noqa: E402
 
 BUILD = os.path.dirname(os.environ.get("CRMSYNCD") or sys.exit("CRMSYNCD is not set: run through make check"))
 DIRS = {k: os.environ.get(k) or sys.exit("%s is not set: run through make check" % k)
@@ -67,19 +69,6 @@ COMPANY = {
     },
     "filters": {"byExternalId": {"field": "externalId", "param": "externalId_parameter", "op": "eq"}},
 }
-
-
-def fail(msg, detail=None):
-    print("FAIL: " + msg)
-    if detail is not None:
-        print(detail if isinstance(detail, str) else json.dumps(detail, indent=1, default=str)[:4000])
-    sys.exit(1)
-
-
-def check(cond, msg, detail=None):
-    if not cond:
-        fail(msg, detail)
-    print("ok: " + msg)
 
 
 def run(cmd, what, **kw):
@@ -143,47 +132,6 @@ def build_example(tmp, dest):
           "account.so exports only cs_plugin_entry", syms)
 
 
-class Daemon:
-    def __init__(self, crmsyncd, conf, log):
-        self.log_path = log
-        self.out = open(log, "w")
-        self.proc = subprocess.Popen([crmsyncd, "-c", conf], stdout=self.out, stderr=subprocess.STDOUT)
-        self.port = None
-        deadline = time.time() + 30
-        while time.time() < deadline and not self.port:
-            m = re.search(r"listening on https?://\S+ \(port (\d+)\)", self.log())
-            if m:
-                self.port = int(m.group(1))
-            elif self.proc.poll() is not None:
-                fail("the installed crmsyncd exited at start", self.log())
-            time.sleep(0.05)
-        if not self.port:
-            fail("the admin API never said its port", self.log())
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def api(self, path):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        c.request("GET", "/api/v1" + path, headers={"Authorization": "Bearer " + TOKEN})
-        r = c.getresponse()
-        body = r.read()
-        c.close()
-        return json.loads(body) if body else None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.out.close()
-        return self.proc.returncode
-
-
 def ctl(url, method, path, body=None):
     req = urllib.request.Request(url + "/_emulator/" + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
@@ -191,15 +139,6 @@ def ctl(url, method, path, body=None):
     with urllib.request.urlopen(req, timeout=30) as r:
         text = r.read()
     return json.loads(text) if text else None
-
-
-def wait_until(pred, timeout, what, detail):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return time.time() - t0
-        time.sleep(0.1)
-    fail("%s (within %ss)" % (what, timeout), detail())
 
 
 def sync(tmp, dest):
@@ -250,7 +189,7 @@ def sync(tmp, dest):
               "directory", listed)
 
         t0 = time.time()
-        daemon = Daemon(crmsyncd, conf, os.path.join(tmp, "daemon.log"))
+        daemon = Crmsyncd(conf, os.path.join(tmp, "daemon.log"), token=TOKEN, binary=crmsyncd).start()
 
         def companies():
             """externalId -> the control API's view of each company (read in process, as wflib does)."""
@@ -260,11 +199,11 @@ def sync(tmp, dest):
             return {v.get("externalId"): v for v in views}
 
         def workflow():
-            return daemon.api("/workflows/accounts-to-companies") or {}
+            return daemon.api("GET", "/workflows/accounts-to-companies")[1] or {}
 
         wait_until(lambda: len(companies()) >= len(good) and workflow().get("dead_letters") == len(bad), 60,
                        "the valid accounts reach Campaign and the invalid ones become dead letters",
-                       lambda: (daemon.log()[-3000:], companies()))
+                       lambda: (daemon.read_log()[-3000:], companies()))
         got = companies()
         check(set(got) == set(ids), "exactly the %d valid accounts are companies, keyed by the account id" % len(ids),
               (sorted(got), ids))
@@ -274,7 +213,7 @@ def sync(tmp, dest):
         wrong = {k: (got[k], w) for k, w in want.items() if any(got[k].get(f) != v for f, v in w.items())}
         check(not wrong, "each company has the fields the entity handler mapped, the e-mail lowercased by the "
               "example's third-party stage email-case", wrong)
-        letters = daemon.api("/workflows/accounts-to-companies/dead-letters?limit=10") or {}
+        letters = daemon.api("GET", "/workflows/accounts-to-companies/dead-letters?limit=10")[1] or {}
         letters = letters.get("dead_letters", letters.get("items", []))
         reasons = {d.get("key"): json.dumps(d) for d in letters}
         check(set(reasons) == set(bad_ids) and all(why in reasons[k] and "account" in reasons[k]
@@ -285,15 +224,15 @@ def sync(tmp, dest):
 
         ctl(dv_url, "PATCH", "tables/accounts/" + ids[1], {"name": "Fabrikam Renamed", "numberofemployees": 7})
         wait_until(lambda: (companies().get(ids[1]) or {}).get("name") == "Fabrikam Renamed", 30,
-                   "an update in Dynamics 365 reaches the company", lambda: (companies(), daemon.log()[-2000:]))
+                   "an update in Dynamics 365 reaches the company", lambda: (companies(), daemon.read_log()[-2000:]))
         check(companies()[ids[1]].get("employees") == 7, "the update's other field is written too", companies()[ids[1]])
         ctl(dv_url, "DELETE", "tables/accounts/" + ids[2])
         wait_until(lambda: ids[2] not in companies(), 30, "a delete in Dynamics 365 deletes the company",
-                   lambda: (companies(), daemon.log()[-2000:]))
+                   lambda: (companies(), daemon.read_log()[-2000:]))
         check(True, "a delete in Dynamics 365 deletes the company")
         rc = daemon.stop()
-        check(rc == 0, "the installed crmsyncd stops cleanly on SIGTERM", daemon.log()[-2000:])
-        log = daemon.log()
+        check(rc == 0, "the installed crmsyncd stops cleanly on SIGTERM", daemon.read_log()[-2000:])
+        log = daemon.read_log()
         check("crmsync-secret" not in log and "crmsync-acs-secret" not in log and TOKEN not in log,
               "no secret appears in the log")
     finally:

@@ -15,15 +15,15 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from checks import fail  # noqa: E402
+
 CRMSYNCD = os.environ.get("CRMSYNCD") or sys.exit("CRMSYNCD is not set: run through make check")
 
 
-def fail(msg, log=None):
-    print("FAIL: " + msg)
-    if log:
-        with open(log, errors="replace") as f:
-            print(f.read()[-3000:])
-    sys.exit(1)
+def fail_with_log(msg, log=None):
+    """Fail with the tail of the daemon's log file as the detail."""
+    fail(msg, (lambda: open(log, errors="replace").read()[-3000:]) if log else None)
 
 
 def recv(sock, timeout, log):
@@ -32,7 +32,7 @@ def recv(sock, timeout, log):
     try:
         data = sock.recv(4096).decode()
     except socket.timeout:
-        fail("no notification within %ss" % timeout, log)
+        fail_with_log("no notification within %ss" % timeout, log)
     return dict(line.split("=", 1) for line in data.split("\n") if "=" in line)
 
 
@@ -50,12 +50,12 @@ def run(tmp, name, address):
     try:
         msg = recv(sock, 20, log)
         if msg.get("READY") != "1":
-            fail("%s: the first notification is READY=1, got %r" % (name, msg), log)
+            fail_with_log("%s: the first notification is READY=1, got %r" % (name, msg), log)
         with open(log) as f:
             if "listening on" not in f.read():
-                fail("%s: READY=1 came before the admin API listened" % name, log)
+                fail_with_log("%s: READY=1 came before the admin API listened" % name, log)
         if not os.path.exists(os.path.join(state, "state.db")):
-            fail("%s: READY=1 came before the state database was open" % name, log)
+            fail_with_log("%s: READY=1 came before the state database was open" % name, log)
         print("%s: READY=1 at start (STATUS=%s)" % (name, msg.get("STATUS")))
 
         t0 = time.monotonic()
@@ -63,10 +63,10 @@ def run(tmp, name, address):
         msg = recv(sock, 20, log)
         usec = int(msg.get("MONOTONIC_USEC", "0"))
         if msg.get("RELOADING") != "1" or not t0 * 1e6 - 1e6 <= usec <= time.monotonic() * 1e6 + 1e6:
-            fail("%s: SIGHUP gives RELOADING=1 with a current MONOTONIC_USEC, got %r" % (name, msg), log)
+            fail_with_log("%s: SIGHUP gives RELOADING=1 with a current MONOTONIC_USEC, got %r" % (name, msg), log)
         msg = recv(sock, 20, log)
         if msg.get("READY") != "1":
-            fail("%s: READY=1 follows the reload, got %r" % (name, msg), log)
+            fail_with_log("%s: READY=1 follows the reload, got %r" % (name, msg), log)
         print("%s: SIGHUP -> RELOADING=1, MONOTONIC_USEC, READY=1" % name)
 
         with open(conf, "w") as f:
@@ -74,17 +74,17 @@ def run(tmp, name, address):
         proc.send_signal(signal.SIGHUP)
         first, second = recv(sock, 20, log), recv(sock, 20, log)
         if first.get("RELOADING") != "1" or second.get("READY") != "1" or proc.poll() is not None:
-            fail("%s: a refused reload still ends with READY=1 and the daemon running, got %r %r"
+            fail_with_log("%s: a refused reload still ends with READY=1 and the daemon running, got %r %r"
                  % (name, first, second), log)
         print("%s: refused reload -> RELOADING=1, READY=1, still running" % name)
 
         proc.send_signal(signal.SIGTERM)
         msg = recv(sock, 20, log)
         if msg.get("STOPPING") != "1":
-            fail("%s: SIGTERM gives STOPPING=1, got %r" % (name, msg), log)
+            fail_with_log("%s: SIGTERM gives STOPPING=1, got %r" % (name, msg), log)
         rc = proc.wait(timeout=60)
         if rc != 0:
-            fail("%s: crmsyncd exits 0 after SIGTERM, got %d" % (name, rc), log)
+            fail_with_log("%s: crmsyncd exits 0 after SIGTERM, got %d" % (name, rc), log)
         print("%s: SIGTERM -> STOPPING=1, exit 0" % name)
     finally:
         if proc.poll() is None:

@@ -327,7 +327,7 @@ class Listeners(unittest.TestCase):
         d = Daemon("  - id: w\n    source: mem\n    sink: cap\n    mappings: [{stream: contacts}]", token=None,
                    listen="0.0.0.0:0")
         try:
-            d.start(expect_port=False)
+            d.start(wait_port=False)
             code = d.proc.wait(timeout=20)
             self.assertEqual(code, 78)
             self.assertIn("is not a loopback address: set admin.token_file", d.read_log())
@@ -347,7 +347,7 @@ class Listeners(unittest.TestCase):
         d = Daemon("  - id: w\n    source: mem\n    sink: cap\n    mappings: [{stream: contacts}]")
         os.chmod(d.token_file, 0o640)
         try:
-            d.start(expect_port=False)
+            d.start(wait_port=False)
             self.assertEqual(d.proc.wait(timeout=20), 78)
             self.assertIn("readable by group or others", d.read_log())
         finally:

@@ -16,6 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon import DaemonCase  # noqa: E402
+from checks import wait_until  # noqa: E402
 
 WORKFLOW = "  - id: w\n    source: mem\n    sink: cap\n    mappings: [{stream: contacts}]"
 PATIENCE = 60  # s: generous; the daemon's own deadline is admin.request_head_timeout
@@ -30,14 +31,6 @@ def closed_by_peer(sock):
         return False
     except OSError:
         return True
-
-
-def wait_until(predicate, what, timeout=PATIENCE):
-    deadline = time.time() + timeout
-    while not predicate():
-        if time.time() > deadline:
-            raise AssertionError(what)
-        time.sleep(0.1)
 
 
 def metric(text, name, reason=None):
@@ -64,7 +57,8 @@ class Slowloris(DaemonCase):
         idle = [socket.create_connection(("127.0.0.1", self.d.port)) for _ in range(600)]
         try:
             self.answered()
-            wait_until(lambda: all(closed_by_peer(s) for s in idle), "the daemon closes 600 idle connections")
+            wait_until(lambda: all(closed_by_peer(s) for s in idle), PATIENCE,
+                       "the daemon closes 600 idle connections", step=0.1)
             self.answered()
             self.assertGreaterEqual(self.closed_total() - before, 600)
         finally:
@@ -99,7 +93,8 @@ class Slowloris(DaemonCase):
             for _ in range(5):
                 self.answered()
                 time.sleep(0.5)
-            wait_until(lambda: not open_, f"the daemon closes {count} connections that trickle")
+            wait_until(lambda: not open_, PATIENCE, f"the daemon closes {count} connections that trickle",
+                       step=0.1)
         finally:
             stop.set()
             dripper.join()
@@ -151,7 +146,8 @@ class Limits(DaemonCase):
 
     def settle(self):
         """Wait until only the metrics request itself is connected."""
-        wait_until(lambda: metric(self.metrics(), "crmsync_admin_connections") == 1, "idle connections gone")
+        wait_until(lambda: metric(self.metrics(), "crmsync_admin_connections") == 1, PATIENCE, "idle connections gone",
+                   step=0.1)
 
     def test_a_request_being_served_is_never_closed_for_room(self):
         self.settle()
@@ -164,7 +160,7 @@ class Limits(DaemonCase):
             self.assertIn(b" 100 ", served.recv(4096))  # its head is in: it is being served
             idle = [socket.create_connection(("127.0.0.1", self.d.port)) for _ in range(40)]
             wait_until(lambda: metric(self.metrics(), "crmsync_admin_connections_closed_total", "connection_limit")
-                       >= 40 + 1 - 16, "room made at the limit of 16")
+                       >= 40 + 1 - 16, PATIENCE, "room made at the limit of 16", step=0.1)
             self.assertFalse(closed_by_peer(served))
             served.setblocking(True)
             served.sendall(b"{}")
@@ -184,7 +180,7 @@ class Limits(DaemonCase):
         held = [socket.create_connection((addr, self.d.port)) for _ in range(20)]
         try:
             wait_until(lambda: metric(self.metrics(), "crmsync_admin_connections_closed_total", "address_limit")
-                       - before >= 12, "12 of 20 connections from one address closed")
+                       - before >= 12, PATIENCE, "12 of 20 connections from one address closed", step=0.1)
             states = [closed_by_peer(s) for s in held]
             self.assertEqual((states.count(True), states.count(False)), (12, 8))
             conn = http.client.HTTPConnection(addr, self.d.port, timeout=30)  # the address's next request

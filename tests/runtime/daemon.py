@@ -1,35 +1,35 @@
-"""daemon.py - runs the real crmsyncd for the Python runtime tests: writes a config with the test plugin,
-starts the daemon, finds the admin API's port in its log, and talks JSON to it.
+"""daemon.py - the real crmsyncd for the Python runtime tests: a configuration with the test plugin (a
+memory source and a capture sink) written into a temporary directory, run as tests/lib/crmsyncd.py's
+Crmsyncd, with the admin token it writes.
 
 Expects CRMSYNCD and TESTPLUG_DIR in the environment (make check sets them).
 """
 import http.client
-import json
 import os
-import re
 import socket
-import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from crmsyncd import Crmsyncd  # noqa: E402
 
-class Daemon:
+
+class Daemon(Crmsyncd):
     def __init__(self, workflows, connections="", token="admin-secret-token", listen="127.0.0.1:0", extra="",
                  admin=""):
         self.dir = tempfile.TemporaryDirectory(prefix="crmsync-api-")
         self.path = self.dir.name
-        self.token = token
         self.token_file = os.path.join(self.path, "admin.token")
         if token:
             with open(self.token_file, "w") as f:
                 f.write(token + "\n")
             os.chmod(self.token_file, 0o600)
-        self.conf = os.path.join(self.path, "crmsync.conf")
-        self.log_path = os.path.join(self.path, "daemon.log")
+        conf = os.path.join(self.path, "crmsync.conf")
         token_line = f", token_file: {self.token_file}" if token else ""
-        with open(self.conf, "w") as f:
+        with open(conf, "w") as f:
             f.write(f"""state_dir: {self.path}/state
 plugin_dir: {os.environ['TESTPLUG_DIR']}
 plugins: [testplug]
@@ -43,79 +43,11 @@ connections:
 workflows:
 {workflows}
 """)
-        self.proc = None
-        self.port = None
-
-    def start(self, expect_port=True):
-        self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([os.environ["CRMSYNCD"], "-c", self.conf], stderr=self.log, stdout=self.log)
-        if not expect_port:
-            return self
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            m = re.search(r"listening on https?://\S+ \(port (\d+)\)", self.read_log())
-            if m:
-                self.port = int(m.group(1))
-                return self
-            if self.proc.poll() is not None:
-                raise AssertionError("crmsyncd exited at start:\n" + self.read_log())
-            time.sleep(0.05)
-        raise AssertionError("the admin API never said its port:\n" + self.read_log())
-
-    def read_log(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                raise AssertionError("crmsyncd did not stop on SIGTERM")
-        if self.proc:
-            self.log.close()
-        return self.proc.returncode if self.proc else None
+        super().__init__(conf, os.path.join(self.path, "daemon.log"), token=token)
 
     def cleanup(self):
         self.stop()
         self.dir.cleanup()
-
-    # ---- HTTP ---------------------------------------------------------------------------------
-    def request(self, method, path, body=None, token=True, content_type="application/json", raw=None,
-                headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        h = dict(headers or {})
-        if token is True and self.token:
-            h["Authorization"] = "Bearer " + self.token
-        elif isinstance(token, str):
-            h["Authorization"] = "Bearer " + token
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        if data is not None and content_type:
-            h["Content-Type"] = content_type
-        conn.request(method, path, body=data, headers=h)
-        resp = conn.getresponse()
-        text = resp.read().decode()
-        conn.close()
-        doc = None
-        if resp.getheader("Content-Type", "").startswith("application/json"):
-            doc = json.loads(text)
-        return resp.status, doc, text, resp
-
-    def workflow(self, wf_id):
-        status, doc, _, _ = self.request("GET", f"/api/v1/workflows/{wf_id}")
-        assert status == 200, (status, doc)
-        return doc
-
-    def wait_for(self, wf_id, predicate, timeout=30, what="condition"):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            w = self.workflow(wf_id)
-            if predicate(w):
-                return w
-            time.sleep(0.05)
-        raise AssertionError(f"{wf_id}: {what} not reached: {w}")
 
 
 class DaemonCase(unittest.TestCase):

@@ -6,20 +6,19 @@ emulator's profiles.
 Environment (exported by make check): CRMSYNCD, TESTPLUG_DIR, D365_PLUGIN_DIR, STAGES_DIR and
 CAMPAIGN_PLUGIN (the last three derived from CRMSYNCD's build directory when absent).
 """
-import http.client
 import json
 import os
-import re
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "connectors", "dynamics365"))
 sys.path.insert(0, os.path.join(HERE, "..", "connectors", "campaign"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 
 import acstest  # noqa: E402
 import d365lib as L  # noqa: E402
+from checks import check, wait_until  # noqa: E402,F401 (the workflow tests take them from here)
+from crmsyncd import Crmsyncd  # noqa: E402
 
 WF = "dynamics365-to-campaign"
 STAGES = os.path.join(os.environ.get("STAGES_DIR") or os.path.join(L.BUILD, "plugins", "stages"), "stages.la")
@@ -64,8 +63,7 @@ TABLE_MAPPING = {
 }
 
 
-def check(cond, what, detail=None):
-    acstest.check(cond, what, detail)
+
 
 
 class Env:
@@ -165,85 +163,13 @@ def actual_profile(view):
             "birthDate": (view.get("birthDate") or "")[:10]}
 
 
-class Daemon:
-    """crmsyncd -c conf in the background (no --exit-when-idle), its admin API found in its log."""
+class Daemon(Crmsyncd):
+    """crmsyncd -c conf started at once in the background (no --exit-when-idle), with the tests' admin
+    token; workflow() is the reference workflow's unless another is named."""
 
     def __init__(self, conf, log_path):
-        self.conf, self.log_path, self.port = conf, log_path, None
-        self.log = open(log_path, "a")
-        self.offset = self.log.tell()  # the log is shared by successive runs: this run's part starts here
-        self.proc = subprocess.Popen([L.CRMSYNCD, "-c", conf], stdout=self.log, stderr=subprocess.STDOUT)
-        self.started = time.time()
+        super().__init__(conf, log_path, token=ADMIN_TOKEN, binary=L.CRMSYNCD)
+        self.start(wait_port=False)
 
-    def read_log(self):
-        """This run's part of the log."""
-        with open(self.log_path, errors="replace") as f:
-            f.seek(self.offset)
-            return f.read()
-
-    def wait_port(self, timeout=20):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            ports = re.findall(r"listening on https?://\S+ \(port (\d+)\)", self.read_log())
-            if ports:
-                self.port = int(ports[-1])
-                return self.port
-            if self.proc.poll() is not None:
-                check(False, "crmsyncd exited at start", self.read_log()[-3000:])
-            time.sleep(0.05)
-        check(False, "the admin API never said its port", self.read_log()[-3000:])
-
-    def api(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {"Authorization": "Bearer " + ADMIN_TOKEN}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        conn.request(method, "/api/v1" + path, body=data, headers=headers)
-        r = conn.getresponse()
-        text = r.read().decode()
-        conn.close()
-        return r.status, (json.loads(text) if text else None)
-
-    def metrics(self):
-        """The daemon's /metrics text."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
-        conn.close()
-        return text
-
-    def workflow(self):
-        code, doc = self.api("GET", "/workflows/" + WF)
-        if code != 200:
-            check(False, "GET /api/v1/workflows/%s answers 200" % WF, (code, doc))
-        return doc
-
-    def kill9(self):
-        self.proc.kill()  # SIGKILL of the one process this test started
-        self.proc.wait()
-        self.log.close()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                check(False, "crmsyncd did not stop on SIGTERM within 60s")
-        if not self.log.closed:
-            self.log.close()
-        return self.proc.returncode
-
-
-def wait_until(pred, timeout, what, detail=lambda: None, step=0.05):
-    """Polls pred() until true; -> seconds waited. Fails the test with `what` on timeout."""
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return time.time() - t0
-        time.sleep(step)
-    check(False, "%s (within %ss)" % (what, timeout), detail())
+    def workflow(self, wf_id=WF):
+        return super().workflow(wf_id)

@@ -19,9 +19,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "emulators"))
 sys.path.insert(0, os.path.join(SRC, "tests", "runtime"))
+sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
 
 from dataverse import Dataverse  # noqa: E402
 from summary import summaries  # noqa: E402
+from checks import fail, require  # noqa: E402,F401 (the Dataverse connector tests take require from here)
 
 CRMSYNCD = os.environ.get("CRMSYNCD") or sys.exit("CRMSYNCD is not set: run through make check")
 BUILD = os.path.dirname(CRMSYNCD)
@@ -31,16 +33,6 @@ TESTPLUG = os.path.join(os.environ.get("TESTPLUG_DIR") or os.path.join(BUILD, "t
                         "testplug.la")
 TENANT = "11111111-2222-3333-4444-555555555555"
 SECRET = "crmsync-secret"
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
 
 
 class Scratch:

@@ -27,7 +27,7 @@ def check_delivered(emu, s, name, exact=True):
     got = L.captured(s.path(name + ".tsv"))
     live = set(L.rows(emu, "contacts"))
     keys = [k for _, k, _ in got]
-    L.check(set(keys) == live and (not exact or len(keys) == len(live)),
+    L.require(set(keys) == live and (not exact or len(keys) == len(live)),
             "%s: %d lines for %d distinct keys, %d live rows" % (name, len(keys), len(set(keys)), len(live)))
 
 
@@ -37,11 +37,11 @@ def check_retry_after(url, path_part, wait_s):
     log = L.requests_log(url)["requests"]
     mine = [e for e in log if path_part in e["path"]]
     throttled = [e for e in mine if e["status"] == 429]
-    L.check(throttled, "no 429 was answered on %s" % path_part)
+    L.require(throttled, "no 429 was answered on %s" % path_part)
     for t in throttled:
         starts = [e["time"] - e["ms"] / 1000.0 for e in mine if e["seq"] > t["seq"]]
         after = [x for x in starts if x > t["time"] + 0.05]
-        L.check(after and min(after) >= t["time"] + wait_s - 0.005,
+        L.require(after and min(after) >= t["time"] + wait_s - 0.005,
                 "a request on %s was sent %.3fs after a 429 with Retry-After %ds" %
                 (path_part, (min(after) if after else 0) - t["time"], wait_s))
     return len(throttled)
@@ -55,12 +55,12 @@ def main():
         L.control(url, "POST", "faults", {"kind": "throttle", "path": "/contacts$", "method": "GET", "after": 1,
                                            "count": 3, "retry_after": 1})
         r = L.run_daemon(read_conf(s, url, "storm-read"), 120)
-        L.check(r.rc == 0, "read storm:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "read storm:\n" + r.log[-3000:])
         check_delivered(emu, s, "storm-read")
         n429 = check_retry_after(url, "/contacts", 1)
-        L.check("backing off until" in r.log and "HTTP 429" in r.log, "read storm: no backing-off sub-state logged")
+        L.require("backing off until" in r.log and "HTTP 429" in r.log, "read storm: no backing-off sub-state logged")
         calls = r.workflow("rd")["metrics"]
-        L.check(calls.get("http_429@d365") == n429 and calls.get("http_200@d365", 0) > 0,
+        L.require(calls.get("http_429@d365") == n429 and calls.get("http_200@d365", 0) > 0,
                 "read storm: the remote-call counters show every 429 and the 200s: %s" % calls)
 
         # dropped connections and a 503 in the middle of the initial sync
@@ -69,9 +69,9 @@ def main():
             {"kind": "drop", "path": "/contacts$", "method": "GET", "after": 2, "count": 2},
             {"kind": "error", "status": 503, "path": "/contacts$", "method": "GET", "after": 4, "count": 1}]})
         r = L.run_daemon(read_conf(s, url, "drop"), 120)
-        L.check(r.rc == 0, "drops:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "drops:\n" + r.log[-3000:])
         check_delivered(emu, s, "drop")
-        L.check(all(f["remaining"] is None or f["remaining"] <= 0 for f in L.control(url, "GET", "faults")["faults"]),
+        L.require(all(f["remaining"] is None or f["remaining"] <= 0 for f in L.control(url, "GET", "faults")["faults"]),
                 "drops: the faults did not all fire")
 
         # every token expires in the middle of the run: 401, one refresh, no failure
@@ -80,10 +80,10 @@ def main():
         timer = threading.Timer(1.0, lambda: L.control(url, "POST", "tokens/expire"))
         r = L.run_daemon(read_conf(s, url, "expiry"), 120, during=lambda proc: timer.start())
         timer.join()
-        L.check(r.rc == 0, "token expiry:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "token expiry:\n" + r.log[-3000:])
         check_delivered(emu, s, "expiry")
         counts = L.control(url, "GET", "counts")
-        L.check(counts.get("status_401", 0) >= 1 and counts.get("token", 0) >= 2,
+        L.require(counts.get("status_401", 0) >= 1 and counts.get("token", 0) >= 2,
                 "token expiry: expected a 401 and a second token, counts %s" % counts)
 
         # 429 storm on $batch writes: one writer, so that no request is in flight when the 429 comes
@@ -100,14 +100,14 @@ def main():
         wf = [{"id": "wr", "source": "ev", "sink": "d365", "writers": 1, "batch_size": 100,
                "retry": {"base": "50ms", "cap": "2s"}, "mappings": [{"stream": "e", "target": "new_acsemailevents"}]}]
         r = L.run_daemon(L.write_config(s, conns, wf, "storm-write.conf", plugins=["dynamics365", L.D365TEST]), 120)
-        L.check(r.rc == 0, "write storm:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "write storm:\n" + r.log[-3000:])
         keys = {row["new_acseventid"] for row in L.rows(emu, "new_acsemailevents").values()}
-        L.check(keys == {"ev-%d" % i for i in range(600)}, "write storm: %d of 600 events written" % len(keys))
-        L.check(r.workflow("wr")["records_written"] == 600 and r.workflow("wr")["dead_letters"] == 0,
+        L.require(keys == {"ev-%d" % i for i in range(600)}, "write storm: %d of 600 events written" % len(keys))
+        L.require(r.workflow("wr")["records_written"] == 600 and r.workflow("wr")["dead_letters"] == 0,
                 "write storm: %s" % r.workflow("wr"))
         n429w = check_retry_after(url, "$batch", 1)
-        L.check(L.control(url, "GET", "counts").get("token", 0) >= 2, "write storm: the 401 did not refresh the token")
-        L.check("backing off until" in r.log, "write storm: no backing-off sub-state logged")
+        L.require(L.control(url, "GET", "counts").get("token", 0) >= 2, "write storm: the 401 did not refresh the token")
+        L.require("backing off until" in r.log, "write storm: no backing-off sub-state logged")
 
         # 403 on every write: FAILED
         L.control(url, "POST", "faults", {"kind": "error", "status": 403, "path": r"\$batch", "count": 1000,
@@ -117,7 +117,7 @@ def main():
             f.write(json.dumps({"key": "ev-x", "op": "upsert", "payload": {"subject": "x"}}) + "\n")
         r = L.run_daemon(L.write_config(s, conns, wf, "storm-write.conf", plugins=["dynamics365", L.D365TEST]), 60)
         w = r.workflow("wr")
-        L.check(r.rc == 1 and w["status"] == "FAILED" and "HTTP 403" in (w["reason"] or "")
+        L.require(r.rc == 1 and w["status"] == "FAILED" and "HTTP 403" in (w["reason"] or "")
                 and "missing prvCreatenew_acsemailevent" in w["reason"], "403: %s" % w)
         L.control(url, "DELETE", "faults")
 
@@ -125,14 +125,14 @@ def main():
         s.set_secret("not-the-secret-42")
         r = L.run_daemon(read_conf(s, url, "badsecret"), 60)
         w = r.workflow("rd")
-        L.check(r.rc == 1 and w["status"] == "FAILED", "wrong secret: expected FAILED, got %s" % w)
-        L.check("invalid_client" in w["reason"] and "client_secret" in w["reason"] and "tenant" in w["reason"],
+        L.require(r.rc == 1 and w["status"] == "FAILED", "wrong secret: expected FAILED, got %s" % w)
+        L.require("invalid_client" in w["reason"] and "client_secret" in w["reason"] and "tenant" in w["reason"],
                 "wrong secret: the reason does not name the settings: %s" % w["reason"])
-        L.check("not-the-secret-42" not in r.log, "the secret appears in the log")
+        L.require("not-the-secret-42" not in r.log, "the secret appears in the log")
         # max_in_flight beyond Dataverse's 52 concurrent requests per user: refused at its file:line:col
         s.set_secret(L.SECRET)
         r = L.run_daemon(read_conf(s, url, "inflight", max_in_flight=53), 60)
-        L.check(r.rc != 0 and re.search(r"inflight\S*:\d+:\d+: connections\.\w+\.max_in_flight: max_in_flight must "
+        L.require(r.rc != 0 and re.search(r"inflight\S*:\d+:\d+: connections\.\w+\.max_in_flight: max_in_flight must "
                                         r"be 1-52", r.log),
                 "max_in_flight 53: expected a refusal at its file:line:col, got %s" % r.log[-1500:])
         print("faults: ok (%d read 429s, %d write 429s honoured; drops, 503, token expiry, 403, wrong secret, "

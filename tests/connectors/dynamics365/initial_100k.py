@@ -24,9 +24,9 @@ def sync(n):
         wf = [{"id": "initial", "source": "d365", "sink": "cap", "poll_interval": "1s",
                "mappings": [{"stream": "contacts"}]}]
         r = L.run_daemon(L.write_config(s, conns, wf, log_level="notice"), 900)
-        L.check(r.rc == 0, "initial sync of %d failed:\n%s" % (n, r.log[-3000:]))
+        L.require(r.rc == 0, "initial sync of %d failed:\n%s" % (n, r.log[-3000:]))
         keys = [k for _, k, _ in L.captured(cap)]
-        L.check(len(keys) == n and set(keys) == set(L.rows(emu, "contacts")),
+        L.require(len(keys) == n and set(keys) == set(L.rows(emu, "contacts")),
                 "initial sync of %d: %d lines, %d distinct keys" % (n, len(keys), len(set(keys))))
         return r.peak_kb
     finally:
@@ -42,8 +42,8 @@ def main():
         # AddressSanitizer's shadow memory and quarantine make RSS meaningless: delivery is still checked
         print("sanitizer build: the RSS bounds are not checked")
         return
-    L.check(peak <= PEAK_LIMIT_KB, "peak RSS %d kB above %d kB" % (peak, PEAK_LIMIT_KB))
-    L.check(peak - base <= PEAK_GROWTH_KB, "peak RSS grows with the table: %d kB -> %d kB" % (base, peak))
+    L.require(peak <= PEAK_LIMIT_KB, "peak RSS %d kB above %d kB" % (peak, PEAK_LIMIT_KB))
+    L.require(peak - base <= PEAK_GROWTH_KB, "peak RSS grows with the table: %d kB -> %d kB" % (base, peak))
     print("initial-100k: ok")
 
 

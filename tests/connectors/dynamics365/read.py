@@ -34,9 +34,9 @@ def check_initial_flag(lines, emu, full, what):
     created without one); on a delta none does."""
     rows = L.rows(emu, "contacts")
     bad = [(k, v) for k, op, v in lines if op == "upsert" and v != ((rows[k].get("gendercode") or 0) if full else 0)]
-    L.check(not bad, "%s: the \"initial\" flag is %s: %d record(s) with a wrong v, e.g. %s"
+    L.require(not bad, "%s: the \"initial\" flag is %s: %d record(s) with a wrong v, e.g. %s"
             % (what, "missing from a full sync" if full else "set on a delta", len(bad), bad[:3]))
-    L.check(not full or any(v for _, op, v in lines if op == "upsert"), "%s: no full-sync record carried v" % what)
+    L.require(not full or any(v for _, op, v in lines if op == "upsert"), "%s: no full-sync record carried v" % what)
 
 
 COPY_TABLE = {
@@ -65,21 +65,21 @@ def main():
 
         # 1. initial sync
         r = L.run_daemon(conf, 120)
-        L.check(r.rc == 0, "initial sync failed:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "initial sync failed:\n" + r.log[-3000:])
         got = L.captured(cap)
-        L.check(len(got) == 2000 and {k for _, k, _ in got} == set(ids) and all(op == "upsert" for _, _, op in got),
+        L.require(len(got) == 2000 and {k for _, k, _ in got} == set(ids) and all(op == "upsert" for _, _, op in got),
                 "initial sync: expected 2000 upserts of the seeded ids, got %d lines" % len(got))
         # what must hold, not how many times the daemon polled: each of the 7 pages of 300 read, the delta
         # link stored after the last one (the 200 ms polls of the delta link that follow vary with the load)
-        L.check(r.workflow("rd")["metrics"].get("d365_pages_read", 0) >= 8,
+        L.require(r.workflow("rd")["metrics"].get("d365_pages_read", 0) >= 8,
                 "initial sync: expected 7 pages of 300 and the delta link, metrics %s" % r.workflow("rd")["metrics"])
         db = L.state_db(s)
         cursor = json.loads(db.execute("select cursor from source_cursor where stream='contacts'").fetchone()[0])
         db.close()
-        L.check("deltatoken" in json.dumps(cursor) and "page" not in cursor,
+        L.require("deltatoken" in json.dumps(cursor) and "page" not in cursor,
                 "initial sync: the cursor is the delta link once the last page is read: %s" % cursor)
         # each page's nextLink is fetched while the page is committed (pages split across read() calls too)
-        L.check(r.workflow("rd")["metrics"].get("d365_pages_read_ahead") == 6,
+        L.require(r.workflow("rd")["metrics"].get("d365_pages_read_ahead") == 6,
                 "initial sync: expected pages 2-7 read ahead, metrics %s" % r.workflow("rd")["metrics"])
         check_initial_flag(captured_v(cap), emu, True, "initial sync")
 
@@ -91,10 +91,10 @@ def main():
         for rid in ids[200:210]:
             L.control(url, "DELETE", "tables/contacts/" + rid)
         r = L.run_daemon(conf, 60)
-        L.check(r.rc == 0, "incremental sync failed:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "incremental sync failed:\n" + r.log[-3000:])
         new = L.captured(cap)[2000:]
         want = {(k, "upsert") for k in created + ids[100:120]} | {(k, "delete") for k in ids[200:210]}
-        L.check(len(new) == 60 and {(k, op) for _, k, op in new} == want,
+        L.require(len(new) == 60 and {(k, op) for _, k, op in new} == want,
                 "incremental: expected exactly 30 creates, 20 updates and 10 deletes, got %d lines" % len(new))
         check_initial_flag(captured_v(cap)[2000:], emu, False, "incremental")
 
@@ -103,13 +103,13 @@ def main():
         for rid in ids[300:303]:
             L.control(url, "PATCH", "tables/contacts/" + rid, {"jobtitle": "after expiry"})
         r = L.run_daemon(conf, 60)
-        L.check(r.rc == 0, "re-sync failed:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "re-sync failed:\n" + r.log[-3000:])
         new = L.captured(cap)[2060:]
         live = set(L.rows(emu, "contacts"))
-        L.check(len(new) == len(live) and {k for _, k, _ in new} == live,
+        L.require(len(new) == len(live) and {k for _, k, _ in new} == live,
                 "re-sync: expected every one of the %d live rows once, got %d lines" % (len(live), len(new)))
-        L.check(r.workflow("rd")["metrics"].get("d365_full_resyncs") == 1, "re-sync not counted")
-        L.check("the delta token has expired (0x80044352)" in r.log, "re-sync not logged")
+        L.require(r.workflow("rd")["metrics"].get("d365_full_resyncs") == 1, "re-sync not counted")
+        L.require("the delta token has expired (0x80044352)" in r.log, "re-sync not logged")
         check_initial_flag(captured_v(cap)[2060:], emu, True, "re-sync after an expired token")
 
         resync1 = len(live)
@@ -119,7 +119,7 @@ def main():
         later = [L.control(url, "POST", "tables/contacts", {"firstname": "Later", "lastname": "L%d" % i})["contactid"]
                  for i in range(5)]
         r = L.run_daemon(conf, 60)
-        L.check(r.rc == 0 and {k for _, k, _ in L.captured(cap)[2060 + len(live):]} == set(later),
+        L.require(r.rc == 0 and {k for _, k, _ in L.captured(cap)[2060 + len(live):]} == set(later),
                 "creates before the expiry:\n" + r.log[-3000:])
         check_initial_flag(captured_v(cap)[2060 + len(live):], emu, False, "creates after a re-sync")
         mark = len(L.captured(cap))
@@ -128,17 +128,17 @@ def main():
             L.control(url, "DELETE", "tables/contacts/" + rid)
         L.control(url, "POST", "delta/expire")
         r = L.run_daemon(conf, 60)
-        L.check(r.rc == 0, "re-sync after deletes failed:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "re-sync after deletes failed:\n" + r.log[-3000:])
         new = L.captured(cap)[mark:]
         live = set(L.rows(emu, "contacts"))
         deletes = [k for _, k, op in new if op == "delete"]
-        L.check(sorted(deletes) == sorted(gone) and {k for _, k, op in new if op == "upsert"} == live
+        L.require(sorted(deletes) == sorted(gone) and {k for _, k, op in new if op == "upsert"} == live
                 and len(new) == len(live) + len(gone),
                 "re-sync after deletes: expected %d upserts and the %d deletes, got %d lines, deletes %s"
                 % (len(live), len(gone), len(new), deletes))
-        L.check(r.workflow("rd")["metrics"].get("d365_resync_deletes") == len(gone), "re-sync deletes not counted")
+        L.require(r.workflow("rd")["metrics"].get("d365_resync_deletes") == len(gone), "re-sync deletes not counted")
         check_initial_flag(captured_v(cap)[mark:], emu, True, "re-sync after deletes")
-        L.check("%d row(s) synced before and absent from the full sync" % len(gone) in r.log, "re-sync deletes not logged")
+        L.require("%d row(s) synced before and absent from the full sync" % len(gone) in r.log, "re-sync deletes not logged")
 
         # 3c. a delta page whose rows lack the primary key: those rows are dead letters with the reason,
         # the others of the page are written and the workflow goes on with the next changes
@@ -150,17 +150,17 @@ def main():
         r = L.run_daemon(conf, 60)
         w = r.workflow("rd")
         new = [k for _, k, _ in L.captured(cap)[mark:]]
-        L.check(r.rc == 0 and len(new) == 3 and set(new) < set(fresh) and w["dead_letters"] == 3,
+        L.require(r.rc == 0 and len(new) == 3 and set(new) < set(fresh) and w["dead_letters"] == 3,
                 "keyless rows: expected 3 rows written and 3 dead letters, got %s, %s:\n%s" % (new, w, r.log[-3000:]))
-        L.check("a change-tracking row of contacts has no contactid: dead-lettered" in r.log, "keyless rows: not logged")
+        L.require("a change-tracking row of contacts has no contactid: dead-lettered" in r.log, "keyless rows: not logged")
         db = L.state_db(s)
         dead = db.execute("SELECT stream, error_detail, payload FROM dead_letter WHERE workflow_id = 'rd'").fetchall()
         db.close()
-        L.check(len(dead) == 3 and all(st == "contacts" and "no key" in why and "Keyless" in payload
+        L.require(len(dead) == 3 and all(st == "contacts" and "no key" in why and "Keyless" in payload
                                        for st, why, payload in dead), "keyless rows: dead letters %s" % dead)
         after = L.control(url, "POST", "tables/contacts", {"firstname": "After", "lastname": "A"})["contactid"]
         r = L.run_daemon(conf, 60)
-        L.check(r.rc == 0 and [k for _, k, _ in L.captured(cap)[mark + 3:]] == [after],
+        L.require(r.rc == 0 and [k for _, k, _ in L.captured(cap)[mark + 3:]] == [after],
                 "keyless rows: the next change was not delivered:\n" + r.log[-3000:])
 
         # 3d. a delta answer without @odata.deltaLink (cut short on its way): retried, not a failure
@@ -168,10 +168,10 @@ def main():
         L.control(url, "POST", "faults", {"kind": "strip", "member": "@odata.deltaLink", "top": True,
                                           "path": "/contacts$", "method": "GET", "count": 1})
         r = L.run_daemon(conf, 60)
-        L.check(r.rc == 0 and r.workflow("rd")["status"] == "RUNNING" and
+        L.require(r.rc == 0 and r.workflow("rd")["status"] == "RUNNING" and
                 [k for _, k, _ in L.captured(cap)[mark + 4:]] == [again],
                 "no deltaLink: the workflow did not retry and go on:\n" + r.log[-3000:])
-        L.check("carries neither @odata.nextLink nor @odata.deltaLink (retrying" in r.log, "no deltaLink: not logged")
+        L.require("carries neither @odata.nextLink nor @odata.deltaLink (retrying" in r.log, "no deltaLink: not logged")
 
         # 4. labels, end to end: contacts of A copied into a table of emulator B
         emu_b, url_b = L.emulator({"custom_tables": [COPY_TABLE]})
@@ -181,13 +181,13 @@ def main():
             wf = [{"id": "copy", "source": "a", "sink": "b", "poll_interval": "200ms",
                    "mappings": [{"stream": "contacts", "target": "new_contactcopies"}]}]
             r = L.run_daemon(L.write_config(s, conns, wf, "copy.conf"), 120)
-            L.check(r.rc == 0 and r.workflow("copy")["dead_letters"] == 0, "copy failed:\n" + r.log[-3000:])
+            L.require(r.rc == 0 and r.workflow("copy")["dead_letters"] == 0, "copy failed:\n" + r.log[-3000:])
             a, b = L.rows(emu, "contacts"), L.rows(emu_b, "new_contactcopies")
-            L.check(set(a) == set(b), "copy: %d rows in A, %d in B" % (len(a), len(b)))
+            L.require(set(a) == set(b), "copy: %d rows in A, %d in B" % (len(a), len(b)))
             labels = {1: "Male", 2: "Female", None: None}
             for rid, row in a.items():
                 c = b[rid]
-                L.check(all(c[k] == row[k] for k in ("contactid", "firstname", "lastname", "emailaddress1"))
+                L.require(all(c[k] == row[k] for k in ("contactid", "firstname", "lastname", "emailaddress1"))
                         and c["gendercode"] == labels[row["gendercode"]]
                         and c["statecode"] == ("Inactive" if row["statecode"] else "Active"),
                         "copy: row %s differs: %s vs %s" % (rid, row, c))
@@ -200,7 +200,7 @@ def main():
         wf = [{"id": "noct", "source": "d365", "sink": "cap", "mappings": [{"stream": "new_settings"}]}]
         r = L.run_daemon(L.write_config(s, conns, wf, "noct.conf"), 60)
         w = r.workflow("noct")
-        L.check(r.rc == 1 and w["status"] == "FAILED" and "change tracking is not enabled on table new_setting"
+        L.require(r.rc == 1 and w["status"] == "FAILED" and "change tracking is not enabled on table new_setting"
                 in (w["reason"] or "") and "Track changes" in w["reason"], "no-CT table: %s" % w)
 
         # 6. a mapping over a stream this connection does not read fails at start, before anything is read
@@ -211,9 +211,9 @@ def main():
                "mappings": [{"stream": "contacts"}, {"stream": "accounts", "target": "crm-accounts"}]}]
         r = L.run_daemon(L.write_config(s, conns, wf, "unmapped.conf"), 60)
         w = r.workflow("unmapped")
-        L.check(r.rc == 1 and w["status"] == "FAILED" and "add tables.accounts with its columns to read it"
+        L.require(r.rc == 1 and w["status"] == "FAILED" and "add tables.accounts with its columns to read it"
                 in (w["reason"] or ""), "unconfigured mapped stream: %s" % w)
-        L.check(not L.captured(cap6) and w["records_read"] == 0, "unconfigured mapped stream: records were read "
+        L.require(not L.captured(cap6) and w["records_read"] == 0, "unconfigured mapped stream: records were read "
                 "before the failure: %s" % w)
         print("read: ok (initial 2000, incremental 60, re-syncs %d and %d + %d deletes, labels copied, CT refusal)"
               % (resync1, len(live), len(gone)))

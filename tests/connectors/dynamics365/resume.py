@@ -39,24 +39,24 @@ def main():
             proc.kill()  # SIGKILL: no shutdown, no last checkpoint
 
         r = L.run_daemon(conf, 120, during=kill_midway)
-        L.check(r.rc == -9, "the daemon was not killed (rc %s):\n%s" % (r.rc, r.log[-3000:]))
-        L.check(ROWS // 3 <= killed_at[0] < ROWS, "killed at %d of %d rows: not in the middle" % (killed_at[0], ROWS))
+        L.require(r.rc == -9, "the daemon was not killed (rc %s):\n%s" % (r.rc, r.log[-3000:]))
+        L.require(ROWS // 3 <= killed_at[0] < ROWS, "killed at %d of %d rows: not in the middle" % (killed_at[0], ROWS))
         db = L.state_db(s)
         cursor = json.loads(db.execute("select cursor from source_cursor where stream='contacts'").fetchone()[0])
         db.close()
-        L.check("page" in cursor and cursor.get("n", 0) > 0, "the kill did not land in the initial sync: cursor %s"
+        L.require("page" in cursor and cursor.get("n", 0) > 0, "the kill did not land in the initial sync: cursor %s"
                 % cursor)
 
         L.control(url, "DELETE", "faults")
         r = L.run_daemon(conf, 180)
-        L.check(r.rc == 0, "restart after the kill failed:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "restart after the kill failed:\n" + r.log[-3000:])
         keys = [k for _, k, _ in L.captured(cap)]
         live = set(L.rows(emu, "contacts"))
         dups = len(keys) - len(set(keys))
-        L.check(set(keys) == live, "after the restart: %d of %d rows arrived" % (len(set(keys) & live), len(live)))
-        L.check(dups <= WRITE_BATCH + READ_BATCH, "after the restart: %d duplicates, more than one write batch (%d) "
+        L.require(set(keys) == live, "after the restart: %d of %d rows arrived" % (len(set(keys) & live), len(live)))
+        L.require(dups <= WRITE_BATCH + READ_BATCH, "after the restart: %d duplicates, more than one write batch (%d) "
                 "and one read slice (%d)" % (dups, WRITE_BATCH, READ_BATCH))
-        L.check(r.workflow("rd")["metrics"].get("d365_full_resyncs", 0) == 0, "the restart began the sync again")
+        L.require(r.workflow("rd")["metrics"].get("d365_full_resyncs", 0) == 0, "the restart began the sync again")
 
         # the id set written before the kill is whole: deletes during an expired token still arrive
         mark = len(keys)
@@ -66,9 +66,9 @@ def main():
             L.control(url, "DELETE", "tables/contacts/" + rid)
         L.control(url, "POST", "delta/expire")
         r = L.run_daemon(conf, 180)
-        L.check(r.rc == 0, "re-sync failed:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "re-sync failed:\n" + r.log[-3000:])
         deletes = sorted(k for _, k, op in L.captured(cap)[mark:] if op == "delete")
-        L.check(deletes == sorted(gone), "re-sync after the kill: deletes %s, expected %s" % (deletes, sorted(gone)))
+        L.require(deletes == sorted(gone), "re-sync after the kill: deletes %s, expected %s" % (deletes, sorted(gone)))
         print("resume: ok (killed after %d of %d rows delivered, at page %d; %d duplicates after the restart; %d "
               "deletes after the re-sync)" % (killed_at[0], ROWS, cursor["n"], dups, len(deletes)))
     finally:

@@ -53,38 +53,38 @@ def main():
         L.control(url, "DELETE", "counts")
         conf = L.write_config(s, conns, wf, plugins=["dynamics365", L.D365TEST])
         r = L.run_daemon(conf, 120)
-        L.check(r.rc == 0, "daemon failed:\n" + r.log[-3000:])
+        L.require(r.rc == 0, "daemon failed:\n" + r.log[-3000:])
 
         rows = {row["new_acseventid"]: row for row in L.rows(emu, "new_acsemailevents").values()}
         want = {"ev-%d" % i for i in range(200) if i not in (3, 4)} | {"ev-'quoted' & more"}
-        L.check(set(rows) == want, "events: expected %d rows, got %d (%s)" % (len(want), len(rows),
+        L.require(set(rows) == want, "events: expected %d rows, got %d (%s)" % (len(want), len(rows),
                                                                                 sorted(set(rows) ^ want)[:5]))
         for i in (0, 17, 199):
             row = rows["ev-%d" % i]
-            L.check(row["_regardingobjectid_value"] == contacts[i % 50] and row["new_eventtype"] == 1 + i % 4,
+            L.require(row["_regardingobjectid_value"] == contacts[i % 50] and row["new_eventtype"] == 1 + i % 4,
                     "event ev-%d not bound to its contact: %s" % (i, row))
-        L.check(L.rows(emu, "contacts")[contacts[7]]["jobtitle"] == "Updated by crmsync", "update-only write lost")
-        L.check(missing not in L.rows(emu, "contacts"), "an update-only write created a row")
+        L.require(L.rows(emu, "contacts")[contacts[7]]["jobtitle"] == "Updated by crmsync", "update-only write lost")
+        L.require(missing not in L.rows(emu, "contacts"), "an update-only write created a row")
 
         db = L.state_db(s)
         dead = {k: (st, d) for k, st, d in db.execute(
             "select record_key, http_status, error_detail from dead_letter where error_class='rejected'")}
         for k in too_long:
-            L.check(dead.get(k, (0, ""))[0] == 400 and "exceeded the maximum allowed length of '200'" in dead[k][1],
+            L.require(dead.get(k, (0, ""))[0] == 400 and "exceeded the maximum allowed length of '200'" in dead[k][1],
                     "%s: expected a 400 dead letter with the service's message, got %s" % (k, dead.get(k)))
         for k in unbound:
-            L.check(dead.get(k, (0, ""))[0] == 404 and "Does Not Exist" in dead[k][1],
+            L.require(dead.get(k, (0, ""))[0] == 404 and "Does Not Exist" in dead[k][1],
                     "%s: expected a 404 dead letter, got %s" % (k, dead.get(k)))
-        L.check(dead.get(missing, (0, ""))[0] == 404, "update-only of a missing row: %s" % (dead.get(missing),))
-        L.check("not a GUID" in dead.get("not-a-guid", (0, ""))[1], "a non-GUID id must be rejected: %s" % dead)
-        L.check(len(dead) == 10, "expected 10 dead letters, got %d: %s" % (len(dead), sorted(dead)))
-        L.check(db.execute("select count(*) from backlog").fetchone()[0] == 0, "backlog not empty")
+        L.require(dead.get(missing, (0, ""))[0] == 404, "update-only of a missing row: %s" % (dead.get(missing),))
+        L.require("not a GUID" in dead.get("not-a-guid", (0, ""))[1], "a non-GUID id must be rejected: %s" % dead)
+        L.require(len(dead) == 10, "expected 10 dead letters, got %d: %s" % (len(dead), sorted(dead)))
+        L.require(db.execute("select count(*) from backlog").fetchone()[0] == 0, "backlog not empty")
         ev = r.workflow("ev")
         # the backlog may fold the upsert and the later delete of ev-3 and ev-4 into the delete
-        L.check(len(events) - 10 <= ev["records_written"] <= len(events) - 8 and ev["dead_letters"] == 8,
+        L.require(len(events) - 10 <= ev["records_written"] <= len(events) - 8 and ev["dead_letters"] == 8,
                 "events workflow summary: %s" % ev)
         counts = L.control(url, "GET", "counts")
-        L.check(counts.get("batch", 0) == ev["metrics"]["d365_batch_requests"] + r.workflow("upd")["metrics"]
+        L.require(counts.get("batch", 0) == ev["metrics"]["d365_batch_requests"] + r.workflow("upd")["metrics"]
                 .get("d365_batch_requests", 0), "requests sent and counted differ: %s" % counts)
 
         # a mapping whose target this connection does not list in tables fails at start, nothing sent
@@ -92,9 +92,9 @@ def main():
         wf = [{"id": "unlisted", "source": "updates", "sink": "d365", "mappings": [{"stream": "c", "target": "contacts"}]}]
         r = L.run_daemon(L.write_config(s, conns, wf, "unlisted.conf", plugins=["dynamics365", L.D365TEST]), 60)
         w = r.workflow("unlisted")
-        L.check(r.rc == 1 and w["status"] == "FAILED" and "or tables.contacts to write it" in (w["reason"] or ""),
+        L.require(r.rc == 1 and w["status"] == "FAILED" and "or tables.contacts to write it" in (w["reason"] or ""),
                 "unlisted target: %s" % w)
-        L.check(L.control(url, "GET", "counts").get("batch", 0) == 0, "unlisted target: a $batch was sent")
+        L.require(L.control(url, "GET", "counts").get("batch", 0) == 0, "unlisted target: a $batch was sent")
         print("write: ok (%d events, %d dead letters, %d $batch requests)" % (len(rows), len(dead), counts["batch"]))
     finally:
         emu.stop()
