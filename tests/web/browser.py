@@ -73,12 +73,13 @@ def list_start_drain(b, env, d, active):
               (cell(b, wid, ".backlog-count"), cell(b, wid, ".status-word")))
     check(b.css(".dot.stopped", row(b, WL.INGRESS)), "STOPPED has its coloured dot")
     b.shot("workflows-stopped")
-    # the start takes a while (its metadata answers slowly) and the writes are slower than the reads for a
-    # few seconds (each create takes a second: the sink keeps up to max_in_flight of them in flight), so that
-    # STARTING and a backlog draining can be seen
+    # the start takes a while (its metadata answers slowly) and for 30 s the writes are far slower than the
+    # reads (each create takes 250 ms and the connection keeps at most 8 in flight: 32/s at most, while the
+    # 2,000 contacts are read in a few seconds even on a loaded machine), so that STARTING, and a backlog
+    # draining for many seconds, can be seen however slowly the page is polled
     W.L.control(env.dv_url, "POST", "faults", {"kind": "slow", "path": "EntityDefinitions", "count": 1, "delay": 2.5})
-    code, _ = env.acs.ctl("POST", "faults", {"kind": "slow", "method": "POST", "path": "/campaign/", "seconds": 8,
-                                             "delay": 1.0})
+    code, _ = env.acs.ctl("POST", "faults", {"kind": "slow", "method": "POST", "path": "/campaign/", "seconds": 30,
+                                             "delay": 0.25})
     check(code == 200, "the Campaign emulator slows its writes for a while")
     row(b, WL.INGRESS).find_element("css selector", "button.toggle").click()
     seen, backlogs, trends, every, shot = [], [], [], set(), False

@@ -76,6 +76,7 @@ def config(env, name="web.conf", egress_types=("send", "click"), autostart=None,
                 "client_id": W.acstest.CLIENT, "client_secret_file": h.secret,
                 "org_id": "4CC7D9704674CFB2138A2C54@AdobeOrg", "journal_url": h.url + E.JOURNAL,
                 "export_url": "file://%s/" % env.export_dir, "connect_timeout": "2s", "timeout": "10s",
+                "max_in_flight": 8,  # the page test watches a backlog drain at a pace it sets (browser.py)
                 "resources": {"profiles": {"resource": "profile", "key": "externalId", "filter": "byExternalId"},
                               "opt-outs": {"resource": "profile", "key": "externalId"}}},
     }
