@@ -189,6 +189,6 @@ cs_status cs_pipeline_apply(struct cs_pipeline *p, cs_record **rec, struct cs_ma
         }
     }
     if (*rec)
-        json_object_set_new(*rec, "stream", json_string(p->target));
+        cs_record_set_stream(*rec, p->target);
     return CS_OK;
 }

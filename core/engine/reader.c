@@ -98,10 +98,13 @@ static char *malformed(const cs_record *rec)
 static cs_record *dead_record(struct reader *r, cs_record *rec)
 {
     const char *stream = cs_record_stream(rec);
-    if (!json_is_object(rec))
-        rec = json_pack("{s:o}", "payload", rec ? rec : json_null());
+    if (!json_is_object(rec)) {
+        json_t *holder = json_object();
+        cs_record_set_payload(holder, rec ? rec : json_null());
+        rec = holder;
+    }
     if (!stream || !*stream)
-        json_object_set_new(rec, "stream", json_string(r->reading));
+        cs_record_set_stream(rec, r->reading);
     return rec;
 }
 

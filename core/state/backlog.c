@@ -814,7 +814,7 @@ static int claim_row(struct cs_backlog *b, sqlite3_stmt *st, struct cs_claim *c)
                               col_int(st, 5));
     must(c->record != NULL);
     if (col_int(st, 8))
-        must(json_object_set_new(c->record, "initial", json_true()) == 0);
+        must(cs_record_set_initial(c->record, 1) == 0);
     return 0;
 }
 

@@ -212,7 +212,7 @@ static void rewrite(struct optinout *o, cs_record *rec, const char *key, json_t 
         json_object_set_new(payload, RULE_MEMBER, json_string("adobe"));
         json_object_set_new(payload, CHANGED_MEMBER, json_integer((json_int_t)(changed > 0 ? changed : 0)));
     }
-    json_object_set_new(rec, "key", json_string(key));
+    cs_record_set_key(rec, key);
     cs_record_set_payload(rec, payload);
 }
 

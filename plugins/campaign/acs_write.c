@@ -211,7 +211,7 @@ static const struct acs_target *link_target(struct acs *a, const struct acs_targ
  * connection writes nothing of the linked resource (the metadata or the configuration changed). */
 static cs_status add_record_links(struct acs *a, const struct acs_target *t, const cs_record *rec, json_t *body)
 {
-    const json_t *links = json_object_get(rec, "links");
+    const json_t *links = cs_record_links(rec);
     const char *name;
     json_t *v;
     if (!links)
@@ -251,7 +251,7 @@ static cs_status resolve_links(struct acs *a, const struct acs_target *t, const 
                                fresh)) != CS_OK)
             return st;
     }
-    json_object_foreach(json_object_get(rec, "links"), name, l) {
+    json_object_foreach(cs_record_links(rec), name, l) {
         if (!json_object_get(t->links, name) && (st = resolve_link(a, name, link_target(a, t, name), body, fresh)) != CS_OK)
             return st;
     }
@@ -613,7 +613,7 @@ static void job_settle(struct acs *a, struct job *j)
         cache_put(a, j->kvkey, j->hash, is_delete ? NULL : j->written) != CS_OK)
         job_end(a, j, CS_RETRY);
     /* only a record with links can have been held; a delete may end one that was */
-    if ((j->t->links || json_object_get(j->rec, "links") || is_delete) &&
+    if ((j->t->links || cs_record_links(j->rec) || is_delete) &&
         (j->st == CS_OK || j->st == CS_REJECT || (j->st == CS_RETRY && j->record_only)))
         track_held(a, j->t, cs_record_key(j->rec), j->st == CS_RETRY);
 }
@@ -666,7 +666,7 @@ static cs_status batch_outcome(struct acs *a, struct job *jobs, size_t n)
 static int starts_wave(struct acs *a, cs_record *const *records, size_t first, size_t i)
 {
     const struct acs_target *t = acs_target_find(a, cs_record_stream(records[i]));
-    if (!t || (!t->links && !json_object_get(records[i], "links")))
+    if (!t || (!t->links && !cs_record_links(records[i])))
         return 0;
     for (size_t k = first; k < i; k++)
         if (strcmp(cs_record_stream(records[k]), cs_record_stream(records[i])) != 0)

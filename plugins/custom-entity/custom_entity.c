@@ -220,10 +220,10 @@ static cs_status ce_prepare(void *inst, cs_record **rec)
     json_t *links;
     if (!ce->nlinks || cs_record_op(*rec) != CS_OP_UPSERT)
         return CS_OK; /* a delete names no parent */
-    links = json_object_get(*rec, "links");
+    links = cs_record_links(*rec);
     if (!json_is_object(links)) {
         links = json_object();
-        if (!links || json_object_set_new(*rec, "links", links) != 0)
+        if (cs_record_set_links(*rec, links) != 0)
             return CS_RETRY;
     }
     for (size_t i = 0; i < ce->nlinks; i++) {

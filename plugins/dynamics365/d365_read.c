@@ -262,7 +262,13 @@ static cs_record *row_record(struct d365 *d, const struct d365_table *t, json_t 
     if (!id) {
         d->host->log(d->ctx, CS_LOG_WARNING, "a change-tracking row of %s has no %s: dead-lettered", t->stream,
                      deleted ? "id ($deletedEntity)" : t->primary_id);
-        return json_pack("{s:s, s:s, s:O}", "stream", t->stream, "op", deleted ? "delete" : "upsert", "payload", row);
+        rec = json_object();
+        if (cs_record_set_stream(rec, t->stream) || cs_record_set_op(rec, deleted ? CS_OP_DELETE : CS_OP_UPSERT) ||
+            cs_record_set_payload(rec, json_incref(row))) {
+            json_decref(rec);
+            return NULL; /* out of memory: the core dead-letters a NULL record as malformed */
+        }
+        return rec;
     }
     if (deleted)
         return cs_record_new(t->stream, id, CS_OP_DELETE, NULL, 0);
@@ -281,7 +287,7 @@ static cs_record *row_record(struct d365 *d, const struct d365_table *t, json_t 
     }
     rec = cs_record_new(t->stream, id, CS_OP_UPSERT, payload,
                         iso_ms(json_string_value(json_object_get(row, "modifiedon"))));
-    if (rec && t->page_no >= 0 && json_object_set_new(rec, "initial", json_true()) != 0) {
+    if (rec && t->page_no >= 0 && cs_record_set_initial(rec, 1) != 0) {
         json_decref(rec);
         return NULL; /* out of memory: the core dead-letters a NULL record as malformed */
     }

@@ -193,7 +193,7 @@ static cs_status filter_apply(void *inst, cs_record **rec)
     if (ok)
         return CS_OK;
     if (f->delete_filtered) {
-        json_object_set_new(*rec, "op", json_string("delete"));
+        cs_record_set_op(*rec, CS_OP_DELETE);
         cs_record_set_payload(*rec, json_object());
         return CS_OK;
     }

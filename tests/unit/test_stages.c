@@ -36,7 +36,7 @@ static cs_record *rec(const char *payload_json, int initial)
 {
     cs_record *r = cs_record_new("contacts", "k1", CS_OP_UPSERT, json_loads(payload_json, 0, NULL), 0);
     if (initial)
-        json_object_set_new(r, "initial", json_true());
+        cs_record_set_initial(r, 1);
     return r;
 }
 
