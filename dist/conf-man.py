@@ -82,6 +82,17 @@ def list_plugins(crmsyncd, builddir, installed):
     return json.loads(out.stdout)["plugins"]
 
 
+def option_limits(o):
+    """The values the option's table accepts, as --list-plugins words them, or None."""
+    if o.get("choices"):
+        return "one of " + ", ".join("\\fI%s\\fR" % roff(c) for c in o["choices"])
+    if "min" in o and "max" in o:
+        return roff("range %s-%s" % (o["min"], o["max"]))
+    if "min" in o:
+        return roff("at least %s" % o["min"])
+    return None
+
+
 def option_tag(o):
     bits = [o["type"]]
     if o["required"]:
@@ -90,6 +101,9 @@ def option_tag(o):
         bits.append("secret: give \\fB%s_file\\fR or \\fB%s_env\\fR" % (roff(o["name"]), roff(o["name"])))
     elif o.get("default") is not None:
         bits.append("default \\fI%s\\fR" % roff(o["default"]))
+    limits = option_limits(o)
+    if limits:
+        bits.append(limits)
     return "\\fB%s\\fR (%s)" % (roff(o["name"]), ", ".join(bits))
 
 

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,7 +469,7 @@ struct field {
     unsigned flags;              /* CS_OPT_REQUIRED, CS_OPT_SECRET, F_* */
     const char *def;             /* default as written in the file; NULL: none */
     const char *same_as;         /* or default to the value of this sibling */
-    int64_t min, max;            /* CS_OPT_INT: accepted range when min < max */
+    int64_t min, max;            /* CS_OPT_INT, CS_OPT_DURATION (ms): accepted range when min < max */
     const char *const *choices;  /* CS_OPT_STRING: the accepted values, NULL-terminated */
     const struct schema *schema; /* T_OBJECT: its members */
     const struct field *item;    /* CS_OPT_LIST, T_MAP: each element (CS_OPT_LIST: a string if NULL) */
@@ -635,22 +636,55 @@ static json_t *string_value(struct checker *c, const char *path, const struct fi
     return json_incref(v);
 }
 
-static json_t *integer_value(struct checker *c, const char *path, const struct field *f, json_t *v)
-{
-    long long n = json_integer_value(v);
+/* The units a duration is written in, from milliseconds up; "" (seconds) is a bare number. */
+static const struct duration_unit {
+    const char *suffix;
+    int64_t ms;
+} duration_units[] = {{"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000}, {"", 1000}};
 
-    if (!json_is_integer(v))
-        return expect(c, path, f, v);
-    if (f->min < f->max && f->max == INT64_MAX && n < f->min)
-        report(c, path, "must be at least %lld, got %lld", (long long)f->min, n);
-    else if (f->min < f->max && (n < f->min || n > f->max))
-        report(c, path, "must be between %lld and %lld, got %lld", (long long)f->min, (long long)f->max, n);
-    else
-        return json_incref(v);
-    return NULL;
+static char *number_text(int64_t n)
+{
+    return cs_xasprintf("%" PRId64, n);
 }
 
-/* A duration string, or an integer of seconds -> integer ms. */
+char *cs_config_duration_text(int64_t ms)
+{
+    const struct duration_unit *best = &duration_units[0];
+    for (size_t i = 0; i < sizeof duration_units / sizeof *duration_units; i++)
+        if (ms && *duration_units[i].suffix && ms % duration_units[i].ms == 0 && duration_units[i].ms > best->ms)
+            best = &duration_units[i];
+    return cs_xasprintf("%" PRId64 "%s", ms / best->ms, best->suffix);
+}
+
+/* Whether `n` is in the range of `f` (any value when min >= max; max INT64_MAX: no upper end); reports
+ * it otherwise, each number written by `text`. */
+static int in_range(struct checker *c, const char *path, const struct field *f, int64_t n, char *(*text)(int64_t))
+{
+    char *low, *high, *got;
+
+    if (f->min >= f->max || (n >= f->min && n <= f->max))
+        return 1;
+    low = text(f->min);
+    high = text(f->max);
+    got = text(n);
+    if (f->max == INT64_MAX)
+        report(c, path, "must be at least %s, got %s", low, got);
+    else
+        report(c, path, "must be between %s and %s, got %s", low, high, got);
+    free(low);
+    free(high);
+    free(got);
+    return 0;
+}
+
+static json_t *integer_value(struct checker *c, const char *path, const struct field *f, json_t *v)
+{
+    if (!json_is_integer(v))
+        return expect(c, path, f, v);
+    return in_range(c, path, f, json_integer_value(v), number_text) ? json_incref(v) : NULL;
+}
+
+/* A duration string, or an integer of seconds -> integer ms, in the range of `f`. */
 static json_t *duration_value(struct checker *c, const char *path, const struct field *f, json_t *v)
 {
     json_t *out = NULL;
@@ -664,7 +698,7 @@ static json_t *duration_value(struct checker *c, const char *path, const struct 
     else
         return expect(c, path, f, v);
     if (cs_config_parse_duration(text, &ms) == 0)
-        out = json_integer(ms);
+        out = in_range(c, path, f, ms, cs_config_duration_text) ? json_integer(ms) : NULL;
     else
         report(c, path, "expected %s, got \"%s\"", expected(f), text);
     free(text);
@@ -1244,7 +1278,7 @@ static const struct field filter_rule_fields[] = {
 static const struct schema filter_rule_schema = {filter_rule_fields, 0, NULL};
 static const struct field filter_rule_item = {.type = T_OBJECT, .schema = &filter_rule_schema};
 
-static const char *const filter_matches[] = {"all", "any", NULL};
+static const char *const filter_matches[] = {CS_FILTER_MATCHES(CS_VOCABULARY_NAME) NULL};
 static const struct field filters_fields[] = {
     {.name = "match", .type = CS_OPT_STRING, .def = "all", .choices = filter_matches},
     {.name = "delete_filtered", .type = CS_OPT_BOOL, .def = "false"},
@@ -1578,7 +1612,7 @@ static json_t *lookup(json_t *root, const char *path)
     return v;
 }
 
-int cs_config_plugin_options(const struct cs_config *cfg, const char *path, const cs_option *table,
+int cs_config_plugin_options(const struct cs_config *cfg, const char *path, const cs_setting *table,
                              const char *const *skip, json_t **resolved, char **err)
 {
     struct checker c = {.cfg = cfg, .null_missing = 1};
@@ -1595,6 +1629,9 @@ int cs_config_plugin_options(const struct cs_config *cfg, const char *path, cons
         fields[i].type = table[i].type;
         fields[i].flags = table[i].flags & (CS_OPT_REQUIRED | CS_OPT_SECRET);
         fields[i].def = table[i].default_value;
+        fields[i].min = table[i].min;
+        fields[i].max = table[i].max;
+        fields[i].choices = table[i].choices;
     }
     s.fields = fields;
     if (!obj)
@@ -1636,10 +1673,6 @@ int cs_config_check_workflow(const json_t *definition, const char *label, json_t
 
 int cs_config_parse_duration(const char *text, int64_t *ms)
 {
-    static const struct {
-        const char *suffix;
-        int64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000}, {"", 1000}};
     long long n;
     char *end;
 
@@ -1649,9 +1682,9 @@ int cs_config_parse_duration(const char *text, int64_t *ms)
     n = strtoll(text, &end, 10);
     if (errno)
         return CS_E_INVAL;
-    for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
-        if (strcmp(end, units[i].suffix) == 0 && n <= INT64_MAX / units[i].ms) {
-            *ms = n * units[i].ms;
+    for (size_t i = 0; i < sizeof duration_units / sizeof *duration_units; i++) {
+        if (strcmp(end, duration_units[i].suffix) == 0 && n <= INT64_MAX / duration_units[i].ms) {
+            *ms = n * duration_units[i].ms;
             return 0;
         }
     }

@@ -32,10 +32,11 @@ char *cs_config_where(const struct cs_config *cfg, const char *path);
 /*
  * Check the plugin options found in the object at key path `path` (for example "connections.d365")
  * against `table`, ignoring the members named in `skip` (NULL-terminated, e.g. {"connector", NULL}).
- * Fills defaults, converts durations to ms, resolves secrets from <name>_file / <name>_env.
+ * Fills defaults, converts durations to ms, resolves secrets from <name>_file / <name>_env, and refuses
+ * a value outside the option's range or choices.
  * *resolved is a new object of every option; on failure *err (new) holds every error, one per line.
  */
-int cs_config_plugin_options(const struct cs_config *cfg, const char *path, const cs_option *table,
+int cs_config_plugin_options(const struct cs_config *cfg, const char *path, const cs_setting *table,
                              const char *const *skip, json_t **resolved, char **err);
 
 /*
@@ -57,5 +58,7 @@ int cs_config_read_secret(const char *file, char **value, char **err);
 /* Parse a duration ("250ms", "5s", "30m", "1h", "2d", or a bare integer of seconds) into ms.
  * Returns 0 or CS_E_INVAL. */
 int cs_config_parse_duration(const char *text, int64_t *ms);
+/* `ms` written in the largest unit that says it exactly ("90s", "2h", "250ms"). New string. */
+char *cs_config_duration_text(int64_t ms);
 
 #endif

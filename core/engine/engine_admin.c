@@ -353,9 +353,8 @@ int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size
 /* One connection's options for display: secrets as {"set": bool}. */
 static json_t *shown_options(const struct cs_endpoint *ep)
 {
-    const cs_option *table = cs_component_options(ep->connector);
     json_t *out = json_object();
-    for (const cs_option *o = table; o && o->name; o++) {
+    for (const cs_setting *o = cs_component_options(ep->connector); o->name; o++) {
         json_t *v = json_object_get(ep->options, o->name);
         if (o->flags & CS_OPT_SECRET)
             json_object_set_new(out, o->name, json_pack("{s:b}", "set", v && !json_is_null(v)));

@@ -33,12 +33,10 @@ static void append_error_at(char **errs, const struct cs_config *cfg, const char
 static json_t *resolve_options(const struct cs_config *cfg, const char *path, const struct cs_component *c,
                                const char *skip_key, char **errs)
 {
-    static const cs_option none[] = {{0}};
     const char *const skip[] = {skip_key, NULL};
-    const cs_option *table = cs_component_options(c);
     json_t *resolved = NULL;
     char *err = NULL;
-    if (cs_config_plugin_options(cfg, path, table ? table : none, skip, &resolved, &err) != 0) {
+    if (cs_config_plugin_options(cfg, path, cs_component_options(c), skip, &resolved, &err) != 0) {
         append_error(errs, err);
         free(err);
         return NULL;
@@ -185,9 +183,9 @@ void cs_engine_free_endpoints(struct cs_endpoint *eps, size_t n)
 
 /* The path of the option a connector's refusal begins with ("max_in_flight must be ..."), when the
  * connection sets it; else the connection's path. New string. */
-static char *refused_option_path(const char *path, const cs_option *table, const json_t *conn, const char *reason)
+static char *refused_option_path(const char *path, const cs_setting *table, const json_t *conn, const char *reason)
 {
-    for (size_t i = 0; table && table[i].name; i++) {
+    for (size_t i = 0; table[i].name; i++) {
         size_t len = strlen(table[i].name);
         if (strncmp(reason, table[i].name, len) == 0 && (reason[len] == ' ' || reason[len] == ':') &&
             json_object_get(conn, table[i].name))
@@ -212,7 +210,7 @@ static int try_connector(const struct cs_config *cfg, const char *path, const ch
         k->destroy(inst);
     } else {
         const char *reason = cs_ctx_reason(ctx, "refused by the connector, which gave no reason");
-        char *at = refused_option_path(path, k->options, conn, reason);
+        char *at = refused_option_path(path, cs_component_options(c), conn, reason);
         append_error_at(errs, cfg, at, reason);
         free(at);
     }

@@ -207,9 +207,9 @@ out:
 }
 
 /* Is `option` a secret option of the connector? */
-static int is_secret_option(const cs_connector *c, const char *option)
+static int is_secret_option(const struct cs_component *c, const char *option)
 {
-    for (const cs_option *o = c->options; o && o->name; o++)
+    for (const cs_setting *o = cs_component_options(c); o->name; o++)
         if (strcmp(o->name, option) == 0)
             return (o->flags & CS_OPT_SECRET) != 0;
     return 0;
@@ -261,7 +261,7 @@ int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char 
     ep = (struct cs_endpoint *)cs_engine_find_endpoint(e->endpoints, e->n_endpoints, conn);
     if (!ep) {
         *err = cs_xasprintf("no connection \"%s\"", conn);
-    } else if (!is_secret_option(&ep->connector->u.connector, option)) {
+    } else if (!is_secret_option(ep->connector, option)) {
         *err = cs_xasprintf("%s is not a secret option of the %s connector (connection %s)", option,
                             ep->connector->u.connector.name, conn);
     } else if (!(file = secret_file(e, conn, option, err))) {

@@ -6,7 +6,8 @@
  * Checks, in order, each refusal naming the file and the cause: the file exists and is not
  * world-writable; it opens (its libraries resolve); it exports cs_plugin_entry; the entry accepts this
  * core; every descriptor has the magic, our ABI major, a minor no newer than ours and a struct_size
- * covering ABI 1.0; names are unique across all loaded plugins; required callbacks are present.
+ * covering ABI 1.0; names are unique across all loaded plugins; required callbacks are present; the
+ * option table is sound (loader_options.c).
  */
 #include "loader.h"
 
@@ -14,19 +15,35 @@
 #include <errno.h>
 #include <ltdl.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "loader_options.h"
 #include "shared.h"
 #include "util/util.h"
 
-/* Sizes of the descriptors as ABI 1.0 defined them: smaller ones are refused. Once members are
- * appended, these stay the 1.0 sizes. */
-#define SIZE_1_0_PLUGIN sizeof(cs_plugin)
-#define SIZE_1_0_CONNECTOR offsetof(cs_connector, describe)
-#define SIZE_1_0_ENTITY sizeof(cs_entity)
-#define SIZE_1_0_STAGE sizeof(cs_stage)
+/* Sizes of the descriptors as ABI 1.0 defined them, up to the end of their last 1.0 member: smaller
+ * ones are refused. Members appended later do not move them. */
+#define END_OF(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
+#define SIZE_1_0_PLUGIN END_OF(cs_plugin, stages)
+#define SIZE_1_0_CONNECTOR END_OF(cs_connector, destroy)
+#define SIZE_1_0_ENTITY END_OF(cs_entity, destroy)
+#define SIZE_1_0_STAGE END_OF(cs_stage, destroy)
+
+/* Pinned: plugins already built were measured against these sizes, so a change of plugin.h that moves
+ * one (a member inserted, removed or retyped before the end) fails the build. LP64 and ILP32 values. */
+#if UINTPTR_MAX > UINT32_MAX
+#define PINNED(lp64, ilp32) (lp64)
+#else
+#define PINNED(lp64, ilp32) (ilp32)
+#endif
+_Static_assert(SIZE_1_0_PLUGIN == PINNED(56, 32), "cs_plugin's ABI 1.0 layout changed: that is a major bump");
+_Static_assert(SIZE_1_0_CONNECTOR == PINNED(112, 60), "cs_connector's ABI 1.0 layout changed: a major bump");
+_Static_assert(SIZE_1_0_ENTITY == PINNED(80, 44), "cs_entity's ABI 1.0 layout changed: that is a major bump");
+_Static_assert(SIZE_1_0_STAGE == PINNED(72, 40), "cs_stage's ABI 1.0 layout changed: that is a major bump");
+_Static_assert(CS_SETTING_SIZE_1_4 == PINNED(64, 44), "cs_setting's ABI 1.4 layout changed: a major bump");
 
 struct head {
     CS_HEAD_FIELDS;
@@ -41,13 +58,20 @@ struct cs_registry *cs_registry_new(void)
     return reg;
 }
 
+static void component_free(struct cs_component *c)
+{
+    if (c)
+        free(c->settings);
+    free(c);
+}
+
 void cs_registry_free(struct cs_registry *reg)
 {
     if (!reg)
         return;
     cs_shared_flush(); /* what the plugins' connections share lingers: released while their code is loaded */
     for (size_t i = 0; i < reg->n_components; i++)
-        free(reg->components[i]);
+        component_free(reg->components[i]);
     for (size_t i = 0; i < reg->n_plugins; i++) {
         lt_dlclose(reg->plugins[i]->handle);
         free(reg->plugins[i]->path);
@@ -72,16 +96,23 @@ const char *cs_component_name(const struct cs_component *c)
     }
 }
 
-const cs_option *cs_component_options(const struct cs_component *c)
+const cs_setting *cs_component_options(const struct cs_component *c)
 {
-    switch (c->kind) {
-    case CS_KIND_CONNECTOR:
-        return c->u.connector.options;
-    case CS_KIND_ENTITY:
-        return c->u.entity.options;
-    default:
-        return c->u.stage.options;
-    }
+    return c->settings;
+}
+
+/* The option table of `c` into c->settings: the ABI 1.0 `options` or the 1.4 `settings` it gives. */
+static char *read_options(const char *path, struct cs_component *c)
+{
+    const cs_option *options = c->kind == CS_KIND_CONNECTOR ? c->u.connector.options
+                               : c->kind == CS_KIND_ENTITY  ? c->u.entity.options
+                                                            : c->u.stage.options;
+    const cs_setting *settings = c->kind == CS_KIND_CONNECTOR ? c->u.connector.settings
+                                 : c->kind == CS_KIND_ENTITY  ? c->u.entity.settings
+                                                              : c->u.stage.settings;
+    char *err = NULL;
+    c->settings = cs_loader_options(path, kind_names[c->kind], cs_component_name(c), options, settings, &err);
+    return err;
 }
 
 const struct cs_component *cs_registry_find(const struct cs_registry *reg, enum cs_component_kind kind,
@@ -279,7 +310,7 @@ static char *collect(const char *path, const struct cs_loaded_plugin *lp, enum c
                          : kind == CS_KIND_ENTITY  ? sizeof(cs_entity)
                                                    : sizeof(cs_stage),
                   list[i]);
-        if ((err = check_callbacks(path, c)))
+        if ((err = check_callbacks(path, c)) || (err = read_options(path, c)))
             return err;
     }
     return NULL;
@@ -416,7 +447,7 @@ int cs_loader_load(struct cs_registry *reg, const char *plugin_dir, const char *
     rc = 0;
 out:
     for (size_t i = 0; i < n_fresh; i++)
-        free(fresh[i]);
+        component_free(fresh[i]);
     free(fresh);
     if (lp) {
         /* a refused plugin is not kept; closing it now is safe because nothing else references it */

@@ -2,8 +2,8 @@
  * loader.h - loading plugins and the registry of what they provide. loader.c is the only module that
  * touches libltdl. Plugins are loaded once, in the main thread, before any workflow starts, and stay
  * loaded until the daemon exits. Every descriptor is validated (magic, ABI major and minor, struct
- * size, required callbacks, unique names) and copied into a zeroed core-side struct, so members a
- * plugin's older header did not have read as NULL.
+ * size, required callbacks, unique names, option table) and copied into a zeroed core-side struct, so
+ * members a plugin's older header did not have read as NULL.
  */
 #ifndef CS_LOADER_H
 #define CS_LOADER_H
@@ -26,6 +26,7 @@ struct cs_component {
         cs_entity entity;
         cs_stage stage;
     } u;
+    cs_setting *settings; /* its option table, whichever the plugin gave (see loader_options.h) */
 };
 
 struct cs_registry {
@@ -52,8 +53,9 @@ const struct cs_component *cs_registry_find(const struct cs_registry *reg, enum 
 /* Names of every component of a kind, comma separated, for error hints (new string). */
 char *cs_registry_names(const struct cs_registry *reg, enum cs_component_kind kind);
 
-/* The component's name and option table, whatever its kind. */
+/* The component's name and option table (never NULL; ranges and choices zero for an ABI 1.0 table),
+ * whatever its kind. */
 const char *cs_component_name(const struct cs_component *c);
-const cs_option *cs_component_options(const struct cs_component *c);
+const cs_setting *cs_component_options(const struct cs_component *c);
 
 #endif

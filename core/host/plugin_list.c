@@ -1,31 +1,66 @@
 /*
  * plugin_list.c - prints every loaded plugin, its version and ABI, and each component with its
- * options: type, required/secret flags, default and help, as text or as JSON (see plugin_list.h).
+ * options: type, required/secret flags, default, range or choices and help, as text or as JSON (see
+ * plugin_list.h).
  */
 #include "plugin_list.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
+#include "config/config.h"
 #include "loader.h"
+#include "loader_options.h"
+#include "util/util.h"
 
-static const char *const type_names[] = {"string", "int", "bool", "duration", "list", "json"};
 static const char *const kind_names[] = {"connector", "entity", "stage"};
 
-static void print_options(const cs_option *opts, FILE *out)
+/* A bound of option `o` as it is written in the configuration (a duration for durations). New. */
+static char *bound_text(const cs_setting *o, int64_t n)
 {
-    if (!opts || !opts[0].name) {
+    return o->type == CS_OPT_DURATION ? cs_config_duration_text(n) : cs_xasprintf("%" PRId64, n);
+}
+
+/* " range 1-1024", " at least 1s" or " one of a, b, c" for an option that states them, else "". New. */
+static char *limits_text(const cs_setting *o)
+{
+    char *low, *high, *out;
+
+    if (o->choices) {
+        out = cs_xstrdup(" one of ");
+        for (const char *const *ch = o->choices; *ch; ch++) {
+            char *longer = cs_xasprintf("%s%s%s", out, ch == o->choices ? "" : ", ", *ch);
+            free(out);
+            out = longer;
+        }
+        return out;
+    }
+    if (o->min >= o->max)
+        return cs_xstrdup("");
+    low = bound_text(o, o->min);
+    high = bound_text(o, o->max);
+    out = o->max == INT64_MAX ? cs_xasprintf(" at least %s", low) : cs_xasprintf(" range %s-%s", low, high);
+    free(low);
+    free(high);
+    return out;
+}
+
+static void print_options(const cs_setting *opts, FILE *out)
+{
+    if (!opts[0].name) {
         fputs("      (no options)\n", out);
         return;
     }
-    for (const cs_option *o = opts; o->name; o++) {
-        const char *type = (unsigned)o->type < sizeof type_names / sizeof type_names[0] ? type_names[o->type] : "?";
-        fprintf(out, "      %-22s %-8s %-8s %-6s", o->name, type, (o->flags & CS_OPT_REQUIRED) ? "required" : "",
-                (o->flags & CS_OPT_SECRET) ? "secret" : "");
+    for (const cs_setting *o = opts; o->name; o++) {
+        char *limits = limits_text(o);
+        fprintf(out, "      %-22s %-8s %-8s %-6s", o->name, cs_option_type_name(o->type),
+                (o->flags & CS_OPT_REQUIRED) ? "required" : "", (o->flags & CS_OPT_SECRET) ? "secret" : "");
         if (o->flags & CS_OPT_SECRET)
             fprintf(out, " (set %s_file or %s_env)", o->name, o->name);
         else if (o->default_value)
             fprintf(out, " default %s", o->default_value);
-        fprintf(out, "  %s\n", o->help ? o->help : "");
+        fprintf(out, "%s  %s\n", limits, o->help ? o->help : "");
+        free(limits);
     }
 }
 
@@ -56,15 +91,39 @@ void cs_plugin_list_print(const struct cs_registry *reg, FILE *out)
     }
 }
 
-static json_t *options_json(const cs_option *opts)
+/* A bound of option `o` for the JSON listing: an integer, or a duration as written. New. */
+static json_t *bound_json(const cs_setting *o, int64_t n)
+{
+    char *text;
+    json_t *v;
+
+    if (o->type != CS_OPT_DURATION)
+        return json_integer((json_int_t)n);
+    text = cs_config_duration_text(n);
+    v = json_string(text);
+    free(text);
+    return v;
+}
+
+static json_t *options_json(const cs_setting *opts)
 {
     json_t *list = json_array();
-    for (const cs_option *o = opts; o && o->name; o++) {
-        const char *type = (unsigned)o->type < sizeof type_names / sizeof type_names[0] ? type_names[o->type] : "?";
-        json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:b, s:s?, s:s?}", "name", o->name, "type", type,
-                                              "required", (o->flags & CS_OPT_REQUIRED) != 0, "secret",
-                                              (o->flags & CS_OPT_SECRET) != 0, "default",
-                                              (o->flags & CS_OPT_SECRET) ? NULL : o->default_value, "help", o->help));
+    for (const cs_setting *o = opts; o->name; o++) {
+        json_t *entry = json_pack("{s:s, s:s, s:b, s:b, s:s?, s:s?}", "name", o->name, "type",
+                                  cs_option_type_name(o->type), "required", (o->flags & CS_OPT_REQUIRED) != 0, "secret",
+                                  (o->flags & CS_OPT_SECRET) != 0, "default",
+                                  (o->flags & CS_OPT_SECRET) ? NULL : o->default_value, "help", o->help);
+        if (o->min < o->max)
+            json_object_set_new(entry, "min", bound_json(o, o->min));
+        if (o->min < o->max && o->max != INT64_MAX)
+            json_object_set_new(entry, "max", bound_json(o, o->max));
+        if (o->choices) {
+            json_t *choices = json_array();
+            for (const char *const *ch = o->choices; *ch; ch++)
+                json_array_append_new(choices, json_string(*ch));
+            json_object_set_new(entry, "choices", choices);
+        }
+        json_array_append_new(list, entry);
     }
     return list;
 }

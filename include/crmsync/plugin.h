@@ -32,9 +32,11 @@ extern "C" {
  * mapping_streams for entity handlers.
  * ABI 1.3 (2026-12-03): cs_host.connection_shared; a sink's kv_put inside write() is durable when the
  * batch settles.
+ * ABI 1.4 (2026-12-03): cs_setting, the option table that states ranges and choices (the descriptors'
+ * `settings`).
  * Bump the minor when appending members; the major on anything else. */
 #define CS_ABI_MAJOR 1
-#define CS_ABI_MINOR 3
+#define CS_ABI_MINOR 4
 #define CS_MAGIC 0x534d5243u /* "CRMS" read as little-endian bytes */
 
 #define CS_HEAD_FIELDS                                                                                    \
@@ -64,7 +66,10 @@ enum cs_log_level { CS_LOG_ERROR = 3, CS_LOG_WARNING = 4, CS_LOG_NOTICE = 5, CS_
  * milliseconds), CS_OPT_BOOL as booleans, CS_OPT_LIST as an array of strings, CS_OPT_JSON as given.
  * An option flagged CS_OPT_SECRET is never accepted inline: the operator writes `<name>_file` (a file
  * readable by its owner only) or `<name>_env`, and the plugin receives the value under `<name>`.
- * The table ends with an entry whose name is NULL. Its element layout is fixed for the whole major.
+ * Two tables say this: cs_option (ABI 1.0, the descriptors' `options`), whose element layout is fixed
+ * for the whole major, and cs_setting (ABI 1.4, `settings`), which grows like a descriptor and also
+ * states each option's accepted range or values. A descriptor gives one of them; each ends with an
+ * entry whose name is NULL.
  */
 typedef enum cs_option_type {
     CS_OPT_STRING = 0,
@@ -85,6 +90,35 @@ typedef struct cs_option {
     const char *default_value; /* textual default as it would be written in the config, or NULL */
     const char *help;          /* one line */
 } cs_option;
+
+/*
+ * ABI 1.4: one option of a `settings` table. Every element begins with its own size, CS_SETTING_HEAD, so
+ * the element can grow at the end within the major like the descriptors do: the core steps through the
+ * table by the first element's struct_size and reads a member only when it is covered. The core refuses
+ * a value out of range or not among the choices at its file:line:col, before create() sees it, and
+ * `crmsyncd --list-plugins` shows both:
+ *
+ *   static const char *const modes[] = {"fast", "safe", NULL};
+ *   static const cs_setting settings[] = {
+ *       {CS_SETTING_HEAD, "page_size", CS_OPT_INT, 0, "500", "rows per page", .min = 1, .max = 5000},
+ *       {CS_SETTING_HEAD, "mode", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "how to write", .choices = modes},
+ *       {CS_SETTING_HEAD, NULL},
+ *   };
+ */
+typedef struct cs_setting {
+    uint32_t struct_size;      /* CS_SETTING_HEAD: sizeof(cs_setting) as the plugin was built */
+    const char *name;          /* NULL ends the table */
+    cs_option_type type;
+    unsigned flags;            /* CS_OPT_REQUIRED | CS_OPT_SECRET */
+    const char *default_value; /* textual default as it would be written in the config, or NULL */
+    const char *help;          /* one line */
+    /* CS_OPT_INT, and CS_OPT_DURATION in milliseconds: the accepted range, both ends included, when
+     * min < max; max INT64_MAX means "at least min". 0 and 0: any value. */
+    int64_t min, max;
+    const char *const *choices; /* CS_OPT_STRING: the accepted values, NULL-terminated; NULL: any string */
+} cs_setting;
+/* First initializer of every element: it designates struct_size, and the members after it follow in order. */
+#define CS_SETTING_HEAD .struct_size = (uint32_t)sizeof(cs_setting)
 
 /* Opaque per-instance context the core hands to every host call. */
 typedef struct cs_ctx cs_ctx;
@@ -220,6 +254,9 @@ typedef struct cs_connector {
      * (connectors add members of their own, e.g. "configured": true for the streams of their options).
      * The core asks both on a fresh instance (create, start, describe, stop, destroy) for the admin API. */
     cs_status (*describe)(void *inst, const char *stream, json_t **out);
+
+    /* ABI 1.4: the option table with ranges and choices, instead of `options` (leave that NULL). */
+    const cs_setting *settings;
 } cs_connector;
 
 /*
@@ -237,6 +274,9 @@ typedef struct cs_entity {
     cs_status (*prepare)(void *inst, cs_record **rec);
     int (*order)(void *inst, const char *stream);
     void (*destroy)(void *inst);
+
+    /* ABI 1.4: as cs_connector.settings. */
+    const cs_setting *settings;
 } cs_entity;
 
 /*
@@ -252,6 +292,9 @@ typedef struct cs_stage {
     cs_status (*create)(const cs_host *host, cs_ctx *ctx, const json_t *options, void **inst);
     cs_status (*apply)(void *inst, cs_record **rec);
     void (*destroy)(void *inst);
+
+    /* ABI 1.4: as cs_connector.settings. */
+    const cs_setting *settings;
 } cs_stage;
 
 /* What cs_plugin_entry returns. Each list is NULL-terminated; a NULL list means none. */

@@ -1,6 +1,6 @@
 /*
  * vocabulary.h - the words of the table-mapping form that several parts must agree on, written once:
- * the filter operators and the conversion types. The configuration schema checks them
+ * the filter operators, how a filter's rules combine, and the conversion types. The configuration schema checks them
  * (core/config/config.c), the built-in stages implement them (plugins/stages/filter.c, convert.c), and
  * the admin API serves them with their labels to the Workflows page (GET /api/v1/vocabulary).
  *
@@ -23,6 +23,11 @@
     X(IN, "in", "is one of (comma-separated)")                                                              \
     X(NULL, "null", "is empty")                                                                             \
     X(NOTNULL, "notnull", "is not empty")
+
+/* How the rules of a filter combine (its `match`). */
+#define CS_FILTER_MATCHES(X)                                                                                \
+    X(ALL, "all", "every rule must pass")                                                                   \
+    X(ANY, "any", "one rule is enough")
 
 /* The types a field can be converted to: {field: type}. */
 #define CS_CONVERT_TYPES(X)                                                                                 \

@@ -29,21 +29,27 @@ struct email_activity {
     char *owner_column; /* where it goes */
 };
 
-static const cs_option options[] = {
-    {"event_id_column", CS_OPT_STRING, 0, "new_acseventid", "column of the event id (the alternate key)"},
-    {"subject_column", CS_OPT_STRING, 0, "subject", "column of the subject"},
-    {"subject_format", CS_OPT_STRING, 0, "Campaign Name: {campaignName}; Delivery Name: {deliveryName}",
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "event_id_column", CS_OPT_STRING, 0, "new_acseventid",
+     "column of the event id (the alternate key)"},
+    {CS_SETTING_HEAD, "subject_column", CS_OPT_STRING, 0, "subject", "column of the subject"},
+    {CS_SETTING_HEAD, "subject_format", CS_OPT_STRING, 0,
+     "Campaign Name: {campaignName}; Delivery Name: {deliveryName}",
      "the subject, {member} replaced by the event's member (cut at 200 characters)"},
-    {"campaign_column", CS_OPT_STRING, 0, "new_campaignname", "column of the campaign name"},
-    {"delivery_column", CS_OPT_STRING, 0, "new_deliveryname", "column of the delivery name"},
-    {"time_column", CS_OPT_STRING, 0, "new_eventtime", "column of the event time (Date Sent, Opened...)"},
-    {"url_column", CS_OPT_STRING, 0, "new_trackingurl", "column of the clicked URL (written when the event has one)"},
-    {"mirror_column", CS_OPT_STRING, 0, "new_mirrorpageurl", "column of the mirror page URL"},
-    {"regarding_column", CS_OPT_STRING, 0, "regardingobjectid",
+    {CS_SETTING_HEAD, "campaign_column", CS_OPT_STRING, 0, "new_campaignname", "column of the campaign name"},
+    {CS_SETTING_HEAD, "delivery_column", CS_OPT_STRING, 0, "new_deliveryname", "column of the delivery name"},
+    {CS_SETTING_HEAD, "time_column", CS_OPT_STRING, 0, "new_eventtime",
+     "column of the event time (Date Sent, Opened...)"},
+    {CS_SETTING_HEAD, "url_column", CS_OPT_STRING, 0, "new_trackingurl",
+     "column of the clicked URL (written when the event has one)"},
+    {CS_SETTING_HEAD, "mirror_column", CS_OPT_STRING, 0, "new_mirrorpageurl",
+     "column of the mirror page URL"},
+    {CS_SETTING_HEAD, "regarding_column", CS_OPT_STRING, 0, "regardingobjectid",
      "lookup column of the contact (bind it with the sink's tables.<target>.lookups)"},
-    {"owner", CS_OPT_STRING, 0, NULL, "systemuser id owning the activities (default: the application user)"},
-    {"owner_column", CS_OPT_STRING, 0, "ownerid", "lookup column of the owner"},
-    {NULL, 0, 0, NULL, NULL},
+    {CS_SETTING_HEAD, "owner", CS_OPT_STRING, 0, NULL,
+     "systemuser id owning the activities (default: the application user)"},
+    {CS_SETTING_HEAD, "owner_column", CS_OPT_STRING, 0, "ownerid", "lookup column of the owner"},
+    {CS_SETTING_HEAD, NULL},
 };
 
 /* event payload member -> option naming its column; "subject" is composed, not copied */
@@ -196,7 +202,7 @@ const cs_entity adobe_email_activity = {
     .version = "1.0",
     .description = "a Campaign email event as a Dynamics 365 timeline activity (subject, regarding contact, "
                    "campaign, delivery, time, URLs, event id key)",
-    .options = options,
+    .settings = settings,
     .create = ea_create,
     .prepare = ea_prepare,
     .destroy = ea_destroy,

@@ -41,12 +41,12 @@ struct optinout {
     json_t *to_d365;     /* Campaign attribute -> D365 column */
 };
 
-static const cs_option options[] = {
-    {"mode", CS_OPT_STRING, CS_OPT_REQUIRED, NULL,
-     "disabled, d365-to-campaign, campaign-to-d365 or bidirectional (Adobe's conflict rule)"},
-    {"fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "mode", CS_OPT_STRING, CS_OPT_REQUIRED, NULL,
+     "which way the flags move; bidirectional follows Adobe's conflict rule", .choices = MODES},
+    {CS_SETTING_HEAD, "fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
      "{D365 boolean column: Campaign attribute}, the attribute one of " ALLOWED},
-    {NULL, 0, 0, NULL, NULL},
+    {CS_SETTING_HEAD, NULL},
 };
 
 static void oio_destroy(void *inst)
@@ -150,13 +150,8 @@ static cs_status oio_create(const cs_host *host, cs_ctx *ctx, const json_t *opts
     o->ctx = ctx;
     o->to_campaign = json_object();
     o->to_d365 = json_object();
-    for (m = 0; MODES[m] && (!mode || strcmp(mode, MODES[m]) != 0); m++)
-        ;
-    if (!MODES[m]) {
-        host->set_reason(ctx, 0, 0, "mode: \"%s\" is not a mode; use disabled, d365-to-campaign, campaign-to-d365 or "
-                         "bidirectional", mode ? mode : "");
-        goto fail;
-    }
+    for (m = 0; MODES[m] && strcmp(mode, MODES[m]) != 0; m++)
+        ; /* the core accepts only one of the modes */
     o->mode = (enum mode)m;
     if (!json_is_object(fields) || json_object_size(fields) == 0) {
         host->set_reason(ctx, 0, 0, "fields: must pair each Dynamics 365 boolean column with a Campaign attribute, "
@@ -299,7 +294,7 @@ const cs_entity adobe_opt_in_out = {
     .version = "1.0",
     .description = "deny-list flags between the Dynamics 365 contact and the Campaign profile: modes, field pairs, "
                    "Adobe's bidirectional rule",
-    .options = options,
+    .settings = settings,
     .create = oio_create,
     .prepare = oio_prepare,
     .destroy = oio_destroy,

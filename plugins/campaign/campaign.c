@@ -32,35 +32,49 @@
     "[AdobeID, openid, read_organizations, additional_info.projectedProductContext, additional_info.roles, "     \
     "campaign_sdk]"
 
-static const cs_option options[] = {
-    {"url", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "Campaign URL https://mc.adobe.io/<tenant> (/campaign is appended)"},
-    {"ims_url", CS_OPT_STRING, 0, "https://ims-na1.adobelogin.com", "Adobe IMS; tokens come from <ims_url>/ims/token/v3"},
-    {"client_id", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "OAuth Server-to-Server client id, also sent as X-Api-Key"},
-    {"client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL, "the credential's client secret"},
-    {"scopes", CS_OPT_LIST, 0, DEFAULT_SCOPES, "IMS scopes of the credential (Developer Console)"},
-    {"org_id", CS_OPT_STRING, 0, NULL, "IMS organization id (...@AdobeOrg), sent as x-ims-org-id to the journal"},
-    {"journal_url", CS_OPT_STRING, 0, NULL, "journaling URL of the I/O Events registration (stream email-events)"},
-    {"journal_limit", CS_OPT_INT, 0, "1000", "most events per journal page (the journal may answer fewer)"},
-    {"export_url", CS_OPT_STRING, 0, NULL, "directory of the opt-out export files, file:///dir/ or sftp://host/dir/"},
-    {"optout_filter", CS_OPT_STRING, 0, NULL,
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "url", CS_OPT_STRING, CS_OPT_REQUIRED, NULL,
+     "Campaign URL https://mc.adobe.io/<tenant> (/campaign is appended)"},
+    {CS_SETTING_HEAD, "ims_url", CS_OPT_STRING, 0, "https://ims-na1.adobelogin.com",
+     "Adobe IMS; tokens come from <ims_url>/ims/token/v3"},
+    {CS_SETTING_HEAD, "client_id", CS_OPT_STRING, CS_OPT_REQUIRED, NULL,
+     "OAuth Server-to-Server client id, also sent as X-Api-Key"},
+    {CS_SETTING_HEAD, "client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL,
+     "the credential's client secret"},
+    {CS_SETTING_HEAD, "scopes", CS_OPT_LIST, 0, DEFAULT_SCOPES,
+     "IMS scopes of the credential (Developer Console)"},
+    {CS_SETTING_HEAD, "org_id", CS_OPT_STRING, 0, NULL,
+     "IMS organization id (...@AdobeOrg), sent as x-ims-org-id to the journal"},
+    {CS_SETTING_HEAD, "journal_url", CS_OPT_STRING, 0, NULL,
+     "journaling URL of the I/O Events registration (stream email-events)"},
+    {CS_SETTING_HEAD, "journal_limit", CS_OPT_INT, 0, "1000",
+     "most events per journal page (the journal may answer fewer)", .min = 1, .max = INT64_MAX},
+    {CS_SETTING_HEAD, "export_url", CS_OPT_STRING, 0, NULL,
+     "directory of the opt-out export files, file:///dir/ or sftp://host/dir/"},
+    {CS_SETTING_HEAD, "optout_filter", CS_OPT_STRING, 0, NULL,
      "profile filter on lastModified (e.g. byLastModified) read by stream opt-outs-poll"},
-    {"optout_page_size", CS_OPT_INT, 0, "100", "profiles per page of stream opt-outs-poll"},
-    {"export_max_age", CS_OPT_DURATION, 0, "26h",
+    {CS_SETTING_HEAD, "optout_page_size", CS_OPT_INT, 0, "100", "profiles per page of stream opt-outs-poll",
+     .min = 1, .max = INT64_MAX},
+    {CS_SETTING_HEAD, "export_max_age", CS_OPT_DURATION, 0, "26h",
      "no opt-out export file for longer than this: the workflow says so (Campaign's export workflow has stopped)"},
-    {"export_ssh_key", CS_OPT_STRING, 0, NULL, "private key file for an sftp:// export_url"},
-    {"export_known_hosts", CS_OPT_STRING, 0, NULL, "known_hosts file checked for an sftp:// export_url"},
-    {"ca_bundle", CS_OPT_STRING, 0, NULL, "CA bundle (PEM) instead of the system's"},
-    {"connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP and TLS connection timeout"},
-    {"timeout", CS_OPT_DURATION, 0, "60s", "timeout of one whole request"},
-    {"max_in_flight", CS_OPT_INT, 0, "256",
-     "requests in flight at once on this connection, every writer together (1-1024); Adobe publishes no "
-     "limit: 256 allow about 2,500 requests/s at 100 ms, and a 429 pauses the whole connection"},
-    {"org_unit", CS_OPT_STRING, 0, NULL,
+    {CS_SETTING_HEAD, "export_ssh_key", CS_OPT_STRING, 0, NULL, "private key file for an sftp:// export_url"},
+    {CS_SETTING_HEAD, "export_known_hosts", CS_OPT_STRING, 0, NULL,
+     "known_hosts file checked for an sftp:// export_url"},
+    {CS_SETTING_HEAD, "ca_bundle", CS_OPT_STRING, 0, NULL, "CA bundle (PEM) instead of the system's"},
+    {CS_SETTING_HEAD, "connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP and TLS connection timeout", .min = 1,
+     .max = INT64_MAX},
+    {CS_SETTING_HEAD, "timeout", CS_OPT_DURATION, 0, "60s", "timeout of one whole request", .min = 1,
+     .max = INT64_MAX},
+    {CS_SETTING_HEAD, "max_in_flight", CS_OPT_INT, 0, "256",
+     "requests in flight at once on this connection, every writer together; Adobe publishes no limit: 256 "
+     "allow about 2,500 requests/s at 100 ms, and a 429 pauses the whole connection",
+     .min = 1, .max = 1024},
+    {CS_SETTING_HEAD, "org_unit", CS_OPT_STRING, 0, NULL,
      "organizational unit (its name in orgUnitBase) that new profiles and custom-resource records get on a "
      "partitioned instance"},
-    {"resources", CS_OPT_JSON, 0, NULL,
+    {CS_SETTING_HEAD, "resources", CS_OPT_JSON, 0, NULL,
      "sink targets: target stream -> {resource, key, filter, fields, links} (README.md)"},
-    {NULL, 0, 0, NULL, NULL},
+    {CS_SETTING_HEAD, NULL},
 };
 
 static char *opt_dup(const json_t *o, const char *name)
@@ -138,15 +152,7 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     a->export_max_age_ms = (int64_t)json_integer_value(json_object_get(o, "export_max_age"));
     a->connect_timeout_ms = (long)json_integer_value(json_object_get(o, "connect_timeout"));
     a->timeout_ms = (long)json_integer_value(json_object_get(o, "timeout"));
-    if (a->journal_limit < 1 || a->poll_page < 1 || a->connect_timeout_ms < 1 || a->timeout_ms < 1) {
-        host->set_reason(ctx, 0, 0, "journal_limit, optout_page_size, connect_timeout and timeout must be positive");
-        goto out;
-    }
     in_flight = json_integer_value(json_object_get(o, "max_in_flight"));
-    if (in_flight < 1 || in_flight > 1024) {
-        host->set_reason(ctx, 0, 0, "max_in_flight must be 1-1024 (requests in flight at once on this connection)");
-        goto out;
-    }
     if (asprintf(&a->base, "%.*s%s", (int)ulen, url,
                  ulen >= 9 && strncmp(url + ulen - 9, "/campaign", 9) == 0 ? "" : "/campaign") < 0 ||
         asprintf(&token_url, "%.*s/ims/token/v3", (int)ilen, ims) < 0) {
@@ -284,7 +290,7 @@ static const cs_connector connector = {
     .version = "1.0",
     .description = "Adobe Campaign Standard: profiles and custom resources (sink), email events and opt-outs (source)",
     .caps = CS_CAP_SOURCE | CS_CAP_SINK,
-    .options = options,
+    .settings = settings,
     .create = acs_create,
     .start = acs_start,
     .read = acs_read,

@@ -45,7 +45,7 @@ const json_t *ce_element_of(const json_t *maps, const char *stream);
 /* The elements whose mapping invokes this handler with these options (new array): normally one; all of
  * them when several mappings carry the very same custom-entity options (`table`: this handler's option
  * table, whose defaults stand for options the definition leaves out). */
-json_t *ce_self_elements(const json_t *maps, const json_t *options, const cs_option *table);
+json_t *ce_self_elements(const json_t *maps, const json_t *options, const cs_setting *table);
 /* "mapping <stream> -> <target>" of an element, for messages (new string). */
 char *ce_mapping_name(const json_t *element);
 /* Tables in the longest link chain that ends at `element` (1: no parent), following each parent's own

@@ -31,9 +31,9 @@ const json_t *ce_element_of(const json_t *maps, const char *stream)
 }
 
 /* The entity invocation as written has the options this instance was created with. */
-static int same_options(const json_t *entity, const json_t *options, const cs_option *table)
+static int same_options(const json_t *entity, const json_t *options, const cs_setting *table)
 {
-    for (const cs_option *o = table; o->name; o++) {
+    for (const cs_setting *o = table; o->name; o++) {
         json_t *written = json_object_get(entity, o->name), *given = json_object_get(options, o->name);
         if (written && !json_is_null(written)) {
             if (!json_equal(written, given))
@@ -48,7 +48,7 @@ static int same_options(const json_t *entity, const json_t *options, const cs_op
     return 1;
 }
 
-json_t *ce_self_elements(const json_t *maps, const json_t *options, const cs_option *table)
+json_t *ce_self_elements(const json_t *maps, const json_t *options, const cs_setting *table)
 {
     json_t *out = json_array(), *m;
     size_t i;

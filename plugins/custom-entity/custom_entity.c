@@ -16,13 +16,16 @@
 
 #include "ce.h"
 
-static const cs_option options[] = {
-    {"links", CS_OPT_JSON, 0, NULL,
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "links", CS_OPT_JSON, 0, NULL,
      "list of {column: D365 lookup column, parent: stream of the parent mapping, link: Campaign link name}"},
-    {"max_links", CS_OPT_INT, 0, "5", "linked columns allowed per custom resource (Adobe's guardrail: 5)"},
-    {"max_depth", CS_OPT_INT, 0, "3", "tables allowed in a link chain, table1 -> table2 -> table3 (guardrail: 3)"},
-    {"max_columns", CS_OPT_INT, 0, "50", "mapped columns allowed per custom entity (guardrail: 50)"},
-    {NULL, 0, 0, NULL, NULL},
+    {CS_SETTING_HEAD, "max_links", CS_OPT_INT, 0, "5",
+     "linked columns allowed per custom resource (Adobe's guardrail: 5)", .min = 1, .max = INT64_MAX},
+    {CS_SETTING_HEAD, "max_depth", CS_OPT_INT, 0, "3",
+     "tables allowed in a link chain, table1 -> table2 -> table3 (guardrail: 3)", .min = 1, .max = INT64_MAX},
+    {CS_SETTING_HEAD, "max_columns", CS_OPT_INT, 0, "50",
+     "mapped columns allowed per custom entity (guardrail: 50)", .min = 1, .max = INT64_MAX},
+    {CS_SETTING_HEAD, NULL},
 };
 
 static void ce_destroy(void *inst)
@@ -158,16 +161,11 @@ static cs_status ce_create(const cs_host *host, cs_ctx *ctx, const json_t *o, vo
     ce->max_links = (long)json_integer_value(json_object_get(o, "max_links"));
     ce->max_depth = (long)json_integer_value(json_object_get(o, "max_depth"));
     ce->max_columns = (long)json_integer_value(json_object_get(o, "max_columns"));
-    if (ce->max_links < 1 || ce->max_depth < 1 || ce->max_columns < 1) {
-        host->set_reason(ctx, 0, -1, "max_links, max_depth and max_columns must be at least 1 (defaults 5, 3 and 50: "
-                         "Adobe's guardrails; raise them to allow more)");
-        goto out;
-    }
     if (parse_links(ce, json_object_get(o, "links")) != CS_OK)
         goto out;
     ce->maps = host->struct_size >= offsetof(cs_host, mapping_streams) + sizeof host->mapping_streams &&
                        host->mapping_streams ? host->mapping_streams(ctx) : json_array();
-    self = ce_self_elements(ce->maps, o, options);
+    self = ce_self_elements(ce->maps, o, settings);
     if (json_array_size(self) == 0)
         host->log(ctx, CS_LOG_INFO, "the workflow's mappings are not known to this handler: links, chain depth and "
                   "columns are not checked");
@@ -262,7 +260,7 @@ static const cs_entity entity = {
     .version = "1.0",
     .description = "Dynamics 365 custom tables to Campaign custom resources: links to parent records, guardrails, "
                    "parents written before children",
-    .options = options,
+    .settings = settings,
     .create = ce_create,
     .prepare = ce_prepare,
     .order = ce_order,

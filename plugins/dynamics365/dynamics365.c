@@ -25,26 +25,33 @@
 
 #include "d365.h"
 
-static const cs_option options[] = {
-    {"url", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "organization URL, e.g. https://contoso.crm.dynamics.com"},
-    {"tenant", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "Entra ID tenant (GUID or domain) of the app registration"},
-    {"client_id", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "application (client) id of the app registration"},
-    {"client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL,
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "url", CS_OPT_STRING, CS_OPT_REQUIRED, NULL,
+     "organization URL, e.g. https://contoso.crm.dynamics.com"},
+    {CS_SETTING_HEAD, "tenant", CS_OPT_STRING, CS_OPT_REQUIRED, NULL,
+     "Entra ID tenant (GUID or domain) of the app registration"},
+    {CS_SETTING_HEAD, "client_id", CS_OPT_STRING, CS_OPT_REQUIRED, NULL,
+     "application (client) id of the app registration"},
+    {CS_SETTING_HEAD, "client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL,
      "client secret of the app registration (client_secret_file or client_secret_env)"},
-    {"authority", CS_OPT_STRING, 0, "https://login.microsoftonline.com",
+    {CS_SETTING_HEAD, "authority", CS_OPT_STRING, 0, "https://login.microsoftonline.com",
      "identity provider; the token URL is <authority>/<tenant>/oauth2/v2.0/token"},
-    {"api_version", CS_OPT_STRING, 0, "v9.2", "Web API version"},
-    {"ca_bundle", CS_OPT_STRING, 0, NULL, "CA certificates file (default: the system store); TLS is always verified"},
-    {"connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP and TLS connection timeout"},
-    {"timeout", CS_OPT_DURATION, 0, "120s", "timeout of one whole request"},
-    {"page_size", CS_OPT_INT, 0, "5000", "rows per page when reading (odata.maxpagesize, 1-5000)"},
-    {"batch_size", CS_OPT_INT, 0, "100", "operations per $batch request when writing (1-1000)"},
-    {"max_in_flight", CS_OPT_INT, 0, "48",
-     "requests in flight at once on this connection (1-52): Dataverse's service protection allows 52 "
-     "concurrent requests per user; 48 leaves room for other clients of the same application user"},
-    {"tables", CS_OPT_JSON, 0, NULL,
+    {CS_SETTING_HEAD, "api_version", CS_OPT_STRING, 0, "v9.2", "Web API version"},
+    {CS_SETTING_HEAD, "ca_bundle", CS_OPT_STRING, 0, NULL,
+     "CA certificates file (default: the system store); TLS is always verified"},
+    {CS_SETTING_HEAD, "connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP and TLS connection timeout"},
+    {CS_SETTING_HEAD, "timeout", CS_OPT_DURATION, 0, "120s", "timeout of one whole request"},
+    {CS_SETTING_HEAD, "page_size", CS_OPT_INT, 0, "5000", "rows per page when reading (odata.maxpagesize)",
+     .min = 1, .max = D365_MAX_PAGE},
+    {CS_SETTING_HEAD, "batch_size", CS_OPT_INT, 0, "100", "operations per $batch request when writing", .min = 1,
+     .max = D365_MAX_BATCH},
+    {CS_SETTING_HEAD, "max_in_flight", CS_OPT_INT, 0, "48",
+     "requests in flight at once on this connection: Dataverse's service protection allows 52 concurrent "
+     "requests per user; 48 leaves room for other clients of the same application user",
+     .min = 1, .max = D365_MAX_IN_FLIGHT},
+    {CS_SETTING_HEAD, "tables", CS_OPT_JSON, 0, NULL,
      "stream -> {table, columns, labels, key, update_only}; a mapped stream may be left out (README)"},
-    {NULL, 0, 0, NULL, NULL},
+    {CS_SETTING_HEAD, NULL},
 };
 
 static char *dup_trimmed_url(const char *s)
@@ -218,15 +225,6 @@ static cs_status d365_create(const cs_host *host, cs_ctx *ctx, const json_t *o, 
         snprintf(err, sizeof err, "url: must start with https:// (got \"%s\")", url);
         goto fail;
     }
-    if (page < 1 || page > D365_MAX_PAGE || batch < 1 || batch > D365_MAX_BATCH) {
-        snprintf(err, sizeof err, "page_size must be 1-%d and batch_size 1-%d", D365_MAX_PAGE, D365_MAX_BATCH);
-        goto fail;
-    }
-    if (in_flight < 1 || in_flight > D365_MAX_IN_FLIGHT) {
-        snprintf(err, sizeof err, "max_in_flight must be 1-%d (Dataverse allows %d concurrent requests per user)",
-                 D365_MAX_IN_FLIGHT, D365_MAX_IN_FLIGHT);
-        goto fail;
-    }
     if (tables && !json_is_null(tables) && !json_is_object(tables)) {
         snprintf(err, sizeof err, "tables: must map each stream to its table settings");
         goto fail;
@@ -338,7 +336,7 @@ static const cs_connector connector = {
     .version = "1.0",
     .description = "Microsoft Dynamics 365 / Dataverse Web API: change-tracking source, $batch upsert sink",
     .caps = CS_CAP_SOURCE | CS_CAP_SINK,
-    .options = options,
+    .settings = settings,
     .create = d365_create,
     .start = d365_start,
     .read = d365_read,

@@ -23,10 +23,10 @@ struct convert {
     json_t *types; /* field -> type index */
 };
 
-static const cs_option options[] = {
-    {"types", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "types", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
      "{field: type}; types:" CS_CONVERT_TYPES(CS_VOCABULARY_WORD)},
-    {NULL, 0, 0, NULL, NULL},
+    {CS_SETTING_HEAD, NULL},
 };
 
 static void convert_destroy(void *inst)
@@ -198,7 +198,7 @@ const cs_stage stages_convert = {
     .name = "convert",
     .version = "1.0",
     .description = "convert fields to the destination's types; unconvertible values are rejected",
-    .options = options,
+    .settings = settings,
     .create = convert_create,
     .apply = convert_apply,
     .destroy = convert_destroy,

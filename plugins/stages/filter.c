@@ -29,12 +29,18 @@ struct filter {
     int any, delete_filtered, apply_deletes;
 };
 
-static const cs_option options[] = {
-    {"rules", CS_OPT_JSON, 0, "[]", "[{field, op, value}]; op:" CS_FILTER_OPERATORS(CS_VOCABULARY_WORD)},
-    {"match", CS_OPT_STRING, 0, "all", "all: every rule must pass; any: one is enough"},
-    {"delete_filtered", CS_OPT_BOOL, 0, "false", "a record that does not pass deletes its key at the destination"},
-    {"apply_deletes", CS_OPT_BOOL, 0, "true", "false: deletes at the source are dropped, the destination keeps the record"},
-    {NULL, 0, 0, NULL, NULL},
+static const char *const match_names[] = {CS_FILTER_MATCHES(CS_VOCABULARY_NAME) NULL};
+
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "rules", CS_OPT_JSON, 0, "[]",
+     "[{field, op, value}]; op:" CS_FILTER_OPERATORS(CS_VOCABULARY_WORD)},
+    {CS_SETTING_HEAD, "match", CS_OPT_STRING, 0, "all", "all: every rule must pass; any: one is enough",
+     .choices = match_names},
+    {CS_SETTING_HEAD, "delete_filtered", CS_OPT_BOOL, 0, "false",
+     "a record that does not pass deletes its key at the destination"},
+    {CS_SETTING_HEAD, "apply_deletes", CS_OPT_BOOL, 0, "true",
+     "false: deletes at the source are dropped, the destination keeps the record"},
+    {CS_SETTING_HEAD, NULL},
 };
 
 static void filter_destroy(void *inst)
@@ -84,8 +90,8 @@ static cs_status filter_create(const cs_host *host, cs_ctx *ctx, const json_t *o
     f->any = match && strcmp(match, "any") == 0;
     f->delete_filtered = json_is_true(json_object_get(o, "delete_filtered"));
     f->apply_deletes = !json_is_false(json_object_get(o, "apply_deletes"));
-    if (!json_is_array(rules) || (match && strcmp(match, "all") != 0 && !f->any)) {
-        host->set_reason(ctx, 0, 0, "rules must be a list and match \"all\" or \"any\"");
+    if (!json_is_array(rules)) {
+        host->set_reason(ctx, 0, 0, "rules must be a list of {field, op, value}");
         filter_destroy(f);
         return CS_FATAL;
     }
@@ -207,7 +213,7 @@ const cs_stage stages_filter = {
     .name = "filter",
     .version = "1.0",
     .description = "drop (or delete at the destination) records that do not pass field rules",
-    .options = options,
+    .settings = settings,
     .create = filter_create,
     .apply = filter_apply,
     .destroy = filter_destroy,

@@ -14,10 +14,10 @@ struct map {
     json_t *fields; /* validated [{source, target, apply_updates}] */
 };
 
-static const cs_option options[] = {
-    {"fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
      "[{source, target, apply_updates}]: source field -> destination field (nested paths allowed)"},
-    {NULL, 0, 0, NULL, NULL},
+    {CS_SETTING_HEAD, NULL},
 };
 
 static void map_destroy(void *inst)
@@ -96,7 +96,7 @@ const cs_stage stages_map = {
     .name = "map",
     .version = "1.0",
     .description = "rename source fields to destination fields, with apply_updates per field",
-    .options = options,
+    .settings = settings,
     .create = map_create,
     .apply = map_apply,
     .destroy = map_destroy,

@@ -13,9 +13,10 @@ struct replace {
     json_t *rules; /* validated [{field, from, to}] */
 };
 
-static const cs_option options[] = {
-    {"rules", CS_OPT_JSON, CS_OPT_REQUIRED, NULL, "[{field, from, to}]: write `to` where the field holds `from`"},
-    {NULL, 0, 0, NULL, NULL},
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "rules", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
+     "[{field, from, to}]: write `to` where the field holds `from`"},
+    {CS_SETTING_HEAD, NULL},
 };
 
 static void replace_destroy(void *inst)
@@ -93,7 +94,7 @@ const cs_stage stages_replace = {
     .name = "replace",
     .version = "1.0",
     .description = "replace given field values with others (\"#00FF00\" -> \"green\")",
-    .options = options,
+    .settings = settings,
     .create = replace_create,
     .apply = replace_apply,
     .destroy = replace_destroy,

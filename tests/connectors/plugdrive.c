@@ -70,7 +70,7 @@ static int die(const char *what, const char *detail)
 }
 
 /* The connection's options as the daemon resolves them. New object, or NULL with *err (new). */
-static json_t *resolve_options(const char *config, const char *connection, const cs_option *table, char **err)
+static json_t *resolve_options(const char *config, const char *connection, const cs_setting *table, char **err)
 {
     static const char *const skip[] = {"connector", NULL};
     struct cs_config *cfg = NULL;
@@ -253,7 +253,7 @@ int main(int argc, char **argv)
     }
     d.conn = &comp->u.connector;
     if (!(d.options = resolve_options(json_string_value(json_object_get(script, "config")), d.connection,
-                                      d.conn->options, &err)) ||
+                                      cs_component_options(comp), &err)) ||
         cs_backlog_open(json_string_value(json_object_get(script, "state")), &d.backlog, &err) != 0) {
         rc = die("cannot prepare the instances", err);
         goto out;

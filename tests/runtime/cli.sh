@@ -2,8 +2,9 @@
 # cli.sh - crmsyncd's command line as an operator meets it: --check-config accepts a good file and
 # refuses bad ones with file:line:col and the key path (exit 78, nothing started), and what start would
 # refuse about the admin API (an open token file, a listener beyond loopback without a token); --list-plugins
-# shows options with secrets marked; secrets from files must be owner-only and never appear in logs;
-# plugin problems name the config position and the file.
+# shows options with secrets marked and the ranges and choices a plugin states, which --check-config
+# enforces; secrets from files must be owner-only and never appear in logs; plugin problems name the config
+# position and the file.
 . "$RUNTIME_LIB"
 
 WF='  - id: demo
@@ -29,6 +30,9 @@ expect_refusal "$T/typo.conf" "typo.conf:1:1: stat_dir: unknown key (did you mea
 sed 's/records: 1000/recrods: 1000/' "$T/good.conf" >"$T/opt.conf"
 expect_refusal "$T/opt.conf" "connections.mem.recrods: unknown"
 expect_refusal "$T/opt.conf" "did you mean \"records\"?"
+# plugin options: out of the range the table states, at the option's line and column
+sed 's/records: 1000/records: 0/' "$T/good.conf" >"$T/zero.conf"
+expect_refusal "$T/zero.conf" "zero.conf:7:35: connections.mem.records: must be at least 1, got 0"
 # a connector nobody provides
 sed 's/connector: capture-sink/connector: kafka-sink/' "$T/good.conf" >"$T/conn.conf"
 expect_refusal "$T/conn.conf" "connections.cap.connector: no loaded plugin provides the connector \"kafka-sink\""
@@ -83,6 +87,24 @@ grep -q '^  stage reject-every: ' "$T/list" || fail "stage line missing"
 grep -Eq '^ +records +int +required ' "$T/list" || fail "required option not shown"
 grep -Eq '^ +api_token +string +secret +\(set api_token_file or api_token_env\)' "$T/list" ||
     { cat "$T/list"; fail "secret option not marked"; }
+grep -Eq '^ +page +int +default 500 at least 1  events per checkpoint$' "$T/list" ||
+    { cat "$T/list"; fail "an option's lower bound not shown"; }
+# ranges and choices of a plugin's settings, as text and as JSON
+sed "s|plugins: \[testplug\]|plugins: [testplug, $FIXTURE_PLUGIN_DIR/fixture-ok.la]|" "$T/good.conf" >"$T/limits.conf"
+"$CRMSYNCD" -c "$T/limits.conf" --list-plugins >"$T/list" || fail "--list-plugins failed"
+grep -Eq '^ +limit +int +default 10 range 1-100  records at once$' "$T/list" ||
+    { cat "$T/list"; fail "an option's range not shown"; }
+grep -Eq '^ +mode +string +default safe one of fast, safe  how to write$' "$T/list" ||
+    { cat "$T/list"; fail "an option's choices not shown"; }
+"$CRMSYNCD" -c "$T/limits.conf" --list-plugins=json >"$T/list.json" || fail "--list-plugins=json failed"
+"$PYTHON3" - "$T/list.json" <<'PY' || fail "--list-plugins=json: ranges or choices missing"
+import json, sys
+options = {o["name"]: o for p in json.load(open(sys.argv[1]))["plugins"] for c in p["components"] for o in c["options"]}
+assert (options["limit"]["min"], options["limit"]["max"]) == (1, 100), options["limit"]
+assert options["mode"]["choices"] == ["fast", "safe"], options["mode"]
+assert options["page"]["min"] == 1 and "max" not in options["page"], options["page"]
+assert "min" not in options["size"] and "choices" not in options["size"], options["size"]
+PY
 
 # secrets: inline refused, group-readable file refused, owner-only file used and never logged
 CAP_OPTS='api_token: let-me-in' write_conf "$T/inline.conf" "$WF"

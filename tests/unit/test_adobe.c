@@ -2,14 +2,16 @@
  * test_adobe.c - adobe.so's entity handlers (loaded through the real loader) against a fake host:
  * email-activity (Adobe's subject, every column, the 200-character cut on a character boundary, the
  * owner, refused options, an event without externalId) and opt-in-out (both directions, unpaired and
- * keyless lines, the rule's members in bidirectional mode, disabled, and every refusal: mode, attribute,
- * attribute twice, a direction the mode does not include, a D365 column that is not boolean).
+ * keyless lines, the rule's members in bidirectional mode, disabled, and every refusal: mode (by the
+ * core, from the option table's choices), attribute, attribute twice, a direction the mode does not
+ * include, a D365 column that is not boolean).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
+#include "core_options.h"
 #include "fake_host.h"
 #include "host/loader.h"
 
@@ -171,8 +173,11 @@ static void test_optinout_directions(void)
 
 static void test_optinout_refusals(void)
 {
-    CHECK(optinout("both", PAIRS) == NULL);
-    CHECK_CONTAINS(fake_reason, "use disabled, d365-to-campaign, campaign-to-d365 or bidirectional");
+    char *err = core_option_errors(cs_registry_find(reg, CS_KIND_ENTITY, "opt-in-out"),
+                                   "mode: both, fields: {donotbulkemail: blackListEmail}");
+    CHECK_CONTAINS(err, ":3:21: connections.c.mode: unknown value \"both\" (expected one of: disabled, "
+                        "d365-to-campaign, campaign-to-d365, bidirectional)");
+    free(err);
     CHECK(optinout("bidirectional", "{\"donotbulkemail\": \"blackListSms\"}") == NULL);
     CHECK_CONTAINS(fake_reason, "\"blackListSms\" is not a Campaign opt-out attribute; use one of blackList, "
                            "blackListEmail, "

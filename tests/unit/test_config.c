@@ -407,23 +407,33 @@ static void test_documented_example(void)
 
 /* ---- plugin options ------------------------------------------------------------------------------ */
 
-static const cs_option table[] = {
-    {"url", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "base URL"},
-    {"timeout", CS_OPT_DURATION, 0, "30s", "request timeout"},
-    {"page_size", CS_OPT_INT, 0, "500", "records per page"},
-    {"verify_tls", CS_OPT_BOOL, 0, "true", "check the server certificate"},
-    {"entities", CS_OPT_LIST, 0, "[contact, account]", "entity sets to read"},
-    {"extra", CS_OPT_JSON, 0, NULL, "anything"},
-    {"note", CS_OPT_STRING, 0, NULL, "free text"},
-    {"client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL, "OAuth client secret"},
-    {NULL, 0, 0, NULL, NULL}};
+static const cs_setting table[] = {
+    {CS_SETTING_HEAD, "url", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "base URL"},
+    {CS_SETTING_HEAD, "timeout", CS_OPT_DURATION, 0, "30s", "request timeout"},
+    {CS_SETTING_HEAD, "page_size", CS_OPT_INT, 0, "500", "records per page"},
+    {CS_SETTING_HEAD, "verify_tls", CS_OPT_BOOL, 0, "true", "check the server certificate"},
+    {CS_SETTING_HEAD, "entities", CS_OPT_LIST, 0, "[contact, account]", "entity sets to read"},
+    {CS_SETTING_HEAD, "extra", CS_OPT_JSON, 0, NULL, "anything"},
+    {CS_SETTING_HEAD, "note", CS_OPT_STRING, 0, NULL, "free text"},
+    {CS_SETTING_HEAD, "client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL, "OAuth client secret"},
+    {CS_SETTING_HEAD, NULL}};
 static const char *const skip_connector[] = {"connector", NULL};
+
+/* A table that states ranges and choices (ABI 1.4). */
+static const char *const modes[] = {"fast", "safe", "bidirectional", NULL};
+static const cs_setting limited[] = {
+    {CS_SETTING_HEAD, "max_in_flight", CS_OPT_INT, 0, "8", "requests at once", .min = 1, .max = 1024},
+    {CS_SETTING_HEAD, "page_size", CS_OPT_INT, 0, "100", "rows per page", .min = 1, .max = INT64_MAX},
+    {CS_SETTING_HEAD, "timeout", CS_OPT_DURATION, 0, "60s", "request timeout", .min = 1000, .max = 3600 * 1000},
+    {CS_SETTING_HEAD, "connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP timeout", .min = 1, .max = INT64_MAX},
+    {CS_SETTING_HEAD, "mode", CS_OPT_STRING, 0, "safe", "how to write", .choices = modes},
+    {CS_SETTING_HEAD, NULL}};
 
 #define SECRET "s3cr3t-Value"
 
 /* Load a config whose only connection "c" has the members `members` (YAML flow), then check its
- * plugin options. Returns the resolved object (new) or NULL with *err set. */
-static json_t *plugin_options(const char *name, const char *members, char **err)
+ * plugin options against `options`. Returns the resolved object (new) or NULL with *err set. */
+static json_t *options_in(const cs_setting *options, const char *name, const char *members, char **err)
 {
     char *text = cs_xasprintf("plugins: []\nconnections:\n  c: {connector: x, %s}\n", members);
     struct cs_config *cfg = load_ok(name, text);
@@ -432,7 +442,7 @@ static json_t *plugin_options(const char *name, const char *members, char **err)
 
     *err = NULL;
     if (cfg) {
-        rc = cs_config_plugin_options(cfg, "connections.c", table, skip_connector, &resolved, err);
+        rc = cs_config_plugin_options(cfg, "connections.c", options, skip_connector, &resolved, err);
         CHECK_INT(rc, resolved ? 0 : CS_E_INVAL);
         CHECK(!resolved != !*err);
     }
@@ -441,10 +451,15 @@ static json_t *plugin_options(const char *name, const char *members, char **err)
     return resolved;
 }
 
-static void expect_option_error(const char *name, const char *members, const char *want)
+static json_t *plugin_options(const char *name, const char *members, char **err)
+{
+    return options_in(table, name, members, err);
+}
+
+static void expect_errors_in(const cs_setting *options, const char *name, const char *members, const char *want)
 {
     char *err = NULL;
-    json_t *resolved = plugin_options(name, members, &err);
+    json_t *resolved = options_in(options, name, members, &err);
 
     CHECK(resolved == NULL);
     CHECK_STR(err, want);
@@ -452,6 +467,11 @@ static void expect_option_error(const char *name, const char *members, const cha
         CHECK(!strstr(err, SECRET) && !strstr(err, "hunter2"));
     json_decref(resolved);
     free(err);
+}
+
+static void expect_option_error(const char *name, const char *members, const char *want)
+{
+    expect_errors_in(table, name, members, want);
 }
 
 static void test_plugin_options(void)
@@ -494,6 +514,43 @@ static void test_plugin_options(void)
     expect_option_error("nosecret.conf", "url: https://x",
                         "nosecret.conf:3:3: connections.c.client_secret: required: give client_secret_file or "
                         "client_secret_env");
+}
+
+/* Ranges and choices of an ABI 1.4 table: both ends accepted, each refusal at its file:line:col naming the
+ * range (durations as durations) or the choices. */
+static void test_option_limits(void)
+{
+    char *err = NULL;
+    json_t *r = options_in(limited, "edges.conf", "max_in_flight: 1024, page_size: 1, timeout: 1h, "
+                                                  "connect_timeout: 1ms, mode: bidirectional", &err);
+
+    CHECK(err == NULL);
+    free(err);
+    CHECK_INT(json_integer_value(get(r, "max_in_flight")), 1024);
+    CHECK_INT(json_integer_value(get(r, "page_size")), 1);
+    CHECK_INT(json_integer_value(get(r, "timeout")), 3600 * 1000);
+    CHECK_INT(json_integer_value(get(r, "connect_timeout")), 1);
+    CHECK_STR(json_string_value(get(r, "mode")), "bidirectional");
+    json_decref(r);
+    r = options_in(limited, "defaults.conf", "max_in_flight: 1", &err);
+    CHECK(err == NULL);
+    free(err);
+    CHECK_INT(json_integer_value(get(r, "timeout")), 60000);
+    CHECK_STR(json_string_value(get(r, "mode")), "safe");
+    json_decref(r);
+
+    expect_errors_in(limited, "limits.conf",
+                     "max_in_flight: 0, page_size: 0, timeout: 90m, connect_timeout: 0s, mode: turbo",
+                     "limits.conf:3:21: connections.c.max_in_flight: must be between 1 and 1024, got 0\n"
+                     "limits.conf:3:39: connections.c.page_size: must be at least 1, got 0\n"
+                     "limits.conf:3:53: connections.c.timeout: must be between 1s and 1h, got 90m\n"
+                     "limits.conf:3:67: connections.c.connect_timeout: must be at least 1ms, got 0ms\n"
+                     "limits.conf:3:88: connections.c.mode: unknown value \"turbo\" (expected one of: fast, safe, "
+                     "bidirectional)");
+    expect_errors_in(limited, "high.conf", "max_in_flight: 1025, timeout: 3601s, mode: saf",
+                     "high.conf:3:21: connections.c.max_in_flight: must be between 1 and 1024, got 1025\n"
+                     "high.conf:3:42: connections.c.timeout: must be between 1s and 1h, got 3601s\n"
+                     "high.conf:3:58: connections.c.mode: unknown value \"saf\" (did you mean \"safe\"?)");
 }
 
 static void test_secrets(void)
@@ -539,9 +596,10 @@ static void test_secrets(void)
 /* Options of a stage deep in a workflow, and of an entity that is absent (defaults only). */
 static void test_nested_options(void)
 {
-    static const cs_option stage_table[] = {{"fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL, "renames"},
-                                            {"strict", CS_OPT_BOOL, 0, "no", "reject unknown fields"},
-                                            {NULL, 0, 0, NULL, NULL}};
+    static const cs_setting stage_table[] = {
+        {CS_SETTING_HEAD, "fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL, "renames"},
+        {CS_SETTING_HEAD, "strict", CS_OPT_BOOL, 0, "no", "reject unknown fields"},
+        {CS_SETTING_HEAD, NULL}};
     static const char *const skip_name[] = {"name", NULL};
     struct cs_config *cfg = load_ok("stage.conf", CONNECTIONS "workflows:\n"
                                                               "  - id: sync\n"
@@ -682,6 +740,7 @@ int main(void)
     test_json();
     test_documented_example();
     test_plugin_options();
+    test_option_limits();
     test_secrets();
     test_nested_options();
     test_conf_d();

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "core_options.h"
 #include "host/host.h"
 #include "host/loader.h"
 
@@ -330,7 +331,7 @@ static void test_metadata_errors(void)
 
 static void test_option_and_chain_errors(void)
 {
-    struct made m;
+    char *err;
     CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": \"a\", "
                                                     "\"parent\": \"contacts\"}]}"), "new_vehicles", 1), CS_FATAL);
     CHECK_CONTAINS(reason, "links[0]: needs column (the Dynamics 365 lookup column, e.g. _new_contact_value), parent (the "
@@ -360,10 +361,12 @@ static void test_option_and_chain_errors(void)
                          "new_vehicles", 1), CS_FATAL);
     CHECK_CONTAINS(reason, "the links of the workflow's mappings form a cycle (new_vehicles -> new_services -> "
                            "new_vehicles)");
-    m = make(load(MAPS), options("{\"max_links\": 0}"), 1);
-    CHECK_INT(m.st, CS_FATAL);
-    CHECK_CONTAINS(cs_ctx_reason(m.ctx, ""), "max_links, max_depth and max_columns must be at least 1");
-    unmake(&m);
+    err = core_option_errors(cs_registry_find(reg, CS_KIND_ENTITY, "custom-entity"),
+                             "max_links: 0, max_depth: 0, max_columns: 0");
+    CHECK_CONTAINS(err, ":3:21: connections.c.max_links: must be at least 1, got 0\n");
+    CHECK_CONTAINS(err, ":3:35: connections.c.max_depth: must be at least 1, got 0\n");
+    CHECK_CONTAINS(err, ":3:49: connections.c.max_columns: must be at least 1, got 0");
+    free(err);
 }
 
 int main(void)

@@ -1,6 +1,8 @@
 /*
  * test_loader.c - every refusal of the plugin loader, each with a deliberately broken fixture plugin
- * (tests/fixtures/plugins/broken.c), and a successful load of the test plugin with its components.
+ * (tests/fixtures/plugins/broken.c), a successful load of the test plugin with its components, and the
+ * option tables: an ABI 1.4 table's ranges and choices enforced by the core, an ABI 1.0 table still read
+ * and checked as before.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "core_options.h"
 #include "host/loader.h"
+#include "host/loader_options.h"
 
 static const char *fixture_dir, *testplug_dir;
 
@@ -60,17 +64,64 @@ static void test_valid(void)
     cs_registry_free(reg);
 }
 
-/* The compatibility policy: a plugin built against ABI 1.0 (a shorter connector) loads into this core. */
+/* The core's check of component `c`'s options: `bad` refused with both `want` texts, `good` accepted. */
+static void expect_option_check(const struct cs_component *c, const char *bad, const char *want1, const char *want2,
+                                const char *good)
+{
+    char *err;
+    if (!c)
+        return;
+    err = core_option_errors(c, bad);
+    CHECK_CONTAINS(err, want1);
+    CHECK_CONTAINS(err, want2);
+    free(err);
+    err = core_option_errors(c, good);
+    CHECK(err == NULL);
+    free(err);
+}
+
+/* Load the fixture `plugin` into `reg`: its connector "fixture-sink" (NULL when it did not load). */
+static const struct cs_component *fixture_sink(struct cs_registry *reg, const char *plugin)
+{
+    char *err = NULL;
+    CHECK(cs_loader_load(reg, fixture_dir, plugin, &err) == 0);
+    CHECK(err == NULL);
+    free(err);
+    return cs_registry_find(reg, CS_KIND_CONNECTOR, "fixture-sink");
+}
+
+/* An ABI 1.4 table: the loader keeps its range and choices, and the core refuses a value outside them at
+ * its file:line:col. */
+static void test_settings_enforced(void)
+{
+    struct cs_registry *reg = cs_registry_new();
+    const struct cs_component *c = fixture_sink(reg, "fixture-ok");
+    const cs_setting *o = c ? cs_component_options(c) : NULL;
+    CHECK(o && o[0].name && !strcmp(o[0].name, "limit") && o[0].min == 1 && o[0].max == 100);
+    CHECK(o && o[1].name && !strcmp(o[1].name, "mode") && o[1].choices && !strcmp(o[1].choices[1], "safe"));
+    CHECK(o && !o[2].name);
+    expect_option_check(c, "limit: 101, mode: turbo",
+                        ":3:21: connections.c.limit: must be between 1 and 100, got 101\n",
+                        ":3:33: connections.c.mode: unknown value \"turbo\" (expected one of: fast, safe)",
+                        "limit: 100, mode: fast");
+    cs_registry_free(reg);
+}
+
+/* The compatibility policy: a plugin built against ABI 1.0 (a shorter connector, a cs_option table)
+ * loads into this core, and its options are checked as before: types, required, defaults, no range. */
 static void test_older_minor_loads(void)
 {
     struct cs_registry *reg = cs_registry_new();
-    char *err = NULL;
-    const struct cs_component *c;
-    CHECK(cs_loader_load(reg, fixture_dir, "older-minor", &err) == 0);
-    CHECK(err == NULL);
-    free(err);
-    c = cs_registry_find(reg, CS_KIND_CONNECTOR, "fixture-sink");
+    const struct cs_component *c = fixture_sink(reg, "older-minor");
+    const cs_setting *o = c ? cs_component_options(c) : NULL;
     CHECK(c && c->u.connector.abi_minor == 0 && c->u.connector.write && !c->u.connector.describe);
+    CHECK(o && o[0].name && !strcmp(o[0].name, "label") && o[0].type == CS_OPT_STRING &&
+          o[0].flags == CS_OPT_REQUIRED && !strcmp(o[0].help, "a name"));
+    CHECK(o && o[1].name && !strcmp(o[1].name, "batch") && o[1].type == CS_OPT_INT &&
+          !strcmp(o[1].default_value, "10") && o[1].min == 0 && o[1].max == 0 && !o[1].choices);
+    CHECK(o && !o[2].name);
+    expect_option_check(c, "batch: many", ":3:21: connections.c.batch: expected an integer, got a string\n",
+                        ":3:3: connections.c.label: required", "label: x, batch: -5");
     cs_registry_free(reg);
 }
 
@@ -127,6 +178,7 @@ int main(void)
         return 99;
     }
     test_valid();
+    test_settings_enforced();
     test_older_minor_loads();
     test_missing_file();
     test_world_writable();
@@ -143,5 +195,12 @@ int main(void)
     expect("refuses", text, NULL);
     expect("missing-callback", "connector \"fixture-sink\" lacks the required callback write()", NULL);
     expect("missing-symbol", "cannot be loaded", "crmsync_fixture_symbol_no_library_provides");
+    expect("both-tables", "connector \"fixture-sink\" gives both options (ABI 1.0) and settings (ABI 1.4): keep "
+                          "settings, set options to NULL", NULL);
+    snprintf(text, sizeof text, "connector \"fixture-sink\": its settings are 16 bytes each, shorter than ABI 1.4's "
+             "%zu: begin every element with CS_SETTING_HEAD", (size_t)CS_SETTING_SIZE_1_4);
+    expect("short-setting", text, NULL);
+    expect("setting-range", "connector \"fixture-sink\": option \"strict\" is a bool and states a range: only int and "
+                            "duration options have one", NULL);
     return check_exit();
 }

@@ -26,10 +26,14 @@ struct account {
     json_int_t max_name_length;
 };
 
-static const cs_option options[] = {
-    {"require_email", CS_OPT_BOOL, 0, "false", "reject an account without a primary e-mail (emailaddress1)"},
-    {"max_name_length", CS_OPT_INT, 0, "100", "longest accepted name (the length of the resource's name field)"},
-    {NULL, 0, 0, NULL, NULL},
+/* The option table states each range: crmsyncd refuses a value outside it at its file:line:col before
+ * create() is called. */
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "require_email", CS_OPT_BOOL, 0, "false",
+     "reject an account without a primary e-mail (emailaddress1)"},
+    {CS_SETTING_HEAD, "max_name_length", CS_OPT_INT, 0, "100",
+     "longest accepted name (the length of the resource's name field)", .min = 1, .max = INT64_MAX},
+    {CS_SETTING_HEAD, NULL},
 };
 
 /* Options are valid only during create(): copy what is kept. */
@@ -38,10 +42,6 @@ static cs_status account_create(const cs_host *host, cs_ctx *ctx, const json_t *
     struct account *a;
     json_int_t max = json_integer_value(json_object_get(opts, "max_name_length"));
 
-    if (max < 1) {
-        host->set_reason(ctx, 0, 0, "max_name_length must be at least 1, got %lld", (long long)max);
-        return CS_FATAL;
-    }
     if (!(a = calloc(1, sizeof *a))) {
         host->set_reason(ctx, 0, 0, "out of memory");
         return CS_FATAL;
@@ -127,7 +127,7 @@ static const cs_entity account_entity = {
     .name = "account",
     .version = "1.0",
     .description = "Dynamics 365 accounts to a Campaign custom resource, validated (example plugin)",
-    .options = options,
+    .settings = settings,
     .create = account_create,
     .prepare = account_prepare,
     .destroy = account_destroy,

@@ -18,9 +18,9 @@ struct email_case {
     json_t *fields; /* the member names, a copy of the option */
 };
 
-static const cs_option options[] = {
-    {"fields", CS_OPT_LIST, 0, "[email]", "payload members holding an e-mail address"},
-    {NULL, 0, 0, NULL, NULL},
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "fields", CS_OPT_LIST, 0, "[email]", "payload members holding an e-mail address"},
+    {CS_SETTING_HEAD, NULL},
 };
 
 static cs_status email_case_create(const cs_host *host, cs_ctx *ctx, const json_t *opts, void **inst)
@@ -73,7 +73,7 @@ const cs_stage example_email_case = {
     .name = "email-case",
     .version = "1.0",
     .description = "lowercases e-mail addresses (example plugin)",
-    .options = options,
+    .settings = settings,
     .create = email_case_create,
     .apply = email_case_apply,
     .destroy = email_case_destroy,

@@ -91,7 +91,8 @@ def main():
                            stderr=subprocess.STDOUT, text=True)
         line = next((n for n, text in enumerate(open(conf), 1) if "max_in_flight" in text), 0)
         check(p.returncode != 0 and re.search(
-            r"range\.conf:%d:\d+: connections\.acs\.max_in_flight: max_in_flight must be 1-1024" % line, p.stdout),
+            r"range\.conf:%d:\d+: connections\.acs\.max_in_flight: must be between 1 and 1024, got 0" % line,
+            p.stdout),
               "max_in_flight 0 is refused by --check-config at its file:line:col", p.stdout)
         print("inflight: %d requests, at most %d at once; %d written, %d waiting for Retry-After" %
               (len(reqs), most, created, len(retried)))

@@ -16,9 +16,10 @@ struct jsonl {
     char *file;
 };
 
-static const cs_option options[] = {
-    {"file", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "JSON-lines file of {key, op, payload} records"},
-    {NULL, 0, 0, NULL, NULL},
+static const cs_setting settings[] = {
+    {CS_SETTING_HEAD, "file", CS_OPT_STRING, CS_OPT_REQUIRED, NULL,
+     "JSON-lines file of {key, op, payload} records"},
+    {CS_SETTING_HEAD, NULL},
 };
 
 static cs_status jsonl_create(const cs_host *host, cs_ctx *ctx, const json_t *o, void **inst)
@@ -82,7 +83,7 @@ static const cs_connector jsonl_source = {
     .version = "1.0",
     .description = "test source: the records of a JSON-lines file",
     .caps = CS_CAP_SOURCE,
-    .options = options,
+    .settings = settings,
     .create = jsonl_create,
     .read = jsonl_read,
     .destroy = jsonl_destroy,
