@@ -1,9 +1,9 @@
 /*
  * config.c - the configuration file (see config.h and doc/configuration.md): reading YAML or JSON with
  * libyaml's event API into a json_t while recording every key path's line and column, checking the
- * core schema, and checking plugin options against a cs_option table (defaults, durations, secrets).
- * The core schema and the plugin tables go through the same checker: a plugin table is turned into
- * the checker's field list.
+ * core schema, and checking plugin options against their table (defaults, durations, secrets, ranges,
+ * choices). The core schema and the plugin tables go through the same checker: a plugin table is
+ * turned into the checker's field list.
  */
 #include "config.h"
 
