@@ -32,10 +32,10 @@ static char *option_defect(const cs_setting *s)
     if (ranged && s->min >= s->max)
         return cs_xasprintf("has min %lld not below its max %lld", (long long)s->min, (long long)s->max);
     if (ranged && s->type != CS_OPT_INT && s->type != CS_OPT_DURATION)
-        return cs_xasprintf("is a %s and states a range: only int and duration options have one",
+        return cs_xasprintf("has type %s and states a range: only int and duration options have one",
                             cs_option_type_name(s->type));
     if (s->choices && s->type != CS_OPT_STRING)
-        return cs_xasprintf("is a %s and lists choices: only string options have them",
+        return cs_xasprintf("has type %s and lists choices: only string options have them",
                             cs_option_type_name(s->type));
     if (s->choices && !s->choices[0])
         return cs_xstrdup("lists no choices (NULL choices accepts any string)");
@@ -53,6 +53,12 @@ static cs_setting *from_settings(const char *where, const cs_setting *table, cha
         *err = cs_xasprintf("%s: its settings are %zu bytes each, shorter than ABI %d.4's %zu: begin every element "
                             "with CS_SETTING_HEAD",
                             where, stride, CS_ABI_MAJOR, (size_t)CS_SETTING_SIZE_1_4);
+        return NULL;
+    }
+    if (stride % _Alignof(cs_setting)) {
+        *err = cs_xasprintf("%s: its settings are %zu bytes each, not a size a cs_setting can have: begin every "
+                            "element with CS_SETTING_HEAD",
+                            where, stride);
         return NULL;
     }
     while (element(table, stride, n)->name)

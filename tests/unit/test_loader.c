@@ -107,6 +107,50 @@ static void test_settings_enforced(void)
     cs_registry_free(reg);
 }
 
+/* What cs_loader_options refuses in a settings table (each text after "F: connector \"c\": "). */
+static void expect_table_defect(const cs_setting *table, const char *want)
+{
+    char *err = NULL;
+    cs_setting *out = cs_loader_options("F", "connector", "c", NULL, table, &err);
+    CHECK(out == NULL);
+    CHECK_CONTAINS(err, want);
+    free(err);
+    free(out);
+}
+
+static void test_option_table_defects(void)
+{
+    static const char *const none[] = {NULL}, *const some[] = {"a", NULL};
+    static const cs_setting odd[] = {{.struct_size = sizeof(cs_setting) + 1, .name = "x"}, {.name = NULL}};
+    static const cs_setting mixed[] = {{CS_SETTING_HEAD, "a", CS_OPT_INT},
+                                       {.struct_size = sizeof(cs_setting) + 8, .name = "b"},
+                                       {CS_SETTING_HEAD, NULL}};
+    static const cs_setting inverted[] = {{CS_SETTING_HEAD, "n", CS_OPT_INT, .min = 5, .max = 5},
+                                          {CS_SETTING_HEAD, NULL}};
+    static const cs_setting listed[] = {{CS_SETTING_HEAD, "n", CS_OPT_INT, .choices = some}, {CS_SETTING_HEAD, NULL}};
+    static const cs_setting empty[] = {{CS_SETTING_HEAD, "s", CS_OPT_STRING, .choices = none}, {CS_SETTING_HEAD, NULL}};
+    static const cs_setting unknown[] = {{CS_SETTING_HEAD, "u", (cs_option_type)42}, {CS_SETTING_HEAD, NULL}};
+    static const cs_setting fine[] = {{CS_SETTING_HEAD, "d", CS_OPT_DURATION, .min = 1000, .max = INT64_MAX},
+                                      {CS_SETTING_HEAD, NULL}};
+    char *err = NULL, text[200];
+    cs_setting *out;
+
+    snprintf(text, sizeof text, "F: connector \"c\": its settings are %zu bytes each, not a size a cs_setting can have",
+             sizeof(cs_setting) + 1);
+    expect_table_defect(odd, text);
+    snprintf(text, sizeof text, "F: connector \"c\": option \"b\" is %zu bytes, the first option %zu",
+             sizeof(cs_setting) + 8, sizeof(cs_setting));
+    expect_table_defect(mixed, text);
+    expect_table_defect(inverted, "option \"n\" has min 5 not below its max 5");
+    expect_table_defect(listed, "option \"n\" has type int and lists choices: only string options have them");
+    expect_table_defect(empty, "option \"s\" lists no choices");
+    expect_table_defect(unknown, "option \"u\" has the unknown type 42");
+    out = cs_loader_options("F", "connector", "c", NULL, fine, &err);
+    CHECK(err == NULL && out && out[0].min == 1000 && out[0].max == INT64_MAX && !out[1].name);
+    free(err);
+    free(out);
+}
+
 /* The compatibility policy: a plugin built against ABI 1.0 (a shorter connector, a cs_option table)
  * loads into this core, and its options are checked as before: types, required, defaults, no range. */
 static void test_older_minor_loads(void)
@@ -179,6 +223,7 @@ int main(void)
     }
     test_valid();
     test_settings_enforced();
+    test_option_table_defects();
     test_older_minor_loads();
     test_missing_file();
     test_world_writable();
@@ -200,7 +245,7 @@ int main(void)
     snprintf(text, sizeof text, "connector \"fixture-sink\": its settings are 16 bytes each, shorter than ABI 1.4's "
              "%zu: begin every element with CS_SETTING_HEAD", (size_t)CS_SETTING_SIZE_1_4);
     expect("short-setting", text, NULL);
-    expect("setting-range", "connector \"fixture-sink\": option \"strict\" is a bool and states a range: only int and "
-                            "duration options have one", NULL);
+    expect("setting-range", "connector \"fixture-sink\": option \"strict\" has type bool and states a range: only int "
+                            "and duration options have one", NULL);
     return check_exit();
 }
