@@ -3,6 +3,11 @@
 # packaging tools CI uses (debhelper, lintian, rpm for rpmbuild). The package names for Fedora/RHEL
 # are in README.md.
 set -eu
+# another apt at work (an unattended upgrade, a second checkout's run) is waited for, not a failure
+APT_CONFIG=$(mktemp)
+echo 'DPkg::Lock::Timeout "600";' >"$APT_CONFIG"
+export APT_CONFIG
+trap 'rm -f "$APT_CONFIG"' EXIT
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake libtool pkgconf libltdl-dev libcurl4-openssl-dev \
