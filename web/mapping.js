@@ -155,7 +155,7 @@ export async function render(main, [id, index, newStream, newTarget], ctx) {
         h("p", { class: "hint" }, "The tables cannot be changed once saved: delete the mapping and add a new one.")),
       fieldsSection(m, src, dst, base, saved, rerender),
       replacementsSection(m, src, base, rerender),
-      filtersSection(m, src, base, vocabulary.filter_operators, rerender),
+      filtersSection(m, src, base, vocabulary, rerender),
       advancedSection(m, base, rerender));
   }
   rerender();

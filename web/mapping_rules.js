@@ -73,9 +73,9 @@ export function replacementsSection(m, src, base, rerender) {
     add);
 }
 
-// Filters: match all (And) / any (Or), delete_filtered, rules [{field, op, value}]; `operators` are the
-// daemon's [{name, label}] (GET /api/v1/vocabulary).
-export function filtersSection(m, src, base, operators, rerender) {
+// Filters: match all (And) / any (Or), delete_filtered, rules [{field, op, value}]; `vocabulary` is the
+// daemon's (GET /api/v1/vocabulary): the operators and the matches, each [{name, label}].
+export function filtersSection(m, src, base, vocabulary, rerender) {
   const f = m.filters || (m.filters = { match: "all", delete_filtered: false, rules: [] });
   f.rules = f.rules || [];
   const names = Object.keys(src.fields).sort();
@@ -85,7 +85,7 @@ export function filtersSection(m, src, base, operators, rerender) {
     const fieldSel = select([{ value: "", label: "Choose a field…" }, ...fieldOptions(src.fields, names)], r.field,
       { "data-path": path + ".field", "aria-label": `Filter ${i + 1}: field` });
     fieldSel.addEventListener("change", () => { r.field = fieldSel.value; delete r.value; rerender(); });
-    const opSel = select(operators.map((o) => ({ value: o.name, label: o.label })), r.op || "eq",
+    const opSel = select(vocabulary.filter_operators.map((o) => ({ value: o.name, label: o.label })), r.op || "eq",
       { "data-path": path + ".op", "aria-label": `Filter ${i + 1}: comparison` });
     opSel.addEventListener("change", () => { r.op = opSel.value; rerender(); });
     let value = null;
@@ -112,8 +112,8 @@ export function filtersSection(m, src, base, operators, rerender) {
     h("h2", { id: "h-filters" }, "Filters"),
     h("p", { class: "hint" }, "Filters are checked on the Dynamics 365 values, before any replacement. Without " +
       "filters every changed record is synced."),
-    radios("Choose the filter comparison operator", matchId, [{ value: "all", label: "And (all must be true)" },
-      { value: "any", label: "Or (any is true)" }], f.match || "all", (v) => { f.match = v; }),
+    radios("Choose the filter comparison operator", matchId,
+      vocabulary.filter_matches.map((w) => ({ value: w.name, label: w.label })), f.match || "all", (v) => { f.match = v; }),
     radios("Do you want to delete records in Adobe Campaign Standard that will be filtered out from Microsoft " +
       "Dynamics 365?", uid("delfiltered"), [{ value: true, label: "Yes" }, { value: false, label: "No" }],
     !!f.delete_filtered, (v) => { f.delete_filtered = v; }),

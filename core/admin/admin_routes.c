@@ -218,18 +218,20 @@ static void workflow_route(struct cs_engine *e, const struct cs_request *r, stru
     free(err);
 }
 
-/* The table-mapping form's words for the page's editors: {"filter_operators": [{name, label}],
- * "convert_types": [{name, label}]}, from the one list the schema and the stages use. */
+/* The table-mapping form's words for the page's editors: {"filter_operators", "filter_matches",
+ * "convert_types"}, each [{name, label}], from the one list the schema and the stages use. */
 static json_t *vocabulary(void)
 {
-    json_t *ops = json_array(), *types = json_array(), *list;
+    json_t *ops = json_array(), *matches = json_array(), *types = json_array(), *list;
 #define WORD(id, name, label) json_array_append_new(list, json_pack("{s:s, s:s}", "name", name, "label", label));
     list = ops;
     CS_FILTER_OPERATORS(WORD)
+    list = matches;
+    CS_FILTER_MATCHES(WORD)
     list = types;
     CS_CONVERT_TYPES(WORD)
 #undef WORD
-    return json_pack("{s:o, s:o}", "filter_operators", ops, "convert_types", types);
+    return json_pack("{s:o, s:o, s:o}", "filter_operators", ops, "filter_matches", matches, "convert_types", types);
 }
 
 void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)

@@ -26,8 +26,8 @@
 
 /* How the rules of a filter combine (its `match`). */
 #define CS_FILTER_MATCHES(X)                                                                                \
-    X(ALL, "all", "every rule must pass")                                                                   \
-    X(ANY, "any", "one rule is enough")
+    X(ALL, "all", "And (all must be true)")                                                                 \
+    X(ANY, "any", "Or (any is true)")
 
 /* The types a field can be converted to: {field: type}. */
 #define CS_CONVERT_TYPES(X)                                                                                 \

@@ -229,14 +229,17 @@ class AdminApi(unittest.TestCase):
         self.assertEqual(status, 200, doc)
         ops = [o["name"] for o in doc["filter_operators"]]
         types = [t["name"] for t in doc["convert_types"]]
+        matches = [m["name"] for m in doc["filter_matches"]]
+        self.assertEqual(sorted(matches), ["all", "any"])
         self.assertIn("startswith", ops)
         self.assertIn("datetime", types)
-        self.assertTrue(all(o["label"] for o in doc["filter_operators"] + doc["convert_types"]))
+        words = doc["filter_operators"] + doc["filter_matches"] + doc["convert_types"]
+        self.assertTrue(all(w["label"] for w in words))
         definition = self.d.request("GET", "/api/v1/workflows/main/definition")[1]["definition"]
         fields = [{"source": "a", "target": "t%d" % i, "type": t} for i, t in enumerate(types + ["bogus"])]
         rules = [{"field": "a", "op": op, "value": [1] if op == "in" else 1} for op in ops + ["bogus"]]
         table = {"stream": "contacts", "key": {"source": "id", "target": "ext"}, "fields": fields,
-                 "filters": {"rules": rules}}
+                 "filters": {"rules": rules, "match": "bogus"}}
         # writers: 0 keeps the definition refused, so nothing is saved whatever the rest says
         status, doc, _, _ = self.d.request("PUT", "/api/v1/workflows/main/definition",
                                            body=dict(definition, writers=0, mappings=[table]))
@@ -244,7 +247,15 @@ class AdminApi(unittest.TestCase):
         paths = {e["path"]: e["message"] for e in self.error(doc)["details"]}
         bad_rule = "mappings[0].filters.rules[%d].op" % len(ops)
         bad_field = "mappings[0].fields[%d].type" % len(types)
-        self.assertEqual(sorted(p for p in paths if p.startswith("mappings")), sorted([bad_rule, bad_field]), paths)
+        bad_match = "mappings[0].filters.match"
+        self.assertEqual(sorted(p for p in paths if p.startswith("mappings")), sorted([bad_rule, bad_field, bad_match]),
+                         paths)
+        for word in matches:
+            self.assertIn(word, paths[bad_match])
+        for word in matches:  # and each word it serves is accepted
+            status, doc, _, _ = self.d.request("PUT", "/api/v1/workflows/main/definition", body=dict(
+                definition, writers=0, mappings=[dict(table, fields=fields[:1], filters={"rules": [], "match": word})]))
+            self.assertNotIn(bad_match, {e["path"] for e in self.error(doc)["details"]})
         for word in ops:
             self.assertIn(word, paths[bad_rule])
         for word in types:
