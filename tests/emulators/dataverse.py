@@ -3,6 +3,7 @@
 # endpoint, bearer checks, the Web API router under /api/data/v9.x/ (tables, metadata, $batch,
 # WhoAmI), service protection, and the Dataverse part of the /_emulator/ control API.
 # Run: python3 dataverse.py --port 0 --seed 1000   (prints its base URL, serves until killed)
+import copy
 import os
 import re
 import sys
@@ -13,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dv_activities  # noqa: E402
 import dv_batch  # noqa: E402
+import dv_customize  # noqa: E402
 import dv_functions  # noqa: E402
 import dv_metadata  # noqa: E402
 import dv_query  # noqa: E402
@@ -47,6 +49,11 @@ class Dataverse(emulib.Emulator):
         "auth_error_body": "json",  # [I] 401 body: "json" (error envelope) or "empty"
         "custom_tables": None,  # None -> dv_schema.DEFAULT_CUSTOM_TABLES
         "activity_tables": None,  # None -> dv_activities.DEFAULT_ACTIVITY_TABLES (one per email event type)
+        # False: the org as crmsync's setup finds it: no activity tables (unless activity_tables names some)
+        # and change tracking off on every table; `crmsyncctl setup dynamics365` creates the rest
+        "setup_done": True,
+        "key_index_seconds": 2,  # how long an alternate key's index takes to build (Pending, then Active)
+        "missing_privileges": [],  # privilege names the application user lacks (e.g. prvCreateEntity)
         "delta_token_max_age_seconds": 7 * 86400,  # A10: ExpireChangeTrackingInDays = 7
         "ct_disabled_message": "The entity '{table}' is not enabled for change tracking.",  # [I]
         "ct_disabled_code": "",  # [I]
@@ -63,6 +70,11 @@ class Dataverse(emulib.Emulator):
     def reset_state(self):
         specs = [CONTACT] + list(self.config.get("custom_tables") or DEFAULT_CUSTOM_TABLES)
         specs += dv_activities.tables(self.config)
+        specs = copy.deepcopy(specs)  # metadata writes change them
+        if not self.config["setup_done"]:
+            specs = [s for s in specs if not s.get("activity") or s in (self.config.get("activity_tables") or [])]
+            for s in specs:
+                s["change_tracking"] = False
         self.store = Store(specs)
         dv_activities.seed_users(self.store)
         self.tokens = TokenStore()
@@ -192,6 +204,9 @@ class Dataverse(emulib.Emulator):
 
     # --- the Web API proper (also called for each $batch part) ---------------------------------
     def api(self, req, ctx):
+        if self.store.keys_building:  # the background job of an alternate key's index
+            with self.lock:
+                dv_customize.build_key_indexes(self.store)
         m = API.match(req.path)
         if m is None:
             raise dv_error(404, "Resource not found for the segment '%s'." % req.path, "0x8006088a")
@@ -218,7 +233,7 @@ class Dataverse(emulib.Emulator):
                            "0x80060888")
         if rest.startswith("EntityDefinitions"):
             if req.method != "GET":
-                raise self.bad_method(req)
+                return self.metadata_write(req, ctx, rest.split("/"))
             with self.lock:
                 return dv_metadata.handle(self, req, ctx, rest.split("/"))
         m = RESOURCE.match(rest)
@@ -227,6 +242,11 @@ class Dataverse(emulib.Emulator):
             seg = m.group("set") if m else rest.split("/")[0]
             raise dv_error(404, "Resource not found for the segment '%s'." % seg, "0x8006088a")
         key, prop = m.group("key"), m.group("prop")
+        if table.logical == "systemuser" and prop == "Microsoft.Dynamics.CRM.RetrieveUserPrivileges()":
+            if req.method != "GET":
+                raise self.bad_method(req)
+            with self.lock:
+                return dv_customize.retrieve_user_privileges(self, ctx)
         if table.spec.get("view"):  # activitypointer: read-only, rebuilt from the activity tables
             if req.method != "GET":
                 raise dv_activities.refuse_write(req.method)
@@ -262,6 +282,20 @@ class Dataverse(emulib.Emulator):
             with self.lock:
                 return dv_write.delete(self, req, ctx, table, key)
         raise self.bad_method(req)
+
+    def metadata_write(self, req, ctx, segments):
+        """POST EntityDefinitions; PUT EntityDefinitions(...); POST EntityDefinitions(...)/Attributes or /Keys."""
+        m = re.match(r"^EntityDefinitions(?:\((.*)\))?$", segments[0])
+        if not m or len(segments) > 2 or (m.group(1) is None and len(segments) > 1):
+            raise self.bad_method(req)
+        body = self.body(req)
+        with self.lock:
+            table = None
+            if m.group(1) is not None:
+                table = dv_metadata.find_entity(self.store, m.group(1))
+                if table is None:
+                    raise dv_error(404, "Could not find entity with key '%s'." % m.group(1), "0x80040217")
+            return dv_customize.handle(self, req, ctx, table, segments[1] if len(segments) > 1 else None, body)
 
     @staticmethod
     def bad_method(req):

@@ -26,11 +26,13 @@ BINDABLE_OWNER = {"name": "ownerid", "type": "Owner", "targets": ["systemuser"],
                   "label": "Owner"}
 
 
-def email_activity(kind):
-    logical, display, date_label, otc = EMAIL_ACTIVITY_TYPES[kind]
-    attrs = [
+def activity_attributes(logical, subject_max=200):
+    """The columns Dataverse gives every activity table: the activity id, the subject (its primary name),
+    description, state and status, and the regarding lookup (to contact, the one table here that has
+    activities, with the parental relationship of an activity to its regarding row)."""
+    return [
         {"name": "activityid", "type": "Uniqueidentifier", "label": "Activity", "update": False},
-        {"name": "subject", "type": "String", "max": 200, "label": "Subject", "required": "ApplicationRequired"},
+        {"name": "subject", "type": "String", "max": subject_max, "label": "Subject", "required": "ApplicationRequired"},
         {"name": "description", "type": "Memo", "max": 2000, "label": "Description"},
         {"name": "statecode", "type": "State", "options": {"0": "Open", "1": "Completed", "2": "Canceled"}, "default": 0,
          "label": "Activity Status"},
@@ -38,6 +40,23 @@ def email_activity(kind):
          "label": "Status Reason"},
         {"name": "regardingobjectid", "type": "Lookup", "targets": ["contact"],
          "nav": {"contact": "regardingobjectid_contact_" + logical}, "label": "Regarding", "cascade_delete": "Cascade"},
+    ]
+
+
+def activity_table(logical, schema, display, plural, otc, attributes, keys=()):
+    """The spec of a custom activity table: the activity columns, `attributes`, a bindable owner."""
+    return {
+        "logical": logical, "set": logical + "s", "schema": schema, "id": "activityid", "name": "subject",
+        "display": display, "plural": plural, "otc": otc, "ownership": "UserOwned",
+        "change_tracking": True, "custom": True, "activity": True,
+        "attributes": attributes + [dict(BINDABLE_OWNER)] + [dict(a) for a in AUDIT],
+        "keys": [dict(k) for k in keys],
+    }
+
+
+def email_activity(kind):
+    logical, display, date_label, otc = EMAIL_ACTIVITY_TYPES[kind]
+    attrs = activity_attributes(logical) + [
         {"name": "new_campaignname", "type": "String", "max": 200, "label": "Campaign Name"},
         {"name": "new_deliveryname", "type": "String", "max": 200, "label": "Delivery Name"},
         {"name": "new_eventtime", "type": "DateTime", "label": date_label},
@@ -46,13 +65,8 @@ def email_activity(kind):
     ]
     if kind == "click":
         attrs.append({"name": "new_trackingurl", "type": "String", "max": 2000, "label": "Tracking URL"})
-    return {
-        "logical": logical, "set": logical + "s", "schema": logical, "id": "activityid", "name": "subject",
-        "display": display, "plural": display + "s", "otc": otc, "ownership": "UserOwned",
-        "change_tracking": True, "custom": True, "activity": True,
-        "attributes": attrs + [BINDABLE_OWNER] + AUDIT,
-        "keys": [{"name": "new_acseventid_key", "attributes": ["new_acseventid"]}],
-    }
+    return activity_table(logical, logical, display, display + "s", otc, attrs,
+                          [{"name": "new_acseventid_key", "attributes": ["new_acseventid"]}])
 
 
 DEFAULT_ACTIVITY_TABLES = [email_activity(k) for k in EMAIL_ACTIVITY_TYPES]

@@ -79,10 +79,15 @@ def attribute_md(t, a, with_options=False):
     return md
 
 
-def key_md(t, name, attrs):
-    return {"MetadataId": mid(t.logical, "key", name), "LogicalName": name, "SchemaName": name,
-            "EntityLogicalName": t.logical, "KeyAttributes": list(attrs), "EntityKeyIndexStatus": "Active",
-            "DisplayName": label(name)}
+def key_md(t, k):
+    return {"MetadataId": mid(t.logical, "key", k["name"]), "LogicalName": k["name"], "SchemaName": k["name"],
+            "EntityLogicalName": t.logical, "KeyAttributes": list(k["attributes"]),
+            "EntityKeyIndexStatus": k.get("status", "Active"), "DisplayName": label(k["name"])}
+
+
+def keys_md(t):
+    """Every key of `t`, its index built or not."""
+    return [key_md(t, k) for k in t.spec.get("keys", [])]
 
 
 def cascade_md(delete):
@@ -147,7 +152,7 @@ def _expand(q, allowed):
     return exp
 
 
-def _find_entity(store, keytext):
+def find_entity(store, keytext):
     m = re.match(r"^\s*(?:LogicalName\s*=\s*)?'([^']*)'\s*$", keytext)
     if m:
         return store.tables.get(m.group(1))
@@ -171,7 +176,7 @@ def handle(emu, req, ctx, segments):
         items = [_entity_full(store, t, exp) for t in store.tables.values()]
         return odata_response(200, {"@odata.context": base_ctx, "value": _project(items, q, exp)})
     m = re.match(r"^EntityDefinitions\((.*)\)$", first)
-    t = _find_entity(store, m.group(1)) if m else None
+    t = find_entity(store, m.group(1)) if m else None
     if t is None:
         raise dv_error(404, "Could not find entity with key '%s'." % (m.group(1) if m else first), "0x80040217")
     if len(segments) == 1:
@@ -183,7 +188,7 @@ def handle(emu, req, ctx, segments):
     nav = segments[1]
     rest = segments[2:]
     if nav == "Keys":
-        items = [key_md(t, n, a) for n, a in t.keys]
+        items = keys_md(t)
         return odata_response(200, {"@odata.context": base_ctx + "('%s')/Keys" % t.logical, "value": _project(items, q)})
     if nav in ("ManyToOneRelationships", "OneToManyRelationships"):
         items = relationships_md(store, t) if nav == "ManyToOneRelationships" else one_to_many_md(store, t)
@@ -224,7 +229,7 @@ def _entity_full(store, t, exp):
     if "Attributes" in exp:
         md["Attributes"] = [attribute_md(t, a) for a in t.spec["attributes"]]
     if "Keys" in exp:
-        md["Keys"] = [key_md(t, n, a) for n, a in t.keys]
+        md["Keys"] = keys_md(t)
     if "ManyToOneRelationships" in exp:
         md["ManyToOneRelationships"] = relationships_md(store, t)
     if "OneToManyRelationships" in exp:

@@ -32,21 +32,38 @@ class Table:
         self.pid = spec["id"]
         self.pname = spec.get("name")
         self.change_tracking = bool(spec.get("change_tracking"))
-        self.attrs = {a["name"]: a for a in spec["attributes"]}
+        self._derive()
+        self.reset()
+
+    def _derive(self):
+        """What follows from the spec's attributes and keys (again after a metadata write)."""
+        self.attrs = {a["name"]: a for a in self.spec["attributes"]}
         self.nav = {}  # navigation property -> (lookup attribute, target logical name)
-        for a in spec["attributes"]:
+        for a in self.spec["attributes"]:
             if a["type"] in LOOKUP_TYPES:
                 for target, navname in (a.get("nav") or {}).items():
                     self.nav[navname] = (a["name"], target)
-        self.keys = [(k["name"], list(k["attributes"])) for k in spec.get("keys", [])]
+        self.keys = [(k["name"], list(k["attributes"])) for k in self.spec.get("keys", [])
+                     if k.get("status", "Active") == "Active"]  # an index still building is no key yet
         self.keys_by_names = {tuple(sorted(attrs)): (kname, attrs) for kname, attrs in reversed(self.keys)}
         # lookups to rows of this organization (owners are system users: no table of them here)
-        self.refs = [a["name"] for a in spec["attributes"] if a["type"] in ("Lookup", "Customer")]
+        self.refs = [a["name"] for a in self.spec["attributes"] if a["type"] in ("Lookup", "Customer")]
         self.columns = {}  # name -> column(name), for the names of columns asked for so far
         self.all_columns = [self.column(n) for n in self.attrs]
         # a new row before its values: every column, at its default
         self.blank = {col: a["default"] if "default" in a else None for col, a in self.all_columns}
-        self.reset()
+
+    def schema_changed(self):
+        """After a column or key was added: existing rows get the new columns at their default, and the
+        key and lookup indexes are built again."""
+        self._derive()
+        self.key_index = {name: {} for name, _ in self.keys}
+        self.ref_index = {name: {} for name in self.refs}
+        for rid, row in self.rows.items():
+            for col, default in self.blank.items():
+                row.setdefault(col, default)
+            self._index(rid, row)
+        self.stamp += 1
 
     def reset(self):
         self.rows = {}
@@ -144,6 +161,14 @@ class Store:
         self.version = 1000
         self.savepoint = None
         self.ct_min_version = 0  # delta tokens below this are expired (fault injection)
+        self.keys_building = 0  # alternate keys whose index is Pending (dv_customize)
+
+    def add_table(self, spec):
+        """A table created through the metadata API: usable at once."""
+        t = Table(spec)
+        self.tables[t.logical] = t
+        self.by_set[t.set] = t
+        return t
 
     def reset(self):
         for t in self.tables.values():
