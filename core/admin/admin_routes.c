@@ -2,7 +2,8 @@
  * admin_routes.c - the /api/v1 resources (see admin_http.h): workflows and their start/stop,
  * definition, revisions, replay and dead letters; plugins, connections, health and the table-mapping
  * vocabulary; a connection's own resources are admin_describe.c's, and POST /session tells the page its
- * token is right. Each route checks its input (unknown members, wrong types, bad numbers are 400) and
+ * token is right. POST /preflight checks the prerequisites of the workflows in the remote systems, POST
+ * /setup creates them. Each route checks its input (unknown members, wrong types, bad numbers are 400) and
  * maps engine results onto HTTP statuses: CS_E_NOTFOUND 404, CS_E_STATE 409, CS_E_INVAL 400.
  */
 #include <stdlib.h>
@@ -234,6 +235,34 @@ static json_t *vocabulary(void)
     return json_pack("{s:o, s:o, s:o}", "filter_operators", ops, "filter_matches", matches, "convert_types", types);
 }
 
+/* POST /preflight {"workflows": [ids]} and POST /setup {"connector": name, "dry_run": bool, "workflows"}. */
+static void preflight_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep, int setup)
+{
+    static const char *const check_fields[] = {"workflows", NULL};
+    static const char *const setup_fields[] = {"workflows", "connector", "dry_run", NULL};
+    const json_t *ids = json_object_get(r->body, "workflows"), *id, *dry = json_object_get(r->body, "dry_run");
+    const char *connector = json_string_value(json_object_get(r->body, "connector"));
+    json_t *out = NULL;
+    char *err = NULL;
+    size_t i;
+    int rc;
+    if (only_members(r, setup ? setup_fields : check_fields, rep) != 0)
+        return;
+    json_array_foreach(ids, i, id) if (!json_is_string(id)) ids = json_null();
+    if ((ids && !json_is_array(ids)) || (setup && !connector) || (dry && !json_is_boolean(dry))) {
+        cs_reply_error(rep, 400, "bad_request", setup ? "send {\"connector\": \"<connector or connection>\", "
+                                                        "\"dry_run\": true|false, \"workflows\": [ids]}"
+                                                      : "send {\"workflows\": [ids]} (none: every workflow)");
+        return;
+    }
+    rc = cs_engine_preflight(e, ids, setup ? connector : NULL, json_is_true(dry), &out, &err);
+    if (rc == 0)
+        ok(rep, out);
+    else
+        failed(rep, rc, err);
+    free(err);
+}
+
 void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
 {
     json_t *problems = NULL;
@@ -249,6 +278,8 @@ void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_r
         cs_admin_describe_route(e, r, rep);
     } else if (is(r, 1, "GET") && seg(r, 0, "vocabulary")) {
         ok(rep, vocabulary());
+    } else if (is(r, 1, "POST") && (seg(r, 0, "preflight") || seg(r, 0, "setup"))) {
+        preflight_route(e, r, rep, seg(r, 0, "setup"));
     } else if (is(r, 1, "POST") && seg(r, 0, "session")) { /* reached only with an admin token */
         ok(rep, json_pack("{s:b, s:s}", "authorized", 1, "role", r->role));
     } else if (is(r, 1, "GET") && seg(r, 0, "health")) {

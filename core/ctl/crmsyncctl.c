@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "ctl_client.h"
+#include "ctl_preflight.h"
 #include "util/util.h"
 #include "yaml_emit.h"
 
@@ -25,7 +26,7 @@
 
 struct ctl {
     struct ctl_client *client;
-    int json, wait;
+    int json, wait, dry_run;
     long limit;
 };
 
@@ -43,6 +44,10 @@ static void usage(FILE *out)
           "  dead-letters ID [--limit N] the newest dead letters (default 50)\n"
           "  redrive ID [DEAD_ID]      requeue one dead letter, or all of a workflow's\n"
           "  health                    exit 0 when every workflow that should run does\n"
+          "  preflight [ID...]         check every prerequisite in Dynamics 365 and Campaign of the workflows\n"
+          "                            (default: all), one line each with the fix; exit 0 when all pass\n"
+          "  setup CONNECTOR [--dry-run] create what the workflows need in that system (dynamics365): tables,\n"
+          "                            columns, keys, change tracking; --dry-run prints the requests only\n"
           "Options:\n"
           "  --url URL                 the admin API (default: admin.listen of the configuration)\n"
           "  --token-file FILE         the admin token, an owner-only file (default: admin.token_file, then\n"
@@ -52,7 +57,8 @@ static void usage(FILE *out)
           "  --json                    the API's JSON instead of a table\n"
           "Exit status: 0 done, 1 refused or failed, 2 bad command line, 3 no answer from the admin API,\n"
           "4 no such workflow, mapping, revision or dead letter, 5 not allowed in the workflow's state,\n"
-          "6 invalid definition or request, 7 health: a workflow that should run does not. See crmsyncctl(1).\n",
+          "6 invalid definition or request, 7 health: a workflow that should run does not, 8 preflight: a\n"
+          "prerequisite is missing. See crmsyncctl(1).\n",
           out);
 }
 
@@ -470,6 +476,10 @@ static int run(struct ctl *c, int argc, char **argv)
         return cmd_workflows(c);
     if (strcmp(cmd, "health") == 0 && argc == 1)
         return cmd_health(c);
+    if (strcmp(cmd, "preflight") == 0)
+        return ctl_preflight(c->client, c->json, argc - 1, argv + 1);
+    if (strcmp(cmd, "setup") == 0 && argc == 2)
+        return ctl_setup(c->client, c->json, a1, c->dry_run);
     if (strcmp(cmd, "show") == 0 && argc == 2)
         return cmd_show(c, a1);
     if ((strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0) && argc == 2)
@@ -497,6 +507,7 @@ int main(int argc, char **argv)
                                           {"json", no_argument, NULL, 'j'},
                                           {"wait", no_argument, NULL, 'w'},
                                           {"limit", required_argument, NULL, 'l'},
+                                          {"dry-run", no_argument, NULL, 'd'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     const char *url = NULL, *token_file = NULL, *config = SYSCONFDIR "/crmsync/crmsync.conf";
@@ -521,6 +532,9 @@ int main(int argc, char **argv)
             break;
         case 'w':
             c.wait = 1;
+            break;
+        case 'd':
+            c.dry_run = 1;
             break;
         case 'l':
             c.limit = strtol(optarg, NULL, 10);

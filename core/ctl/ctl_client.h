@@ -17,7 +17,8 @@ enum {
     CTL_NOT_FOUND = 4,   /* no such workflow, revision or dead letter */
     CTL_CONFLICT = 5,    /* not allowed in the workflow's current state */
     CTL_INVALID = 6,     /* the definition (or request) was refused as invalid */
-    CTL_UNHEALTHY = 7    /* health: some workflow that should run does not */
+    CTL_UNHEALTHY = 7,   /* health: some workflow that should run does not */
+    CTL_NOT_READY = 8    /* preflight: a prerequisite in a remote system is missing */
 };
 
 struct ctl_client;

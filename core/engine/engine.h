@@ -99,6 +99,17 @@ int cs_engine_conn_check(struct cs_engine *e, const char *conn, json_t **out, ch
 int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char *option, const char *value,
                               char **err);
 
+/* ---- engine_preflight.c: the prerequisites in the remote systems ---- */
+
+/* Preflight of the workflows `ids` (NULL or empty: every one): each connection they use checks what
+ * they need of its remote system (cs_connector.preflight): *out new {"ok", "failed", "checks": [{"connection",
+ * "workflow"?, "check", "ok", "warning"?, "detail", "fix"}]}. With `setup_for` (a connector or connection
+ * name) the connections it names create what is missing instead (`dry_run`: only say what they would
+ * send): *out new {"ok", "dry_run", "changed", "steps": [...]}. CS_E_NOTFOUND with *err: an unknown
+ * workflow, or no connection `setup_for` names. No lock is held while a connector works. */
+int cs_engine_preflight(struct cs_engine *e, const json_t *ids, const char *setup_for, int dry_run, json_t **out,
+                        char **err);
+
 /* Every workflow RUNNING and idle (see cs_workflow_idle), or STOPPED/FAILED; *failed counts FAILED. */
 int cs_engine_all_idle(struct cs_engine *e, int *failed);
 

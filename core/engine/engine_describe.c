@@ -21,14 +21,6 @@
 
 #define SECRET_MAX (64u << 10) /* the configuration reader's limit too */
 
-/* A connection's connector instance, alive between probe_open() and probe_close(). */
-struct probe {
-    const cs_connector *c;
-    struct cs_ctx *ctx;
-    void *inst;
-    int started;
-};
-
 /* The connector and a reference to the resolved options of connection `name`, or CS_E_NOTFOUND. */
 static int endpoint_of(struct cs_engine *e, const char *name, const cs_connector **c, json_t **options)
 {
@@ -42,7 +34,7 @@ static int endpoint_of(struct cs_engine *e, const char *name, const cs_connector
     return ep ? 0 : CS_E_NOTFOUND;
 }
 
-static void probe_close(struct probe *p)
+void cs_probe_close(struct cs_probe *p)
 {
     if (p->inst) {
         if (p->started && p->c->stop)
@@ -52,9 +44,7 @@ static void probe_close(struct probe *p)
     cs_ctx_free(p->ctx);
 }
 
-/* Create and start an instance of connection `name`. 0; CS_E_NOTFOUND; or CS_E_IO with *err (new)
- * saying which step failed and the connector's reason, *st the connector's status. */
-static int probe_open(struct cs_engine *e, const char *name, struct probe *p, cs_status *st, char **err)
+int cs_probe_create(struct cs_engine *e, const char *name, struct cs_probe *p, cs_status *st, char **err)
 {
     json_t *options = NULL;
     char *scope;
@@ -78,6 +68,16 @@ static int probe_open(struct cs_engine *e, const char *name, struct probe *p, cs
         return CS_E_IO;
     }
     cs_ctx_clear_reason(p->ctx);
+    return 0;
+}
+
+/* Create and start an instance of connection `name`. 0; CS_E_NOTFOUND; or CS_E_IO with *err (new)
+ * saying which step failed and the connector's reason, *st the connector's status. */
+static int probe_open(struct cs_engine *e, const char *name, struct cs_probe *p, cs_status *st, char **err)
+{
+    int rc = cs_probe_create(e, name, p, st, err);
+    if (rc != 0)
+        return rc;
     if (p->c->start && (*st = p->c->start(p->inst)) != CS_OK) {
         *err = cs_xasprintf("%s", cs_ctx_reason(p->ctx, "the connector did not start and gave no reason"));
         return CS_E_IO;
@@ -97,7 +97,7 @@ int cs_engine_conn_exists(struct cs_engine *e, const char *conn)
 
 int cs_engine_conn_describe(struct cs_engine *e, const char *conn, const char *table, json_t **out, char **err)
 {
-    struct probe p;
+    struct cs_probe p;
     cs_status st;
     int rc = probe_open(e, conn, &p, &st, err);
     *out = NULL;
@@ -118,13 +118,13 @@ int cs_engine_conn_describe(struct cs_engine *e, const char *conn, const char *t
             *out = NULL;
         }
     }
-    probe_close(&p);
+    cs_probe_close(&p);
     return rc;
 }
 
 int cs_engine_conn_check(struct cs_engine *e, const char *conn, json_t **out, char **err)
 {
-    struct probe p;
+    struct cs_probe p;
     cs_status st;
     int64_t t0 = cs_mono_ms(), ms;
     char *why = NULL, *result;
@@ -160,7 +160,7 @@ int cs_engine_conn_check(struct cs_engine *e, const char *conn, json_t **out, ch
     free(result);
     free(why);
     json_decref(tables);
-    probe_close(&p);
+    cs_probe_close(&p);
     return 0;
 }
 

@@ -49,6 +49,19 @@ json_t *cs_engine_check_mappings(const struct cs_engine *e, const struct cs_conf
 /* A normalized definition's references for the current configuration; errors "<label>: <path>: ...". */
 int cs_engine_check_references(struct cs_engine *e, const char *label, const json_t *def, char **err);
 
+/* ---- engine_meta.c: a connection's connector instance outside any workflow ---- */
+
+struct cs_probe {
+    const cs_connector *c;
+    struct cs_ctx *ctx;
+    void *inst;
+    int started;
+};
+/* Create (no start) an instance of connection `name`. 0; CS_E_NOTFOUND; or CS_E_IO with *err (new) and
+ * *st the connector's status. Close it with cs_probe_close() whatever the result. */
+int cs_probe_create(struct cs_engine *e, const char *name, struct cs_probe *p, cs_status *st, char **err);
+void cs_probe_close(struct cs_probe *p);
+
 /* ---- engine.c ---- */
 
 /* The workflow `id` (and its index); the list lock must be held. */

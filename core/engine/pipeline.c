@@ -166,6 +166,16 @@ int cs_pipeline_rank(const struct cs_pipeline *p)
     return 0;
 }
 
+json_t *cs_pipeline_needs(const struct cs_pipeline *p)
+{
+    for (size_t i = 0; i < p->n_steps; i++) {
+        const struct cs_component *c = p->steps[i].component;
+        if (c->kind == CS_KIND_ENTITY && c->u.entity.needs)
+            return c->u.entity.needs(p->steps[i].inst);
+    }
+    return NULL;
+}
+
 cs_status cs_pipeline_apply(struct cs_pipeline *p, cs_record **rec, struct cs_map_failure *fail)
 {
     fail->failed_in = NULL;

@@ -50,6 +50,10 @@ const char *cs_pipeline_stream(const struct cs_pipeline *p);
  * 0 without one. */
 int cs_pipeline_rank(const struct cs_pipeline *p);
 
+/* What the stream's entity handler writes into the target (cs_entity.needs, plugin ABI 1.4): new, or NULL
+ * when there is no handler or it does not say. */
+json_t *cs_pipeline_needs(const struct cs_pipeline *p);
+
 /* The plugin invocations of a mapping in chain order, as a new array of objects
  * {"at": "entity" | "stages[N]", "entity": true|false, "spec": <the invocation object>}. */
 json_t *cs_pipeline_invocations(const json_t *mapping);

@@ -34,9 +34,10 @@ extern "C" {
  * batch settles.
  * ABI 1.4 (2026-12-03): cs_setting, the option table that states ranges and choices (the descriptors'
  * `settings`).
+ * ABI 1.5 (2026-12-03): cs_connector.preflight, cs_entity.needs (preflight and setup, issue 19).
  * Bump the minor when appending members; the major on anything else. */
 #define CS_ABI_MAJOR 1
-#define CS_ABI_MINOR 4
+#define CS_ABI_MINOR 5
 #define CS_MAGIC 0x534d5243u /* "CRMS" read as little-endian bytes */
 
 #define CS_HEAD_FIELDS                                                                                    \
@@ -257,7 +258,32 @@ typedef struct cs_connector {
 
     /* ABI 1.4: the option table with ranges and choices, instead of `options` (leave that NULL). */
     const cs_setting *settings;
+
+    /* ABI 1.5, optional: the prerequisites in the remote system of the workflows that use this
+     * connection. Called on a fresh instance after create() and without start() (what start() would
+     * refuse is among what it reports), outside any workflow. `need` is
+     *   {"workflows": [{"id", "title", "side": "source" | "sink",
+     *                   "mappings": [mapping_streams elements, each with "needs" (the entity handler's
+     *                                cs_entity.needs, when it has one) and "source_fields" (what the
+     *                                source connector's describe() says of the stream's fields, when it
+     *                                could)]}]}
+     * With CS_PREFLIGHT_CHECK it checks and *out is a new array of checks
+     *   {"workflow": id (absent for the connection itself), "check": what, "ok": bool,
+     *    "warning": true (ok, but near or past a documented limit), "detail": what was found,
+     *    "fix": what to do (the setting, the screen of the remote system, or the setup command)},
+     * one per prerequisite, an unreachable system being one failed check with its cause. With
+     * CS_PREFLIGHT_SETUP it creates what is missing and may be created through the API (never deleting or
+     * altering what holds data), and *out lists each step {"check": what, "ok", "changed": bool,
+     * "detail": the request sent (or, with CS_PREFLIGHT_DRY_RUN, that would be sent)}; nothing missing is
+     * an empty array. CS_OK when the checks were made or the steps done, whatever they found; CS_RETRY
+     * or CS_FATAL with set_reason when it could not go on (*out may then hold the steps done). */
+    cs_status (*preflight)(void *inst, const json_t *need, unsigned flags, json_t **out);
 } cs_connector;
+
+/* cs_connector.preflight flags */
+#define CS_PREFLIGHT_CHECK 0x0u
+#define CS_PREFLIGHT_SETUP 0x1u
+#define CS_PREFLIGHT_DRY_RUN 0x2u
 
 /*
  * How one kind of record is synced. prepare() runs before the stages: it sets the record's key from
@@ -277,6 +303,12 @@ typedef struct cs_entity {
 
     /* ABI 1.4: as cs_connector.settings. */
     const cs_setting *settings;
+
+    /* ABI 1.5, optional: what the handler writes into its mapping's target, for the sink's preflight and
+     * setup, as a new object {"activity": true (the target is a timeline activity table),
+     * "fields": {column: {"type": T as in describe(), "max_length": n (strings), "lookup": table,
+     *                     "label": display name}}}. */
+    json_t *(*needs)(void *inst);
 } cs_entity;
 
 /*

@@ -183,6 +183,8 @@ void cshttp_docs_free(struct cshttp_docs *dc);
 json_t *cshttp_docs_find(struct cshttp_docs *dc, const char *url);
 /* Keep `doc` (borrowed) as the answer for `url`. */
 void cshttp_docs_keep(struct cshttp_docs *dc, const char *url, json_t *doc);
+/* Forget every answer kept (what they describe was changed). */
+void cshttp_docs_forget(struct cshttp_docs *dc);
 
 /* One token cache, one gate and one set of documents for every instance of a connection. */
 struct cshttp_shared {

@@ -5,7 +5,8 @@
  * stopped and started again (the core keeps a connection's shared state a minute) would read them all
  * once more (21 restarts in 80 s spent Dataverse's 6,000 requests per 5 minutes). A document older
  * than the time to live is read again, so a schema change is seen by a start 30 s later at the most;
- * describe() always reads live. One mutex guards the set.
+ * describe() always reads live, and a change made through the API (setup) forgets every document. One
+ * mutex guards the set.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -64,5 +65,12 @@ void cshttp_docs_keep(struct cshttp_docs *dc, const char *url, json_t *doc)
             json_object_del(dc->docs, k);
     }
     json_object_set_new(dc->docs, url, json_pack("{s:I,s:O}", "at", (json_int_t)now, "doc", doc));
+    pthread_mutex_unlock(&dc->lock);
+}
+
+void cshttp_docs_forget(struct cshttp_docs *dc)
+{
+    pthread_mutex_lock(&dc->lock);
+    json_object_clear(dc->docs);
     pthread_mutex_unlock(&dc->lock);
 }

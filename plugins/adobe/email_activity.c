@@ -52,11 +52,21 @@ static const cs_setting settings[] = {
     {CS_SETTING_HEAD, NULL},
 };
 
-/* event payload member -> option naming its column; "subject" is composed, not copied */
-static const char *const COLUMN_OPTIONS[][2] = {
-    {"eventId", "event_id_column"},     {"subject", "subject_column"},     {"campaignName", "campaign_column"},
-    {"deliveryName", "delivery_column"}, {"timestamp", "time_column"},      {"url", "url_column"},
-    {"mirrorPageUrl", "mirror_column"}, {"profileExternalId", "regarding_column"},
+/* event payload member -> option naming its column; "subject" is composed, not copied. Then what the
+ * column holds (cs_entity.needs): its type, length, the table a lookup points at, and its display name. */
+static const struct column_option {
+    const char *member, *option, *type;
+    int max_length;
+    const char *lookup, *label;
+} COLUMN_OPTIONS[] = {
+    {"eventId", "event_id_column", "string", 100, NULL, "ACS Event Id"},
+    {"subject", "subject_column", "string", SUBJECT_MAX, NULL, "Subject"},
+    {"campaignName", "campaign_column", "string", 200, NULL, "Campaign Name"},
+    {"deliveryName", "delivery_column", "string", 200, NULL, "Delivery Name"},
+    {"timestamp", "time_column", "datetime", 0, NULL, "Event Date"},
+    {"url", "url_column", "string", 2000, NULL, "Tracking URL"},
+    {"mirrorPageUrl", "mirror_column", "string", 2000, NULL, "Mirror Page URL"},
+    {"profileExternalId", "regarding_column", "string", 0, "contact", "Regarding"},
 };
 
 static void ea_destroy(void *inst)
@@ -92,9 +102,9 @@ static cs_status ea_create(const cs_host *host, cs_ctx *ctx, const json_t *o, vo
     e->ctx = ctx;
     e->columns = json_object();
     for (size_t i = 0; i < sizeof COLUMN_OPTIONS / sizeof *COLUMN_OPTIONS; i++) {
-        const char *col = adobe_opt_str(o, COLUMN_OPTIONS[i][1]);
+        const char *col = adobe_opt_str(o, COLUMN_OPTIONS[i].option);
         if (col)
-            json_object_set_new(e->columns, COLUMN_OPTIONS[i][0], json_string(col));
+            json_object_set_new(e->columns, COLUMN_OPTIONS[i].member, json_string(col));
     }
     if (!json_object_get(e->columns, "eventId")) {
         host->set_reason(ctx, 0, 0, "event_id_column must name the column of the event id: it is the alternate key "
@@ -196,6 +206,30 @@ static cs_status ea_prepare(void *inst, cs_record **rec)
     return CS_OK;
 }
 
+/* cs_entity.needs: a timeline activity table with the configured columns (and the owner's lookup). */
+static json_t *ea_needs(void *inst)
+{
+    const struct email_activity *e = inst;
+    json_t *fields = json_object();
+    for (size_t i = 0; i < sizeof COLUMN_OPTIONS / sizeof *COLUMN_OPTIONS; i++) {
+        const struct column_option *c = &COLUMN_OPTIONS[i];
+        const char *col = json_string_value(json_object_get(e->columns, c->member));
+        json_t *f;
+        if (!col)
+            continue;
+        f = json_pack("{s:s, s:s}", "type", c->type, "label", c->label);
+        if (c->max_length)
+            json_object_set_new(f, "max_length", json_integer(c->max_length));
+        if (c->lookup)
+            json_object_set_new(f, "lookup", json_string(c->lookup));
+        json_object_set_new(fields, col, f);
+    }
+    if (e->owner)
+        json_object_set_new(fields, e->owner_column, json_pack("{s:s, s:s, s:s}", "type", "string", "lookup",
+                                                               "systemuser", "label", "Owner"));
+    return json_pack("{s:b, s:o}", "activity", 1, "fields", fields);
+}
+
 const cs_entity adobe_email_activity = {
     CS_HEAD(cs_entity),
     .name = "email-activity",
@@ -206,4 +240,5 @@ const cs_entity adobe_email_activity = {
     .create = ea_create,
     .prepare = ea_prepare,
     .destroy = ea_destroy,
+    .needs = ea_needs,
 };

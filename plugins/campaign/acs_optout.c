@@ -147,6 +147,49 @@ static cs_status list_files(struct acs *a, const char *after, json_t **out)
     return CS_OK;
 }
 
+cs_status acs_optout_newest(struct acs *a, char **name, int64_t *mtime_ms)
+{
+    json_t *names = NULL;
+    char *url = NULL;
+    CURL *h;
+    CURLcode rc = CURLE_OK;
+    curl_off_t when = -1;
+    cs_status st = list_files(a, NULL, &names);
+    *name = NULL;
+    *mtime_ms = -1;
+    if (st != CS_OK || !json_array_size(names)) {
+        json_decref(names);
+        return st;
+    }
+    if (!(*name = strdup(json_string_value(json_array_get(names, json_array_size(names) - 1)))) ||
+        asprintf(&url, "%s%s", a->export_url, *name) < 0 || !(h = curl_easy_init())) {
+        json_decref(names);
+        return acs_fail(a, 0, "out of memory"), CS_RETRY;
+    }
+    json_decref(names);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(h, CURLOPT_FILETIME, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, a->connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
+    if (a->ssh_key)
+        curl_easy_setopt(h, CURLOPT_SSH_PRIVATE_KEYFILE, a->ssh_key);
+    if (a->known_hosts)
+        curl_easy_setopt(h, CURLOPT_SSH_KNOWNHOSTS, a->known_hosts);
+    if ((rc = curl_easy_perform(h)) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_FILETIME_T, &when);
+    curl_easy_cleanup(h);
+    if (rc != CURLE_OK) {
+        acs_fail(a, 0, "reading the time of %s: %s", url, curl_easy_strerror(rc));
+        free(url);
+        return CS_RETRY;
+    }
+    free(url);
+    *mtime_ms = when >= 0 ? (int64_t)when * 1000 : -1;
+    return CS_OK;
+}
+
 /* Split a CSV line in place (double quotes, "" escapes); returns the number of columns (max `max`). */
 static int split_csv(char *s, char delim, char **cols, int max)
 {

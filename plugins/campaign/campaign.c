@@ -297,6 +297,7 @@ static const cs_connector connector = {
     .write = acs_write_any,
     .destroy = acs_destroy,
     .describe = acs_describe_stream,
+    .preflight = acs_preflight,
 };
 
 static const cs_connector *const connectors[] = {&connector, NULL};

@@ -186,6 +186,9 @@ json_t *acs_org_unit_body(const struct acs *a, const struct acs_target *t, json_
 /* ---- acs_schema.c: the connector's describe() (plugin ABI 1.2) ------------------------------------- */
 cs_status acs_describe_stream(void *inst, const char *stream, json_t **out);
 
+/* ---- acs_preflight.c: the connector's preflight() (plugin ABI 1.4) ---------------------------------- */
+cs_status acs_preflight(void *inst, const json_t *need, unsigned flags, json_t **out);
+
 /* ---- acs_convert.c: payload -> Campaign body --------------------------------------------------------- */
 /* The body for `rec` (new object; links left as the linked records' keys), or NULL with a->err
  * naming the field and value that cannot be converted. */
@@ -221,6 +224,9 @@ void acs_pagecache_put(struct acs_pagecache *c, const char *url, json_t *doc, si
                        unsigned waiting);
 void acs_pagecache_free(struct acs_pagecache *c);
 cs_status acs_optout_read(struct acs *a, const json_t *cursor, size_t max_records);
+/* The newest file of the opt-out export directory (*name new, NULL when there is none) and its
+ * modification time (*mtime_ms Unix ms, -1 unknown); else the failure with a->err. */
+cs_status acs_optout_newest(struct acs *a, char **name, int64_t *mtime_ms);
 cs_status acs_poll_read(struct acs *a, const json_t *cursor, size_t max_records);
 void acs_seen_free(struct acs_seen *s);
 /* acs_ahead.c: the Link rel="next" of the page that ended at position `since` (new string), or NULL. */

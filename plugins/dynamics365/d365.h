@@ -121,6 +121,46 @@ cs_status d365_choice_labels(struct d365 *d, const struct d365_table *t, json_t 
 /* ---- d365_schema.c: the connector's describe() (plugin ABI 1.2) --------------------------------- */
 
 cs_status d365_describe_stream(void *inst, const char *stream, json_t **out);
+/* The describe() type of a Dataverse AttributeType (boolean, integer, ..., "other"). */
+const char *d365_normal_type(const char *native);
+
+/* ---- d365_preflight.c / d365_setup.c: preflight and setup (plugin ABI 1.4) ----------------------- */
+
+/* One preflight or setup run. */
+struct d365_pf {
+    struct d365 *d;
+    unsigned flags;     /* CS_PREFLIGHT_* */
+    json_t *out;        /* the checks, or the setup steps */
+    json_t *needs;      /* per (workflow, table): {workflow, name, stream, read, write, columns: {column: what
+                         * the handler writes, or {} for a column read}, key?, activity, update_only} */
+    json_t *org;        /* table name -> {entity, attributes, keys} as read live ({}: no such table) */
+    json_t *privileges; /* the application user's privilege names -> true; NULL: unknown */
+    char user_id[64];
+    long http;          /* HTTP status of the last d365_pf_request (0: none) */
+    char why[1024];     /* why the last d365_pf_request failed */
+};
+
+cs_status d365_preflight(void *inst, const json_t *need, unsigned flags, json_t **out);
+/* A Web API request relative to the API (`body` sent as JSON, *out the JSON answer, new, when `out`):
+ * on failure pf->why says what happened and pf->http holds the status. */
+cs_status d365_pf_request(struct d365_pf *pf, const char *method, const char *path, const json_t *body,
+                          json_t **out);
+/* Append a check or step to pf->out (fix only when !ok; `workflow` may be NULL). */
+void d365_pf_add(struct d365_pf *pf, const char *workflow, const char *check, int ok, const char *fix,
+                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The org's table `name` (logical or entity set name), read once per run: *state borrowed, {} when the
+ * org has no such table. */
+cs_status d365_pf_table(struct d365_pf *pf, const char *name, json_t **state);
+/* Read `name` again at the next d365_pf_table (it was changed). */
+void d365_pf_forget(struct d365_pf *pf, const char *name);
+/* The AttributeType of `column` in a table state, or NULL. */
+const char *d365_pf_attr_type(const json_t *state, const char *column);
+/* The table state's key on exactly `columns` (any order), or NULL. */
+const json_t *d365_pf_key(const json_t *state, const json_t *columns);
+/* Can a column of AttributeType `native` hold what `want` ({type, lookup}) describes? */
+int d365_pf_compatible(const json_t *want, const char *native);
+/* Create what pf->needs lacks (d365_setup.c). */
+cs_status d365_setup(struct d365_pf *pf);
 
 /* ---- d365_mapping.c: what the workflow's mappings tell the connection --------------------------- */
 

@@ -25,7 +25,7 @@
 
 #include "d365.h"
 
-static const char *normal_type(const char *native)
+const char *d365_normal_type(const char *native)
 {
     static const char *const map[][2] = {
         {"Boolean", "boolean"}, {"Integer", "integer"},   {"BigInt", "integer"}, {"Decimal", "decimal"},
@@ -71,7 +71,7 @@ static cs_status add_attributes(struct d365 *d, const struct d365_table *t, json
         json_t *f;
         if (!name || !native)
             continue;
-        f = json_pack("{s:s, s:s}", "type", normal_type(native), "native", native);
+        f = json_pack("{s:s, s:s}", "type", d365_normal_type(native), "native", native);
         if (json_is_false(json_object_get(a, "IsValidForCreate")) && json_is_false(json_object_get(a, "IsValidForUpdate")))
             json_object_set_new(f, "readonly", json_true());
         if (!strcmp(name, t->primary_id))

@@ -311,7 +311,15 @@ static cs_status check_mappings(struct d365 *d)
     return st;
 }
 
-/* Take the columns of mapped streams, check the mappings, authenticate, then describe every table. */
+/* start() describes the tables the workflow's mappings name (every configured one under a core that
+ * cannot tell): a table of `tables` no mapping uses (an event type switched off) need not exist. */
+static int described_at_start(struct d365 *d, const struct d365_table *t)
+{
+    return d->host->struct_size < offsetof(cs_host, mapping_streams) + sizeof d->host->mapping_streams ||
+           d365_mapping_names(d, t->stream);
+}
+
+/* Take the columns of mapped streams, check the mappings, authenticate, then describe the mapped tables. */
 static cs_status d365_start(void *inst)
 {
     struct d365 *d = inst;
@@ -323,7 +331,7 @@ static cs_status d365_start(void *inst)
         st = d365_token(d, 0, NULL, &token);
     cshttp_token_drop(token);
     for (size_t i = 0; st == CS_OK && i < d->n_tables; i++)
-        if ((st = d365_describe(d, &d->tables[i])) == CS_OK)
+        if (described_at_start(d, &d->tables[i]) && (st = d365_describe(d, &d->tables[i])) == CS_OK)
             st = d365_lookups_describe(d, &d->tables[i]);
     if (st == CS_OK)
         d->host->log(d->ctx, CS_LOG_INFO, "connected to %s: %zu table(s) described", d->org_url, d->n_tables);
@@ -343,6 +351,7 @@ static const cs_connector connector = {
     .write = d365_write,
     .destroy = d365_destroy,
     .describe = d365_describe_stream,
+    .preflight = d365_preflight,
 };
 
 static const cs_connector *const connectors[] = {&connector, NULL};
