@@ -3,9 +3,12 @@
 emulators of tests/emulators/ as HTTP servers on loopback, with sample data, and what happens in Campaign
 over time.
 
-- Dataverse: CONTACTS contacts and VEHICLES rows of the custom table new_vehicle, each linked to a
-  contact (its lookup new_contact), for the workflow "Microsoft Dynamics 365 to Campaign".
-- Campaign: once crmsyncd has written the profiles, a delivery's email events (send, open, click, bounce)
+- Dataverse: an org as crmsync finds a new one (no activity tables for the email events, change tracking off
+  on every table: `crmsyncctl setup dynamics365` creates the rest), with CONTACTS contacts and VEHICLES rows
+  of the custom table new_vehicle, each linked to a contact (its lookup new_contact), for the workflow
+  "Microsoft Dynamics 365 to Campaign".
+- Campaign: the last daily opt-out export's file (no changes) from the start; once crmsyncd has written the
+  profiles, a delivery's email events (send, open, click, bounce)
   in the I/O Events journal, then a few more every few seconds, for "Campaign to Microsoft Dynamics 365";
   and recipients who unsubscribe (blackListEmail) followed by Campaign's opt-out export, a CSV file written
   into --optout-dir, for "Opt In/Out". Each event and export is announced on stdout.
@@ -64,7 +67,8 @@ class Demo:
         self.stop = threading.Event()
         self.status = {"pid": os.getpid(), "ready": False, "events": 0, "exports": [], "opted_out": [],
                        "vehicles": {}}
-        self.dv = Dataverse(config={"clients": {D365_CLIENT: read_secret(os.path.join(args.secrets, "d365.secret"))}})
+        self.dv = Dataverse(config={"clients": {D365_CLIENT: read_secret(os.path.join(args.secrets, "d365.secret"))},
+                                    "setup_done": False})
         self.acs = Campaign(config={
             "clients": {ACS_CLIENT: read_secret(os.path.join(args.secrets, "acs.secret"))},
             "optout_export_dir": os.path.abspath(args.optout_dir),
@@ -88,6 +92,9 @@ class Demo:
             sys.exit("emulators.py: cannot listen on 127.0.0.1:%d or :%d (%s); is another demo running? Choose other "
                      "ports with DEMO_PORTS (see demo/run.sh)" % (a.dataverse_port, a.campaign_port, e))
         os.makedirs(a.optout_dir, exist_ok=True)
+        code, doc = control(acs_url, "POST", "optout-export", {})  # Campaign's daily export ran before the demo
+        if code != 200:
+            sys.exit("emulators.py: the first opt-out export failed: %s %s" % (code, doc))
         contacts = self.dv.seed(a.contacts, "contacts")
         self.dv.seed(a.vehicles, "new_vehicles")
         with self.dv.lock:
@@ -97,8 +104,8 @@ class Demo:
         self.status.update(dataverse=dv_url, campaign=acs_url, contacts=len(contacts), vehicle_rows=a.vehicles,
                            ready=True)
         self.write_status()
-        say("Dataverse at %s: %d contacts, %d vehicles (custom table new_vehicle, each linked to a contact)"
-            % (dv_url, len(contacts), a.vehicles))
+        say("Dataverse at %s: %d contacts, %d vehicles (custom table new_vehicle, each linked to a contact); no "
+            "activity tables yet, change tracking off" % (dv_url, len(contacts), a.vehicles))
         say("Campaign at %s: empty; email events and opt-outs start once crmsyncd has written the profiles"
             % acs_url)
 

@@ -1,8 +1,11 @@
 #!/bin/sh
 # run.sh - the Quick start demo (README.md): on Debian 12 as root, installs the dependencies
 # (tests/deps.sh), bootstraps, configures and builds in build/, then starts the Dataverse and Campaign
-# emulators with sample data (demo/emulators.py) and `build/crmsyncd -c conf/demo.conf` with its three
-# workflows, and prints their progress (`build/crmsyncctl -c conf/demo.conf workflows`) until Ctrl-C,
+# emulators with sample data (demo/emulators.py; the Dataverse org as a new one is: no activity tables,
+# change tracking off) and `build/crmsyncd -c conf/demo.conf` with its three workflows, runs the real
+# sequence of a new org (`crmsyncctl preflight`: what is missing; `crmsyncctl setup dynamics365`: creates
+# it; `crmsyncctl preflight` again: every check passes; then the workflows that could not start are
+# started), and prints their progress (`build/crmsyncctl -c conf/demo.conf workflows`) until Ctrl-C,
 # which stops crmsyncd (SIGTERM, waited for) and then the emulators.
 #
 # Usage: sh demo/run.sh [--no-build]
@@ -154,7 +157,28 @@ say "starting: $daemon -c $conf (log: $demo/crmsyncd.log)"
 "$daemon" -c "$conf" >"$demo/crmsyncd.log" 2>&1 </dev/null &
 daemon_pid=$!
 
-# ---- 4. progress, until every workflow is RUNNING with an empty backlog; then now and then ----------
+# ---- 4. a new org: preflight lists what is missing, setup creates it, preflight passes ---------------
+i=0
+until "$ctl" -c "$conf" workflows >/dev/null 2>&1; do
+    alive "$daemon_pid" || { say "crmsyncd exited:"; tail -20 "$demo/crmsyncd.log"; exit 1; }
+    [ $i -lt 600 ] || { say "the admin API did not answer within 60 s"; exit 1; }
+    sleep 0.1
+    i=$((i + 1))
+done
+say "---- $ctl -c $conf preflight (the systems as they are: the workflows cannot start yet)"
+"$ctl" -c "$conf" preflight || say "preflight: exit status $? (some prerequisites are missing, as above)"
+say "---- $ctl -c $conf setup dynamics365 (creates what Dynamics 365 lacks)"
+"$ctl" -c "$conf" setup dynamics365 || { say "setup failed (above)"; exit 1; }
+say "---- $ctl -c $conf preflight"
+"$ctl" -c "$conf" preflight || { say "preflight still fails (above)"; exit 1; }
+for wf in $("$ctl" -c "$conf" --json workflows | python3 -c '
+import json, sys
+print(" ".join(w["id"] for w in json.load(sys.stdin)["workflows"] if w["status"] in ("FAILED", "STOPPED")))'); do
+    "$ctl" -c "$conf" start "$wf" >/dev/null || { say "starting $wf failed"; exit 1; }
+    say "started $wf (it could not start before setup)"
+done
+
+# ---- 5. progress, until every workflow is RUNNING with an empty backlog; then now and then ----------
 ready() { # every workflow RUNNING with an empty backlog, after the emulators' first events and export
     "$ctl" -c "$conf" --json workflows 2>/dev/null | python3 -c '
 import json, sys

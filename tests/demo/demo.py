@@ -4,6 +4,8 @@ free ports (DEMO_DIR, DEMO_PORTS; deps.sh, bootstrap and make are not run), star
 their sample data and crmsyncd on conf/demo.conf. What the workflows did is checked by asking the daemon and
 the emulators, not from run.sh's summary:
 
+0. run.sh runs preflight on the emulators started empty (it fails, listing the activity tables and change
+   tracking), setup dynamics365, and preflight again (it passes), then starts the workflows;
 1. run.sh reports ready and prints the Workflows page's URL, which answers with the page; the four
    workflows of conf/demo.conf are RUNNING, their backlogs drain to 0, nothing is dead-lettered;
 2. Campaign holds a profile per contact (the mapped fields of a sample equal the contact's) and a cusVehicle
@@ -216,6 +218,11 @@ def ctl_commands(out):
         return so
 
     expect("one line per workflow", ["workflows"], lambda so: all(w in so for w in WORKFLOWS))
+    expect("every prerequisite checked and met (run.sh ran setup)", ["preflight"],
+           lambda so: "FAIL" not in so and so.rstrip().endswith("0 check(s) failed") and
+           all("/%s: " % w in so for w in WORKFLOWS))
+    expect("setup has nothing left to do", ["setup", "dynamics365"],
+           lambda so: so.strip() == "dynamics365: nothing to do: everything the workflows need is there")
     expect("ok: every workflow that should run does", ["health"], lambda so: so.startswith("ok"))
     for wf in sorted(WORKFLOWS):
         expect("status and the definition as YAML", ["show", wf],
@@ -241,6 +248,12 @@ def main():
 
     # ---- 1. ready: every workflow RUNNING, the backlogs drained ---------------------------------------------
     status = start(ports, "first run")
+    seq = re.search(r"preflight \(the systems as they are.*?\n(.*?)demo: ---- \S+ -c \S+ setup dynamics365.*?\n(.*?)"
+                    r"demo: ---- \S+ -c \S+ preflight\n(.*?)demo: started", output(), re.S)
+    check(seq and "FAIL d365/campaign-to-dynamics365: table new_acsemailsend" in seq.group(1) and
+          "create activity table new_acsemailsend" in seq.group(2) and "0 check(s) failed" in seq.group(3),
+          "run.sh: preflight lists what is missing, setup creates it, preflight passes, the workflows start",
+          output()[:6000])
 
     def workflows():
         r = subprocess.run([CTL, "--url", "http://127.0.0.1:%d" % admin, "--json", "workflows"], capture_output=True,

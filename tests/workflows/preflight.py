@@ -135,13 +135,12 @@ class Preflight(unittest.TestCase):
         self.assertNotIn(WL.INGRESS, out)
 
         self.start_all()
+        W.wait_until(lambda: self.env.acs.ctl("GET", "resources")[1].get("profile", 0) >= SEED, 60,
+                     "the ingress workflow wrote the contacts to Campaign")
         known = list(W.L.rows(self.env.dv, "contacts"))[:5]
-        E.profiles_for(self.env, known)
         sent = E.events(self.env, count=6, types=["send", "click"], profiles=known)
         W.wait_until(lambda: len(E.activities(self.env, "send")) + len(E.activities(self.env, "click")) == len(sent),
                      60, "every email event written as an activity in the tables setup created")
-        W.wait_until(lambda: self.env.acs.ctl("GET", "resources")[1].get("profile", 0) >= SEED, 60,
-                     "the ingress workflow wrote the contacts to Campaign")
         self.stop_all()
 
     def test_2_interrupted_setup_and_privileges(self):
@@ -185,7 +184,41 @@ class Preflight(unittest.TestCase):
             self.assertEqual(t.rows["00000000-0000-0000-0000-0000000000c1"]["new_campaignname"], 7)
         self.assertIn(("d365", WL.EGRESS, "column types"), failed(self.preflight()))
 
-    def test_4_stale_export_and_unreachable_campaign(self):
+    def test_4_campaign_says_what_to_create_in_its_ui(self):
+        """A target resource Campaign lacks, a mapping past the column guardrail and a journal that does not
+        answer: each a failed line, the first saying what to create in Campaign's UI."""
+        with open(self.conf) as f:
+            doc = json.load(f)
+        ingress = [w for w in doc["workflows"] if w["id"] == WL.INGRESS][0]
+        ingress["limits"] = dict(ingress.get("limits") or {}, columns=60)  # past Adobe's 50: preflight warns
+        ingress["mappings"].append({"stream": "new_vehicles", "target": "cusNothing",
+                                    "key": {"source": "new_vehicleid", "target": "externalId"},
+                                    "fields": [{"source": "new_c%d" % i, "target": "c%d" % i} for i in range(51)]})
+        doc["connections"]["acs"]["journal_url"] += "-unknown"
+        conf = self.env.s.path("preflight-acs.conf")
+        with open(conf, "w") as f:
+            json.dump(doc, f)
+        cls = type(self)
+        cls.d.stop()  # one daemon per state directory
+        cls.d = W.Daemon(conf, self.env.s.path("daemon-acs.log"))
+        try:
+            cls.d.wait_port()
+            checks = {(c.get("workflow"), c["check"]): c for c in self.preflight()["checks"] if c["connection"] == "acs"}
+        finally:
+            cls.d.stop()
+            cls.d = W.Daemon(self.conf, self.env.s.path("daemon.log"))
+            cls.d.wait_port()
+        res = checks[(WL.INGRESS, "resource cusNothing")]
+        self.assertFalse(res["ok"])
+        self.assertRegex(res["fix"], r"Custom resources: create cusNothing with the fields externalId \(Text\), c0 "
+                                     r"\(Text\).*Identification keys: a key on externalId.*Definition of filters: "
+                                     r"byExternalId .*Publish")
+        self.assertTrue(checks[(WL.INGRESS, "resource profile")]["ok"])
+        self.assertFalse(checks[(WL.INGRESS, "guardrail: columns")]["ok"])
+        self.assertIn("51 column(s)", checks[(WL.INGRESS, "guardrail: columns")]["detail"])
+        self.assertFalse(checks[(WL.EGRESS, "I/O Events journal")]["ok"])
+
+    def test_5_stale_export_and_unreachable_campaign(self):
         empty_org(self.env)
         self.setup_ok()
         for name in os.listdir(self.env.export_dir):
