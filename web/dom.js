@@ -125,3 +125,26 @@ export function formatDuration(seconds) {
   if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
   return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
 }
+
+// A button that runs `task` (async, -> {ok, text}) and shows the outcome in `result` (a .check-result):
+// `busy` meanwhile, the button disabled, the outcome announced to screen readers.
+export function checkButton(label, result, busy, task) {
+  const button = h("button", { type: "button" }, label);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    result.className = "check-result";
+    result.textContent = busy;
+    try {
+      const { ok, text } = await task();
+      result.textContent = text;
+      result.classList.add(ok ? "ok" : "failed");
+    } catch (err) {
+      result.textContent = "Failed – " + err.message;
+      result.classList.add("failed");
+    } finally {
+      button.disabled = false;
+      announce(result.textContent);
+    }
+  });
+  return button;
+}

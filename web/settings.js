@@ -1,9 +1,11 @@
 // settings.js - the connections: each one's connector and options as configured, its secrets only as
 // "set" / "not set" (never read back: the API has no way to), a write-only field to replace a secret kept
-// in a file (the connection's next start uses it), and a connectivity check whose result is shown in words.
+// in a file (the connection's next start uses it), and a connectivity check whose result is shown in words;
+// then the prerequisites checklist (preflight.js).
 
 import * as api from "./api.js";
-import { h, uid, announce } from "./dom.js";
+import { h, uid, announce, checkButton } from "./dom.js";
+import * as preflight from "./preflight.js";
 
 function optionText(v) {
   if (v === null || v === undefined) return "–";
@@ -45,22 +47,9 @@ function connectionCard(c) {
     Object.keys(c.options[k]).length === 1 && typeof c.options[k].set === "boolean");
   const plain = Object.keys(c.options).filter((k) => !secrets.includes(k) && c.options[k] !== null).sort();
   const result = h("p", { class: "check-result", role: "status" });
-  const check = h("button", { type: "button" }, "Check connectivity");
-  check.addEventListener("click", async () => {
-    check.disabled = true;
-    result.className = "check-result";
-    result.textContent = "Checking…";
-    try {
-      const doc = await api.post(api.conn(c.name) + "/check");
-      result.textContent = (doc.ok ? "OK – " : "Failed – ") + doc.result;
-      result.classList.add(doc.ok ? "ok" : "failed");
-    } catch (err) {
-      result.textContent = "Failed – " + err.message;
-      result.classList.add("failed");
-    } finally {
-      check.disabled = false;
-      announce(result.textContent);
-    }
+  const check = checkButton("Check connectivity", result, "Checking…", async () => {
+    const doc = await api.post(api.conn(c.name) + "/check");
+    return { ok: doc.ok, text: (doc.ok ? "OK – " : "Failed – ") + doc.result };
   });
   return h("section", { class: "card connection", "data-connection": c.name, "aria-labelledby": "conn-" + c.name },
     h("h2", { id: "conn-" + c.name }, c.name, h("span", { class: "sub" }, ` ${c.connector} connector (${c.plugin})`)),
@@ -76,5 +65,5 @@ export async function render(main, params, ctx) {
   main.append(h("h1", {}, "Settings"),
     h("p", { class: "lead" }, "The connections as the configuration file defines them. A secret is never shown; " +
       "one kept in a file can be replaced here. Workflows use new settings from their next start."),
-    ...doc.connections.map(connectionCard));
+    ...doc.connections.map(connectionCard), preflight.card());
 }

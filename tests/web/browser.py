@@ -12,7 +12,8 @@ from its DOM; what it did is checked in the Campaign emulator, the Dataverse emu
    is refused with the reason, and Add New Mapping hides the mapped tables and shows remote labels as
    text (a label that is markup runs nothing).
 3. A validation error (two Dynamics 365 fields onto one Campaign field) is shown beside its field, and
-   nothing is stored. Settings: a secret replaced with a wrong value makes the connectivity check fail,
+   nothing is stored. Settings: the prerequisites checklist lists both systems' checks, each failure with
+   its fix. A secret replaced with a wrong value makes the connectivity check fail,
    the right one makes it pass; no secret is ever in the DOM or in any response the page received.
 4. A dead letter (an email event of a contact Dynamics 365 does not have) is redriven from the page
    once the contact exists, and its activity is written.
@@ -306,6 +307,15 @@ def secrets(b, env, d):
     b.css(".buttons button", b.one('section[data-connection="d365"]'))[0].click()
     B.wait(lambda: b.css('section[data-connection="d365"] .check-result')[0].text.startswith("OK"), 30,
            "the Dynamics 365 check passes")
+    b.css("section.preflight .buttons button")[0].click()  # the prerequisites checklist (POST /api/v1/preflight)
+    B.wait(lambda: b.css("section.preflight .checklist li"), 60, "the preflight checklist",
+           lambda: b.css("section.preflight .check-result")[0].text)
+    items = b.css("section.preflight .checklist li")
+    texts = [li.text for li in items]
+    check(any(t.startswith("OK d365") for t in texts) and any(t.startswith("OK acs") for t in texts) and
+          all(("Fix: " in t) == t.startswith("FAIL") for t in texts) and
+          b.css("section.preflight .check-result")[0].text.strip(),
+          "Settings lists every prerequisite of both systems, a failed one with its fix", texts[:12])
     b.shot("settings")
     secrets_ = [W.acstest.SECRET, W.L.SECRET, W.ADMIN_TOKEN, wrong]
     dom = b.d.page_source + "".join(b.d.execute_script(
