@@ -27,6 +27,7 @@ struct email_activity {
     char *subject_format;
     char *owner;        /* systemuser id, or NULL: the application user */
     char *owner_column; /* where it goes */
+    int clicks;         /* the mapping carries click events (they alone have a URL) */
 };
 
 static const cs_setting settings[] = {
@@ -92,6 +93,25 @@ static int is_guid(const char *s)
     return 1;
 }
 
+/* Does the mapping this handler serves carry clicks (email-events.click, or every type)? 1 when the core
+ * cannot tell (plugin ABI < 1.2). */
+static int serves_clicks(const cs_host *host, cs_ctx *ctx)
+{
+    json_t *maps, *m;
+    size_t i;
+    int clicks = 1;
+    if (host->struct_size < offsetof(cs_host, mapping_streams) + sizeof host->mapping_streams || !host->mapping_streams)
+        return 1;
+    maps = host->mapping_streams(ctx);
+    json_array_foreach(maps, i, m) if (json_is_true(json_object_get(m, "self")))
+    {
+        const char *stream = json_string_value(json_object_get(m, "stream"));
+        clicks = !stream || !strcmp(stream, "email-events") || !strcmp(stream, "email-events.click");
+    }
+    json_decref(maps);
+    return clicks;
+}
+
 static cs_status ea_create(const cs_host *host, cs_ctx *ctx, const json_t *o, void **inst)
 {
     struct email_activity *e = calloc(1, sizeof *e);
@@ -100,6 +120,7 @@ static cs_status ea_create(const cs_host *host, cs_ctx *ctx, const json_t *o, vo
         return CS_FATAL;
     e->host = host;
     e->ctx = ctx;
+    e->clicks = serves_clicks(host, ctx);
     e->columns = json_object();
     for (size_t i = 0; i < sizeof COLUMN_OPTIONS / sizeof *COLUMN_OPTIONS; i++) {
         const char *col = adobe_opt_str(o, COLUMN_OPTIONS[i].option);
@@ -206,7 +227,8 @@ static cs_status ea_prepare(void *inst, cs_record **rec)
     return CS_OK;
 }
 
-/* cs_entity.needs: a timeline activity table with the configured columns (and the owner's lookup). */
+/* cs_entity.needs: a timeline activity table with the configured columns (the URL's for clicks only, and
+ * the owner's lookup when an owner is set). */
 static json_t *ea_needs(void *inst)
 {
     const struct email_activity *e = inst;
@@ -215,7 +237,7 @@ static json_t *ea_needs(void *inst)
         const struct column_option *c = &COLUMN_OPTIONS[i];
         const char *col = json_string_value(json_object_get(e->columns, c->member));
         json_t *f;
-        if (!col)
+        if (!col || (!strcmp(c->member, "url") && !e->clicks))
             continue;
         f = json_pack("{s:s, s:s}", "type", c->type, "label", c->label);
         if (c->max_length)

@@ -288,6 +288,16 @@ static cs_status oio_prepare(void *inst, cs_record **rec)
     return inbound ? from_profile(o, rec) : from_contact(o, rec);
 }
 
+/* cs_entity.needs: the contact's boolean columns of the pairs (for the Dynamics 365 sink's preflight). */
+static json_t *oio_needs(void *inst)
+{
+    const struct optinout *o = inst;
+    json_t *fields = json_object(), *attr;
+    const char *col;
+    json_object_foreach(o->to_campaign, col, attr) json_object_set_new(fields, col, json_pack("{s:s}", "type", "boolean"));
+    return json_pack("{s:o}", "fields", fields);
+}
+
 const cs_entity adobe_opt_in_out = {
     CS_HEAD(cs_entity),
     .name = "opt-in-out",
@@ -298,4 +308,5 @@ const cs_entity adobe_opt_in_out = {
     .create = oio_create,
     .prepare = oio_prepare,
     .destroy = oio_destroy,
+    .needs = oio_needs,
 };

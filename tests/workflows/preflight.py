@@ -238,6 +238,15 @@ class Preflight(unittest.TestCase):
         self.assertIn("Couldn't connect", acs[0]["detail"])
         self.assertTrue(any(c["connection"] == "d365" and c["check"] == "columns" and c["ok"] for c in doc["checks"]))
 
+    def test_6_adobe_solution_tables_pass(self):
+        """An org holding the activity tables as Adobe's solution ships them (a tracking URL on clicks only):
+        every Dynamics 365 check passes, and setup has nothing to do."""
+        empty_org(self.env, setup_done=True)
+        doc = self.preflight()
+        self.assertFalse([c for c in doc["checks"] if c["connection"] == "d365" and not c["ok"]])
+        rc, out, _ = self.ctl("--json", "setup", "dynamics365")
+        self.assertEqual((rc, json.loads(out)["changed"]), (0, 0), out)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
