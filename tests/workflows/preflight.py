@@ -154,6 +154,8 @@ class Preflight(unittest.TestCase):
         doc = self.preflight()
         self.assertIn(("d365", WL.INGRESS, "privileges"), failed(doc))
         self.assertIn("prvReadContact", json.dumps(doc))
+        self.assertIn(("d365", WL.EGRESS, "columns"), failed(doc))  # the tables are there, not their columns
+        self.assertIn(("d365", WL.EGRESS, "alternate key"), failed(doc))
         W.L.control(self.env.dv_url, "PATCH", "config", {"missing_privileges": []})
         out = self.setup_ok()  # completes what the first run left
         self.assertNotIn("create activity table", out)
@@ -164,9 +166,13 @@ class Preflight(unittest.TestCase):
         self.assertTrue(doc["ok"], [c for c in doc["checks"] if not c["ok"]])
 
     def test_3_a_column_with_data_is_never_altered(self):
+        """A table of the name the configuration gives that is not an activity table, whose key's index failed
+        and with a column of another type holding data: setup alters nothing, preflight names each."""
         import dv_activities  # noqa: E402
         empty_org(self.env)
         spec = dv_activities.email_activity("send")
+        spec["activity"] = False
+        spec["keys"][0]["status"] = "Failed"
         for a in spec["attributes"]:
             if a["name"] == "new_campaignname":
                 a.update(type="Integer")
@@ -182,7 +188,12 @@ class Preflight(unittest.TestCase):
             t = self.env.dv.store.tables["new_acsemailsend"]
             self.assertEqual(t.attrs["new_campaignname"]["type"], "Integer")
             self.assertEqual(t.rows["00000000-0000-0000-0000-0000000000c1"]["new_campaignname"], 7)
-        self.assertIn(("d365", WL.EGRESS, "column types"), failed(self.preflight()))
+        doc = self.preflight()
+        self.assertIn(("d365", WL.EGRESS, "column types"), failed(doc))
+        self.assertIn(("d365", WL.EGRESS, "table new_acsemailsend"), failed(doc))  # not an activity table
+        key = [c for c in doc["checks"] if c.get("workflow") == WL.EGRESS and c["check"] == "alternate key" and
+               "new_acsemailsend" in c["detail"]]
+        self.assertTrue(key and not key[0]["ok"] and "Failed" in key[0]["detail"] and "reactivate" in key[0]["fix"], key)
 
     def test_4_campaign_says_what_to_create_in_its_ui(self):
         """A target resource Campaign lacks, a mapping past the column guardrail and a journal that does not
@@ -228,6 +239,13 @@ class Preflight(unittest.TestCase):
             self.fresh_export()
             for name in os.listdir(self.env.export_dir):
                 os.utime(os.path.join(self.env.export_dir, name), (time.time() - 30 * 3600,) * 2)
+        self.assertEqual(self.d.api("PUT", "/connections/d365/secrets/client_secret", {"value": "a-wrong-secret"})[0], 200)
+        doc = self.preflight()  # refused credentials: one line for Dynamics 365, Campaign checked all the same
+        d365 = [c for c in doc["checks"] if c["connection"] == "d365"]
+        self.assertEqual([(c["check"], c["ok"]) for c in d365], [("credentials", False)], d365)
+        self.assertIn("invalid_client", d365[0]["detail"])
+        self.assertTrue(any(c["connection"] == "acs" and c["ok"] for c in doc["checks"]))
+        self.assertEqual(self.d.api("PUT", "/connections/d365/secrets/client_secret", {"value": W.L.SECRET})[0], 200)
         doc = self.preflight()
         stale = [c for c in doc["checks"] if c["check"] == "opt-out export"]
         self.assertTrue(stale and not stale[0]["ok"] and "h" in stale[0]["detail"], stale)
