@@ -48,7 +48,8 @@ int ctl_preflight(struct ctl_client *c, int json, int n_ids, char **ids)
         puts(text ? text : "null");
         free(text);
     } else if (rc == CTL_OK) {
-        json_array_foreach(json_object_get(doc, "checks"), i, item) print_check(item);
+        json_array_foreach (json_object_get(doc, "checks"), i, item)
+            print_check(item);
         printf("%lld check(s) failed\n", (long long)json_integer_value(json_object_get(doc, "failed")));
     }
     if (rc == CTL_OK && !json_is_true(json_object_get(doc, "ok")))
@@ -69,10 +70,12 @@ int ctl_setup(struct ctl_client *c, int json, const char *connector, int dry_run
         puts(text ? text : "null");
         free(text);
     } else if (rc == CTL_OK) {
-        json_array_foreach(json_object_get(doc, "steps"), i, item)
-        {
+        json_array_foreach (json_object_get(doc, "steps"), i, item) {
             int ok = json_is_true(json_object_get(item, "ok"));
-            printf("%-7s ", !ok ? "FAIL" : dry_run ? "WOULD" : json_is_true(json_object_get(item, "changed")) ? "DONE" : "OK");
+            printf("%-7s ", !ok                                              ? "FAIL"
+                            : dry_run                                        ? "WOULD"
+                            : json_is_true(json_object_get(item, "changed")) ? "DONE"
+                                                                             : "OK");
             print_where(item);
             printf(": %s: %s\n", str(item, "check"), str(item, "detail"));
             if (!ok && *str(item, "fix"))

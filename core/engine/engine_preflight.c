@@ -31,8 +31,7 @@ static int select_workflows(struct cs_engine *e, const json_t *ids, json_t **out
         *out = all;
         return 0;
     }
-    json_array_foreach(ids, i, id)
-    {
+    json_array_foreach (ids, i, id) {
         int known = 0;
         for (size_t k = 0; k < json_array_size(all); k++)
             known |= json_equal(json_array_get(all, k), id);
@@ -77,8 +76,7 @@ static json_t *side_mappings(struct cs_engine *e, const char *id, const json_t *
     size_t i;
     if (strcmp(side, "sink") != 0)
         return elements;
-    json_array_foreach(elements, i, el)
-    {
+    json_array_foreach (elements, i, el) {
         json_t *needs = handler_needs(e, id, def, i), *desc = NULL;
         char *err = NULL;
         if (needs)
@@ -99,15 +97,14 @@ static json_t *gather(struct cs_engine *e, const json_t *ids, json_t *checks)
     static const char *const sides[] = {"source", "sink"};
     json_t *by_conn = json_object(), *idv;
     size_t i;
-    json_array_foreach(ids, i, idv)
-    {
+    json_array_foreach (ids, i, idv) {
         const char *id = json_string_value(idv);
         char *err = NULL;
         int64_t rev;
         json_t *def = cs_engine_latest_definition(e, id, &rev, &err);
         if (!def) {
-            json_array_append_new(checks, json_pack("{s:s, s:s, s:b, s:s, s:s}", "workflow", id, "check",
-                                                    "definition", "ok", 0, "detail", err ? err : "unreadable", "fix",
+            json_array_append_new(checks, json_pack("{s:s, s:s, s:b, s:s, s:s}", "workflow", id, "check", "definition",
+                                                    "ok", 0, "detail", err ? err : "unreadable", "fix",
                                                     "correct the workflow's definition (crmsyncctl edit)"));
             free(err);
             continue;
@@ -129,8 +126,8 @@ static json_t *gather(struct cs_engine *e, const json_t *ids, json_t *checks)
 /* One failed check of connection `conn` itself. */
 static json_t *failed(const char *conn, const char *check, const char *detail, const char *fix)
 {
-    return json_pack("{s:s, s:s, s:b, s:s, s:s}", "connection", conn, "check", check, "ok", 0, "detail", detail,
-                     "fix", fix);
+    return json_pack("{s:s, s:s, s:b, s:s, s:s}", "connection", conn, "check", check, "ok", 0, "detail", detail, "fix",
+                     fix);
 }
 
 /* Ask connection `conn` (preflight flags `flags`); its checks or steps appended to `out`. */
@@ -147,14 +144,14 @@ static void ask(struct cs_engine *e, const char *conn, const json_t *need, unsig
         json_array_append_new(out, failed(conn, "connection", err, "correct the connection in the configuration"));
     } else if (!p.c->preflight) {
         char *detail = cs_xasprintf("the %s connector has no preflight; its workflows check what they need when "
-                                    "they start", p.c->name);
+                                    "they start",
+                                    p.c->name);
         json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:s}", "connection", conn, "check", "preflight", "ok", 1,
                                              "detail", detail));
         free(detail);
     } else {
         st = p.c->preflight(p.inst, need, flags, &got);
-        json_array_foreach(got, i, item)
-        {
+        json_array_foreach (got, i, item) {
             json_object_set_new(item, "connection", json_string(conn));
             json_array_append(out, item);
         }
@@ -196,8 +193,7 @@ int cs_engine_preflight(struct cs_engine *e, const json_t *ids, const char *setu
         return rc;
     }
     by_conn = gather(e, selected, items);
-    json_object_foreach(by_conn, conn, need)
-    {
+    json_object_foreach (by_conn, conn, need) {
         if (setup_for && !is_setup_target(e, conn, setup_for))
             continue;
         ask(e, conn, need, flags, items);
@@ -210,8 +206,7 @@ int cs_engine_preflight(struct cs_engine *e, const json_t *ids, const char *setu
         json_decref(items);
         return CS_E_NOTFOUND;
     }
-    json_array_foreach(items, i, item)
-    {
+    json_array_foreach (items, i, item) {
         bad += !json_is_true(json_object_get(item, "ok"));
         changed += json_is_true(json_object_get(item, "changed"));
     }

@@ -21,9 +21,9 @@
 #include "campaign.h"
 
 #define MAX_CUSTOM_RESOURCES 20
-#define MAX_COLUMNS 50
-#define MAX_LINKS 5
-#define MAX_LINK_DEPTH 2 /* "table1->table2->table3" */
+#define MAX_COLUMNS          50
+#define MAX_LINKS            5
+#define MAX_LINK_DEPTH       2 /* "table1->table2->table3" */
 
 static void add(json_t *out, const char *wf, const char *check, int ok, const char *fix, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
@@ -49,7 +49,7 @@ static const char *ui_type(const char *type)
 {
     static const char *const map[][2] = {{"boolean", "Boolean"}, {"integer", "Integer (32 bits)"},
                                          {"decimal", "Float"},   {"double", "Float"},
-                                         {"date", "Date"},        {"datetime", "Date & time"}};
+                                         {"date", "Date"},       {"datetime", "Date & time"}};
     for (size_t i = 0; type && i < sizeof map / sizeof *map; i++)
         if (!strcmp(type, map[i][0]))
             return map[i][1];
@@ -62,11 +62,11 @@ static void ui_fix(const json_t *el, const char *resource, const char *key, char
     const json_t *m = json_object_get(el, "mapping"), *f, *link;
     const json_t *src = json_object_get(el, "source_fields");
     size_t i, n = 0;
-    n += (size_t)snprintf(out + n, len - n, "in Campaign, Administration > Development > Custom resources: %s%s "
-                          "with the fields %s (Text)", !strcmp(resource, "profile") ? "extend " : "create ", resource,
-                          key);
-    json_array_foreach(json_object_get(m, "fields"), i, f)
-    {
+    n += (size_t)snprintf(out + n, len - n,
+                          "in Campaign, Administration > Development > Custom resources: %s%s "
+                          "with the fields %s (Text)",
+                          !strcmp(resource, "profile") ? "extend " : "create ", resource, key);
+    json_array_foreach (json_object_get(m, "fields"), i, f) {
         const char *from = json_string_value(json_object_get(f, "source"));
         const char *to = json_string_value(json_object_get(f, "target"));
         const char *type = json_string_value(json_object_get(f, "type"));
@@ -76,18 +76,21 @@ static void ui_fix(const json_t *el, const char *resource, const char *key, char
             n += (size_t)snprintf(out + n, len - n, ", %s (%s)", to, ui_type(type));
     }
     if (n < len)
-        n += (size_t)snprintf(out + n, len - n, "; Identification keys: a key on %s (Custom Identification Key, no "
-                              "duplicates); Definition of filters: by%c%s with a parameter %s (%s equal to it)", key,
-                              key[0] >= 'a' && key[0] <= 'z' ? key[0] - 'a' + 'A' : key[0], key + 1, key, key);
-    json_array_foreach(json_object_get(json_object_get(m, "entity"), "links"), i, link)
+        n += (size_t)snprintf(out + n, len - n,
+                              "; Identification keys: a key on %s (Custom Identification Key, no "
+                              "duplicates); Definition of filters: by%c%s with a parameter %s (%s equal to it)",
+                              key, key[0] >= 'a' && key[0] <= 'z' ? key[0] - 'a' + 'A' : key[0], key + 1, key, key);
+    json_array_foreach (json_object_get(json_object_get(m, "entity"), "links"), i, link)
+        if (n < len)
+            n += (size_t)snprintf(
+                out + n, len - n, "; a link %s (0 or 1 cardinality simple link) to the resource of %s",
+                json_string_value(json_object_get(link, "link")) ? json_string_value(json_object_get(link, "link"))
+                                                                 : "?",
+                json_string_value(json_object_get(link, "parent")) ? json_string_value(json_object_get(link, "parent"))
+                                                                   : "?");
     if (n < len)
-        n += (size_t)snprintf(out + n, len - n, "; a link %s (0 or 1 cardinality simple link) to the resource of %s",
-                              json_string_value(json_object_get(link, "link")) ?
-                              json_string_value(json_object_get(link, "link")) : "?",
-                              json_string_value(json_object_get(link, "parent")) ?
-                              json_string_value(json_object_get(link, "parent")) : "?");
-    if (n < len)
-        snprintf(out + n, len - n, "; then Administration > Development > Publishing: Prepare publication, Publish "
+        snprintf(out + n, len - n,
+                 "; then Administration > Development > Publishing: Prepare publication, Publish "
                  "(with Create the Profiles & Services Ext API checked); then run crmsyncctl preflight again");
 }
 
@@ -118,13 +121,13 @@ static int link_depth(const json_t *mappings, const char *stream, int guard)
     int best = 0;
     if (guard > 8)
         return guard;
-    json_array_foreach(mappings, i, el)
-    {
-        if (strcmp(json_string_value(json_object_get(el, "stream")) ?
-                   json_string_value(json_object_get(el, "stream")) : "", stream))
+    json_array_foreach (mappings, i, el) {
+        if (strcmp(json_string_value(json_object_get(el, "stream")) ? json_string_value(json_object_get(el, "stream"))
+                                                                    : "",
+                   stream))
             continue;
-        json_array_foreach(json_object_get(json_object_get(json_object_get(el, "mapping"), "entity"), "links"), j, link)
-        {
+        json_array_foreach (json_object_get(json_object_get(json_object_get(el, "mapping"), "entity"), "links"), j,
+                            link) {
             const char *parent = json_string_value(json_object_get(link, "parent"));
             int d = parent ? 1 + link_depth(mappings, parent, guard + 1) : 0;
             best = d > best ? d : best;
@@ -139,14 +142,15 @@ static void guardrails(json_t *out, const char *wf, const json_t *mappings)
     size_t i, custom = 0, columns = 0, links = 0;
     int depth = 0;
     json_t *seen = json_object();
-    json_array_foreach(mappings, i, el)
-    {
+    json_array_foreach (mappings, i, el) {
         const char *target = json_string_value(json_object_get(el, "target"));
         const json_t *m = json_object_get(el, "mapping");
         size_t c = json_array_size(json_object_get(m, "fields"));
         size_t l = json_array_size(json_object_get(json_object_get(m, "entity"), "links"));
-        int d = link_depth(mappings, json_string_value(json_object_get(el, "stream")) ?
-                                     json_string_value(json_object_get(el, "stream")) : "", 0);
+        int d = link_depth(
+            mappings,
+            json_string_value(json_object_get(el, "stream")) ? json_string_value(json_object_get(el, "stream")) : "",
+            0);
         if (target && !strncmp(target, "cus", 3) && !json_object_get(seen, target)) {
             json_object_set_new(seen, target, json_true());
             custom++;
@@ -156,13 +160,18 @@ static void guardrails(json_t *out, const char *wf, const json_t *mappings)
         depth = d > depth ? d : depth;
     }
     json_decref(seen);
-    add(out, wf, "guardrail: custom resources", custom <= MAX_CUSTOM_RESOURCES, "map at most 20 custom tables (Adobe's "
-        "guardrail)", "%zu custom resource(s) written (Adobe's guardrail: %d)", custom, MAX_CUSTOM_RESOURCES);
+    add(out, wf, "guardrail: custom resources", custom <= MAX_CUSTOM_RESOURCES,
+        "map at most 20 custom tables (Adobe's "
+        "guardrail)",
+        "%zu custom resource(s) written (Adobe's guardrail: %d)", custom, MAX_CUSTOM_RESOURCES);
     add(out, wf, "guardrail: columns", columns <= MAX_COLUMNS, "map at most 50 columns per table (Adobe's guardrail)",
         "at most %zu column(s) per mapping (Adobe's guardrail: %d)", columns, MAX_COLUMNS);
-    add(out, wf, "guardrail: links", links <= MAX_LINKS && depth <= MAX_LINK_DEPTH, "link at most 5 columns per "
-        "resource, in chains of at most three tables (Adobe's guardrail)", "at most %zu linked column(s) per resource "
-        "(guardrail: %d), links %d table(s) deep (guardrail: %d)", links, MAX_LINKS, depth, MAX_LINK_DEPTH);
+    add(out, wf, "guardrail: links", links <= MAX_LINKS && depth <= MAX_LINK_DEPTH,
+        "link at most 5 columns per "
+        "resource, in chains of at most three tables (Adobe's guardrail)",
+        "at most %zu linked column(s) per resource "
+        "(guardrail: %d), links %d table(s) deep (guardrail: %d)",
+        links, MAX_LINKS, depth, MAX_LINK_DEPTH);
 }
 
 static void check_journal(struct acs *a, json_t *out, const char *wf)
@@ -171,8 +180,10 @@ static void check_journal(struct acs *a, json_t *out, const char *wf)
     char *url = NULL;
     cs_status st;
     if (!a->journal_url) {
-        add(out, wf, "I/O Events journal", 0, "set journal_url to the Journaling URL of the I/O Events registration "
-            "(Adobe Developer Console: the project > the event registration > Journaling)", "journal_url is not set");
+        add(out, wf, "I/O Events journal", 0,
+            "set journal_url to the Journaling URL of the I/O Events registration "
+            "(Adobe Developer Console: the project > the event registration > Journaling)",
+            "journal_url is not set");
         return;
     }
     if (asprintf(&url, "%s%slimit=1", a->journal_url, strchr(a->journal_url, '?') ? "&" : "?") < 0)
@@ -183,8 +194,10 @@ static void check_journal(struct acs *a, json_t *out, const char *wf)
     if (st == CS_OK)
         add(out, wf, "I/O Events journal", 1, NULL, "the journal answers (HTTP %ld)", r.status);
     else
-        add(out, wf, "I/O Events journal", 0, "check journal_url (Developer Console: the event registration > "
-            "Journaling) and that the project has the I/O Events API with Campaign's events", "%s", a->err);
+        add(out, wf, "I/O Events journal", 0,
+            "check journal_url (Developer Console: the event registration > "
+            "Journaling) and that the project has the I/O Events API with Campaign's events",
+            "%s", a->err);
     cshttp_response_clear(&r);
     free(url);
 }
@@ -209,7 +222,8 @@ static void check_export(struct acs *a, json_t *out, const char *wf)
         add(out, wf, "opt-out export", 0, fix, "%s holds no export file yet", a->export_url);
     else if (a->export_max_age_ms > 0 && (age < 0 || age > a->export_max_age_ms))
         add(out, wf, "opt-out export", 0, fix, "the newest file, %s, is %lld h %02lld min old (export_max_age: %lld h)",
-            name, (long long)(age / 3600000), (long long)(age / 60000 % 60), (long long)(a->export_max_age_ms / 3600000));
+            name, (long long)(age / 3600000), (long long)(age / 60000 % 60),
+            (long long)(a->export_max_age_ms / 3600000));
     else
         add(out, wf, "opt-out export", 1, NULL, "the newest file, %s, is %lld min old", name,
             (long long)(age >= 0 ? age / 60000 : 0));
@@ -220,18 +234,17 @@ static void check_workflow(struct acs *a, json_t *out, const json_t *wf)
 {
     const char *id = json_string_value(json_object_get(wf, "id"));
     const json_t *mappings = json_object_get(wf, "mappings"), *el;
-    int sink = !strcmp(json_string_value(json_object_get(wf, "side")) ? json_string_value(json_object_get(wf, "side"))
-                                                                      : "", "sink");
+    int sink = !strcmp(
+        json_string_value(json_object_get(wf, "side")) ? json_string_value(json_object_get(wf, "side")) : "", "sink");
     int journal = 0, export = 0;
     size_t i;
-    json_array_foreach(mappings, i, el)
-    {
+    json_array_foreach (mappings, i, el) {
         const char *stream = json_string_value(json_object_get(el, "stream"));
         if (sink)
             check_target(a, out, id, el);
         else if (stream && acs_events_kind(stream) >= 0 && !journal++)
             check_journal(a, out, id);
-        else if (stream && !strcmp(stream, ACS_OPTOUT_STREAM) && !export++)
+        else if (stream && !strcmp(stream, ACS_OPTOUT_STREAM) && !export ++)
             check_export(a, out, id);
     }
     if (sink)
@@ -246,26 +259,33 @@ cs_status acs_preflight(void *inst, const json_t *need, unsigned flags, json_t *
     size_t i;
     *out = json_array();
     if (flags & CS_PREFLIGHT_SETUP) {
-        add(*out, NULL, "setup", 0, "run crmsyncctl preflight: it says what to create in Campaign's UI and checks it "
-            "afterwards", "Campaign's API cannot create custom resources, identification keys or filters");
+        add(*out, NULL, "setup", 0,
+            "run crmsyncctl preflight: it says what to create in Campaign's UI and checks it "
+            "afterwards",
+            "Campaign's API cannot create custom resources, identification keys or filters");
         return CS_OK;
     }
     if (acs_authenticate(a) != CS_OK) {
-        add(*out, NULL, "credentials", 0, "check client_id, client_secret and ims_url of this connection (Adobe "
-            "Developer Console: the project's OAuth Server-to-Server credential)", "no token: %s", a->err);
+        add(*out, NULL, "credentials", 0,
+            "check client_id, client_secret and ims_url of this connection (Adobe "
+            "Developer Console: the project's OAuth Server-to-Server credential)",
+            "no token: %s", a->err);
         return CS_OK;
     }
     a->docs_live = 1;
     if (acs_describe_stream(a, NULL, &tables) != CS_OK) {
-        add(*out, NULL, "reachability", 0, "check url (https://mc.adobe.io/<instance>) and that the credential's "
-            "product profile includes the Campaign instance", "token obtained, but %s", a->err);
+        add(*out, NULL, "reachability", 0,
+            "check url (https://mc.adobe.io/<instance>) and that the credential's "
+            "product profile includes the Campaign instance",
+            "token obtained, but %s", a->err);
         a->docs_live = 0;
         return CS_OK;
     }
-    add(*out, NULL, "credentials and reachability", 1, NULL, "token obtained; instance %s, %zu resources listed", a->base,
-        json_array_size(json_object_get(tables, "tables")));
+    add(*out, NULL, "credentials and reachability", 1, NULL, "token obtained; instance %s, %zu resources listed",
+        a->base, json_array_size(json_object_get(tables, "tables")));
     json_decref(tables);
-    json_array_foreach(json_object_get(need, "workflows"), i, wf) check_workflow(a, *out, wf);
+    json_array_foreach (json_object_get(need, "workflows"), i, wf)
+        check_workflow(a, *out, wf);
     a->docs_live = 0;
     return CS_OK;
 }

@@ -18,10 +18,9 @@
 #include "d365.h"
 
 #define INITIAL_LOAD_GUARDRAIL 15000000LL /* Adobe: "15 million total records for the initial sync" */
-#define SETUP_FIX "crmsyncctl setup dynamics365 creates it"
+#define SETUP_FIX              "crmsyncctl setup dynamics365 creates it"
 
-cs_status d365_pf_request(struct d365_pf *pf, const char *method, const char *path, const json_t *body,
-                          json_t **out)
+cs_status d365_pf_request(struct d365_pf *pf, const char *method, const char *path, const json_t *body, json_t **out)
 {
     static const char *const json_hdr[] = {"Consistency: Strong", "Content-Type: application/json; charset=utf-8",
                                            "MSCRM.MergeLabels: true", NULL};
@@ -58,8 +57,8 @@ cs_status d365_pf_request(struct d365_pf *pf, const char *method, const char *pa
     return st;
 }
 
-void d365_pf_add(struct d365_pf *pf, const char *workflow, const char *check, int ok, const char *fix,
-                 const char *fmt, ...)
+void d365_pf_add(struct d365_pf *pf, const char *workflow, const char *check, int ok, const char *fix, const char *fmt,
+                 ...)
 {
     char detail[1024];
     va_list ap;
@@ -82,10 +81,10 @@ static json_t *requirement(struct d365_pf *pf, const char *wf, const char *name,
 {
     json_t *r;
     size_t i;
-    json_array_foreach(pf->needs, i, r)
-    if (!strcmp(json_string_value(json_object_get(r, "workflow")), wf) &&
-        !strcmp(json_string_value(json_object_get(r, "name")), name))
-        return r;
+    json_array_foreach (pf->needs, i, r)
+        if (!strcmp(json_string_value(json_object_get(r, "workflow")), wf) &&
+            !strcmp(json_string_value(json_object_get(r, "name")), name))
+            return r;
     r = json_pack("{s:s, s:s, s:s, s:b, s:b, s:{}, s:b, s:b}", "workflow", wf, "name", name, "stream", stream, "read",
                   0, "write", 0, "columns", "activity", 0, "update_only", 0);
     json_array_append_new(pf->needs, r);
@@ -121,7 +120,8 @@ static void add_mapping(struct d365_pf *pf, const char *wf, const char *side, co
     json_object_set_new(r, sink ? "write" : "read", json_true());
     if (!sink) {
         const json_t *cols = t && t->columns ? t->columns : json_object_get(el, "columns");
-        json_array_foreach(cols, i, v) add_read_column(columns, json_string_value(v));
+        json_array_foreach (cols, i, v)
+            add_read_column(columns, json_string_value(v));
         return;
     }
     if (t && t->key)
@@ -130,22 +130,25 @@ static void add_mapping(struct d365_pf *pf, const char *wf, const char *side, co
         json_object_set_new(r, "update_only", json_true());
     if (json_is_true(json_object_get(needs, "activity")))
         json_object_set_new(r, "activity", json_true());
-    json_object_foreach((json_t *)json_object_get(needs, "fields"), col, v) json_object_set(columns, col, (json_t *)v);
-    json_array_foreach(t ? t->key : NULL, i, v) if (!json_object_get(columns, json_string_value(v)))
-        json_object_set_new(columns, json_string_value(v), json_pack("{s:s, s:i}", "type", "string", "max_length", 100));
+    json_object_foreach ((json_t *)json_object_get(needs, "fields"), col, v)
+        json_object_set(columns, col, (json_t *)v);
+    json_array_foreach (t ? t->key : NULL, i, v)
+        if (!json_object_get(columns, json_string_value(v)))
+            json_object_set_new(columns, json_string_value(v),
+                                json_pack("{s:s, s:i}", "type", "string", "max_length", 100));
 }
 
 static void needs_build(struct d365_pf *pf, const json_t *need)
 {
     const json_t *wf, *el;
     size_t i, j;
-    json_array_foreach(json_object_get(need, "workflows"), i, wf)
-    {
+    json_array_foreach (json_object_get(need, "workflows"), i, wf) {
         const char *id = json_string_value(json_object_get(wf, "id"));
         const char *side = json_string_value(json_object_get(wf, "side"));
         if (!id || !side)
             continue;
-        json_array_foreach(json_object_get(wf, "mappings"), j, el) add_mapping(pf, id, side, el);
+        json_array_foreach (json_object_get(wf, "mappings"), j, el)
+            add_mapping(pf, id, side, el);
     }
 }
 
@@ -171,9 +174,11 @@ cs_status d365_pf_table(struct d365_pf *pf, const char *name, json_t **state)
         snprintf(pf->why, sizeof pf->why, "\"%s\" is not a table name (letters, digits and _)", name);
         return CS_FATAL;
     }
-    if (asprintf(&path, "EntityDefinitions?$select=LogicalName,SchemaName,EntitySetName,PrimaryIdAttribute,"
-                        "ChangeTrackingEnabled,IsActivity&$filter=LogicalName%%20eq%%20'%s'%%20or%%20"
-                        "EntitySetName%%20eq%%20'%s'", name, name) < 0)
+    if (asprintf(&path,
+                 "EntityDefinitions?$select=LogicalName,SchemaName,EntitySetName,PrimaryIdAttribute,"
+                 "ChangeTrackingEnabled,IsActivity&$filter=LogicalName%%20eq%%20'%s'%%20or%%20"
+                 "EntitySetName%%20eq%%20'%s'",
+                 name, name) < 0)
         return CS_RETRY;
     st = d365_pf_request(pf, "GET", path, NULL, &doc);
     free(path);
@@ -186,8 +191,10 @@ cs_status d365_pf_table(struct d365_pf *pf, const char *name, json_t **state)
         else
             st = d365_pf_request(pf, "GET", path, NULL, &attrs);
         free(path);
-        if (st == CS_OK && asprintf(&path, "EntityDefinitions(LogicalName='%s')/Keys?$select=SchemaName,"
-                                           "KeyAttributes,EntityKeyIndexStatus", logical) >= 0) {
+        if (st == CS_OK && asprintf(&path,
+                                    "EntityDefinitions(LogicalName='%s')/Keys?$select=SchemaName,"
+                                    "KeyAttributes,EntityKeyIndexStatus",
+                                    logical) >= 0) {
             st = d365_pf_request(pf, "GET", path, NULL, &keys);
             free(path);
         }
@@ -213,9 +220,11 @@ const char *d365_pf_attr_type(const json_t *state, const char *column)
 {
     const json_t *a;
     size_t i;
-    json_array_foreach(json_object_get(state, "attributes"), i, a)
-    if (!strcmp(json_string_value(json_object_get(a, "LogicalName")), column))
-        return json_string_value(json_object_get(a, "AttributeType"));
+    json_array_foreach (json_object_get(state, "attributes"), i, a) {
+        const char *name = json_string_value(json_object_get(a, "LogicalName"));
+        if (name && !strcmp(name, column))
+            return json_string_value(json_object_get(a, "AttributeType"));
+    }
     return NULL;
 }
 
@@ -223,8 +232,7 @@ const json_t *d365_pf_key(const json_t *state, const json_t *columns)
 {
     const json_t *k;
     size_t i;
-    json_array_foreach(json_object_get(state, "keys"), i, k)
-    {
+    json_array_foreach (json_object_get(state, "keys"), i, k) {
         const json_t *attrs = json_object_get(k, "KeyAttributes");
         size_t hits = 0;
         for (size_t a = 0; a < json_array_size(attrs); a++)
@@ -260,22 +268,31 @@ static int check_connection(struct d365_pf *pf)
     cs_status st = cshttp_token_get(d->token, d->http, 0, NULL, &token, &retry, err, sizeof err);
     cshttp_token_drop(token);
     if (st != CS_OK) {
-        d365_pf_add(pf, NULL, "credentials", 0, "check tenant, client_id and client_secret of this connection, and "
-                    "authority when it is not Entra ID's", "no token for %s: %s", d->org_url, err);
+        d365_pf_add(pf, NULL, "credentials", 0,
+                    "check tenant, client_id and client_secret of this connection, and "
+                    "authority when it is not Entra ID's",
+                    "no token for %s: %s", d->org_url, err);
         return -1;
     }
     if (d365_pf_request(pf, "GET", "WhoAmI", NULL, &who) != CS_OK) {
-        d365_pf_add(pf, NULL, "reachability", 0, "check url and api_version of this connection, and that the app "
-                    "registration has an application user in the org", "token obtained, but %s", pf->why);
+        d365_pf_add(pf, NULL, "reachability", 0,
+                    "check url and api_version of this connection, and that the app "
+                    "registration has an application user in the org",
+                    "token obtained, but %s", pf->why);
         json_decref(who);
         return -1;
     }
-    snprintf(pf->user_id, sizeof pf->user_id, "%s", json_string_value(json_object_get(who, "UserId")) ?
-             json_string_value(json_object_get(who, "UserId")) : "");
-    d365_pf_add(pf, NULL, "credentials and reachability", 1, NULL, "token obtained; org %s, Web API %s, organization "
-                "%s, application user %s", d->org_url, strrchr(d->api, '/') + 1,
-                json_string_value(json_object_get(who, "OrganizationId")) ?
-                json_string_value(json_object_get(who, "OrganizationId")) : "?", pf->user_id);
+    snprintf(pf->user_id, sizeof pf->user_id, "%s",
+             json_string_value(json_object_get(who, "UserId")) ? json_string_value(json_object_get(who, "UserId"))
+                                                               : "");
+    d365_pf_add(pf, NULL, "credentials and reachability", 1, NULL,
+                "token obtained; org %s, Web API %s, organization "
+                "%s, application user %s",
+                d->org_url, strrchr(d->api, '/') + 1,
+                json_string_value(json_object_get(who, "OrganizationId"))
+                    ? json_string_value(json_object_get(who, "OrganizationId"))
+                    : "?",
+                pf->user_id);
     json_decref(who);
     return 0;
 }
@@ -286,17 +303,20 @@ static void read_privileges(struct d365_pf *pf)
     json_t *doc = NULL, *p;
     char *path = NULL;
     size_t i;
-    if (!*pf->user_id || asprintf(&path, "systemusers(%s)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()",
-                                  pf->user_id) < 0)
+    if (!*pf->user_id ||
+        asprintf(&path, "systemusers(%s)/Microsoft.Dynamics.CRM.RetrieveUserPrivileges()", pf->user_id) < 0)
         return;
     if (d365_pf_request(pf, "GET", path, NULL, &doc) == CS_OK) {
         pf->privileges = json_object();
-        json_array_foreach(json_object_get(doc, "RolePrivileges"), i, p)
-        if (json_string_value(json_object_get(p, "PrivilegeName")))
-            json_object_set_new(pf->privileges, json_string_value(json_object_get(p, "PrivilegeName")), json_true());
+        json_array_foreach (json_object_get(doc, "RolePrivileges"), i, p)
+            if (json_string_value(json_object_get(p, "PrivilegeName")))
+                json_object_set_new(pf->privileges, json_string_value(json_object_get(p, "PrivilegeName")),
+                                    json_true());
     } else {
-        d365_pf_add(pf, NULL, "privileges", 0, "give the application user a security role that may read its own "
-                    "privileges (or check them by hand)", "cannot read the application user's privileges: %s", pf->why);
+        d365_pf_add(pf, NULL, "privileges", 0,
+                    "give the application user a security role that may read its own "
+                    "privileges (or check them by hand)",
+                    "cannot read the application user's privileges: %s", pf->why);
     }
     json_decref(doc);
     free(path);
@@ -329,20 +349,20 @@ static void column_gaps(const json_t *r, const json_t *state, char *absent, char
     json_t *want;
     size_t na = 0, nw = 0;
     absent[0] = wrong[0] = '\0';
-    json_object_foreach((json_t *)json_object_get(r, "columns"), col, want)
-    {
+    json_object_foreach ((json_t *)json_object_get(r, "columns"), col, want) {
         const char *native = d365_pf_attr_type(state, col);
         if (!native)
             na += (size_t)snprintf(absent + na, na < len ? len - na : 0, "%s%s", na ? ", " : "", col);
         else if (!d365_pf_compatible(want, native))
-            nw += (size_t)snprintf(wrong + nw, nw < len ? len - nw : 0, "%s%s is %s, not %s", nw ? "; " : "", col, native,
-                                   json_string_value(json_object_get(want, "type")));
+            nw += (size_t)snprintf(wrong + nw, nw < len ? len - nw : 0, "%s%s is %s, not %s", nw ? "; " : "", col,
+                                   native, json_string_value(json_object_get(want, "type")));
     }
 }
 
 static void check_table(struct d365_pf *pf, const json_t *r)
 {
-    const char *wf = json_string_value(json_object_get(r, "workflow")), *name = json_string_value(json_object_get(r, "name"));
+    const char *wf = json_string_value(json_object_get(r, "workflow")),
+               *name = json_string_value(json_object_get(r, "name"));
     const char *stream = json_string_value(json_object_get(r, "stream"));
     int write = json_is_true(json_object_get(r, "write")), read = json_is_true(json_object_get(r, "read"));
     const json_t *state, *e, *key = json_object_get(r, "key"), *k;
@@ -354,44 +374,55 @@ static void check_table(struct d365_pf *pf, const json_t *r)
         return;
     }
     if (!(e = json_object_get(state, "entity"))) {
-        snprintf(fix, sizeof fix, write && !read ? SETUP_FIX " (as the connection's tables.%s names it)"
-                                                 : "name an existing table: tables.%s.table, or the mapping's stream",
+        snprintf(fix, sizeof fix,
+                 write && !read ? SETUP_FIX " (as the connection's tables.%s names it)"
+                                : "name an existing table: tables.%s.table, or the mapping's stream",
                  stream);
         d365_pf_add(pf, wf, what, 0, fix, "no table has the logical or entity set name %s in %s", name, pf->d->org_url);
         return;
     }
     name = json_string_value(json_object_get(e, "LogicalName"));
     if (json_is_true(json_object_get(r, "activity")) && !json_is_true(json_object_get(e, "IsActivity")))
-        d365_pf_add(pf, wf, what, 0, "point tables.<target>.table at an activity table, or let crmsyncctl setup "
-                    "dynamics365 create one under a new name", "%s is not an activity table: its rows would not "
-                    "show on the contact's Timeline", name);
+        d365_pf_add(pf, wf, what, 0,
+                    "point tables.<target>.table at an activity table, or let crmsyncctl setup "
+                    "dynamics365 create one under a new name",
+                    "%s is not an activity table: its rows would not "
+                    "show on the contact's Timeline",
+                    name);
     else
-        d365_pf_add(pf, wf, what, 1, NULL, "exists (entity set %s%s)", json_string_value(json_object_get(e, "EntitySetName")),
+        d365_pf_add(pf, wf, what, 1, NULL, "exists (entity set %s%s)",
+                    json_string_value(json_object_get(e, "EntitySetName")),
                     json_is_true(json_object_get(e, "IsActivity")) ? ", an activity table" : "");
     if (read)
         d365_pf_add(pf, wf, "change tracking", json_is_true(json_object_get(e, "ChangeTrackingEnabled")),
                     "crmsyncctl setup dynamics365 turns it on (or Power Apps: Tables > the table > Properties > "
-                    "Advanced options > Track changes)", "%s: change tracking is %s", name,
+                    "Advanced options > Track changes)",
+                    "%s: change tracking is %s", name,
                     json_is_true(json_object_get(e, "ChangeTrackingEnabled")) ? "on" : "off");
     column_gaps(r, state, absent, wrong, sizeof absent);
     snprintf(fix, sizeof fix, "%s", write ? SETUP_FIX : "correct the mapping's fields (or tables.<stream>.columns)");
     if (*absent)
         d365_pf_add(pf, wf, "columns", 0, fix, "%s lacks the column(s) %s", name, absent);
     if (*wrong)
-        d365_pf_add(pf, wf, "column types", 0, "crmsync never alters a column: give the column another name in the "
-                    "configuration, or change the column in Power Apps", "%s: %s", name, wrong);
+        d365_pf_add(pf, wf, "column types", 0,
+                    "crmsync never alters a column: give the column another name in the "
+                    "configuration, or change the column in Power Apps",
+                    "%s: %s", name, wrong);
     if (!*absent && !*wrong)
         d365_pf_add(pf, wf, "columns", 1, NULL, "%s has the %zu column(s) the workflow %s", name,
                     json_object_size(json_object_get(r, "columns")), write ? "writes" : "reads");
     if (key && !(k = d365_pf_key(state, key)))
         d365_pf_add(pf, wf, "alternate key", 0, SETUP_FIX, "%s has no alternate key on the column(s) of tables.%s.key",
                     name, stream);
-    else if (key && strcmp(json_string_value(json_object_get(k, "EntityKeyIndexStatus")) ?
-                           json_string_value(json_object_get(k, "EntityKeyIndexStatus")) : "Active", "Active"))
-        d365_pf_add(pf, wf, "alternate key", 0, !strcmp(json_string_value(json_object_get(k, "EntityKeyIndexStatus")), "Failed")
-                    ? "rows of the table repeat a value of the key: remove the duplicates, then reactivate the key "
-                      "(ReactivateEntityKey, or Power Apps: Tables > Keys)"
-                    : "wait until its index is built (crmsyncctl setup dynamics365 waits for it)",
+    else if (key && strcmp(json_string_value(json_object_get(k, "EntityKeyIndexStatus"))
+                               ? json_string_value(json_object_get(k, "EntityKeyIndexStatus"))
+                               : "Active",
+                           "Active"))
+        d365_pf_add(pf, wf, "alternate key", 0,
+                    !strcmp(json_string_value(json_object_get(k, "EntityKeyIndexStatus")), "Failed")
+                        ? "rows of the table repeat a value of the key: remove the duplicates, then reactivate the key "
+                          "(ReactivateEntityKey, or Power Apps: Tables > Keys)"
+                        : "wait until its index is built (crmsyncctl setup dynamics365 waits for it)",
                     "%s: the index of the key %s is %s", name, json_string_value(json_object_get(k, "SchemaName")),
                     json_string_value(json_object_get(k, "EntityKeyIndexStatus")));
     else if (key)
@@ -399,13 +430,18 @@ static void check_table(struct d365_pf *pf, const json_t *r)
                     json_string_value(json_object_get(k, "SchemaName")));
     if (pf->privileges) {
         missing_privileges(pf, r, json_string_value(json_object_get(e, "SchemaName")), absent, sizeof absent);
-        snprintf(fix, sizeof fix, "add %s to a security role of the application user (Power Platform admin center: "
-                 "Environments > the environment > Settings > Users + permissions > Security roles)", absent);
+        snprintf(fix, sizeof fix,
+                 "add %s to a security role of the application user (Power Platform admin center: "
+                 "Environments > the environment > Settings > Users + permissions > Security roles)",
+                 absent);
         if (*absent)
             d365_pf_add(pf, wf, "privileges", 0, fix, "the application user lacks %s", absent);
         else
-            d365_pf_add(pf, wf, "privileges", 1, NULL, "the application user may %s %s", read && write ? "read and write"
-                        : write ? "write" : "read", name);
+            d365_pf_add(pf, wf, "privileges", 1, NULL, "the application user may %s %s",
+                        read && write ? "read and write"
+                        : write       ? "write"
+                                      : "read",
+                        name);
     }
 }
 
@@ -416,28 +452,33 @@ static void check_rows(struct d365_pf *pf, const char *wf)
     char list[1024] = "", *path = NULL;
     size_t i, n = 0;
     long long total = 0;
-    json_array_foreach(pf->needs, i, r)
-    {
+    json_array_foreach (pf->needs, i, r) {
         const json_t *state = json_object_get(pf->org, json_string_value(json_object_get(r, "name")));
         const char *logical = json_string_value(json_object_get(json_object_get(state, "entity"), "LogicalName"));
         json_t *doc = NULL;
-        if (strcmp(json_string_value(json_object_get(r, "workflow")), wf) || !json_is_true(json_object_get(r, "read")) ||
-            !logical || asprintf(&path, "RetrieveTotalRecordCount(EntityNames=@p1)?@p1=%%5B%%22%s%%22%%5D", logical) < 0)
+        if (strcmp(json_string_value(json_object_get(r, "workflow")), wf) ||
+            !json_is_true(json_object_get(r, "read")) || !logical ||
+            asprintf(&path, "RetrieveTotalRecordCount(EntityNames=@p1)?@p1=%%5B%%22%s%%22%%5D", logical) < 0)
             continue;
         if (d365_pf_request(pf, "GET", path, NULL, &doc) == CS_OK) {
-            long long rows = json_integer_value(json_array_get(
-                json_object_get(json_object_get(doc, "EntityRecordCountCollection"), "Values"), 0));
+            long long rows = json_integer_value(
+                json_array_get(json_object_get(json_object_get(doc, "EntityRecordCountCollection"), "Values"), 0));
             total += rows;
-            n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s %lld", n ? ", " : "", logical, rows);
+            n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s %lld", n ? ", " : "", logical,
+                                  rows);
         }
         json_decref(doc);
         free(path);
     }
     if (n) {
         json_t *item;
-        d365_pf_add(pf, wf, "initial load", 1, NULL, "%lld rows (%s); Adobe's guardrail is 15,000,000 for an initial "
-                    "load%s", total, list, total > INITIAL_LOAD_GUARDRAIL ? ": over it, split the load (filters) or "
-                    "plan it with Adobe" : "");
+        d365_pf_add(pf, wf, "initial load", 1, NULL,
+                    "%lld rows (%s); Adobe's guardrail is 15,000,000 for an initial "
+                    "load%s",
+                    total, list,
+                    total > INITIAL_LOAD_GUARDRAIL ? ": over it, split the load (filters) or "
+                                                     "plan it with Adobe"
+                                                   : "");
         item = json_array_get(pf->out, json_array_size(pf->out) - 1);
         if (total > INITIAL_LOAD_GUARDRAIL)
             json_object_set_new(item, "warning", json_true());
@@ -449,9 +490,9 @@ static void run_checks(struct d365_pf *pf)
     const json_t *r;
     size_t i;
     read_privileges(pf);
-    json_array_foreach(pf->needs, i, r) check_table(pf, r);
-    json_array_foreach(pf->needs, i, r)
-    {
+    json_array_foreach (pf->needs, i, r)
+        check_table(pf, r);
+    json_array_foreach (pf->needs, i, r) {
         const char *wf = json_string_value(json_object_get(r, "workflow"));
         int first = 1;
         for (size_t k = 0; k < i; k++)

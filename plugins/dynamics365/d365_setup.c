@@ -54,9 +54,10 @@ static json_t *column_body(const char *name, const json_t *want)
         json_object_set_new(b, "@odata.type", json_string("Microsoft.Dynamics.CRM.BooleanAttributeMetadata"));
         json_object_set_new(b, "AttributeType", json_string("Boolean"));
         json_object_set_new(b, "DefaultValue", json_false());
-        json_object_set_new(b, "OptionSet", json_pack("{s:{s:i, s:o}, s:{s:i, s:o}, s:s}", "TrueOption", "Value", 1,
-                                                      "Label", label("Yes"), "FalseOption", "Value", 0, "Label",
-                                                      label("No"), "OptionSetType", "Boolean"));
+        json_object_set_new(b, "OptionSet",
+                            json_pack("{s:{s:i, s:o}, s:{s:i, s:o}, s:s}", "TrueOption", "Value", 1, "Label",
+                                      label("Yes"), "FalseOption", "Value", 0, "Label", label("No"), "OptionSetType",
+                                      "Boolean"));
     } else if (!strcmp(type, "integer") || !strcmp(type, "decimal") || !strcmp(type, "double")) {
         const char *native = !strcmp(type, "integer") ? "Integer" : !strcmp(type, "decimal") ? "Decimal" : "Double";
         char odt[80];
@@ -72,15 +73,16 @@ static json_t *column_body(const char *name, const json_t *want)
 
 static json_t *table_body(const char *name, int activity)
 {
-    json_t *primary = json_pack("{s:s, s:s, s:b, s:i, s:o, s:{s:s}}", "@odata.type",
-                                "Microsoft.Dynamics.CRM.StringAttributeMetadata", "AttributeType", "String",
-                                "IsPrimaryName", 1, "MaxLength", 200, "DisplayName", label(activity ? "Subject" : "Name"),
-                                "FormatName", "Value", "Text");
+    json_t *primary =
+        json_pack("{s:s, s:s, s:b, s:i, s:o, s:{s:s}}", "@odata.type", "Microsoft.Dynamics.CRM.StringAttributeMetadata",
+                  "AttributeType", "String", "IsPrimaryName", 1, "MaxLength", 200, "DisplayName",
+                  label(activity ? "Subject" : "Name"), "FormatName", "Value", "Text");
     char plural[200], primary_name[200];
     snprintf(plural, sizeof plural, "%ss", name);
     snprintf(primary_name, sizeof primary_name, "%s_name", name);
     json_object_set_new(primary, "SchemaName", json_string(activity ? "Subject" : primary_name));
-    json_object_set_new(primary, "RequiredLevel", json_pack("{s:s}", "Value", activity ? "ApplicationRequired" : "None"));
+    json_object_set_new(primary, "RequiredLevel",
+                        json_pack("{s:s}", "Value", activity ? "ApplicationRequired" : "None"));
     return json_pack("{s:s, s:s, s:o, s:o, s:s, s:b, s:b, s:b, s:b, s:[o]}", "@odata.type",
                      "Microsoft.Dynamics.CRM.EntityMetadata", "SchemaName", name, "DisplayName", label(name),
                      "DisplayCollectionName", label(plural), "OwnershipType", "UserOwned", "IsActivity", activity,
@@ -117,9 +119,11 @@ static int step(struct d365_pf *pf, const char *wf, const char *what, const char
     done = d365_pf_request(pf, method, path, body, NULL) == CS_OK;
     privilege_named(pf->why, privilege, sizeof privilege);
     if (*privilege)
-        snprintf(fix, sizeof fix, "give the application user a security role with the privilege %s (Power "
+        snprintf(fix, sizeof fix,
+                 "give the application user a security role with the privilege %s (Power "
                  "Platform admin center: Environments > the environment > Settings > Security roles; System "
-                 "Customizer has it), then run setup again", privilege);
+                 "Customizer has it), then run setup again",
+                 privilege);
     else
         snprintf(fix, sizeof fix, "correct what the service names, then run setup again (what was created stays)");
     if (done)
@@ -157,9 +161,11 @@ static void wait_for_key(struct d365_pf *pf, const char *wf, const char *name, c
     if (!strcmp(status, "Active"))
         d365_pf_add(pf, wf, "alternate key index", 1, NULL, "%s: the key's index is Active", logical);
     else
-        d365_pf_add(pf, wf, "alternate key index", 0, !strcmp(status, "Failed")
-                    ? "rows repeat a value of the key: remove the duplicates, then reactivate the key (Power Apps: "
-                      "Tables > Keys)" : "run setup again later: it waits for the index again",
+        d365_pf_add(pf, wf, "alternate key index", 0,
+                    !strcmp(status, "Failed")
+                        ? "rows repeat a value of the key: remove the duplicates, then reactivate the key (Power Apps: "
+                          "Tables > Keys)"
+                        : "run setup again later: it waits for the index again",
                     "%s: the key's index is %s", logical, status);
 }
 
@@ -172,7 +178,8 @@ static int activity_lookup(const char *col)
 /* Create what requirement `r` (a table written) lacks: the table, its columns, its key. */
 static void set_up_written(struct d365_pf *pf, const json_t *r, const json_t *state)
 {
-    const char *wf = json_string_value(json_object_get(r, "workflow")), *name = json_string_value(json_object_get(r, "name"));
+    const char *wf = json_string_value(json_object_get(r, "workflow")),
+               *name = json_string_value(json_object_get(r, "name"));
     const json_t *e = json_object_get(state, "entity"), *key = json_object_get(r, "key"), *k;
     const char *col;
     int activity = e ? json_is_true(json_object_get(e, "IsActivity")) : json_is_true(json_object_get(r, "activity"));
@@ -190,26 +197,28 @@ static void set_up_written(struct d365_pf *pf, const json_t *r, const json_t *st
         json_decref(body);
         d365_pf_forget(pf, name);
         state = NULL; /* --dry-run: nothing was created, every column is to be */
-        if (!(pf->flags & CS_PREFLIGHT_DRY_RUN) && (d365_pf_table(pf, name, (json_t **)&state) != CS_OK ||
-                                                   !json_object_get(state, "entity"))) {
+        if (!(pf->flags & CS_PREFLIGHT_DRY_RUN) &&
+            (d365_pf_table(pf, name, (json_t **)&state) != CS_OK || !json_object_get(state, "entity"))) {
             d365_pf_add(pf, wf, what, 0, "run setup again", "created, but not found afterwards: %s", pf->why);
             return;
         }
     }
     snprintf(path, sizeof path, "EntityDefinitions(LogicalName='%s')/Attributes", logical);
-    json_object_foreach((json_t *)json_object_get(r, "columns"), col, want)
-    {
+    json_object_foreach ((json_t *)json_object_get(r, "columns"), col, want) {
         const char *native = state ? d365_pf_attr_type(state, col) : NULL;
         if (native && !d365_pf_compatible(want, native)) {
             snprintf(what, sizeof what, "column %s.%s", logical, col);
-            d365_pf_add(pf, wf, what, 0, "crmsync never alters a column: give the column another name in the "
-                        "configuration, or change it in Power Apps", "it exists as %s, not %s", native,
-                        json_string_value(json_object_get(want, "type")));
+            d365_pf_add(pf, wf, what, 0,
+                        "crmsync never alters a column: give the column another name in the "
+                        "configuration, or change it in Power Apps",
+                        "it exists as %s, not %s", native, json_string_value(json_object_get(want, "type")));
         } else if (!native && !(activity && activity_lookup(col))) {
             snprintf(what, sizeof what, "create column %s.%s", logical, col);
             if (!(body = column_body(col, want)))
-                d365_pf_add(pf, wf, what, 0, "create the lookup in Power Apps (Tables > the table > Columns > New, "
-                            "type Lookup)", "setup does not create lookup columns");
+                d365_pf_add(pf, wf, what, 0,
+                            "create the lookup in Power Apps (Tables > the table > Columns > New, "
+                            "type Lookup)",
+                            "setup does not create lookup columns");
             else
                 step(pf, wf, what, "POST", path, body);
             json_decref(body);
@@ -223,8 +232,10 @@ static void set_up_written(struct d365_pf *pf, const json_t *r, const json_t *st
             return;
     }
     k = state ? d365_pf_key(state, key) : NULL;
-    if (k && !strcmp(json_string_value(json_object_get(k, "EntityKeyIndexStatus")) ?
-                     json_string_value(json_object_get(k, "EntityKeyIndexStatus")) : "Active", "Active"))
+    if (k && !strcmp(json_string_value(json_object_get(k, "EntityKeyIndexStatus"))
+                         ? json_string_value(json_object_get(k, "EntityKeyIndexStatus"))
+                         : "Active",
+                     "Active"))
         return;
     if (!k) {
         snprintf(what, sizeof what, "create alternate key of %s", logical);
@@ -244,7 +255,8 @@ static void set_up_written(struct d365_pf *pf, const json_t *r, const json_t *st
 /* Turn change tracking on for a table read: the whole definition read, then PUT back. */
 static void set_up_read(struct d365_pf *pf, const json_t *r, const json_t *state)
 {
-    const char *wf = json_string_value(json_object_get(r, "workflow")), *name = json_string_value(json_object_get(r, "name"));
+    const char *wf = json_string_value(json_object_get(r, "workflow")),
+               *name = json_string_value(json_object_get(r, "name"));
     const json_t *e = json_object_get(state, "entity");
     const char *logical = json_string_value(json_object_get(e, "LogicalName"));
     json_t *md = NULL;
@@ -275,8 +287,7 @@ cs_status d365_setup(struct d365_pf *pf)
     const json_t *r;
     json_t *state;
     size_t i;
-    json_array_foreach(pf->needs, i, r)
-    {
+    json_array_foreach (pf->needs, i, r) {
         const char *name = json_string_value(json_object_get(r, "name"));
         if (d365_pf_table(pf, name, &state) != CS_OK) {
             d365_pf_add(pf, json_string_value(json_object_get(r, "workflow")), "read the org", 0,
