@@ -174,7 +174,7 @@ static void gate_give(struct cshttp_gate *g, size_t n)
 void cshttp_response_clear(struct cshttp_response *r)
 {
     free(r->body);
-    json_decref(r->headers);
+    free(r->headers);
     memset(r, 0, sizeof *r);
     r->retry_after_ms = -1;
 }
@@ -209,19 +209,79 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* The value of header `name` (lower case) in r's "name\0value\0" pairs, or NULL. */
+static char *header_find(const struct cshttp_response *r, const char *name, size_t name_len)
+{
+    for (size_t at = 0; at < r->headers_len;) {
+        char *n = r->headers + at, *v = n + strlen(n) + 1;
+        if (strlen(n) == name_len && memcmp(n, name, name_len) == 0)
+            return v;
+        at = (size_t)(v - r->headers) + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+/* Append the pair name, value to r's headers. -1 when out of memory. */
+static int header_append(struct cshttp_response *r, const char *name, size_t name_len, const char *v1,
+                         size_t v1_len, const char *v2, size_t v2_len)
+{
+    size_t need = r->headers_len + name_len + v1_len + v2_len + 2;
+    if (need > r->headers_cap) {
+        size_t cap = r->headers_cap ? r->headers_cap : 512;
+        char *grown;
+        while (cap < need)
+            cap *= 2;
+        if (!(grown = realloc(r->headers, cap)))
+            return -1;
+        r->headers = grown;
+        r->headers_cap = cap;
+    }
+    memcpy(r->headers + r->headers_len, name, name_len);
+    r->headers[r->headers_len += name_len] = '\0';
+    r->headers_len++;
+    memcpy(r->headers + r->headers_len, v1, v1_len);
+    memcpy(r->headers + r->headers_len + v1_len, v2, v2_len);
+    r->headers[r->headers_len += v1_len + v2_len] = '\0';
+    r->headers_len++;
+    return 0;
+}
+
+/* Keep the header `name: value` (repeated headers combine into one comma-separated value, RFC 9110
+ * 5.3, e.g. several Link lines). */
+static void header_keep(struct cshttp_response *r, const char *name, size_t name_len, const char *value,
+                        size_t value_len)
+{
+    char *prev = header_find(r, name, name_len), *joined;
+    size_t prev_len, pair_at, pair_len;
+    if (!prev) {
+        header_append(r, name, name_len, value, value_len, "", 0);
+        return;
+    }
+    /* the earlier pair goes, and the joined value is appended */
+    prev_len = strlen(prev);
+    pair_at = (size_t)(prev - r->headers) - name_len - 1;
+    pair_len = name_len + prev_len + 2;
+    if (!(joined = malloc(prev_len + 2)))
+        return;
+    memcpy(joined, prev, prev_len);
+    memcpy(joined + prev_len, ", ", 2);
+    memmove(r->headers + pair_at, r->headers + pair_at + pair_len, r->headers_len - pair_at - pair_len);
+    r->headers_len -= pair_len;
+    header_append(r, name, name_len, joined, prev_len + 2, value, value_len);
+    free(joined);
+}
+
 static size_t on_header(char *buffer, size_t size, size_t nitems, void *userdata)
 {
-    json_t *headers = userdata;
+    struct cshttp_response *r = userdata;
     size_t n = size * nitems, name_len, value_start, value_end;
     char *colon = memchr(buffer, ':', n), name[128];
-    const char *prev;
     if (!colon || (name_len = (size_t)(colon - buffer)) >= sizeof name)
         return n; /* the status line, or a header too long to be one we read */
     if (strncmp(buffer, "HTTP/", 5) == 0)
         return n;
     for (size_t i = 0; i < name_len; i++)
         name[i] = (char)tolower((unsigned char)buffer[i]);
-    name[name_len] = '\0';
     value_start = name_len + 1;
     while (value_start < n && (buffer[value_start] == ' ' || buffer[value_start] == '\t'))
         value_start++;
@@ -229,15 +289,7 @@ static size_t on_header(char *buffer, size_t size, size_t nitems, void *userdata
     while (value_end > value_start && (buffer[value_end - 1] == '\r' || buffer[value_end - 1] == '\n' ||
                                        buffer[value_end - 1] == ' '))
         value_end--;
-    /* repeated headers combine into one comma-separated value (RFC 9110 5.3), e.g. several Link lines */
-    if ((prev = json_string_value(json_object_get(headers, name)))) {
-        char *joined = NULL;
-        if (asprintf(&joined, "%s, %.*s", prev, (int)(value_end - value_start), buffer + value_start) >= 0)
-            json_object_set_new(headers, name, json_string(joined));
-        free(joined);
-    } else {
-        json_object_set_new(headers, name, json_stringn(buffer + value_start, value_end - value_start));
-    }
+    header_keep(r, name, name_len, buffer + value_start, value_end - value_start);
     return n;
 }
 
@@ -271,9 +323,18 @@ struct transfer {
     char errbuf[CURL_ERROR_SIZE];
 };
 
+static void set_common_options(struct cshttp_client *c, CURL *h);
+
+/* An easy handle with the client's common options: one kept from an earlier request (its options stay
+ * set; transfer_start sets every option that differs between requests), or a new one. */
 static CURL *easy_take(struct cshttp_client *c)
 {
-    return c->n_idle ? c->idle[--c->n_idle] : curl_easy_init();
+    CURL *h;
+    if (c->n_idle)
+        return c->idle[--c->n_idle];
+    if ((h = curl_easy_init()))
+        set_common_options(c, h);
+    return h;
 }
 
 static void easy_keep(struct cshttp_client *c, CURL *h)
@@ -288,11 +349,16 @@ static void easy_keep(struct cshttp_client *c, CURL *h)
         c->idle = grown;
         c->cap_idle = cap;
     }
-    curl_easy_reset(h);
+    /* what pointed into the ended transfer goes; the rest of the options serve the next request */
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, NULL);
     c->idle[c->n_idle++] = h;
 }
 
-static void set_common_options(struct cshttp_client *c, CURL *h, const char *url)
+static void set_common_options(struct cshttp_client *c, CURL *h)
 {
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -302,10 +368,10 @@ static void set_common_options(struct cshttp_client *c, CURL *h, const char *url
     curl_easy_setopt(h, CURLOPT_USERAGENT, "crmsync/" CRMSYNC_VERSION);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms > 0 ? c->opts.connect_timeout_ms : 10000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms > 0 ? c->opts.timeout_ms : 60000L);
-    /* HTTP/2 where TLS offers it; new requests then wait to share a connection being set up */
+    /* HTTP/2 where TLS offers it */
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    if (strncmp(url, "https:", 6) == 0)
-        curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     if (c->ca_bundle)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_bundle);
 }
@@ -320,25 +386,23 @@ static int transfer_start(struct cshttp_client *c, struct transfer *t)
         return -1;
     }
     t->easy = h;
-    set_common_options(c, h, k->url);
     for (size_t i = 0; k->headers && k->headers[i]; i++)
         t->list = curl_slist_append(t->list, k->headers[i]);
     t->list = curl_slist_append(t->list, "Expect:"); /* no 100-continue round trip */
     curl_easy_setopt(h, CURLOPT_URL, k->url);
+    /* new requests wait to share a connection being set up where it may offer HTTP/2 */
+    curl_easy_setopt(h, CURLOPT_PIPEWAIT, strncmp(k->url, "https:", 6) == 0 ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, k->method);
-    if (strcmp(k->method, "GET") == 0)
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    else if (strcmp(k->method, "HEAD") == 0)
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L); /* a GET, no body, whatever the handle sent before */
+    if (strcmp(k->method, "HEAD") == 0)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     if (k->body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, k->body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)k->body_len);
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t->body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, k->r.headers);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &k->r);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(h, CURLOPT_PRIVATE, t);
     if (curl_multi_add_handle(c->multi, h) != CURLM_OK) {
@@ -413,7 +477,6 @@ static void perform(struct cshttp_client *c, struct cshttp_gate *g, struct cshtt
     for (size_t i = 0; i < n; i++) {
         cshttp_response_clear(&calls[i].r);
         calls[i].unsent = 0;
-        calls[i].r.headers = json_object();
         if (ts)
             ts[i].call = &calls[i];
     }
@@ -477,12 +540,72 @@ int cshttp_request(struct cshttp_client *c, const char *method, const char *url,
     return request_one(c, c->opts.gate, method, url, headers, body, body_len, r);
 }
 
-/* A call started by cshttp_start: its transfer while it is in the multi, or to send at cshttp_finish. */
+/* A call started by cshttp_start: its transfer while it is in the multi, or to send at cshttp_finish, and
+ * the copies of its request. */
 struct cshttp_pending {
+    struct cshttp_client *client;
     struct transfer t; /* t.easy is NULL once the transfer has ended (or was never started) */
-    struct cshttp_call call;
-    int started; /* holds a slot of the gate */
+    struct cshttp_call call; /* its strings are the copies below */
+    int started;             /* holds a slot of the gate */
+    char *method, *url, *body;
+    char **lines; /* NULL-terminated */
 };
+
+/* Wipe (they may carry a token) and free NULL-terminated header lines. */
+static void lines_free(char **lines)
+{
+    for (size_t i = 0; lines && lines[i]; i++) {
+        memset(lines[i], 0, strlen(lines[i]));
+        free(lines[i]);
+    }
+    free(lines);
+}
+
+/* A copy of NULL-terminated header lines (NULL: none), or NULL when out of memory. */
+static char **lines_copy(const char *const *lines)
+{
+    size_t n = 0;
+    char **out;
+    while (lines && lines[n])
+        n++;
+    if (!(out = calloc(n + 1, sizeof *out)))
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!(out[i] = strdup(lines[i]))) {
+            lines_free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* p's copies of req's strings, its call pointing to them. -1 when out of memory. */
+static int pending_copy(struct cshttp_pending *p, const struct cshttp_call *req)
+{
+    if (!(p->method = strdup(req->method)) || !(p->url = strdup(req->url)) || !(p->lines = lines_copy(req->headers)))
+        return -1;
+    if (req->body) {
+        if (!(p->body = malloc(req->body_len + 1)))
+            return -1;
+        memcpy(p->body, req->body, req->body_len);
+        p->body[req->body_len] = '\0';
+    }
+    p->call = (struct cshttp_call){.method = p->method, .url = p->url, .headers = (const char *const *)p->lines,
+                                   .body = p->body, .body_len = req->body_len};
+    p->call.r.retry_after_ms = -1;
+    p->t.call = &p->call;
+    return 0;
+}
+
+static void pending_release(struct cshttp_pending *p)
+{
+    free(p->method);
+    free(p->url);
+    free(p->body);
+    lines_free(p->lines);
+    cshttp_response_clear(&p->call.r);
+    free(p);
+}
 
 struct cshttp_pending *cshttp_start(struct cshttp_client *c, const struct cshttp_call *req)
 {
@@ -490,12 +613,9 @@ struct cshttp_pending *cshttp_start(struct cshttp_client *c, const struct cshttp
     int64_t paused;
     if (!p)
         return NULL;
-    p->call = *req;
-    memset(&p->call.r, 0, sizeof p->call.r);
-    p->call.r.retry_after_ms = -1;
-    p->t.call = &p->call;
-    if (!(p->call.r.headers = json_object())) {
-        free(p);
+    p->client = c;
+    if (pending_copy(p, req) != 0) {
+        pending_release(p);
         return NULL;
     }
     if (gate_take(c->opts.gate, 1, 0, &paused) == 0)
@@ -508,8 +628,9 @@ struct cshttp_pending *cshttp_start(struct cshttp_client *c, const struct cshttp
     return p;
 }
 
-void cshttp_finish(struct cshttp_client *c, struct cshttp_pending *p, struct cshttp_response *r)
+void cshttp_finish(struct cshttp_pending *p, struct cshttp_response *r)
 {
+    struct cshttp_client *c = p->client;
     cshttp_response_clear(r);
     if (!p->started)
         perform(c, c->opts.gate, &p->call, 1);
@@ -521,24 +642,34 @@ void cshttp_finish(struct cshttp_client *c, struct cshttp_pending *p, struct csh
     }
     if (p->started)
         gate_give(c->opts.gate, 1);
+    p->started = 0;
     *r = p->call.r;
-    free(p);
+    memset(&p->call.r, 0, sizeof p->call.r);
 }
 
-void cshttp_cancel(struct cshttp_client *c, struct cshttp_pending *p)
+const char *cshttp_pending_url(const struct cshttp_pending *p)
+{
+    return p->url;
+}
+
+const char *const *cshttp_pending_headers(const struct cshttp_pending *p)
+{
+    return (const char *const *)p->lines;
+}
+
+void cshttp_pending_free(struct cshttp_pending *p)
 {
     if (!p)
         return;
     if (p->t.easy) {
-        curl_multi_remove_handle(c->multi, p->t.easy);
+        curl_multi_remove_handle(p->client->multi, p->t.easy);
         curl_easy_cleanup(p->t.easy);
         curl_slist_free_all(p->t.list);
         free(p->t.body.data);
     }
     if (p->started)
-        gate_give(c->opts.gate, 1);
-    cshttp_response_clear(&p->call.r);
-    free(p);
+        gate_give(p->client->opts.gate, 1);
+    pending_release(p);
 }
 
 void cshttp_count_call(void *counter, long status)
@@ -561,7 +692,7 @@ json_t *cshttp_response_json(const struct cshttp_response *r)
 
 const char *cshttp_response_header(const struct cshttp_response *r, const char *name)
 {
-    return json_string_value(json_object_get(r->headers, name));
+    return header_find(r, name, strlen(name));
 }
 
 cs_status cshttp_classify(const struct cshttp_response *r)

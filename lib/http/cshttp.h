@@ -58,7 +58,8 @@ struct cshttp_response {
     long status;            /* HTTP status, 0 when no response arrived */
     char *body;             /* NUL-terminated, never NULL after a request */
     size_t body_len;
-    json_t *headers;        /* lower-case name -> value (repeated headers joined with ", ") */
+    char *headers;          /* "name\0value\0" pairs, names in lower case (read with cshttp_response_header) */
+    size_t headers_len, headers_cap;
     int64_t retry_after_ms; /* Retry-After in ms (delta-seconds or HTTP date), -1 when absent */
     char error[256];        /* transport error text when status == 0 */
 };
@@ -103,20 +104,24 @@ void cshttp_request_all(struct cshttp_client *c, struct cshttp_call *calls, size
 struct cshttp_pending;
 
 /*
- * Start `req` (its members are copied; the strings they point to must stay valid until the call is
- * finished or cancelled; req->r is not used) and return at once: on a kept-alive connection the request
- * is on its way while the caller does other work. When the gate has no room or is paused, it is sent
- * at cshttp_finish instead. NULL on allocation failure. While calls are pending on a client, the client
- * is used for nothing but cshttp_start, cshttp_finish and cshttp_cancel (give pending calls a client
- * of their own).
+ * Start `req` on `c` and return at once: on a kept-alive connection the request is on its way while the
+ * caller does other work. Its method, URL, header lines and body are copied and kept with the call
+ * (req->r is not used), so that the caller's strings may go at once and the request can be sent again
+ * after its answer (cshttp_pending_url, cshttp_pending_headers). When the gate has no room or is paused,
+ * it is sent at cshttp_finish instead. NULL on allocation failure. While calls are pending on a client,
+ * the client is used for nothing but these calls (give pending calls a client of their own).
  */
 struct cshttp_pending *cshttp_start(struct cshttp_client *c, const struct cshttp_call *req);
 /* Wait for the answer of `p` (sending it now if it could not start) into *r (cleared first, as for
  * cshttp_request; r->status 0 with r->error on a transport failure, or r->retry_after_ms when the gate
- * was paused), and free `p`. */
-void cshttp_finish(struct cshttp_client *c, struct cshttp_pending *p, struct cshttp_response *r);
-/* Abandon `p` (NULL is fine): its transfer is dropped and `p` freed. */
-void cshttp_cancel(struct cshttp_client *c, struct cshttp_pending *p);
+ * was paused). `p` keeps its request until cshttp_pending_free. */
+void cshttp_finish(struct cshttp_pending *p, struct cshttp_response *r);
+/* The URL and the NULL-terminated header lines `p` was started with (its own copies). */
+const char *cshttp_pending_url(const struct cshttp_pending *p);
+const char *const *cshttp_pending_headers(const struct cshttp_pending *p);
+/* Free `p` (NULL is fine), abandoning its transfer if it is still under way; its header lines, which may
+ * carry a token, are wiped first. */
+void cshttp_pending_free(struct cshttp_pending *p);
 
 /* A gate for one connection: at most max_in_flight (>= 1) requests at once. NULL on allocation failure. */
 struct cshttp_gate *cshttp_gate_new(int max_in_flight);

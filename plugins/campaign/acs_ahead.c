@@ -31,7 +31,7 @@ void acs_ahead_start(struct acs *a, const char *since, const char *url)
 {
     struct acs_ahead *h = &a->ahead;
     struct acs_link *l = &h->links[h->newest = (h->newest + 1) % ACS_AHEAD_LINKS];
-    acs_call_cancel(h->call);
+    cshttp_pending_free(h->call);
     h->call = NULL;
     forget_link(l);
     if (!since || !url || (!h->http && !(h->http = cshttp_client_new(&a->http_opts))))
@@ -56,7 +56,7 @@ int acs_ahead_take(struct acs *a, const char *url, struct cshttp_response *r, cs
 
 void acs_ahead_free(struct acs_ahead *h)
 {
-    acs_call_cancel(h->call);
+    cshttp_pending_free(h->call);
     h->call = NULL;
     for (size_t i = 0; i < ACS_AHEAD_LINKS; i++)
         forget_link(&h->links[i]);

@@ -251,58 +251,29 @@ int acs_is_stale_pkey(const struct cshttp_response *r)
                                 !strstr(r->body, "enumeration"));
 }
 
-/* A journal GET started ahead of its use: the strings its headers point to live here. */
-struct acs_pending {
-    struct cshttp_client *client;
-    struct cshttp_pending *call;
-    char *url, *token;
-    char auth[4096], key[512], org[512];
+struct cshttp_pending *acs_call_start(struct acs *a, struct cshttp_client *c, const char *url)
+{
     const char *lines[7];
-};
-
-static void pending_free(struct acs_pending *p)
-{
-    free(p->url);
-    cshttp_token_drop(p->token);
-    memset(p->auth, 0, sizeof p->auth);
-    free(p);
-}
-
-struct acs_pending *acs_call_start(struct acs *a, struct cshttp_client *c, const char *url)
-{
-    struct acs_pending *p = calloc(1, sizeof *p);
+    char *tok = NULL, auth[4096], key[512], org[512];
     int64_t ra;
-    if (!p)
-        return NULL;
-    p->client = c;
-    if (!(p->url = strdup(url)) ||
-        cshttp_token_get(a->token, a->http, 0, NULL, &p->token, &ra, a->err, sizeof a->err) != CS_OK)
-        goto fail;
-    call_headers(a, p->token, 0, 1, p->lines, p->auth, p->key, p->org);
-    if (!(p->call = cshttp_start(c, &(struct cshttp_call){.method = "GET", .url = p->url, .headers = p->lines})))
-        goto fail;
+    struct cshttp_pending *p = NULL;
+    if (cshttp_token_get(a->token, a->http, 0, NULL, &tok, &ra, a->err, sizeof a->err) == CS_OK) {
+        call_headers(a, tok, 0, 1, lines, auth, key, org);
+        p = cshttp_start(c, &(struct cshttp_call){.method = "GET", .url = url, .headers = lines});
+        memset(auth, 0, sizeof auth);
+    }
+    cshttp_token_drop(tok);
     return p;
-fail:
-    pending_free(p);
-    return NULL;
 }
 
-cs_status acs_call_finish(struct acs *a, struct acs_pending *p, struct cshttp_response *r)
+cs_status acs_call_finish(struct acs *a, struct cshttp_pending *p, struct cshttp_response *r)
 {
     cs_status st = CS_OK;
-    cshttp_finish(p->client, p->call, r);
+    cshttp_finish(p, r);
     if (r->status == 401 || r->status == 0) /* an expired token or a dropped connection: once more, now */
-        st = acs_call(a, "GET", p->url, NULL, 1, r);
+        st = acs_call(a, "GET", cshttp_pending_url(p), NULL, 1, r);
     else if (r->status == 403)
         refusal(a, r, 1), st = CS_FATAL;
-    pending_free(p);
+    cshttp_pending_free(p);
     return st;
-}
-
-void acs_call_cancel(struct acs_pending *p)
-{
-    if (!p)
-        return;
-    cshttp_cancel(p->client, p->call);
-    pending_free(p);
 }

@@ -72,15 +72,21 @@ static cs_status cache_put(struct acs *a, const char *kvkey, const char *hash, c
     return st;
 }
 
+/* FNV-1a 64 over the bytes of canonical JSON as the dump hands them over (no text is built). */
+static int hash_bytes(const char *buf, size_t len, void *data)
+{
+    uint64_t *h = data;
+    for (size_t i = 0; i < len; i++)
+        *h = (*h ^ (unsigned char)buf[i]) * 0x100000001b3ULL;
+    return 0;
+}
+
 /* FNV-1a 64 of the body as canonical JSON (sorted keys), which covers fields, values and link keys. */
 static void body_hash(const json_t *body, char out[24])
 {
-    char *s = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
     uint64_t h = 0xcbf29ce484222325ULL;
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++)
-        h = (h ^ *p) * 0x100000001b3ULL;
+    json_dump_callback(body, hash_bytes, &h, JSON_COMPACT | JSON_SORT_KEYS);
     snprintf(out, 24, "%016" PRIx64, h);
-    free(s);
 }
 
 /* The URL that looks `key` up through the target's filter (new; NULL when out of memory). */
@@ -337,11 +343,23 @@ static void job_end(struct acs *a, struct job *j, cs_status st)
     }
 }
 
-/* This attempt's body: the links resolved (again, past the cache, when `fresh`). */
+/* Can the record's body hold links (the target's or the record's own)? */
+static int has_links(const struct job *j)
+{
+    return j->t->links || cs_record_links(j->rec);
+}
+
+/* This attempt's body: the links resolved (again, past the cache, when `fresh`), each replacing a member
+ * of a copy of the body; a body without links is sent as it is (write_call copies it before leaving a
+ * member out). */
 static cs_status job_body(struct acs *a, struct job *j, int fresh)
 {
     json_decref(j->send);
-    if (!(j->send = json_deep_copy(j->body))) {
+    if (!has_links(j)) {
+        j->send = json_incref(j->body);
+        return CS_OK;
+    }
+    if (!(j->send = json_copy(j->body))) {
         acs_fail(a, 0, "out of memory");
         return CS_RETRY;
     }
@@ -479,8 +497,13 @@ static int write_call(struct acs *a, struct job *j, struct cshttp_call *k)
     free(j->text);
     free(j->url);
     j->text = j->url = NULL;
-    if (!is_delete && j->c.pkey)
-        json_object_del(j->send, j->t->key); /* a custom key cannot be changed by PATCH; it is the same anyway */
+    if (!is_delete && j->c.pkey) { /* a custom key cannot be changed by PATCH; it is the same anyway */
+        json_t *own = j->send == j->body ? json_copy(j->body) : json_incref(j->send);
+        json_decref(j->send);
+        if (!(j->send = own))
+            return -1;
+        json_object_del(j->send, j->t->key);
+    }
     /* a create also carries the connection's organizational unit (org_unit) */
     if (!is_delete && !(sent = j->c.pkey ? json_incref(j->send) : acs_org_unit_body(a, j->t, j->send)))
         return -1;
@@ -613,7 +636,7 @@ static void job_settle(struct acs *a, struct job *j)
         cache_put(a, j->kvkey, j->hash, is_delete ? NULL : j->written) != CS_OK)
         job_end(a, j, CS_RETRY);
     /* only a record with links can have been held; a delete may end one that was */
-    if ((j->t->links || cs_record_links(j->rec) || is_delete) &&
+    if ((has_links(j) || is_delete) &&
         (j->st == CS_OK || j->st == CS_REJECT || (j->st == CS_RETRY && j->record_only)))
         track_held(a, j->t, cs_record_key(j->rec), j->st == CS_RETRY);
 }

@@ -69,7 +69,7 @@ struct acs_ahead {
         char *since, *url; /* a page read ended at position `since`; its Link rel="next" */
     } links[ACS_AHEAD_LINKS];
     size_t newest;            /* links[newest] is the last one kept */
-    struct acs_pending *call; /* the GET of links[newest].url under way, or NULL */
+    struct cshttp_pending *call; /* the GET of links[newest].url under way, or NULL */
 };
 
 struct acs {
@@ -132,11 +132,10 @@ cs_status acs_get_page(struct acs *a, const char *url, const char *what, const c
 /* The service said the PKey in the URL or body is not (or no longer) valid. */
 int acs_is_stale_pkey(const struct cshttp_response *r);
 /* A journal GET sent now on client `c` (used for nothing else while it is pending) and collected by
- * acs_call_finish, which answers as acs_call (a 401 or a lost connection sends it again on a->http);
- * or dropped by acs_call_cancel (NULL is fine). NULL when it could not start (no token, no memory). */
-struct acs_pending *acs_call_start(struct acs *a, struct cshttp_client *c, const char *url);
-cs_status acs_call_finish(struct acs *a, struct acs_pending *p, struct cshttp_response *r);
-void acs_call_cancel(struct acs_pending *p);
+ * acs_call_finish, which answers as acs_call (a 401 or a lost connection sends it again on a->http) and
+ * frees it; or dropped by cshttp_pending_free. NULL when it could not start (no token, no memory). */
+struct cshttp_pending *acs_call_start(struct acs *a, struct cshttp_client *c, const char *url);
+cs_status acs_call_finish(struct acs *a, struct cshttp_pending *p, struct cshttp_response *r);
 /* Record why the instance failed: a->err from a format. */
 void acs_fail(struct acs *a, long http, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* An href of an answer as an absolute URL (new; NULL when href is NULL or out of memory): Adobe's pages

@@ -45,8 +45,7 @@ struct d365_table {
     char *page_url;     /* the URL that returned the page */
     char *next_link, *delta_link;
     json_t *cursor_at;  /* the cursor the page state corresponds to */
-    struct d365_pending *ahead; /* the GET of next_link, started when the page arrived (or NULL) */
-    char *ahead_url;            /* the URL it fetches */
+    struct cshttp_pending *ahead; /* the GET of next_link, started when the page arrived (or NULL) */
     long page_no;       /* index of the page in the full sync in progress; -1 on a delta page */
     char tag[17];       /* names the stream's id set (d365_ids.c); carried in every cursor */
     int cycle_rows;     /* rows emitted since the last deltaLink was reached */
@@ -92,13 +91,11 @@ void d365_explain(struct d365 *d, const char *what, const struct cshttp_response
 
 /* A GET started now on client `c` with d365_call's headers (copied), answered at d365_call_finish.
  * NULL when it cannot start (out of memory, no token at hand): the caller sends it with d365_call. */
-struct d365_pending *d365_call_start(struct d365 *d, struct cshttp_client *c, const char *url,
-                                     const char *const *headers);
+struct cshttp_pending *d365_call_start(struct d365 *d, struct cshttp_client *c, const char *url,
+                                       const char *const *headers);
 /* The answer of a started GET, as d365_call's: a 401 (token refreshed) or a transport failure (e.g. the
- * request waited too long) sends it again with d365_call. Frees `p`. */
-cs_status d365_call_finish(struct d365 *d, struct d365_pending *p, const char *what, struct cshttp_response *r);
-/* Abandon a started GET (NULL is fine). */
-void d365_call_cancel(struct d365_pending *p);
+ * request waited too long) sends it again with d365_call. Frees `p`; cshttp_pending_free abandons one. */
+cs_status d365_call_finish(struct d365 *d, struct cshttp_pending *p, const char *what, struct cshttp_response *r);
 /* The bearer token (new: cshttp_token_drop it), fetching it when needed (`force`: again, unless it
  * changed since `seen`); on failure the reason is set. */
 cs_status d365_token(struct d365 *d, int force, const char *seen, char **token);

@@ -60,6 +60,9 @@ void d365_explain(struct d365 *d, const char *what, const struct cshttp_response
 
 #define MAX_LINES 16
 
+#define AUTH_PREFIX "Authorization: Bearer "
+#define ODATA_LINES 4 /* the lines odata_lines puts before the caller's */
+
 /* The header lines of a Web API request: `auth`, the OData lines, then `headers`; NULL-terminated. */
 static void odata_lines(const char *auth, const char *const *headers, const char *lines[MAX_LINES])
 {
@@ -77,7 +80,7 @@ static void odata_lines(const char *auth, const char *const *headers, const char
 static char *auth_line(struct d365 *d, const char *token)
 {
     char *auth = NULL;
-    if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+    if (asprintf(&auth, AUTH_PREFIX "%s", token) < 0) {
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return NULL;
     }
@@ -132,69 +135,38 @@ out:
 
 /* ---- a GET started now, answered later -------------------------------------------------------- */
 
-struct d365_pending {
-    struct cshttp_client *client;
-    struct cshttp_pending *call;
-    char *url, *auth, *token; /* the token the request carries (for a forced refresh after a 401) */
-    char *extra[MAX_LINES];   /* copies of the caller's header lines */
+struct cshttp_pending *d365_call_start(struct d365 *d, struct cshttp_client *c, const char *url,
+                                       const char *const *headers)
+{
     const char *lines[MAX_LINES];
-};
-
-static void pending_free(struct d365_pending *p)
-{
-    free(p->url);
-    cshttp_token_drop(p->auth);
-    cshttp_token_drop(p->token);
-    for (size_t i = 0; i < MAX_LINES && p->extra[i]; i++)
-        free(p->extra[i]);
-    free(p);
-}
-
-struct d365_pending *d365_call_start(struct d365 *d, struct cshttp_client *c, const char *url,
-                                     const char *const *headers)
-{
-    struct d365_pending *p = calloc(1, sizeof *p);
-    size_t n = 0;
-    if (!p)
-        return NULL;
-    p->client = c;
-    for (; headers && headers[n] && n < MAX_LINES - 5; n++)
-        if (!(p->extra[n] = strdup(headers[n])))
-            goto fail;
-    if (!(p->url = strdup(url)) || d365_token(d, 0, NULL, &p->token) != CS_OK || !(p->auth = auth_line(d, p->token)))
-        goto fail;
-    odata_lines(p->auth, (const char *const *)p->extra, p->lines);
-    if (!(p->call = cshttp_start(c, &(struct cshttp_call){.method = "GET", .url = p->url, .headers = p->lines})))
-        goto fail;
+    char *token = NULL, *auth = NULL;
+    struct cshttp_pending *p = NULL;
+    if (d365_token(d, 0, NULL, &token) == CS_OK && (auth = auth_line(d, token))) {
+        odata_lines(auth, headers, lines);
+        p = cshttp_start(c, &(struct cshttp_call){.method = "GET", .url = url, .headers = lines});
+    }
+    cshttp_token_drop(auth);
+    cshttp_token_drop(token);
     return p;
-fail:
-    pending_free(p);
-    return NULL;
 }
 
-cs_status d365_call_finish(struct d365 *d, struct d365_pending *p, const char *what, struct cshttp_response *r)
+cs_status d365_call_finish(struct d365 *d, struct cshttp_pending *p, const char *what, struct cshttp_response *r)
 {
+    const char *const *lines = cshttp_pending_headers(p);
     cs_status st;
-    cshttp_finish(p->client, p->call, r);
+    cshttp_finish(p, r);
     if (r->status == 401 || r->status == 0) {
         char *fresh = NULL;
         d->host->log(d->ctx, CS_LOG_INFO, "%s: %s for the page read ahead; sending it again", what,
                      r->status ? "HTTP 401" : r->error);
-        st = r->status ? d365_token(d, 1, p->token, &fresh) : CS_OK;
+        /* a refresh is forced unless another request replaced the token this one carried */
+        st = r->status ? d365_token(d, 1, lines[0] + strlen(AUTH_PREFIX), &fresh) : CS_OK;
         cshttp_token_drop(fresh);
         if (st == CS_OK)
-            st = d365_call(d, d->http, "GET", p->url, (const char *const *)p->extra, NULL, 0, what, r);
+            st = d365_call(d, d->http, "GET", cshttp_pending_url(p), lines + ODATA_LINES, NULL, 0, what, r);
     } else {
         st = answered(d, what, r);
     }
-    pending_free(p);
+    cshttp_pending_free(p);
     return st;
-}
-
-void d365_call_cancel(struct d365_pending *p)
-{
-    if (!p)
-        return;
-    cshttp_cancel(p->client, p->call);
-    pending_free(p);
 }

@@ -36,10 +36,8 @@
 /* Abandon the page being read ahead, if any. */
 static void ahead_drop(struct d365_table *t)
 {
-    d365_call_cancel(t->ahead);
-    free(t->ahead_url);
+    cshttp_pending_free(t->ahead);
     t->ahead = NULL;
-    t->ahead_url = NULL;
 }
 
 /* Start the GET of the page after the current one, so that it arrives while this one is committed.
@@ -49,8 +47,7 @@ static void ahead_start(struct d365 *d, struct d365_table *t, const char *const 
     ahead_drop(t);
     if (!t->next_link || (!d->ahead && !(d->ahead = cshttp_client_new(&d->http_opts))))
         return;
-    if ((t->ahead_url = strdup(t->next_link)) && !(t->ahead = d365_call_start(d, d->ahead, t->ahead_url, headers)))
-        ahead_drop(t);
+    t->ahead = d365_call_start(d, d->ahead, t->next_link, headers);
 }
 
 /* GET a page: the answer of the request started ahead when it is for `url`, else a request now. */
@@ -58,13 +55,12 @@ static cs_status get_page(struct d365 *d, struct d365_table *t, const char *url,
                           struct cshttp_response *r)
 {
     cs_status st;
-    if (!t->ahead || strcmp(t->ahead_url, url) != 0) {
+    if (!t->ahead || strcmp(cshttp_pending_url(t->ahead), url) != 0) {
         ahead_drop(t);
         return d365_call(d, d->http, "GET", url, headers, NULL, 0, "reading changes", r);
     }
     st = d365_call_finish(d, t->ahead, "reading changes", r);
     t->ahead = NULL;
-    ahead_drop(t);
     d->host->metric_add(d->ctx, "d365_pages_read_ahead", 1);
     return st;
 }
