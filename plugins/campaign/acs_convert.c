@@ -269,9 +269,13 @@ static json_t *convert(struct acs *a, const struct acs_target *t, const char *f,
 static int put(struct acs *a, const struct acs_target *t, json_t *body, const char *path, const json_t *v)
 {
     const char *dot = strchr(path, '.');
+    size_t top_len = dot ? (size_t)(dot - path) : strlen(path);
     char top[256];
     json_t *spec, *obj, *c;
-    snprintf(top, sizeof top, "%.*s", (int)(dot ? (size_t)(dot - path) : strlen(path)), path);
+    if (top_len >= sizeof top)
+        top_len = sizeof top - 1;
+    memcpy(top, path, top_len);
+    top[top_len] = '\0';
     spec = json_object_get(t->meta, top);
     if (!spec)
         return refuse(a, t, top, v, "cannot be written: Campaign has no such field"), -1;
