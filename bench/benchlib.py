@@ -141,6 +141,16 @@ def duration(seconds):
     return "%.0f min" % (seconds / 60)
 
 
+def beside_ceiling(rate, per_record, ceiling, name, unit):
+    """The records/s an emulator's ceiling (requests/s measured, and at one full core of its own) allows
+    at `per_record` of its units per record, beside the run's `rate`: whether the figure measures crmsyncd
+    or the emulator."""
+    measured, full_core = (c / per_record for c in ceiling)
+    print("%s emulator ceiling for this load: %.0f records/s measured, %.0f with a core of its own (%.3f %s "
+          "per record); this run reached %.0f %% of the measured one"
+          % (name, measured, full_core, per_record, unit, 100.0 * rate / measured if measured else 0))
+
+
 def report(what, records, wall, r, requests, engine_calls, emulators, progress):
     """The figures every benchmark prints."""
     cpu_us = (r.cpu["cpu_user_s"] + r.cpu["cpu_system_s"]) * 1e6 / records

@@ -28,7 +28,7 @@ CONTACTS = 1000
 
 
 def main():
-    B.C.report()
+    ceilings = B.C.report(latency_ms=B.LATENCY)
     env = B.ProcEnv("bench-egress", seed=CONTACTS)
     tables = [E.TABLES[k] for k in E.TYPES]
     try:
@@ -54,6 +54,7 @@ def main():
         requests = dv.get("requests", 0) + acs.get("requests", 0)
         B.report("egress (events -> activities)", EVENTS, wall, r, requests, acs.get("engine_calls", 0), emulators,
                  progress)
+        B.beside_ceiling(EVENTS / wall, 1.0, ceilings["dataverse upserts"], "Dataverse", "upsert")
         print("requests: %d $batch, %d journal, %d in all" % (dv.get("batch", 0), acs.get("journal", 0), requests))
     finally:
         env.close()

@@ -6,7 +6,7 @@ conversion) with its default configuration (4 writers), into the Campaign emulat
 own process and adds LATENCY ms (default 0) to every answer. Run it with `make bench-ingress [LATENCY=50]`.
 
 Prints first the emulators' own ceilings (bench/emuceiling.py), then: end-to-end records/s (daemon start
-to exit once idle), the Campaign requests and engine calls per record, the mean requests in flight in each
+to exit once idle) and, beside it, the records/s each emulator's ceiling allows, the Campaign requests and engine calls per record, the mean requests in flight in each
 emulator, the daemon's CPU time per record and its peak RSS, the projected time for 15,000,000 records,
 the daemon's CPU per record in each tenth of the load, and that CPU as a multiple of bench/floor's (the
 irreducible work per record: parse the page, SQLite backlog, serialise the body; FLOOR is its path).
@@ -33,7 +33,7 @@ def floor_us():
 
 
 def main():
-    B.C.report()
+    ceilings = B.C.report(latency_ms=B.LATENCY)
     floor = floor_us()
     t0 = time.monotonic()
     env = B.ProcEnv("bench-ingress", seed=RECORDS)
@@ -56,6 +56,8 @@ def main():
                           progress)
         print("Campaign engine calls: %d create, %d update" % (counts.get("engine:create", 0),
                                                               counts.get("engine:update", 0)))
+        B.beside_ceiling(written / elapsed, requests / written, ceilings["campaign"], "Campaign", "request")
+        B.beside_ceiling(written / elapsed, 1.0, ceilings["dataverse rows"], "Dataverse", "row")
         if floor:
             print("daemon CPU per record is %.1fx the floor (%.1f us/record)" % (cpu_us / floor, floor))
     finally:
