@@ -84,8 +84,11 @@ static cs_status map_apply(void *inst, cs_record **rec)
     json_array_foreach(m->fields, i, f)
     {
         json_t *v = stages_path_get(payload, json_string_value(json_object_get(f, "source")));
+        /* a scalar is shared (no stage changes a value in place); an object or array is copied, as a
+         * later target path may write into it */
         if (v && (initial || json_is_true(json_object_get(f, "apply_updates"))))
-            stages_path_set(out, json_string_value(json_object_get(f, "target")), json_deep_copy(v));
+            stages_path_set(out, json_string_value(json_object_get(f, "target")),
+                            json_is_object(v) || json_is_array(v) ? json_deep_copy(v) : json_incref(v));
     }
     cs_record_set_payload(*rec, out);
     return CS_OK;

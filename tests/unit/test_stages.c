@@ -180,6 +180,14 @@ static void test_map(void)
     CHECK_STR(after, "{\"birthDate\":\"1815-12-10\",\"firstName\":\"Ada\"}"); /* initial load: written */
     free(after);
     stage("map")->destroy(m);
+    /* an object mapped twice is copied each time: a target written into one copy leaves the other */
+    m = make("map", "{\"fields\": [{\"source\": \"address\", \"target\": \"home\"}, {\"source\": \"address\", "
+                    "\"target\": \"work\"}, {\"source\": \"city\", \"target\": \"home.city\"}]}");
+    CHECK(m != NULL);
+    CHECK_INT(run("map", m, "{\"address\": {\"street\": \"x\"}, \"city\": \"Paris\"}", 1, &after, &op), CS_OK);
+    CHECK_STR(after, "{\"home\":{\"city\":\"Paris\",\"street\":\"x\"},\"work\":{\"street\":\"x\"}}");
+    free(after);
+    stage("map")->destroy(m);
     CHECK(make("map", "{\"fields\": [{\"source\": \"a\", \"target\": \"t\"}, {\"source\": \"b\", \"target\": \"t\"}]}") ==
           NULL);
     CHECK_STR(fake_reason, "fields[1]: target t is already fed by a; map one source field onto it");
