@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../lib/http/cshttp.h"
+#include "http/cshttp.h"
 #include "check.h"
 
 #define REQUESTS 4
