@@ -7,7 +7,8 @@
  *   - any token (operator or viewer), even on loopback: a read that makes crmsyncd call a remote system
  *     with its credentials (GET connections/{name}/tables...), any read on another listener, and POST
  *     /api/v1/session (the Workflows page's sign-in, which answers the role);
- *   - an operator token: dead-letter payloads (personal data), and every change.
+ *   - an operator token: dead-letter payloads (personal data), a backup of the state database (POST
+ *     /api/v1/backup, the same data), and every change.
  * Loopback is not a trust boundary against a web page (DNS rebinding, see admin_host.c) or another
  * local user: what costs remote calls or shows personal data needs a token there too.
  */
@@ -125,6 +126,10 @@ static enum need need_of(int loopback, const char *method, char *const *seg, siz
     if (api && n == 3 && strcmp(seg[2], "session") == 0 && strcmp(method, "POST") == 0) {
         *what = "signing in";
         return NEED_TOKEN;
+    }
+    if (api && n == 3 && strcmp(seg[2], "backup") == 0) {
+        *what = "a backup of the state database (personal data)";
+        return NEED_OPERATOR;
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         *what = "a change through the admin API";

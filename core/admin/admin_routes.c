@@ -3,8 +3,9 @@
  * definition, revisions, replay and dead letters; plugins, connections, health and the table-mapping
  * vocabulary; a connection's own resources are admin_describe.c's, and POST /session tells the page its
  * token is right. POST /preflight checks the prerequisites of the workflows in the remote systems, POST
- * /setup creates them. Each route checks its input (unknown members, wrong types, bad numbers are 400) and
- * maps engine results onto HTTP statuses: CS_E_NOTFOUND 404, CS_E_STATE 409, CS_E_INVAL 400.
+ * /setup creates them, POST /backup copies the state database. Each route checks its input (unknown
+ * members, wrong types, bad numbers are 400) and maps engine results onto HTTP statuses: CS_E_NOTFOUND 404,
+ * CS_E_STATE 409, CS_E_INVAL 400.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,27 @@ static void preflight_route(struct cs_engine *e, const struct cs_request *r, str
     free(err);
 }
 
+/* POST /backup {"path": "/absolute/file"}: the state database copied there by the daemon. */
+static void backup(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    static const char *const fields[] = {"path", NULL};
+    const char *path = json_string_value(json_object_get(r->body, "path"));
+    json_t *out = NULL;
+    char *err = NULL;
+    int rc;
+    if (only_members(r, fields, rep) != 0)
+        return;
+    if (!path) {
+        cs_reply_error(rep, 400, "bad_request", "send {\"path\": \"/absolute/path/of/the/new/file\"}");
+        return;
+    }
+    if ((rc = cs_engine_backup(e, path, &out, &err)) == 0)
+        ok(rep, out);
+    else
+        failed(rep, rc, err);
+    free(err);
+}
+
 void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
 {
     json_t *problems = NULL;
@@ -280,6 +302,8 @@ void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_r
         ok(rep, vocabulary());
     } else if (is(r, 1, "POST") && (seg(r, 0, "preflight") || seg(r, 0, "setup"))) {
         preflight_route(e, r, rep, seg(r, 0, "setup"));
+    } else if (is(r, 1, "POST") && seg(r, 0, "backup")) {
+        backup(e, r, rep);
     } else if (is(r, 1, "POST") && seg(r, 0, "session")) { /* reached only with an admin token */
         ok(rep, json_pack("{s:b, s:s}", "authorized", 1, "role", r->role));
     } else if (is(r, 1, "GET") && seg(r, 0, "health")) {

@@ -2,7 +2,8 @@
  * crmsyncctl.c - the command-line face of the admin API: list workflows like the Workflows page,
  * start and stop them (optionally waiting for the state to settle), show and edit definitions (as
  * YAML in $EDITOR, validated by the daemon on save), revisions, replay, dead letters and redrive,
- * health. --json prints the API's answer as is. Exit codes: see ctl_client.h and crmsyncctl(1).
+ * health, and a backup of the state database. --json prints the API's answer as is. Exit codes: see
+ * ctl_client.h and crmsyncctl(1).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -48,6 +49,8 @@ static void usage(FILE *out)
           "                            (default: all), one line each with the fix; exit 0 when all pass\n"
           "  setup CONNECTOR [--dry-run] create what the workflows need in that system (dynamics365): tables,\n"
           "                            columns, keys, change tracking; --dry-run prints the requests only\n"
+          "  backup FILE               the daemon writes a consistent copy of its state database to FILE\n"
+          "                            (a new file, owner-only, on the daemon's machine)\n"
           "Options:\n"
           "  --url URL                 the admin API (default: admin.listen of the configuration)\n"
           "  --token-file FILE         the admin token, an owner-only file (default: admin.token_file, then\n"
@@ -445,6 +448,34 @@ static int cmd_redrive(struct ctl *c, const char *id, const char *dead_id)
     return rc;
 }
 
+/* The daemon copies its state database to FILE (a relative FILE is taken from this directory). */
+static int cmd_backup(struct ctl *c, const char *file)
+{
+    char *cwd = file[0] == '/' ? NULL : getcwd(NULL, 0);
+    char *path = file[0] == '/' ? cs_xstrdup(file) : cwd ? cs_xasprintf("%s/%s", cwd, file) : NULL;
+    json_t *body, *doc = NULL;
+    long status;
+    int rc;
+    free(cwd);
+    if (!path) {
+        fprintf(stderr, "crmsyncctl: backup %s: cannot tell the current directory (%s): give an absolute path\n",
+                file, strerror(errno));
+        return CTL_USAGE;
+    }
+    body = json_pack("{s:s}", "path", path);
+    rc = ctl_call(c->client, "POST", "/api/v1/backup", body, &status, &doc);
+    if (rc == CTL_OK && c->json)
+        print_json(doc);
+    else if (rc == CTL_OK)
+        printf("state database copied to %s (%lld bytes, %lld ms)\n", str(doc, "path", path),
+               (long long)json_integer_value(json_object_get(doc, "bytes")),
+               (long long)json_integer_value(json_object_get(doc, "elapsed_ms")));
+    json_decref(body);
+    json_decref(doc);
+    free(path);
+    return rc;
+}
+
 static int cmd_health(struct ctl *c)
 {
     json_t *doc = NULL, *p;
@@ -494,6 +525,8 @@ static int run(struct ctl *c, int argc, char **argv)
         return cmd_dead_letters(c, a1);
     if (strcmp(cmd, "redrive") == 0 && (argc == 2 || argc == 3))
         return cmd_redrive(c, a1, a2);
+    if (strcmp(cmd, "backup") == 0 && argc == 2)
+        return cmd_backup(c, a1);
     fprintf(stderr, "crmsyncctl: unknown command or wrong arguments: %s\n", cmd);
     usage(stderr);
     return CTL_USAGE;

@@ -23,6 +23,7 @@
 #include "host/plugin_list.h"
 #include "sdnotify.h"
 #include "state/state_dir.h"
+#include "state/state_reset.h"
 #include "util/util.h"
 
 #ifndef PLUGINDIR
@@ -37,19 +38,22 @@
 
 struct options {
     const char *config;
-    int check_config, list_plugins, exit_when_idle;
+    int check_config, list_plugins, exit_when_idle, reset_state, yes;
 };
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: crmsyncd [-c FILE] [--check-config | --list-plugins | --exit-when-idle]\n"
+            "Usage: crmsyncd [-c FILE] [--check-config | --list-plugins | --exit-when-idle |\n"
+            "                 --reset-state [--yes]]\n"
             "Keeps Microsoft Dynamics 365 and Adobe Campaign Standard in sync.\n\n"
             "  -c, --config FILE   configuration file (default %s/crmsync/crmsync.conf)\n"
             "      --check-config  validate the configuration, plugins and their options, then exit\n"
             "      --list-plugins[=json]  print the configured plugins, their ABI and options (as text or\n"
             "                      JSON), then exit\n"
             "      --exit-when-idle  exit once every running workflow has drained its source and backlog\n"
+            "      --reset-state   move the state database aside (after typing the state directory's path to\n"
+            "                      confirm, or with --yes), so that the next start begins anew, then exit\n"
             "  -h, --help          this text\n"
             "  -V, --version       print the version\n",
             SYSCONFDIR);
@@ -61,6 +65,8 @@ static int parse_args(int argc, char **argv, struct options *o)
                                           {"check-config", no_argument, NULL, 'C'},
                                           {"list-plugins", optional_argument, NULL, 'L'},
                                           {"exit-when-idle", no_argument, NULL, 'I'},
+                                          {"reset-state", no_argument, NULL, 'R'},
+                                          {"yes", no_argument, NULL, 'Y'},
                                           {"help", no_argument, NULL, 'h'},
                                           {"version", no_argument, NULL, 'V'},
                                           {NULL, 0, NULL, 0}};
@@ -84,6 +90,12 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'I':
             o->exit_when_idle = 1;
             break;
+        case 'R':
+            o->reset_state = 1;
+            break;
+        case 'Y':
+            o->yes = 1;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -98,6 +110,10 @@ static int parse_args(int argc, char **argv, struct options *o)
     if (optind < argc) {
         fprintf(stderr, "crmsyncd: unexpected argument \"%s\"\n", argv[optind]);
         usage(stderr);
+        return -1;
+    }
+    if (o->yes && !o->reset_state) {
+        fprintf(stderr, "crmsyncd: --yes confirms --reset-state, and goes with it only\n");
         return -1;
     }
     return 0;
@@ -135,8 +151,17 @@ static int load_plugins(struct cs_registry *reg, const struct cs_config *cfg)
     return rc;
 }
 
+/* Log why the state could not be opened, with the way to mend a damaged store (rc CS_E_DAMAGED). */
+static void state_refused(int rc, const char *err, const char *config, const char *dir)
+{
+    char *fix = rc == CS_E_DAMAGED ? cs_state_fix(config, dir) : NULL;
+    cs_log(CS_LOG_ERROR, "core", "%s%s%s; nothing was started", err ? err : "cannot open the state database",
+           fix ? ". " : "", fix ? fix : "");
+    free(fix);
+}
+
 /* Lock the state directory (*lock_fd holds the lock) and open its database, owner-only. */
-static int open_state(const struct cs_config *cfg, struct cs_backlog **backlog, int *lock_fd)
+static int open_state(const struct cs_config *cfg, const char *config, struct cs_backlog **backlog, int *lock_fd)
 {
     const char *dir = json_string_value(json_object_get(cfg->root, "state_dir"));
     char *path, *err = NULL;
@@ -146,8 +171,8 @@ static int open_state(const struct cs_config *cfg, struct cs_backlog **backlog, 
         cs_log(CS_LOG_ERROR, "core", "cannot create state_dir %s: %s", dir, strerror(errno));
         return -1;
     }
-    if (cs_state_dir_lock(dir, lock_fd, &err) != 0) {
-        cs_log(CS_LOG_ERROR, "core", "%s; nothing was started", err);
+    if ((rc = cs_state_dir_lock(dir, lock_fd, &err)) != 0) {
+        state_refused(rc, err, config, dir);
         free(err);
         return -1;
     }
@@ -158,13 +183,32 @@ static int open_state(const struct cs_config *cfg, struct cs_backlog **backlog, 
     if (rc == 0)
         cs_state_dir_opened(*lock_fd);
     if (rc != 0) {
-        cs_log(CS_LOG_ERROR, "core", "%s", err ? err : "cannot open the state database");
+        state_refused(rc, err, config, dir);
         free(err);
     } else {
         cs_log(CS_LOG_INFO, "core", "state database %s", path);
     }
     free(path);
     return rc;
+}
+
+/* --reset-state: the exit status. */
+static int reset_state(const char *dir, int yes)
+{
+    char *moved_to = NULL, *err = NULL;
+    if (cs_state_reset(dir, yes, stdin, stderr, &moved_to, &err) != 0) {
+        fprintf(stderr, "crmsyncd: %s\n", err);
+        free(err);
+        return 1;
+    }
+    if (moved_to)
+        fprintf(stderr, "crmsyncd: moved the state database of %s aside to %s (with its -wal and -shm files, if "
+                        "any); the next start begins anew with a full sync of every workflow\n",
+                dir, moved_to);
+    else
+        fprintf(stderr, "crmsyncd: %s holds no state.db: nothing to reset\n", dir);
+    free(moved_to);
+    return 0;
 }
 
 static void reload(struct cs_engine *engine, const char *path)
@@ -263,6 +307,10 @@ int main(int argc, char **argv)
 
     if (!(cfg = load_config(o.config)))
         goto out;
+    if (o.reset_state) {
+        status = reset_state(json_string_value(json_object_get(cfg->root, "state_dir")), o.yes);
+        goto out;
+    }
     reg = cs_registry_new();
     if (load_plugins(reg, cfg) != 0) {
         fprintf(stderr, "crmsyncd: %s: plugins could not be loaded; nothing was started\n", o.config);
@@ -296,7 +344,7 @@ int main(int argc, char **argv)
     cs_engine_free(engine);
     engine = NULL;
     status = 1;
-    if (open_state(cfg, &backlog, &lock_fd) != 0)
+    if (open_state(cfg, o.config, &backlog, &lock_fd) != 0)
         goto out;
     engine = cs_engine_new(reg, backlog);
     if (cs_engine_check_config(engine, cfg, 1, &err) != 0) {

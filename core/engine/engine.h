@@ -70,6 +70,10 @@ int cs_engine_dead_letters(struct cs_engine *e, const char *id, int64_t before_i
                            int include_payload, json_t **out);
 int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size_t *n, char **err);
 
+/* A consistent copy of the state database to `dest` (cs_backlog_backup): *out new {path, bytes,
+ * elapsed_ms}; CS_E_INVAL, CS_E_STATE (dest exists), CS_E_IO or CS_E_DB with *err (new). */
+int cs_engine_backup(struct cs_engine *e, const char *dest, json_t **out, char **err);
+
 /* Connections with their connector and options; secrets only as {"set": true|false}. New array. */
 json_t *cs_engine_connections(struct cs_engine *e);
 /* Loaded plugins with version, ABI, path and components. New array. */

@@ -1,7 +1,7 @@
 /*
  * engine_admin.c - what the admin API reads and edits through the engine: definitions and their
  * revisions (with diffs), edits checked and stored as "api" revisions, replay, dead letters, the
- * connections (secrets redacted), the plugins and health (see engine.h).
+ * connections (secrets redacted), the plugins, health and the state database's backup (see engine.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,6 +347,19 @@ int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size
            : rc == CS_E_STATE    ? cs_xasprintf("dead letter %lld was redriven already", (long long)dead_id)
            : rc != 0             ? cs_xstrdup(cs_backlog_errmsg(e->backlog))
                                  : NULL;
+    return rc;
+}
+
+int cs_engine_backup(struct cs_engine *e, const char *dest, json_t **out, char **err)
+{
+    int64_t started = cs_mono_ms(), bytes = 0;
+    int rc = cs_backlog_backup(e->backlog, dest, &bytes, err);
+    *out = NULL;
+    if (rc == 0) {
+        *out = json_pack("{s:s, s:I, s:I}", "path", dest, "bytes", (json_int_t)bytes, "elapsed_ms",
+                         (json_int_t)(cs_mono_ms() - started));
+        cs_log(CS_LOG_NOTICE, "core", "state database copied to %s (%lld bytes)", dest, (long long)bytes);
+    }
     return rc;
 }
 

@@ -562,6 +562,11 @@ const char *cs_backlog_errmsg(struct cs_backlog *b)
     return errmsg;
 }
 
+const char *cs_backlog_path(const struct cs_backlog *b)
+{
+    return b->path;
+}
+
 /* ---- workflows -------------------------------------------------------------------------------- */
 
 /* Run `id` (workflow init or desired-state update) with a checked desired state: the number of rows it

@@ -31,11 +31,18 @@
 struct cs_backlog;
 
 /* Open or create the state DB at `path` (WAL, synchronous=FULL, schema migrated forward). On open,
- * older duplicates of a key left by a crash are collapsed to the newest. */
+ * older duplicates of a key left by a crash are collapsed to the newest. CS_E_DAMAGED: the file failed
+ * its integrity check (restore a backup, or reset the state: state_reset.h). */
 int cs_backlog_open(const char *path, struct cs_backlog **out, char **err);
 void cs_backlog_close(struct cs_backlog *b);
 /* Why this thread's last failed call of `b` failed (borrowed, for logs; valid until its next call). */
 const char *cs_backlog_errmsg(struct cs_backlog *b);
+/* The state database's file, as opened. */
+const char *cs_backlog_path(const struct cs_backlog *b);
+/* Write a consistent copy of the state database, as of one moment, to `dest` (an absolute path; the file is
+ * created owner-only and must not exist) while the daemon goes on writing (backlog_backup.c); *bytes is its
+ * size. CS_E_INVAL (a relative path), CS_E_STATE (dest exists), CS_E_IO or CS_E_DB, with *err (new). */
+int cs_backlog_backup(struct cs_backlog *b, const char *dest, int64_t *bytes, char **err);
 /* 1 with the last SQLite error (*msg new) and its time when one happened at or after since_ms (unix
  * ms), else 0: the health check reports it. */
 int cs_backlog_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms);

@@ -216,12 +216,7 @@ int cs_backlog_schema_setup(sqlite3 *db, const char *path, char **err)
         damaged = rc = check_integrity(db, path, err);
     if (rc == 0)
         rc = migrate(db, path, err);
-    if (damaged || (rc != 0 && (sqlite3_errcode(db) == SQLITE_CORRUPT || sqlite3_errcode(db) == SQLITE_NOTADB))) {
-        char *with_fix = cs_xasprintf("%s. Restore state.db from a backup (see crmsyncd(8), BACKUP), or move "
-                                      "state.db and its -wal and -shm files away to start anew with a full sync "
-                                      "of every workflow", *err);
-        free(*err);
-        *err = with_fix;
-    }
+    if (damaged || (rc != 0 && (sqlite3_errcode(db) == SQLITE_CORRUPT || sqlite3_errcode(db) == SQLITE_NOTADB)))
+        rc = CS_E_DAMAGED; /* the caller knows the commands that mend it (state_reset.h) */
     return rc;
 }

@@ -16,7 +16,8 @@ enum {
     CS_E_DB = -4,       /* SQLite error (details in the error string) */
     CS_E_IO = -5,       /* file or system call error */
     CS_E_STATE = -6,    /* not legal in the current state */
-    CS_E_AGAIN = -7     /* a transient failure: the same call may succeed later */
+    CS_E_AGAIN = -7,    /* a transient failure: the same call may succeed later */
+    CS_E_DAMAGED = -8   /* the state database is damaged or emptied: restore a backup or reset it */
 };
 
 /* Wall clock and monotonic clock in milliseconds. */
