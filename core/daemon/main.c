@@ -22,6 +22,7 @@
 #include "util/log.h"
 #include "host/plugin_list.h"
 #include "sdnotify.h"
+#include "shutdown.h"
 #include "state/state_dir.h"
 #include "state/state_reset.h"
 #include "util/util.h"
@@ -211,7 +212,14 @@ static int reset_state(const char *dir, int yes)
     return 0;
 }
 
-static void reload(struct cs_engine *engine, const char *path)
+/* stop_timeout of a checked configuration, in ms. */
+static int64_t stop_timeout(const struct cs_config *cfg)
+{
+    return json_integer_value(json_object_get(cfg->root, "stop_timeout"));
+}
+
+/* Reload the configuration; a new stop_timeout replaces *stop_ms. */
+static void reload(struct cs_engine *engine, const char *path, int64_t *stop_ms)
 {
     struct cs_config *cfg = load_config(path);
     char *err = NULL;
@@ -227,6 +235,7 @@ static void reload(struct cs_engine *engine, const char *path)
         return;
     }
     cs_log(CS_LOG_NOTICE, "core", "reloaded %s", path);
+    *stop_ms = stop_timeout(cfg); /* the engine owns cfg now, and keeps it at least until the next reload */
     cs_engine_start_desired(engine);
 }
 
@@ -256,7 +265,7 @@ static void notified(int rc)
 }
 
 /* Wait for signals (blocked in every thread) until asked to stop; returns the exit status. */
-static int serve(struct cs_engine *engine, const struct options *o)
+static int serve(struct cs_engine *engine, const struct options *o, int64_t *stop_ms)
 {
     sigset_t set;
     struct timespec tick = {0, 200 * 1000000};
@@ -273,7 +282,7 @@ static int serve(struct cs_engine *engine, const struct options *o)
         }
         if (sig == SIGHUP) {
             notified(cs_sd_notify_reloading());
-            reload(engine, o->config);
+            reload(engine, o->config, stop_ms);
             notified(cs_sd_notify_ready("running"));
         }
         if (o->exit_when_idle && cs_engine_all_idle(engine, &failed)) {
@@ -291,7 +300,9 @@ int main(int argc, char **argv)
     struct cs_backlog *backlog = NULL;
     struct cs_engine *engine = NULL;
     struct cs_admin *admin = NULL;
+    struct cs_shutdown *watchdog = NULL;
     const json_t *admin_cfg;
+    int64_t stop_ms;
     sigset_t set;
     char *err = NULL;
     int status = EXIT_CONFIG, lock_fd = -1;
@@ -352,6 +363,7 @@ int main(int argc, char **argv)
         goto out;
     }
     admin_cfg = json_object_get(cfg->root, "admin");
+    stop_ms = stop_timeout(cfg);
     cfg = NULL; /* the engine owns it now */
     if (cs_admin_start(engine, admin_cfg, &admin, &err) != 0) {
         cs_log(CS_LOG_ERROR, "admin", "%s; nothing was started", err);
@@ -361,11 +373,21 @@ int main(int argc, char **argv)
     cs_log(CS_LOG_NOTICE, "core", "crmsyncd %s started (%zu plugins)", PACKAGE_VERSION, reg->n_plugins);
     cs_engine_start_desired(engine);
     notified(cs_sd_notify_ready("running"));
-    status = serve(engine, &o);
+    status = serve(engine, &o, &stop_ms);
+    /* bounded by stop_timeout: the workflows first, so that an admin request still busy holds up nothing
+     * queued; the engine is freed only once no admin request uses it */
+    watchdog = cs_shutdown_arm(stop_ms, status);
+    cs_shutdown_step(watchdog, "the workflows to stop (in-flight batches to finish or go back to the backlog)");
+    cs_engine_shutdown(engine);
+    cs_shutdown_step(watchdog, "the admin API's requests in progress to end");
+    cs_admin_stop(admin);
+    admin = NULL;
+    cs_shutdown_step(watchdog, "the state database to close");
 out:
     cs_admin_stop(admin);
     cs_engine_free(engine);
     cs_backlog_close(backlog);
+    cs_shutdown_done(watchdog);
     cs_registry_free(reg);
     cs_config_free(cfg);
     free(err);

@@ -64,6 +64,18 @@ void cs_engine_free(struct cs_engine *e)
     free(e);
 }
 
+void cs_engine_shutdown(struct cs_engine *e)
+{
+    atomic_store(&e->closing, 1);
+    /* a start that read closing before it was set holds ops for reading until it is done: wait for it */
+    pthread_rwlock_wrlock(&e->ops);
+    pthread_rwlock_unlock(&e->ops);
+    pthread_rwlock_rdlock(&e->ops);
+    for (size_t i = 0; i < e->n_wfs; i++)
+        cs_workflow_stop(e->wfs[i]);
+    pthread_rwlock_unlock(&e->ops);
+}
+
 struct cs_workflow *cs_engine_find_wf(struct cs_engine *e, const char *id, size_t *index)
 {
     for (size_t i = 0; id && i < e->n_wfs; i++)
@@ -194,6 +206,10 @@ static int start_wf(struct cs_engine *e, struct cs_workflow *wf, char **err)
     int64_t rev = 0;
     int rc;
 
+    if (atomic_load(&e->closing)) {
+        *err = cs_xasprintf("workflow %s cannot start: crmsyncd is stopping", id);
+        return CS_E_STATE;
+    }
     if (!(def = cs_engine_latest_definition(e, id, &rev, err)))
         return CS_E_INVAL;
     rc = cs_workflow_start(wf, def, rev);

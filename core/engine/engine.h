@@ -20,6 +20,10 @@ struct cs_engine;
 struct cs_engine *cs_engine_new(const struct cs_registry *registry, struct cs_backlog *backlog);
 /* Stops every workflow gracefully, then frees. */
 void cs_engine_free(struct cs_engine *e);
+/* The daemon is stopping: every workflow stops gracefully (their desired states stay as they are) and
+ * none starts again (a start is CS_E_STATE); the other operations still answer, so the admin API's
+ * requests in progress can end before the engine is freed. */
+void cs_engine_shutdown(struct cs_engine *e);
 
 /*
  * Check `cfg` against the loaded plugins (connections' connectors and options, every workflow's

@@ -7,6 +7,7 @@
 #define CS_ENGINE_PRIVATE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "config/config.h"
 #include "engine.h"
@@ -30,6 +31,7 @@ struct cs_engine {
     pthread_rwlock_t ops; /* the workflow list: read-held by operations, write-held to replace it */
     struct cs_workflow **wfs;
     size_t n_wfs;
+    atomic_int closing; /* the daemon is stopping: no workflow starts any more (cs_engine_shutdown) */
 };
 
 /* ---- engine_check.c ---- */
