@@ -215,8 +215,11 @@ static void test_unknown_keys(void)
     expect_error("top.conf", "plugins: []\nstat_dir: /var/lib/x\n",
                  "top.conf:2:1: stat_dir: unknown key (did you mean \"state_dir\"?)");
     expect_error("far.conf", "plugins: []\ncolour: red\n",
-                 "far.conf:2:1: colour: unknown key (allowed: state_dir, plugin_dir, log_level, admin, plugins, "
-                 "connections, workflows)");
+                 "far.conf:2:1: colour: unknown key (allowed: state_dir, plugin_dir, log_level, stop_timeout, admin, "
+                 "plugins, connections, workflows)");
+    expect_error("stop.conf", "plugins: []\nstop_timeout: 0\n",
+                 "stop.conf:2:1: stop_timeout: must be between 1s and 10m (keep it below the service manager's own "
+                 "limit, TimeoutStopSec=90s in the packaged unit), got 0 ms");
     expect_error("deep.conf", CONNECTIONS "workflows:\n"
                                           "  - id: sync\n"
                                           "    source: d365\n"
