@@ -1,8 +1,9 @@
 #!/bin/sh
 # backup.sh - crmsyncctl backup FILE while a load is running: the daemon writes a consistent, owner-only
 # copy of its state database that opens as a sound database holding backlog rows and the cursor; it never
-# replaces a file and needs an operator token; restored into a state directory, the workflow resumes from
-# the copy's cursor: the copy's backlog and every record after its cursor are written, nothing before.
+# replaces a file and needs an operator token (a viewer's is refused); restored into a state directory,
+# the workflow resumes from the copy's cursor: the copy's backlog and every record after it are written,
+# nothing before.
 . "$RUNTIME_LIB"
 
 CTL=$(dirname "$CRMSYNCD")/crmsyncctl
@@ -14,7 +15,10 @@ WF='  - id: load
     mappings: [{stream: contacts}]'
 printf 'backup-test-operator-token-0123456789\n' >"$T/token"
 chmod 600 "$T/token"
+printf 'backup-test-viewer-token-01234567890\n' >"$T/viewer"
+chmod 600 "$T/viewer"
 ADMIN_TOKEN_FILE=$T/token MEM_OPTS="records: $RECORDS, page: 100" CAP_OPTS='delay: 20ms' write_conf "$T/a.conf" "$WF"
+sed -i "s|^\(admin: {.*\)}$|\1, tokens: [{token_file: \"$T/viewer\", role: viewer}]}|" "$T/a.conf"
 
 "$CRMSYNCD" -c "$T/a.conf" >>"$T/daemon.log" 2>&1 &
 DAEMON_PID=$!
@@ -52,6 +56,10 @@ chmod 600 "$T/wrong"
 status=0
 "$CTL" --url "http://127.0.0.1:$port" --token-file "$T/wrong" backup "$T/other.db" >"$T/ctl.out" 2>&1 || status=$?
 [ "$status" -ne 0 ] && [ ! -e "$T/other.db" ] || { cat "$T/ctl.out"; fail "a backup without the token was made"; }
+status=0
+"$CTL" --url "http://127.0.0.1:$port" --token-file "$T/viewer" backup "$T/other.db" >"$T/ctl.out" 2>&1 || status=$?
+[ "$status" -eq 1 ] && [ ! -e "$T/other.db" ] && grep -qF "a backup of the state database (personal data)" "$T/ctl.out" ||
+    { cat "$T/ctl.out"; fail "a viewer's backup was not refused for want of an operator token (exit $status)"; }
 
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID" || fail "the daemon did not stop cleanly"
