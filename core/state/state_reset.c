@@ -91,7 +91,9 @@ int cs_state_reset(const char *dir, int assume_yes, FILE *in, FILE *prompt, char
 
     *moved_to = NULL;
     *err = NULL;
-    if (cs_state_dir_take(dir, &fd, err) != 0) {
+    if (stat(dir, &st) != 0 && errno == ENOENT) {
+        rc = 0; /* no state directory yet: nothing to move */
+    } else if (cs_state_dir_take(dir, &fd, err) != 0) {
         char *why = cs_xasprintf("%s; stop it first: the state of a running daemon is not reset", *err);
         free(*err);
         *err = why;

@@ -97,4 +97,9 @@ check_capture 300 0 0
     { cat "$T/reset.log"; fail "--reset-state --yes failed"; }
 [ ! -e "$T/state/state.db" ] && grep -qF "moved the state database of $T/state aside" "$T/reset.log" ||
     { cat "$T/reset.log"; fail "--reset-state --yes did not move the store aside"; }
+# a state directory that holds no state.db yet: nothing to reset, and no directory is made for it
+sed "s|^state_dir: .*|state_dir: $T/none|" "$T/a.conf" >"$T/none.conf"
+"$CRMSYNCD" -c "$T/none.conf" --reset-state >"$T/reset.log" 2>&1 </dev/null &&
+    grep -qF "$T/none holds no state.db: nothing to reset" "$T/reset.log" && [ ! -e "$T/none" ] ||
+    { cat "$T/reset.log"; fail "a reset of a state directory never used did not say there is nothing to do"; }
 echo "state: ok"
