@@ -237,6 +237,10 @@ def ctl_commands(out):
            lambda so: so.startswith("dynamics365-to-campaign: contacts: "))
     expect("stopped", ["stop", "opt-in-out", "--wait"], lambda so: so.strip() == "opt-in-out: STOPPED")
     expect("running again", ["start", "opt-in-out", "--wait"], lambda so: so.strip().startswith("opt-in-out: RUNNING"))
+    with tempfile.TemporaryDirectory(prefix="crmsync-demo-backup-") as where:
+        copy = os.path.join(where, "state.db")
+        expect("a copy of the state database", ["backup", copy], lambda so: so.startswith("state database copied to "))
+        check(os.stat(copy).st_mode & 0o777 == 0o600, "the backup is owner-only", oct(os.stat(copy).st_mode))
     check(done >= man_commands() and man_commands(), "every command of crmsyncctl(1) was run: %s" % sorted(done),
           sorted(man_commands() - done))
 

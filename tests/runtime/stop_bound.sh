@@ -87,6 +87,9 @@ kill "$CLIENT_PID" 2>/dev/null || true
 [ "$took" -le $((STOP_S + 5)) ] || fail "SIGTERM took ${took}s with an admin request busy; stop_timeout is ${STOP_S}s"
 grep -qF "the stop took longer than stop_timeout (${STOP_S}000 ms) while waiting for the admin API's requests" \
     "$T/daemon.log" || { tail -20 "$T/daemon.log"; fail "the workflows were not stopped before the admin API"; }
+# the forced exit skips the sanitizers' reports at exit: what they found before is in the log
+! grep -E "WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error:" "$T/daemon.log" ||
+    fail "a sanitizer reported an error in the stopping daemon"
 
 # the backlog is intact: sound, still holding what was queued, and drained by a restart without a loss
 [ "$(sql "PRAGMA integrity_check")" = ok ] || fail "the state database is damaged after the stop"
