@@ -82,6 +82,24 @@ static int move_aside(const char *dir, const char *aside, char **err)
     return rc;
 }
 
+/* "<db>.reset-<stamp>", or with ".2", ".3"... after it when a reset in the same second took that name:
+ * a stem none of whose files exists (new; after 99 tries the last, which the rename then refuses). */
+static char *free_stem(const char *db, const char *stamp)
+{
+    for (int n = 1;; n++) {
+        char *stem = n == 1 ? cs_xasprintf("%s.reset-%s", db, stamp) : cs_xasprintf("%s.reset-%s.%d", db, stamp, n);
+        size_t taken = 0;
+        for (size_t i = 0; i < N_FILES; i++) {
+            char *file = cs_xasprintf("%s%s", stem, suffixes[i]);
+            taken += access(file, F_OK) == 0 || errno != ENOENT;
+            free(file);
+        }
+        if (!taken || n == 99)
+            return stem;
+        free(stem);
+    }
+}
+
 int cs_state_reset(const char *dir, int assume_yes, FILE *in, FILE *prompt, char **moved_to, char **err)
 {
     char *db = cs_xasprintf("%s/state.db", dir), stamp[32];
@@ -106,7 +124,7 @@ int cs_state_reset(const char *dir, int assume_yes, FILE *in, FILE *prompt, char
         rc = CS_E_STATE;
     } else {
         strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
-        *moved_to = cs_xasprintf("%s.reset-%s", db, stamp);
+        *moved_to = free_stem(db, stamp);
         if ((rc = move_aside(dir, *moved_to, err)) != 0) {
             free(*moved_to);
             *moved_to = NULL;

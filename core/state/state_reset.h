@@ -12,7 +12,7 @@
 char *cs_state_fix(const char *config, const char *dir);
 
 /*
- * Move `dir`'s state.db and its -wal and -shm files aside to state.db.reset-<UTC time>[-wal, -shm] in
+ * Move `dir`'s state.db and its -wal and -shm files aside to state.db.reset-<UTC time>[.N][-wal, -shm] in
  * `dir`, so that the next start begins anew. Asks first on `prompt`, unless `assume_yes`: the operator
  * types `dir` on `in`. Refused while a crmsyncd holds the directory (its PID named). 0 with *moved_to
  * (new; NULL when there was no state.db to move), or CS_E_STATE (not confirmed, in use) or CS_E_IO with

@@ -92,11 +92,20 @@ rm -f "$T/captured"
 MEM_OPTS='records: 300, page: 100' write_conf "$T/a.conf" "$WF"
 run_until_idle "$T/a.conf" 120 || { tail -20 "$T/daemon.log"; fail "the daemon did not start after the reset"; }
 check_capture 300 0 0
-# --yes confirms for scripts
+# --yes confirms for scripts; a name a reset in the same second took is never replaced
+now=$(date -u +%s) taken=
+for t in 0 1 2 3; do
+    taken="$taken $T/state/state.db.reset-$(date -u -d "@$((now + t))" +%Y%m%dT%H%M%SZ)"
+done
+for f in $taken; do [ -e "$f" ] || : >"$f"; done
 "$CRMSYNCD" -c "$T/a.conf" --reset-state --yes >"$T/reset.log" 2>&1 </dev/null ||
     { cat "$T/reset.log"; fail "--reset-state --yes failed"; }
-[ ! -e "$T/state/state.db" ] && grep -qF "moved the state database of $T/state aside" "$T/reset.log" ||
-    { cat "$T/reset.log"; fail "--reset-state --yes did not move the store aside"; }
+aside=$(sed -n "s|.* aside to \($T/state/state.db.reset-[^ ]*\) (with .*|\1|p" "$T/reset.log")
+[ ! -e "$T/state/state.db" ] && [ -s "$aside" ] || { cat "$T/reset.log"; fail "--reset-state --yes did not move the store aside"; }
+for f in $taken; do
+    [ "$f" != "$aside" ] && { [ ! -s "$f" ] || cmp -s "$f" "$T/before-reset.db"; } ||
+        fail "a reset took the name of a store moved aside before it: $f"
+done
 # a state directory that holds no state.db yet: nothing to reset, and no directory is made for it
 sed "s|^state_dir: .*|state_dir: $T/none|" "$T/a.conf" >"$T/none.conf"
 "$CRMSYNCD" -c "$T/none.conf" --reset-state >"$T/reset.log" 2>&1 </dev/null &&
