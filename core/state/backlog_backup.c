@@ -25,8 +25,7 @@ static int create_empty(const char *dest, char **err)
 {
     int fd;
     if (dest[0] != '/') {
-        *err = cs_xasprintf("backup file \"%s\": give an absolute path (the daemon writes it, as its own user)",
-                            dest);
+        *err = cs_xasprintf("backup file \"%s\": give an absolute path (the daemon writes it, as its own user)", dest);
         return CS_E_INVAL;
     }
     if ((fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {

@@ -119,8 +119,8 @@ int cs_state_reset(const char *dir, int assume_yes, FILE *in, FILE *prompt, char
     } else if (stat(db, &st) != 0 && errno == ENOENT) {
         rc = 0; /* nothing to move: the next start begins anew anyway */
     } else if (!assume_yes && !confirmed(dir, in, prompt)) {
-        *err = cs_xasprintf("not confirmed: the state in %s stays as it is (type the path exactly, or pass --yes)",
-                            dir);
+        *err =
+            cs_xasprintf("not confirmed: the state in %s stays as it is (type the path exactly, or pass --yes)", dir);
         rc = CS_E_STATE;
     } else {
         strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&now));
