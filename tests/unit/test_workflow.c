@@ -386,6 +386,34 @@ static void test_stop_callback(void)
     free(path);
 }
 
+/* The daemon stopping (SIGTERM): every workflow stops, its desired state stays "running" for the next start,
+ * and no start is accepted any more (an admin request still in progress cannot start one behind the stop). */
+static void test_shutdown(void)
+{
+    struct cs_backlog *b = NULL;
+    char *path = write_config("shut.conf", WF("going", "slow-mem", "cap", "")), *err = NULL, *desired = NULL;
+    struct cs_engine *e = engine_from(path, &b);
+    json_t *snap;
+
+    cs_engine_start_desired(e);
+    snap = wait_status(e, "going", "RUNNING");
+    CHECK(snap != NULL);
+    json_decref(snap);
+    cs_engine_shutdown(e);
+    snap = cs_engine_workflow(e, "going");
+    CHECK_STR(field(snap, "status"), "STOPPED");
+    json_decref(snap);
+    CHECK_INT(cs_engine_start(e, "going", &err), CS_E_STATE);
+    CHECK_CONTAINS(err, "workflow going cannot start: crmsyncd is stopping");
+    free(err);
+    CHECK_INT(cs_backlog_desired_get(b, "going", &desired), 0);
+    CHECK_STR(desired, "running");
+    free(desired);
+    cs_engine_free(e);
+    cs_backlog_close(b);
+    free(path);
+}
+
 /* The problem cs_engine_healthy reports for workflow `id` while it is RUNNING (new), or NULL. */
 static char *health_problem(struct cs_engine *e, const char *id)
 {
@@ -490,6 +518,7 @@ int main(void)
     test_sink_kv();
     test_damaged_revision();
     test_stop_callback();
+    test_shutdown();
     test_health_stall();
     test_transient_create();
     cs_registry_free(reg);
