@@ -1070,13 +1070,7 @@ static void root_post(struct checker *c, const char *path, json_t *root)
     const json_t *workflows = json_object_get(root, "workflows");
     json_t *connections = json_object_get(root, "connections");
 
-    json_int_t stop_ms = json_integer_value(json_object_get(root, "stop_timeout"));
-
     (void)path;
-    if (json_object_get(root, "stop_timeout") && (stop_ms < 1000 || stop_ms > 600000))
-        report(c, "stop_timeout", "must be between 1s and 10m (keep it below the service manager's own limit, "
-                                  "TimeoutStopSec=90s in the packaged unit), got %lld ms",
-               (long long)stop_ms);
     check_unique(c, "plugins", json_object_get(root, "plugins"), NULL, "plugin");
     check_unique(c, "workflows", workflows, "id", "workflow id");
     for (size_t i = 0; i < json_array_size(workflows); i++) {
@@ -1372,7 +1366,7 @@ static const struct field root_fields[] = {
     {.name = "state_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = CS_DEFAULT_STATE_DIR},
     {.name = "plugin_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
     {.name = "log_level", .type = CS_OPT_STRING, .def = "info", .choices = log_levels},
-    {.name = "stop_timeout", .type = CS_OPT_DURATION, .def = "30s"},
+    {.name = "stop_timeout", .type = CS_OPT_DURATION, .def = "30s", .min = 1000, .max = 600000},
     {.name = "admin", .type = T_OBJECT, .def = "{}", .schema = &admin_schema},
     {.name = "plugins", .type = CS_OPT_LIST, .flags = CS_OPT_REQUIRED, .item = &nonempty_string},
     {.name = "connections", .type = T_MAP, .def = "{}", .item = &connection_item},
