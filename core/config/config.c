@@ -1209,6 +1209,34 @@ static void workflow_post(struct checker *c, const char *path, json_t *wf)
 
 static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
 
+/* state.dsn_file belongs to the postgresql driver, and must be a readable owner-only file. */
+static void state_post(struct checker *c, const char *path, json_t *state)
+{
+    const char *driver = json_string_value(json_object_get(state, "driver"));
+    const char *file = json_string_value(json_object_get(state, "dsn_file"));
+    char *where, *dsn = NULL, *msg = NULL;
+
+    if (!file)
+        return;
+    where = child_path(path, "dsn_file");
+    if (driver && strcmp(driver, "postgresql") != 0)
+        report(c, where, "is read by the postgresql driver only; remove it, or set driver: postgresql");
+    else if (cs_config_read_secret(file, &dsn, &msg) != 0)
+        report(c, where, "%s", msg);
+    if (dsn)
+        explicit_bzero(dsn, strlen(dsn));
+    free(dsn);
+    free(msg);
+    free(where);
+}
+
+static const char *const state_drivers[] = {"sqlite", "postgresql", NULL};
+static const struct field state_fields[] = {
+    {.name = "driver", .type = CS_OPT_STRING, .def = "sqlite", .choices = state_drivers},
+    {.name = "dsn_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = NULL}};
+static const struct schema state_schema = {state_fields, 0, state_post};
+
 static const char *const admin_roles[] = {"operator", "viewer", NULL};
 static const struct field admin_token_fields[] = {
     {.name = "token_file", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
@@ -1364,6 +1392,7 @@ static const struct field workflow_item = {.type = T_OBJECT, .schema = &workflow
 
 static const struct field root_fields[] = {
     {.name = "state_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = CS_DEFAULT_STATE_DIR},
+    {.name = "state", .type = T_OBJECT, .def = "{}", .schema = &state_schema},
     {.name = "plugin_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
     {.name = "log_level", .type = CS_OPT_STRING, .def = "info", .choices = log_levels},
     {.name = "stop_timeout", .type = CS_OPT_DURATION, .def = "30s", .min = 1000, .max = 600000},

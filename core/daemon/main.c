@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,8 +22,8 @@
 #include "host/plugin_list.h"
 #include "sdnotify.h"
 #include "shutdown.h"
-#include "state/state_dir.h"
 #include "state/state_reset.h"
+#include "state_open.h"
 #include "util/util.h"
 
 #ifndef PLUGINDIR
@@ -152,47 +151,6 @@ static int load_plugins(struct cs_registry *reg, const struct cs_config *cfg)
     return rc;
 }
 
-/* Log why the state could not be opened, with the way to mend a damaged store (rc CS_E_DAMAGED). */
-static void state_refused(int rc, const char *err, const char *config, const char *dir)
-{
-    char *fix = rc == CS_E_DAMAGED ? cs_state_fix(config, dir) : NULL;
-    cs_log(CS_LOG_ERROR, "core", "%s%s%s; nothing was started", err ? err : "cannot open the state database",
-           fix ? ". " : "", fix ? fix : "");
-    free(fix);
-}
-
-/* Lock the state directory (*lock_fd holds the lock) and open its database, owner-only. */
-static int open_state(const struct cs_config *cfg, const char *config, struct cs_backlog **backlog, int *lock_fd)
-{
-    const char *dir = json_string_value(json_object_get(cfg->root, "state_dir"));
-    char *path, *err = NULL;
-    mode_t mask;
-    int rc;
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        cs_log(CS_LOG_ERROR, "core", "cannot create state_dir %s: %s", dir, strerror(errno));
-        return -1;
-    }
-    if ((rc = cs_state_dir_lock(dir, lock_fd, &err)) != 0) {
-        state_refused(rc, err, config, dir);
-        free(err);
-        return -1;
-    }
-    path = cs_xasprintf("%s/state.db", dir);
-    mask = umask(077); /* a new state.db is owner-only, and SQLite gives its -wal and -shm its mode */
-    rc = cs_backlog_open(path, backlog, &err);
-    umask(mask);
-    if (rc == 0)
-        cs_state_dir_opened(*lock_fd);
-    if (rc != 0) {
-        state_refused(rc, err, config, dir);
-        free(err);
-    } else {
-        cs_log(CS_LOG_INFO, "core", "state database %s", path);
-    }
-    free(path);
-    return rc;
-}
-
 /* --reset-state: the exit status. */
 static int reset_state(const char *dir, int yes)
 {
@@ -305,7 +263,7 @@ int main(int argc, char **argv)
     int64_t stop_ms;
     sigset_t set;
     char *err = NULL;
-    int status = EXIT_CONFIG, lock_fd = -1;
+    int status = EXIT_CONFIG, lock_fd = -1, stopped = 0;
 
     if (parse_args(argc, argv, &o) != 0)
         return EXIT_USAGE;
@@ -355,8 +313,10 @@ int main(int argc, char **argv)
     cs_engine_free(engine);
     engine = NULL;
     status = 1;
-    if (open_state(cfg, o.config, &backlog, &lock_fd) != 0)
+    if (cs_state_open(cfg->root, o.config, &backlog, &lock_fd, &stopped) != 0) {
+        status = stopped ? 0 : 1;
         goto out;
+    }
     engine = cs_engine_new(reg, backlog);
     if (cs_engine_check_config(engine, cfg, 1, &err) != 0) {
         fprintf(stderr, "%s\n", err);

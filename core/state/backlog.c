@@ -1,5 +1,6 @@
 /*
- * backlog.c - the state DB (backlog.h); the only module that issues SQL. It owns the one SQLite
+ * backlog.c - the SQLite driver of the state store (backlog.h, state_driver.h), the default: with
+ * pg_backlog.c the only modules that issue SQL. It owns the one SQLite
  * connection and the mutex around it, the cache of prepared statements, and per-workflow memory: the
  * in-flight set of claimed rows and exact counters of queued rows and live dead letters. The schema and
  * its migrations live in backlog_schema.c.
@@ -25,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "backlog_schema.h"
+#include "state_driver.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -126,6 +128,7 @@ static const char *const sql[S_COUNT] = {
 };
 
 struct cs_backlog {
+    const struct cs_state_driver *driver; /* first: see state_driver.h */
     pthread_mutex_t mu; /* guards everything below */
     sqlite3 *db;
     char *path;
@@ -495,13 +498,16 @@ static int load_counts(struct cs_backlog *b)
     return settled(rc);
 }
 
-int cs_backlog_open(const char *path, struct cs_backlog **out, char **err)
+static void sqlite_close(struct cs_backlog *b);
+
+static int sqlite_open(const char *path, struct cs_backlog **out, char **err)
 {
     struct cs_backlog *b = cs_xcalloc(1, sizeof *b);
     int rc;
 
     *out = NULL;
     *err = NULL;
+    b->driver = &cs_state_sqlite;
     pthread_mutex_init(&b->mu, NULL);
     b->path = cs_xstrdup(path);
     if (sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
@@ -520,14 +526,14 @@ int cs_backlog_open(const char *path, struct cs_backlog **out, char **err)
         *err = cs_xstrdup(errmsg);
 out:
     if (rc != 0) {
-        cs_backlog_close(b);
+        sqlite_close(b);
         return rc;
     }
     *out = b;
     return 0;
 }
 
-void cs_backlog_close(struct cs_backlog *b)
+static void sqlite_close(struct cs_backlog *b)
 {
     if (!b)
         return;
@@ -545,7 +551,7 @@ void cs_backlog_close(struct cs_backlog *b)
     free(b);
 }
 
-int cs_backlog_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms)
+static int sqlite_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms)
 {
     int seen;
     lock(b);
@@ -556,7 +562,7 @@ int cs_backlog_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int6
     return seen;
 }
 
-const char *cs_backlog_errmsg(struct cs_backlog *b)
+static const char *sqlite_errmsg(struct cs_backlog *b)
 {
     (void)b;
     return errmsg;
@@ -583,12 +589,12 @@ static int write_desired(struct cs_backlog *b, enum stmt id, const char *wf, con
     return rc;
 }
 
-int cs_backlog_workflow_init(struct cs_backlog *b, const char *wf, const char *initial_desired)
+static int sqlite_workflow_init(struct cs_backlog *b, const char *wf, const char *initial_desired)
 {
     return settled(write_desired(b, S_WF_INIT, wf, initial_desired));
 }
 
-int cs_backlog_desired_get(struct cs_backlog *b, const char *wf, char **desired)
+static int sqlite_desired_get(struct cs_backlog *b, const char *wf, char **desired)
 {
     sqlite3_stmt *st;
     int rc;
@@ -601,13 +607,13 @@ int cs_backlog_desired_get(struct cs_backlog *b, const char *wf, char **desired)
     return found(rc);
 }
 
-int cs_backlog_desired_set(struct cs_backlog *b, const char *wf, const char *desired)
+static int sqlite_desired_set(struct cs_backlog *b, const char *wf, const char *desired)
 {
     return one(write_desired(b, S_DESIRED_SET, wf, desired));
 }
 
-int cs_backlog_status_set(struct cs_backlog *b, const char *wf, const char *state, const char *substate,
-                          const char *reason, int64_t running_rev)
+static int sqlite_status_set(struct cs_backlog *b, const char *wf, const char *state, const char *substate,
+                             const char *reason, int64_t running_rev)
 {
     int rc;
     lock(b);
@@ -622,8 +628,8 @@ int cs_backlog_status_set(struct cs_backlog *b, const char *wf, const char *stat
 
 /* ---- definition revisions --------------------------------------------------------------------- */
 
-int cs_backlog_revision_add(struct cs_backlog *b, const char *wf, const char *source, const char *author,
-                            const char *definition, int64_t *rev)
+static int sqlite_revision_add(struct cs_backlog *b, const char *wf, const char *source, const char *author,
+                               const char *definition, int64_t *rev)
 {
     int64_t next = 0;
     int rc;
@@ -643,8 +649,8 @@ int cs_backlog_revision_add(struct cs_backlog *b, const char *wf, const char *so
     return rc;
 }
 
-int cs_backlog_revision_latest(struct cs_backlog *b, const char *wf, const char *source, int64_t *rev,
-                               char **definition)
+static int sqlite_revision_latest(struct cs_backlog *b, const char *wf, const char *source, int64_t *rev,
+                                  char **definition)
 {
     sqlite3_stmt *st;
     int rc;
@@ -660,8 +666,8 @@ int cs_backlog_revision_latest(struct cs_backlog *b, const char *wf, const char 
     return found(rc);
 }
 
-int cs_backlog_revision_get(struct cs_backlog *b, const char *wf, int64_t rev, char **definition, char **source,
-                            int64_t *created_at)
+static int sqlite_revision_get(struct cs_backlog *b, const char *wf, int64_t rev, char **definition, char **source,
+                               int64_t *created_at)
 {
     sqlite3_stmt *st;
     int rc;
@@ -677,7 +683,7 @@ int cs_backlog_revision_get(struct cs_backlog *b, const char *wf, int64_t rev, c
     return found(rc);
 }
 
-int cs_backlog_revision_list(struct cs_backlog *b, const char *wf, json_t **out)
+static int sqlite_revision_list(struct cs_backlog *b, const char *wf, json_t **out)
 {
     sqlite3_stmt *st;
     json_t *list = json_array();
@@ -697,7 +703,7 @@ int cs_backlog_revision_list(struct cs_backlog *b, const char *wf, json_t **out)
 
 /* ---- cursors ---------------------------------------------------------------------------------- */
 
-int cs_backlog_cursor_get(struct cs_backlog *b, const char *wf, const char *stream, json_t **cursor)
+static int sqlite_cursor_get(struct cs_backlog *b, const char *wf, const char *stream, json_t **cursor)
 {
     sqlite3_stmt *st;
     int rc;
@@ -710,7 +716,7 @@ int cs_backlog_cursor_get(struct cs_backlog *b, const char *wf, const char *stre
     return settled(rc);
 }
 
-int cs_backlog_cursor_reset(struct cs_backlog *b, const char *wf, const char *stream)
+static int sqlite_cursor_reset(struct cs_backlog *b, const char *wf, const char *stream)
 {
     int rc;
     lock(b);
@@ -794,7 +800,7 @@ static int put_cursor(struct cs_backlog *b, const char *wf, const char *stream, 
     return rc;
 }
 
-int cs_backlog_enqueue(struct cs_backlog *b, const char *wf, const struct cs_enqueue *e)
+static int sqlite_enqueue(struct cs_backlog *b, const char *wf, const struct cs_enqueue *e)
 {
     int64_t appended = 0, now = cs_now_ms();
     struct wf *w;
@@ -860,8 +866,8 @@ static int claim_rows(struct cs_backlog *b, struct wf *w, int64_t now_ms, size_t
     return rc;
 }
 
-int cs_backlog_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t max, struct cs_claim *out,
-                     size_t *n)
+static int sqlite_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t max, struct cs_claim *out,
+                        size_t *n)
 {
     struct wf *w;
     int rc;
@@ -947,8 +953,8 @@ static int put_kv_writes(struct cs_backlog *b, const struct cs_kv_writes *kv)
     return rc;
 }
 
-int cs_backlog_complete(struct cs_backlog *b, const char *wf, const struct cs_outcome *o, size_t n,
-                        const struct cs_kv_writes *kv)
+static int sqlite_complete(struct cs_backlog *b, const char *wf, const struct cs_outcome *o, size_t n,
+                           const struct cs_kv_writes *kv)
 {
     int64_t gone = 0, dead = 0, now = cs_now_ms();
     struct wf *w;
@@ -978,7 +984,7 @@ int cs_backlog_complete(struct cs_backlog *b, const char *wf, const struct cs_ou
     return rc;
 }
 
-int cs_backlog_release(struct cs_backlog *b, const char *wf, const int64_t *seqs, size_t n)
+static int sqlite_release(struct cs_backlog *b, const char *wf, const int64_t *seqs, size_t n)
 {
     struct wf *w;
     int rc = 0;
@@ -992,7 +998,7 @@ int cs_backlog_release(struct cs_backlog *b, const char *wf, const int64_t *seqs
     return rc;
 }
 
-int cs_backlog_counts(struct cs_backlog *b, const char *wf, int64_t *backlog, int64_t *dead)
+static int sqlite_counts(struct cs_backlog *b, const char *wf, int64_t *backlog, int64_t *dead)
 {
     struct wf *w;
     lock(b);
@@ -1003,7 +1009,7 @@ int cs_backlog_counts(struct cs_backlog *b, const char *wf, int64_t *backlog, in
     return 0;
 }
 
-int cs_backlog_next_due(struct cs_backlog *b, const char *wf, int64_t *next_at)
+static int sqlite_next_due(struct cs_backlog *b, const char *wf, int64_t *next_at)
 {
     struct wf *w;
     sqlite3_stmt *st;
@@ -1037,8 +1043,8 @@ static json_t *dead_row(sqlite3_stmt *st, int include_payload)
     return o;
 }
 
-int cs_backlog_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id, size_t limit,
-                         int include_payload, json_t **out)
+static int sqlite_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id, size_t limit,
+                            int include_payload, json_t **out)
 {
     int64_t below = before_id > 0 ? before_id : INT64_MAX;
     int64_t most = limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
@@ -1109,14 +1115,14 @@ static int redrive_all(struct cs_backlog *b, const char *wf, const struct cs_red
 static int redrive_ids(struct cs_backlog *b, const char *wf, int64_t id, const struct cs_redrive_filter *f,
                        size_t *n);
 
-int cs_backlog_dead_redrive(struct cs_backlog *b, const char *wf, int64_t id, size_t *n)
+static int sqlite_dead_redrive(struct cs_backlog *b, const char *wf, int64_t id, size_t *n)
 {
     static const struct cs_redrive_filter all = {0, 0};
     return id ? redrive_ids(b, wf, id, NULL, n) : redrive_ids(b, wf, 0, &all, n);
 }
 
-int cs_backlog_dead_redrive_matching(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f,
-                                     size_t *n)
+static int sqlite_dead_redrive_matching(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f,
+                                        size_t *n)
 {
     return redrive_ids(b, wf, 0, f, n);
 }
@@ -1146,7 +1152,7 @@ static int redrive_ids(struct cs_backlog *b, const char *wf, int64_t id, const s
 
 /* ---- plugin key/value store ------------------------------------------------------------------- */
 
-int cs_backlog_kv_get(struct cs_backlog *b, const char *ns, const char *key, char **value)
+static int sqlite_kv_get(struct cs_backlog *b, const char *ns, const char *key, char **value)
 {
     sqlite3_stmt *st;
     int rc;
@@ -1159,7 +1165,7 @@ int cs_backlog_kv_get(struct cs_backlog *b, const char *ns, const char *key, cha
     return settled(rc);
 }
 
-int cs_backlog_kv_put(struct cs_backlog *b, const char *ns, const char *key, const char *value)
+static int sqlite_kv_put(struct cs_backlog *b, const char *ns, const char *key, const char *value)
 {
     int rc;
     lock(b);
@@ -1168,7 +1174,7 @@ int cs_backlog_kv_put(struct cs_backlog *b, const char *ns, const char *key, con
     return rc;
 }
 
-int cs_backlog_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv)
+static int sqlite_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv)
 {
     int rc;
     lock(b);
@@ -1182,7 +1188,7 @@ int cs_backlog_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv)
 
 /* ---- statistics ------------------------------------------------------------------------------- */
 
-void cs_backlog_stats(struct cs_backlog *b, struct cs_backlog_stats *out)
+static void sqlite_stats(struct cs_backlog *b, struct cs_backlog_stats *out)
 {
     int miss = 0, hit = 0, high = 0;
     lock(b);
@@ -1193,3 +1199,36 @@ void cs_backlog_stats(struct cs_backlog *b, struct cs_backlog_stats *out)
     out->page_hits = hit;
     unlock(b);
 }
+
+/* ---- the driver ------------------------------------------------------------------------------- */
+
+const struct cs_state_driver cs_state_sqlite = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .errmsg = sqlite_errmsg,
+    .db_error = sqlite_db_error,
+    .workflow_init = sqlite_workflow_init,
+    .desired_get = sqlite_desired_get,
+    .desired_set = sqlite_desired_set,
+    .status_set = sqlite_status_set,
+    .revision_add = sqlite_revision_add,
+    .revision_latest = sqlite_revision_latest,
+    .revision_get = sqlite_revision_get,
+    .revision_list = sqlite_revision_list,
+    .cursor_get = sqlite_cursor_get,
+    .cursor_reset = sqlite_cursor_reset,
+    .enqueue = sqlite_enqueue,
+    .claim = sqlite_claim,
+    .complete = sqlite_complete,
+    .release = sqlite_release,
+    .counts = sqlite_counts,
+    .next_due = sqlite_next_due,
+    .dead_list = sqlite_dead_list,
+    .dead_redrive = sqlite_dead_redrive,
+    .dead_redrive_matching = sqlite_dead_redrive_matching,
+    .kv_get = sqlite_kv_get,
+    .kv_put = sqlite_kv_put,
+    .kv_put_all = sqlite_kv_put_all,
+    .stats = sqlite_stats,
+};

@@ -1,8 +1,9 @@
 /*
- * backlog.h - the persistent state of the daemon in one SQLite file: workflow states and definition
- * revisions, per-stream source cursors, the backlog of records as the source read them (the writers map
- * them after the claim), dead letters, and the plugins' key/value store. backlog.c is the only module that
- * issues SQL.
+ * backlog.h - the persistent state of the daemon: workflow states and definition revisions, per-stream
+ * source cursors, the backlog of records as the source read them (the writers map them after the claim),
+ * dead letters, and the plugins' key/value store. Two drivers keep it (state_driver.h): one SQLite file
+ * (backlog.c, the default) or a PostgreSQL database (pg_backlog.c); they are the only modules that issue
+ * SQL, and every guarantee below holds for both.
  *
  * Guarantees:
  *  - cs_backlog_enqueue commits records, dead letters of malformed records and the source cursor in one
@@ -34,6 +35,9 @@ struct cs_backlog;
  * older duplicates of a key left by a crash are collapsed to the newest. CS_E_DAMAGED: the file failed
  * its integrity check (restore a backup, or reset the state: state_reset.h). */
 int cs_backlog_open(const char *path, struct cs_backlog **out, char **err);
+/* Open the state store of `driver`: "sqlite" (`target` is the file's path, as cs_backlog_open) or
+ * "postgresql" (`target` is a libpq connection string: a secret, never logged nor put in *err). */
+int cs_backlog_open_driver(const char *driver, const char *target, struct cs_backlog **out, char **err);
 void cs_backlog_close(struct cs_backlog *b);
 /* Why this thread's last failed call of `b` failed (borrowed, for logs; valid until its next call). */
 const char *cs_backlog_errmsg(struct cs_backlog *b);

@@ -1,9 +1,10 @@
 /*
- * test_backlog.c - unit tests of core/state/backlog.c: schema creation, reopen and refusal of a newer schema;
- * enqueue with its cursor in one transaction; coalescing; per-key order, also with two concurrent
- * writers; retry, reject and dead letters; redrive; release; crash recovery; kv; revisions; workflow
- * state; and a 100,000-record sanity run. Every test has its own DB file in a temporary directory that
- * is removed at the end. A second, raw SQLite connection inspects the file and injects failures.
+ * test_backlog.c - unit tests of the state store (backlog.h) on the driver state_target.h picks, SQLite or
+ * PostgreSQL: schema creation, reopen and refusal of a newer schema; enqueue with its cursor in one
+ * transaction; coalescing; per-key order, also with two concurrent writers; retry, reject and dead
+ * letters; redrive; release; crash recovery; kv; revisions; workflow state; and a 100,000-record sanity
+ * run. Every test has its own store (a file in a temporary directory that is removed at the end, or a
+ * database). A second, raw connection inspects the store and injects failures.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -12,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "state/backlog.h"
 #include "state/backlog_schema.h"
 #include "check.h"
+#include "state/pg_schema.h"
+#include "state_target.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -26,27 +27,15 @@ static char tmpdir[4096];
 
 /* ---- fixtures ---------------------------------------------------------------------------------- */
 
-static char *db_path(const char *name)
+static struct cs_backlog *open_db(const char *target)
 {
-    return cs_xasprintf("%s/%s.db", tmpdir, name);
+    return target_open(target);
 }
 
-static struct cs_backlog *open_db(const char *path)
-{
-    struct cs_backlog *b = NULL;
-    char *err = NULL;
-    if (cs_backlog_open(path, &b, &err) != 0 || !b) {
-        fprintf(stderr, "cannot open %s: %s\n", path, err ? err : "?");
-        exit(1);
-    }
-    free(err);
-    return b;
-}
-
-/* A new DB named `name` with workflow WF (running); *path (new) when wanted. */
+/* A new store named `name` with workflow WF (running); *path (new: its target) when wanted. */
 static struct cs_backlog *fresh(const char *name, char **path)
 {
-    char *p = db_path(name);
+    char *p = target_new(name);
     struct cs_backlog *b = open_db(p);
     CHECK_INT(cs_backlog_workflow_init(b, WF, "running"), 0);
     if (path)
@@ -54,54 +43,6 @@ static struct cs_backlog *fresh(const char *name, char **path)
     else
         free(p);
     return b;
-}
-
-/* ---- raw access to the file ------------------------------------------------------------------- */
-
-static sqlite3 *raw_open(const char *path)
-{
-    sqlite3 *db = NULL;
-    if (sqlite3_open(path, &db) != SQLITE_OK) {
-        fprintf(stderr, "raw open %s: %s\n", path, sqlite3_errmsg(db));
-        exit(1);
-    }
-    sqlite3_busy_timeout(db, 5000);
-    return db;
-}
-
-/* First column of the first row as text (new), NULL when there is no row or it is NULL. */
-static char *raw_text(const char *path, const char *sql)
-{
-    sqlite3 *db = raw_open(path);
-    sqlite3_stmt *st = NULL;
-    char *out = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-        sqlite3_column_text(st, 0))
-        out = cs_xstrdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return out;
-}
-
-/* First column of the first row as an integer, -1 when there is no row. */
-static long long raw_int(const char *path, const char *sql)
-{
-    char *s = raw_text(path, sql);
-    long long v = s ? atoll(s) : -1;
-    free(s);
-    return v;
-}
-
-static void raw_exec(const char *path, const char *sql)
-{
-    sqlite3 *db = raw_open(path);
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fprintf(stderr, "raw exec: %s: %s\n", sql, msg);
-        check_failures++;
-    }
-    sqlite3_free(msg);
-    sqlite3_close(db);
 }
 
 /* ---- records, claims, outcomes ---------------------------------------------------------------- */
@@ -175,13 +116,11 @@ static int reject1(struct cs_backlog *b, int64_t seq)
 
 /* ---- schema ------------------------------------------------------------------------------------ */
 
-static void test_schema(void)
+/* The SQLite file's settings and tables; a file of a newer schema is refused with both versions named. */
+static void check_sqlite_schema(const char *path)
 {
-    char *path, *mode, *err = NULL, want[64], *msg = NULL;
-    int64_t at = 0;
-    cs_record *orphan;
-    struct cs_backlog *b = fresh("schema", &path);
-    struct cs_backlog *b2 = (struct cs_backlog *)&b; /* a sentinel the refused open must clear */
+    struct cs_backlog *b2 = (struct cs_backlog *)&b2; /* a sentinel the refused open must clear */
+    char *mode, *err = NULL, want[64];
 
     CHECK_INT(raw_int(path, "PRAGMA user_version"), CS_BACKLOG_SCHEMA_VERSION);
     CHECK_INT(raw_int(path, "PRAGMA auto_vacuum"), 2); /* incremental */
@@ -194,27 +133,6 @@ static void test_schema(void)
     CHECK_INT(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
                             " ('backlog_order', 'backlog_due', 'backlog_key', 'dead_letter_wf')"),
               4);
-    /* foreign_keys=ON: rows of an unknown workflow are refused */
-    orphan = rec_v("a", 1);
-    CHECK_INT(cs_backlog_db_error(b, 0, &msg, &at), 0); /* none yet */
-    CHECK(msg == NULL);
-    CHECK_INT(cs_backlog_enqueue(b, "nope", &(struct cs_enqueue){.records = &orphan, .n_records = 1}), CS_E_DB);
-    CHECK_CONTAINS(cs_backlog_errmsg(b), "FOREIGN KEY");
-    json_decref(orphan);
-    CHECK_INT(enq1(b, "a", 1), 0);
-    /* the SQLite error is kept for the health check (the success after it does not hide it) */
-    CHECK_INT(cs_backlog_db_error(b, 0, &msg, &at), 1);
-    CHECK_CONTAINS(msg, "FOREIGN KEY");
-    CHECK(at > 0);
-    free(msg);
-    CHECK_INT(cs_backlog_db_error(b, at + 1, &msg, &at), 0); /* nothing since */
-    cs_backlog_close(b);
-
-    b = open_db(path);
-    CHECK_INT(queued(b), 1);
-    CHECK_INT(raw_int(path, "PRAGMA user_version"), CS_BACKLOG_SCHEMA_VERSION);
-    cs_backlog_close(b);
-
     raw_exec(path, "PRAGMA user_version = 99");
     CHECK_INT(cs_backlog_open(path, &b2, &err), CS_E_STATE);
     CHECK(b2 == NULL);
@@ -224,6 +142,67 @@ static void test_schema(void)
     CHECK_CONTAINS(err, want);
     CHECK_INT(raw_int(path, "PRAGMA user_version"), 99); /* untouched */
     free(err);
+}
+
+/* The PostgreSQL database's tables and version; a newer schema is refused with both versions named,
+ * and a second process on the database is refused while the first holds it. */
+static void check_pg_schema(const char *target)
+{
+    struct cs_backlog *b = open_db(target), *b2 = (struct cs_backlog *)&b2;
+    char *err = NULL, want[64];
+
+    CHECK_INT(raw_int(target, "SELECT version FROM crmsync_schema"), CS_PG_SCHEMA_VERSION);
+    CHECK_INT(raw_int(target, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN"
+                              " ('workflow', 'revision', 'source_cursor', 'backlog', 'dead_letter', 'kv')"),
+              6);
+    CHECK_INT(cs_backlog_open_driver("postgresql", target, &b2, &err), CS_E_STATE);
+    CHECK(b2 == NULL);
+    CHECK_CONTAINS(err, "is in use");
+    CHECK_CONTAINS(err, "holds the crmsyncd lock");
+    free(err);
+    cs_backlog_close(b);
+
+    raw_exec(target, "UPDATE crmsync_schema SET version = 99");
+    b2 = (struct cs_backlog *)&b2;
+    CHECK_INT(cs_backlog_open_driver("postgresql", target, &b2, &err), CS_E_STATE);
+    CHECK(b2 == NULL);
+    CHECK_CONTAINS(err, "schema version 99");
+    snprintf(want, sizeof want, "up to version %d", CS_PG_SCHEMA_VERSION);
+    CHECK_CONTAINS(err, want);
+    CHECK_INT(raw_int(target, "SELECT version FROM crmsync_schema"), 99); /* untouched */
+    free(err);
+}
+
+static void test_schema(void)
+{
+    char *path, *msg = NULL;
+    int64_t at = 0;
+    cs_record *orphan;
+    struct cs_backlog *b = fresh("schema", &path);
+
+    /* foreign keys: rows of an unknown workflow are refused */
+    orphan = rec_v("a", 1);
+    CHECK_INT(cs_backlog_db_error(b, 0, &msg, &at), 0); /* none yet */
+    CHECK(msg == NULL);
+    CHECK_INT(cs_backlog_enqueue(b, "nope", &(struct cs_enqueue){.records = &orphan, .n_records = 1}), CS_E_DB);
+    CHECK_CONTAINS(cs_backlog_errmsg(b), target_pg() ? "foreign key" : "FOREIGN KEY");
+    json_decref(orphan);
+    CHECK_INT(enq1(b, "a", 1), 0);
+    /* the database error is kept for the health check (the success after it does not hide it) */
+    CHECK_INT(cs_backlog_db_error(b, 0, &msg, &at), 1);
+    CHECK_CONTAINS(msg, target_pg() ? "foreign key" : "FOREIGN KEY");
+    CHECK(at > 0);
+    free(msg);
+    CHECK_INT(cs_backlog_db_error(b, at + 1, &msg, &at), 0); /* nothing since */
+    cs_backlog_close(b);
+
+    b = open_db(path);
+    CHECK_INT(queued(b), 1);
+    cs_backlog_close(b);
+    if (target_pg())
+        check_pg_schema(path);
+    else
+        check_sqlite_schema(path);
     free(path);
 }
 
@@ -260,7 +239,7 @@ static void test_enqueue_cursor(void)
     json_decref(cursor);
 
     /* a database failure at the cursor, after the records went in: all rolled back */
-    raw_exec(path, "CREATE TRIGGER boom BEFORE INSERT ON source_cursor BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    raw_fail_on(path, "source_cursor", "INSERT");
     bad[0] = rec_v("e", 1);
     CHECK_INT(enq(b, bad, 1, "accounts", json_pack("{s:i}", "page", 2)), CS_E_DB);
     CHECK_CONTAINS(cs_backlog_errmsg(b), "injected");
@@ -268,7 +247,7 @@ static void test_enqueue_cursor(void)
     CHECK_INT(raw_int(path, "SELECT count(*) FROM backlog WHERE record_key = 'e'"), 0);
     CHECK_INT(cs_backlog_cursor_get(b, WF, "accounts", &cursor), 0);
     CHECK(cursor == NULL);
-    raw_exec(path, "DROP TRIGGER boom");
+    raw_fail_off(path, "source_cursor");
 
     /* a cursor that is not an object round-trips too; the refused records never show up */
     bad[0] = rec_v("e", 2);
@@ -693,14 +672,14 @@ static void test_reject(void)
     CHECK_INT(claim(b, cs_now_ms(), 4, c + 4), 0);
 
     /* a database failure in complete loses nothing: the row stays, in flight, and can complete later */
-    raw_exec(path, "CREATE TRIGGER boom BEFORE DELETE ON backlog BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    raw_fail_on(path, "backlog", "DELETE");
     CHECK_INT(n == 1 ? reject1(b, c[0].seq) : -1, CS_E_DB);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM backlog"), 1);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM dead_letter"), 2);
     CHECK_INT(queued(b), 1);
     CHECK_INT(dead(b), 2);
     CHECK_INT(claim(b, cs_now_ms(), 4, c + 4), 0);
-    raw_exec(path, "DROP TRIGGER boom");
+    raw_fail_off(path, "backlog");
     CHECK_INT(n == 1 ? complete1(b, c[0].seq, CS_OK, 0) : -1, 0);
     drop_claims(c, n);
     CHECK_INT(queued(b), 0);
@@ -1218,6 +1197,8 @@ int main(void)
         return 1;
     }
     cs_log_set_level(CS_LOG_ERROR); /* the refused calls below log warnings by design */
+    target_dir = tmpdir;
+    printf("state driver: %s\n", target_driver());
 
     test_schema();
     test_enqueue_cursor();

@@ -1,0 +1,1132 @@
+/*
+ * pg_backlog.c - the PostgreSQL driver of the state store (backlog.h, state_driver.h): with backlog.c the
+ * only modules that issue SQL. It owns one libpq connection (pg_conn.c) and the mutex around it, the
+ * statements it prepares on that connection, and per-workflow counters of queued rows and live dead
+ * letters. The schema and its migrations live in pg_schema.c.
+ *
+ * Claims are kept in the database: a claim locks due rows with FOR UPDATE SKIP LOCKED and marks them
+ * claimed_by this process. Only the oldest row of a key is claimable, and only when no row of its key is
+ * claimed, so a key is never in flight twice and its changes go out in order. One crmsyncd holds a
+ * database (pg_conn.c's lock), so at open every claim is a leftover of a crash: they are dropped (every
+ * such row is claimable again, the duplicate window of backlog.h) and older rows of a key collapse to
+ * the newest, as the SQLite driver does.
+ *
+ * A lost connection is made again at the start of the next call (not inside a transaction, whose work is
+ * gone with it); until then calls fail with CS_E_DB and the callers retry, as for any database error.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pg_conn.h"
+#include "pg_schema.h"
+#include "state_driver.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define MAX_PARAMS 16
+
+/* Per workflow, in memory: exact while this process holds the database. */
+struct wf {
+    struct wf *next;
+    char *id;
+    int64_t queued; /* backlog rows, pending and claimed */
+    int64_t dead;   /* dead letters not redriven */
+};
+
+enum stmt {
+    S_UNCLAIM_ALL, S_COLLAPSE, S_COUNTS,
+    S_WF_INIT, S_DESIRED_GET, S_DESIRED_SET, S_STATUS_SET,
+    S_REV_ADD, S_REV_LATEST, S_REV_GET, S_REV_LIST,
+    S_CURSOR_GET, S_CURSOR_PUT, S_CURSOR_DEL,
+    S_NEWEST, S_INSERT, S_COALESCE, S_DEAD_ADD,
+    S_CLAIM, S_NEXT_DUE, S_CLAIMED, S_DELETE, S_REJECT, S_SUPERSEDE, S_RETRY, S_RELEASE,
+    S_DEAD_LIST, S_DEAD_REDRIVABLE, S_DEAD_IDS, S_KEY_QUEUED, S_REQUEUE, S_REDRIVEN,
+    S_KV_GET, S_KV_PUT, S_KV_DEL,
+    S_COUNT
+};
+
+/* Another row of the same key as backlog row `b`, with a seq `cmp` b's. */
+#define OTHER_ROW_OF_KEY(cmp)                                                                               \
+    "SELECT 1 FROM backlog o WHERE o.workflow_id = b.workflow_id AND o.stream = b.stream"                   \
+    " AND o.record_key = b.record_key AND o.seq " cmp " b.seq"
+
+/* The rows a claim may take: unclaimed, the oldest of their key (so no row of the key is in flight). */
+#define CLAIMABLE "b.claimed_by IS NULL AND NOT EXISTS (" OTHER_ROW_OF_KEY("<") ")"
+
+/* A dead letter that holds a record the backlog can take again. */
+#define WELL_FORMED "(record_key IS NOT NULL AND stream <> '' AND op IN ('upsert', 'delete'))"
+
+#define BACKLOG_COLUMNS "seq, stream, record_key, op, payload, ts, attempts, enqueued_at, initial"
+
+static const char *const sql[S_COUNT] = {
+    [S_UNCLAIM_ALL] = "UPDATE backlog SET claimed_by = NULL WHERE claimed_by IS NOT NULL",
+    [S_COLLAPSE] = "DELETE FROM backlog b WHERE EXISTS (" OTHER_ROW_OF_KEY(">") ")",
+    [S_COUNTS] = "SELECT w.id, (SELECT count(*) FROM backlog b WHERE b.workflow_id = w.id),"
+                 " (SELECT count(*) FROM dead_letter d WHERE d.workflow_id = w.id AND d.redriven_at IS NULL)"
+                 " FROM workflow w",
+    [S_WF_INIT] = "INSERT INTO workflow (id, desired_state, updated_at) VALUES ($1, $2, $3)"
+                  " ON CONFLICT (id) DO NOTHING",
+    [S_DESIRED_GET] = "SELECT desired_state FROM workflow WHERE id = $1",
+    [S_DESIRED_SET] = "UPDATE workflow SET desired_state = $2, updated_at = $3 WHERE id = $1",
+    [S_STATUS_SET] = "UPDATE workflow SET state = $2, substate = $3, state_reason = $4, running_rev = $5,"
+                     " updated_at = $6 WHERE id = $1",
+    [S_REV_ADD] = "INSERT INTO revision (workflow_id, rev, source, definition, created_at, author)"
+                  " SELECT $1, coalesce(max(rev), 0) + 1, $2, $3, $4::bigint, $5 FROM revision WHERE workflow_id = $1"
+                  " RETURNING rev",
+    [S_REV_LATEST] = "SELECT rev, definition FROM revision WHERE workflow_id = $1 AND ($2::text IS NULL OR source = $2)"
+                     " ORDER BY rev DESC LIMIT 1",
+    [S_REV_GET] = "SELECT definition, source, created_at FROM revision WHERE workflow_id = $1 AND rev = $2",
+    [S_REV_LIST] = "SELECT rev, source, created_at, author FROM revision WHERE workflow_id = $1 ORDER BY rev DESC",
+    [S_CURSOR_GET] = "SELECT cursor FROM source_cursor WHERE workflow_id = $1 AND stream = $2",
+    [S_CURSOR_DEL] = "DELETE FROM source_cursor WHERE workflow_id = $1 AND stream = $2",
+    [S_CURSOR_PUT] = "INSERT INTO source_cursor (workflow_id, stream, cursor, updated_at) VALUES ($1, $2, $3, $4)"
+                     " ON CONFLICT (workflow_id, stream) DO UPDATE SET cursor = excluded.cursor,"
+                     " updated_at = excluded.updated_at",
+    /* locked, so that no claim takes the row while this transaction replaces its change */
+    [S_NEWEST] = "SELECT seq, op, payload, initial, claimed_by IS NOT NULL FROM backlog"
+                 " WHERE workflow_id = $1 AND stream = $2 AND record_key = $3 ORDER BY seq DESC LIMIT 1 FOR UPDATE",
+    [S_INSERT] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
+                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    [S_COALESCE] = "UPDATE backlog SET op = $2, payload = $3, ts = $4, enqueued_at = $5, initial = $6, attempts = 0,"
+                   " next_attempt_at = 0, last_error = NULL WHERE seq = $1 AND claimed_by IS NULL",
+    [S_DEAD_ADD] = "INSERT INTO dead_letter (workflow_id, stream, record_key, op, payload, ts, error_class,"
+                   " http_status, error_detail, failed_in, attempts, failed_at, initial)"
+                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    [S_CLAIM] = "WITH c AS (UPDATE backlog SET claimed_by = $4 WHERE seq IN (SELECT seq FROM backlog b"
+                " WHERE b.workflow_id = $1 AND b.next_attempt_at <= $2 AND " CLAIMABLE
+                " ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING " BACKLOG_COLUMNS ")"
+                " SELECT " BACKLOG_COLUMNS " FROM c ORDER BY seq",
+    [S_NEXT_DUE] = "SELECT min(next_attempt_at) FROM backlog b WHERE b.workflow_id = $1 AND " CLAIMABLE,
+    [S_CLAIMED] = "SELECT claimed_by IS NOT DISTINCT FROM $2 FROM backlog WHERE seq = $1",
+    [S_DELETE] = "DELETE FROM backlog WHERE seq = $1",
+    [S_REJECT] = "INSERT INTO dead_letter (orig_seq, workflow_id, stream, record_key, op, payload, ts,"
+                 " error_class, http_status, error_detail, failed_in, attempts, enqueued_at, failed_at, initial)"
+                 " SELECT seq, workflow_id, stream, record_key, op, payload, ts, $2, $3::integer, $4, $5, attempts + 1,"
+                 " enqueued_at, $6::bigint, initial FROM backlog WHERE seq = $1",
+    [S_SUPERSEDE] = "DELETE FROM backlog b WHERE seq = $1 AND EXISTS (" OTHER_ROW_OF_KEY(">") ")",
+    [S_RETRY] = "UPDATE backlog SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_by = NULL"
+                " WHERE seq = $1",
+    [S_RELEASE] = "UPDATE backlog SET claimed_by = NULL WHERE seq = $1 AND claimed_by = $2",
+    [S_DEAD_LIST] = "SELECT id, stream, record_key, op, error_class, http_status, error_detail, failed_in,"
+                    " attempts, failed_at, redriven_at, payload FROM dead_letter"
+                    " WHERE workflow_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+    /* 1: can go back; 0: went back already; 2: a malformed record (no key, stream or op) cannot */
+    [S_DEAD_REDRIVABLE] = "SELECT CASE WHEN redriven_at IS NOT NULL THEN 0 WHEN " WELL_FORMED " THEN 1 ELSE 2 END"
+                          " FROM dead_letter WHERE workflow_id = $1 AND id = $2",
+    [S_DEAD_IDS] = "SELECT id FROM dead_letter WHERE workflow_id = $1 AND redriven_at IS NULL AND " WELL_FORMED
+                   " AND ($2::integer = 0 OR http_status = $2::integer) AND ts >= $3 ORDER BY id DESC",
+    [S_KEY_QUEUED] = "SELECT count(*) FROM dead_letter d JOIN backlog k ON k.workflow_id = d.workflow_id"
+                     " AND k.stream = d.stream AND k.record_key = d.record_key WHERE d.id = $1",
+    [S_REQUEUE] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
+                  " SELECT workflow_id, stream, record_key, op, payload, ts, $2::bigint, initial FROM dead_letter"
+                  " WHERE id = $1",
+    [S_REDRIVEN] = "UPDATE dead_letter SET redriven_at = $2 WHERE id = $1 AND redriven_at IS NULL",
+    [S_KV_GET] = "SELECT value FROM kv WHERE ns = $1 AND key = $2",
+    [S_KV_PUT] = "INSERT INTO kv (ns, key, value, updated_at) VALUES ($1, $2, $3, $4)"
+                 " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    [S_KV_DEL] = "DELETE FROM kv WHERE ns = $1 AND key = $2",
+};
+
+struct cs_backlog {
+    const struct cs_state_driver *driver; /* first: see state_driver.h */
+    pthread_mutex_t mu;                   /* guards everything below */
+    struct cs_pg_conn pg;
+    char *owner;                 /* the claim mark of this process */
+    unsigned char prepared[S_COUNT]; /* statement prepared on the current connection */
+    int in_tx;                   /* a transaction is open */
+    struct wf *wfs;
+    int64_t transactions; /* write transactions committed, for cs_backlog_stats */
+    char db_error[512];   /* the last database error (CS_E_DB), for the health check */
+    int64_t db_error_at;
+};
+
+static const char *const desired_states[] = {"running", "stopped", NULL};
+static const char *const states[] = {"starting", "running", "stopped", "failed", NULL};
+static const char *const sources[] = {"config", "api", NULL};
+static const char *const dead_classes[] = {"rejected", "mapping_failed", "retries_exhausted", "expired", NULL};
+
+/* ---- small helpers ----------------------------------------------------------------------------- */
+
+static int listed(const char *s, const char *const *list)
+{
+    while (s && *list)
+        if (strcmp(s, *list++) == 0)
+            return 1;
+    return 0;
+}
+
+/* The message of this thread's last failed call (see backlog.c). */
+static _Thread_local char errmsg[512];
+
+static int fail(struct cs_backlog *b, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct cs_backlog *b, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    va_end(ap);
+    if (rc == CS_E_DB) {
+        memcpy(b->db_error, errmsg, sizeof b->db_error);
+        b->db_error_at = cs_now_ms();
+    }
+    cs_log(rc == CS_E_DB ? CS_LOG_ERROR : CS_LOG_WARNING, "backlog", "%s", errmsg);
+    return rc;
+}
+
+/* A failed statement: libpq's reason, the password scrubbed. */
+static int pg_fail(struct cs_backlog *b, const char *what, const char *libpq_msg)
+{
+    char *msg = cs_pg_conn_message(&b->pg, libpq_msg);
+    int rc = fail(b, CS_E_DB, "state database %s: %s (in \"%.48s...\")", b->pg.where, msg, what);
+    free(msg);
+    return rc;
+}
+
+/* Like backlog.c: a row is 0, none CS_E_NOTFOUND; where none is fine; exactly one row changed. */
+static int found(int rc)
+{
+    return rc > 0 ? 0 : rc == 0 ? CS_E_NOTFOUND : rc;
+}
+
+static int settled(int rc)
+{
+    return rc < 0 ? rc : 0;
+}
+
+static int one(int changes)
+{
+    return changes == 1 ? 0 : changes < 0 ? changes : CS_E_NOTFOUND;
+}
+
+static char *dump(const json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s)
+        abort();
+    return s;
+}
+
+/* ---- columns of a result ----------------------------------------------------------------------- */
+
+static const char *col_text(PGresult *res, int row, int i)
+{
+    return PQgetisnull(res, row, i) ? NULL : PQgetvalue(res, row, i);
+}
+
+static int64_t col_int(PGresult *res, int row, int i)
+{
+    const char *s = col_text(res, row, i);
+    return s ? strtoll(s, NULL, 10) : 0;
+}
+
+static int col_bool(PGresult *res, int row, int i)
+{
+    const char *s = col_text(res, row, i);
+    return s && *s == 't';
+}
+
+static char *col_dup(PGresult *res, int row, int i)
+{
+    const char *s = col_text(res, row, i);
+    return s ? cs_xstrdup(s) : NULL;
+}
+
+static json_t *col_json(PGresult *res, int row, int i)
+{
+    const char *s = col_text(res, row, i);
+    return s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+/* An integer column as a new JSON integer, null when NULL. */
+static json_t *col_jint(PGresult *res, int row, int i)
+{
+    return col_text(res, row, i) ? json_integer((json_int_t)col_int(res, row, i)) : json_null();
+}
+
+/* A text column as a new JSON string, null when NULL. */
+static json_t *col_jtext(PGresult *res, int row, int i)
+{
+    const char *s = col_text(res, row, i);
+    json_t *v = s ? json_string(s) : json_null();
+    return v ? v : json_string("(not UTF-8)");
+}
+
+/* ---- connection and statements ----------------------------------------------------------------- */
+
+/* Connect again when the connection was lost, outside a transaction only. */
+static int connected(struct cs_backlog *b)
+{
+    char *err = NULL;
+    int rc;
+    if (PQstatus(b->pg.conn) == CONNECTION_OK)
+        return 0;
+    if (b->in_tx)
+        return fail(b, CS_E_DB, "state database %s: the connection was lost in a transaction", b->pg.where);
+    memset(b->prepared, 0, sizeof b->prepared);
+    rc = cs_pg_conn_connect(&b->pg, &err);
+    if (rc == 0)
+        cs_log(CS_LOG_NOTICE, "backlog", "state database %s: connected again", b->pg.where);
+    else
+        rc = fail(b, CS_E_DB, "%s", err);
+    free(err);
+    return rc;
+}
+
+static int prepare(struct cs_backlog *b, enum stmt id)
+{
+    char name[16];
+    PGresult *res;
+    int rc = 0;
+    if (b->prepared[id])
+        return 0;
+    snprintf(name, sizeof name, "s%d", (int)id);
+    res = PQprepare(b->pg.conn, name, sql[id], 0, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = pg_fail(b, sql[id], PQresultErrorMessage(res));
+    PQclear(res);
+    b->prepared[id] = rc == 0;
+    return rc;
+}
+
+/*
+ * Run statement `id` with the arguments `fmt` describes, one letter each: 't' const char * (NULL is
+ * NULL), 'I' int64_t, 'n' int64_t that is NULL when 0. *res (may be NULL: cleared) gets the result.
+ * Returns the number of rows it returned or changed, or CS_E_DB.
+ */
+static int run(struct cs_backlog *b, PGresult **res, enum stmt id, const char *fmt, ...)
+{
+    const char *values[MAX_PARAMS];
+    char numbers[MAX_PARAMS][24], name[16];
+    PGresult *r;
+    va_list ap;
+    int n = 0, rc;
+
+    va_start(ap, fmt);
+    for (; fmt[n] && n < MAX_PARAMS; n++) {
+        int64_t v;
+        if (fmt[n] == 't') {
+            values[n] = va_arg(ap, const char *);
+            continue;
+        }
+        v = va_arg(ap, int64_t);
+        snprintf(numbers[n], sizeof numbers[n], "%" PRId64, v);
+        values[n] = fmt[n] == 'n' && v == 0 ? NULL : numbers[n];
+    }
+    va_end(ap);
+    if (res)
+        *res = NULL;
+    if ((rc = connected(b)) != 0 || (rc = prepare(b, id)) != 0)
+        return rc;
+    snprintf(name, sizeof name, "s%d", (int)id);
+    r = PQexecPrepared(b->pg.conn, name, n, values, NULL, NULL, 0);
+    switch (PQresultStatus(r)) {
+    case PGRES_TUPLES_OK:
+        rc = PQntuples(r);
+        break;
+    case PGRES_COMMAND_OK:
+        rc = atoi(PQcmdTuples(r));
+        if (!b->in_tx)
+            b->transactions++;
+        break;
+    default:
+        rc = pg_fail(b, sql[id], PQresultErrorMessage(r));
+    }
+    if (res && rc >= 0)
+        *res = r;
+    else
+        PQclear(r);
+    return rc;
+}
+
+/* Run query `id` for one integer (its first row's first column) into *value; returns like run(). */
+static int run_int(struct cs_backlog *b, int64_t *value, enum stmt id, const char *fmt, const char *t, int64_t i)
+{
+    PGresult *res;
+    int rc = fmt[0] == 't' ? run(b, &res, id, fmt, t, i) : run(b, &res, id, fmt, i);
+    if (rc > 0)
+        *value = col_int(res, 0, 0);
+    PQclear(res);
+    return rc;
+}
+
+static int command(struct cs_backlog *b, const char *what)
+{
+    PGresult *r = PQexec(b->pg.conn, what);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : pg_fail(b, what, PQresultErrorMessage(r));
+    PQclear(r);
+    return rc;
+}
+
+static int begin(struct cs_backlog *b)
+{
+    int rc = connected(b);
+    if (rc == 0)
+        rc = command(b, "BEGIN");
+    b->in_tx = rc == 0;
+    return rc;
+}
+
+/* Commit when rc is 0; otherwise, or when the commit fails, roll back. Returns the outcome. */
+static int finish(struct cs_backlog *b, int rc)
+{
+    if (rc == 0 && (rc = command(b, "COMMIT")) == 0)
+        b->transactions++;
+    else if (PQtransactionStatus(b->pg.conn) == PQTRANS_INTRANS || PQtransactionStatus(b->pg.conn) == PQTRANS_INERROR)
+        command(b, "ROLLBACK");
+    b->in_tx = 0;
+    return rc;
+}
+
+static void lock(struct cs_backlog *b)
+{
+    pthread_mutex_lock(&b->mu);
+}
+
+static void unlock(struct cs_backlog *b)
+{
+    pthread_mutex_unlock(&b->mu);
+}
+
+static struct wf *wf_get(struct cs_backlog *b, const char *id)
+{
+    struct wf *w;
+    for (w = b->wfs; w; w = w->next)
+        if (strcmp(w->id, id) == 0)
+            return w;
+    w = cs_xcalloc(1, sizeof *w);
+    w->id = cs_xstrdup(id);
+    w->next = b->wfs;
+    b->wfs = w;
+    return w;
+}
+
+/* ---- open and close --------------------------------------------------------------------------- */
+
+/* Claims left by a crash go back, and of several rows of a key only the newest stays. */
+static int recover(struct cs_backlog *b)
+{
+    int unclaimed, collapsed = 0, rc = begin(b);
+    if (rc == 0 && (unclaimed = run(b, NULL, S_UNCLAIM_ALL, "")) < 0)
+        rc = unclaimed;
+    if (rc == 0 && (collapsed = run(b, NULL, S_COLLAPSE, "")) < 0)
+        rc = collapsed;
+    rc = finish(b, rc);
+    if (rc == 0 && collapsed > 0)
+        cs_log(CS_LOG_NOTICE, "backlog", "%s: %d row(s) in flight at the last stop superseded by newer changes",
+               b->pg.where, collapsed);
+    return rc;
+}
+
+static int load_counts(struct cs_backlog *b)
+{
+    PGresult *res;
+    int rc = run(b, &res, S_COUNTS, "");
+    for (int i = 0; i < rc; i++) {
+        struct wf *w = wf_get(b, col_text(res, i, 0));
+        w->queued = col_int(res, i, 1);
+        w->dead = col_int(res, i, 2);
+    }
+    PQclear(res);
+    return settled(rc);
+}
+
+static void pg_close(struct cs_backlog *b)
+{
+    cs_pg_conn_close(&b->pg);
+    while (b->wfs) {
+        struct wf *next = b->wfs->next;
+        free(b->wfs->id);
+        free(b->wfs);
+        b->wfs = next;
+    }
+    pthread_mutex_destroy(&b->mu);
+    free(b->owner);
+    free(b);
+}
+
+static int pg_open(const char *conninfo, struct cs_backlog **out, char **err)
+{
+    struct cs_backlog *b = cs_xcalloc(1, sizeof *b);
+    char host[256] = "";
+    int rc;
+
+    *out = NULL;
+    b->driver = &cs_state_postgresql;
+    pthread_mutex_init(&b->mu, NULL);
+    gethostname(host, sizeof host - 1);
+    b->owner = cs_xasprintf("%s:%ld:%" PRId64, host, (long)getpid(), cs_now_ms());
+    rc = cs_pg_conn_open(&b->pg, conninfo, err);
+    if (rc == 0)
+        rc = cs_pg_schema_setup(&b->pg, err);
+    if (rc == 0)
+        rc = recover(b);
+    if (rc == 0)
+        rc = load_counts(b);
+    if (rc != 0 && !*err)
+        *err = cs_xstrdup(errmsg);
+    if (rc != 0) {
+        pg_close(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+static int pg_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms)
+{
+    int seen;
+    lock(b);
+    seen = b->db_error_at && b->db_error_at >= since_ms;
+    *msg = seen ? cs_xstrdup(b->db_error) : NULL;
+    *at_ms = seen ? b->db_error_at : 0;
+    unlock(b);
+    return seen;
+}
+
+static const char *pg_errmsg(struct cs_backlog *b)
+{
+    (void)b;
+    return errmsg;
+}
+
+/* ---- workflows -------------------------------------------------------------------------------- */
+
+static int write_desired(struct cs_backlog *b, enum stmt id, const char *wf, const char *desired)
+{
+    int rc;
+    lock(b);
+    if (!listed(desired, desired_states))
+        rc = fail(b, CS_E_INVAL, "%s: desired state must be \"running\" or \"stopped\"", wf);
+    else
+        rc = run(b, NULL, id, "ttI", wf, desired, cs_now_ms());
+    unlock(b);
+    return rc;
+}
+
+static int pg_workflow_init(struct cs_backlog *b, const char *wf, const char *initial_desired)
+{
+    return settled(write_desired(b, S_WF_INIT, wf, initial_desired));
+}
+
+static int pg_desired_set(struct cs_backlog *b, const char *wf, const char *desired)
+{
+    return one(write_desired(b, S_DESIRED_SET, wf, desired));
+}
+
+/* Query `id` for the first row; its columns `cols` (new strings) into out[]. Returns like found(). */
+static int get_texts(struct cs_backlog *b, enum stmt id, const char *fmt, const char *a, const char *c, int ncols,
+                     char **out[])
+{
+    PGresult *res;
+    int rc;
+    for (int i = 0; i < ncols; i++)
+        if (out[i])
+            *out[i] = NULL;
+    lock(b);
+    rc = run(b, &res, id, fmt, a, c);
+    for (int i = 0; rc > 0 && i < ncols; i++)
+        if (out[i])
+            *out[i] = col_dup(res, 0, i);
+    PQclear(res);
+    unlock(b);
+    return rc;
+}
+
+static int pg_desired_get(struct cs_backlog *b, const char *wf, char **desired)
+{
+    char **out[] = {desired};
+    return found(get_texts(b, S_DESIRED_GET, "t", wf, NULL, 1, out));
+}
+
+static int pg_status_set(struct cs_backlog *b, const char *wf, const char *state, const char *substate,
+                         const char *reason, int64_t running_rev)
+{
+    int rc;
+    lock(b);
+    if (!listed(state, states))
+        rc = fail(b, CS_E_INVAL, "%s: unknown workflow state \"%s\"", wf, state ? state : "(null)");
+    else
+        rc = one(run(b, NULL, S_STATUS_SET, "ttttnI", wf, state, substate, reason,
+                     running_rev > 0 ? running_rev : 0, cs_now_ms()));
+    unlock(b);
+    return rc;
+}
+
+/* ---- definition revisions --------------------------------------------------------------------- */
+
+static int pg_revision_add(struct cs_backlog *b, const char *wf, const char *source, const char *author,
+                           const char *definition, int64_t *rev)
+{
+    PGresult *res = NULL;
+    int rc;
+    lock(b);
+    if (!listed(source, sources) || !definition)
+        rc = fail(b, CS_E_INVAL, "%s: a revision needs a definition and a source \"config\" or \"api\"", wf);
+    else
+        rc = one(run(b, &res, S_REV_ADD, "tttIt", wf, source, definition, cs_now_ms(), author));
+    if (rc == 0 && rev)
+        *rev = col_int(res, 0, 0);
+    PQclear(res);
+    unlock(b);
+    return rc;
+}
+
+static int pg_revision_latest(struct cs_backlog *b, const char *wf, const char *source, int64_t *rev,
+                              char **definition)
+{
+    PGresult *res;
+    int rc;
+    if (definition)
+        *definition = NULL;
+    lock(b);
+    rc = run(b, &res, S_REV_LATEST, "tt", wf, source);
+    if (rc > 0 && rev)
+        *rev = col_int(res, 0, 0);
+    if (rc > 0 && definition)
+        *definition = col_dup(res, 0, 1);
+    PQclear(res);
+    unlock(b);
+    return found(rc);
+}
+
+static int pg_revision_get(struct cs_backlog *b, const char *wf, int64_t rev, char **definition, char **source,
+                           int64_t *created_at)
+{
+    PGresult *res;
+    int rc;
+    *definition = *source = NULL;
+    lock(b);
+    rc = run(b, &res, S_REV_GET, "tI", wf, rev);
+    if (rc > 0) {
+        *definition = col_dup(res, 0, 0);
+        *source = col_dup(res, 0, 1);
+        *created_at = col_int(res, 0, 2);
+    }
+    PQclear(res);
+    unlock(b);
+    return found(rc);
+}
+
+static int pg_revision_list(struct cs_backlog *b, const char *wf, json_t **out)
+{
+    PGresult *res;
+    json_t *list = json_array();
+    int rc;
+    lock(b);
+    rc = run(b, &res, S_REV_LIST, "t", wf);
+    for (int i = 0; i < rc; i++)
+        json_array_append_new(list, json_pack("{s:o, s:o, s:o, s:o}", "revision", col_jint(res, i, 0), "source",
+                                              col_jtext(res, i, 1), "created_at", col_jint(res, i, 2), "author",
+                                              col_jtext(res, i, 3)));
+    PQclear(res);
+    unlock(b);
+    if (rc < 0)
+        json_decref(list);
+    *out = rc < 0 ? NULL : list;
+    return settled(rc);
+}
+
+/* ---- cursors ---------------------------------------------------------------------------------- */
+
+static int pg_cursor_get(struct cs_backlog *b, const char *wf, const char *stream, json_t **cursor)
+{
+    PGresult *res;
+    int rc;
+    *cursor = NULL;
+    lock(b);
+    rc = run(b, &res, S_CURSOR_GET, "tt", wf, stream);
+    if (rc > 0 && !(*cursor = col_json(res, 0, 0)))
+        rc = fail(b, CS_E_DB, "%s: the cursor of stream %s is not JSON", wf, stream);
+    PQclear(res);
+    unlock(b);
+    return settled(rc);
+}
+
+static int pg_cursor_reset(struct cs_backlog *b, const char *wf, const char *stream)
+{
+    int rc;
+    lock(b);
+    rc = settled(run(b, NULL, S_CURSOR_DEL, "tt", wf, stream));
+    unlock(b);
+    return rc;
+}
+
+/* ---- enqueue ---------------------------------------------------------------------------------- */
+
+/* The payload a record leaves in the backlog over the newest row of its key (`res`, row 0, or none):
+ * an upsert over an upsert keeps the older fields the newer one lacks (backlog.h); *initial likewise. */
+static char *coalesced_payload(const cs_record *rec, PGresult *res, int64_t *initial)
+{
+    const char *op = json_string_value(json_object_get(rec, "op"));
+    json_t *older = res && strcmp(op, "upsert") == 0 && strcmp(col_text(res, 0, 1), "upsert") == 0
+                        ? col_json(res, 0, 2)
+                        : NULL;
+    char *text;
+    if (json_is_object(older)) {
+        json_object_update(older, cs_record_payload(rec));
+        *initial |= col_bool(res, 0, 3);
+        text = dump(older);
+    } else {
+        text = dump(cs_record_payload(rec));
+    }
+    json_decref(older);
+    return text;
+}
+
+/* Replace the unclaimed newest row of the record's key in place, or append a row; *appended counts. */
+static int put_record(struct cs_backlog *b, struct wf *w, const cs_record *rec, int64_t now, int64_t *appended)
+{
+    const char *stream = cs_record_stream(rec), *key = cs_record_key(rec);
+    const char *op = json_string_value(json_object_get(rec, "op"));
+    int64_t initial = cs_record_is_initial(rec);
+    PGresult *res;
+    char *payload;
+    int rc;
+
+    if (!cs_record_is_valid(rec))
+        return fail(b, CS_E_INVAL, "%s: refusing to enqueue a malformed record", w->id);
+    rc = run(b, &res, S_NEWEST, "ttt", w->id, stream, key);
+    if (rc < 0)
+        return rc;
+    payload = coalesced_payload(rec, rc > 0 ? res : NULL, &initial);
+    if (rc > 0 && !col_bool(res, 0, 4)) {
+        rc = one(run(b, NULL, S_COALESCE, "IttIIt", col_int(res, 0, 0), op, payload, cs_record_ts(rec), now,
+                     initial ? "true" : "false"));
+    } else {
+        rc = one(run(b, NULL, S_INSERT, "tttttIIt", w->id, stream, key, op, payload, cs_record_ts(rec), now,
+                     initial ? "true" : "false"));
+        *appended += rc == 0;
+    }
+    PQclear(res);
+    free(payload);
+    return rc;
+}
+
+/* A record refused before it was queued, kept as a dead letter (see backlog.c's put_dead). */
+static int put_dead(struct cs_backlog *b, const char *wf, const struct cs_dead_in *d, int64_t now)
+{
+    const json_t *rec = d->record, *payload = cs_record_payload(rec);
+    const char *stream = cs_record_stream(rec);
+    char *text;
+    int rc;
+
+    if (!listed(d->error_class, dead_classes))
+        return fail(b, CS_E_INVAL, "%s: refusing a dead letter of the unknown class \"%s\"", wf,
+                    d->error_class ? d->error_class : "");
+    text = dump(payload ? payload : rec ? rec : json_null());
+    rc = one(run(b, NULL, S_DEAD_ADD, "tttttItnttIIt", wf, stream ? stream : "", cs_record_key(rec),
+                 json_string_value(json_object_get(rec, "op")), text, cs_record_ts(rec), d->error_class,
+                 (int64_t)d->http_status, d->detail, d->failed_in, (int64_t)d->attempts, now,
+                 cs_record_is_initial(rec) ? "true" : "false"));
+    free(text);
+    return rc;
+}
+
+static int pg_enqueue(struct cs_backlog *b, const char *wf, const struct cs_enqueue *e)
+{
+    int64_t appended = 0, now = cs_now_ms();
+    struct wf *w;
+    char *cursor;
+    int rc;
+
+    lock(b);
+    w = wf_get(b, wf);
+    rc = begin(b);
+    for (size_t i = 0; rc == 0 && i < e->n_records; i++)
+        rc = put_record(b, w, e->records[i], now, &appended);
+    for (size_t i = 0; rc == 0 && i < e->n_dead; i++)
+        rc = put_dead(b, wf, &e->dead[i], now);
+    if (rc == 0 && e->cursor_stream && !e->cursor)
+        rc = fail(b, CS_E_INVAL, "%s: cursor of stream %s missing", wf, e->cursor_stream);
+    if (rc == 0 && e->cursor_stream) {
+        cursor = dump(e->cursor);
+        rc = one(run(b, NULL, S_CURSOR_PUT, "tttI", wf, e->cursor_stream, cursor, now));
+        free(cursor);
+    }
+    rc = finish(b, rc);
+    if (rc == 0) {
+        w->queued += appended;
+        w->dead += (int64_t)e->n_dead;
+    }
+    unlock(b);
+    return rc;
+}
+
+/* ---- claim and complete ----------------------------------------------------------------------- */
+
+/* Row `i` of a claim's result: seq, stream, record_key, op, payload, ts, attempts, enqueued_at, initial. */
+static int claim_row(struct cs_backlog *b, PGresult *res, int i, struct cs_claim *c)
+{
+    json_t *payload = col_json(res, i, 4);
+    c->seq = col_int(res, i, 0);
+    c->attempts = (int)col_int(res, i, 6);
+    c->enqueued_at = col_int(res, i, 7);
+    c->record = NULL;
+    if (!json_is_object(payload)) {
+        json_decref(payload);
+        return fail(b, CS_E_DB, "%s: the payload of backlog row %" PRId64 " is not a JSON object", b->pg.where,
+                    c->seq);
+    }
+    c->record = cs_record_new(col_text(res, i, 1), col_text(res, i, 2),
+                              strcmp(col_text(res, i, 3), "delete") == 0 ? CS_OP_DELETE : CS_OP_UPSERT, payload,
+                              col_int(res, i, 5));
+    if (!c->record)
+        abort();
+    if (col_bool(res, i, 8) && json_object_set_new(c->record, "initial", json_true()) != 0)
+        abort();
+    return 0;
+}
+
+static int pg_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t max, struct cs_claim *out,
+                    size_t *n)
+{
+    PGresult *res = NULL;
+    int rc = 0, rows = 0;
+    *n = 0;
+    if (!max)
+        return 0;
+    lock(b);
+    rc = begin(b);
+    if (rc == 0)
+        rc = rows = run(b, &res, S_CLAIM, "tIIt", wf, now_ms, (int64_t)(max > INT32_MAX ? INT32_MAX : max),
+                        b->owner);
+    for (int i = 0; rc >= 0 && i < rows; i++)
+        if ((rc = claim_row(b, res, i, &out[i])) == 0)
+            *n = (size_t)i + 1;
+    rc = finish(b, settled(rc));
+    PQclear(res);
+    for (size_t i = 0; rc != 0 && i < *n; i++)
+        json_decref(out[i].record);
+    if (rc != 0)
+        *n = 0;
+    unlock(b);
+    return rc;
+}
+
+/* The row is claimed by this process: 0, or CS_E_STATE. */
+static int check_claimed(struct cs_backlog *b, const char *wf, int64_t seq)
+{
+    PGresult *res;
+    int rc = run(b, &res, S_CLAIMED, "It", seq, b->owner), mine = rc > 0 && col_bool(res, 0, 0);
+    PQclear(res);
+    if (rc < 0 || mine)
+        return settled(rc);
+    if (rc == 0) /* gone: only another process can have taken it */
+        return fail(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight: it is no longer in %s (another "
+                    "process writes to this state database?)", wf, seq, b->pg.where);
+    return fail(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seq);
+}
+
+static int check_outcome(struct cs_backlog *b, const char *wf, const struct cs_outcome *o)
+{
+    if (o->status != CS_OK && o->status != CS_RETRY && o->status != CS_REJECT)
+        return fail(b, CS_E_INVAL, "%s: outcome %d of row %" PRId64 " is not OK, RETRY or REJECT", wf,
+                    (int)o->status, o->seq);
+    if (o->status == CS_REJECT && o->error_class && !listed(o->error_class, dead_classes))
+        return fail(b, CS_E_INVAL, "%s: unknown dead-letter class \"%s\"", wf, o->error_class);
+    return check_claimed(b, wf, o->seq);
+}
+
+/* Schedule another attempt (the claim ends), or drop the row when a newer change of its key waits. */
+static int retry_row(struct cs_backlog *b, const struct cs_outcome *o, int *gone)
+{
+    char *error = o->http_status && o->detail ? cs_xasprintf("HTTP %d: %s", o->http_status, o->detail)
+                  : o->http_status            ? cs_xasprintf("HTTP %d", o->http_status)
+                                              : NULL;
+    int rc = run(b, NULL, S_SUPERSEDE, "I", o->seq);
+    *gone = rc == 1;
+    if (rc == 0)
+        rc = one(run(b, NULL, S_RETRY, "IIt", o->seq, o->next_attempt_at, error ? error : o->detail));
+    free(error);
+    return settled(rc);
+}
+
+static int apply_outcome(struct cs_backlog *b, const struct cs_outcome *o, int64_t now, int *gone)
+{
+    int rc = 0;
+    *gone = 1;
+    if (o->status == CS_RETRY)
+        return retry_row(b, o, gone);
+    if (o->status == CS_REJECT)
+        rc = one(run(b, NULL, S_REJECT, "ItnttI", o->seq, o->error_class ? o->error_class : "rejected",
+                     (int64_t)o->http_status, o->detail, o->failed_in, now));
+    return rc == 0 ? one(run(b, NULL, S_DELETE, "I", o->seq)) : rc;
+}
+
+/* Key/value writes (kv may be NULL) in the open transaction. */
+static int put_kv_writes(struct cs_backlog *b, const struct cs_kv_writes *kv)
+{
+    const char *key;
+    json_t *value;
+    int rc = 0;
+    if (!kv)
+        return 0;
+    json_object_foreach ((json_t *)kv->values, key, value) {
+        const char *text = json_string_value(value);
+        rc = settled(text ? run(b, NULL, S_KV_PUT, "tttI", kv->ns, key, text, cs_now_ms())
+                          : run(b, NULL, S_KV_DEL, "tt", kv->ns, key));
+        if (rc != 0)
+            break;
+    }
+    return rc;
+}
+
+static int pg_complete(struct cs_backlog *b, const char *wf, const struct cs_outcome *o, size_t n,
+                       const struct cs_kv_writes *kv)
+{
+    int64_t gone = 0, dead = 0, now = cs_now_ms();
+    struct wf *w;
+    int rc, left;
+
+    lock(b);
+    w = wf_get(b, wf);
+    rc = begin(b);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = check_outcome(b, wf, &o[i]);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = apply_outcome(b, &o[i], now, &left);
+        gone += left;
+        dead += o[i].status == CS_REJECT;
+    }
+    if (rc == 0)
+        rc = put_kv_writes(b, kv);
+    rc = finish(b, rc);
+    if (rc == 0) {
+        w->queued -= gone;
+        w->dead += dead;
+    }
+    unlock(b);
+    return rc;
+}
+
+static int pg_release(struct cs_backlog *b, const char *wf, const int64_t *seqs, size_t n)
+{
+    int rc, changed;
+    lock(b);
+    rc = begin(b);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        changed = run(b, NULL, S_RELEASE, "It", seqs[i], b->owner);
+        rc = changed != 0 ? settled(changed) : fail(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seqs[i]);
+    }
+    rc = finish(b, rc);
+    unlock(b);
+    return rc;
+}
+
+static int pg_counts(struct cs_backlog *b, const char *wf, int64_t *backlog, int64_t *dead)
+{
+    struct wf *w;
+    lock(b);
+    w = wf_get(b, wf);
+    *backlog = w->queued;
+    *dead = w->dead;
+    unlock(b);
+    return 0;
+}
+
+static int pg_next_due(struct cs_backlog *b, const char *wf, int64_t *next_at)
+{
+    PGresult *res;
+    int rc;
+    *next_at = INT64_MAX;
+    lock(b);
+    rc = run(b, &res, S_NEXT_DUE, "t", wf);
+    if (rc > 0 && col_text(res, 0, 0))
+        *next_at = col_int(res, 0, 0);
+    PQclear(res);
+    unlock(b);
+    return settled(rc);
+}
+
+/* ---- dead letters ----------------------------------------------------------------------------- */
+
+static json_t *dead_row(PGresult *res, int i, int include_payload)
+{
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_jint(res, i, 0),
+                          "stream", col_jtext(res, i, 1), "key", col_jtext(res, i, 2), "op", col_jtext(res, i, 3),
+                          "error_class", col_jtext(res, i, 4), "http_status", col_jint(res, i, 5), "detail",
+                          col_jtext(res, i, 6), "failed_in", col_jtext(res, i, 7), "attempts", col_jint(res, i, 8),
+                          "failed_at", col_jint(res, i, 9), "redriven_at", col_jint(res, i, 10));
+    json_t *payload = include_payload ? col_json(res, i, 11) : NULL;
+    if (!o)
+        abort();
+    if (include_payload)
+        json_object_set_new(o, "payload", payload ? payload : json_null());
+    return o;
+}
+
+static int pg_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id, size_t limit, int include_payload,
+                        json_t **out)
+{
+    int64_t below = before_id > 0 ? before_id : INT64_MAX;
+    int64_t most = limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
+    PGresult *res;
+    json_t *list = json_array();
+    int rc;
+    lock(b);
+    rc = run(b, &res, S_DEAD_LIST, "tII", wf, below, most);
+    for (int i = 0; i < rc; i++)
+        json_array_append_new(list, dead_row(res, i, include_payload));
+    PQclear(res);
+    unlock(b);
+    if (rc < 0)
+        json_decref(list);
+    *out = rc < 0 ? NULL : list;
+    return settled(rc);
+}
+
+/* Requeue dead letter `id` unless its key has a row in the backlog already, then mark it redriven. */
+static int redrive_letter(struct cs_backlog *b, int64_t id, int64_t now, int64_t *requeued)
+{
+    int64_t queued = 0;
+    int rc = run_int(b, &queued, S_KEY_QUEUED, "I", NULL, id);
+    if (rc > 0 && !queued) {
+        rc = one(run(b, NULL, S_REQUEUE, "II", id, now));
+        *requeued += rc == 0;
+    }
+    return rc < 0 ? rc : one(run(b, NULL, S_REDRIVEN, "II", id, now));
+}
+
+static int redrive_one(struct cs_backlog *b, const char *wf, int64_t id, int64_t now, int64_t *requeued)
+{
+    int64_t redrivable = 0;
+    int rc = run_int(b, &redrivable, S_DEAD_REDRIVABLE, "tI", wf, id);
+    if (rc == 0)
+        return fail(b, CS_E_NOTFOUND, "%s: no dead letter %" PRId64, wf, id);
+    if (rc > 0 && !redrivable)
+        return fail(b, CS_E_STATE, "%s: dead letter %" PRId64 " was redriven already", wf, id);
+    if (rc > 0 && redrivable == 2)
+        return fail(b, CS_E_STATE,
+                    "%s: dead letter %" PRId64 " is a malformed record (no key, stream or operation) and cannot be "
+                    "written; once the source row is fixed, its next change is read again",
+                    wf, id);
+    return rc < 0 ? rc : redrive_letter(b, id, now, requeued);
+}
+
+/* Newest first, so that of several dead letters of one key the newest goes back (see backlog.c). */
+static int redrive_all(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f, int64_t now,
+                       int64_t *requeued, int64_t *marked)
+{
+    PGresult *res;
+    int rc = run(b, &res, S_DEAD_IDS, "tII", wf, (int64_t)f->http_status, f->min_ts), rows = rc;
+    *marked = rows > 0 ? rows : 0;
+    for (int i = 0; i < rows && rc >= 0; i++)
+        rc = redrive_letter(b, col_int(res, i, 0), now, requeued);
+    PQclear(res);
+    return settled(rc);
+}
+
+static int redrive(struct cs_backlog *b, const char *wf, int64_t id, const struct cs_redrive_filter *f, size_t *n)
+{
+    int64_t requeued = 0, marked = 1 /* redrive_one */, now = cs_now_ms();
+    struct wf *w;
+    int rc;
+
+    *n = 0;
+    lock(b);
+    w = wf_get(b, wf);
+    rc = begin(b);
+    if (rc == 0)
+        rc = id ? redrive_one(b, wf, id, now, &requeued) : redrive_all(b, wf, f, now, &requeued, &marked);
+    rc = finish(b, rc);
+    if (rc == 0) {
+        w->queued += requeued;
+        w->dead -= marked;
+        *n = (size_t)requeued;
+    }
+    unlock(b);
+    return rc;
+}
+
+static int pg_dead_redrive(struct cs_backlog *b, const char *wf, int64_t id, size_t *n)
+{
+    static const struct cs_redrive_filter all = {0, 0};
+    return redrive(b, wf, id, id ? NULL : &all, n);
+}
+
+static int pg_dead_redrive_matching(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f,
+                                    size_t *n)
+{
+    return redrive(b, wf, 0, f, n);
+}
+
+/* ---- plugin key/value store ------------------------------------------------------------------- */
+
+static int pg_kv_get(struct cs_backlog *b, const char *ns, const char *key, char **value)
+{
+    char **out[] = {value};
+    return settled(get_texts(b, S_KV_GET, "tt", ns, key, 1, out));
+}
+
+static int pg_kv_put(struct cs_backlog *b, const char *ns, const char *key, const char *value)
+{
+    json_t *values = json_pack("{s:o}", key, value ? json_string(value) : json_null());
+    struct cs_kv_writes kv = {ns, values};
+    int rc;
+    lock(b);
+    rc = put_kv_writes(b, &kv);
+    unlock(b);
+    json_decref(values);
+    return rc;
+}
+
+static int pg_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv)
+{
+    int rc;
+    lock(b);
+    rc = begin(b);
+    if (rc == 0)
+        rc = put_kv_writes(b, kv);
+    rc = finish(b, rc);
+    unlock(b);
+    return rc;
+}
+
+/* ---- statistics ------------------------------------------------------------------------------- */
+
+/* The page counters are SQLite's page cache: PostgreSQL's buffers are the server's, shown by its own
+ * statistics views (pg_statio_user_tables), so they stay 0 here. */
+static void pg_stats(struct cs_backlog *b, struct cs_backlog_stats *out)
+{
+    lock(b);
+    *out = (struct cs_backlog_stats){.transactions = b->transactions};
+    unlock(b);
+}
+
+/* ---- the driver ------------------------------------------------------------------------------- */
+
+const struct cs_state_driver cs_state_postgresql = {
+    .name = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .errmsg = pg_errmsg,
+    .db_error = pg_db_error,
+    .workflow_init = pg_workflow_init,
+    .desired_get = pg_desired_get,
+    .desired_set = pg_desired_set,
+    .status_set = pg_status_set,
+    .revision_add = pg_revision_add,
+    .revision_latest = pg_revision_latest,
+    .revision_get = pg_revision_get,
+    .revision_list = pg_revision_list,
+    .cursor_get = pg_cursor_get,
+    .cursor_reset = pg_cursor_reset,
+    .enqueue = pg_enqueue,
+    .claim = pg_claim,
+    .complete = pg_complete,
+    .release = pg_release,
+    .counts = pg_counts,
+    .next_due = pg_next_due,
+    .dead_list = pg_dead_list,
+    .dead_redrive = pg_dead_redrive,
+    .dead_redrive_matching = pg_dead_redrive_matching,
+    .kv_get = pg_kv_get,
+    .kv_put = pg_kv_put,
+    .kv_put_all = pg_kv_put_all,
+    .stats = pg_stats,
+};
