@@ -11,7 +11,9 @@ trap 'rm -f "$APT_CONFIG"' EXIT
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake libtool pkgconf libltdl-dev libcurl4-openssl-dev \
-    libjansson-dev libsqlite3-dev libyaml-dev libmicrohttpd-dev python3 sqlite3 openssl >/dev/null
+    libjansson-dev libsqlite3-dev libpq-dev libyaml-dev libmicrohttpd-dev python3 sqlite3 openssl >/dev/null
+# the postgresql state driver's tests (tests/state/) run a throwaway server of their own: initdb and pg_ctl
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 # the configuration fuzzer (tests/fuzz/run.sh): clang and its libFuzzer runtime
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang libclang-rt-dev >/dev/null
 # optional: an sshd of the test's own runs the sftp:// opt-out export test; without it that test skips
