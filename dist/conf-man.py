@@ -30,6 +30,7 @@ PLUGINS = ["dynamics365", "campaign", "stages", "custom-entity"]
 TABLES = {
     "root_fields": [""],
     "admin_fields": ["admin."],
+    "state_fields": ["state."],
     "admin_token_fields": ["admin.tokens[]."],
     "connection_fields": ["connections.NAME."],
     "workflow_fields": ["workflows[]."],

@@ -42,8 +42,9 @@ def free_port():
 
 
 class PgServer:
-    def __init__(self, password="s3cret-Pg-pass!"):
-        self.password = password
+    def __init__(self, password="s3cret-Pg-pass!", durable=False):
+        """durable: fsync on, as a production server (the benchmark); the tests run without it."""
+        self.password, self.durable = password, durable
         self.bindir = server_bindir()
         self.dir = self.port = None
 
@@ -68,7 +69,8 @@ class PgServer:
         self._run("initdb", "-D", data, "-U", USER, "--pwfile", pwfile, "--auth-local=trust",
                   "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")
         os.unlink(pwfile)
-        opts = f"-k {self.dir} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=40"
+        opts = f"-k {self.dir} -p {self.port} -c listen_addresses=127.0.0.1 -c max_connections=40"
+        opts += "" if self.durable else " -c fsync=off"
         try:
             self._run("pg_ctl", "-D", data, "-o", opts, "-l", os.path.join(self.dir, "server.log"), "-w", "start")
         except subprocess.CalledProcessError:
