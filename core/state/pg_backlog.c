@@ -12,7 +12,9 @@
  * the newest, as the SQLite driver does.
  *
  * A lost connection is made again at the start of the next call (not inside a transaction, whose work is
- * gone with it); until then calls fail with CS_E_DB and the callers retry, as for any database error.
+ * gone with it); until then calls fail with CS_E_DB and the callers retry, as for any database error. A
+ * release the database missed is kept and made at the next claim, so that no row stays claimed by a
+ * process that no longer writes it.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -44,7 +46,7 @@ enum stmt {
     S_REV_ADD, S_REV_LATEST, S_REV_GET, S_REV_LIST,
     S_CURSOR_GET, S_CURSOR_PUT, S_CURSOR_DEL,
     S_NEWEST, S_INSERT, S_COALESCE, S_DEAD_ADD,
-    S_CLAIM, S_NEXT_DUE, S_CLAIMED, S_DELETE, S_REJECT, S_SUPERSEDE, S_RETRY, S_RELEASE,
+    S_CLAIM, S_NEXT_DUE, S_CLAIMED, S_DELETE, S_REJECT, S_SUPERSEDE, S_RETRY, S_RELEASE, S_UNSTICK,
     S_DEAD_LIST, S_DEAD_REDRIVABLE, S_DEAD_IDS, S_KEY_QUEUED, S_REQUEUE, S_REDRIVEN,
     S_KV_GET, S_KV_PUT, S_KV_DEL,
     S_COUNT
@@ -112,6 +114,7 @@ static const char *const sql[S_COUNT] = {
     [S_RETRY] = "UPDATE backlog SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_by = NULL"
                 " WHERE seq = $1",
     [S_RELEASE] = "UPDATE backlog SET claimed_by = NULL WHERE seq = $1 AND claimed_by = $2",
+    [S_UNSTICK] = "UPDATE backlog SET claimed_by = NULL WHERE seq = ANY ($1::bigint[]) AND claimed_by = $2",
     [S_DEAD_LIST] = "SELECT id, stream, record_key, op, error_class, http_status, error_detail, failed_in,"
                     " attempts, failed_at, redriven_at, payload FROM dead_letter"
                     " WHERE workflow_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
@@ -139,6 +142,7 @@ struct cs_backlog {
     char *owner;                 /* the claim mark of this process */
     unsigned char prepared[S_COUNT]; /* statement prepared on the current connection */
     int in_tx;                   /* a transaction is open */
+    json_t *unreleased;          /* seqs whose release the database missed: released at the next claim */
     struct wf *wfs;
     int64_t transactions; /* write transactions committed, for cs_backlog_stats */
     char db_error[512];   /* the last database error (CS_E_DB), for the health check */
@@ -445,6 +449,7 @@ static void pg_close(struct cs_backlog *b)
         b->wfs = next;
     }
     pthread_mutex_destroy(&b->mu);
+    json_decref(b->unreleased);
     free(b->owner);
     free(b);
 }
@@ -457,6 +462,7 @@ static int pg_open(const char *conninfo, struct cs_backlog **out, char **err)
 
     *out = NULL;
     b->driver = &cs_state_postgresql;
+    b->unreleased = json_array();
     pthread_mutex_init(&b->mu, NULL);
     gethostname(host, sizeof host - 1);
     b->owner = cs_xasprintf("%s:%ld:%" PRId64, host, (long)getpid(), cs_now_ms());
@@ -782,6 +788,20 @@ static int claim_row(struct cs_backlog *b, PGresult *res, int i, struct cs_claim
     return 0;
 }
 
+/* Make the releases the database missed, in the open transaction. */
+static int release_missed(struct cs_backlog *b)
+{
+    char *seqs;
+    int rc;
+    if (json_array_size(b->unreleased) == 0)
+        return 0;
+    seqs = dump(b->unreleased);
+    seqs[0] = '{', seqs[strlen(seqs) - 1] = '}'; /* [1,2] as the array literal {1,2} */
+    rc = settled(run(b, NULL, S_UNSTICK, "tt", seqs, b->owner));
+    free(seqs);
+    return rc;
+}
+
 static int pg_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t max, struct cs_claim *out,
                     size_t *n)
 {
@@ -793,6 +813,8 @@ static int pg_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t
     lock(b);
     rc = begin(b);
     if (rc == 0)
+        rc = release_missed(b);
+    if (rc == 0)
         rc = rows = run(b, &res, S_CLAIM, "tIIt", wf, now_ms, (int64_t)(max > INT32_MAX ? INT32_MAX : max),
                         b->owner);
     for (int i = 0; rc >= 0 && i < rows; i++)
@@ -800,6 +822,8 @@ static int pg_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t
             *n = (size_t)i + 1;
     rc = finish(b, settled(rc));
     PQclear(res);
+    if (rc == 0)
+        json_array_clear(b->unreleased);
     for (size_t i = 0; rc != 0 && i < *n; i++)
         json_decref(out[i].record);
     if (rc != 0)
@@ -914,6 +938,8 @@ static int pg_release(struct cs_backlog *b, const char *wf, const int64_t *seqs,
         rc = changed != 0 ? settled(changed) : fail(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seqs[i]);
     }
     rc = finish(b, rc);
+    for (size_t i = 0; rc == CS_E_DB && i < n; i++)
+        json_array_append_new(b->unreleased, json_integer((json_int_t)seqs[i]));
     unlock(b);
     return rc;
 }

@@ -69,16 +69,24 @@ class PgServer:
         self._run("initdb", "-D", data, "-U", USER, "--pwfile", pwfile, "--auth-local=trust",
                   "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")
         os.unlink(pwfile)
-        opts = f"-k {self.dir} -p {self.port} -c listen_addresses=127.0.0.1 -c max_connections=40"
-        opts += "" if self.durable else " -c fsync=off"
         try:
-            self._run("pg_ctl", "-D", data, "-o", opts, "-l", os.path.join(self.dir, "server.log"), "-w", "start")
+            self._ctl("start")
         except subprocess.CalledProcessError:
             with open(os.path.join(self.dir, "server.log")) as f:
                 sys.stderr.write(f.read())
             self.__exit__()
             raise
         return self
+
+    def _ctl(self, action):
+        opts = f"-k {self.dir} -p {self.port} -c listen_addresses=127.0.0.1 -c max_connections=40"
+        opts += "" if self.durable else " -c fsync=off"
+        self._run("pg_ctl", "-D", os.path.join(self.dir, "data"), "-o", opts, "-l", os.path.join(self.dir, "server.log"),
+                  "-m", "fast", "-w", action)
+
+    def restart(self):
+        """Stop the server (its sessions are cut) and start it again on the same port."""
+        self._ctl("restart")
 
     def __exit__(self, *exc):
         if self.dir:

@@ -8,6 +8,7 @@
   are at most the batches in flight at each kill, and the backlog in PostgreSQL is empty;
 - the password appears in no log line, no admin API answer and no crmsyncctl output, also when the
   database refuses it;
+- the database restarts mid-run: the daemon connects again, and the run drains with nothing lost;
 - a database that cannot be reached at start is reported with libpq's reason and retried with back-off
   (SIGTERM ends the wait, exit 0), and the daemon starts once the database is there;
 - a database whose schema is newer than the daemon is refused, both versions named.
@@ -45,7 +46,7 @@ def secret_file(name, text):
 TOKEN_FILE = secret_file("admin.token", TOKEN)
 
 
-def write_conf(name, dsn_file, records=RECORDS, delay="20ms"):
+def write_conf(name, dsn_file, records=RECORDS, delay="20ms", captured="captured"):
     """A configuration on the postgresql driver: memory source -> capture sink ($T/captured)."""
     conf = os.path.join(T, name + ".conf")
     with open(conf, "w") as f:
@@ -59,7 +60,7 @@ log_level: info
 admin: {{listen: "127.0.0.1:0", token_file: {TOKEN_FILE}}}
 connections:
   mem: {{connector: memory-source, records: {records}, updates: {UPDATES}, size: 300, page: 500}}
-  cap: {{connector: capture-sink, file: {T}/captured, delay: {delay}}}
+  cap: {{connector: capture-sink, file: {T}/{captured}, delay: {delay}}}
 workflows:
   - id: pgflow
     source: mem
@@ -71,9 +72,9 @@ workflows:
     return conf
 
 
-def captured_lines():
+def captured_lines(name="captured"):
     try:
-        with open(os.path.join(T, "captured")) as f:
+        with open(os.path.join(T, name)) as f:
             return sum(1 for _ in f)
     except FileNotFoundError:
         return 0
@@ -114,14 +115,40 @@ def kill9():
     r = subprocess.run(["timeout", "300", os.environ["CRMSYNCD"], "-c", CONF, "--exit-when-idle"],
                        stdout=open(LOG, "a"), stderr=subprocess.STDOUT)
     require(r.returncode == 0, f"the final run drains and exits 0 (got {r.returncode})", lambda: read_log()[-3000:])
-    r = subprocess.run([sys.executable, os.path.join(HERE, "..", "runtime", "check_capture.py"),
-                        os.path.join(T, "captured"), str(RECORDS), str(UPDATES), "0",
-                        "--max-duplicates", str(KILLS * WRITERS * BATCH)], capture_output=True, text=True)
-    check(r.returncode == 0, "every key ends in its last version, in order, duplicates within the batches in "
-          "flight at the kills", r.stdout)
+    check_capture("captured", KILLS * WRITERS * BATCH)
     check(pg.sql("SELECT count(*) FROM backlog", "crmsync") == "0", "the backlog in PostgreSQL is empty")
     check(pg.sql("SELECT count(*) FROM dead_letter", "crmsync") == "0", "no dead letters")
     check("state database" in read_log() and "PostgreSQL" in read_log(), "the log says the state is in PostgreSQL")
+
+
+def check_capture(name, max_duplicates):
+    r = subprocess.run([sys.executable, os.path.join(HERE, "..", "runtime", "check_capture.py"), os.path.join(T, name),
+                        str(RECORDS), str(UPDATES), "0", "--max-duplicates", str(max_duplicates)],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, "every key ends in its last version, in order, duplicates within the batches in flight",
+          r.stdout)
+
+
+@scenario.case("the database restarts mid-run: the daemon connects again and loses nothing", needs=())
+def db_restart():
+    pg.sql("CREATE DATABASE restarted")
+    conf = write_conf("restart", secret_file("dsn-restart", pg.tcp_dsn("restarted")), captured="captured-restart")
+    with open(LOG, "a") as log:
+        proc = subprocess.Popen(["timeout", "300", os.environ["CRMSYNCD"], "-c", conf, "--exit-when-idle"],
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: captured_lines("captured-restart") > 300, 60, "records are written", lambda: read_log()[-3000:])
+        pg.restart()
+        print(f"restarted the server after {captured_lines('captured-restart')} captured lines", flush=True)
+        rc = proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # the daemon this case started
+            proc.wait()
+    require(rc == 0, f"the run drains and exits 0 (got {rc})", lambda: read_log()[-3000:])
+    check("connected again" in read_log(), "the log says the state database was connected again")
+    check_capture("captured-restart", WRITERS * BATCH * 2)
+    check(pg.sql("SELECT count(*) FROM backlog", "restarted") == "0", "the backlog in PostgreSQL is empty")
 
 
 @scenario.case("the password is in no log line, admin API answer or crmsyncctl output", needs=())

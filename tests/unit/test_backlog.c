@@ -1031,6 +1031,38 @@ static void test_crash_recovery(void)
     free(path);
 }
 
+/* PostgreSQL only: a connection the server cuts fails the call under way, the next call connects again,
+ * and a release the database missed is made then: the rows are claimable again, nothing lost. */
+static void test_connection_lost(void)
+{
+    char *path;
+    struct cs_backlog *b = fresh("lost", &path);
+    const char *cut = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'crmsyncd'";
+    struct cs_claim c[4];
+    int64_t seqs[2];
+    size_t n;
+
+    CHECK_INT(enq1(b, "a", 1), 0);
+    CHECK_INT(enq1(b, "b", 1), 0);
+    n = claim(b, cs_now_ms(), 4, c);
+    CHECK_INT(n, 2);
+    for (size_t i = 0; i < n && i < 2; i++)
+        seqs[i] = c[i].seq;
+    drop_claims(c, n);
+    CHECK_INT(raw_int(path, cut), 1);
+    CHECK_INT(cs_backlog_release(b, WF, seqs, n), CS_E_DB); /* the cut connection */
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM backlog WHERE claimed_by IS NOT NULL"), 2);
+    n = claim(b, cs_now_ms(), 4, c); /* connects again, releases, claims */
+    CHECK_INT(n, 2);
+    for (size_t i = 0; i < n; i++)
+        CHECK_INT(complete1(b, c[i].seq, CS_OK, 0), 0);
+    drop_claims(c, n);
+    CHECK_INT(queued(b), 0);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM backlog"), 0);
+    cs_backlog_close(b);
+    free(path);
+}
+
 /* ---- kv, revisions, workflow state ------------------------------------------------------------ */
 
 static void test_kv(void)
@@ -1215,6 +1247,8 @@ int main(void)
     test_redrive();
     test_release();
     test_crash_recovery();
+    if (target_pg())
+        test_connection_lost();
     test_kv();
     test_revisions();
     test_workflow_state();
