@@ -47,6 +47,7 @@ enum stmt {
     S_CURSOR_GET, S_CURSOR_PUT, S_CURSOR_DEL,
     S_NEWEST, S_INSERT, S_COALESCE, S_DEAD_ADD,
     S_CLAIM, S_NEXT_DUE, S_CLAIMED, S_DELETE, S_REJECT, S_SUPERSEDE, S_RETRY, S_RELEASE, S_UNSTICK,
+    S_CLAIMED_ALL, S_DELETE_ALL,
     S_DEAD_LIST, S_DEAD_REDRIVABLE, S_DEAD_IDS, S_KEY_QUEUED, S_REQUEUE, S_REDRIVEN,
     S_KV_GET, S_KV_PUT, S_KV_DEL,
     S_COUNT
@@ -114,6 +115,8 @@ static const char *const sql[S_COUNT] = {
     [S_RETRY] = "UPDATE backlog SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3, claimed_by = NULL"
                 " WHERE seq = $1",
     [S_RELEASE] = "UPDATE backlog SET claimed_by = NULL WHERE seq = $1 AND claimed_by = $2",
+    [S_CLAIMED_ALL] = "SELECT count(*) FROM backlog WHERE seq = ANY ($1::bigint[]) AND claimed_by = $2",
+    [S_DELETE_ALL] = "DELETE FROM backlog WHERE seq = ANY ($1::bigint[])",
     [S_UNSTICK] = "UPDATE backlog SET claimed_by = NULL WHERE seq = ANY ($1::bigint[]) AND claimed_by = $2",
     [S_DEAD_LIST] = "SELECT id, stream, record_key, op, error_class, http_status, error_detail, failed_in,"
                     " attempts, failed_at, redriven_at, payload FROM dead_letter"
@@ -302,15 +305,13 @@ static int prepare(struct cs_backlog *b, enum stmt id)
  * NULL), 'I' int64_t, 'n' int64_t that is NULL when 0. *res (may be NULL: cleared) gets the result.
  * Returns the number of rows it returned or changed, or CS_E_DB.
  */
-static int run(struct cs_backlog *b, PGresult **res, enum stmt id, const char *fmt, ...)
+static int vrun(struct cs_backlog *b, PGresult **res, enum stmt id, const char *fmt, va_list ap)
 {
     const char *values[MAX_PARAMS];
     char numbers[MAX_PARAMS][24], name[16];
     PGresult *r;
-    va_list ap;
     int n = 0, rc;
 
-    va_start(ap, fmt);
     for (; fmt[n] && n < MAX_PARAMS; n++) {
         int64_t v;
         if (fmt[n] == 't') {
@@ -321,7 +322,6 @@ static int run(struct cs_backlog *b, PGresult **res, enum stmt id, const char *f
         snprintf(numbers[n], sizeof numbers[n], "%" PRId64, v);
         values[n] = fmt[n] == 'n' && v == 0 ? NULL : numbers[n];
     }
-    va_end(ap);
     if (res)
         *res = NULL;
     if ((rc = connected(b)) != 0 || (rc = prepare(b, id)) != 0)
@@ -347,11 +347,25 @@ static int run(struct cs_backlog *b, PGresult **res, enum stmt id, const char *f
     return rc;
 }
 
+static int run(struct cs_backlog *b, PGresult **res, enum stmt id, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+    va_start(ap, fmt);
+    rc = vrun(b, res, id, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 /* Run query `id` for one integer (its first row's first column) into *value; returns like run(). */
-static int run_int(struct cs_backlog *b, int64_t *value, enum stmt id, const char *fmt, const char *t, int64_t i)
+static int run_int(struct cs_backlog *b, int64_t *value, enum stmt id, const char *fmt, ...)
 {
     PGresult *res;
-    int rc = fmt[0] == 't' ? run(b, &res, id, fmt, t, i) : run(b, &res, id, fmt, i);
+    va_list ap;
+    int rc;
+    va_start(ap, fmt);
+    rc = vrun(b, &res, id, fmt, ap);
+    va_end(ap);
     if (rc > 0)
         *value = col_int(res, 0, 0);
     PQclear(res);
@@ -788,6 +802,14 @@ static int claim_row(struct cs_backlog *b, PGresult *res, int i, struct cs_claim
     return 0;
 }
 
+/* A JSON array of integers as a PostgreSQL array literal (new): [1,2] is {1,2}. */
+static char *array_literal(const json_t *seqs)
+{
+    char *text = dump(seqs);
+    text[0] = '{', text[strlen(text) - 1] = '}';
+    return text;
+}
+
 /* Make the releases the database missed, in the open transaction. */
 static int release_missed(struct cs_backlog *b)
 {
@@ -795,8 +817,7 @@ static int release_missed(struct cs_backlog *b)
     int rc;
     if (json_array_size(b->unreleased) == 0)
         return 0;
-    seqs = dump(b->unreleased);
-    seqs[0] = '{', seqs[strlen(seqs) - 1] = '}'; /* [1,2] as the array literal {1,2} */
+    seqs = array_literal(b->unreleased);
     rc = settled(run(b, NULL, S_UNSTICK, "tt", seqs, b->owner));
     free(seqs);
     return rc;
@@ -853,7 +874,50 @@ static int check_outcome(struct cs_backlog *b, const char *wf, const struct cs_o
                     (int)o->status, o->seq);
     if (o->status == CS_REJECT && o->error_class && !listed(o->error_class, dead_classes))
         return fail(b, CS_E_INVAL, "%s: unknown dead-letter class \"%s\"", wf, o->error_class);
-    return check_claimed(b, wf, o->seq);
+    return 0;
+}
+
+/* Every outcome is valid and its row claimed by this process: one query when they all are, then a
+ * look at each row to name the first that is not. */
+static int check_outcomes(struct cs_backlog *b, const char *wf, const struct cs_outcome *o, size_t n)
+{
+    json_t *seqs = json_array();
+    int64_t claimed = 0;
+    char *literal;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = check_outcome(b, wf, &o[i]);
+        json_array_append_new(seqs, json_integer((json_int_t)o[i].seq));
+    }
+    literal = array_literal(seqs);
+    if (rc == 0 && n)
+        rc = settled(run_int(b, &claimed, S_CLAIMED_ALL, "tt", literal, b->owner));
+    for (size_t i = 0; rc == 0 && claimed != (int64_t)n && i < n; i++)
+        rc = check_claimed(b, wf, o[i].seq);
+    free(literal);
+    json_decref(seqs);
+    return rc;
+}
+
+/* Delete the rows written (CS_OK) in one statement: *gone counts them. */
+static int delete_written(struct cs_backlog *b, const struct cs_outcome *o, size_t n, int64_t *gone)
+{
+    json_t *seqs = json_array();
+    char *literal;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        if (o[i].status == CS_OK)
+            json_array_append_new(seqs, json_integer((json_int_t)o[i].seq));
+    literal = array_literal(seqs);
+    if (json_array_size(seqs))
+        rc = run(b, NULL, S_DELETE_ALL, "t", literal);
+    if (rc >= 0 && rc != (int)json_array_size(seqs))
+        rc = fail(b, CS_E_STATE, "%d of %zu written backlog rows are no longer in %s (another process writes to "
+                  "this state database?)", (int)json_array_size(seqs) - rc, json_array_size(seqs), b->pg.where);
+    *gone += rc > 0 ? rc : 0;
+    free(literal);
+    json_decref(seqs);
+    return settled(rc);
 }
 
 /* Schedule another attempt (the claim ends), or drop the row when a newer change of its key waits. */
@@ -870,15 +934,15 @@ static int retry_row(struct cs_backlog *b, const struct cs_outcome *o, int *gone
     return settled(rc);
 }
 
+/* Apply a CS_RETRY or CS_REJECT outcome; *gone is set when the row left the backlog. */
 static int apply_outcome(struct cs_backlog *b, const struct cs_outcome *o, int64_t now, int *gone)
 {
-    int rc = 0;
+    int rc;
     *gone = 1;
     if (o->status == CS_RETRY)
         return retry_row(b, o, gone);
-    if (o->status == CS_REJECT)
-        rc = one(run(b, NULL, S_REJECT, "ItnttI", o->seq, o->error_class ? o->error_class : "rejected",
-                     (int64_t)o->http_status, o->detail, o->failed_in, now));
+    rc = one(run(b, NULL, S_REJECT, "ItnttI", o->seq, o->error_class ? o->error_class : "rejected",
+                 (int64_t)o->http_status, o->detail, o->failed_in, now));
     return rc == 0 ? one(run(b, NULL, S_DELETE, "I", o->seq)) : rc;
 }
 
@@ -910,9 +974,13 @@ static int pg_complete(struct cs_backlog *b, const char *wf, const struct cs_out
     lock(b);
     w = wf_get(b, wf);
     rc = begin(b);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = check_outcome(b, wf, &o[i]);
+    if (rc == 0)
+        rc = check_outcomes(b, wf, o, n);
+    if (rc == 0)
+        rc = delete_written(b, o, n, &gone);
     for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (o[i].status == CS_OK)
+            continue;
         rc = apply_outcome(b, &o[i], now, &left);
         gone += left;
         dead += o[i].status == CS_REJECT;
@@ -1010,7 +1078,7 @@ static int pg_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id,
 static int redrive_letter(struct cs_backlog *b, int64_t id, int64_t now, int64_t *requeued)
 {
     int64_t queued = 0;
-    int rc = run_int(b, &queued, S_KEY_QUEUED, "I", NULL, id);
+    int rc = run_int(b, &queued, S_KEY_QUEUED, "I", id);
     if (rc > 0 && !queued) {
         rc = one(run(b, NULL, S_REQUEUE, "II", id, now));
         *requeued += rc == 0;
