@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "pg_conn.h"
+#include "pg_fold.h"
 #include "pg_schema.h"
 #include "state_driver.h"
 #include "util/log.h"
@@ -45,7 +46,7 @@ enum stmt {
     S_WF_INIT, S_DESIRED_GET, S_DESIRED_SET, S_STATUS_SET,
     S_REV_ADD, S_REV_LATEST, S_REV_GET, S_REV_LIST,
     S_CURSOR_GET, S_CURSOR_PUT, S_CURSOR_DEL,
-    S_NEWEST, S_INSERT, S_COALESCE, S_DEAD_ADD,
+    S_NEWEST_ALL, S_INSERT_ALL, S_COALESCE, S_DEAD_ADD,
     S_CLAIM, S_NEXT_DUE, S_CLAIMED, S_DELETE, S_REJECT, S_SUPERSEDE, S_RETRY, S_RELEASE, S_UNSTICK,
     S_CLAIMED_ALL, S_DELETE_ALL,
     S_DEAD_LIST, S_DEAD_REDRIVABLE, S_DEAD_IDS, S_KEY_QUEUED, S_REQUEUE, S_REDRIVEN,
@@ -90,11 +91,16 @@ static const char *const sql[S_COUNT] = {
     [S_CURSOR_PUT] = "INSERT INTO source_cursor (workflow_id, stream, cursor, updated_at) VALUES ($1, $2, $3, $4)"
                      " ON CONFLICT (workflow_id, stream) DO UPDATE SET cursor = excluded.cursor,"
                      " updated_at = excluded.updated_at",
-    /* locked, so that no claim takes the row while this transaction replaces its change */
-    [S_NEWEST] = "SELECT seq, op, payload, initial, claimed_by IS NOT NULL FROM backlog"
-                 " WHERE workflow_id = $1 AND stream = $2 AND record_key = $3 ORDER BY seq DESC LIMIT 1 FOR UPDATE",
-    [S_INSERT] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
-                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    /* $2: [{"s": stream, "k": key}, ...] */
+    [S_NEWEST_ALL] = "SELECT DISTINCT ON (b.stream, b.record_key) b.stream, b.record_key, b.seq, b.claimed_by IS NOT NULL,"
+                     " b.op, b.payload, b.initial, b.ts FROM backlog b JOIN (SELECT DISTINCT s, k FROM"
+                     " json_to_recordset($2::json) AS x (s text, k text)) x ON b.stream = x.s AND b.record_key = x.k"
+                     " WHERE b.workflow_id = $1 ORDER BY b.stream, b.record_key, b.seq DESC",
+    /* $2: [{"s": stream, "k": key, "op": op, "p": payload text, "ts": ts, "i": initial}, ...], in order */
+    [S_INSERT_ALL] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
+                     " SELECT $1, x.s, x.k, x.op, x.p, x.ts, $3::bigint, x.i FROM ROWS FROM (json_to_recordset($2::json)"
+                     " AS (s text, k text, op text, p text, ts bigint, i boolean)) WITH ORDINALITY AS x (s, k, op, p, ts,"
+                     " i, n) ORDER BY x.n",
     [S_COALESCE] = "UPDATE backlog SET op = $2, payload = $3, ts = $4, enqueued_at = $5, initial = $6, attempts = 0,"
                    " next_attempt_at = 0, last_error = NULL WHERE seq = $1 AND claimed_by IS NULL",
     [S_DEAD_ADD] = "INSERT INTO dead_letter (workflow_id, stream, record_key, op, payload, ts, error_class,"
@@ -678,52 +684,66 @@ static int pg_cursor_reset(struct cs_backlog *b, const char *wf, const char *str
 
 /* ---- enqueue ---------------------------------------------------------------------------------- */
 
-/* The payload a record leaves in the backlog over the newest row of its key (`res`, row 0, or none):
- * an upsert over an upsert keeps the older fields the newer one lacks (backlog.h); *initial likewise. */
-static char *coalesced_payload(const cs_record *rec, PGresult *res, int64_t *initial)
+/* The page's records folded over the newest backlog rows of their keys (pg_fold.h). */
+static int fold_page(struct cs_backlog *b, struct wf *w, const struct cs_enqueue *e, struct cs_fold *f,
+                     int64_t *appended)
 {
-    const char *op = json_string_value(json_object_get(rec, "op"));
-    json_t *older = res && strcmp(op, "upsert") == 0 && strcmp(col_text(res, 0, 1), "upsert") == 0
-                        ? col_json(res, 0, 2)
-                        : NULL;
+    json_t *keys = json_array();
+    PGresult *res = NULL;
     char *text;
-    if (json_is_object(older)) {
-        json_object_update(older, cs_record_payload(rec));
-        *initial |= col_bool(res, 0, 3);
-        text = dump(older);
-    } else {
-        text = dump(cs_record_payload(rec));
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < e->n_records; i++) {
+        const cs_record *rec = e->records[i];
+        if (!cs_record_is_valid(rec))
+            rc = fail(b, CS_E_INVAL, "%s: refusing to enqueue a malformed record", w->id);
+        else
+            json_array_append_new(keys, json_pack("{s:s, s:s}", "s", cs_record_stream(rec), "k", cs_record_key(rec)));
     }
-    json_decref(older);
-    return text;
-}
-
-/* Replace the unclaimed newest row of the record's key in place, or append a row; *appended counts. */
-static int put_record(struct cs_backlog *b, struct wf *w, const cs_record *rec, int64_t now, int64_t *appended)
-{
-    const char *stream = cs_record_stream(rec), *key = cs_record_key(rec);
-    const char *op = json_string_value(json_object_get(rec, "op"));
-    int64_t initial = cs_record_is_initial(rec);
-    PGresult *res;
-    char *payload;
-    int rc;
-
-    if (!cs_record_is_valid(rec))
-        return fail(b, CS_E_INVAL, "%s: refusing to enqueue a malformed record", w->id);
-    rc = run(b, &res, S_NEWEST, "ttt", w->id, stream, key);
+    text = dump(keys);
+    json_decref(keys);
+    if (rc == 0 && e->n_records)
+        rc = run(b, &res, S_NEWEST_ALL, "tt", w->id, text);
+    free(text);
     if (rc < 0)
         return rc;
-    payload = coalesced_payload(rec, rc > 0 ? res : NULL, &initial);
-    if (rc > 0 && !col_bool(res, 0, 4)) {
-        rc = one(run(b, NULL, S_COALESCE, "IttIIt", col_int(res, 0, 0), op, payload, cs_record_ts(rec), now,
-                     initial ? "true" : "false"));
-    } else {
-        rc = one(run(b, NULL, S_INSERT, "tttttIIt", w->id, stream, key, op, payload, cs_record_ts(rec), now,
-                     initial ? "true" : "false"));
-        *appended += rc == 0;
-    }
+    for (int i = 0; i < rc; i++)
+        cs_fold_known(f, col_text(res, i, 0), col_text(res, i, 1), col_int(res, i, 2), col_bool(res, i, 3),
+                      col_text(res, i, 4), col_json(res, i, 5), col_bool(res, i, 6), col_int(res, i, 7));
     PQclear(res);
-    free(payload);
+    for (size_t i = 0; i < e->n_records; i++)
+        *appended += cs_fold_record(f, e->records[i]);
+    return 0;
+}
+
+/* Write the folded page: the changed rows of the backlog in place, the new ones in one statement (and a
+ * row another process claimed meanwhile as a new one). *appended counts rows added. */
+static int put_page(struct cs_backlog *b, struct wf *w, struct cs_fold *f, int64_t now, int64_t *appended)
+{
+    json_t *rows = json_array();
+    char *text;
+    int rc = 0, changed;
+
+    for (size_t i = 0; rc == 0 && i < f->n; i++) {
+        struct cs_fold_row *r = &f->rows[i];
+        if (!r->changed)
+            continue;
+        text = dump(r->payload);
+        changed = r->seq ? run(b, NULL, S_COALESCE, "IttIIt", r->seq, r->op, text, r->ts, now,
+                               r->initial ? "true" : "false")
+                         : 0;
+        if (changed == 0)
+            json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:I, s:b}", "s", r->stream, "k", r->key, "op",
+                                                  r->op, "p", text, "ts", (json_int_t)r->ts, "i", r->initial));
+        *appended += changed == 0 && r->seq;
+        rc = settled(changed);
+        free(text);
+    }
+    text = dump(rows);
+    if (rc == 0 && json_array_size(rows))
+        rc = settled(run(b, NULL, S_INSERT_ALL, "ttI", w->id, text, now));
+    free(text);
+    json_decref(rows);
     return rc;
 }
 
@@ -750,15 +770,20 @@ static int put_dead(struct cs_backlog *b, const char *wf, const struct cs_dead_i
 static int pg_enqueue(struct cs_backlog *b, const char *wf, const struct cs_enqueue *e)
 {
     int64_t appended = 0, now = cs_now_ms();
+    struct cs_fold f;
     struct wf *w;
     char *cursor;
     int rc;
 
     lock(b);
     w = wf_get(b, wf);
+    cs_fold_init(&f);
     rc = begin(b);
-    for (size_t i = 0; rc == 0 && i < e->n_records; i++)
-        rc = put_record(b, w, e->records[i], now, &appended);
+    if (rc == 0)
+        rc = fold_page(b, w, e, &f, &appended);
+    if (rc == 0)
+        rc = put_page(b, w, &f, now, &appended);
+    cs_fold_free(&f);
     for (size_t i = 0; rc == 0 && i < e->n_dead; i++)
         rc = put_dead(b, wf, &e->dead[i], now);
     if (rc == 0 && e->cursor_stream && !e->cursor)
