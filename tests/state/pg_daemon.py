@@ -206,6 +206,7 @@ def unreachable():
             relay.wait()
     finally:
         d.stop()
+    check(pg.password not in d.read_log(), "the connection string's password (key=value form) is in no log line")
 
 
 RELAY = """

@@ -215,8 +215,8 @@ static void test_unknown_keys(void)
     expect_error("top.conf", "plugins: []\nstat_dir: /var/lib/x\n",
                  "top.conf:2:1: stat_dir: unknown key (did you mean \"state_dir\"?)");
     expect_error("far.conf", "plugins: []\ncolour: red\n",
-                 "far.conf:2:1: colour: unknown key (allowed: state_dir, plugin_dir, log_level, stop_timeout, admin, "
-                 "plugins, connections, workflows)");
+                 "far.conf:2:1: colour: unknown key (allowed: state_dir, state, plugin_dir, log_level, stop_timeout, "
+                 "admin, plugins, connections, workflows)");
     expect_error("stop.conf", "plugins: []\nstop_timeout: 0\n",
                  "stop.conf:2:1: stop_timeout: must be between 1s and 10m, got 0ms");
     expect_error("deep.conf", CONNECTIONS "workflows:\n"
@@ -595,6 +595,31 @@ static void test_secrets(void)
                         "is not set");
 }
 
+/* state: the sqlite driver by default; postgresql with an owner-only dsn_file; mistakes at their place. */
+static void test_state(void)
+{
+    struct cs_config *cfg = load_ok("state-default.conf", "plugins: []\n");
+    CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "state.driver")), "sqlite");
+    CHECK(cfg && !get(cfg->root, "state.dsn_file"));
+    cs_config_free(cfg);
+
+    write_file("state.dsn", "host=db1 dbname=crmsync user=crmsync password=" SECRET "\n", 0600);
+    cfg = load_ok("state-pg.conf", "plugins: []\nstate:\n  driver: postgresql\n  dsn_file: state.dsn\n");
+    CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "state.driver")), "postgresql");
+    CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "state.dsn_file")), "state.dsn");
+    cs_config_free(cfg);
+
+    expect_error("state-typo.conf", "plugins: []\nstate: {driver: postgres}\n",
+                 "state-typo.conf:2:9: state.driver: unknown value \"postgres\" (did you mean \"postgresql\"?)");
+    expect_error("state-sqlite.conf", "plugins: []\nstate: {dsn_file: state.dsn}\n",
+                 "state-sqlite.conf:2:9: state.dsn_file: is read by the postgresql driver only; remove it, or set "
+                 "driver: postgresql");
+    write_file("open.dsn", "host=db1 password=" SECRET "\n", 0644);
+    expect_error("state-open.conf", "plugins: []\nstate: {driver: postgresql, dsn_file: open.dsn}\n",
+                 "state-open.conf:2:29: state.dsn_file: open.dsn is readable by group or others (mode 0644); run: "
+                 "chmod 600 open.dsn");
+}
+
 /* Options of a stage deep in a workflow, and of an entity that is absent (defaults only). */
 static void test_nested_options(void)
 {
@@ -744,6 +769,7 @@ int main(void)
     test_plugin_options();
     test_option_limits();
     test_secrets();
+    test_state();
     test_nested_options();
     test_conf_d();
     remove_tmpdir();
