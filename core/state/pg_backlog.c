@@ -822,7 +822,7 @@ static int claim_row(struct cs_backlog *b, PGresult *res, int i, struct cs_claim
                               col_int(res, i, 5));
     if (!c->record)
         abort();
-    if (col_bool(res, i, 8) && json_object_set_new(c->record, "initial", json_true()) != 0)
+    if (col_bool(res, i, 8) && cs_record_set_initial(c->record, 1) != 0)
         abort();
     return 0;
 }
