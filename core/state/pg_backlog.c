@@ -2,7 +2,9 @@
  * pg_backlog.c - the PostgreSQL driver of the state store (backlog.h, state_driver.h): with backlog.c the
  * only modules that issue SQL. It owns one libpq connection (pg_conn.c) and the mutex around it, the
  * statements it prepares on that connection, and per-workflow counters of queued rows and live dead
- * letters. The schema and its migrations live in pg_schema.c.
+ * letters. The schema and its migrations live in pg_schema.c. A page of records is folded in memory over
+ * the newest rows of its keys (pg_fold.c) and written in a few statements; a batch's written rows are
+ * checked and deleted in one statement each.
  *
  * Claims are kept in the database: a claim locks due rows with FOR UPDATE SKIP LOCKED and marks them
  * claimed_by this process. Only the oldest row of a key is claimable, and only when no row of its key is
