@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/log.h"
+
+#define LOCK_TRIES 20 /* 250 ms apart */
 #include "util/util.h"
 
 static char *password_of(const char *conninfo, int *valid)
@@ -66,13 +69,22 @@ static char *lock_holder(const struct cs_pg_conn *c)
     return who;
 }
 
+/* The lock, or why not. A session that ended a moment ago (a crmsyncd that stopped or died just before
+ * this one started) may hold it until its server process has gone: asked again for a few seconds. */
 static int take_lock(struct cs_pg_conn *c, char **err)
 {
+    const struct timespec pause = {0, 250 * 1000000L};
     char sql[64], *msg, *who;
     PGresult *res;
     int rc = 0;
     snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%lld)", (long long)CS_PG_DAEMON_LOCK);
     res = PQexec(c->conn, sql);
+    for (int i = 0; i < LOCK_TRIES && PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") != 0;
+         i++) {
+        PQclear(res);
+        nanosleep(&pause, NULL);
+        res = PQexec(c->conn, sql);
+    }
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         msg = cs_pg_conn_message(c, PQresultErrorMessage(res));
         *err = cs_xasprintf("state database %s: cannot take the crmsyncd lock: %s", c->where, msg);
@@ -139,6 +151,8 @@ int cs_pg_conn_open(struct cs_pg_conn *c, const char *conninfo, char **err)
 
 void cs_pg_conn_close(struct cs_pg_conn *c)
 {
+    if (PQstatus(c->conn) == CONNECTION_OK) /* at once: the server releases a closed session's locks later */
+        PQclear(PQexec(c->conn, "SELECT pg_advisory_unlock_all()"));
     PQfinish(c->conn);
     if (c->conninfo)
         explicit_bzero(c->conninfo, strlen(c->conninfo));
