@@ -568,7 +568,7 @@ static const char *sqlite_errmsg(struct cs_backlog *b)
     return errmsg;
 }
 
-const char *cs_backlog_path(const struct cs_backlog *b)
+static const char *sqlite_path(const struct cs_backlog *b)
 {
     return b->path;
 }
@@ -1205,6 +1205,7 @@ static void sqlite_stats(struct cs_backlog *b, struct cs_backlog_stats *out)
 const struct cs_state_driver cs_state_sqlite = {
     .name = "sqlite",
     .open = sqlite_open,
+    .path = sqlite_path,
     .close = sqlite_close,
     .errmsg = sqlite_errmsg,
     .db_error = sqlite_db_error,

@@ -41,11 +41,12 @@ int cs_backlog_open_driver(const char *driver, const char *target, struct cs_bac
 void cs_backlog_close(struct cs_backlog *b);
 /* Why this thread's last failed call of `b` failed (borrowed, for logs; valid until its next call). */
 const char *cs_backlog_errmsg(struct cs_backlog *b);
-/* The state database's file, as opened. */
+/* The state database's file, as opened, or NULL when the store is no file (PostgreSQL). */
 const char *cs_backlog_path(const struct cs_backlog *b);
 /* Write a consistent copy of the state database, as of one moment, to `dest` (an absolute path; the file is
  * created owner-only and must not exist) while the daemon goes on writing (backlog_backup.c); *bytes is its
- * size. CS_E_INVAL (a relative path), CS_E_STATE (dest exists), CS_E_IO or CS_E_DB, with *err (new). */
+ * size. CS_E_INVAL (a relative path, or a store that is no file), CS_E_STATE (dest exists), CS_E_IO or
+ * CS_E_DB, with *err (new). */
 int cs_backlog_backup(struct cs_backlog *b, const char *dest, int64_t *bytes, char **err);
 /* 1 with the last SQLite error (*msg new) and its time when one happened at or after since_ms (unix
  * ms), else 0: the health check reports it. */

@@ -84,6 +84,11 @@ int cs_backlog_backup(struct cs_backlog *b, const char *dest, int64_t *bytes, ch
     int rc;
     *err = NULL;
     *bytes = 0;
+    if (!cs_backlog_path(b)) {
+        *err = cs_xasprintf("the state is kept in PostgreSQL, which crmsyncctl backup does not copy: back the "
+                            "database up with pg_dump or your PostgreSQL service's own backups");
+        return CS_E_INVAL;
+    }
     if ((rc = create_empty(dest, err)) != 0)
         return rc;
     rc = vacuum_into(cs_backlog_path(b), dest, err);

@@ -36,6 +36,11 @@ void cs_backlog_close(struct cs_backlog *b)
         driver_of(b)->close(b);
 }
 
+const char *cs_backlog_path(const struct cs_backlog *b)
+{
+    return driver_of((struct cs_backlog *)b)->path(b);
+}
+
 const char *cs_backlog_errmsg(struct cs_backlog *b)
 {
     return driver_of(b)->errmsg(b);

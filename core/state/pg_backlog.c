@@ -1221,9 +1221,17 @@ static void pg_stats(struct cs_backlog *b, struct cs_backlog_stats *out)
 
 /* ---- the driver ------------------------------------------------------------------------------- */
 
+/* A PostgreSQL store is no file: crmsyncctl backup does not copy it (pg_dump does). */
+static const char *pg_path(const struct cs_backlog *b)
+{
+    (void)b;
+    return NULL;
+}
+
 const struct cs_state_driver cs_state_postgresql = {
     .name = "postgresql",
     .open = pg_open,
+    .path = pg_path,
     .close = pg_close,
     .errmsg = pg_errmsg,
     .db_error = pg_db_error,

@@ -18,6 +18,7 @@ struct cs_state_driver {
     int (*open)(const char *target, struct cs_backlog **out, char **err);
     void (*close)(struct cs_backlog *b);
     const char *(*errmsg)(struct cs_backlog *b);
+    const char *(*path)(const struct cs_backlog *b); /* the database file, or NULL: the store is no file */
     int (*db_error)(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms);
     int (*workflow_init)(struct cs_backlog *b, const char *wf, const char *initial_desired);
     int (*desired_get)(struct cs_backlog *b, const char *wf, char **desired);

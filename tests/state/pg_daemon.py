@@ -165,6 +165,12 @@ def no_password():
         check(all(pg.password not in a for a in answers), "no admin API answer holds the password")
         check(pg.password not in ctl_text and "pgflow" in ctl_text, "crmsyncctl shows the workflow, not the password",
               ctl_text)
+        copy = os.path.join(os.path.dirname(CONF), "state-copy.db")
+        r = subprocess.run([CTL, "-c", CONF, "--url", f"http://127.0.0.1:{d.port}", "backup", copy], capture_output=True,
+                           text=True)
+        check(r.returncode != 0 and "pg_dump" in r.stderr and not os.path.exists(copy),
+              "crmsyncctl backup of a PostgreSQL state is refused, naming pg_dump, and leaves no file",
+              (r.returncode, r.stdout, r.stderr))
     finally:
         require(d.stop() == 0, "crmsyncd exits 0 on SIGTERM")
     # a password the database refuses: the reason is logged, the password is not
