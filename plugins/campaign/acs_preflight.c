@@ -8,7 +8,7 @@
  *   - each target a workflow writes: the resource exists and is published, its key field is an
  *     identification key with a filter that looks a record up by it, its links exist (acs_describe.c);
  *   - Adobe's guardrails on what a workflow writes: 20 custom resources, 50 columns and 5 linked
- *     columns per mapping, a link chain of three tables at most;
+ *     columns per mapping, a link chain of three tables at most (table1 -> table2 -> table3);
  *   - each source: the I/O Events journal answers (email events); the opt-out export directory holds a
  *     file younger than export_max_age (opt-outs).
  */
@@ -23,7 +23,7 @@
 #define MAX_CUSTOM_RESOURCES 20
 #define MAX_COLUMNS          50
 #define MAX_LINKS            5
-#define MAX_LINK_DEPTH       2 /* "table1->table2->table3" */
+#define MAX_CHAIN_TABLES     3 /* "table1->table2->table3" */
 
 static void add(json_t *out, const char *wf, const char *check, int ok, const char *fix, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
@@ -136,7 +136,8 @@ static int link_depth(const json_t *mappings, const char *stream, int guard)
     return best;
 }
 
-static void guardrails(json_t *out, const char *wf, const json_t *mappings)
+/* After check_target() of every mapping: a target named under `resources` counts as its resource. */
+static void guardrails(struct acs *a, json_t *out, const char *wf, const json_t *mappings)
 {
     const json_t *el;
     size_t i, custom = 0, columns = 0, links = 0;
@@ -144,6 +145,7 @@ static void guardrails(json_t *out, const char *wf, const json_t *mappings)
     json_t *seen = json_object();
     json_array_foreach (mappings, i, el) {
         const char *target = json_string_value(json_object_get(el, "target"));
+        const struct acs_target *t = acs_target_find(a, target);
         const json_t *m = json_object_get(el, "mapping");
         size_t c = json_array_size(json_object_get(m, "fields"));
         size_t l = json_array_size(json_object_get(json_object_get(m, "entity"), "links"));
@@ -151,6 +153,8 @@ static void guardrails(json_t *out, const char *wf, const json_t *mappings)
             mappings,
             json_string_value(json_object_get(el, "stream")) ? json_string_value(json_object_get(el, "stream")) : "",
             0);
+        if (t)
+            target = t->resource;
         if (target && !strncmp(target, "cus", 3) && !json_object_get(seen, target)) {
             json_object_set_new(seen, target, json_true());
             custom++;
@@ -166,12 +170,12 @@ static void guardrails(json_t *out, const char *wf, const json_t *mappings)
         "%zu custom resource(s) written (Adobe's guardrail: %d)", custom, MAX_CUSTOM_RESOURCES);
     add(out, wf, "guardrail: columns", columns <= MAX_COLUMNS, "map at most 50 columns per table (Adobe's guardrail)",
         "at most %zu column(s) per mapping (Adobe's guardrail: %d)", columns, MAX_COLUMNS);
-    add(out, wf, "guardrail: links", links <= MAX_LINKS && depth <= MAX_LINK_DEPTH,
+    add(out, wf, "guardrail: links", links <= MAX_LINKS && depth + 1 <= MAX_CHAIN_TABLES,
         "link at most 5 columns per "
         "resource, in chains of at most three tables (Adobe's guardrail)",
         "at most %zu linked column(s) per resource "
-        "(guardrail: %d), links %d table(s) deep (guardrail: %d)",
-        links, MAX_LINKS, depth, MAX_LINK_DEPTH);
+        "(guardrail: %d), link chains of %d table(s) (guardrail: %d)",
+        links, MAX_LINKS, depth + 1, MAX_CHAIN_TABLES);
 }
 
 static void check_journal(struct acs *a, json_t *out, const char *wf)
@@ -248,7 +252,7 @@ static void check_workflow(struct acs *a, json_t *out, const json_t *wf)
             check_export(a, out, id);
     }
     if (sink)
-        guardrails(out, id, mappings);
+        guardrails(a, out, id, mappings);
 }
 
 cs_status acs_preflight(void *inst, const json_t *need, unsigned flags, json_t **out)

@@ -54,6 +54,9 @@ class Dataverse(emulib.Emulator):
         "setup_done": True,
         "key_index_seconds": 2,  # how long an alternate key's index takes to build (Pending, then Active)
         "missing_privileges": [],  # privilege names the application user lacks (e.g. prvCreateEntity)
+        # {logical name: rows}: what RetrieveTotalRecordCount reports for a table (the service's daily
+        # snapshot), e.g. {"contact": 15000001}; a table not named is counted live
+        "record_counts": {},
         "delta_token_max_age_seconds": 7 * 86400,  # A10: ExpireChangeTrackingInDays = 7
         "ct_disabled_message": "The entity '{table}' is not enabled for change tracking.",  # [I]
         "ct_disabled_code": "",  # [I]

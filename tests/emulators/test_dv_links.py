@@ -143,6 +143,14 @@ class TestRecordCount(LinkCase):
         r = self.c.get(API + "/RetrieveTotalRecordCount(EntityNames=@p1)?@p1=" + urllib.parse.quote('["new_service"]'))
         self.assertEqual(r.json()["EntityRecordCountCollection"]["Values"], [3])
 
+    def test_reported_counts(self):
+        """config record_counts: the count a table reports (the service's snapshot), the others counted live."""
+        self.seed(3)
+        self.assertEqual(self.ctl.patch("/_emulator/config", {"record_counts": {"contact": 15000001}}).status, 200)
+        r = self.c.get(API + "/RetrieveTotalRecordCount(EntityNames=['contact','new_vehicle'])")
+        self.assertEqual(r.json()["EntityRecordCountCollection"]["Values"], [15000001, 0])
+        self.assertEqual(self.c.get(API + "/contacts/$count").body, b"3")  # the rows held are not changed
+
     def test_refusals(self):
         self.assertError(self.c.get(API + "/RetrieveTotalRecordCount(EntityNames=['nosuch'])"), 400, "0x80041102",
                          "The entity with a name = 'nosuch' with namemapping = 'Logical' was not found in the MetadataCache.")

@@ -9,7 +9,11 @@ a Dataverse emulator started as a new org is (no activity tables, change trackin
   - a setup stopped half-way (a privilege missing: refused naming it) is completed by the next run;
   - a column that exists with another type is never altered (its row keeps its data), and preflight says so;
   - a missing read privilege, a stale opt-out export and an unreachable Campaign are failed lines, and an
-    unreachable system never stops the other system's checks.
+    unreachable system never stops the other system's checks;
+  - Adobe's guardrails: more than 20 custom resources, more than 5 links or a link chain of more than three
+    tables written by a workflow (each allowed by the configuration only once the operator raised its limit)
+    are failed lines; a table reporting more than 15,000,000 rows for an initial load is a warning, which
+    alone leaves the exit status 0.
 """
 import json
 import os
@@ -41,6 +45,35 @@ def failed(doc):
     return {(c["connection"], c.get("workflow"), c["check"]) for c in doc["checks"] if not c["ok"]}
 
 
+def workflow(doc, wf_id):
+    """The workflow `wf_id` of configuration `doc`."""
+    return [w for w in doc["workflows"] if w["id"] == wf_id][0]
+
+
+# links of custom_mapping(): to a contact's profile (5 of them), to a vehicle, to the contact
+PROFILES = [("new_contact%d" % i, "contacts", "profile%d" % i) for i in range(5)]
+VEHICLE = ("new_vehicle", "new_vehicles", "vehicle")
+CONTACT = ("new_contact", "contacts", "profile")
+
+
+def with_custom(doc, mappings, **limits):
+    """Configuration `doc` with the custom-entity plugin, `mappings` added to the ingress workflow and its
+    `limits` raised to `limits`."""
+    doc["plugins"].append(W.CUSTOM_ENTITY)
+    ingress = workflow(doc, WL.INGRESS)
+    ingress["mappings"] += mappings
+    ingress["limits"] = dict(ingress.get("limits") or {}, **limits)
+
+
+def custom_mapping(stream, target, links=(), **entity):
+    """A mapping of table `stream` (logical name + "s") to Campaign `target` through custom-entity, linked by
+    `links`: (lookup, parent stream, Campaign link) each; `entity`: more custom-entity options."""
+    links = [{"column": "_%s_value" % lookup, "parent": parent, "link": link} for lookup, parent, link in links]
+    return {"stream": stream, "target": target, "key": {"source": stream[:-1] + "id", "target": "externalId"},
+            "fields": [{"source": "new_name", "target": "name"}],
+            "entity": dict({"name": "custom-entity", "links": links}, **entity)}
+
+
 class Preflight(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -70,6 +103,29 @@ class Preflight(unittest.TestCase):
 
     def tables(self):
         return W.L.control(self.env.dv_url, "GET", "tables")
+
+    def preflight_with(self, name, edit):
+        """`crmsyncctl preflight`, as text then --json, on a daemon started with this configuration as edit(doc)
+        changes it; the usual daemon is stopped meanwhile (one daemon per state directory).
+        -> (exit status, text, {(connection, workflow, check): check})."""
+        with open(self.conf) as f:
+            doc = json.load(f)
+        edit(doc)
+        conf = self.env.s.path("preflight-%s.conf" % name)
+        with open(conf, "w") as f:
+            json.dump(doc, f)
+        cls = type(self)
+        cls.d.stop()
+        cls.d = W.Daemon(conf, self.env.s.path("daemon-%s.log" % name))
+        try:
+            cls.d.wait_port()
+            rc, out, err = self.ctl("preflight")
+            checks = {(c["connection"], c.get("workflow"), c["check"]): c for c in self.preflight()["checks"]}
+        finally:
+            cls.d.stop()
+            cls.d = W.Daemon(self.conf, self.env.s.path("daemon.log"))
+            cls.d.wait_port()
+        return rc, out + err, checks
 
     def fresh_export(self):
         O.export_file(self.env.export_dir, [])
@@ -198,27 +254,14 @@ class Preflight(unittest.TestCase):
     def test_4_campaign_says_what_to_create_in_its_ui(self):
         """A target resource Campaign lacks, a mapping past the column guardrail and a journal that does not
         answer: each a failed line, the first saying what to create in Campaign's UI."""
-        with open(self.conf) as f:
-            doc = json.load(f)
-        ingress = [w for w in doc["workflows"] if w["id"] == WL.INGRESS][0]
-        ingress["limits"] = dict(ingress.get("limits") or {}, columns=60)  # past Adobe's 50: preflight warns
-        ingress["mappings"].append({"stream": "new_vehicles", "target": "cusNothing",
-                                    "key": {"source": "new_vehicleid", "target": "externalId"},
-                                    "fields": [{"source": "new_c%d" % i, "target": "c%d" % i} for i in range(51)]})
-        doc["connections"]["acs"]["journal_url"] += "-unknown"
-        conf = self.env.s.path("preflight-acs.conf")
-        with open(conf, "w") as f:
-            json.dump(doc, f)
-        cls = type(self)
-        cls.d.stop()  # one daemon per state directory
-        cls.d = W.Daemon(conf, self.env.s.path("daemon-acs.log"))
-        try:
-            cls.d.wait_port()
-            checks = {(c.get("workflow"), c["check"]): c for c in self.preflight()["checks"] if c["connection"] == "acs"}
-        finally:
-            cls.d.stop()
-            cls.d = W.Daemon(self.conf, self.env.s.path("daemon.log"))
-            cls.d.wait_port()
+        def edit(doc):
+            ingress = workflow(doc, WL.INGRESS)
+            ingress["limits"] = dict(ingress.get("limits") or {}, columns=60)  # past Adobe's 50: preflight fails
+            ingress["mappings"].append({"stream": "new_vehicles", "target": "cusNothing",
+                                        "key": {"source": "new_vehicleid", "target": "externalId"},
+                                        "fields": [{"source": "new_c%d" % i, "target": "c%d" % i} for i in range(51)]})
+            doc["connections"]["acs"]["journal_url"] += "-unknown"
+        checks = {k[1:]: c for k, c in self.preflight_with("acs", edit)[2].items() if k[0] == "acs"}
         res = checks[(WL.INGRESS, "resource cusNothing")]
         self.assertFalse(res["ok"])
         self.assertRegex(res["fix"], r"Custom resources: create cusNothing with the fields externalId \(Text\), c0 "
@@ -229,7 +272,70 @@ class Preflight(unittest.TestCase):
         self.assertIn("51 column(s)", checks[(WL.INGRESS, "guardrail: columns")]["detail"])
         self.assertFalse(checks[(WL.EGRESS, "I/O Events journal")]["ok"])
 
-    def test_5_stale_export_and_unreachable_campaign(self):
+    def test_5_custom_resources_guardrail(self):
+        """21 custom resources written by one workflow, one named under the connection's resources: past Adobe's
+        20, a failed line with its fix. A mapping with 5 links in a chain of 3 tables is within the links
+        guardrail."""
+        def edit(doc):
+            doc["connections"]["acs"]["resources"]["vehicles"] = {"resource": "cusVehicle", "key": "externalId",
+                                                                  "filter": "byExternalId"}
+            parts = [custom_mapping("new_part0s", "cusPart0", [VEHICLE] + PROFILES[:4])]
+            parts += [custom_mapping("new_part%ds" % i, "cusPart%d" % i) for i in range(1, 20)]
+            # the configuration refuses more custom tables than limits.custom_entities (20 by default, Adobe's
+            # guardrail): the operator raised it, and preflight still fails past Adobe's 20
+            with_custom(doc, [custom_mapping("new_vehicles", "vehicles", [CONTACT])]
+                        + parts, custom_entities=21)
+        rc, out, checks = self.preflight_with("custom", edit)
+        self.assertEqual(rc, 8, out)
+        self.assertRegex(out, r"FAIL acs/%s: guardrail: custom resources: 21 custom resource\(s\) written \(Adobe's "
+                              r"guardrail: 20\)\n     fix: map at most 20 custom tables \(Adobe's guardrail\)\n"
+                         % WL.INGRESS)
+        links = checks[("acs", WL.INGRESS, "guardrail: links")]
+        self.assertTrue(links["ok"], links)
+        self.assertIn("at most 5 linked column(s) per resource (guardrail: 5), link chains of 3 table(s)",
+                      links["detail"])
+
+    def test_6_links_guardrail(self):
+        """6 links on one resource, then a chain of 4 tables (each allowed by custom-entity only once the operator
+        raised max_links or max_depth): past Adobe's 5 links or 3 tables, a failed line with its fix."""
+        vehicles = custom_mapping("new_vehicles", "cusVehicle", [CONTACT])
+        fix = r"\n     fix: link at most 5 columns per resource, in chains of at most three tables \(Adobe's guardrail\)"
+        services = custom_mapping("new_services", "cusService", [VEHICLE] + PROFILES,
+                                  max_links=6)  # custom-entity refuses more than 5 links unless raised
+        rc, out, _ = self.preflight_with("links", lambda doc: with_custom(doc, [vehicles, services]))
+        self.assertEqual(rc, 8, out)
+        self.assertRegex(out, r"FAIL acs/%s: guardrail: links: at most 6 linked column\(s\) per resource \(guardrail: "
+                              r"5\), link chains of 3 table\(s\) \(guardrail: 3\)" % WL.INGRESS + fix)
+        services = custom_mapping("new_services", "cusService", [VEHICLE])
+        parts = custom_mapping("new_serviceparts", "cusServicePart", [("new_service", "new_services", "service")],
+                               max_depth=4)  # custom-entity refuses a chain of more than 3 tables unless raised
+        rc, out, _ = self.preflight_with("depth", lambda doc: with_custom(doc, [vehicles, services, parts]))
+        self.assertEqual(rc, 8, out)
+        self.assertRegex(out, r"FAIL acs/%s: guardrail: links: at most 1 linked column\(s\) per resource \(guardrail: "
+                              r"5\), link chains of 4 table\(s\) \(guardrail: 3\)" % WL.INGRESS + fix)
+
+    def test_7_initial_load_guardrail_warns(self):
+        """A table Dynamics 365 counts at 15,000,000 rows is within Adobe's initial-load guardrail; one row more is
+        a warning with the row counts, which alone leaves the exit status 0 (every check passed)."""
+        empty_org(self.env, setup_done=True, record_counts={"contact": 15000000})
+        self.fresh_export()
+        rc, out, _ = self.ctl("preflight")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"OK   d365/%s: initial load: 15000000 rows \(contact 15000000\); Adobe's guardrail is "
+                              r"15,000,000 for an initial load\n" % WL.INGRESS)
+        W.L.control(self.env.dv_url, "PATCH", "config", {"record_counts": {"contact": 15000001}})
+        rc, out, _ = self.ctl("preflight")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"WARN d365/%s: initial load: 15000001 rows \(contact 15000001\); Adobe's guardrail is "
+                              r"15,000,000 for an initial load: over it, split the load \(filters\) or plan it with "
+                              r"Adobe\n" % WL.INGRESS)
+        self.assertIn("\n0 check(s) failed\n", out)
+        doc = self.preflight()
+        load = [c for c in doc["checks"] if c["check"] == "initial load"]
+        self.assertEqual([(c["ok"], c.get("warning")) for c in load], [(True, True)], load)
+        self.assertTrue(doc["ok"], [c for c in doc["checks"] if not c["ok"]])
+
+    def test_8_stale_export_and_unreachable_campaign(self):
         empty_org(self.env)
         self.setup_ok()
         for name in os.listdir(self.env.export_dir):
@@ -256,7 +362,7 @@ class Preflight(unittest.TestCase):
         self.assertIn("Couldn't connect", acs[0]["detail"])
         self.assertTrue(any(c["connection"] == "d365" and c["check"] == "columns" and c["ok"] for c in doc["checks"]))
 
-    def test_6_adobe_solution_tables_pass(self):
+    def test_9_adobe_solution_tables_pass(self):
         """An org holding the activity tables as Adobe's solution ships them (a tracking URL on clicks only):
         every Dynamics 365 check passes, and setup has nothing to do."""
         empty_org(self.env, setup_done=True)
