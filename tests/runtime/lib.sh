@@ -40,6 +40,18 @@ run_until_idle() {
     timeout "${2:-300}" "$CRMSYNCD" -c "$1" --exit-when-idle >>"$T/daemon.log" 2>&1
 }
 
+# wait_for_log PATTERN [SECONDS]: until a line of $T/daemon.log matches the grep pattern (a bound, not a
+# timing: a loaded machine may take long); 1 when it never does.
+wait_for_log() {
+    n=$((${2:-60} * 10))
+    while [ "$n" -gt 0 ]; do
+        grep -q "$1" "$T/daemon.log" && return 0
+        sleep 0.1
+        n=$((n - 1))
+    done
+    return 1
+}
+
 # sql QUERY: one value from the state database.
 sql() {
     "$SQLITE3" "$T/state/state.db" "$1"

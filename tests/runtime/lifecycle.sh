@@ -21,12 +21,12 @@ MEM_OPTS='records: 30000, page: 200' CAP_OPTS='delay: 25ms' write_conf "$T/stead
 
 "$CRMSYNCD" -c "$T/steady.conf" >>"$T/daemon.log" 2>&1 &
 DAEMON_PID=$!
-sleep 1
+# the change below must come after revision 1 is recorded, or it would be revision 1 itself
+wait_for_log '\[steady\] definition loaded from' || fail "the daemon did not load its definition"
 # SIGHUP with a changed definition: a new revision, the running workflow keeps revision 1
 MEM_OPTS='records: 30000, page: 200' CAP_OPTS='delay: 25ms' write_conf "$T/steady.conf" "$(wf 6s)"
 kill -HUP "$DAEMON_PID"
-sleep 0.5
-grep -q '\[steady\] definition changed in .*steady.conf: revision 2' "$T/daemon.log" ||
+wait_for_log '\[steady\] definition changed in .*steady.conf: revision 2' ||
     fail "SIGHUP did not record revision 2"
 grep -q '\[steady\] definition loaded from .*steady.conf: revision 1' "$T/daemon.log" ||
     fail "the first start did not say the definition was loaded (revision 1)"
@@ -37,8 +37,7 @@ grep 'crmsyncd: ' "$T/daemon.log" | grep -vqE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]
 # a broken file on SIGHUP is refused, the daemon keeps running
 echo "workflows: [oops" >>"$T/steady.conf"
 kill -HUP "$DAEMON_PID"
-sleep 0.5
-grep -q 'reload of .*steady.conf refused; the running configuration stays' "$T/daemon.log" ||
+wait_for_log 'reload of .*steady.conf refused; the running configuration stays' ||
     fail "a broken config on SIGHUP was not refused"
 kill -0 "$DAEMON_PID" || fail "the daemon died on a broken reload"
 
