@@ -21,9 +21,11 @@
 
 #include <yaml.h>
 
+#include "legs.h"
 #include "mapping.h"
 #include "mapping/vocabulary.h"
 #include "util/util.h"
+#include "util/yaml_emit.h"
 
 #ifndef CS_DEFAULT_STATE_DIR
 #define CS_DEFAULT_STATE_DIR "/var/lib/crmsync"
@@ -473,6 +475,7 @@ struct field {
     const char *const *choices;  /* CS_OPT_STRING: the accepted values, NULL-terminated */
     const struct schema *schema; /* T_OBJECT: its members */
     const struct field *item;    /* CS_OPT_LIST, T_MAP: each element (CS_OPT_LIST: a string if NULL) */
+    const char *unless;          /* CS_OPT_REQUIRED only when this sibling is not given */
 };
 
 struct checker;
@@ -989,7 +992,7 @@ static json_t *check_object(struct checker *c, const char *path, json_t *obj, co
         char *child = child_path(path, f->name);
         int given = f->flags & CS_OPT_SECRET ? resolve_secret(c, child, obj, f, out)
                                              : json_object_get(obj, f->name) != NULL;
-        if (!given)
+        if (!given && !(f->unless && json_object_get(obj, f->unless)))
             fill_missing(c, child, f, out);
         free(child);
     }
@@ -1044,11 +1047,11 @@ static void check_unique(struct checker *c, const char *path, const json_t *list
     json_decref(seen);
 }
 
-/* Member `member` of workflow i names an entry of `connections`. */
-static void check_connection(struct checker *c, const json_t *workflows, size_t i, const char *member,
-                             json_t *connections)
+/* Member `member` (named `name`) of the object at `owner` names an entry of `connections`. */
+static void check_connection_at(struct checker *c, const char *owner, const char *name, const char *member,
+                                json_t *connections)
 {
-    const char *name = item_string(workflows, i, member), *key;
+    const char *key;
     json_t *names, *v;
     char *path, *h;
 
@@ -1057,12 +1060,21 @@ static void check_connection(struct checker *c, const json_t *workflows, size_t 
     names = json_array();
     json_object_foreach(connections, key, v)
         json_array_append_new(names, json_string(key));
-    path = item_path("workflows", i, member);
+    path = child_path(owner, member);
     h = hint(name, names, "defined");
     report(c, path, "unknown connection \"%s\"%s", name, h);
     free(h);
     free(path);
     json_decref(names);
+}
+
+/* Member `member` of workflow i names an entry of `connections`. */
+static void check_connection(struct checker *c, const json_t *workflows, size_t i, const char *member,
+                             json_t *connections)
+{
+    char *owner = cs_xasprintf("workflows[%zu]", i);
+    check_connection_at(c, owner, item_string(workflows, i, member), member, connections);
+    free(owner);
 }
 
 static void root_post(struct checker *c, const char *path, json_t *root)
@@ -1074,9 +1086,44 @@ static void root_post(struct checker *c, const char *path, json_t *root)
     check_unique(c, "plugins", json_object_get(root, "plugins"), NULL, "plugin");
     check_unique(c, "workflows", workflows, "id", "workflow id");
     for (size_t i = 0; i < json_array_size(workflows); i++) {
+        const json_t *legs = json_object_get(json_array_get(workflows, i), "legs"), *leg;
+        const char *name;
         check_connection(c, workflows, i, "source", connections);
         check_connection(c, workflows, i, "sink", connections);
+        json_object_foreach((json_t *)legs, name, leg)
+        {
+            char *lpath = cs_xasprintf("workflows[%zu].legs.%s", i, name);
+            check_connection_at(c, lpath, json_string_value(json_object_get(leg, "source")), "source", connections);
+            check_connection_at(c, lpath, json_string_value(json_object_get(leg, "sink")), "sink", connections);
+            free(lpath);
+        }
     }
+}
+
+/* Opt In/Out written as its two former workflows (legs.h): refused, showing the one workflow to write. */
+static void check_former_pair(struct checker *c, const json_t *doc)
+{
+    const json_t *workflows = json_object_get(doc, "workflows");
+    json_t *merged = NULL;
+    size_t first = 0;
+    long second = cs_legs_former_pair(workflows, &first, &merged);
+    char *yaml, *err = NULL, *path, *at;
+    if (second < 0)
+        return;
+    yaml = cs_yaml_dump(json_pack("[O]", merged), &err);
+    path = cs_xasprintf("workflows[%zu]", first);
+    at = first_at(c->cfg, path);
+    free(path);
+    path = cs_xasprintf("workflows[%ld]", second);
+    report(c, path, "this workflow and workflows[%zu] (%s) are the two directions of Opt In/Out, which is one "
+           "workflow with a direction since crmsync 0.9; replace both with the one below (its legs keep the "
+           "backlog, cursors and dead letters of the two, nothing is read again):\n%s", first, at,
+           yaml ? yaml : err);
+    free(path);
+    free(at);
+    free(yaml);
+    free(err);
+    json_decref(merged);
 }
 
 /* admin.allowed_hosts: host names as a browser sends them in Host, without port or scheme. */
@@ -1166,9 +1213,9 @@ static void check_targets(struct checker *c, const char *path, const json_t *map
 
 /* Adobe's guardrails: at most limits.custom_entities custom tables, each with at most limits.columns
  * mapped fields. */
-static void check_guardrails(struct checker *c, const char *path, const json_t *wf)
+static void check_guardrails(struct checker *c, const char *path, const json_t *wf, const json_t *limits)
 {
-    const json_t *mappings = json_object_get(wf, "mappings"), *limits = json_object_get(wf, "limits");
+    const json_t *mappings = json_object_get(wf, "mappings");
     int64_t max_custom = json_integer_value(json_object_get(limits, "custom_entities"));
     int64_t max_columns = json_integer_value(json_object_get(limits, "columns")), custom = 0;
     for (size_t i = 0; i < json_array_size(mappings); i++) {
@@ -1190,21 +1237,101 @@ static void check_guardrails(struct checker *c, const char *path, const json_t *
     }
 }
 
+/* The mappings of a one-way workflow, or of one leg, at `path`. */
+static void check_mappings(struct checker *c, const char *path, const json_t *owner, const json_t *limits_of)
+{
+    char *child = child_path(path, "mappings");
+    check_unique(c, child, json_object_get(owner, "mappings"), "stream", "stream");
+    free(child);
+    check_targets(c, path, json_object_get(owner, "mappings"));
+    check_guardrails(c, path, owner, json_object_get(limits_of, "limits"));
+}
+
+static int valid_id(const char *id)
+{
+    return *id && *id != '-' && strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(id);
+}
+
+/* In a workflow with legs the direction sets each entity handler's `mode`: it is not written. */
+static void check_no_mode(struct checker *c, const char *lpath, const json_t *leg)
+{
+    const json_t *mappings = json_object_get(leg, "mappings");
+    for (size_t i = 0; i < json_array_size(mappings); i++) {
+        char *here;
+        if (!json_object_get(json_object_get(json_array_get(mappings, i), "entity"), "mode"))
+            continue;
+        here = cs_xasprintf("%s.mappings[%zu].entity.mode", lpath, i);
+        report(c, here, "set by the workflow's direction in a workflow with legs; remove it");
+        free(here);
+    }
+}
+
+static void check_legs(struct checker *c, const char *path, const json_t *wf)
+{
+    const json_t *legs = json_object_get(wf, "legs"), *leg;
+    const char *direction = json_string_value(json_object_get(wf, "direction")), *name;
+    static const char *const one_way[] = {"source", "sink", "mappings", NULL};
+    char *child;
+
+    for (size_t i = 0; one_way[i]; i++)
+        if (json_object_get(wf, one_way[i])) {
+            child = child_path(path, one_way[i]);
+            report(c, child, "a workflow with legs has its %s in each leg; move it there", one_way[i]);
+            free(child);
+        }
+    child = child_path(path, "legs");
+    if (json_object_size(legs) < 1 || json_object_size(legs) > CS_LEGS_MAX)
+        report(c, child, "one or %d legs, got %zu", CS_LEGS_MAX, json_object_size(legs));
+    json_object_foreach((json_t *)legs, name, leg)
+    {
+        char *lpath = child_path(child, name);
+        if (!valid_id(name))
+            report(c, lpath, "a leg's name is lowercase letters, digits and \"-\", not starting with \"-\"");
+        check_mappings(c, lpath, leg, wf);
+        check_no_mode(c, lpath, leg);
+        free(lpath);
+    }
+    free(child);
+    child = child_path(path, "direction");
+    if (!direction) {
+        report(c, child, "required in a workflow with legs: disabled, bidirectional or the name of a leg");
+    } else if (strcmp(direction, "bidirectional") == 0 ? json_object_size(legs) != CS_LEGS_MAX
+               : strcmp(direction, "disabled") != 0 && !json_object_get(legs, direction)) {
+        char *names = NULL;
+        json_object_foreach((json_t *)legs, name, leg)
+        {
+            char *more = cs_xasprintf("%s%s%s", names ? names : "", names ? ", " : "", name);
+            free(names);
+            names = more;
+        }
+        report(c, child, "\"%s\" is not a direction of this workflow: use disabled, %s%s", direction,
+               names ? names : "", json_object_size(legs) == CS_LEGS_MAX ? " or bidirectional" : " (add the other "
+               "leg for bidirectional)");
+        free(names);
+    }
+    free(child);
+}
+
 static void workflow_post(struct checker *c, const char *path, json_t *wf)
 {
     const char *id = json_string_value(json_object_get(wf, "id"));
     char *child;
 
-    if (id && (!*id || *id == '-' || strspn(id, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(id))) {
+    if (id && !valid_id(id)) {
         child = child_path(path, "id");
         report(c, child, "must be lowercase letters, digits and \"-\", not starting with \"-\"; got \"%s\"", id);
         free(child);
     }
-    child = child_path(path, "mappings");
-    check_unique(c, child, json_object_get(wf, "mappings"), "stream", "stream");
-    free(child);
-    check_targets(c, path, json_object_get(wf, "mappings"));
-    check_guardrails(c, path, wf);
+    if (json_object_get(wf, "legs")) {
+        check_legs(c, path, wf);
+        return;
+    }
+    if (json_object_get(wf, "direction")) {
+        child = child_path(path, "direction");
+        report(c, child, "only a workflow with legs has a direction; add legs or remove it");
+        free(child);
+    }
+    check_mappings(c, path, wf, wf);
 }
 
 static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
@@ -1371,12 +1498,23 @@ static const struct field limits_fields[] = {
     {.name = NULL}};
 static const struct schema limits_schema = {limits_fields, 0, NULL};
 
+/* One way of a workflow with legs (legs.h). */
+static const struct field leg_fields[] = {
+    {.name = "source", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "sink", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "mappings", .type = CS_OPT_LIST, .flags = CS_OPT_REQUIRED | F_NONEMPTY, .item = &mapping_item},
+    {.name = NULL}};
+static const struct schema leg_schema = {leg_fields, 0, NULL};
+static const struct field leg_item = {.type = T_OBJECT, .schema = &leg_schema};
+
 static const struct field workflow_fields[] = {
     {.name = "id", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED},
     {.name = "title", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .same_as = "id"},
     {.name = "autostart", .type = CS_OPT_BOOL, .def = "true"},
-    {.name = "source", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
-    {.name = "sink", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "source", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY, .unless = "legs"},
+    {.name = "sink", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY, .unless = "legs"},
+    {.name = "direction", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = "legs", .type = T_MAP, .item = &leg_item},
     {.name = "writers", .type = CS_OPT_INT, .def = "4", .min = 1, .max = 64},
     {.name = "batch_size", .type = CS_OPT_INT, .def = "250", .min = 1, .max = 1000},
     {.name = "read_batch", .type = CS_OPT_INT, .def = "1000", .min = 1, .max = 100000},
@@ -1385,7 +1523,8 @@ static const struct field workflow_fields[] = {
     {.name = "backlog", .type = T_OBJECT, .def = "{}", .schema = &backlog_schema},
     {.name = "retry", .type = T_OBJECT, .def = "{}", .schema = &retry_schema},
     {.name = "limits", .type = T_OBJECT, .def = "{}", .schema = &limits_schema},
-    {.name = "mappings", .type = CS_OPT_LIST, .flags = CS_OPT_REQUIRED | F_NONEMPTY, .item = &mapping_item},
+    {.name = "mappings", .type = CS_OPT_LIST, .flags = CS_OPT_REQUIRED | F_NONEMPTY, .item = &mapping_item,
+     .unless = "legs"},
     {.name = NULL}};
 static const struct schema workflow_schema = {workflow_fields, 0, workflow_post};
 static const struct field workflow_item = {.type = T_OBJECT, .schema = &workflow_schema};
@@ -1574,6 +1713,8 @@ int cs_config_load(const char *path, struct cs_config **out, char **err)
         report(&c, "", "the top level must be a mapping, got %s", type_name(doc));
     else if (doc && merge_dropins(&c, path, doc) == 0)
         cfg->root = check_object(&c, "", doc, &root_schema, NULL);
+    if (cfg->root)
+        check_former_pair(&c, doc);
     cfg->raw = json_incref(doc);
     if (c.errors) {
         *err = c.errors;

@@ -19,7 +19,7 @@
 #include "ctl_client.h"
 #include "ctl_preflight.h"
 #include "util/util.h"
-#include "yaml_emit.h"
+#include "util/yaml_emit.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -95,6 +95,23 @@ static void print_status(const json_t *w)
         printf(": %s", str(w, "reason", ""));
 }
 
+/* A workflow with legs: its direction, then each leg's status and backlog. */
+static void print_legs(const json_t *w)
+{
+    json_t *leg;
+    size_t i;
+    if (!json_object_get(w, "legs"))
+        return;
+    printf("direction: %s\n", str(w, "direction", "?"));
+    json_array_foreach(json_object_get(w, "legs"), i, leg)
+    {
+        printf("  leg %-20s ", str(leg, "leg", "?"));
+        print_status(leg);
+        printf(", %lld queued, %lld dead letters\n", (long long)json_integer_value(json_object_get(leg, "backlog")),
+               (long long)json_integer_value(json_object_get(leg, "dead_letters")));
+    }
+}
+
 static int cmd_workflows(struct ctl *c)
 {
     json_t *doc, *w;
@@ -140,6 +157,7 @@ static int cmd_show(struct ctl *c, const char *id)
                (long long)json_integer_value(json_object_get(w, "running_revision")),
                (long long)json_integer_value(json_object_get(w, "latest_revision")),
                json_is_true(json_object_get(w, "pending")) ? " (pending until stop+start)" : "");
+        print_legs(w);
         char *why = NULL;
         yaml = cs_yaml_dump(json_object_get(def, "definition"), &why);
         printf("definition (revision %lld, from %s):\n%s", (long long)json_integer_value(json_object_get(def, "revision")),

@@ -54,9 +54,9 @@ void cs_engine_free(struct cs_engine *e)
 {
     if (!e)
         return;
-    for (size_t i = 0; i < e->n_wfs; i++)
-        cs_workflow_free(e->wfs[i]);
-    free(e->wfs);
+    for (size_t i = 0; i < e->n_flows; i++)
+        cs_flow_free(e->flows[i]);
+    free(e->flows);
     cs_engine_free_endpoints(e->endpoints, e->n_endpoints);
     cs_config_free(e->cfg);
     pthread_mutex_destroy(&e->lock);
@@ -71,20 +71,35 @@ void cs_engine_shutdown(struct cs_engine *e)
     pthread_rwlock_wrlock(&e->ops);
     pthread_rwlock_unlock(&e->ops);
     pthread_rwlock_rdlock(&e->ops);
-    for (size_t i = 0; i < e->n_wfs; i++)
-        cs_workflow_stop(e->wfs[i]);
+    for (size_t i = 0; i < e->n_flows; i++)
+        cs_flow_stop(e->flows[i]);
     pthread_rwlock_unlock(&e->ops);
 }
 
-struct cs_workflow *cs_engine_find_wf(struct cs_engine *e, const char *id, size_t *index)
+struct cs_flow *cs_engine_find_flow(struct cs_engine *e, const char *id, size_t *index)
 {
-    for (size_t i = 0; id && i < e->n_wfs; i++)
-        if (e->wfs[i] && strcmp(cs_workflow_id(e->wfs[i]), id) == 0) {
+    for (size_t i = 0; id && i < e->n_flows; i++)
+        if (e->flows[i] && strcmp(e->flows[i]->id, id) == 0) {
             if (index)
                 *index = i;
-            return e->wfs[i];
+            return e->flows[i];
         }
     return NULL;
+}
+
+int cs_engine_workflow_known(struct cs_engine *e, const char *id)
+{
+    int known;
+    pthread_rwlock_rdlock(&e->ops);
+    known = cs_engine_find_flow(e, id, NULL) != NULL;
+    pthread_rwlock_unlock(&e->ops);
+    return known;
+}
+
+char *cs_engine_unknown(const char *id)
+{
+    return cs_xasprintf("no workflow \"%s\" (crmsyncctl workflows, or GET /api/v1/workflows, lists them)",
+                        id ? id : "");
 }
 
 /* Record a "config" revision when the file's definition (as written) differs from the last one it
@@ -102,37 +117,101 @@ static void record_revision(struct cs_engine *e, const char *id, const json_t *r
     free(canonical);
 }
 
+/* Is state id `id` one the configuration uses (a one-way workflow's id or a leg's state id)? */
+static int state_id_in_use(struct cs_engine *e, const char *id)
+{
+    for (size_t i = 0; i < e->n_flows; i++)
+        for (size_t j = 0; j < e->flows[i]->n_legs; j++)
+            if (strcmp(cs_workflow_id(e->flows[i]->legs[j]), id) == 0)
+                return 1;
+    return 0;
+}
+
+/* A leg seen for the first time takes over the backlog rows, cursors and dead letters of the workflow
+ * it was before legs existed: the one stored workflow no longer configured (or the leg's own workflow's
+ * id, which holds no rows of its own) whose latest definition went over the same connections with the
+ * same streams. Nothing is read again and nothing queued is lost. */
+static void adopt_former(struct cs_engine *e, struct cs_flow *f, const json_t *def)
+{
+    json_t *ids = NULL, *v;
+    size_t k;
+    if (cs_backlog_workflow_ids(e->backlog, &ids) != 0)
+        return;
+    for (size_t i = 0; i < f->n_legs; i++) {
+        const char *leg_id = cs_workflow_id(f->legs[i]), *former = NULL;
+        json_t *legdef;
+        int matches = 0;
+        char *have = NULL;
+        if (cs_backlog_desired_get(e->backlog, leg_id, &have) != CS_E_NOTFOUND) {
+            free(have);
+            continue;
+        }
+        legdef = cs_legs_definition(def, f->leg_names[i]);
+        json_array_foreach(ids, k, v)
+        {
+            const char *id = json_string_value(v);
+            char *text = NULL;
+            json_t *old;
+            if ((strcmp(id, f->id) != 0 && state_id_in_use(e, id)) ||
+                cs_backlog_revision_latest(e->backlog, id, NULL, NULL, &text) != 0)
+                continue;
+            old = json_loads(text, 0, NULL);
+            if (old && cs_legs_same_way(old, legdef)) {
+                former = id;
+                matches++;
+            }
+            json_decref(old);
+            free(text);
+        }
+        if (matches == 1 && cs_backlog_workflow_adopt(e->backlog, former, leg_id) == 0)
+            cs_log(CS_LOG_NOTICE, f->id, "leg %s took over the backlog, cursors and dead letters of the former "
+                   "workflow %s (state id %s)", f->leg_names[i], former, leg_id);
+        else if (matches > 1)
+            cs_log(CS_LOG_WARNING, f->id, "leg %s starts anew: %d former workflows went its way", f->leg_names[i],
+                   matches);
+        json_decref(legdef);
+    }
+    json_decref(ids);
+}
+
 static void apply_workflows(struct cs_engine *e)
 {
     const json_t *wdefs = json_object_get(e->cfg->root, "workflows");
     const json_t *raws = json_object_get(e->cfg->raw, "workflows");
     struct cs_workflow_env env = {e->registry, e->backlog, env_endpoint, env_resolve_mappings, e};
-    struct cs_workflow **keep = cs_xcalloc(json_array_size(wdefs) + 1, sizeof *keep);
+    struct cs_flow **keep = cs_xcalloc(json_array_size(wdefs) + 1, sizeof *keep);
     size_t n = 0;
 
     for (size_t i = 0; i < json_array_size(wdefs); i++) {
         const json_t *def = json_array_get(wdefs, i);
-        const char *id = json_string_value(json_object_get(def, "id"));
         size_t at;
-        struct cs_workflow *wf = cs_engine_find_wf(e, id, &at);
-        cs_backlog_workflow_init(e->backlog, id,
-                                 json_is_false(json_object_get(def, "autostart")) ? "stopped" : "running");
-        record_revision(e, id, json_array_get(raws, i));
-        if (wf)
-            e->wfs[at] = NULL;
-        else
-            wf = cs_workflow_new(id, &env);
-        keep[n++] = wf;
+        struct cs_flow *f = cs_engine_find_flow(e, json_string_value(json_object_get(def, "id")), &at);
+        if (f && cs_flow_same_shape(f, def)) {
+            e->flows[at] = NULL;
+            keep[n++] = f;
+        } else {
+            keep[n++] = cs_flow_new(def, &env);
+        }
     }
-    for (size_t i = 0; i < e->n_wfs; i++) {
-        if (!e->wfs[i])
+    for (size_t i = 0; i < e->n_flows; i++) { /* before any leg takes over what they kept */
+        if (!e->flows[i])
             continue;
-        cs_log(CS_LOG_NOTICE, cs_workflow_id(e->wfs[i]), "no longer in %s: stopping it", e->cfg->path);
-        cs_workflow_free(e->wfs[i]);
+        cs_log(CS_LOG_NOTICE, e->flows[i]->id, "no longer in %s (or its legs changed): stopping it", e->cfg->path);
+        cs_flow_free(e->flows[i]);
     }
-    free(e->wfs);
-    e->wfs = keep;
-    e->n_wfs = n;
+    free(e->flows);
+    e->flows = keep;
+    e->n_flows = n;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *def = json_array_get(wdefs, i);
+        const char *initial = json_is_false(json_object_get(def, "autostart")) ? "stopped" : "running";
+        if (keep[i]->leg_names[0])
+            adopt_former(e, keep[i], def);
+        cs_backlog_workflow_init(e->backlog, keep[i]->id, initial);
+        for (size_t j = 0; keep[i]->leg_names[0] && j < keep[i]->n_legs; j++)
+            cs_backlog_workflow_init(e->backlog, cs_workflow_id(keep[i]->legs[j]), initial);
+        record_revision(e, keep[i]->id, json_array_get(raws, i));
+    }
 }
 
 int cs_engine_check_config(struct cs_engine *e, struct cs_config *cfg, int apply, char **err)
@@ -143,11 +222,23 @@ int cs_engine_check_config(struct cs_engine *e, struct cs_config *cfg, int apply
     struct cs_endpoint *eps = cs_engine_build_endpoints(e, cfg, &n_eps, &errs);
 
     for (size_t i = 0; i < json_array_size(wdefs); i++) {
-        const json_t *def = json_array_get(wdefs, i);
+        const json_t *def = json_array_get(wdefs, i), *v;
+        const char *leg;
         char *wpath = cs_xasprintf("workflows[%zu]", i);
         /* unknown connection names were reported by the config schema already */
-        cs_engine_check_roles(cfg, wpath, def, eps, n_eps, 0, &errs);
-        json_decref(cs_engine_check_mappings(e, cfg, wpath, def, &errs));
+        if (!cs_legs_has(def)) {
+            cs_engine_check_roles(cfg, wpath, def, eps, n_eps, 0, &errs);
+            json_decref(cs_engine_check_mappings(e, cfg, wpath, def, &errs));
+        }
+        json_object_foreach(json_object_get(def, "legs"), leg, v)
+        {
+            json_t *legdef = cs_legs_definition(def, leg);
+            char *lpath = cs_xasprintf("%s.legs.%s", wpath, leg);
+            cs_engine_check_roles(cfg, lpath, legdef, eps, n_eps, 0, &errs);
+            json_decref(cs_engine_check_mappings(e, cfg, lpath, legdef, &errs));
+            free(lpath);
+            json_decref(legdef);
+        }
         free(wpath);
     }
     if (errs || !apply) {
@@ -199,36 +290,43 @@ json_t *cs_engine_latest_definition(struct cs_engine *e, const char *id, int64_t
     return def;
 }
 
-static int start_wf(struct cs_engine *e, struct cs_workflow *wf, char **err)
+static int start_flow(struct cs_engine *e, struct cs_flow *f, char **err)
 {
-    const char *id = cs_workflow_id(wf);
     json_t *def;
     int64_t rev = 0;
     int rc;
+    enum cs_wf_status s = cs_flow_status(f);
 
+    *err = NULL;
     if (atomic_load(&e->closing)) {
-        *err = cs_xasprintf("workflow %s cannot start: crmsyncd is stopping", id);
+        *err = cs_xasprintf("workflow %s cannot start: crmsyncd is stopping", f->id);
         return CS_E_STATE;
     }
-    if (!(def = cs_engine_latest_definition(e, id, &rev, err)))
+    if (s != CS_WF_STOPPED && s != CS_WF_FAILED) {
+        *err = cs_xasprintf("workflow %s is %s; it can start only when STOPPED or FAILED", f->id,
+                            cs_wf_status_name(s));
+        return CS_E_STATE;
+    }
+    if (!(def = cs_engine_latest_definition(e, f->id, &rev, err)))
         return CS_E_INVAL;
-    rc = cs_workflow_start(wf, def, rev);
+    rc = cs_flow_start(f, def, rev, err);
     json_decref(def);
-    if (rc == CS_E_STATE)
-        *err = cs_xasprintf("workflow %s is %s; it can start only when STOPPED or FAILED", id,
-                            cs_wf_status_name(cs_workflow_status(wf)));
+    if (rc == CS_E_STATE && !*err)
+        *err = cs_xasprintf("workflow %s is %s; it can start only when STOPPED or FAILED", f->id,
+                            cs_wf_status_name(cs_flow_status(f)));
     return rc;
 }
 
 void cs_engine_start_desired(struct cs_engine *e)
 {
     pthread_rwlock_rdlock(&e->ops);
-    for (size_t i = 0; i < e->n_wfs; i++) {
+    for (size_t i = 0; i < e->n_flows; i++) {
         char *desired = NULL, *err = NULL;
-        if (cs_backlog_desired_get(e->backlog, cs_workflow_id(e->wfs[i]), &desired) == 0 &&
-            strcmp(desired, "running") == 0 && cs_workflow_status(e->wfs[i]) == CS_WF_STOPPED &&
-            start_wf(e, e->wfs[i], &err) != 0) {
-            cs_log(CS_LOG_ERROR, cs_workflow_id(e->wfs[i]), "%s", err);
+        int rc;
+        if (cs_backlog_desired_get(e->backlog, e->flows[i]->id, &desired) == 0 && strcmp(desired, "running") == 0 &&
+            cs_flow_status(e->flows[i]) == CS_WF_STOPPED && (rc = start_flow(e, e->flows[i], &err)) != 0) {
+            /* a direction that runs nothing is said once, not an error */
+            cs_log(rc == CS_E_STATE ? CS_LOG_NOTICE : CS_LOG_ERROR, e->flows[i]->id, "%s", err);
             free(err);
         }
         free(desired);
@@ -236,48 +334,47 @@ void cs_engine_start_desired(struct cs_engine *e)
     pthread_rwlock_unlock(&e->ops);
 }
 
-static int start_op(struct cs_engine *e, struct cs_workflow *wf, void *err)
+static int start_op(struct cs_engine *e, struct cs_flow *f, void *err)
 {
-    int rc = start_wf(e, wf, err);
+    int rc = start_flow(e, f, err);
     if (rc == 0)
-        cs_backlog_desired_set(e->backlog, cs_workflow_id(wf), "running");
+        cs_backlog_desired_set(e->backlog, f->id, "running");
     return rc;
 }
 
-static int stop_op(struct cs_engine *e, struct cs_workflow *wf, void *err)
+static int stop_op(struct cs_engine *e, struct cs_flow *f, void *err)
 {
-    enum cs_wf_status s = cs_workflow_status(wf);
-    if (s != CS_WF_STARTING && s != CS_WF_RUNNING) {
+    if (!cs_flow_active(f)) {
         *(char **)err = cs_xasprintf("workflow %s is %s; only a STARTING or RUNNING workflow can be stopped",
-                                     cs_workflow_id(wf), cs_wf_status_name(s));
+                                     f->id, cs_wf_status_name(cs_flow_status(f)));
         return CS_E_STATE;
     }
-    cs_backlog_desired_set(e->backlog, cs_workflow_id(wf), "stopped");
-    return cs_workflow_stop(wf);
+    cs_backlog_desired_set(e->backlog, f->id, "stopped");
+    cs_flow_stop(f);
+    return 0;
 }
 
-int cs_engine_with_wf(struct cs_engine *e, const char *id, void *arg,
-                   int (*op)(struct cs_engine *, struct cs_workflow *, void *))
+int cs_engine_with_flow(struct cs_engine *e, const char *id, void *arg,
+                        int (*op)(struct cs_engine *, struct cs_flow *, void *))
 {
-    struct cs_workflow *wf;
+    struct cs_flow *f;
     int rc;
     pthread_rwlock_rdlock(&e->ops);
-    wf = cs_engine_find_wf(e, id, NULL);
-    rc = wf ? op(e, wf, arg) : CS_E_NOTFOUND;
+    f = cs_engine_find_flow(e, id, NULL);
+    rc = f ? op(e, f, arg) : CS_E_NOTFOUND;
     pthread_rwlock_unlock(&e->ops);
     return rc;
 }
 
-
 /* Start or stop `id`; *err (new) explains a refusal. */
 static int operate(struct cs_engine *e, const char *id, char **err,
-                   int (*op)(struct cs_engine *, struct cs_workflow *, void *))
+                   int (*op)(struct cs_engine *, struct cs_flow *, void *))
 {
     int rc;
     *err = NULL;
-    rc = cs_engine_with_wf(e, id, err, op);
+    rc = cs_engine_with_flow(e, id, err, op);
     if (rc == CS_E_NOTFOUND && !*err)
-        *err = cs_xasprintf("no workflow \"%s\"", id ? id : "");
+        *err = cs_engine_unknown(id);
     return rc;
 }
 
@@ -295,19 +392,20 @@ int cs_engine_stop(struct cs_engine *e, const char *id, char **err)
  * New. Lock held. */
 static json_t *describe(struct cs_engine *e, size_t i)
 {
-    json_t *snap = cs_workflow_snapshot(e->wfs[i]), *def;
+    json_t *snap = cs_flow_snapshot(e->flows[i]), *def;
     int64_t latest = 0, running = json_integer_value(json_object_get(snap, "running_revision"));
-    const char *status = json_string_value(json_object_get(snap, "status")), *title;
-    int active = strcmp(status, "RUNNING") == 0 || strcmp(status, "STARTING") == 0;
+    const char *title;
     char *text = NULL;
-    cs_backlog_revision_latest(e->backlog, cs_workflow_id(e->wfs[i]), NULL, &latest, &text);
+    cs_backlog_revision_latest(e->backlog, e->flows[i]->id, NULL, &latest, &text);
     def = text ? json_loads(text, 0, NULL) : NULL;
     title = json_string_value(json_object_get(def, "title"));
-    json_object_set_new(snap, "title", json_string(title ? title : cs_workflow_id(e->wfs[i])));
+    json_object_set_new(snap, "title", json_string(title ? title : e->flows[i]->id));
+    if (json_object_get(def, "direction"))
+        json_object_set(snap, "direction", json_object_get(def, "direction"));
     json_decref(def);
     free(text);
     json_object_set_new(snap, "latest_revision", json_integer(latest));
-    json_object_set_new(snap, "pending", json_boolean(active && latest != running));
+    json_object_set_new(snap, "pending", json_boolean(cs_flow_active(e->flows[i]) && latest != running));
     return snap;
 }
 
@@ -315,7 +413,7 @@ json_t *cs_engine_list(struct cs_engine *e)
 {
     json_t *list = json_array();
     pthread_rwlock_rdlock(&e->ops);
-    for (size_t i = 0; i < e->n_wfs; i++)
+    for (size_t i = 0; i < e->n_flows; i++)
         json_array_append_new(list, describe(e, i));
     pthread_rwlock_unlock(&e->ops);
     return list;
@@ -326,7 +424,7 @@ json_t *cs_engine_workflow(struct cs_engine *e, const char *id)
     json_t *snap = NULL;
     size_t i;
     pthread_rwlock_rdlock(&e->ops);
-    if (cs_engine_find_wf(e, id, &i))
+    if (cs_engine_find_flow(e, id, &i))
         snap = describe(e, i);
     pthread_rwlock_unlock(&e->ops);
     return snap;
@@ -337,13 +435,15 @@ int cs_engine_all_idle(struct cs_engine *e, int *failed)
     int idle = 1;
     *failed = 0;
     pthread_rwlock_rdlock(&e->ops);
-    for (size_t i = 0; i < e->n_wfs; i++) {
-        enum cs_wf_status s = cs_workflow_status(e->wfs[i]);
-        if (s == CS_WF_FAILED)
-            (*failed)++;
-        else if (s == CS_WF_STARTING || (s == CS_WF_RUNNING && !cs_workflow_idle(e->wfs[i])))
-            idle = 0;
-    }
+    for (size_t i = 0; i < e->n_flows; i++)
+        for (size_t j = 0; j < e->flows[i]->n_legs; j++) {
+            struct cs_workflow *wf = e->flows[i]->legs[j];
+            enum cs_wf_status s = cs_workflow_status(wf);
+            if (s == CS_WF_FAILED)
+                (*failed)++;
+            else if (s == CS_WF_STARTING || (s == CS_WF_RUNNING && !cs_workflow_idle(wf)))
+                idle = 0;
+        }
     pthread_rwlock_unlock(&e->ops);
     return idle;
 }

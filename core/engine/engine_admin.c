@@ -44,13 +44,13 @@ struct def_arg {
     json_t **out;
 };
 
-static int definition_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
+static int definition_op(struct cs_engine *e, struct cs_flow *f, void *arg)
 {
     struct def_arg *a = arg;
     int64_t rev = 0;
-    if (cs_backlog_revision_latest(e->backlog, cs_workflow_id(wf), NULL, &rev, NULL) != 0)
+    if (cs_backlog_revision_latest(e->backlog, f->id, NULL, &rev, NULL) != 0)
         return CS_E_NOTFOUND;
-    *a->out = revision_doc(e, cs_workflow_id(wf), rev);
+    *a->out = revision_doc(e, f->id, rev);
     return *a->out ? 0 : CS_E_DB;
 }
 
@@ -59,8 +59,10 @@ int cs_engine_definition(struct cs_engine *e, const char *id, json_t **out, char
     struct def_arg a = {out};
     int rc;
     *out = NULL;
-    rc = cs_engine_with_wf(e, id, &a, definition_op);
-    *err = rc ? cs_xasprintf("no definition of workflow \"%s\"", id ? id : "") : NULL;
+    rc = cs_engine_with_flow(e, id, &a, definition_op);
+    *err = rc == CS_E_NOTFOUND && !*out && !cs_engine_workflow_known(e, id) ? cs_engine_unknown(id)
+           : rc ? cs_xasprintf("workflow %s has no definition in the state database", id)
+                : NULL;
     return rc;
 }
 
@@ -92,14 +94,28 @@ struct put_arg {
     json_t **errors;
 };
 
-/* Why `def` may not replace the latest definition (a mapping's table pair or keys changed), as an
- * error line "definition: path: message", or NULL. */
-static char *immutable_members(struct cs_engine *e, const char *id, const json_t *def)
+/* Why `def` may not replace the latest definition (a mapping's table pair or keys changed, legs added
+ * or removed), as an error line "definition: path: message", or NULL. */
+static char *immutable_members(struct cs_engine *e, struct cs_flow *f, const json_t *def)
 {
     int64_t rev = 0;
-    char *err = NULL, *why, *line = NULL;
-    json_t *prev = cs_engine_latest_definition(e, id, &rev, &err);
-    why = prev ? cs_mapping_check_immutable(prev, def) : NULL;
+    char *err = NULL, *why = NULL, *line = NULL;
+    json_t *prev = cs_engine_latest_definition(e, f->id, &rev, &err);
+    if (!cs_flow_same_shape(f, def))
+        why = cs_xstrdup(f->leg_names[0] ? "legs: the legs of a workflow are set in the configuration file; edit "
+                                           "the ones it has"
+                                         : "legs: a one-way workflow gets legs in the configuration file only");
+    else if (prev && !f->leg_names[0])
+        why = cs_mapping_check_immutable(prev, def);
+    for (size_t i = 0; prev && !why && f->leg_names[0] && i < f->n_legs; i++) {
+        json_t *was = cs_legs_definition(prev, f->leg_names[i]), *now = cs_legs_definition(def, f->leg_names[i]);
+        char *leg_why = cs_mapping_check_immutable(was, now);
+        if (leg_why)
+            why = cs_xasprintf("legs.%s.%s", f->leg_names[i], leg_why);
+        free(leg_why);
+        json_decref(was);
+        json_decref(now);
+    }
     if (why)
         line = cs_xasprintf("definition: %s", why);
     free(why);
@@ -112,7 +128,7 @@ static char *immutable_members(struct cs_engine *e, const char *id, const json_t
 
 struct live_arg {
     struct cs_engine *e;
-    const json_t *def;
+    const json_t *def; /* one-way: the workflow's or a leg's */
 };
 
 /* describe() through a fresh instance of the workflow's source or sink connection (engine_describe.c). */
@@ -129,10 +145,11 @@ static cs_status put_describe(void *arg, const char *side, const char *stream, j
     return st;
 }
 
-/* Check `def`'s table mappings against both systems as a start would. A mapping that cannot work is an
- * error line "definition: <path>: <why>" (returned); when a system cannot be asked, *warning (new)
- * says so and the definition is accepted (it is checked again at start). */
-static char *live_problems(struct cs_engine *e, const json_t *def, json_t **warnings)
+/* Check the table mappings of the one-way `def` (found at `wpath`: "" or "legs.<leg>.") against both
+ * systems as a start would. A mapping that cannot work is an error line "definition: <path>: <why>"
+ * (returned); when a system cannot be asked, *warning (new) says so and the definition is accepted (it
+ * is checked again at start). */
+static char *live_problems_at(struct cs_engine *e, const char *wpath, const json_t *def, json_t **warnings)
 {
     struct live_arg a = {e, def};
     struct cs_ctx *ctx = cs_ctx_new("admin", "admin", NULL, NULL, NULL);
@@ -140,9 +157,9 @@ static char *live_problems(struct cs_engine *e, const json_t *def, json_t **warn
     char *why = NULL, *path = NULL, *line = NULL;
     cs_status st = cs_mapping_check_live(def, put_describe, &a, ctx, rows, &why, &path);
     if (st == CS_FATAL)
-        line = cs_xasprintf("definition: %s: %s", path ? path : "mappings", why);
+        line = cs_xasprintf("definition: %s%s: %s", wpath, path ? path : "mappings", why);
     else if (st == CS_RETRY)
-        json_array_append_new(*warnings, json_pack("{s:s, s:s++}", "path", "mappings", "message", why,
+        json_array_append_new(*warnings, json_pack("{s:s++, s:s++}", "path", wpath, "mappings", "message", why,
                                                    "; not checked against the live metadata now, it is checked "
                                                    "again at start"));
     free(why);
@@ -152,10 +169,31 @@ static char *live_problems(struct cs_engine *e, const json_t *def, json_t **warn
     return line;
 }
 
-static int put_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
+/* live_problems_at for the workflow, or for each of its legs. */
+static char *live_problems(struct cs_engine *e, const json_t *def, json_t **warnings)
+{
+    const char *leg;
+    json_t *v;
+    char *line = NULL;
+    if (!cs_legs_has(def))
+        return live_problems_at(e, "", def, warnings);
+    json_object_foreach(json_object_get(def, "legs"), leg, v)
+    {
+        json_t *legdef = cs_legs_definition(def, leg);
+        char *wpath = cs_xasprintf("legs.%s.", leg);
+        line = live_problems_at(e, wpath, legdef, warnings);
+        free(wpath);
+        json_decref(legdef);
+        if (line)
+            break;
+    }
+    return line;
+}
+
+static int put_op(struct cs_engine *e, struct cs_flow *f, void *arg)
 {
     struct put_arg *a = arg;
-    const char *id = cs_workflow_id(wf), *given = json_string_value(json_object_get(a->definition, "id"));
+    const char *id = f->id, *given = json_string_value(json_object_get(a->definition, "id"));
     json_t *raw = json_deep_copy(a->definition), *def = NULL;
     char *errs = NULL, *canonical;
     int rc;
@@ -175,7 +213,7 @@ static int put_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
     rc = cs_config_check_workflow(raw, "definition", &def, &errs);
     if (rc == 0)
         rc = cs_engine_check_references(e, "definition", def, &errs);
-    if (rc == 0 && (errs = immutable_members(e, id, def)))
+    if (rc == 0 && (errs = immutable_members(e, f, def)))
         rc = CS_E_INVAL;
     *a->errors = json_array(); /* on success: the warnings */
     if (rc == 0 && (errs = live_problems(e, def, a->errors)))
@@ -193,8 +231,7 @@ static int put_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
     if (rc == 0)
         cs_log(CS_LOG_NOTICE, id, "definition edited by %s: revision %lld%s", a->author ? a->author : "the admin API",
                (long long)*a->rev,
-               cs_workflow_status(wf) == CS_WF_RUNNING || cs_workflow_status(wf) == CS_WF_STARTING
-                   ? ", pending until the workflow is stopped and started"
+               cs_flow_active(f) ? ", pending until the workflow is stopped and started"
                    : "");
     free(canonical);
     json_decref(raw);
@@ -207,18 +244,18 @@ int cs_engine_put_definition(struct cs_engine *e, const char *id, const json_t *
 {
     struct put_arg a = {definition, author, rev, errors};
     *errors = NULL;
-    return cs_engine_with_wf(e, id, &a, put_op);
+    return cs_engine_with_flow(e, id, &a, put_op);
 }
 
-static int revisions_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
+static int revisions_op(struct cs_engine *e, struct cs_flow *f, void *arg)
 {
-    return cs_backlog_revision_list(e->backlog, cs_workflow_id(wf), (json_t **)arg);
+    return cs_backlog_revision_list(e->backlog, f->id, (json_t **)arg);
 }
 
 int cs_engine_revisions(struct cs_engine *e, const char *id, json_t **out)
 {
     *out = NULL;
-    return cs_engine_with_wf(e, id, out, revisions_op);
+    return cs_engine_with_flow(e, id, out, revisions_op);
 }
 
 struct rev_arg {
@@ -226,13 +263,13 @@ struct rev_arg {
     json_t **out;
 };
 
-static int revision_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
+static int revision_op(struct cs_engine *e, struct cs_flow *f, void *arg)
 {
     struct rev_arg *a = arg;
-    json_t *doc = revision_doc(e, cs_workflow_id(wf), a->rev), *prev, *before;
+    json_t *doc = revision_doc(e, f->id, a->rev), *prev, *before;
     if (!doc)
         return CS_E_NOTFOUND;
-    prev = a->rev > 1 ? revision_doc(e, cs_workflow_id(wf), a->rev - 1) : NULL;
+    prev = a->rev > 1 ? revision_doc(e, f->id, a->rev - 1) : NULL;
     before = prev ? json_incref(json_object_get(prev, "definition")) : json_object();
     json_object_set_new(doc, "diff", cs_json_diff(before, json_object_get(doc, "definition")));
     json_decref(before);
@@ -245,7 +282,7 @@ int cs_engine_revision(struct cs_engine *e, const char *id, int64_t rev, json_t 
 {
     struct rev_arg a = {rev, out};
     *out = NULL;
-    return cs_engine_with_wf(e, id, &a, revision_op);
+    return cs_engine_with_flow(e, id, &a, revision_op);
 }
 
 struct replay_arg {
@@ -268,22 +305,20 @@ static int replay_refused(struct cs_engine *e, struct cs_workflow *wf, const cha
     return *err ? CS_E_STATE : 0;
 }
 
-static int replay_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
+static int replay_op(struct cs_engine *e, struct cs_flow *f, void *arg)
 {
     struct replay_arg *a = arg;
     int64_t rev = 0, limit;
-    json_t *def = cs_engine_latest_definition(e, cs_workflow_id(wf), &rev, a->err), *m;
-    size_t i;
-    int found = 0, rc;
+    json_t *def = cs_engine_latest_definition(e, f->id, &rev, a->err);
+    struct cs_workflow *wf;
+    int rc;
     if (!def)
         return CS_E_INVAL;
-    json_array_foreach(json_object_get(def, "mappings"), i, m)
-        found |= a->stream && strcmp(json_string_value(json_object_get(m, "stream")), a->stream) == 0;
+    wf = cs_flow_leg_of_stream(f, def, a->stream);
     limit = (int64_t)json_integer_value(json_object_get(json_object_get(def, "limits"), "replay_max_records"));
     json_decref(def);
-    if (!found) {
-        *a->err = cs_xasprintf("workflow %s has no mapping of stream \"%s\"", cs_workflow_id(wf),
-                               a->stream ? a->stream : "");
+    if (!wf) {
+        *a->err = cs_xasprintf("workflow %s has no mapping of stream \"%s\"", f->id, a->stream ? a->stream : "");
         return CS_E_NOTFOUND;
     }
     if ((rc = replay_refused(e, wf, a->stream, limit > 0 ? limit : 2000000, a->err)))
@@ -300,9 +335,9 @@ int cs_engine_replay(struct cs_engine *e, const char *id, const char *stream, ch
     struct replay_arg a = {stream, err};
     int rc;
     *err = NULL;
-    rc = cs_engine_with_wf(e, id, &a, replay_op);
+    rc = cs_engine_with_flow(e, id, &a, replay_op);
     if (rc == CS_E_NOTFOUND && !*err)
-        *err = cs_xasprintf("no workflow \"%s\"", id ? id : "");
+        *err = cs_engine_unknown(id);
     return rc;
 }
 
@@ -314,10 +349,35 @@ struct dead_arg {
     size_t *n;
 };
 
-static int dead_list_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
+/* Newest first over the legs, at most a->limit, each naming its leg. */
+static int dead_list_op(struct cs_engine *e, struct cs_flow *f, void *arg)
 {
     struct dead_arg *a = arg;
-    return cs_backlog_dead_list(e->backlog, cs_workflow_id(wf), a->before_or_id, a->limit, a->payload, a->out);
+    json_t *all = json_array();
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < f->n_legs; i++) {
+        json_t *list = NULL, *d;
+        size_t j, at;
+        rc = cs_backlog_dead_list(e->backlog, cs_workflow_id(f->legs[i]), a->before_or_id, a->limit, a->payload,
+                                  &list);
+        json_array_foreach(list, j, d)
+        {
+            if (f->leg_names[0])
+                json_object_set_new(d, "leg", json_string(f->leg_names[i]));
+            for (at = 0; at < json_array_size(all) && json_integer_value(json_object_get(json_array_get(all, at), "id")) >
+                                                          json_integer_value(json_object_get(d, "id"));
+                 at++)
+                ;
+            json_array_insert(all, at, d);
+        }
+        json_decref(list);
+    }
+    while (json_array_size(all) > a->limit)
+        json_array_remove(all, json_array_size(all) - 1);
+    if (rc != 0)
+        json_decref(all);
+    *a->out = rc == 0 ? all : NULL;
+    return rc;
 }
 
 int cs_engine_dead_letters(struct cs_engine *e, const char *id, int64_t before_id, size_t limit,
@@ -325,16 +385,27 @@ int cs_engine_dead_letters(struct cs_engine *e, const char *id, int64_t before_i
 {
     struct dead_arg a = {before_id, limit, include_payload, out, NULL};
     *out = NULL;
-    return cs_engine_with_wf(e, id, &a, dead_list_op);
+    return cs_engine_with_flow(e, id, &a, dead_list_op);
 }
 
-static int redrive_op(struct cs_engine *e, struct cs_workflow *wf, void *arg)
+/* Redrive dead letter a->before_or_id from the leg that holds it, or all of every leg's (0). */
+static int redrive_op(struct cs_engine *e, struct cs_flow *f, void *arg)
 {
     struct dead_arg *a = arg;
-    int rc = cs_backlog_dead_redrive(e->backlog, cs_workflow_id(wf), a->before_or_id, a->n);
-    if (rc == 0 && *a->n)
-        cs_workflow_wake(wf);
-    return rc;
+    int rc = CS_E_NOTFOUND, found = 0;
+    for (size_t i = 0; i < f->n_legs && !(found && a->before_or_id); i++) {
+        size_t n = 0;
+        rc = cs_backlog_dead_redrive(e->backlog, cs_workflow_id(f->legs[i]), a->before_or_id, &n);
+        if (rc == CS_E_NOTFOUND && a->before_or_id)
+            continue;
+        if (rc != 0)
+            return rc;
+        found = 1;
+        *a->n += n;
+        if (n)
+            cs_workflow_wake(f->legs[i]);
+    }
+    return found ? 0 : rc;
 }
 
 int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size_t *n, char **err)
@@ -342,8 +413,9 @@ int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size
     struct dead_arg a = {dead_id, 0, 0, NULL, n};
     int rc;
     *n = 0;
-    rc = cs_engine_with_wf(e, id, &a, redrive_op);
-    *err = rc == CS_E_NOTFOUND   ? cs_xasprintf("no workflow \"%s\" or no dead letter %lld", id, (long long)dead_id)
+    rc = cs_engine_with_flow(e, id, &a, redrive_op);
+    *err = rc == CS_E_NOTFOUND && !cs_engine_workflow_known(e, id) ? cs_engine_unknown(id)
+           : rc == CS_E_NOTFOUND ? cs_xasprintf("workflow %s has no dead letter %lld", id, (long long)dead_id)
            : rc == CS_E_STATE    ? cs_xasprintf("dead letter %lld was redriven already", (long long)dead_id)
            : rc != 0             ? cs_xstrdup(cs_backlog_errmsg(e->backlog))
                                  : NULL;
@@ -417,6 +489,22 @@ json_t *cs_engine_plugins(struct cs_engine *e)
 /* How far back a state-DB error makes the health check report it. */
 #define HEALTH_DB_ERROR_MS (5 * 60 * 1000)
 
+/* A workflow whose latest definition has legs and a direction that runs none of them. */
+static int runs_nothing(struct cs_engine *e, struct cs_flow *f)
+{
+    char *text = NULL;
+    json_t *def;
+    int none = 1;
+    if (!f->leg_names[0] || cs_backlog_revision_latest(e->backlog, f->id, NULL, NULL, &text) != 0)
+        return 0;
+    def = json_loads(text, 0, NULL);
+    for (size_t i = 0; i < f->n_legs; i++)
+        none &= !cs_legs_runs(def, f->leg_names[i]);
+    json_decref(def);
+    free(text);
+    return none;
+}
+
 /* The problems of health (`full`: stalls and state-database errors too) or of readiness (only whether
  * every workflow that should run is RUNNING), into *problems (new). 1 when there is none. */
 static int check_workflows(struct cs_engine *e, int full, json_t **problems)
@@ -425,28 +513,31 @@ static int check_workflows(struct cs_engine *e, int full, json_t **problems)
     int64_t at = 0;
     *problems = json_array();
     pthread_rwlock_rdlock(&e->ops);
-    for (size_t i = 0; i < e->n_wfs; i++) {
-        const char *id = cs_workflow_id(e->wfs[i]);
+    for (size_t i = 0; i < e->n_flows; i++) {
+        struct cs_flow *f = e->flows[i];
         char *desired = NULL, *stalled = NULL;
-        json_t *snap;
-        int rc = cs_backlog_desired_get(e->backlog, id, &desired);
+        const char *status;
+        int rc = cs_backlog_desired_get(e->backlog, f->id, &desired);
         if (rc != 0 || strcmp(desired, "running") != 0) {
             if (rc != 0 && rc != CS_E_NOTFOUND) /* the state DB did not say: its error is reported below */
-                cs_log(CS_LOG_ERROR, id, "health: cannot read the desired state: %s", cs_backlog_errmsg(e->backlog));
+                cs_log(CS_LOG_ERROR, f->id, "health: cannot read the desired state: %s", cs_backlog_errmsg(e->backlog));
             free(desired);
             continue;
         }
         free(desired);
-        snap = cs_workflow_snapshot(e->wfs[i]);
-        if (strcmp(json_string_value(json_object_get(snap, "status")), "RUNNING") != 0)
-            json_array_append_new(*problems, json_pack("{s:s, s:O, s:O}", "workflow", id, "status",
-                                                       json_object_get(snap, "status"), "reason",
+        status = cs_wf_status_name(cs_flow_status(f));
+        if (cs_flow_status(f) == CS_WF_STOPPED && runs_nothing(e, f))
+            continue; /* direction disabled: nothing should run */
+        if (cs_flow_status(f) != CS_WF_RUNNING) {
+            json_t *snap = cs_flow_snapshot(f);
+            json_array_append_new(*problems, json_pack("{s:s, s:s, s:O}", "workflow", f->id, "status", status, "reason",
                                                        json_object_get(snap, "reason")));
-        else if (full && (stalled = cs_workflow_stalled(e->wfs[i])))
-            json_array_append_new(*problems, json_pack("{s:s, s:s, s:s}", "workflow", id, "status", "RUNNING",
+            json_decref(snap);
+        } else if (full && (stalled = cs_flow_stalled(f))) {
+            json_array_append_new(*problems, json_pack("{s:s, s:s, s:s}", "workflow", f->id, "status", "RUNNING",
                                                        "reason", stalled));
+        }
         free(stalled);
-        json_decref(snap);
     }
     pthread_rwlock_unlock(&e->ops);
     if (full && cs_backlog_db_error(e->backlog, cs_now_ms() - HEALTH_DB_ERROR_MS, &db_error, &at)) {

@@ -69,6 +69,28 @@ static const struct cs_component *find_component(const struct cs_engine *e, cons
     return c;
 }
 
+/* In a workflow with legs the direction is the `mode` of an entity handler that has that option (the
+ * opt-in-out handler's four modes are Adobe's directions): set in its resolved options. Written by hand
+ * there, it is an error (the schema says so too, for a definition checked as written). */
+static int set_mode(const struct cs_config *cfg, const char *path, const struct cs_component *c, const json_t *def,
+                    json_t *opts, char **errs)
+{
+    const json_t *direction = json_object_get(def, "direction");
+    int takes_mode = 0;
+    for (const cs_setting *o = cs_component_options(c); o && o->name; o++)
+        takes_mode |= strcmp(o->name, "mode") == 0;
+    if (!direction || !takes_mode)
+        return 0;
+    if (!json_is_null(json_object_get(opts, "mode")) && json_object_get(opts, "mode")) {
+        char *at = cs_xasprintf("%s.mode", path);
+        append_error_at(errs, cfg, at, "set by the workflow's direction in a workflow with legs; remove it");
+        free(at);
+        return CS_E_INVAL;
+    }
+    json_object_set(opts, "mode", (json_t *)direction);
+    return 0;
+}
+
 /* Create (then destroy) the entity handler and stages of mapping `m` with their resolved options, so
  * that what a plugin refuses in create() (a guardrail, a mode against its mapping) is an error now,
  * naming the mapping, rather than a FAILED start. No connector runs: describe() answers CS_NODATA.
@@ -109,6 +131,10 @@ json_t *cs_engine_check_mappings(const struct cs_engine *e, const struct cs_conf
             const char *name = json_string_value(json_object_get(json_object_get(inv, "spec"), "name"));
             const struct cs_component *c = find_component(e, cfg, name_path, kind, name, errs);
             json_t *opts = c ? resolve_options(cfg, path, c, "name", errs) : NULL;
+            if (opts && kind == CS_KIND_ENTITY && set_mode(cfg, path, c, def, opts, errs) != 0) {
+                json_decref(opts);
+                opts = NULL;
+            }
             options_bad |= !opts;
             json_array_append_new(resolved, opts ? opts : json_null());
             free(name_path);
@@ -158,15 +184,33 @@ void cs_engine_check_roles(const struct cs_config *cfg, const char *wpath, const
     check_role(cfg, wpath, def, "source", CS_CAP_SOURCE, eps, n_eps, report_unknown, errs);
     check_role(cfg, wpath, def, "sink", CS_CAP_SINK, eps, n_eps, report_unknown, errs);
 }
+/* One-way definition `oneway` found at `wpath` of `unplaced` (a leg, or the whole definition). */
+static void check_oneway(struct cs_engine *e, const struct cs_config *unplaced, const char *wpath,
+                         const json_t *oneway, char **errs)
+{
+    pthread_mutex_lock(&e->lock);
+    cs_engine_check_roles(unplaced, wpath, oneway, e->endpoints, e->n_endpoints, 1, errs);
+    pthread_mutex_unlock(&e->lock);
+    json_decref(cs_engine_check_mappings(e, unplaced, wpath, oneway, errs));
+}
+
 int cs_engine_check_references(struct cs_engine *e, const char *label, const json_t *def, char **err)
 {
     struct cs_config unplaced = {.path = (char *)label, .root = (json_t *)def, .positions = json_object()};
+    const char *leg;
+    json_t *v;
     char *errs = NULL;
 
-    pthread_mutex_lock(&e->lock);
-    cs_engine_check_roles(&unplaced, "", def, e->endpoints, e->n_endpoints, 1, &errs);
-    pthread_mutex_unlock(&e->lock);
-    json_decref(cs_engine_check_mappings(e, &unplaced, "", def, &errs));
+    if (!cs_legs_has(def))
+        check_oneway(e, &unplaced, "", def, &errs);
+    json_object_foreach(json_object_get(def, "legs"), leg, v)
+    {
+        json_t *legdef = cs_legs_definition(def, leg);
+        char *wpath = cs_xasprintf("legs.%s", leg);
+        check_oneway(e, &unplaced, wpath, legdef, &errs);
+        free(wpath);
+        json_decref(legdef);
+    }
     json_decref(unplaced.positions);
     *err = errs;
     return errs ? CS_E_INVAL : 0;

@@ -24,8 +24,8 @@ static int select_workflows(struct cs_engine *e, const json_t *ids, json_t **out
     json_t *all = json_array(), *id;
     size_t i;
     pthread_rwlock_rdlock(&e->ops);
-    for (size_t w = 0; w < e->n_wfs; w++)
-        json_array_append_new(all, json_string(cs_workflow_id(e->wfs[w])));
+    for (size_t w = 0; w < e->n_flows; w++)
+        json_array_append_new(all, json_string(e->flows[w]->id));
     pthread_rwlock_unlock(&e->ops);
     if (json_array_size(ids) == 0) {
         *out = all;
@@ -36,7 +36,7 @@ static int select_workflows(struct cs_engine *e, const json_t *ids, json_t **out
         for (size_t k = 0; k < json_array_size(all); k++)
             known |= json_equal(json_array_get(all, k), id);
         if (!known) {
-            *err = cs_xasprintf("no workflow \"%s\"", json_is_string(id) ? json_string_value(id) : "?");
+            *err = cs_engine_unknown(json_is_string(id) ? json_string_value(id) : "?");
             json_decref(all);
             return CS_E_NOTFOUND;
         }
@@ -90,13 +90,25 @@ static json_t *side_mappings(struct cs_engine *e, const char *id, const json_t *
     return elements;
 }
 
+/* The one-way definitions of normalized `def`: itself, or each of its legs (legs.h) under its state id. New. */
+static json_t *one_ways(const json_t *def)
+{
+    json_t *out = json_array(), *v;
+    const char *leg;
+    if (!cs_legs_has(def))
+        json_array_append(out, (json_t *)def);
+    json_object_foreach ((json_t *)json_object_get(def, "legs"), leg, v)
+        json_array_append_new(out, cs_legs_definition(def, leg));
+    return out;
+}
+
 /* conn -> {"workflows": [...]}: what each connection is asked, for the workflows `ids`. A workflow whose
  * definition cannot be read is a failed check in `checks`. */
 static json_t *gather(struct cs_engine *e, const json_t *ids, json_t *checks)
 {
     static const char *const sides[] = {"source", "sink"};
-    json_t *by_conn = json_object(), *idv;
-    size_t i;
+    json_t *by_conn = json_object(), *idv, *ways, *way;
+    size_t i, w;
     json_array_foreach (ids, i, idv) {
         const char *id = json_string_value(idv);
         char *err = NULL;
@@ -109,15 +121,21 @@ static json_t *gather(struct cs_engine *e, const json_t *ids, json_t *checks)
             free(err);
             continue;
         }
-        for (int s = 0; s < 2; s++) {
-            const char *conn = json_string_value(json_object_get(def, sides[s]));
-            json_t *need = json_object_get(by_conn, conn);
-            if (!need)
-                json_object_set_new(by_conn, conn, need = json_pack("{s:[]}", "workflows"));
-            json_array_append_new(json_object_get(need, "workflows"),
-                                  json_pack("{s:s, s:O?, s:s, s:o}", "id", id, "title", json_object_get(def, "title"),
-                                            "side", sides[s], "mappings", side_mappings(e, id, def, sides[s])));
+        ways = one_ways(def);
+        json_array_foreach (ways, w, way) {
+            const char *way_id = json_string_value(json_object_get(way, "id"));
+            for (int s = 0; s < 2; s++) {
+                const char *conn = json_string_value(json_object_get(way, sides[s]));
+                json_t *need = json_object_get(by_conn, conn);
+                if (!need)
+                    json_object_set_new(by_conn, conn, need = json_pack("{s:[]}", "workflows"));
+                json_array_append_new(json_object_get(need, "workflows"),
+                                      json_pack("{s:s, s:O?, s:s, s:o}", "id", way_id, "title",
+                                                json_object_get(def, "title"), "side", sides[s], "mappings",
+                                                side_mappings(e, way_id, way, sides[s])));
+            }
         }
+        json_decref(ways);
         json_decref(def);
     }
     return by_conn;

@@ -11,8 +11,18 @@
 
 #include "config/config.h"
 #include "engine.h"
+#include "config/legs.h"
 #include "host/loader.h"
 #include "workflow.h"
+
+/* One workflow as the operator sees it (engine_flow.c): a one-way workflow runs as one internal workflow
+ * under its own id; one with legs runs one per leg under "<id>/<leg>" (legs.h). */
+struct cs_flow {
+    char *id;
+    size_t n_legs;
+    char *leg_names[CS_LEGS_MAX]; /* NULL for a one-way workflow */
+    struct cs_workflow *legs[CS_LEGS_MAX];
+};
 
 /* A connection as the engine resolved it. */
 struct cs_endpoint {
@@ -29,10 +39,32 @@ struct cs_engine {
     struct cs_endpoint *endpoints;
     size_t n_endpoints;
     pthread_rwlock_t ops; /* the workflow list: read-held by operations, write-held to replace it */
-    struct cs_workflow **wfs;
-    size_t n_wfs;
+    struct cs_flow **flows;
+    size_t n_flows;
     atomic_int closing; /* the daemon is stopping: no workflow starts any more (cs_engine_shutdown) */
 };
+
+/* ---- engine_flow.c ---- */
+
+/* The flow of a normalized definition, its internal workflows STOPPED. */
+struct cs_flow *cs_flow_new(const json_t *def, const struct cs_workflow_env *env);
+/* Stops every leg gracefully, then frees. */
+void cs_flow_free(struct cs_flow *f);
+/* Nonzero when `def` has the legs the flow was made with (or none, like it). */
+int cs_flow_same_shape(const struct cs_flow *f, const json_t *def);
+enum cs_wf_status cs_flow_status(struct cs_flow *f);
+/* Nonzero when a leg is STARTING or RUNNING. */
+int cs_flow_active(struct cs_flow *f);
+/* Start the legs the normalized definition's direction selects with revision `rev` (legs still running
+ * beside a FAILED one are stopped first). CS_E_STATE with *err (new) when the direction runs none. */
+int cs_flow_start(struct cs_flow *f, const json_t *def, int64_t rev, char **err);
+void cs_flow_stop(struct cs_flow *f);
+/* As cs_workflow_snapshot, for the whole workflow; with legs, each leg's own under "legs". New. */
+json_t *cs_flow_snapshot(struct cs_flow *f);
+/* Why a leg is stalled (cs_workflow_stalled), naming the leg. New, or NULL. */
+char *cs_flow_stalled(struct cs_flow *f);
+/* The internal workflow that reads `stream` in the normalized definition, or NULL. */
+struct cs_workflow *cs_flow_leg_of_stream(struct cs_flow *f, const json_t *def, const char *stream);
 
 /* ---- engine_check.c ---- */
 
@@ -67,10 +99,14 @@ void cs_probe_close(struct cs_probe *p);
 /* ---- engine.c ---- */
 
 /* The workflow `id` (and its index); the list lock must be held. */
-struct cs_workflow *cs_engine_find_wf(struct cs_engine *e, const char *id, size_t *index);
+struct cs_flow *cs_engine_find_flow(struct cs_engine *e, const char *id, size_t *index);
 /* Run `op` on workflow `id` with the workflow list read-locked, or CS_E_NOTFOUND. */
-int cs_engine_with_wf(struct cs_engine *e, const char *id, void *arg,
-                      int (*op)(struct cs_engine *, struct cs_workflow *, void *));
+int cs_engine_with_flow(struct cs_engine *e, const char *id, void *arg,
+                        int (*op)(struct cs_engine *, struct cs_flow *, void *));
+/* Nonzero when workflow `id` is configured (takes the list lock). */
+int cs_engine_workflow_known(struct cs_engine *e, const char *id);
+/* What an unknown workflow id is told (new). */
+char *cs_engine_unknown(const char *id);
 /* The latest revision of `id`, checked: its normalized definition (new) or NULL with *err. */
 json_t *cs_engine_latest_definition(struct cs_engine *e, const char *id, int64_t *rev, char **err);
 

@@ -50,6 +50,7 @@ enum stmt {
     S_CLAIM, S_NEXT_DUE, S_DELETE, S_REJECT, S_SUPERSEDE, S_RETRY,
     S_DEAD_LIST, S_DEAD_REDRIVABLE, S_DEAD_IDS, S_KEY_QUEUED, S_REQUEUE, S_REDRIVEN,
     S_KV_GET, S_KV_PUT, S_KV_DEL,
+    S_WF_IDS, S_ADOPT_ROW, S_ADOPT_BACKLOG, S_ADOPT_CURSORS, S_ADOPT_DEAD,
     S_COUNT
 };
 
@@ -125,6 +126,12 @@ static const char *const sql[S_COUNT] = {
     [S_KV_PUT] = "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)"
                  " ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
     [S_KV_DEL] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+    [S_WF_IDS] = "SELECT id FROM workflow ORDER BY id",
+    [S_ADOPT_ROW] = "INSERT INTO workflow (id, desired_state, updated_at) SELECT ?2, desired_state, ?3 FROM workflow"
+                    " WHERE id = ?1 ON CONFLICT (id) DO NOTHING",
+    [S_ADOPT_BACKLOG] = "UPDATE backlog SET workflow_id = ?2 WHERE workflow_id = ?1",
+    [S_ADOPT_CURSORS] = "UPDATE source_cursor SET workflow_id = ?2 WHERE workflow_id = ?1",
+    [S_ADOPT_DEAD] = "UPDATE dead_letter SET workflow_id = ?2 WHERE workflow_id = ?1",
 };
 
 struct cs_backlog {
@@ -592,6 +599,50 @@ static int write_desired(struct cs_backlog *b, enum stmt id, const char *wf, con
 static int sqlite_workflow_init(struct cs_backlog *b, const char *wf, const char *initial_desired)
 {
     return settled(write_desired(b, S_WF_INIT, wf, initial_desired));
+}
+
+static int sqlite_workflow_ids(struct cs_backlog *b, json_t **ids)
+{
+    sqlite3_stmt *st;
+    int rc;
+    *ids = json_array();
+    lock(b);
+    for (rc = query(b, &st, S_WF_IDS, ""); rc > 0; rc = step(b, S_WF_IDS))
+        json_array_append_new(*ids, json_string(col_text(st, 0)));
+    unlock(b);
+    if (rc < 0) {
+        json_decref(*ids);
+        *ids = NULL;
+    }
+    return settled(rc);
+}
+
+static int sqlite_workflow_adopt(struct cs_backlog *b, const char *from, const char *to)
+{
+    static const enum stmt moves[] = {S_ADOPT_BACKLOG, S_ADOPT_CURSORS, S_ADOPT_DEAD};
+    struct wf *old, *now;
+    int rc;
+    lock(b);
+    old = wf_get(b, from);
+    now = wf_get(b, to);
+    if (json_object_size(old->inflight) > 0) {
+        rc = fail(b, CS_E_STATE, "%s: workflow %s is writing; stop it before %s takes its rows", b->path, from, to);
+        unlock(b);
+        return rc;
+    }
+    rc = begin(b);
+    if (rc == 0)
+        rc = one(exec(b, S_ADOPT_ROW, "ttI", from, to, cs_now_ms()));
+    for (size_t i = 0; rc == 0 && i < sizeof moves / sizeof *moves; i++)
+        rc = settled(exec(b, moves[i], "tt", from, to));
+    rc = finish(b, rc);
+    if (rc == 0) {
+        now->queued += old->queued;
+        now->dead += old->dead;
+        old->queued = old->dead = 0;
+    }
+    unlock(b);
+    return rc;
 }
 
 static int sqlite_desired_get(struct cs_backlog *b, const char *wf, char **desired)
@@ -1210,6 +1261,8 @@ const struct cs_state_driver cs_state_sqlite = {
     .errmsg = sqlite_errmsg,
     .db_error = sqlite_db_error,
     .workflow_init = sqlite_workflow_init,
+    .workflow_ids = sqlite_workflow_ids,
+    .workflow_adopt = sqlite_workflow_adopt,
     .desired_get = sqlite_desired_get,
     .desired_set = sqlite_desired_set,
     .status_set = sqlite_status_set,

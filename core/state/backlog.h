@@ -56,6 +56,12 @@ int cs_backlog_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int6
 
 /* Create the workflow row if absent with desired state `initial_desired` ("running" or "stopped"). */
 int cs_backlog_workflow_init(struct cs_backlog *b, const char *wf, const char *initial_desired);
+/* Every stored workflow id (a new array of strings). */
+int cs_backlog_workflow_ids(struct cs_backlog *b, json_t **ids);
+/* Workflow `to`, not stored yet, takes over what `from` kept in one transaction: its backlog rows,
+ * source cursors and dead letters, and a row of its own with `from`'s desired state. `from` keeps its
+ * revisions and desired state. CS_E_NOTFOUND when `from` is not stored or `to` is. */
+int cs_backlog_workflow_adopt(struct cs_backlog *b, const char *from, const char *to);
 /* Desired state, persisted across restarts: "running" or "stopped". *desired is new. */
 int cs_backlog_desired_get(struct cs_backlog *b, const char *wf, char **desired);
 int cs_backlog_desired_set(struct cs_backlog *b, const char *wf, const char *desired);

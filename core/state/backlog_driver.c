@@ -56,6 +56,16 @@ int cs_backlog_workflow_init(struct cs_backlog *b, const char *wf, const char *i
     return driver_of(b)->workflow_init(b, wf, initial_desired);
 }
 
+int cs_backlog_workflow_ids(struct cs_backlog *b, json_t **ids)
+{
+    return driver_of(b)->workflow_ids(b, ids);
+}
+
+int cs_backlog_workflow_adopt(struct cs_backlog *b, const char *from, const char *to)
+{
+    return driver_of(b)->workflow_adopt(b, from, to);
+}
+
 int cs_backlog_desired_get(struct cs_backlog *b, const char *wf, char **desired)
 {
     return driver_of(b)->desired_get(b, wf, desired);

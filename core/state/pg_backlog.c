@@ -46,6 +46,7 @@ struct wf {
 enum stmt {
     S_UNCLAIM_ALL, S_COLLAPSE, S_COUNTS,
     S_WF_INIT, S_DESIRED_GET, S_DESIRED_SET, S_STATUS_SET,
+    S_WF_IDS, S_ADOPT_CLAIMED, S_ADOPT_ROW, S_ADOPT_BACKLOG, S_ADOPT_CURSORS, S_ADOPT_DEAD,
     S_REV_ADD, S_REV_LATEST, S_REV_GET, S_REV_LIST,
     S_CURSOR_GET, S_CURSOR_PUT, S_CURSOR_DEL,
     S_NEWEST_ALL, S_INSERT_ALL, S_COALESCE, S_DEAD_ADD,
@@ -78,6 +79,13 @@ static const char *const sql[S_COUNT] = {
     [S_WF_INIT] = "INSERT INTO workflow (id, desired_state, updated_at) VALUES ($1, $2, $3)"
                   " ON CONFLICT (id) DO NOTHING",
     [S_DESIRED_GET] = "SELECT desired_state FROM workflow WHERE id = $1",
+    [S_WF_IDS] = "SELECT id FROM workflow ORDER BY id",
+    [S_ADOPT_CLAIMED] = "SELECT count(*) FROM backlog WHERE workflow_id = $1 AND claimed_by IS NOT NULL",
+    [S_ADOPT_ROW] = "INSERT INTO workflow (id, desired_state, updated_at) SELECT $2, desired_state, $3 FROM workflow"
+                    " WHERE id = $1 ON CONFLICT (id) DO NOTHING",
+    [S_ADOPT_BACKLOG] = "UPDATE backlog SET workflow_id = $2 WHERE workflow_id = $1",
+    [S_ADOPT_CURSORS] = "UPDATE source_cursor SET workflow_id = $2 WHERE workflow_id = $1",
+    [S_ADOPT_DEAD] = "UPDATE dead_letter SET workflow_id = $2 WHERE workflow_id = $1",
     [S_DESIRED_SET] = "UPDATE workflow SET desired_state = $2, updated_at = $3 WHERE id = $1",
     [S_STATUS_SET] = "UPDATE workflow SET state = $2, substate = $3, state_reason = $4, running_rev = $5,"
                      " updated_at = $6 WHERE id = $1",
@@ -539,6 +547,51 @@ static int write_desired(struct cs_backlog *b, enum stmt id, const char *wf, con
 static int pg_workflow_init(struct cs_backlog *b, const char *wf, const char *initial_desired)
 {
     return settled(write_desired(b, S_WF_INIT, wf, initial_desired));
+}
+
+static int pg_workflow_ids(struct cs_backlog *b, json_t **ids)
+{
+    PGresult *res;
+    json_t *list = json_array();
+    int rc;
+    lock(b);
+    rc = run(b, &res, S_WF_IDS, "");
+    for (int i = 0; i < rc; i++)
+        json_array_append_new(list, json_string(col_text(res, i, 0)));
+    PQclear(res);
+    unlock(b);
+    if (rc < 0)
+        json_decref(list);
+    *ids = rc < 0 ? NULL : list;
+    return settled(rc);
+}
+
+/* As the sqlite driver's: `to` takes over `from`'s rows, cursors and dead letters in one transaction,
+ * refused while a row of `from` is claimed by a writer. */
+static int pg_workflow_adopt(struct cs_backlog *b, const char *from, const char *to)
+{
+    static const enum stmt moves[] = {S_ADOPT_BACKLOG, S_ADOPT_CURSORS, S_ADOPT_DEAD};
+    struct wf *old, *now;
+    int64_t claimed = 0;
+    int rc;
+    lock(b);
+    old = wf_get(b, from);
+    now = wf_get(b, to);
+    rc = begin(b);
+    if (rc == 0 && (rc = run_int(b, &claimed, S_ADOPT_CLAIMED, "t", from)) > 0)
+        rc = claimed ? fail(b, CS_E_STATE, "workflow %s is writing; stop it before %s takes its rows", from, to) : 0;
+    if (rc == 0)
+        rc = one(run(b, NULL, S_ADOPT_ROW, "ttI", from, to, cs_now_ms()));
+    for (size_t i = 0; rc == 0 && i < sizeof moves / sizeof *moves; i++)
+        rc = settled(run(b, NULL, moves[i], "tt", from, to));
+    rc = finish(b, rc);
+    if (rc == 0) {
+        now->queued += old->queued;
+        now->dead += old->dead;
+        old->queued = old->dead = 0;
+    }
+    unlock(b);
+    return rc;
 }
 
 static int pg_desired_set(struct cs_backlog *b, const char *wf, const char *desired)
@@ -1236,6 +1289,8 @@ const struct cs_state_driver cs_state_postgresql = {
     .errmsg = pg_errmsg,
     .db_error = pg_db_error,
     .workflow_init = pg_workflow_init,
+    .workflow_ids = pg_workflow_ids,
+    .workflow_adopt = pg_workflow_adopt,
     .desired_get = pg_desired_get,
     .desired_set = pg_desired_set,
     .status_set = pg_status_set,

@@ -21,6 +21,8 @@ struct cs_state_driver {
     const char *(*path)(const struct cs_backlog *b); /* the database file, or NULL: the store is no file */
     int (*db_error)(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms);
     int (*workflow_init)(struct cs_backlog *b, const char *wf, const char *initial_desired);
+    int (*workflow_ids)(struct cs_backlog *b, json_t **ids);
+    int (*workflow_adopt)(struct cs_backlog *b, const char *from, const char *to);
     int (*desired_get)(struct cs_backlog *b, const char *wf, char **desired);
     int (*desired_set)(struct cs_backlog *b, const char *wf, const char *desired);
     int (*status_set)(struct cs_backlog *b, const char *wf, const char *state, const char *substate,

@@ -8,7 +8,9 @@
  * Dynamics 365: its record becomes the update of the contact whose contactid is the profile's
  * externalId; any other mapping reads Dynamics 365 contacts and goes the other way: the record becomes
  * the profile's deny-list attributes, keyed by the contactid (the profile's externalId). A direction
- * the mode does not include fails the workflow at start. In bidirectional mode each record also carries
+ * the mode does not include fails the workflow at start. In a workflow with legs (Opt In/Out as one
+ * workflow, legs campaign-to-d365 and d365-to-campaign) the core sets `mode` to the workflow's direction.
+ * In bidirectional mode each record also carries
  * "@optout.rule": "adobe" and "@optout.changed" (its side's change time: the attribute's lastModified in
  * Campaign, the contact's modifiedon in Dynamics 365), and the sink applies §4.3 against the current
  * value and time of its own side at write time (dynamics365: d365_optout.c; campaign:
@@ -42,8 +44,9 @@ struct optinout {
 };
 
 static const cs_setting settings[] = {
-    {CS_SETTING_HEAD, "mode", CS_OPT_STRING, CS_OPT_REQUIRED, NULL,
-     "which way the flags move; bidirectional follows Adobe's conflict rule", .choices = MODES},
+    {CS_SETTING_HEAD, "mode", CS_OPT_STRING, 0, NULL,
+     "which way the flags move; bidirectional follows Adobe's conflict rule; in a workflow with legs, the "
+     "workflow's direction", .choices = MODES},
     {CS_SETTING_HEAD, "fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
      "{D365 boolean column: Campaign attribute}, the attribute one of " ALLOWED},
     {CS_SETTING_HEAD, NULL},
@@ -150,8 +153,18 @@ static cs_status oio_create(const cs_host *host, cs_ctx *ctx, const json_t *opts
     o->ctx = ctx;
     o->to_campaign = json_object();
     o->to_d365 = json_object();
-    for (m = 0; MODES[m] && strcmp(mode, MODES[m]) != 0; m++)
-        ; /* the core accepts only one of the modes */
+    for (m = 0; MODES[m] && (!mode || strcmp(mode, MODES[m]) != 0); m++)
+        ;
+    if (!mode) {
+        host->set_reason(ctx, 0, 0, "mode: required: give the workflow legs named campaign-to-d365 and "
+                         "d365-to-campaign and a direction (it sets the mode), or set mode here");
+        goto fail;
+    }
+    if (!MODES[m]) {
+        host->set_reason(ctx, 0, 0, "mode: \"%s\" is not a mode; use disabled, d365-to-campaign, campaign-to-d365 or "
+                         "bidirectional (in a workflow with legs, name the legs so)", mode);
+        goto fail;
+    }
     o->mode = (enum mode)m;
     if (!json_is_object(fields) || json_object_size(fields) == 0) {
         host->set_reason(ctx, 0, 0, "fields: must pair each Dynamics 365 boolean column with a Campaign attribute, "

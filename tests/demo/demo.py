@@ -6,7 +6,7 @@ the emulators, not from run.sh's summary:
 
 0. run.sh runs preflight on the emulators started empty (it fails, listing the activity tables and change
    tracking), setup dynamics365, and preflight again (it passes), then starts the workflows;
-1. run.sh reports ready and prints the Workflows page's URL, which answers with the page; the four
+1. run.sh reports ready and prints the Workflows page's URL, which answers with the page; the three
    workflows of conf/demo.conf are RUNNING, their backlogs drain to 0, nothing is dead-lettered;
 2. Campaign holds a profile per contact (the mapped fields of a sample equal the contact's) and a cusVehicle
    per vehicle, each sampled one linked to its contact's profile; every email event the emulator put in the
@@ -39,7 +39,10 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "
 CRMSYNCD = os.environ.get("CRMSYNCD") or os.path.join(TOP, "build", "crmsyncd")
 BUILD = os.path.dirname(os.path.abspath(CRMSYNCD))
 CTL = os.path.join(BUILD, "crmsyncctl")
-WORKFLOWS = {"dynamics365-to-campaign", "campaign-to-dynamics365", "opt-in-out", "opt-in-out-to-campaign"}
+WORKFLOWS = {"dynamics365-to-campaign", "campaign-to-dynamics365", "opt-in-out"}
+# what runs inside them, as the log names it: Opt In/Out's two legs (direction bidirectional)
+RUNNING_IDS = {"dynamics365-to-campaign", "campaign-to-dynamics365", "opt-in-out/campaign-to-d365",
+               "opt-in-out/d365-to-campaign"}
 TYPES = ("send", "open", "click", "bounce")
 
 scratch = tempfile.mkdtemp(prefix="crmsync-demo-")
@@ -166,12 +169,12 @@ def stop(ports, sig, group, rc_expected, what):
     check(re.search(r"crmsyncd stopped \(exit status 0\).*the emulators stopped \(exit status 0\)", text, re.S),
           "%s: crmsyncd, then the emulators stopped with status 0" % what, text[-1500:])
     log = open(os.path.join(demo, "crmsyncd.log"), errors="replace").read()
-    stopped = set(re.findall(r"\[([a-z0-9-]+)\] STOPPED", log))
+    stopped = set(re.findall(r"\[([a-z0-9/-]+)\] STOPPED", log))
     signals = set(re.findall(r"(SIG[A-Z]+): stopping workflows", log))
     # Ctrl-C reaches crmsyncd too (SIGINT, with run.sh's SIGTERM on its heels); a `kill` of run.sh only
     # reaches it through run.sh (SIGTERM)
     graceful = len(signals) == 1 and signals <= {"SIGINT", "SIGTERM"} if group else signals == {"SIGTERM"}
-    check(stopped == WORKFLOWS and graceful,
+    check(stopped == RUNNING_IDS and graceful,
           "%s: crmsyncd stopped every workflow gracefully (%s)" % (what, ", ".join(sorted(signals))), log[-2000:])
     left = demo_processes()
     check(not left and not [p for p in pids if os.path.exists("/proc/%d" % p)],
@@ -226,7 +229,7 @@ def ctl_commands(out):
     expect("ok: every workflow that should run does", ["health"], lambda so: so.startswith("ok"))
     for wf in sorted(WORKFLOWS):
         expect("status and the definition as YAML", ["show", wf],
-               lambda so: re.search(r"definition \(revision 1, from config\):\n(?:.+\n)*?mappings:\n", so))
+               lambda so: re.search(r"definition \(revision 1, from config\):\n(?:.+\n)*?(?:mappings|legs):\n", so))
         expect("the revisions", ["revisions", wf], lambda so: re.search(r"^1\s+config\b", so, re.M))
         expect("revision 1", ["revisions", wf, "1"], lambda so: so.startswith("revision 1 (config"))
         expect("the dead letters: none, under the header", ["dead-letters", wf],
@@ -265,7 +268,7 @@ def main():
         return json.loads(r.stdout)["workflows"] if r.returncode == 0 else []
 
     w = workflows()
-    check({x["id"] for x in w} == WORKFLOWS, "crmsyncctl lists the four workflows of conf/demo.conf", w)
+    check({x["id"] for x in w} == WORKFLOWS, "crmsyncctl lists the three workflows of conf/demo.conf", w)
     # a workflow is RUNNING with an empty backlog before its reader's first page is in: wait for records
     wait_until(lambda: all(x["status"] == "RUNNING" and x["backlog"] == 0 and x["records_written"] > 0
                            for x in workflows()), 60,
@@ -361,7 +364,7 @@ def main():
     # ---- 6. the configuration check -----------------------------------------------------------------------------
     r = subprocess.run([CRMSYNCD, "--check-config", "-c", os.path.join(TOP, "conf", "demo.conf")], cwd=scratch,
                        capture_output=True, text=True)
-    check(r.returncode == 0 and "OK (5 plugins, 2 connections, 4 workflows)" in r.stdout,
+    check(r.returncode == 0 and "OK (5 plugins, 2 connections, 3 workflows)" in r.stdout,
           "crmsyncd --check-config -c conf/demo.conf passes where run.sh prepared build/demo/", r.stdout + r.stderr)
     if os.path.exists(os.path.join(BUILD, "tests", "fixtures", "plugins", "testplug", "testplug.la")):
         r = subprocess.run([CRMSYNCD, "--check-config", "-c",

@@ -743,6 +743,76 @@ static void remove_tmpdir(void)
     CHECK(rmdir(tmpdir) == 0);
 }
 
+/* Opt In/Out as one workflow: direction and legs (core/legs.h). */
+static void test_legs(void)
+{
+    static const char conns[] = "plugins: [p]\n"
+                                "connections:\n"
+                                "  acs: {connector: c}\n"
+                                "  d365: {connector: c}\n"
+                                "workflows:\n";
+    static const char legs[] = "    legs:\n"
+                               "      campaign-to-d365:\n"
+                               "        source: acs\n"
+                               "        sink: d365\n"
+                               "        mappings: [{stream: opt-outs, entity: {name: opt-in-out}}]\n"
+                               "      d365-to-campaign:\n"
+                               "        source: d365\n"
+                               "        sink: acs\n"
+                               "        mappings: [{stream: contact-optouts, entity: {name: opt-in-out, mode: x}}]\n";
+    struct cs_config *cfg;
+    char *text, *err = NULL;
+
+    text = cs_xasprintf("%s  - id: opt-in-out\n    direction: d365-to-campaign\n%.*s}}]\n", conns,
+                        (int)(strstr(legs, ", mode: x") - legs), legs); /* without the second leg's mode */
+    cfg = load_ok("legs.conf", text);
+    CHECK_STR(json_string_value(get(cfg->root, "workflows.0.direction")), "d365-to-campaign");
+    CHECK_STR(json_string_value(get(cfg->root, "workflows.0.legs.d365-to-campaign.source")), "d365");
+    CHECK(get(cfg->root, "workflows.0.source") == NULL);
+    CHECK_INT(json_integer_value(get(cfg->root, "workflows.0.poll_interval")), 5000);
+    cs_config_free(cfg);
+    free(text);
+
+    text = cs_xasprintf("%s  - id: opt-in-out\n    direction: both\n    source: acs\n%s", conns, legs);
+    expect_error("legs_bad.conf", text,
+                 "legs_bad.conf:8:5: workflows[0].source: a workflow with legs has its source in each leg; move it "
+                 "there\n"
+                 "legs_bad.conf:17:73: workflows[0].legs.d365-to-campaign.mappings[0].entity.mode: set by the "
+                 "workflow's direction in a workflow with legs; remove it\n"
+                 "legs_bad.conf:7:5: workflows[0].direction: \"both\" is not a direction of this workflow: use "
+                 "disabled, campaign-to-d365, d365-to-campaign or bidirectional");
+    free(text);
+    expect_error("direction.conf", "plugins: [p]\nconnections: {a: {connector: c}}\nworkflows:\n"
+                                   "  - {id: w, direction: bidirectional, source: a, sink: a, mappings: [{stream: s}]}\n",
+                 "direction.conf:4:13: workflows[0].direction: only a workflow with legs has a direction; add legs or "
+                 "remove it");
+
+    /* the former two workflows: refused, the message shows the one workflow to write */
+    write_file("former.conf", "plugins: [p]\n"
+                              "connections: {acs: {connector: c}, d365: {connector: c}}\n"
+                              "workflows:\n"
+                              "  - id: opt-in-out\n"
+                              "    source: acs\n"
+                              "    sink: d365\n"
+                              "    poll_interval: 1s\n"
+                              "    mappings: [{stream: opt-outs, target: t, entity: {name: opt-in-out, mode: "
+                              "campaign-to-d365, fields: {a: blackList}}}]\n"
+                              "  - id: opt-in-out-to-campaign\n"
+                              "    source: d365\n"
+                              "    sink: acs\n"
+                              "    mappings: [{stream: t, target: opt-outs, entity: {name: opt-in-out, mode: "
+                              "campaign-to-d365, fields: {a: blackList}}}]\n", 0600);
+    CHECK_INT(cs_config_load("former.conf", &cfg, &err), CS_E_INVAL);
+    CHECK(err && strncmp(err, "former.conf:9:5: workflows[1]: this workflow and workflows[0] (line 4) are the two "
+                              "directions of Opt In/Out", 99) == 0);
+    CHECK(err && strstr(err, "\n- id: opt-in-out\n  poll_interval: \"1s\"\n  direction: campaign-to-d365\n  legs:\n"
+                             "    campaign-to-d365:\n      source: acs\n      sink: d365\n"));
+    CHECK(err && strstr(err, "    d365-to-campaign:\n      source: d365\n      sink: acs\n      mappings:\n"
+                             "      - stream: t\n"));
+    CHECK(err && !strstr(err, "mode:"));
+    free(err);
+}
+
 int main(void)
 {
     const char *top = getenv("srcdir"), *tmp = getenv("TMPDIR");
@@ -772,6 +842,7 @@ int main(void)
     test_state();
     test_nested_options();
     test_conf_d();
+    test_legs();
     remove_tmpdir();
     return check_exit();
 }

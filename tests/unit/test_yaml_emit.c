@@ -1,5 +1,5 @@
 /*
- * test_yaml_emit.c - cs_yaml_dump (core/ctl/yaml_emit.c, what `crmsyncctl show` and `edit` print): every
+ * test_yaml_emit.c - cs_yaml_dump (core/util/yaml_emit.c, what `crmsyncctl show` and `edit` print): every
  * document reads back, through the configuration reader, as the document it came from, including the
  * strings that must be quoted to stay strings (durations such as 1s and 200ms, numbers, booleans, null,
  * the empty string, keys such as "yes") and the ones that need no quotes.
@@ -9,7 +9,7 @@
 
 #include "check.h"
 #include "config/config.h"
-#include "ctl/yaml_emit.h"
+#include "util/yaml_emit.h"
 
 /* The document dumped and read back equals itself. */
 static int round_trip(const char *json)
