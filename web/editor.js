@@ -1,6 +1,7 @@
 // editor.js - "Edit" of a workflow: loads its latest definition and opens the editor its kind needs:
 // the table-mapping list (ingress), the event-type toggles (egress) or the opt-in/out direction and
-// field pairs. The kind is read from the definition's mappings, not from the workflow's id.
+// field pairs. The kind is read from the definition's mappings (a workflow with legs: its legs'), not
+// from the workflow's id.
 
 import * as api from "./api.js";
 import * as ingress from "./ingress.js";
@@ -9,7 +10,8 @@ import * as optinout from "./optinout.js";
 import { loadDefinition } from "./form.js";
 
 export function kindOf(definition) {
-  const mappings = definition.mappings || [];
+  const legs = Object.values(definition.legs || {});
+  const mappings = legs.length ? legs.flatMap((l) => l.mappings || []) : definition.mappings || [];
   const entity = (m) => (m.entity && m.entity.name) || "";
   if (mappings.some((m) => entity(m) === "opt-in-out")) return "optinout";
   if (mappings.some((m) => String(m.stream).startsWith("email-events") || entity(m) === "email-activity"))

@@ -1,16 +1,17 @@
-// optinout.js - "Opt In/Out": the synchronization direction (Adobe's four modes) and the field pairs
-// Dynamics 365 boolean column -> Campaign deny-list attribute, the same in every mapping of the
-// workflow (the opt-in-out entity handler's options mode and fields). The Dynamics 365 columns offered
-// are the boolean columns the contact table has live; the Campaign side is Adobe's fixed list.
+// optinout.js - "Opt In/Out": one workflow with a direction (Adobe's Disabled, Campaign → Microsoft
+// Dynamics 365, Microsoft Dynamics 365 → Campaign, Bidirectional: which of its legs run) and the field
+// pairs Dynamics 365 boolean column -> Campaign deny-list attribute, the same in every mapping of every
+// leg (the opt-in-out entity handler's fields; its mode is the direction). The Dynamics 365 columns
+// offered are the boolean columns the contact table has live; the Campaign side is Adobe's fixed list.
 
 import * as api from "./api.js";
 import { h, icon, select, field } from "./dom.js";
 import { saveDefinition, showErrors, clearErrors } from "./form.js";
 
-const MODES = [
+const DIRECTIONS = [
   { value: "disabled", label: "Disabled" },
-  { value: "d365-to-campaign", label: "Unidirectional (Microsoft Dynamics 365 to Campaign)" },
-  { value: "campaign-to-d365", label: "Unidirectional (Campaign to Microsoft Dynamics 365)" },
+  { value: "campaign-to-d365", label: "Campaign → Microsoft Dynamics 365" },
+  { value: "d365-to-campaign", label: "Microsoft Dynamics 365 → Campaign" },
   { value: "bidirectional", label: "Bidirectional" },
 ];
 const CAMPAIGN_FIELDS = [
@@ -20,27 +21,32 @@ const CAMPAIGN_FIELDS = [
   ["ccpaOptOut", "ccpaOptOut"],
 ];
 
+const isOptInOut = (m) => m.entity && m.entity.name === "opt-in-out";
+
 export async function render(main, def, ctx) {
   const { id, title } = def;
   const d = def.definition;
   ctx.crumbs([["Workflows", "#/workflows"], [title]]);
-  const first = (d.mappings || [])[0] || {};
-  const entity = first.entity || {};
-  let mode = entity.mode || "disabled";
-  const pairs = Object.entries(entity.fields || {}).map(([d365, acs]) => ({ d365, acs }));
+  const legs = Object.entries(d.legs || {});
+  const first = legs.flatMap(([, l]) => l.mappings || []).find(isOptInOut) || {};
+  let direction = d.direction || "disabled";
+  const pairs = Object.entries((first.entity || {}).fields || {}).map(([d365, acs]) => ({ d365, acs }));
   const conns = new Map((await api.get("/connections")).connections.map((c) => [c.name, c.connector]));
-  const d365Side = conns.get(d.sink) === "dynamics365" ? "sink" : "source";
-  const d365Stream = d365Side === "sink" ? first.target || first.stream : first.stream;
-  const direction = d365Side === "sink" ? "campaign-to-d365" : "d365-to-campaign";
-  const described = await api.get(api.conn(d[d365Side]) + "/tables/" + encodeURIComponent(d365Stream));
+  // the contact table: the target of the leg Dynamics 365 is the sink of, else the stream of the other
+  const intoD365 = legs.find(([, l]) => conns.get(l.sink) === "dynamics365");
+  const [d365Conn, d365Stream] = intoD365
+    ? [intoD365[1].sink, intoD365[1].mappings[0].target || intoD365[1].mappings[0].stream]
+    : [legs[0][1].source, legs[0][1].mappings[0].stream];
+  const described = await api.get(api.conn(d365Conn) + "/tables/" + encodeURIComponent(d365Stream));
   const booleans = Object.keys(described.fields).filter((n) => described.fields[n].type === "boolean").sort();
 
   const summary = h("div", { class: "error-summary", role: "alert" });
   const status = h("p", { class: "status-text", role: "status" });
-  const modeSel = select(MODES, mode, { "data-path": "mappings[0].entity.mode" });
-  modeSel.addEventListener("change", () => { mode = modeSel.value; });
+  const known = new Set(["disabled", "bidirectional", ...legs.map(([name]) => name)]);
+  const directionSel = select(DIRECTIONS.filter((o) => known.has(o.value)), direction, { "data-path": "direction" });
+  directionSel.addEventListener("change", () => { direction = directionSel.value; });
   const rows = h("tbody");
-  const table = h("table", { class: "pairs-table", "data-path": "mappings[0].entity.fields" },
+  const table = h("table", { class: "pairs-table", "data-path": "fields" },
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Microsoft Dynamics 365 field (boolean)"),
       h("th", { scope: "col" }, "Campaign field"), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Delete")))),
     rows);
@@ -65,9 +71,9 @@ export async function render(main, def, ctx) {
   const save = h("button", { type: "submit", class: "primary" }, "Save");
   const form = h("form", { class: "editor", novalidate: true },
     h("section", { class: "card" }, h("h2", {}, "Direction"),
-      field("Opt in/out synchronization direction", modeSel,
-        `This workflow carries ${direction === "campaign-to-d365" ? "Campaign → Microsoft Dynamics 365" :
-          "Microsoft Dynamics 365 → Campaign"}: it moves opt-outs in the modes ${direction} and bidirectional.`),
+      field("Opt in/out synchronization direction", directionSel,
+        "Which way opt-outs move: Campaign's daily opt-out export into the contacts, the contacts' columns into " +
+        "the profiles, both (the newer change wins, else TRUE wins), or neither."),
       h("dl", { class: "pairs" }, h("dt", {}, "Microsoft Dynamics 365 table"), h("dd", {}, `${d365Stream} (${described.name})`),
         h("dt", {}, "Campaign table"), h("dd", {}, "profile"))),
     h("section", { class: "card" }, h("h2", {}, "Mappings"),
@@ -99,11 +105,12 @@ export async function render(main, def, ctx) {
     const fields = {};
     pairs.forEach((p) => { fields[p.d365] = p.acs; });
     const edited = JSON.parse(JSON.stringify(d));
-    edited.mappings.forEach((m) => {
-      if (m.entity && m.entity.name === "opt-in-out") Object.assign(m.entity, { mode, fields });
-    });
+    edited.direction = direction;
+    Object.values(edited.legs || {}).forEach((l) => l.mappings.forEach((m) => {
+      if (isOptInOut(m)) m.entity.fields = fields;
+    }));
     save.disabled = true;
-    if (await saveDefinition(id, edited, form, summary, status)) d.mappings = edited.mappings;
+    if (await saveDefinition(id, edited, form, summary, status)) Object.assign(d, edited);
     save.disabled = false;
   });
   main.append(h("h1", {}, title),

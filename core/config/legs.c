@@ -58,6 +58,8 @@ json_t *cs_legs_definition(const json_t *def, const char *leg)
     id = cs_legs_state_id(json_string_value(json_object_get(def, "id")), leg);
     json_object_set_new(out, "id", json_string(id));
     free(id);
+    if (!cs_legs_runs(def, leg)) /* checked as it would run alone */
+        json_object_set_new(out, "direction", json_string(leg));
     return out;
 }
 

@@ -20,8 +20,10 @@ int cs_legs_runs(const json_t *def, const char *leg);
 /* "<id>/<leg>": where a leg's backlog, cursors and dead letters are kept. New. */
 char *cs_legs_state_id(const char *id, const char *leg);
 /* Leg `leg` of a normalized definition as a one-way definition (new): the workflow's settings with the
- * leg's source, sink and mappings, id set to its state id, and `direction` kept (the entity handlers
- * that take a `mode` receive it). NULL when there is no such leg. */
+ * leg's source, sink and mappings, id set to its state id, and `direction` (the entity handlers that
+ * take a `mode` receive it): the workflow's when the leg runs under it, else the leg's own name, the way
+ * it would run alone (so a leg that does not run is checked all the same). NULL when there is no such
+ * leg. */
 json_t *cs_legs_definition(const json_t *def, const char *leg);
 /* Nonzero when the two one-way definitions go over the same connections the same way with the same
  * streams: a leg and the workflow it was before legs existed. */

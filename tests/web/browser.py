@@ -19,13 +19,15 @@ from its DOM; what it did is checked in the Campaign emulator, the Dataverse emu
    once the contact exists, and its activity is written.
 Then the history of revisions with the diff of the edit, the phone-width layout, and Add New Mapping end to
 end (tables chosen, the Campaign key chosen once among the identification keys, a field, saved). On the way:
-the Opt In/Out editor saves a pair moved onto another deny-list attribute (pending until a start);
+the Opt In/Out editor (its direction, Adobe's four) saves a pair moved onto another deny-list attribute and a new
+direction (pending until a start);
 5. the egress editor's Save (Opens off) marks Stop; after Stop and Start sends are still written as
    activities in Dynamics 365 and opens no longer are;
 6. a Replay of a mapping is shown pending (on the mapping and in the list) until Stop and Start.
 The console must hold no script error and no Content-Security-Policy refusal.
 A screenshot of each page goes to the folder printed first.
 """
+import json
 import os
 import sys
 import time
@@ -239,8 +241,11 @@ def other_editors(b, d):
           "the egress editor shows Sends, Opens and Clicks on, Bounces off", on)
     b.shot("egress-editor")
     b.go("#/workflows/%s/edit" % WL.OPTINOUT)
-    sel = b.one('select[data-path="mappings[0].entity.mode"]')
+    sel = b.one('select[data-path="direction"]')
     check(sel.get_attribute("value") == "campaign-to-d365", "the opt-in/out direction is shown")
+    check([o.text for o in b.css("option", sel)] == ["Disabled", "Campaign → Microsoft Dynamics 365",
+                                                     "Microsoft Dynamics 365 → Campaign", "Bidirectional"],
+          "the four directions of Adobe's page are offered", [o.text for o in b.css("option", sel)])
     pairs = B.wait(lambda: b.css("table.pairs-table tbody tr") if len(b.css("table.pairs-table tbody tr")) == 2 else None,
                    15, "the two field pairs")
     left = [o.get_attribute("value") for o in b.css("select option", pairs[0])]
@@ -261,14 +266,17 @@ def other_editors(b, d):
     b.one('button.delete[aria-label="Delete pair 3"]').click()
     B.wait(lambda: len(b.css("table.pairs-table tbody tr")) == 2, 5, "the third pair is deleted")
     b.select(b.one('select[data-path="pairs[0].acs"]'), "blackListPhone")
+    b.select(b.one('select[data-path="direction"]'), "bidirectional")
     b.one("form.editor button[type=submit]").click()
     status = B.wait(lambda: b.one("form.editor > .status-text").text, 20, "the opt-in/out save's answer",
                     lambda: b.one("form.editor .error-summary").text)
     check("Saved as revision 2" in status and "next stop and start" in status and not b.css(".field-error"),
           "the opt-in/out pairs are saved, applying at the next stop and start", status)
-    entity = d.api("GET", "/workflows/%s/definition" % WL.OPTINOUT)[1]["definition"]["mappings"][0]["entity"]
-    check(entity["fields"] == {"donotbulkemail": "blackListPhone", "donotemail": "blackList"} and
-          entity["mode"] == "campaign-to-d365", "the daemon stored the new pair and kept the direction", entity)
+    stored = d.api("GET", "/workflows/%s/definition" % WL.OPTINOUT)[1]["definition"]
+    fields = [leg["mappings"][0]["entity"]["fields"] for leg in stored["legs"].values()]
+    check(fields == [{"donotbulkemail": "blackListPhone", "donotemail": "blackList"}] * 2 and
+          stored["direction"] == "bidirectional" and "mode" not in json.dumps(stored),
+          "the daemon stored the new pair in both legs and the new direction", stored)
     w = api_workflow(d, WL.OPTINOUT)
     check(w["latest_revision"] == 2 and w["running_revision"] != 2, "revision 2 waits for a start", w)
     b.shot("optinout-saved")

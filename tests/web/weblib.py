@@ -4,7 +4,7 @@ configuration holding the three workflows the page shows, as the reference confi
 doc/workflows.md build them (wflib, egresslib, optinoutlib):
   dynamics365-to-campaign  contacts -> profiles in the table-mapping form (wflib.TABLE_MAPPING)
   campaign-to-dynamics365  email events of the types in `egress_types` -> activities
-  opt-in-out               Campaign's opt-out export -> contacts (mode campaign-to-d365)
+  opt-in-out               direction campaign-to-d365: of its two legs, Campaign's opt-out export -> contacts runs
 The admin API serves the page from this source tree's web/ (admin.web_dir). Both emulators also hold a
 table and a resource whose labels are markup, which the page must show as text.
 """
@@ -22,7 +22,7 @@ import wflib as W  # noqa: E402
 import dv_schema  # noqa: E402 (the emulators' directory is on the path once wflib is imported)
 
 WEB_DIR = os.path.abspath(os.path.join(HERE, "..", "..", "web"))
-INGRESS, EGRESS, OPTINOUT = W.WF, E.WF, O.FROM_CAMPAIGN
+INGRESS, EGRESS, OPTINOUT = W.WF, E.WF, O.WF
 GHOST = "0f0f0f0f-1111-2222-3333-444455556666"  # a contact Campaign knows and Dynamics 365 does not (yet)
 BAIT = '<img src=x onerror="document.title=\'pwned\'">'  # a remote label that would run as markup
 BAIT_TABLE = {
@@ -89,10 +89,14 @@ def config(env, name="web.conf", egress_types=("send", "click"), autostart=None,
              autostart=autostart.get(EGRESS, False),
              mappings=[{"stream": "email-events." + t, "target": "email-%ss" % t, "entity": {"name": "email-activity"}}
                        for t in egress_types]),
-        dict(common, id=OPTINOUT, title="Opt In/Out", source="acs", sink="d365", writers=2,
+        dict(common, id=OPTINOUT, title="Opt In/Out", direction="campaign-to-d365", writers=2,
              autostart=autostart.get(OPTINOUT, False),
-             mappings=[{"stream": "opt-outs", "target": "contact-optouts",
-                        "entity": {"name": "opt-in-out", "mode": "campaign-to-d365", "fields": dict(O.FIELDS)}}]),
+             legs={O.FROM_CAMPAIGN: {"source": "acs", "sink": "d365", "mappings": [
+                       {"stream": "opt-outs", "target": "contact-optouts",
+                        "entity": {"name": "opt-in-out", "fields": dict(O.FIELDS)}}]},
+                   O.TO_CAMPAIGN: {"source": "d365", "sink": "acs", "mappings": [
+                       {"stream": "contact-optouts", "target": "opt-outs",
+                        "entity": {"name": "opt-in-out", "fields": dict(O.FIELDS)}}]}}),
     ]
     path = W.L.write_config(env.s, conns, wfs, name, plugins=["dynamics365", W.CAMPAIGN, W.STAGES, E.ADOBE],
                             log_level="notice")

@@ -33,16 +33,15 @@ def main():
         env.acs.ctl("PATCH", "config", {"optout_export_dir": exports})
         path = O.config(env, "campaign-to-d365", exports, "checks.conf", export_max_age="3s")
         conf = json.load(open(path))
-        stale = conf["workflows"][0]
+        stale = conf["workflows"][0]  # direction campaign-to-d365: that leg runs
         variants = {
             "bad-attribute": {"mode": "campaign-to-d365", "fields": {"donotbulkemail": "blackListSms"}},
             "not-boolean": {"mode": "campaign-to-d365", "fields": {"firstname": "blackListEmail"}},
             "wrong-way": {"mode": "d365-to-campaign", "fields": O.FIELDS},
             "disabled": {"mode": "disabled", "fields": O.FIELDS},
         }
-        for wid, entity in variants.items():
-            wf = json.loads(json.dumps(stale))
-            wf["id"], wf["title"] = wid, wid
+        for wid, entity in variants.items():  # one-way workflows of their own, the handler's mode written
+            wf = O.oneway(stale, O.FROM_CAMPAIGN, id=wid, title=wid)
             wf["mappings"][0]["entity"].update(entity)
             conf["workflows"].append(wf)
         with open(path, "w") as f:
@@ -77,7 +76,7 @@ def main():
             w = O.workflow(d, O.FROM_CAMPAIGN)
             check(w["status"] == "RUNNING" and "restart it in Campaign" in w["substate"],
                   "RUNNING, with a sub-state saying the export workflow has stopped", w)
-            age = export_age(d, O.FROM_CAMPAIGN)
+            age = export_age(d, O.WF)
             check(age is not None and age >= 3, "/metrics carries the export's age", age)
             code, _ = env.acs.ctl("PATCH", "resources/profile/externalId:" + cid, {"blackListEmail": True}) \
                 if env.profile(cid) else env.acs.ctl("POST", "resources/profile",
@@ -87,7 +86,7 @@ def main():
             W.wait_until(lambda: O.workflow(d, O.FROM_CAMPAIGN)["substate"] is None and
                          O.contact(env, cid)["donotbulkemail"], 30, "a new export clears the sub-state and is applied",
                          lambda: (O.workflow(d, O.FROM_CAMPAIGN), O.contact(env, cid)))
-            age = export_age(d, O.FROM_CAMPAIGN)
+            age = export_age(d, O.WF)
             check(age is not None and age < 3, "the export's age starts again from the new file", age)
             W.wait_until(lambda: O.workflow(d, "disabled")["records_read"] > 0 and
                          O.workflow(d, "disabled")["backlog"] == 0, 30, "the disabled workflow reads the export too",

@@ -1,7 +1,8 @@
 """optinoutlib.py - shared by the end-to-end tests of the workflow "Opt In/Out": its configuration in each mode
-(campaign-to-d365: workflow opt-in-out reads Campaign's opt-out export and updates contacts; d365-to-campaign:
-workflow opt-in-out-to-campaign reads contacts and writes the profiles' deny-list attributes; bidirectional:
-both, Adobe's rule applied by each sink), hand-written export files (the test plays Campaign's export
+(one workflow opt-in-out with direction = the mode and two legs: campaign-to-d365 reads Campaign's opt-out export
+and updates contacts; d365-to-campaign reads contacts and writes the profiles' deny-list attributes;
+bidirectional: both, Adobe's rule applied by each sink), each leg's figures and dead letters, hand-written
+export files (the test plays Campaign's export
 workflow when it needs chosen change times), and views of both sides. Built on wflib and egresslib.
 """
 import datetime
@@ -12,16 +13,16 @@ import time
 import egresslib as E
 import wflib as W
 
-FROM_CAMPAIGN = "opt-in-out"
-TO_CAMPAIGN = "opt-in-out-to-campaign"
+WF = "opt-in-out"
+FROM_CAMPAIGN = "campaign-to-d365"  # the legs of WF
+TO_CAMPAIGN = "d365-to-campaign"
 FIELDS = {"donotbulkemail": "blackListEmail", "donotemail": "blackList"}
 COLUMNS = ["donotbulkemail", "donotemail", "modifiedon"]
 
 
 def config(env, mode, export_dir, name, fields=None, export_max_age="26h", retry_cap="1s"):
-    """The workflows of `mode` (both for bidirectional)."""
+    """The workflow opt-in-out with direction `mode` (its legs run: both for bidirectional)."""
     h = env.acs
-    entity = {"name": "opt-in-out", "mode": mode, "fields": fields or FIELDS}
     conns = {
         "acs": {"connector": "campaign", "url": h.url + "/crmsync-tenant", "ims_url": h.url,
                 "client_id": W.acstest.CLIENT, "client_secret_file": h.secret,
@@ -31,14 +32,13 @@ def config(env, mode, export_dir, name, fields=None, export_max_age="26h", retry
         "d365": W.L.connection(env.s, env.dv_url, {"contact-optouts": {"table": "contact", "columns": COLUMNS,
                                                                        "update_only": True}}),
     }
+    entity = {"name": "opt-in-out", "fields": fields or FIELDS}
     common = {"writers": 2, "batch_size": 50, "poll_interval": "300ms", "retry": {"base": "200ms", "cap": retry_cap}}
-    wfs = []
-    if mode in ("campaign-to-d365", "bidirectional"):
-        wfs.append(dict(common, id=FROM_CAMPAIGN, title="Opt In/Out", source="acs", sink="d365",
-                        mappings=[{"stream": "opt-outs", "target": "contact-optouts", "entity": entity}]))
-    if mode in ("d365-to-campaign", "bidirectional"):
-        wfs.append(dict(common, id=TO_CAMPAIGN, title="Opt In/Out (to Campaign)", source="d365", sink="acs",
-                        mappings=[{"stream": "contact-optouts", "target": "opt-outs", "entity": entity}]))
+    legs = {FROM_CAMPAIGN: {"source": "acs", "sink": "d365",
+                            "mappings": [{"stream": "opt-outs", "target": "contact-optouts", "entity": entity}]},
+            TO_CAMPAIGN: {"source": "d365", "sink": "acs",
+                          "mappings": [{"stream": "contact-optouts", "target": "opt-outs", "entity": entity}]}}
+    wfs = [dict(common, id=WF, title="Opt In/Out", direction=mode, legs=legs)]
     path = W.L.write_config(env.s, conns, wfs, name, plugins=["dynamics365", W.CAMPAIGN, E.ADOBE], log_level="notice")
     conf = json.load(open(path))
     conf["admin"] = {"listen": "127.0.0.1:0", "token_file": env.token_file}
@@ -114,16 +114,29 @@ def set_profile(env, cid, **values):
     return doc
 
 
+def oneway(wf, leg, **changes):
+    """Leg `leg` of workflow `wf` (a config dict) as a one-way workflow of its own (the handler's mode written)."""
+    out = {k: v for k, v in wf.items() if k not in ("direction", "legs")}
+    out.update(json.loads(json.dumps(wf["legs"][leg])))
+    out["mappings"][0]["entity"]["mode"] = leg
+    out.update(changes)
+    return out
+
+
 def workflow(d, wid):
-    code, doc = d.api("GET", "/workflows/" + wid)
-    W.check(code == 200, "GET /api/v1/workflows/%s answers 200" % wid, (code, doc))
-    return doc
+    """A workflow's figures, or a leg's (FROM_CAMPAIGN, TO_CAMPAIGN: as GET /workflows/opt-in-out lists it)."""
+    leg = wid in (FROM_CAMPAIGN, TO_CAMPAIGN)
+    code, doc = d.api("GET", "/workflows/" + (WF if leg else wid))
+    W.check(code == 200, "GET /api/v1/workflows/%s answers 200" % (WF if leg else wid), (code, doc))
+    return [x for x in doc["legs"] if x["leg"] == wid][0] if leg else doc
 
 
 def dead_letters(d, wid):
-    code, doc = d.api("GET", "/workflows/%s/dead-letters?limit=1000&include=payload" % wid)
+    """A workflow's dead letters, or a leg's."""
+    leg = wid in (FROM_CAMPAIGN, TO_CAMPAIGN)
+    code, doc = d.api("GET", "/workflows/%s/dead-letters?limit=1000&include=payload" % (WF if leg else wid))
     W.check(code == 200, "the dead letters of %s can be listed" % wid, (code, doc))
-    return doc["dead_letters"]
+    return [x for x in doc["dead_letters"] if not leg or x["leg"] == wid]
 
 
 def campaign_writes(env, since):
