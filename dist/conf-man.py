@@ -34,6 +34,7 @@ TABLES = {
     "admin_token_fields": ["admin.tokens[]."],
     "connection_fields": ["connections.NAME."],
     "workflow_fields": ["workflows[]."],
+    "leg_fields": ["workflows[].legs.NAME."],
     "backlog_fields": ["workflows[].backlog."],
     "retry_fields": ["workflows[].retry."],
     "limits_fields": ["workflows[].limits."],
