@@ -17,8 +17,8 @@
 #   DEMO_SECONDS=N      stop by itself after N seconds; the exit status is then 0 when every workflow
 #                       was RUNNING with an empty backlog, else 1
 #   DEMO_BUILD=DIR      the build directory (default: build/ of the checkout)
-#   DEMO_DIR=DIR        where crmsyncd runs (default: the checkout): conf/demo.conf's relative paths
-#                       (build/demo/...) are taken from there (tests/demo/demo.py uses a scratch one)
+#   DEMO_DIR=DIR        where the demo's files go, in DIR/build/demo/ (default: the checkout; tests/demo/demo.py
+#                       uses a scratch one); crmsyncd then runs a copy of conf/demo.conf kept there
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${DEMO_BUILD:-$top/build}
@@ -97,13 +97,13 @@ done
         printf '%s\n' "$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')" >"$demo/secrets/$s"
     done
 )
-conf=$top/conf/demo.conf
-[ "$dir" != "$top" ] || conf=conf/demo.conf
-if [ "$ports" != "8470 8471 8472" ]; then
+conf=conf/demo.conf  # its paths (../build/demo/...) are taken from conf/: the checkout's build/demo/
+if [ "$ports" != "8470 8471 8472" ] || [ "$dir" != "$top" ]; then
     sed -e "s/127\.0\.0\.1:8470/127.0.0.1:$admin_port/g" -e "s/127\.0\.0\.1:8471/127.0.0.1:$dv_port/g" \
-        -e "s/127\.0\.0\.1:8472/127.0.0.1:$acs_port/g" "$conf" >"$demo/demo.conf"
+        -e "s/127\.0\.0\.1:8472/127.0.0.1:$acs_port/g" -e "s|: \.\./build/demo/|: |" "$top/conf/demo.conf" \
+        >"$demo/demo.conf"
     conf=$demo/demo.conf
-    say "ports $ports: running $conf, a copy of conf/demo.conf with these ports"
+    say "ports $ports: running $conf, a copy of conf/demo.conf with these ports and its paths taken from $demo"
 fi
 daemon="$build/crmsyncd"
 ctl="$build/crmsyncctl"
@@ -224,7 +224,8 @@ while :; do
         summary || true
         say "Workflows page: http://127.0.0.1:$admin_port/"
         say "  it asks for the admin token, new at every run, in $dir/$demo/secrets/admin.token: cat $dir/$demo/secrets/admin.token"
-        say "in another terminal, from $dir: $ctl -c $conf show dynamics365-to-campaign (see man doc/crmsyncctl.1)"
+        say "in another terminal, from any directory: $build/crmsyncctl -c $dir/$conf show dynamics365-to-campaign" \
+            "(see man $top/doc/crmsyncctl.1)"
         say "new email events arrive every 3 s, new opt-outs every 30 s; Ctrl-C stops everything"
     elif [ -n "$ready_at" ]; then
         summary || true

@@ -99,6 +99,8 @@ def option_tag(o):
     bits = [o["type"]]
     if o["required"]:
         bits.append("required")
+    if o.get("path"):
+        bits.append("path")
     if o["secret"]:
         bits.append("secret: give \\fB%s_file\\fR or \\fB%s_env\\fR" % (roff(o["name"]), roff(o["name"])))
     elif o.get("default") is not None:

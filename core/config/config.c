@@ -462,6 +462,7 @@ enum { T_OBJECT = 16 /* a mapping checked against `schema` */, T_MAP /* name -> 
 /* Field flags beyond CS_OPT_REQUIRED and CS_OPT_SECRET. */
 #define F_NONEMPTY 0x100u /* strings and lists must not be empty */
 #define F_NULLABLE 0x200u /* null is accepted as is */
+#define F_PATH 0x400u     /* a file or directory: a relative one is taken from the configuration file's directory */
 
 struct schema;
 
@@ -635,6 +636,12 @@ static json_t *string_value(struct checker *c, const char *path, const struct fi
         free(list);
         json_decref(names);
         return NULL;
+    }
+    if ((f->flags & F_PATH) && c->cfg->dir && !strstr(s, "://")) {
+        char *full = cs_config_path(c->cfg, s);
+        json_t *out = json_string(full);
+        free(full);
+        return out;
     }
     return json_incref(v);
 }
@@ -869,7 +876,8 @@ int cs_config_read_secret(const char *file, char **value, char **err)
 
 static json_t *secret_from_file(struct checker *c, const char *path, json_t *v)
 {
-    json_t *name = convert(c, path, &nonempty_string, v), *out = NULL;
+    static const struct field file_field = {.type = CS_OPT_STRING, .flags = F_NONEMPTY | F_PATH};
+    json_t *name = convert(c, path, &file_field, v), *out = NULL;
     const char *file = json_string_value(name);
     char *value = NULL, *msg = NULL;
 
@@ -1084,6 +1092,14 @@ static void root_post(struct checker *c, const char *path, json_t *root)
 
     (void)path;
     check_unique(c, "plugins", json_object_get(root, "plugins"), NULL, "plugin");
+    for (size_t i = 0; i < json_array_size(json_object_get(root, "plugins")); i++) {
+        const char *p = json_string_value(json_array_get(json_object_get(root, "plugins"), i));
+        if (p && strchr(p, '/')) { /* a path, not a name looked up in plugin_dir */
+            char *full = cs_config_path(c->cfg, p);
+            json_array_set_new(json_object_get(root, "plugins"), i, json_string(full));
+            free(full);
+        }
+    }
     check_unique(c, "workflows", workflows, "id", "workflow id");
     for (size_t i = 0; i < json_array_size(workflows); i++) {
         const json_t *legs = json_object_get(json_array_get(workflows, i), "legs"), *leg;
@@ -1360,13 +1376,13 @@ static void state_post(struct checker *c, const char *path, json_t *state)
 static const char *const state_drivers[] = {"sqlite", "postgresql", NULL};
 static const struct field state_fields[] = {
     {.name = "driver", .type = CS_OPT_STRING, .def = "sqlite", .choices = state_drivers},
-    {.name = "dsn_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = "dsn_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY | F_PATH},
     {.name = NULL}};
 static const struct schema state_schema = {state_fields, 0, state_post};
 
 static const char *const admin_roles[] = {"operator", "viewer", NULL};
 static const struct field admin_token_fields[] = {
-    {.name = "token_file", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY},
+    {.name = "token_file", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED | F_NONEMPTY | F_PATH},
     {.name = "role", .type = CS_OPT_STRING, .flags = CS_OPT_REQUIRED, .choices = admin_roles},
     {.name = NULL}};
 static const struct schema admin_token_schema = {admin_token_fields, 0, NULL};
@@ -1374,11 +1390,11 @@ static const struct field admin_token_item = {.type = T_OBJECT, .schema = &admin
 
 static const struct field admin_fields[] = {
     {.name = "listen", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = "127.0.0.1:8470"},
-    {.name = "token_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = "token_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY | F_PATH},
     {.name = "tokens", .type = CS_OPT_LIST, .def = "[]", .item = &admin_token_item},
-    {.name = "tls_cert_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
-    {.name = "tls_key_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
-    {.name = "web_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = CS_DEFAULT_WEB_DIR},
+    {.name = "tls_cert_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY | F_PATH},
+    {.name = "tls_key_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY | F_PATH},
+    {.name = "web_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY | F_PATH, .def = CS_DEFAULT_WEB_DIR},
     {.name = "allowed_hosts", .type = CS_OPT_LIST, .def = "[]", .item = &nonempty_string},
     {.name = "metadata_ttl", .type = CS_OPT_DURATION, .def = "60s"},
     {.name = "remote_requests_per_minute", .type = CS_OPT_INT, .def = "20", .min = 1, .max = 100000},
@@ -1530,9 +1546,9 @@ static const struct schema workflow_schema = {workflow_fields, 0, workflow_post}
 static const struct field workflow_item = {.type = T_OBJECT, .schema = &workflow_schema};
 
 static const struct field root_fields[] = {
-    {.name = "state_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY, .def = CS_DEFAULT_STATE_DIR},
+    {.name = "state_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY | F_PATH, .def = CS_DEFAULT_STATE_DIR},
     {.name = "state", .type = T_OBJECT, .def = "{}", .schema = &state_schema},
-    {.name = "plugin_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = "plugin_dir", .type = CS_OPT_STRING, .flags = F_NONEMPTY | F_PATH},
     {.name = "log_level", .type = CS_OPT_STRING, .def = "info", .choices = log_levels},
     {.name = "stop_timeout", .type = CS_OPT_DURATION, .def = "30s", .min = 1000, .max = 600000},
     {.name = "admin", .type = T_OBJECT, .def = "{}", .schema = &admin_schema},
@@ -1685,6 +1701,27 @@ static int merge_dropins(struct checker *c, const char *path, json_t *doc)
 
 /* ---- the interface -------------------------------------------------------------------------------- */
 
+/* The absolute directory of file `path` (new): relative paths in it are taken from there. */
+static char *directory_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? cs_xasprintf("%.*s", (int)(slash == path ? 1 : slash - path), path) : cs_xstrdup(".");
+    char *abs = realpath(dir, NULL);
+    if (!abs) { /* the file cannot be read either: the error says so */
+        abs = dir;
+        dir = NULL;
+    }
+    free(dir);
+    return abs;
+}
+
+char *cs_config_path(const struct cs_config *cfg, const char *p)
+{
+    if (!p || p[0] == '/' || !cfg->dir)
+        return cs_xstrdup(p ? p : "");
+    return cs_xasprintf("%s%s%s", cfg->dir, strcmp(cfg->dir, "/") == 0 ? "" : "/", p);
+}
+
 int cs_config_load(const char *path, struct cs_config **out, char **err)
 {
     struct cs_config *cfg = cs_xcalloc(1, sizeof *cfg);
@@ -1697,6 +1734,7 @@ int cs_config_load(const char *path, struct cs_config **out, char **err)
     *out = NULL;
     *err = NULL;
     cfg->path = cs_xstrdup(path);
+    cfg->dir = directory_of(path);
     cfg->positions = json_object();
     text = cs_read_file(path, CONFIG_MAX, &len, err);
     if (!text) {
@@ -1735,6 +1773,7 @@ void cs_config_free(struct cs_config *cfg)
     if (!cfg)
         return;
     free(cfg->path);
+    free(cfg->dir);
     json_decref(cfg->raw);
     json_decref(cfg->root);
     json_decref(cfg->positions);
@@ -1798,7 +1837,7 @@ int cs_config_plugin_options(const struct cs_config *cfg, const char *path, cons
     for (size_t i = 0; i < n; i++) {
         fields[i].name = table[i].name;
         fields[i].type = table[i].type;
-        fields[i].flags = table[i].flags & (CS_OPT_REQUIRED | CS_OPT_SECRET);
+        fields[i].flags = (table[i].flags & (CS_OPT_REQUIRED | CS_OPT_SECRET)) | (table[i].flags & CS_OPT_PATH ? F_PATH : 0);
         fields[i].def = table[i].default_value;
         fields[i].min = table[i].min;
         fields[i].max = table[i].max;

@@ -16,6 +16,7 @@
 
 struct cs_config {
     char *path;       /* as given on the command line */
+    char *dir;        /* its directory, absolute: relative paths in it are taken from there (as nginx does) */
     json_t *raw;      /* the document as written (a workflow's revisions store its part of this) */
     json_t *root;     /* the validated document, core defaults filled in, durations in ms */
     json_t *positions; /* key path ("workflows[0].source") -> [line, column], 1-based */
@@ -25,6 +26,10 @@ struct cs_config {
  * line, and *out is NULL. */
 int cs_config_load(const char *path, struct cs_config **out, char **err);
 void cs_config_free(struct cs_config *cfg);
+
+/* Path `p` of the configuration: as is when absolute, else from the configuration file's directory.
+ * New string. (The paths of the schema and the options flagged CS_OPT_PATH are resolved already.) */
+char *cs_config_path(const struct cs_config *cfg, const char *p);
 
 /* "file:line:col: path" for a key path (the nearest ancestor with a position is used). New string. */
 char *cs_config_where(const struct cs_config *cfg, const char *path);

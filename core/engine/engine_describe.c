@@ -215,8 +215,9 @@ static int is_secret_option(const struct cs_component *c, const char *option)
     return 0;
 }
 
-/* The file connection `conn` reads secret `option` from, as configured (borrowed), or NULL with *err. */
-static const char *secret_file(struct cs_engine *e, const char *conn, const char *option, char **err)
+/* The file connection `conn` reads secret `option` from (new; a relative one from the configuration
+ * file's directory), or NULL with *err. */
+static char *secret_file(struct cs_engine *e, const char *conn, const char *option, char **err)
 {
     const json_t *c = json_object_get(json_object_get(e->cfg->raw, "connections"), conn);
     char *file_key = cs_xasprintf("%s_file", option), *env_key = cs_xasprintf("%s_env", option);
@@ -231,7 +232,7 @@ static const char *secret_file(struct cs_engine *e, const char *conn, const char
                             "to let the admin API write %s", conn, file_key, option);
     free(file_key);
     free(env_key);
-    return *err ? NULL : file;
+    return *err ? NULL : cs_config_path(e->cfg, file);
 }
 
 /* The connection's resolved options with `option` replaced: a new object swapped in, so that instances
@@ -248,8 +249,7 @@ int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char 
                               char **err)
 {
     struct cs_endpoint *ep;
-    const char *file;
-    char *back = NULL;
+    char *file = NULL, *back = NULL;
     int rc = CS_E_NOTFOUND;
 
     *err = NULL;
@@ -280,5 +280,6 @@ int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char 
     if (back)
         explicit_bzero(back, strlen(back));
     free(back);
+    free(file);
     return rc;
 }

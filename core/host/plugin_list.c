@@ -1,12 +1,13 @@
 /*
  * plugin_list.c - prints every loaded plugin, its version and ABI, and each component with its
- * options: type, required/secret flags, default, range or choices and help, as text or as JSON (see
- * plugin_list.h).
+ * options: type, required/secret/path flags, default, range or choices and help, as text (name, type
+ * and flags in columns as wide as their longest entry) or as JSON (see plugin_list.h).
  */
 #include "plugin_list.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config/config.h"
 #include "loader.h"
@@ -45,22 +46,64 @@ static char *limits_text(const cs_setting *o)
     return out;
 }
 
+/* "required, secret, path" as they apply (new). */
+static char *flag_words(const cs_setting *o)
+{
+    return cs_xasprintf("%s%s%s%s%s", (o->flags & CS_OPT_REQUIRED) ? "required" : "",
+                        (o->flags & CS_OPT_REQUIRED) && (o->flags & (CS_OPT_SECRET | CS_OPT_PATH)) ? ", " : "",
+                        (o->flags & CS_OPT_SECRET) ? "secret" : "",
+                        (o->flags & CS_OPT_SECRET) && (o->flags & CS_OPT_PATH) ? ", " : "",
+                        (o->flags & CS_OPT_PATH) ? "path" : "");
+}
+
+/* " (default X, range A-B)": the default, or where a secret comes from, and the range or choices; "" when
+ * there is none of them. New. */
+static char *default_words(const cs_setting *o)
+{
+    char *limits = limits_text(o), *def, *out;
+    if (o->flags & CS_OPT_SECRET)
+        def = cs_xasprintf("set %s_file or %s_env", o->name, o->name);
+    else
+        def = o->default_value ? cs_xasprintf("default %s", o->default_value) : cs_xstrdup("");
+    out = *def || *limits ? cs_xasprintf(" (%s%s%s)", def, *def && *limits ? "," : "", *def ? limits : limits + 1)
+                          : cs_xstrdup("");
+    free(def);
+    free(limits);
+    return out;
+}
+
+static int widest(int have, int len)
+{
+    return len > have ? len : have;
+}
+
+/* One option a line: name, type and flags in columns as wide as their longest entry (however long a
+ * name is), then the help with the default and the range or choices in parentheses. */
 static void print_options(const cs_setting *opts, FILE *out)
 {
+    int name_w = 0, type_w = 0, flags_w = 0;
     if (!opts[0].name) {
         fputs("      (no options)\n", out);
         return;
     }
     for (const cs_setting *o = opts; o->name; o++) {
-        char *limits = limits_text(o);
-        fprintf(out, "      %-22s %-8s %-8s %-6s", o->name, cs_option_type_name(o->type),
-                (o->flags & CS_OPT_REQUIRED) ? "required" : "", (o->flags & CS_OPT_SECRET) ? "secret" : "");
-        if (o->flags & CS_OPT_SECRET)
-            fprintf(out, " (set %s_file or %s_env)", o->name, o->name);
-        else if (o->default_value)
-            fprintf(out, " default %s", o->default_value);
-        fprintf(out, "%s  %s\n", limits, o->help ? o->help : "");
-        free(limits);
+        char *flags = flag_words(o);
+        name_w = widest(name_w, (int)strlen(o->name));
+        type_w = widest(type_w, (int)strlen(cs_option_type_name(o->type)));
+        flags_w = widest(flags_w, (int)strlen(flags));
+        free(flags);
+    }
+    for (const cs_setting *o = opts; o->name; o++) {
+        char *flags = flag_words(o), *def = default_words(o);
+        char *line = cs_xasprintf("      %-*s  %-*s  %-*s  %s%s", name_w, o->name, type_w,
+                                  cs_option_type_name(o->type), flags_w, flags, o->help ? o->help : "", def);
+        size_t len = strlen(line);
+        while (len > 0 && line[len - 1] == ' ')
+            line[--len] = '\0';
+        fprintf(out, "%s\n", line);
+        free(line);
+        free(flags);
+        free(def);
     }
 }
 
@@ -109,9 +152,9 @@ static json_t *options_json(const cs_setting *opts)
 {
     json_t *list = json_array();
     for (const cs_setting *o = opts; o->name; o++) {
-        json_t *entry = json_pack("{s:s, s:s, s:b, s:b, s:s?, s:s?}", "name", o->name, "type",
+        json_t *entry = json_pack("{s:s, s:s, s:b, s:b, s:b, s:s?, s:s?}", "name", o->name, "type",
                                   cs_option_type_name(o->type), "required", (o->flags & CS_OPT_REQUIRED) != 0, "secret",
-                                  (o->flags & CS_OPT_SECRET) != 0, "default",
+                                  (o->flags & CS_OPT_SECRET) != 0, "path", (o->flags & CS_OPT_PATH) != 0, "default",
                                   (o->flags & CS_OPT_SECRET) ? NULL : o->default_value, "help", o->help);
         if (o->min < o->max)
             json_object_set_new(entry, "min", bound_json(o, o->min));

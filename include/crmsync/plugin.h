@@ -83,11 +83,14 @@ typedef enum cs_option_type {
 
 #define CS_OPT_REQUIRED 0x1u
 #define CS_OPT_SECRET 0x2u
+/* A file or directory (1.3): the core hands the plugin a relative one taken from the configuration
+ * file's directory, as it does its own paths; a URL (anything with "://") is left as written. */
+#define CS_OPT_PATH 0x4u
 
 typedef struct cs_option {
     const char *name;
     cs_option_type type;
-    unsigned flags;            /* CS_OPT_REQUIRED | CS_OPT_SECRET */
+    unsigned flags;            /* CS_OPT_REQUIRED | CS_OPT_SECRET | CS_OPT_PATH */
     const char *default_value; /* textual default as it would be written in the config, or NULL */
     const char *help;          /* one line */
 } cs_option;

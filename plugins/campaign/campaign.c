@@ -49,18 +49,19 @@ static const cs_setting settings[] = {
      "journaling URL of the I/O Events registration (stream email-events)"},
     {CS_SETTING_HEAD, "journal_limit", CS_OPT_INT, 0, "1000",
      "most events per journal page (the journal may answer fewer)", .min = 1, .max = INT64_MAX},
-    {CS_SETTING_HEAD, "export_url", CS_OPT_STRING, 0, NULL,
-     "directory of the opt-out export files, file:///dir/ or sftp://host/dir/"},
+    {CS_SETTING_HEAD, "export_url", CS_OPT_STRING, CS_OPT_PATH, NULL,
+     "directory of the opt-out export files: sftp://host/dir/, file:///dir/ or a local directory (a relative one is "
+     "taken from the configuration file's directory)"},
     {CS_SETTING_HEAD, "optout_filter", CS_OPT_STRING, 0, NULL,
      "profile filter on lastModified (e.g. byLastModified) read by stream opt-outs-poll"},
     {CS_SETTING_HEAD, "optout_page_size", CS_OPT_INT, 0, "100", "profiles per page of stream opt-outs-poll",
      .min = 1, .max = INT64_MAX},
     {CS_SETTING_HEAD, "export_max_age", CS_OPT_DURATION, 0, "26h",
      "no opt-out export file for longer than this: the workflow says so (Campaign's export workflow has stopped)"},
-    {CS_SETTING_HEAD, "export_ssh_key", CS_OPT_STRING, 0, NULL, "private key file for an sftp:// export_url"},
-    {CS_SETTING_HEAD, "export_known_hosts", CS_OPT_STRING, 0, NULL,
+    {CS_SETTING_HEAD, "export_ssh_key", CS_OPT_STRING, CS_OPT_PATH, NULL, "private key file for an sftp:// export_url"},
+    {CS_SETTING_HEAD, "export_known_hosts", CS_OPT_STRING, CS_OPT_PATH, NULL,
      "known_hosts file checked for an sftp:// export_url"},
-    {CS_SETTING_HEAD, "ca_bundle", CS_OPT_STRING, 0, NULL, "CA bundle (PEM) instead of the system's"},
+    {CS_SETTING_HEAD, "ca_bundle", CS_OPT_STRING, CS_OPT_PATH, NULL, "CA bundle (PEM) instead of the system's"},
     {CS_SETTING_HEAD, "connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP and TLS connection timeout", .min = 1,
      .max = INT64_MAX},
     {CS_SETTING_HEAD, "timeout", CS_OPT_DURATION, 0, "60s", "timeout of one whole request", .min = 1,
@@ -169,8 +170,15 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     a->org_unit = opt_dup(o, "org_unit");
     if (!a->client_id || !(scope = join_scopes(json_object_get(o, "scopes"))))
         goto oom;
+    if (a->export_url && a->export_url[0] == '/') { /* a local directory (the core made a relative one absolute) */
+        char *dir_url;
+        if (asprintf(&dir_url, "file://%s", a->export_url) < 0)
+            goto oom;
+        free(a->export_url);
+        a->export_url = dir_url;
+    }
     if (a->export_url && strncmp(a->export_url, "file://", 7) != 0 && strncmp(a->export_url, "sftp://", 7) != 0) {
-        host->set_reason(ctx, 0, 0, "export_url must be a file:// or sftp:// directory URL");
+        host->set_reason(ctx, 0, 0, "export_url must be an sftp:// or file:// directory URL, or a local directory");
         goto out;
     }
     ho.ca_bundle = a->ca_bundle;

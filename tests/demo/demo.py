@@ -18,10 +18,13 @@ the emulators, not from run.sh's summary:
 5. a second run in the same directory starts afresh (empty state: every contact a profile again) and
    SIGTERM to run.sh alone (as `kill` sends it) makes run.sh itself stop crmsyncd (SIGTERM) and the
    emulators, again leaving nothing behind;
-6. `crmsyncd --check-config -c conf/demo.conf` passes in the prepared directory; the test-plugin demo
-   (tests/fixtures/config/testplug-demo.conf) passes it in the build directory;
-3b. every command crmsyncctl(1) lists runs on every workflow of the demo, from the directory and with the -c
-   that run.sh's hint names, exits 0 and prints what the man page says (show: the definition as YAML).
+6. `crmsyncd --check-config` passes from / on conf/demo.conf (a copy beside the prepared build/demo/) and on
+   run.sh's copy in build/demo/: relative paths are taken from the file's directory, not the working one (the
+   whole demo, crmsyncd and crmsyncctl, runs that copy too); the test-plugin demo
+   (tests/fixtures/config/testplug-demo.conf) passes it from a copy in a build directory's layout;
+3b. every command crmsyncctl(1) lists runs on every workflow of the demo, from / with the -c that run.sh's hint
+   names (its relative token_file taken from the file's directory), exits 0 and prints what the man page says
+   (show: the definition as YAML).
 """
 import json
 import os
@@ -202,9 +205,10 @@ def man_commands():
 def ctl_commands(out):
     """Runs every command of crmsyncctl(1) the way run.sh's hint says (from its directory, with its -c), each on
     every workflow of the demo: each exits 0 and prints what the man page promises, never nothing."""
-    m = re.search(r"in another terminal, from (\S+): (\S+) -c (\S+) show dynamics365-to-campaign", out)
-    check(m, "run.sh tells where to run crmsyncctl and with which configuration", out[-2000:])
-    cwd, ctl, conf = m.groups()
+    m = re.search(r"in another terminal, from any directory: (\S+) -c (\S+) show dynamics365-to-campaign", out)
+    check(m, "run.sh tells how to run crmsyncctl and with which configuration", out[-2000:])
+    ctl, conf = m.groups()
+    cwd = "/"  # any directory: the configuration's relative paths (the token file) are taken from its own
 
     def run(*args, editor="true"):
         r = subprocess.run([ctl, "-c", conf] + list(args), cwd=cwd, capture_output=True, text=True, timeout=120,
@@ -361,14 +365,20 @@ def main():
     check(all(x["status"] == "RUNNING" for x in workflows()), "second run: every workflow RUNNING", workflows)
     stop(ports, signal.SIGTERM, False, 143, "SIGTERM to run.sh")
 
-    # ---- 6. the configuration check -----------------------------------------------------------------------------
-    r = subprocess.run([CRMSYNCD, "--check-config", "-c", os.path.join(TOP, "conf", "demo.conf")], cwd=scratch,
-                       capture_output=True, text=True)
-    check(r.returncode == 0 and "OK (5 plugins, 2 connections, 3 workflows)" in r.stdout,
-          "crmsyncd --check-config -c conf/demo.conf passes where run.sh prepared build/demo/", r.stdout + r.stderr)
+    # ---- 6. the configuration check, from another working directory: relative paths are the file's ---------------
+    os.makedirs(os.path.join(scratch, "conf"))
+    shutil.copy(os.path.join(TOP, "conf", "demo.conf"), os.path.join(scratch, "conf", "demo.conf"))
+    for conf in (os.path.join(scratch, "conf", "demo.conf"), os.path.join(demo, "demo.conf")):
+        r = subprocess.run([CRMSYNCD, "--check-config", "-c", conf], cwd="/", capture_output=True, text=True)
+        check(r.returncode == 0 and "OK (5 plugins, 2 connections, 3 workflows)" in r.stdout,
+              "crmsyncd --check-config -c %s passes from /: its relative paths are taken from its directory, where "
+              "run.sh prepared build/demo/" % os.path.relpath(conf, scratch), r.stdout + r.stderr)
     if os.path.exists(os.path.join(BUILD, "tests", "fixtures", "plugins", "testplug", "testplug.la")):
-        r = subprocess.run([CRMSYNCD, "--check-config", "-c",
-                            os.path.join(TOP, "tests", "fixtures", "config", "testplug-demo.conf")], cwd=BUILD,
+        os.makedirs(os.path.join(scratch, "tp", "tests", "fixtures", "plugins"))  # a build directory's layout
+        os.symlink(os.path.join(BUILD, "tests", "fixtures", "plugins", "testplug"),
+                   os.path.join(scratch, "tp", "tests", "fixtures", "plugins", "testplug"))
+        shutil.copy(os.path.join(TOP, "tests", "fixtures", "config", "testplug-demo.conf"), os.path.join(scratch, "tp"))
+        r = subprocess.run([CRMSYNCD, "--check-config", "-c", os.path.join(scratch, "tp", "testplug-demo.conf")], cwd="/",
                            capture_output=True, text=True)
         check(r.returncode == 0, "the test-plugin demo's configuration passes --check-config", r.stdout + r.stderr)
     shutil.rmtree(scratch, ignore_errors=True)

@@ -417,6 +417,8 @@ static const cs_setting table[] = {
     {CS_SETTING_HEAD, "entities", CS_OPT_LIST, 0, "[contact, account]", "entity sets to read"},
     {CS_SETTING_HEAD, "extra", CS_OPT_JSON, 0, NULL, "anything"},
     {CS_SETTING_HEAD, "note", CS_OPT_STRING, 0, NULL, "free text"},
+    {CS_SETTING_HEAD, "key_file", CS_OPT_STRING, CS_OPT_PATH, NULL, "a file"},
+    {CS_SETTING_HEAD, "export", CS_OPT_STRING, CS_OPT_PATH, NULL, "a directory or a URL"},
     {CS_SETTING_HEAD, "client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL, "OAuth client secret"},
     {CS_SETTING_HEAD, NULL}};
 static const char *const skip_connector[] = {"connector", NULL};
@@ -496,7 +498,7 @@ static void test_plugin_options(void)
     CHECK(get(r, "note") && json_is_null(get(r, "note")));
     CHECK_STR(json_string_value(get(r, "client_secret")), SECRET); /* one trailing newline stripped */
     CHECK(r && !get(r, "client_secret_file") && !get(r, "connector"));
-    CHECK_INT(json_object_size(r), 8);
+    CHECK_INT(json_object_size(r), 10);
     json_decref(r);
 
     expect_option_error("unknown.conf", "url: https://x, client_secret_env: HOME, pagesize: 5, clientsecret_file: f",
@@ -560,20 +562,27 @@ static void test_secrets(void)
     char *err = NULL;
     json_t *r;
 
+    /* a relative secret file is taken from the configuration file's directory, and named in full */
+    char here[4096], *want;
+    CHECK(getcwd(here, sizeof here) != NULL);
     write_file("open.secret", SECRET "\n", 0644);
-    expect_option_error("mode.conf", "url: https://x, client_secret_file: open.secret",
-                        "mode.conf:3:37: connections.c.client_secret_file: open.secret is readable by group or "
-                        "others (mode 0644); run: chmod 600 open.secret");
+    want = cs_xasprintf("mode.conf:3:37: connections.c.client_secret_file: %s/open.secret is readable by group or "
+                        "others (mode 0644); run: chmod 600 %s/open.secret", here, here);
+    expect_option_error("mode.conf", "url: https://x, client_secret_file: open.secret", want);
+    free(want);
     write_file("group.secret", SECRET, 0640);
-    expect_option_error("group.conf", "url: https://x, client_secret_file: group.secret",
-                        "group.conf:3:37: connections.c.client_secret_file: group.secret is readable by group or "
-                        "others (mode 0640); run: chmod 600 group.secret");
-    expect_option_error("missing.conf", "url: https://x, client_secret_file: missing.secret",
-                        "missing.conf:3:37: connections.c.client_secret_file: cannot read missing.secret: No such "
-                        "file or directory");
+    want = cs_xasprintf("group.conf:3:37: connections.c.client_secret_file: %s/group.secret is readable by group or "
+                        "others (mode 0640); run: chmod 600 %s/group.secret", here, here);
+    expect_option_error("group.conf", "url: https://x, client_secret_file: group.secret", want);
+    free(want);
+    want = cs_xasprintf("missing.conf:3:37: connections.c.client_secret_file: cannot read %s/missing.secret: No such "
+                        "file or directory", here);
+    expect_option_error("missing.conf", "url: https://x, client_secret_file: missing.secret", want);
+    free(want);
     write_file("empty.secret", "\n", 0600);
-    expect_option_error("emptyfile.conf", "url: https://x, client_secret_file: empty.secret",
-                        "emptyfile.conf:3:37: connections.c.client_secret_file: empty.secret is empty");
+    want = cs_xasprintf("emptyfile.conf:3:37: connections.c.client_secret_file: %s/empty.secret is empty", here);
+    expect_option_error("emptyfile.conf", "url: https://x, client_secret_file: empty.secret", want);
+    free(want);
     expect_option_error("both.conf", "url: https://x, client_secret_file: ok.secret, client_secret_env: CS_TEST_SECRET",
                         "both.conf:3:68: connections.c.client_secret_env: give either client_secret_file or "
                         "client_secret_env, not both");
@@ -743,6 +752,62 @@ static void remove_tmpdir(void)
     CHECK(rmdir(tmpdir) == 0);
 }
 
+/* Relative paths are taken from the configuration file's directory, whatever the working directory; absolute
+ * paths, URLs and plain strings stay as written. */
+static void test_relative_paths(void)
+{
+    struct cs_config *cfg;
+    char here[4096], *want, *err = NULL;
+    json_t *r = NULL;
+
+    CHECK(getcwd(here, sizeof here) != NULL);
+    CHECK(mkdir("etc", 0700) == 0);
+    write_file("etc/c.secret", SECRET "\n", 0600);
+    cfg = load_ok("etc/rel.conf", "state_dir: state\n"
+                                  "plugin_dir: ../lib/plugins\n"
+                                  "plugins: [dynamics365, ./own/x.so, /opt/y.so]\n"
+                                  "admin: {token_file: admin.token, web_dir: /usr/share/crmsync/web, "
+                                  "tokens: [{token_file: viewer.token, role: viewer}]}\n"
+                                  "connections:\n"
+                                  "  c: {connector: x, url: u, client_secret_file: c.secret, key_file: keys/id, "
+                                  "export: sftp://h/dir/, note: not/a/path}\n");
+    want = cs_xasprintf("%s/etc", here);
+    CHECK_STR(cfg ? cfg->dir : NULL, want);
+    free(want);
+#define CHECK_IN(key, rel)                                                                                    \
+    do {                                                                                                      \
+        char *full = cs_xasprintf("%s/%s", here, rel);                                                      \
+        CHECK_STR(cfg ? json_string_value(get(cfg->root, key)) : NULL, full);                                 \
+        free(full);                                                                                           \
+    } while (0)
+    CHECK_IN("state_dir", "etc/state");
+    CHECK_IN("plugin_dir", "etc/../lib/plugins");
+    CHECK_IN("plugins.1", "etc/./own/x.so");
+    CHECK_IN("admin.token_file", "etc/admin.token");
+    CHECK_IN("admin.tokens.0.token_file", "etc/viewer.token");
+#undef CHECK_IN
+    CHECK_STR(cfg ? json_string_value(get(cfg->root, "plugins.0")) : NULL, "dynamics365");
+    CHECK_STR(cfg ? json_string_value(get(cfg->root, "plugins.2")) : NULL, "/opt/y.so");
+    CHECK_STR(cfg ? json_string_value(get(cfg->root, "admin.web_dir")) : NULL, "/usr/share/crmsync/web");
+    if (cfg && cs_config_plugin_options(cfg, "connections.c", table, skip_connector, &r, &err) == 0) {
+        want = cs_xasprintf("%s/etc/keys/id", here);
+        CHECK_STR(json_string_value(get(r, "key_file")), want);
+        free(want);
+        CHECK_STR(json_string_value(get(r, "export")), "sftp://h/dir/");
+        CHECK_STR(json_string_value(get(r, "note")), "not/a/path");
+        CHECK_STR(json_string_value(get(r, "client_secret")), SECRET); /* read from etc/c.secret */
+    } else {
+        CHECK(!"the options of a configuration in another directory resolve");
+    }
+    want = cs_config_path(cfg, "x/y");
+    CHECK(cfg && strcmp(want, "") != 0 && strstr(want, "/etc/x/y"));
+    free(want);
+    json_decref(r);
+    free(err);
+    cs_config_free(cfg);
+    CHECK(unlink("etc/c.secret") == 0 && unlink("etc/rel.conf") == 0 && rmdir("etc") == 0);
+}
+
 /* Opt In/Out as one workflow: direction and legs (core/legs.h). */
 static void test_legs(void)
 {
@@ -843,6 +908,7 @@ int main(void)
     test_nested_options();
     test_conf_d();
     test_legs();
+    test_relative_paths();
     remove_tmpdir();
     return check_exit();
 }

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "core_options.h"
 #include "host/loader.h"
 #include "host/loader_options.h"
+#include "host/plugin_list.h"
 
 static const char *fixture_dir, *testplug_dir;
 
@@ -211,6 +213,61 @@ static void test_duplicates(void)
     free(err);
 }
 
+/* --list-plugins: name, type and flags stand in columns however long an option's name is. */
+static void test_list_columns(void)
+{
+    static cs_setting opts[] = {
+        {CS_SETTING_HEAD, "a", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "help of a"},
+        {CS_SETTING_HEAD, "an_option_whose_name_is_longer_than_any_column_was", CS_OPT_DURATION, CS_OPT_SECRET, NULL,
+         "help of long"},
+        {CS_SETTING_HEAD, "dir", CS_OPT_LIST, CS_OPT_REQUIRED | CS_OPT_PATH, NULL, "help of dir"},
+        {CS_SETTING_HEAD, "plain", CS_OPT_INT, 0, "5", "help of plain"},
+        {CS_SETTING_HEAD, NULL}};
+    struct cs_loaded_plugin lp = {.path = "/p/x.so", .desc = {.name = "x", .version = "1", .abi_major = 1}};
+    struct cs_component c = {.kind = CS_KIND_CONNECTOR, .plugin = &lp};
+    struct cs_loaded_plugin *plugins[] = {&lp};
+    struct cs_component *components[] = {&c};
+    struct cs_registry reg = {plugins, 1, components, 1, 0};
+    char *text = NULL, *line, *save = NULL;
+    size_t len = 0;
+    long type_at = -1, flags_at = -1, help_at = -1;
+    int lines = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    c.u.connector.name = "conn";
+    c.u.connector.caps = CS_CAP_SOURCE;
+    c.settings = opts;
+    cs_plugin_list_print(&reg, out);
+    fclose(out);
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        const cs_setting *o = NULL;
+        for (size_t i = 0; opts[i].name && !o; i++)
+            if (strncmp(line + 6, opts[i].name, strlen(opts[i].name)) == 0 && line[6 + strlen(opts[i].name)] == ' ')
+                o = &opts[i];
+        if (strncmp(line, "      ", 6) != 0 || !o)
+            continue;
+        lines++;
+        if (type_at < 0) { /* the first option line sets the columns */
+            type_at = strstr(line, "string") - line;
+            flags_at = strstr(line, "required") - line;
+            help_at = strstr(line, "help of") - line;
+        }
+        CHECK(strstr(line, "help of") - line == help_at);
+        CHECK(line[type_at - 1] == ' ' && line[type_at - 2] == ' ' && line[type_at] != ' ');
+        CHECK(line[flags_at - 1] == ' ' && line[flags_at - 2] == ' ');
+        if (o->flags)
+            CHECK(line[flags_at] != ' ');
+        if (o->flags & CS_OPT_SECRET)
+            CHECK(strstr(line, "secret") == line + flags_at && strstr(line, "(set " ));
+        if (o->flags & CS_OPT_PATH)
+            CHECK(strstr(line, "required, path") == line + flags_at);
+        if (o->default_value)
+            CHECK(strstr(line, "help of plain (default 5)") != NULL);
+    }
+    CHECK_INT(lines, 4);
+    free(text);
+}
+
 int main(void)
 {
     char text[200];
@@ -221,6 +278,7 @@ int main(void)
         fputs("FIXTURE_PLUGIN_DIR and TESTPLUG_DIR must be set (make check sets them)\n", stderr);
         return 99;
     }
+    test_list_columns();
     test_valid();
     test_settings_enforced();
     test_option_table_defects();
