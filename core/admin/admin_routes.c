@@ -71,6 +71,15 @@ static void failed(struct cs_reply *rep, int rc, const char *msg)
     cs_reply_failed(rep, rc, msg, 500);
 }
 
+/* CS_E_NOTFOUND for workflow `id` (gone since it was looked up): the one wording of an unknown
+ * workflow; any other failure as failed() says it. */
+static void unknown_or_failed(struct cs_reply *rep, int rc, const char *id, const char *msg)
+{
+    char *why = rc == CS_E_NOTFOUND ? cs_engine_unknown(id) : NULL;
+    failed(rep, rc, why ? why : msg);
+    free(why);
+}
+
 /* ---- workflow routes --------------------------------------------------------------------------- */
 
 static void start_stop(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep, int start)
@@ -110,7 +119,7 @@ static void put_definition(struct cs_engine *e, const struct cs_request *r, stru
     }
     if (rc != 0) {
         json_decref(errors);
-        failed(rep, rc, rc == CS_E_NOTFOUND ? "no such workflow" : NULL);
+        unknown_or_failed(rep, rc, id, NULL);
         return;
     }
     snap = cs_engine_workflow(e, id);
@@ -140,7 +149,7 @@ static void dead_letters(struct cs_engine *e, const struct cs_request *r, struct
     }
     rc = cs_engine_dead_letters(e, id, after, (size_t)limit, include != NULL, &list);
     if (rc != 0)
-        failed(rep, rc, "no such workflow");
+        unknown_or_failed(rep, rc, id, NULL);
     else
         ok(rep, json_pack("{s:o}", "dead_letters", list));
 }
@@ -165,11 +174,13 @@ static void workflow_route(struct cs_engine *e, const struct cs_request *r, stru
     json_t *out = NULL;
     int rc;
 
-    if (is(r, 2, "GET")) {
+    if (!cs_engine_has_workflow(e, id)) { /* every operation on an unknown workflow: one answer */
+        unknown_or_failed(rep, CS_E_NOTFOUND, id, NULL);
+    } else if (is(r, 2, "GET")) {
         if ((out = cs_engine_workflow(e, id)))
             ok(rep, out);
         else
-            cs_reply_error(rep, 404, "not_found", "no workflow \"%s\"", id);
+            unknown_or_failed(rep, CS_E_NOTFOUND, id, NULL);
     } else if (is(r, 3, "POST") && (seg(r, 2, "start") || seg(r, 2, "stop"))) {
         start_stop(e, r, rep, seg(r, 2, "start"));
     } else if (is(r, 3, "GET") && seg(r, 2, "definition")) {
@@ -183,15 +194,18 @@ static void workflow_route(struct cs_engine *e, const struct cs_request *r, stru
         if ((rc = cs_engine_revisions(e, id, &out)) == 0)
             ok(rep, json_pack("{s:o}", "revisions", out));
         else
-            failed(rep, rc, "no such workflow");
+            unknown_or_failed(rep, rc, id, NULL);
     } else if (is(r, 4, "GET") && seg(r, 2, "revisions")) {
         int64_t rev = number(r->segments[3]);
         if (rev < 1)
             cs_reply_error(rep, 400, "bad_request", "a revision is a positive number");
         else if ((rc = cs_engine_revision(e, id, rev, &out)) == 0)
             ok(rep, out);
+        else if (rc == CS_E_NOTFOUND && cs_engine_has_workflow(e, id))
+            cs_reply_error(rep, 404, "not_found", "workflow %s has no revision %lld (crmsyncctl revisions %s lists "
+                           "them)", id, (long long)rev, id);
         else
-            failed(rep, rc, "no such workflow or revision");
+            unknown_or_failed(rep, rc, id, NULL);
     } else if (is(r, 3, "POST") && seg(r, 2, "replay")) {
         const char *mapping = json_string_value(json_object_get(r->body, "mapping"));
         if (only_members(r, replay_fields, rep) != 0)

@@ -87,7 +87,7 @@ struct cs_flow *cs_engine_find_flow(struct cs_engine *e, const char *id, size_t 
     return NULL;
 }
 
-int cs_engine_workflow_known(struct cs_engine *e, const char *id)
+int cs_engine_has_workflow(struct cs_engine *e, const char *id)
 {
     int known;
     pthread_rwlock_rdlock(&e->ops);

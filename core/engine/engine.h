@@ -41,6 +41,12 @@ void cs_engine_start_desired(struct cs_engine *e);
 int cs_engine_start(struct cs_engine *e, const char *id, char **err);
 int cs_engine_stop(struct cs_engine *e, const char *id, char **err);
 
+/* Nonzero when workflow `id` is configured. */
+int cs_engine_has_workflow(struct cs_engine *e, const char *id);
+/* What every command and resource answers about an unknown workflow id: `no workflow "ID" (crmsyncctl
+ * workflows, or GET /api/v1/workflows, lists them)`. New string. */
+char *cs_engine_unknown(const char *id);
+
 /* New array of workflow snapshots, each with title, latest_revision and pending added. */
 json_t *cs_engine_list(struct cs_engine *e);
 /* One workflow's snapshot as in the list (new), or NULL for an unknown id. */

@@ -60,7 +60,7 @@ int cs_engine_definition(struct cs_engine *e, const char *id, json_t **out, char
     int rc;
     *out = NULL;
     rc = cs_engine_with_flow(e, id, &a, definition_op);
-    *err = rc == CS_E_NOTFOUND && !*out && !cs_engine_workflow_known(e, id) ? cs_engine_unknown(id)
+    *err = rc == CS_E_NOTFOUND && !*out && !cs_engine_has_workflow(e, id) ? cs_engine_unknown(id)
            : rc ? cs_xasprintf("workflow %s has no definition in the state database", id)
                 : NULL;
     return rc;
@@ -414,7 +414,7 @@ int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size
     int rc;
     *n = 0;
     rc = cs_engine_with_flow(e, id, &a, redrive_op);
-    *err = rc == CS_E_NOTFOUND && !cs_engine_workflow_known(e, id) ? cs_engine_unknown(id)
+    *err = rc == CS_E_NOTFOUND && !cs_engine_has_workflow(e, id) ? cs_engine_unknown(id)
            : rc == CS_E_NOTFOUND ? cs_xasprintf("workflow %s has no dead letter %lld", id, (long long)dead_id)
            : rc == CS_E_STATE    ? cs_xasprintf("dead letter %lld was redriven already", (long long)dead_id)
            : rc != 0             ? cs_xstrdup(cs_backlog_errmsg(e->backlog))

@@ -103,10 +103,7 @@ struct cs_flow *cs_engine_find_flow(struct cs_engine *e, const char *id, size_t 
 /* Run `op` on workflow `id` with the workflow list read-locked, or CS_E_NOTFOUND. */
 int cs_engine_with_flow(struct cs_engine *e, const char *id, void *arg,
                         int (*op)(struct cs_engine *, struct cs_flow *, void *));
-/* Nonzero when workflow `id` is configured (takes the list lock). */
-int cs_engine_workflow_known(struct cs_engine *e, const char *id);
-/* What an unknown workflow id is told (new). */
-char *cs_engine_unknown(const char *id);
+
 /* The latest revision of `id`, checked: its normalized definition (new) or NULL with *err. */
 json_t *cs_engine_latest_definition(struct cs_engine *e, const char *id, int64_t *rev, char **err);
 

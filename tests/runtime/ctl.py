@@ -109,6 +109,30 @@ class Ctl(unittest.TestCase):
         self.assertIn("broken is FAILED: sink \"cap-forbidden\" could not start", out)
         self.assertEqual(self.ctl("stop", "broken")[0], 5)
 
+    def test_unknown_workflow_one_wording(self):
+        """Every command, and every resource of the API, says the same of an unknown workflow, naming it and how
+        to list them."""
+        said = 'no workflow "bogus" (crmsyncctl workflows, or GET /api/v1/workflows, lists them)'
+        for args in (["show", "bogus"], ["start", "bogus"], ["stop", "bogus"], ["edit", "bogus"],
+                     ["revisions", "bogus"], ["revisions", "bogus", "1"], ["replay", "bogus", "contacts"],
+                     ["dead-letters", "bogus"], ["redrive", "bogus"], ["redrive", "bogus", "3"]):
+            code, out, err = self.ctl(*args, env={"EDITOR": "true", "VISUAL": "true"})
+            self.assertEqual(code, 4, (args, out, err))
+            self.assertEqual(err.strip(), "crmsyncctl: " + said, args)
+        for method, path, body in (("GET", "", None), ("POST", "/start", None), ("POST", "/stop", None),
+                                   ("GET", "/definition", None), ("PUT", "/definition", {"mappings": []}),
+                                   ("GET", "/revisions", None), ("GET", "/revisions/1", None),
+                                   ("POST", "/replay", {"mapping": "contacts"}), ("GET", "/dead-letters", None),
+                                   ("POST", "/dead-letters/redrive", None), ("POST", "/dead-letters/3/redrive", None),
+                                   ("GET", "/frobnicate", None)):
+            status, doc, _, _ = self.d.request(method, "/api/v1/workflows/bogus" + path, body)
+            self.assertEqual((status, doc["error"]["code"], doc["error"]["message"]), (404, "not_found", said),
+                             (method, path))
+        # a known workflow without that revision says what is missing
+        status, doc, _, _ = self.d.request("GET", "/api/v1/workflows/main/revisions/99")
+        self.assertEqual((status, doc["error"]["message"]),
+                         (404, "workflow main has no revision 99 (crmsyncctl revisions main lists them)"))
+
     def test_errors(self):
         code, _, err = self.ctl("--url", "http://127.0.0.1:1", "workflows", config=False)
         self.assertEqual(code, 3)
