@@ -27,9 +27,11 @@ export async function render(main, def, ctx) {
   const { id, title } = def;
   const d = def.definition;
   ctx.crumbs([["Workflows", "#/workflows"], [title]]);
-  const legs = Object.entries(d.legs || {});
+  // a one-way workflow that writes the handler's mode itself is edited as its only leg
+  const oneWay = !d.legs;
+  const legs = oneWay ? [["", d]] : Object.entries(d.legs);
   const first = legs.flatMap(([, l]) => l.mappings || []).find(isOptInOut) || {};
-  let direction = d.direction || "disabled";
+  let direction = (oneWay ? (first.entity || {}).mode : d.direction) || "disabled";
   const pairs = Object.entries((first.entity || {}).fields || {}).map(([d365, acs]) => ({ d365, acs }));
   const conns = new Map((await api.get("/connections")).connections.map((c) => [c.name, c.connector]));
   // the contact table: the target of the leg Dynamics 365 is the sink of, else the stream of the other
@@ -43,7 +45,8 @@ export async function render(main, def, ctx) {
   const summary = h("div", { class: "error-summary", role: "alert" });
   const status = h("p", { class: "status-text", role: "status" });
   const known = new Set(["disabled", "bidirectional", ...legs.map(([name]) => name)]);
-  const directionSel = select(DIRECTIONS.filter((o) => known.has(o.value)), direction, { "data-path": "direction" });
+  const directionSel = select(DIRECTIONS.filter((o) => oneWay || known.has(o.value)), direction,
+    { "data-path": oneWay ? "mappings[0].entity.mode" : "direction" });
   directionSel.addEventListener("change", () => { direction = directionSel.value; });
   const rows = h("tbody");
   const table = h("table", { class: "pairs-table", "data-path": "fields" },
@@ -105,9 +108,9 @@ export async function render(main, def, ctx) {
     const fields = {};
     pairs.forEach((p) => { fields[p.d365] = p.acs; });
     const edited = JSON.parse(JSON.stringify(d));
-    edited.direction = direction;
-    Object.values(edited.legs || {}).forEach((l) => l.mappings.forEach((m) => {
-      if (isOptInOut(m)) m.entity.fields = fields;
+    if (!oneWay) edited.direction = direction;
+    (oneWay ? [edited] : Object.values(edited.legs)).forEach((l) => l.mappings.forEach((m) => {
+      if (isOptInOut(m)) Object.assign(m.entity, oneWay ? { mode: direction, fields } : { fields });
     }));
     save.disabled = true;
     if (await saveDefinition(id, edited, form, summary, status)) Object.assign(d, edited);
