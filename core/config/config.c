@@ -1120,13 +1120,15 @@ static void root_post(struct checker *c, const char *path, json_t *root)
 static void check_former_pair(struct checker *c, const json_t *doc)
 {
     const json_t *workflows = json_object_get(doc, "workflows");
-    json_t *merged = NULL;
+    json_t *merged = NULL, *listed;
     size_t first = 0;
     long second = cs_legs_former_pair(workflows, &first, &merged);
     char *yaml, *err = NULL, *path, *at;
     if (second < 0)
         return;
-    yaml = cs_yaml_dump(json_pack("[O]", merged), &err);
+    listed = json_pack("[o]", merged); /* as it stands under workflows: */
+    yaml = cs_yaml_dump(listed, &err);
+    json_decref(listed);
     path = cs_xasprintf("workflows[%zu]", first);
     at = first_at(c->cfg, path);
     free(path);
@@ -1139,7 +1141,6 @@ static void check_former_pair(struct checker *c, const json_t *doc)
     free(at);
     free(yaml);
     free(err);
-    json_decref(merged);
 }
 
 /* admin.allowed_hosts: host names as a browser sends them in Host, without port or scheme. */

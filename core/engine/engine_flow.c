@@ -178,10 +178,11 @@ static json_t *first_text(json_t *legs, const char *key)
 
 json_t *cs_flow_snapshot(struct cs_flow *f)
 {
-    json_t *snap = json_object(), *legs;
+    json_t *snap, *legs;
     static const char *const own[] = {"id", "status", "substate", "reason", "running_revision", "last_success_at"};
     if (!f->leg_names[0])
         return cs_workflow_snapshot(f->legs[0]);
+    snap = json_object();
     legs = json_array();
     for (size_t i = 0; i < f->n_legs; i++) {
         json_t *leg = cs_workflow_snapshot(f->legs[i]);
