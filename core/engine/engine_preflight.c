@@ -90,7 +90,8 @@ static json_t *side_mappings(struct cs_engine *e, const char *id, const json_t *
     return elements;
 }
 
-/* The one-way definitions of normalized `def`: itself, or each of its legs (legs.h) under its state id. New. */
+/* The one-way definitions of normalized `def` that run: itself, or each leg its direction runs (legs.h).
+ * New. */
 static json_t *one_ways(const json_t *def)
 {
     json_t *out = json_array(), *v;
@@ -98,7 +99,8 @@ static json_t *one_ways(const json_t *def)
     if (!cs_legs_has(def))
         json_array_append(out, (json_t *)def);
     json_object_foreach ((json_t *)json_object_get(def, "legs"), leg, v)
-        json_array_append_new(out, cs_legs_definition(def, leg));
+        if (cs_legs_runs(def, leg))
+            json_array_append_new(out, cs_legs_definition(def, leg));
     return out;
 }
 
@@ -122,17 +124,16 @@ static json_t *gather(struct cs_engine *e, const json_t *ids, json_t *checks)
             continue;
         }
         ways = one_ways(def);
-        json_array_foreach (ways, w, way) {
-            const char *way_id = json_string_value(json_object_get(way, "id"));
+        json_array_foreach (ways, w, way) { /* a leg's checks are said of its workflow, as the operator knows it */
             for (int s = 0; s < 2; s++) {
                 const char *conn = json_string_value(json_object_get(way, sides[s]));
                 json_t *need = json_object_get(by_conn, conn);
                 if (!need)
                     json_object_set_new(by_conn, conn, need = json_pack("{s:[]}", "workflows"));
                 json_array_append_new(json_object_get(need, "workflows"),
-                                      json_pack("{s:s, s:O?, s:s, s:o}", "id", way_id, "title",
+                                      json_pack("{s:s, s:O?, s:s, s:o}", "id", id, "title",
                                                 json_object_get(def, "title"), "side", sides[s], "mappings",
-                                                side_mappings(e, way_id, way, sides[s])));
+                                                side_mappings(e, id, way, sides[s])));
             }
         }
         json_decref(ways);
