@@ -608,6 +608,7 @@ static void test_secrets(void)
 static void test_state(void)
 {
     struct cs_config *cfg = load_ok("state-default.conf", "plugins: []\n");
+    char *path, *want;
     CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "state.driver")), "sqlite");
     CHECK(cfg && !get(cfg->root, "state.dsn_file"));
     cs_config_free(cfg);
@@ -615,7 +616,10 @@ static void test_state(void)
     write_file("state.dsn", "host=db1 dbname=crmsync user=crmsync password=" SECRET "\n", 0600);
     cfg = load_ok("state-pg.conf", "plugins: []\nstate:\n  driver: postgresql\n  dsn_file: state.dsn\n");
     CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "state.driver")), "postgresql");
-    CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "state.dsn_file")), "state.dsn");
+    /* a relative dsn_file is taken from the configuration file's directory, like every path */
+    path = cs_xasprintf("%s/state.dsn", tmpdir);
+    CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "state.dsn_file")), path);
+    free(path);
     cs_config_free(cfg);
 
     expect_error("state-typo.conf", "plugins: []\nstate: {driver: postgres}\n",
@@ -624,9 +628,10 @@ static void test_state(void)
                  "state-sqlite.conf:2:9: state.dsn_file: is read by the postgresql driver only; remove it, or set "
                  "driver: postgresql");
     write_file("open.dsn", "host=db1 password=" SECRET "\n", 0644);
-    expect_error("state-open.conf", "plugins: []\nstate: {driver: postgresql, dsn_file: open.dsn}\n",
-                 "state-open.conf:2:29: state.dsn_file: open.dsn is readable by group or others (mode 0644); run: "
-                 "chmod 600 open.dsn");
+    want = cs_xasprintf("state-open.conf:2:29: state.dsn_file: %s/open.dsn is readable by group or others (mode "
+                        "0644); run: chmod 600 %s/open.dsn", tmpdir, tmpdir);
+    expect_error("state-open.conf", "plugins: []\nstate: {driver: postgresql, dsn_file: open.dsn}\n", want);
+    free(want);
 }
 
 /* Options of a stage deep in a workflow, and of an entity that is absent (defaults only). */
