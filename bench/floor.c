@@ -46,16 +46,16 @@ static char *make_page(long first, long n)
         snprintf(etag, sizeof etag, "W/\"%ld\"", 1000 + i);
         snprintf(email, sizeof email, "%s.%s.%ld@example.com", FIRST[i % 8], LAST[(i / 8) % 8], i);
         snprintf(birth, sizeof birth, "%04ld-%02ld-%02ld", 1950 + i % 55, 1 + i % 12, 1 + i % 28);
-        json_array_append_new(value, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i}",
-                                               "@odata.etag", etag, "contactid", id, "firstname", FIRST[i % 8],
-                                               "lastname", LAST[(i / 8) % 8], "emailaddress1", email,
-                                               "gendercode", (int)(1 + i % 2), "address1_city", CITY[i % 8],
-                                               "birthdate", birth, "statecode", 0));
+        json_array_append_new(value,
+                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i}", "@odata.etag", etag,
+                                        "contactid", id, "firstname", FIRST[i % 8], "lastname", LAST[(i / 8) % 8],
+                                        "emailaddress1", email, "gendercode", (int)(1 + i % 2), "address1_city",
+                                        CITY[i % 8], "birthdate", birth, "statecode", 0));
     }
-    json_t *page = json_pack("{s:s, s:o, s:s}", "@odata.context",
-                             "http://127.0.0.1/api/data/v9.2/$metadata#contacts(contactid,firstname,lastname)",
-                             "value", value, "@odata.nextLink",
-                             "http://127.0.0.1/api/data/v9.2/contacts?$skiptoken=%3Ccookie%20pagenumber%3D%222%22%2F%3E");
+    json_t *page = json_pack(
+        "{s:s, s:o, s:s}", "@odata.context",
+        "http://127.0.0.1/api/data/v9.2/$metadata#contacts(contactid,firstname,lastname)", "value", value,
+        "@odata.nextLink", "http://127.0.0.1/api/data/v9.2/contacts?$skiptoken=%3Ccookie%20pagenumber%3D%222%22%2F%3E");
     char *text = json_dumps(page, JSON_COMPACT);
     json_decref(page);
     return text;
@@ -77,12 +77,15 @@ static size_t campaign_body(const char *payload)
         die("payload", jerr.text);
     json_int_t gender = json_integer_value(json_object_get(row, "gendercode"));
     const char *birth = json_string_value(json_object_get(row, "birthdate"));
-    json_t *body = json_pack("{s:O, s:O, s:O, s:O, s:s, s:{s:O}, s:s%}", "externalId", json_object_get(row, "contactid"),
-                             "firstName", json_object_get(row, "firstname"), "lastName", json_object_get(row, "lastname"),
-                             "email", json_object_get(row, "emailaddress1"),
-                             "gender", gender == 1 ? "male" : gender == 2 ? "female" : "unknown",
-                             "location", "city", json_object_get(row, "address1_city"),
-                             "birthDate", birth ? birth : "", birth ? (size_t)10 : (size_t)0);
+    json_t *body =
+        json_pack("{s:O, s:O, s:O, s:O, s:s, s:{s:O}, s:s%}", "externalId", json_object_get(row, "contactid"),
+                  "firstName", json_object_get(row, "firstname"), "lastName", json_object_get(row, "lastname"), "email",
+                  json_object_get(row, "emailaddress1"), "gender",
+                  gender == 1   ? "male"
+                  : gender == 2 ? "female"
+                                : "unknown",
+                  "location", "city", json_object_get(row, "address1_city"), "birthDate", birth ? birth : "",
+                  birth ? (size_t)10 : (size_t)0);
     if (!body)
         die("body", "json_pack failed");
     char *text = json_dumps(body, JSON_COMPACT);
@@ -109,10 +112,10 @@ int main(int argc, char **argv)
                  "CREATE TABLE backlog (seq INTEGER PRIMARY KEY, stream TEXT NOT NULL, key TEXT NOT NULL,"
                  " op INTEGER NOT NULL, payload TEXT NOT NULL)");
     sqlite3_stmt *ins, *sel, *del;
-    if (sqlite3_prepare_v2(db, "INSERT INTO backlog (stream, key, op, payload) VALUES ('contacts', ?, 1, ?)", -1,
-                           &ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT seq, key, payload FROM backlog ORDER BY seq LIMIT ?", -1, &sel,
+    if (sqlite3_prepare_v2(db, "INSERT INTO backlog (stream, key, op, payload) VALUES ('contacts', ?, 1, ?)", -1, &ins,
                            NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT seq, key, payload FROM backlog ORDER BY seq LIMIT ?", -1, &sel, NULL) !=
+            SQLITE_OK ||
         sqlite3_prepare_v2(db, "DELETE FROM backlog WHERE seq <= ?", -1, &del, NULL) != SQLITE_OK)
         die("prepare", sqlite3_errmsg(db));
 
@@ -130,7 +133,7 @@ int main(int argc, char **argv)
         json_t *rows = json_object_get(page, "value"), *row;
         size_t i;
         exec_sql(db, "BEGIN");
-        json_array_foreach(rows, i, row) {
+        json_array_foreach (rows, i, row) {
             char *payload = json_dumps(row, JSON_COMPACT);
             sqlite3_bind_text(ins, 1, json_string_value(json_object_get(row, "contactid")), -1, SQLITE_STATIC);
             sqlite3_bind_text(ins, 2, payload, -1, free);

@@ -30,8 +30,8 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define BODY_LIMIT (1024 * 1024)         /* bytes in one request body */
-#define BODIES_LIMIT (16u * BODY_LIMIT)  /* bytes of request bodies held at once, all requests together */
+#define BODY_LIMIT   (1024 * 1024)      /* bytes in one request body */
+#define BODIES_LIMIT (16u * BODY_LIMIT) /* bytes of request bodies held at once, all requests together */
 #define MAX_SEGMENTS 8
 
 struct cs_admin {
@@ -40,11 +40,11 @@ struct cs_admin {
     struct cs_tokens *tokens;
     int loopback;
     char *tls_cert, *tls_key;
-    struct cs_static *web; /* the Workflows page (admin.web_dir) */
-    struct cs_hosts *hosts; /* the names it answers to */
+    struct cs_static *web;    /* the Workflows page (admin.web_dir) */
+    struct cs_hosts *hosts;   /* the names it answers to */
     struct cs_remote *remote; /* metadata answers and the rate of calls to remote systems */
     struct cs_guard *guard;   /* connections: head deadline, limits, slow clients first out */
-    atomic_size_t buffered; /* bytes of BODIES_LIMIT reserved by requests */
+    atomic_size_t buffered;   /* bytes of BODIES_LIMIT reserved by requests */
 };
 
 /* One request: its path (split at "/" in place), whether it was answered on its head, and its body. */
@@ -54,7 +54,7 @@ struct exchange {
     size_t n_segments;
     int is_static; /* a file of the Workflows page */
     enum cs_role role;
-    int refused;   /* answered on its head: the body is discarded */
+    int refused; /* answered on its head: the body is discarded */
     char *data;
     size_t len, cap;
     size_t reserved; /* bytes of the shared body budget (BODIES_LIMIT) this request holds */
@@ -145,12 +145,18 @@ static int parse_body(struct MHD_Connection *conn, const struct exchange *x, jso
 }
 
 /* A route of /api/v1: `segments` (n) follow that prefix. */
-static void api_route(struct cs_admin *a, struct MHD_Connection *conn, const char *method, char **segments,
-                      size_t n, json_t *body, const struct exchange *x, struct cs_reply *rep)
+static void api_route(struct cs_admin *a, struct MHD_Connection *conn, const char *method, char **segments, size_t n,
+                      json_t *body, const struct exchange *x, struct cs_reply *rep)
 {
-    struct cs_request req = {method, segments, n, body, query_arg,
+    struct cs_request req = {method,
+                             segments,
+                             n,
+                             body,
+                             query_arg,
                              MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Crmsync-Author"),
-                             cs_role_name(x->role), a->remote, conn};
+                             cs_role_name(x->role),
+                             a->remote,
+                             conn};
     cs_admin_route(a->engine, &req, rep);
 }
 
@@ -345,8 +351,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return send_reply(conn, &rep);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     struct exchange *x = *con_cls;
     (void)toe;
@@ -533,12 +538,12 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
         goto fail;
     /* libmicrohttpd's limit leaves room for the connections the guard is closing; its timeout is for
      * idle connections being served (a body, an answer) */
-    a->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, 4u,
-        MHD_OPTION_CONNECTION_LIMIT, max + per_ip, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_CONNECTION,
-        cs_guard_notify, a->guard, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, a->tls_cert, MHD_OPTION_HTTPS_MEM_KEY, a->tls_key,
-        MHD_OPTION_END);
+    a->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
+                         4u, MHD_OPTION_CONNECTION_LIMIT, max + per_ip, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                         MHD_OPTION_NOTIFY_CONNECTION, cs_guard_notify, a->guard, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, a, tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, a->tls_cert,
+                         MHD_OPTION_HTTPS_MEM_KEY, a->tls_key, MHD_OPTION_END);
     if (!a->daemon) {
         close(fd);
         *err = cs_xasprintf("cannot serve on %s: the HTTP server did not start (see the message before)", listen);

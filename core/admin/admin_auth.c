@@ -119,8 +119,7 @@ int cs_tokens_load(const json_t *admin, struct cs_tokens **out, char **err)
 }
 
 /* What a request needs, and in words what it asks for (for the refusals). */
-static enum need need_of(int loopback, const char *method, char *const *seg, size_t n, int payload,
-                         const char **what)
+static enum need need_of(int loopback, const char *method, char *const *seg, size_t n, int payload, const char **what)
 {
     int api = n >= 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v1") == 0;
     if (api && n == 3 && strcmp(seg[2], "session") == 0 && strcmp(method, "POST") == 0) {
@@ -168,8 +167,10 @@ int cs_authorize(const struct cs_tokens *t, int loopback, const char *method, ch
     if (need == NEED_NOTHING)
         return 0;
     if (t->n == 0) {
-        cs_reply_error(rep, 403, "forbidden", "no admin token is configured: set admin.token_file (or admin.tokens) "
-                                              "to allow %s", what);
+        cs_reply_error(rep, 403, "forbidden",
+                       "no admin token is configured: set admin.token_file (or admin.tokens) "
+                       "to allow %s",
+                       what);
         return -1;
     }
     if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0) {
@@ -178,13 +179,15 @@ int cs_authorize(const struct cs_tokens *t, int loopback, const char *method, ch
         return -1;
     }
     if (!(match = find_token(t, authorization + 7))) {
-        cs_reply_error(rep, 403, "forbidden", "the bearer token is not an admin token (admin.token_file, admin.tokens)");
+        cs_reply_error(rep, 403, "forbidden",
+                       "the bearer token is not an admin token (admin.token_file, admin.tokens)");
         return -1;
     }
     if (need == NEED_OPERATOR && match->role != CS_ROLE_OPERATOR) {
         cs_reply_error(rep, 403, "insufficient_role",
                        "this token (%s) has the %s role, which reads without payloads: %s needs a token with the "
-                       "operator role", match->where, cs_role_name(match->role), what);
+                       "operator role",
+                       match->where, cs_role_name(match->role), what);
         return -1;
     }
     *role = match->role;

@@ -28,8 +28,8 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define TICK_MS 200        /* how often deadlines are looked at */
-#define REPORT_MS 10000    /* at most one log line about closed connections this often */
+#define TICK_MS   200   /* how often deadlines are looked at */
+#define REPORT_MS 10000 /* at most one log line about closed connections this often */
 
 struct slot {
     struct cs_guard *g;
@@ -67,8 +67,9 @@ static int same_address(const struct sockaddr_storage *a, const struct sockaddr_
         return 0;
     if (a->ss_family == AF_INET)
         return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-    return a->ss_family == AF_INET6 && memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                                              &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return a->ss_family == AF_INET6 &&
+           memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr,
+                  sizeof(struct in6_addr)) == 0;
 }
 
 static int is_local(const struct sockaddr_storage *ss)

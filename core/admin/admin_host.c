@@ -50,7 +50,9 @@ char *cs_host_name(const char *hostport)
 {
     const char *end = hostport[0] == '[' ? strchr(hostport, ']') : strrchr(hostport, ':');
     const char *port = end && hostport[0] == '[' ? end + 1 : end;
-    size_t name_len = !end ? strlen(hostport) : hostport[0] == '[' ? (size_t)(end - hostport - 1) : (size_t)(end - hostport);
+    size_t name_len = !end                 ? strlen(hostport)
+                      : hostport[0] == '[' ? (size_t)(end - hostport - 1)
+                                           : (size_t)(end - hostport);
 
     if (hostport[0] == '[' && !end)
         return NULL;
@@ -71,8 +73,8 @@ static int is_address(const char *host, const char *name)
 static int is_listener_name(const struct cs_hosts *h, const char *host)
 {
     char *name = cs_host_name(host);
-    int ok = name && (is_address(host, name) || strcasecmp(name, "localhost") == 0 ||
-                      strcasecmp(name, h->listen_host) == 0);
+    int ok =
+        name && (is_address(host, name) || strcasecmp(name, "localhost") == 0 || strcasecmp(name, h->listen_host) == 0);
     for (size_t i = 0; ok == 0 && name && i < h->n_allowed; i++)
         ok = strcasecmp(name, h->allowed[i]) == 0;
     free(name);

@@ -14,20 +14,20 @@ struct cs_request {
     const char *method;
     char **segments; /* the path split at "/", after "/api/v1" */
     size_t n_segments;
-    const json_t *body; /* parsed JSON body, or NULL */
+    const json_t *body;                                                 /* parsed JSON body, or NULL */
     const char *(*query)(const struct cs_request *r, const char *name); /* a query argument or NULL */
-    const char *author;                                                /* X-Crmsync-Author or NULL */
-    const char *role; /* the token's role: "operator", "viewer", or "none" when it needs no token */
+    const char *author;                                                 /* X-Crmsync-Author or NULL */
+    const char *role;         /* the token's role: "operator", "viewer", or "none" when it needs no token */
     struct cs_remote *remote; /* the calls to remote systems: cached, rate-limited (admin_remote.h) */
     void *conn;
 };
 
 struct cs_reply {
     int status;
-    json_t *body;       /* JSON answer (new), or NULL when text is used */
-    char *text;         /* a text answer (new), with content_type */
+    json_t *body; /* JSON answer (new), or NULL when text is used */
+    char *text;   /* a text answer (new), with content_type */
     const char *content_type;
-    int retry_after;    /* seconds, for a Retry-After header; 0: none */
+    int retry_after; /* seconds, for a Retry-After header; 0: none */
 };
 
 /* Answer an /api/v1 request. */

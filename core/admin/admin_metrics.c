@@ -68,12 +68,11 @@ static void write_plugin_values(FILE *out, const json_t *list, enum plugin_value
 {
     const json_t *w;
     size_t i;
-    json_array_foreach(list, i, w)
-    {
+    json_array_foreach (list, i, w) {
         char *wf = label(json_string_value(json_object_get(w, "id")));
         const char *name;
         json_t *v;
-        json_object_foreach(json_object_get(w, kind == GAUGES ? "gauges" : "metrics"), name, v) {
+        json_object_foreach (json_object_get(w, kind == GAUGES ? "gauges" : "metrics"), name, v) {
             const char *at = strchr(name, '@');
             int is_remote = strncmp(name, "http_", 5) == 0 && at;
             if (kind != GAUGES && is_remote != (kind == REMOTE_CALLS))
@@ -108,8 +107,7 @@ char *cs_admin_metrics(struct cs_engine *e)
         abort();
     for (size_t m = 0; m < sizeof simple / sizeof simple[0]; m++) {
         family(out, simple[m].metric, simple[m].type, simple[m].help);
-        json_array_foreach(list, i, w)
-        {
+        json_array_foreach (list, i, w) {
             char *wf = label(json_string_value(json_object_get(w, "id")));
             fprintf(out, "%s{workflow=\"%s\"} %lld\n", simple[m].metric, wf,
                     (long long)json_integer_value(json_object_get(w, simple[m].field)));
@@ -117,8 +115,7 @@ char *cs_admin_metrics(struct cs_engine *e)
         }
     }
     family(out, "crmsync_workflow_status", "gauge", "1 for the workflow's current status.");
-    json_array_foreach(list, i, w)
-    {
+    json_array_foreach (list, i, w) {
         char *wf = label(json_string_value(json_object_get(w, "id")));
         for (size_t s = 0; s < 4; s++)
             fprintf(out, "crmsync_workflow_status{workflow=\"%s\",status=\"%s\"} %d\n", wf, statuses[s],
@@ -126,8 +123,7 @@ char *cs_admin_metrics(struct cs_engine *e)
         free(wf);
     }
     family(out, "crmsync_write_duration_seconds", "histogram", "Time a sink's write() of one batch took.");
-    json_array_foreach(list, i, w)
-    {
+    json_array_foreach (list, i, w) {
         char *wf = label(json_string_value(json_object_get(w, "id")));
         write_histogram(out, wf, json_object_get(w, "write_latency"));
         free(wf);

@@ -179,9 +179,9 @@ static void keep_answer(struct cs_remote *r, const char *conn, const char *table
                     soonest = i;
             drop_answer(r, soonest);
         }
-        r->cache[r->n_cache++] = (struct answer){cs_xstrdup(conn), cs_xstrdup(table), rc,
-                                                 doc ? json_deep_copy(doc) : NULL, err ? cs_xstrdup(err) : NULL,
-                                                 now + r->ttl_ms};
+        r->cache[r->n_cache++] = (struct answer){
+            cs_xstrdup(conn), cs_xstrdup(table), rc, doc ? json_deep_copy(doc) : NULL, err ? cs_xstrdup(err) : NULL,
+            now + r->ttl_ms};
     }
     pthread_mutex_unlock(&r->lock);
 }

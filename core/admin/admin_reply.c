@@ -35,6 +35,8 @@ void cs_reply_failed(struct cs_reply *rep, int rc, const char *msg, int other)
         break;
     default:
         cs_reply_error(rep, other, other == 502 ? "remote_failed" : "internal", "%s",
-                       msg ? msg : other == 502 ? "the remote system failed" : "internal error");
+                       msg            ? msg
+                       : other == 502 ? "the remote system failed"
+                                      : "internal error");
     }
 }

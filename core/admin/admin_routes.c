@@ -54,7 +54,7 @@ static int only_members(const struct cs_request *r, const char *const *allowed, 
         cs_reply_error(rep, 400, "bad_request", "the body must be a JSON object");
         return -1;
     }
-    json_object_foreach((json_t *)r->body, key, v) {
+    json_object_foreach ((json_t *)r->body, key, v) {
         int known = 0;
         for (size_t i = 0; allowed[i]; i++)
             known |= strcmp(allowed[i], key) == 0;
@@ -123,8 +123,8 @@ static void put_definition(struct cs_engine *e, const struct cs_request *r, stru
         return;
     }
     snap = cs_engine_workflow(e, id);
-    ok(rep, json_pack("{s:I, s:O, s:s, s:o}", "revision", (json_int_t)rev, "pending",
-                      json_object_get(snap, "pending"), "message",
+    ok(rep, json_pack("{s:I, s:O, s:s, s:o}", "revision", (json_int_t)rev, "pending", json_object_get(snap, "pending"),
+                      "message",
                       json_is_true(json_object_get(snap, "pending"))
                           ? "stored; it takes effect when the workflow is stopped and started"
                           : "stored; it takes effect at the next start",
@@ -202,8 +202,10 @@ static void workflow_route(struct cs_engine *e, const struct cs_request *r, stru
         else if ((rc = cs_engine_revision(e, id, rev, &out)) == 0)
             ok(rep, out);
         else if (rc == CS_E_NOTFOUND && cs_engine_has_workflow(e, id))
-            cs_reply_error(rep, 404, "not_found", "workflow %s has no revision %lld (crmsyncctl revisions %s lists "
-                           "them)", id, (long long)rev, id);
+            cs_reply_error(rep, 404, "not_found",
+                           "workflow %s has no revision %lld (crmsyncctl revisions %s lists "
+                           "them)",
+                           id, (long long)rev, id);
         else
             unknown_or_failed(rep, rc, id, NULL);
     } else if (is(r, 3, "POST") && seg(r, 2, "replay")) {
@@ -263,11 +265,14 @@ static void preflight_route(struct cs_engine *e, const struct cs_request *r, str
     int rc;
     if (only_members(r, setup ? setup_fields : check_fields, rep) != 0)
         return;
-    json_array_foreach(ids, i, id) if (!json_is_string(id)) ids = json_null();
+    json_array_foreach (ids, i, id)
+        if (!json_is_string(id))
+            ids = json_null();
     if ((ids && !json_is_array(ids)) || (setup && !connector) || (dry && !json_is_boolean(dry))) {
-        cs_reply_error(rep, 400, "bad_request", setup ? "send {\"connector\": \"<connector or connection>\", "
-                                                        "\"dry_run\": true|false, \"workflows\": [ids]}"
-                                                      : "send {\"workflows\": [ids]} (none: every workflow)");
+        cs_reply_error(rep, 400, "bad_request",
+                       setup ? "send {\"connector\": \"<connector or connection>\", "
+                               "\"dry_run\": true|false, \"workflows\": [ids]}"
+                             : "send {\"workflows\": [ids]} (none: every workflow)");
         return;
     }
     rc = cs_engine_preflight(e, ids, setup ? connector : NULL, json_is_true(dry), &out, &err);

@@ -65,10 +65,14 @@ int cs_static_claims(const char *method, const char *url)
 static const char *content_type(const char *name)
 {
     static const char *const types[][2] = {
-        {".html", "text/html; charset=utf-8"},  {".css", "text/css; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"}, {".json", "application/json"},
-        {".svg", "image/svg+xml"},              {".png", "image/png"},
-        {".ico", "image/x-icon"},               {".txt", "text/plain; charset=utf-8"},
+        {".html", "text/html; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".txt", "text/plain; charset=utf-8"},
         {".woff2", "font/woff2"},
     };
     const char *dot = strrchr(name, '.');

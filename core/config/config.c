@@ -34,9 +34,9 @@
 #define CS_DEFAULT_WEB_DIR "/usr/share/crmsync/web"
 #endif
 
-#define CONFIG_MAX (1u << 20) /* bytes in a configuration file */
+#define CONFIG_MAX (1u << 20)  /* bytes in a configuration file */
 #define SECRET_MAX (64u << 10) /* bytes in a secret file */
-#define DEPTH_MAX 64           /* nesting of mappings and lists */
+#define DEPTH_MAX  64          /* nesting of mappings and lists */
 
 /* ---- shared helpers ------------------------------------------------------------------------------ */
 
@@ -73,12 +73,11 @@ static void add_line(char **text, char *line)
     *text = joined;
 }
 
-
 /* ---- reading: libyaml events -> json_t ----------------------------------------------------------- */
 
 struct reader {
     yaml_parser_t parser;
-    const char *text;  /* what is read, for the line and column of a byte offset, and the hints */
+    const char *text; /* what is read, for the line and column of a byte offset, and the hints */
     size_t len;
     const char *name;  /* file name for messages */
     json_t *positions; /* key path -> [line, column] (borrowed) */
@@ -103,8 +102,7 @@ static void reader_fail(struct reader *r, yaml_mark_t mark, const char *path, co
 
 static void record(struct reader *r, const char *path, yaml_mark_t mark)
 {
-    json_object_set_new(r->positions, path,
-                        json_pack("[II]", (json_int_t)mark.line + 1, (json_int_t)mark.column + 1));
+    json_object_set_new(r->positions, path, json_pack("[II]", (json_int_t)mark.line + 1, (json_int_t)mark.column + 1));
 }
 
 /* The offset of line `line` (0-based) in the text read, or -1 past its end. */
@@ -146,7 +144,7 @@ static char *yaml_hint(const struct reader *r, const yaml_parser_t *p)
     if ((mine = indentation(r, (size_t)here)) < 0)
         return NULL;
     for (at = here; prev > 0 && above < 0;) { /* back, line by line, to one that holds a key */
-        at--; /* the newline that ends the line above */
+        at--;                                 /* the newline that ends the line above */
         while (at > 0 && r->text[at - 1] != '\n')
             at--;
         prev--;
@@ -462,7 +460,7 @@ enum { T_OBJECT = 16 /* a mapping checked against `schema` */, T_MAP /* name -> 
 /* Field flags beyond CS_OPT_REQUIRED and CS_OPT_SECRET. */
 #define F_NONEMPTY 0x100u /* strings and lists must not be empty */
 #define F_NULLABLE 0x200u /* null is accepted as is */
-#define F_PATH 0x400u     /* a file or directory: a relative one is taken from the configuration file's directory */
+#define F_PATH     0x400u /* a file or directory: a relative one is taken from the configuration file's directory */
 
 struct schema;
 
@@ -590,7 +588,7 @@ static char *hint(const char *word, const json_t *names, const char *label)
     char *list = NULL, *out;
     json_t *name;
 
-    json_array_foreach(names, i, name) {
+    json_array_foreach (names, i, name) {
         size_t d = distance(word, json_string_value(name));
         if (d < best_d) {
             best_d = d;
@@ -601,7 +599,7 @@ static char *hint(const char *word, const json_t *names, const char *label)
         return cs_xasprintf(" (did you mean \"%s\"?)", best);
     if (!best)
         return cs_xstrdup("");
-    json_array_foreach(names, i, name) {
+    json_array_foreach (names, i, name) {
         const char *s = json_string_value(name);
         char *longer = list ? cs_xasprintf("%s, %s", list, s) : cs_xstrdup(s);
         free(list);
@@ -729,7 +727,7 @@ static json_t *list_value(struct checker *c, const char *path, const struct fiel
         return NULL;
     }
     out = json_array();
-    json_array_foreach(v, i, elem) {
+    json_array_foreach (v, i, elem) {
         char *child = cs_xasprintf("%s[%zu]", path, i);
         json_t *e = convert(c, child, item, elem);
         json_array_append_new(out, e ? e : json_null());
@@ -748,7 +746,7 @@ static json_t *map_value(struct checker *c, const char *path, const struct field
     if (!json_is_object(v))
         return expect(c, path, f, v);
     out = json_object();
-    json_object_foreach(v, name, elem) {
+    json_object_foreach (v, name, elem) {
         char *child = child_path(path, name);
         json_t *e = NULL;
         if (!*name || strspn(name, name_chars) != strlen(name))
@@ -859,7 +857,8 @@ int cs_config_read_secret(const char *file, char **value, char **err)
             *err = cs_xasprintf("%s holds a NUL byte: a secret is one line of text", file);
         } else if (buf[len - 1] == '\r') {
             *err = cs_xasprintf("%s ends its line with a carriage return (saved with Windows line ends?); "
-                                "run: sed -i 's/\\r$//' %s", file, file);
+                                "run: sed -i 's/\\r$//' %s",
+                                file, file);
         } else {
             *value = buf;
             buf = NULL;
@@ -982,7 +981,7 @@ static json_t *check_object(struct checker *c, const char *path, json_t *obj, co
     json_t *out = json_object(), *v;
     const char *key;
 
-    json_object_foreach(obj, key, v) {
+    json_object_foreach (obj, key, v) {
         const struct field *f = find_field(s->fields, key);
         char *child = child_path(path, key);
         if (f && !(f->flags & CS_OPT_SECRET)) {
@@ -998,8 +997,8 @@ static json_t *check_object(struct checker *c, const char *path, json_t *obj, co
     }
     for (const struct field *f = s->fields; f->name; f++) {
         char *child = child_path(path, f->name);
-        int given = f->flags & CS_OPT_SECRET ? resolve_secret(c, child, obj, f, out)
-                                             : json_object_get(obj, f->name) != NULL;
+        int given =
+            f->flags & CS_OPT_SECRET ? resolve_secret(c, child, obj, f, out) : json_object_get(obj, f->name) != NULL;
         if (!given && !(f->unless && json_object_get(obj, f->unless)))
             fill_missing(c, child, f, out);
         free(child);
@@ -1033,8 +1032,7 @@ static char *first_at(const struct cs_config *cfg, const char *path)
 
 /* Each string (or string member `member` of each object) of `list` at `path` appears once. Linear:
  * the strings seen are kept with their first index. */
-static void check_unique(struct checker *c, const char *path, const json_t *list, const char *member,
-                         const char *what)
+static void check_unique(struct checker *c, const char *path, const json_t *list, const char *member, const char *what)
 {
     json_t *seen = json_object();
     for (size_t i = 0; i < json_array_size(list); i++) {
@@ -1066,7 +1064,7 @@ static void check_connection_at(struct checker *c, const char *owner, const char
     if (!name || json_object_get(connections, name))
         return;
     names = json_array();
-    json_object_foreach(connections, key, v)
+    json_object_foreach (connections, key, v)
         json_array_append_new(names, json_string(key));
     path = child_path(owner, member);
     h = hint(name, names, "defined");
@@ -1106,8 +1104,7 @@ static void root_post(struct checker *c, const char *path, json_t *root)
         const char *name;
         check_connection(c, workflows, i, "source", connections);
         check_connection(c, workflows, i, "sink", connections);
-        json_object_foreach((json_t *)legs, name, leg)
-        {
+        json_object_foreach ((json_t *)legs, name, leg) {
             char *lpath = cs_xasprintf("workflows[%zu].legs.%s", i, name);
             check_connection_at(c, lpath, json_string_value(json_object_get(leg, "source")), "source", connections);
             check_connection_at(c, lpath, json_string_value(json_object_get(leg, "sink")), "sink", connections);
@@ -1133,10 +1130,11 @@ static void check_former_pair(struct checker *c, const json_t *doc)
     at = first_at(c->cfg, path);
     free(path);
     path = cs_xasprintf("workflows[%ld]", second);
-    report(c, path, "this workflow and workflows[%zu] (%s) are the two directions of Opt In/Out, which is one "
+    report(c, path,
+           "this workflow and workflows[%zu] (%s) are the two directions of Opt In/Out, which is one "
            "workflow with a direction since crmsync 0.9; replace both with the one below (its legs keep the "
-           "backlog, cursors and dead letters of the two, nothing is read again):\n%s", first, at,
-           yaml ? yaml : err);
+           "backlog, cursors and dead letters of the two, nothing is read again):\n%s",
+           first, at, yaml ? yaml : err);
     free(path);
     free(at);
     free(yaml);
@@ -1153,8 +1151,10 @@ static void check_allowed_hosts(struct checker *c, const char *path, const json_
         if (!h || !*h || strspn(h, name_chars) == strlen(h))
             continue;
         here = cs_xasprintf("%s.allowed_hosts[%zu]", path, i);
-        report(c, here, "\"%s\" is not a host name: give the name alone (letters, digits, \".\", \"-\"), without "
-                        "scheme or port, e.g. crmsync.example.com", h);
+        report(c, here,
+               "\"%s\" is not a host name: give the name alone (letters, digits, \".\", \"-\"), without "
+               "scheme or port, e.g. crmsync.example.com",
+               h);
         free(here);
     }
 }
@@ -1220,8 +1220,10 @@ static void check_targets(struct checker *c, const char *path, const json_t *map
         }
         {
             char *here = cs_xasprintf("%s%smappings[%zu].target", path, *path ? "." : "", i);
-            report(c, here, "\"%s\" is already the target of mappings[%zu] (%s): each destination table is "
-                            "mapped to once", t, j, item_string(mappings, j, "stream"));
+            report(c, here,
+                   "\"%s\" is already the target of mappings[%zu] (%s): each destination table is "
+                   "mapped to once",
+                   t, j, item_string(mappings, j, "stream"));
             free(here);
         }
     }
@@ -1242,8 +1244,10 @@ static void check_guardrails(struct checker *c, const char *path, const json_t *
             continue;
         where = cs_xasprintf("%s%smappings[%zu]", path, *path ? "." : "", i);
         if (++custom == max_custom + 1)
-            report(c, where, "more than %lld custom entities in one workflow (limits.custom_entities; Adobe's "
-                             "guardrail is 20)", (long long)max_custom);
+            report(c, where,
+                   "more than %lld custom entities in one workflow (limits.custom_entities; Adobe's "
+                   "guardrail is 20)",
+                   (long long)max_custom);
         if ((int64_t)json_array_size(json_object_get(m, "fields")) > max_columns) {
             char *fields = cs_xasprintf("%s.fields", where);
             report(c, fields, "%zu mapped columns, more than limits.columns (%lld; Adobe's guardrail is 50)",
@@ -1299,8 +1303,7 @@ static void check_legs(struct checker *c, const char *path, const json_t *wf)
     child = child_path(path, "legs");
     if (json_object_size(legs) < 1 || json_object_size(legs) > CS_LEGS_MAX)
         report(c, child, "one or %d legs, got %zu", CS_LEGS_MAX, json_object_size(legs));
-    json_object_foreach((json_t *)legs, name, leg)
-    {
+    json_object_foreach ((json_t *)legs, name, leg) {
         char *lpath = child_path(child, name);
         if (!valid_id(name))
             report(c, lpath, "a leg's name is lowercase letters, digits and \"-\", not starting with \"-\"");
@@ -1312,18 +1315,20 @@ static void check_legs(struct checker *c, const char *path, const json_t *wf)
     child = child_path(path, "direction");
     if (!direction) {
         report(c, child, "required in a workflow with legs: disabled, bidirectional or the name of a leg");
-    } else if (strcmp(direction, "bidirectional") == 0 ? json_object_size(legs) != CS_LEGS_MAX
-               : strcmp(direction, "disabled") != 0 && !json_object_get(legs, direction)) {
+    } else if (strcmp(direction, "bidirectional") == 0
+                   ? json_object_size(legs) != CS_LEGS_MAX
+                   : strcmp(direction, "disabled") != 0 && !json_object_get(legs, direction)) {
         char *names = NULL;
-        json_object_foreach((json_t *)legs, name, leg)
-        {
+        json_object_foreach ((json_t *)legs, name, leg) {
             char *more = cs_xasprintf("%s%s%s", names ? names : "", names ? ", " : "", name);
             free(names);
             names = more;
         }
         report(c, child, "\"%s\" is not a direction of this workflow: use disabled, %s%s", direction,
-               names ? names : "", json_object_size(legs) == CS_LEGS_MAX ? " or bidirectional" : " (add the other "
-               "leg for bidirectional)");
+               names ? names : "",
+               json_object_size(legs) == CS_LEGS_MAX ? " or bidirectional"
+                                                     : " (add the other "
+                                                       "leg for bidirectional)");
         free(names);
     }
     free(child);
@@ -1540,7 +1545,10 @@ static const struct field workflow_fields[] = {
     {.name = "backlog", .type = T_OBJECT, .def = "{}", .schema = &backlog_schema},
     {.name = "retry", .type = T_OBJECT, .def = "{}", .schema = &retry_schema},
     {.name = "limits", .type = T_OBJECT, .def = "{}", .schema = &limits_schema},
-    {.name = "mappings", .type = CS_OPT_LIST, .flags = CS_OPT_REQUIRED | F_NONEMPTY, .item = &mapping_item,
+    {.name = "mappings",
+     .type = CS_OPT_LIST,
+     .flags = CS_OPT_REQUIRED | F_NONEMPTY,
+     .item = &mapping_item,
      .unless = "legs"},
     {.name = NULL}};
 static const struct schema workflow_schema = {workflow_fields, 0, workflow_post};
@@ -1574,7 +1582,7 @@ static void merge_positions(json_t *into, const json_t *from, const char *file, 
 {
     const char *key;
     json_t *pos;
-    json_object_foreach((json_t *)from, key, pos) {
+    json_object_foreach ((json_t *)from, key, pos) {
         char *moved;
         size_t i;
         int n = 0;
@@ -1584,7 +1592,8 @@ static void merge_positions(json_t *into, const json_t *from, const char *file, 
             moved = cs_xstrdup(key);
         /* what the main file has already (the top-level keys, its plugins[i]) keeps the main file's position */
         if (!json_object_get(into, moved))
-            json_object_set_new(into, moved, json_pack("[O, O, s]", json_array_get(pos, 0), json_array_get(pos, 1), file));
+            json_object_set_new(into, moved,
+                                json_pack("[O, O, s]", json_array_get(pos, 0), json_array_get(pos, 1), file));
         free(moved);
     }
 }
@@ -1597,16 +1606,17 @@ static void merge_dropin(struct checker *c, json_t *doc, const json_t *drop, con
     const char *key;
     json_t *v;
     size_t offset = json_array_size(json_object_get(doc, "workflows"));
-    json_object_foreach((json_t *)drop, key, v) {
+    json_object_foreach ((json_t *)drop, key, v) {
         if (!listed(allowed, key)) {
             char *at = format_at(file, line_at(positions, key), 1, key);
             add_line(&c->errors, cs_xasprintf("%s: a conf.d file holds only plugins, connections and workflows; "
-                                              "move this to %s", at, c->cfg->path));
+                                              "move this to %s",
+                                              at, c->cfg->path));
             free(at);
             return;
         }
     }
-    json_object_foreach((json_t *)drop, key, v) {
+    json_object_foreach ((json_t *)drop, key, v) {
         json_t *mine = json_object_get(doc, key);
         if (!mine) {
             json_object_set(doc, key, v);
@@ -1615,8 +1625,7 @@ static void merge_dropin(struct checker *c, json_t *doc, const json_t *drop, con
         if (json_is_array(mine) && json_is_array(v) && strcmp(key, "plugins") == 0) {
             size_t i;
             json_t *p;
-            json_array_foreach(v, i, p)
-            {
+            json_array_foreach (v, i, p) {
                 int seen = 0;
                 for (size_t j = 0; j < json_array_size(mine); j++)
                     seen |= json_equal(json_array_get(mine, j), p);
@@ -1628,7 +1637,7 @@ static void merge_dropin(struct checker *c, json_t *doc, const json_t *drop, con
         } else if (json_is_object(mine) && json_is_object(v)) {
             const char *name;
             json_t *conn;
-            json_object_foreach(v, name, conn) {
+            json_object_foreach (v, name, conn) {
                 char *child = cs_xasprintf("%s.%s", key, name);
                 if (json_object_get(mine, name)) {
                     char *at = format_at(file, line_at(positions, child), 3, child), *first = first_at(c->cfg, child);
@@ -1642,8 +1651,8 @@ static void merge_dropin(struct checker *c, json_t *doc, const json_t *drop, con
             }
         } else {
             char *at = format_at(file, line_at(positions, key), 1, key);
-            add_line(&c->errors, cs_xasprintf("%s: must be a %s, as in %s", at, json_is_array(mine) ? "list" : "mapping",
-                                              c->cfg->path));
+            add_line(&c->errors, cs_xasprintf("%s: must be a %s, as in %s", at,
+                                              json_is_array(mine) ? "list" : "mapping", c->cfg->path));
             free(at);
         }
     }
@@ -1742,7 +1751,8 @@ int cs_config_load(const char *path, struct cs_config **out, char **err)
         if (errno == EFBIG) {
             free(*err);
             *err = cs_xasprintf("%s: larger than the %u KiB a configuration file may have; move workflows or "
-                                "connections into files of a conf.d directory beside it", path, CONFIG_MAX / 1024);
+                                "connections into files of a conf.d directory beside it",
+                                path, CONFIG_MAX / 1024);
         }
         rc = CS_E_IO;
         goto out;
@@ -1838,7 +1848,8 @@ int cs_config_plugin_options(const struct cs_config *cfg, const char *path, cons
     for (size_t i = 0; i < n; i++) {
         fields[i].name = table[i].name;
         fields[i].type = table[i].type;
-        fields[i].flags = (table[i].flags & (CS_OPT_REQUIRED | CS_OPT_SECRET)) | (table[i].flags & CS_OPT_PATH ? F_PATH : 0);
+        fields[i].flags =
+            (table[i].flags & (CS_OPT_REQUIRED | CS_OPT_SECRET)) | (table[i].flags & CS_OPT_PATH ? F_PATH : 0);
         fields[i].def = table[i].default_value;
         fields[i].min = table[i].min;
         fields[i].max = table[i].max;

@@ -15,10 +15,10 @@
 #include <crmsync/plugin.h>
 
 struct cs_config {
-    char *path;       /* as given on the command line */
-    char *dir;        /* its directory, absolute: relative paths in it are taken from there (as nginx does) */
-    json_t *raw;      /* the document as written (a workflow's revisions store its part of this) */
-    json_t *root;     /* the validated document, core defaults filled in, durations in ms */
+    char *path;        /* as given on the command line */
+    char *dir;         /* its directory, absolute: relative paths in it are taken from there (as nginx does) */
+    json_t *raw;       /* the document as written (a workflow's revisions store its part of this) */
+    json_t *root;      /* the validated document, core defaults filled in, durations in ms */
     json_t *positions; /* key path ("workflows[0].source") -> [line, column], 1-based */
 };
 

@@ -49,10 +49,10 @@ json_t *cs_legs_definition(const json_t *def, const char *leg)
     if (!json_is_object(legdef))
         return NULL;
     out = json_object();
-    json_object_foreach((json_t *)def, key, v)
+    json_object_foreach ((json_t *)def, key, v)
         if (!one_of(key, WHOLE_ONLY))
             json_object_set(out, key, v);
-    json_object_foreach((json_t *)legdef, key, v)
+    json_object_foreach ((json_t *)legdef, key, v)
         if (one_of(key, LEG_OWN))
             json_object_set_new(out, key, json_deep_copy(v));
     id = cs_legs_state_id(json_string_value(json_object_get(def, "id")), leg);
@@ -72,8 +72,8 @@ static char *streams_of(const json_t *def)
     for (size_t i = 0; i < json_array_size(mappings); i++) {
         const json_t *s = json_object_get(json_array_get(mappings, i), "stream");
         size_t at = 0;
-        while (at < json_array_size(names) &&
-               strcmp(json_string_value(json_array_get(names, at)), json_string_value(s) ? json_string_value(s) : "") < 0)
+        while (at < json_array_size(names) && strcmp(json_string_value(json_array_get(names, at)),
+                                                     json_string_value(s) ? json_string_value(s) : "") < 0)
             at++;
         json_array_insert_new(names, at, json_string(json_string_value(s) ? json_string_value(s) : ""));
     }
@@ -134,7 +134,8 @@ static const char *former_mode(const json_t *wf)
 /* Campaign's opt-out streams (as the opt-in-out handler tells its directions): the leg's name. */
 static const char *way_of(const json_t *wf)
 {
-    const char *stream = json_string_value(json_object_get(json_array_get(json_object_get(wf, "mappings"), 0), "stream"));
+    const char *stream =
+        json_string_value(json_object_get(json_array_get(json_object_get(wf, "mappings"), 0), "stream"));
     int from_campaign = stream && (strcmp(stream, "opt-outs") == 0 || strcmp(stream, "opt-outs-poll") == 0);
     return from_campaign ? "campaign-to-d365" : "d365-to-campaign";
 }
@@ -144,7 +145,7 @@ static json_t *leg_of(const json_t *wf)
 {
     json_t *mappings = json_deep_copy(json_object_get(wf, "mappings")), *m;
     size_t i;
-    json_array_foreach(mappings, i, m)
+    json_array_foreach (mappings, i, m)
         json_object_del(json_object_get(m, "entity"), "mode");
     return json_pack("{s:O, s:O, s:o}", "source", json_object_get(wf, "source"), "sink", json_object_get(wf, "sink"),
                      "mappings", mappings);
@@ -154,7 +155,7 @@ static json_t *merge(const json_t *a, const json_t *b, const char *mode)
 {
     json_t *out = json_object(), *v;
     const char *key;
-    json_object_foreach((json_t *)a, key, v)
+    json_object_foreach ((json_t *)a, key, v)
         if (!one_of(key, LEG_OWN))
             json_object_set(out, key, v);
     json_object_set_new(out, "direction", json_string(*mode ? mode : "bidirectional"));

@@ -151,11 +151,11 @@ static json_t *compile(const json_t *m)
         json_array_append_new(out, filter);
     }
     if (json_array_size(json_object_get(m, "replacements")))
-        json_array_append_new(out, json_pack("{s:s, s:O}", "name", "replace", "rules", json_object_get(m, "replacements")));
+        json_array_append_new(out,
+                              json_pack("{s:s, s:O}", "name", "replace", "rules", json_object_get(m, "replacements")));
     json_array_append_new(map_fields, json_pack("{s:O, s:O}", "source", json_object_get(key, "source"), "target",
                                                 json_object_get(key, "target")));
-    json_array_foreach(fields, i, f)
-    {
+    json_array_foreach (fields, i, f) {
         json_array_append_new(map_fields, json_pack("{s:O, s:O, s:b}", "source", json_object_get(f, "source"), "target",
                                                     json_object_get(f, "target"), "apply_updates",
                                                     !json_is_false(json_object_get(f, "apply_updates"))));
@@ -175,8 +175,9 @@ int cs_mapping_compile(json_t *mapping, cs_mapping_report report, void *arg)
     if (!cs_mapping_is_table(mapping))
         return 0;
     if (!json_is_object(json_object_get(mapping, "key"))) {
-        report(arg, "key", "required in a table mapping: {source: the Dynamics 365 primary key, e.g. contactid, "
-                           "target: the Campaign key field, e.g. externalId}");
+        report(arg, "key",
+               "required in a table mapping: {source: the Dynamics 365 primary key, e.g. contactid, "
+               "target: the Campaign key field, e.g. externalId}");
         bad++;
     }
     bad += check_fields(mapping, report, arg);
@@ -204,12 +205,12 @@ json_t *cs_mapping_columns(const json_t *m)
     if (!cs_mapping_is_table(m))
         return out;
     add_column(out, member_str(json_object_get(m, "key"), "source"));
-    json_array_foreach(json_object_get(m, "fields"), i, v)
+    json_array_foreach (json_object_get(m, "fields"), i, v)
         add_column(out, member_str(v, "source"));
-    json_array_foreach(json_object_get(json_object_get(m, "filters"), "rules"), i, v)
+    json_array_foreach (json_object_get(json_object_get(m, "filters"), "rules"), i, v)
         add_column(out, member_str(v, "field"));
     /* the lookup columns an entity handler links by (custom-entity's `links: [{column, ...}]`) */
-    json_array_foreach(json_object_get(json_object_get(m, "entity"), "links"), i, v)
+    json_array_foreach (json_object_get(json_object_get(m, "entity"), "links"), i, v)
         add_column(out, member_str(v, "column"));
     return out;
 }
@@ -218,8 +219,7 @@ json_t *cs_mapping_streams(const json_t *definition)
 {
     json_t *out = json_array(), *m;
     size_t i;
-    json_array_foreach(json_object_get(definition, "mappings"), i, m)
-    {
+    json_array_foreach (json_object_get(definition, "mappings"), i, m) {
         const char *picklists = member_str(m, "picklists");
         json_t *e = json_pack("{s:O, s:O, s:O, s:o, s:b}", "stream", json_object_get(m, "stream"), "target",
                               json_object_get(m, "target"), "mapping", m, "columns", cs_mapping_columns(m), "labels",
@@ -244,16 +244,15 @@ char *cs_mapping_check_immutable(const json_t *prev, const json_t *next)
     json_t *before = json_object(); /* stream -> the first index of a mapping of it in prev */
     char *why = NULL;
     size_t i;
-    json_array_foreach(json_object_get(prev, "mappings"), i, m)
-    {
+    json_array_foreach (json_object_get(prev, "mappings"), i, m) {
         if (member_str(m, "stream"))
             first_seen(before, member_str(m, "stream"), i);
     }
-    json_array_foreach(json_object_get(next, "mappings"), i, m)
-    {
+    json_array_foreach (json_object_get(next, "mappings"), i, m) {
         const char *stream = member_str(m, "stream");
         const json_t *at = stream ? json_object_get(before, stream) : NULL;
-        const json_t *old = at ? json_array_get(json_object_get(prev, "mappings"), (size_t)json_integer_value(at)) : NULL;
+        const json_t *old =
+            at ? json_array_get(json_object_get(prev, "mappings"), (size_t)json_integer_value(at)) : NULL;
         const json_t *ok = json_object_get(old, "key"), *nk = json_object_get(m, "key");
         if (!old)
             continue;

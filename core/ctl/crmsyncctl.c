@@ -103,8 +103,7 @@ static void print_legs(const json_t *w)
     if (!json_object_get(w, "legs"))
         return;
     printf("direction: %s\n", str(w, "direction", "?"));
-    json_array_foreach(json_object_get(w, "legs"), i, leg)
-    {
+    json_array_foreach (json_object_get(w, "legs"), i, leg) {
         printf("  leg %-20s ", str(leg, "leg", "?"));
         print_status(leg);
         printf(", %lld queued, %lld dead letters\n", (long long)json_integer_value(json_object_get(leg, "backlog")),
@@ -121,8 +120,7 @@ static int cmd_workflows(struct ctl *c)
         print_json(doc);
     else if (rc == CTL_OK) {
         printf("%-40s %-24s %10s %8s  %s\n", "NAME", "ID", "BACKLOG", "DEAD", "STATUS");
-        json_array_foreach(json_object_get(doc, "workflows"), i, w)
-        {
+        json_array_foreach (json_object_get(doc, "workflows"), i, w) {
             printf("%-40s %-24s %10lld %8lld  ", str(w, "title", ""), str(w, "id", ""),
                    (long long)json_integer_value(json_object_get(w, "backlog")),
                    (long long)json_integer_value(json_object_get(w, "dead_letters")));
@@ -160,11 +158,12 @@ static int cmd_show(struct ctl *c, const char *id)
         print_legs(w);
         char *why = NULL;
         yaml = cs_yaml_dump(json_object_get(def, "definition"), &why);
-        printf("definition (revision %lld, from %s):\n%s", (long long)json_integer_value(json_object_get(def, "revision")),
-               str(def, "source", "?"), yaml ? yaml : "");
+        printf("definition (revision %lld, from %s):\n%s",
+               (long long)json_integer_value(json_object_get(def, "revision")), str(def, "source", "?"),
+               yaml ? yaml : "");
         if (!yaml) {
-            fprintf(stderr, "crmsyncctl: cannot show the definition of %s as YAML: %s (--json shows it as JSON)\n",
-                    id, why);
+            fprintf(stderr, "crmsyncctl: cannot show the definition of %s as YAML: %s (--json shows it as JSON)\n", id,
+                    why);
             rc = CTL_FAILED;
         }
         free(why);
@@ -255,8 +254,7 @@ static char *error_comments(const json_t *answer, const char *parse_error)
         return out;
     }
     add_comments(&out, "crmsyncd refused this definition:");
-    json_array_foreach(details, i, d)
-    {
+    json_array_foreach (details, i, d) {
         char *line = cs_xasprintf("  %s: %s", str(d, "path", ""), str(d, "message", ""));
         add_comments(&out, line);
         free(line);
@@ -344,7 +342,8 @@ static int cmd_edit(struct ctl *c, const char *id)
         if (strcmp(body, previous) == 0) {
             /* saved as it was shown: the original, or the last refused text unchanged */
             rc = strcmp(body, original) == 0 ? CTL_OK : CTL_INVALID;
-            printf("%s: %s; nothing stored\n", id, rc == CTL_OK ? "no changes" : "unchanged since the errors were shown");
+            printf("%s: %s; nothing stored\n", id,
+                   rc == CTL_OK ? "no changes" : "unchanged since the errors were shown");
             free(text);
             break;
         }
@@ -389,8 +388,7 @@ static int cmd_revisions(struct ctl *c, const char *id, const char *rev)
         print_json(doc);
     } else if (rc == CTL_OK && rev) {
         printf("revision %s (%s, by %s)\n", rev, str(doc, "source", "?"), str(doc, "author", "the config file"));
-        json_array_foreach(json_object_get(doc, "diff"), i, r)
-        {
+        json_array_foreach (json_object_get(doc, "diff"), i, r) {
             char *from = json_dumps(json_object_get(r, "from"), JSON_COMPACT | JSON_ENCODE_ANY);
             char *to = json_dumps(json_object_get(r, "to"), JSON_COMPACT | JSON_ENCODE_ANY);
             printf("  %-8s %s%s%s%s%s\n", str(r, "op", ""), str(r, "path", ""), from ? ": " : "", from ? from : "",
@@ -400,8 +398,7 @@ static int cmd_revisions(struct ctl *c, const char *id, const char *rev)
         }
     } else if (rc == CTL_OK) {
         printf("%-8s %-8s %-14s %s\n", "REV", "SOURCE", "CREATED", "AUTHOR");
-        json_array_foreach(json_object_get(doc, "revisions"), i, r)
-        {
+        json_array_foreach (json_object_get(doc, "revisions"), i, r) {
             time_t t = (time_t)(json_integer_value(json_object_get(r, "created_at")) / 1000);
             char when[32];
             strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&t));
@@ -438,8 +435,7 @@ static int cmd_dead_letters(struct ctl *c, const char *id)
         print_json(doc);
     } else if (rc == CTL_OK) {
         printf("%-8s %-20s %-18s %-6s %s\n", "ID", "KEY", "CLASS", "HTTP", "DETAIL");
-        json_array_foreach(json_object_get(doc, "dead_letters"), i, d)
-        {
+        json_array_foreach (json_object_get(doc, "dead_letters"), i, d) {
             printf("%-8lld %-20s %-18s %-6lld %s%s\n", (long long)json_integer_value(json_object_get(d, "id")),
                    str(d, "key", ""), str(d, "error_class", ""),
                    (long long)json_integer_value(json_object_get(d, "http_status")), str(d, "detail", ""),
@@ -476,8 +472,8 @@ static int cmd_backup(struct ctl *c, const char *file)
     int rc;
     free(cwd);
     if (!path) {
-        fprintf(stderr, "crmsyncctl: backup %s: cannot tell the current directory (%s): give an absolute path\n",
-                file, strerror(errno));
+        fprintf(stderr, "crmsyncctl: backup %s: cannot tell the current directory (%s): give an absolute path\n", file,
+                strerror(errno));
         return CTL_USAGE;
     }
     body = json_pack("{s:s}", "path", path);
@@ -503,8 +499,7 @@ static int cmd_health(struct ctl *c)
         print_json(doc);
     else if (doc) {
         printf("%s\n", str(doc, "status", "?"));
-        json_array_foreach(json_object_get(doc, "problems"), i, p)
-        {
+        json_array_foreach (json_object_get(doc, "problems"), i, p) {
             if (json_object_get(p, "component")) /* the state database */
                 printf("  %s: %s\n", str(p, "component", ""), str(p, "reason", ""));
             else

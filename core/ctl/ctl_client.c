@@ -66,10 +66,10 @@ static char *config_token(const json_t *admin, char **problem)
 
     if (legacy && try_token(legacy, &token, problem))
         return token;
-    for (int operator = 1; operator >= 0; operator--) {
-        json_array_foreach(list, i, item) {
+    for (int operator= 1; operator>= 0; operator--) {
+        json_array_foreach (list, i, item) {
             const char *role = json_string_value(json_object_get(item, "role"));
-            if ((role && strcmp(role, "operator") == 0) == operator &&
+            if ((role && strcmp(role, "operator") == 0) == operator&&
                 try_token(json_string_value(json_object_get(item, "token_file")), &token, problem))
                 break;
         }
@@ -83,8 +83,8 @@ static char *config_token(const json_t *admin, char **problem)
     return token;
 }
 
-struct ctl_client *ctl_client_new(const char *url, const char *token_file, const char *config_path,
-                                  int config_given, char **err)
+struct ctl_client *ctl_client_new(const char *url, const char *token_file, const char *config_path, int config_given,
+                                  char **err)
 {
     struct ctl_client *c = cs_xcalloc(1, sizeof *c);
     struct cs_config *cfg = NULL;
@@ -98,14 +98,16 @@ struct ctl_client *ctl_client_new(const char *url, const char *token_file, const
         admin = json_object_get(cfg->root, "admin");
     if (cfg_err && config_given) {
         *err = cs_xasprintf("cannot use the configuration named with -c: %s (fix the path, or pass --url and "
-                            "--token-file instead)", cfg_err);
+                            "--token-file instead)",
+                            cfg_err);
         free(cfg_err);
         goto fail;
     }
     free(cfg_err);
-    c->base = url ? cs_xstrdup(url) : base_from_listen(json_string_value(json_object_get(admin, "listen"))
-                                                           ? json_string_value(json_object_get(admin, "listen"))
-                                                           : "127.0.0.1:8470");
+    c->base = url ? cs_xstrdup(url)
+                  : base_from_listen(json_string_value(json_object_get(admin, "listen"))
+                                         ? json_string_value(json_object_get(admin, "listen"))
+                                         : "127.0.0.1:8470");
     if (token_file && cs_config_read_secret(token_file, &c->token, err) != 0)
         goto fail;
     if (!token_file)
@@ -157,23 +159,22 @@ static int exit_code(long status)
     }
 }
 
-int ctl_call(struct ctl_client *c, const char *method, const char *path, const json_t *body, long *status,
-             json_t **doc)
+int ctl_call(struct ctl_client *c, const char *method, const char *path, const json_t *body, long *status, json_t **doc)
 {
     struct cshttp_response r = {0};
     char *url = cs_xasprintf("%s%s", c->base, path), *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     char *auth = c->token ? cs_xasprintf("Authorization: Bearer %s", c->token) : NULL;
     char *author = cs_xasprintf("X-Crmsync-Author: %s", c->author);
-    const char *headers[] = {"Accept: application/json", author, body ? "Content-Type: application/json" : NULL,
-                             NULL, NULL};
+    const char *headers[] = {"Accept: application/json", author, body ? "Content-Type: application/json" : NULL, NULL,
+                             NULL};
     const json_t *error;
     int code;
 
     headers[body ? 3 : 2] = auth;
     *doc = NULL;
     if (cshttp_request(c->http, method, url, headers, text, text ? strlen(text) : 0, &r) != 0) {
-        fprintf(stderr, "crmsyncctl: cannot reach the admin API at %s: %s (is crmsyncd running? see --url)\n",
-                c->base, r.error);
+        fprintf(stderr, "crmsyncctl: cannot reach the admin API at %s: %s (is crmsyncd running? see --url)\n", c->base,
+                r.error);
         *status = 0;
     } else {
         *status = r.status;

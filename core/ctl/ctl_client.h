@@ -25,8 +25,8 @@ struct ctl_client;
 
 /* url may be NULL (use the config's admin.listen); token_file NULL (use the config's). The config file
  * is read only when one of them is NULL; config_given: it was named (-c), so it must be readable. */
-struct ctl_client *ctl_client_new(const char *url, const char *token_file, const char *config_path,
-                                  int config_given, char **err);
+struct ctl_client *ctl_client_new(const char *url, const char *token_file, const char *config_path, int config_given,
+                                  char **err);
 void ctl_client_free(struct ctl_client *c);
 
 /*

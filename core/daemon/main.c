@@ -33,7 +33,7 @@
 #define SYSCONFDIR "/etc"
 #endif
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE  2
 #define EXIT_CONFIG 78 /* EX_CONFIG: systemd does not restart on it in a loop with RestartPreventExitStatus */
 
 struct options {
@@ -161,8 +161,9 @@ static int reset_state(const char *dir, int yes)
         return 1;
     }
     if (moved_to)
-        fprintf(stderr, "crmsyncd: moved the state database of %s aside to %s (with its -wal and -shm files, if "
-                        "any); the next start begins anew with a full sync of every workflow\n",
+        fprintf(stderr,
+                "crmsyncd: moved the state database of %s aside to %s (with its -wal and -shm files, if "
+                "any); the next start begins anew with a full sync of every workflow\n",
                 dir, moved_to);
     else
         fprintf(stderr, "crmsyncd: %s holds no state.db: nothing to reset\n", dir);
@@ -202,8 +203,7 @@ static void print_summary(struct cs_engine *engine)
     json_t *list = cs_engine_list(engine), *w;
     struct rusage ru;
     size_t i;
-    json_array_foreach(list, i, w)
-    {
+    json_array_foreach (list, i, w) {
         char *line = json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS);
         cs_log(CS_LOG_NOTICE, "summary", "%s", line);
         free(line);

@@ -22,7 +22,7 @@
 #include "util/util.h"
 
 #define RETRY_BASE_MS 1000
-#define RETRY_CAP_MS 30000
+#define RETRY_CAP_MS  30000
 
 /* Log why the state could not be opened, with the way to mend a damaged store (rc CS_E_DAMAGED). */
 static void state_refused(int rc, const char *err, const char *config, const char *dir)
@@ -97,8 +97,7 @@ static int open_postgresql(const char *dsn_file, struct cs_backlog **backlog, in
     while ((rc = cs_backlog_open_driver("postgresql", dsn ? dsn : "", backlog, &err)) == CS_E_DB) {
         int64_t delay = cs_backoff_delay(RETRY_BASE_MS, RETRY_CAP_MS, ++attempt, RETRY_BASE_MS / 2);
         cs_log(CS_LOG_ERROR, "core", "%s; retrying in %.1f s (attempt %d)", err, delay / 1000.0, attempt);
-        snprintf(status, sizeof status, "STATUS=starting: the state database cannot be reached (attempt %d)",
-                 attempt);
+        snprintf(status, sizeof status, "STATUS=starting: the state database cannot be reached (attempt %d)", attempt);
         cs_sd_notify(status);
         free(err);
         err = NULL;

@@ -30,8 +30,8 @@ static int env_endpoint(void *arg, const char *name, const struct cs_component *
 static int env_resolve_mappings(void *arg, const json_t *definition, int64_t rev, json_t **resolved, char **err)
 {
     struct cs_engine *e = arg;
-    char *label = cs_xasprintf("workflow %s revision %lld", json_string_value(json_object_get(definition, "id")),
-                               (long long)rev);
+    char *label =
+        cs_xasprintf("workflow %s revision %lld", json_string_value(json_object_get(definition, "id")), (long long)rev);
     struct cs_config tmp = {.path = label, .root = (json_t *)definition, .positions = json_object()};
     *err = NULL;
     *resolved = cs_engine_check_mappings(e, &tmp, "", definition, err);
@@ -147,8 +147,7 @@ static void adopt_former(struct cs_engine *e, struct cs_flow *f, const json_t *d
             continue;
         }
         legdef = cs_legs_definition(def, f->leg_names[i]);
-        json_array_foreach(ids, k, v)
-        {
+        json_array_foreach (ids, k, v) {
             const char *id = json_string_value(v);
             char *text = NULL;
             json_t *old;
@@ -164,8 +163,10 @@ static void adopt_former(struct cs_engine *e, struct cs_flow *f, const json_t *d
             free(text);
         }
         if (matches == 1 && cs_backlog_workflow_adopt(e->backlog, former, leg_id) == 0)
-            cs_log(CS_LOG_NOTICE, f->id, "leg %s took over the backlog, cursors and dead letters of the former "
-                   "workflow %s (state id %s)", f->leg_names[i], former, leg_id);
+            cs_log(CS_LOG_NOTICE, f->id,
+                   "leg %s took over the backlog, cursors and dead letters of the former "
+                   "workflow %s (state id %s)",
+                   f->leg_names[i], former, leg_id);
         else if (matches > 1)
             cs_log(CS_LOG_WARNING, f->id, "leg %s starts anew: %d former workflows went its way", f->leg_names[i],
                    matches);
@@ -230,8 +231,7 @@ int cs_engine_check_config(struct cs_engine *e, struct cs_config *cfg, int apply
             cs_engine_check_roles(cfg, wpath, def, eps, n_eps, 0, &errs);
             json_decref(cs_engine_check_mappings(e, cfg, wpath, def, &errs));
         }
-        json_object_foreach(json_object_get(def, "legs"), leg, v)
-        {
+        json_object_foreach (json_object_get(def, "legs"), leg, v) {
             json_t *legdef = cs_legs_definition(def, leg);
             char *lpath = cs_xasprintf("%s.legs.%s", wpath, leg);
             cs_engine_check_roles(cfg, lpath, legdef, eps, n_eps, 0, &errs);
@@ -303,8 +303,7 @@ static int start_flow(struct cs_engine *e, struct cs_flow *f, char **err)
         return CS_E_STATE;
     }
     if (s != CS_WF_STOPPED && s != CS_WF_FAILED) {
-        *err = cs_xasprintf("workflow %s is %s; it can start only when STOPPED or FAILED", f->id,
-                            cs_wf_status_name(s));
+        *err = cs_xasprintf("workflow %s is %s; it can start only when STOPPED or FAILED", f->id, cs_wf_status_name(s));
         return CS_E_STATE;
     }
     if (!(def = cs_engine_latest_definition(e, f->id, &rev, err)))
@@ -345,8 +344,8 @@ static int start_op(struct cs_engine *e, struct cs_flow *f, void *err)
 static int stop_op(struct cs_engine *e, struct cs_flow *f, void *err)
 {
     if (!cs_flow_active(f)) {
-        *(char **)err = cs_xasprintf("workflow %s is %s; only a STARTING or RUNNING workflow can be stopped",
-                                     f->id, cs_wf_status_name(cs_flow_status(f)));
+        *(char **)err = cs_xasprintf("workflow %s is %s; only a STARTING or RUNNING workflow can be stopped", f->id,
+                                     cs_wf_status_name(cs_flow_status(f)));
         return CS_E_STATE;
     }
     cs_backlog_desired_set(e->backlog, f->id, "stopped");
@@ -447,4 +446,3 @@ int cs_engine_all_idle(struct cs_engine *e, int *failed)
     pthread_rwlock_unlock(&e->ops);
     return idle;
 }
-

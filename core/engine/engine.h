@@ -52,7 +52,6 @@ json_t *cs_engine_list(struct cs_engine *e);
 /* One workflow's snapshot as in the list (new), or NULL for an unknown id. */
 json_t *cs_engine_workflow(struct cs_engine *e, const char *id);
 
-
 /* The latest definition as written: a new object {revision, source, author, created_at, definition}. */
 int cs_engine_definition(struct cs_engine *e, const char *id, json_t **out, char **err);
 
@@ -76,8 +75,8 @@ int cs_engine_revision(struct cs_engine *e, const char *id, int64_t rev, json_t 
 int cs_engine_replay(struct cs_engine *e, const char *id, const char *stream, char **err);
 
 /* Dead letters (see cs_backlog_dead_list) and redrive (id 0: all). */
-int cs_engine_dead_letters(struct cs_engine *e, const char *id, int64_t before_id, size_t limit,
-                           int include_payload, json_t **out);
+int cs_engine_dead_letters(struct cs_engine *e, const char *id, int64_t before_id, size_t limit, int include_payload,
+                           json_t **out);
 int cs_engine_redrive(struct cs_engine *e, const char *id, int64_t dead_id, size_t *n, char **err);
 
 /* A consistent copy of the state database to `dest` (cs_backlog_backup): *out new {path, bytes,
@@ -110,8 +109,7 @@ int cs_engine_conn_check(struct cs_engine *e, const char *conn, json_t **out, ch
  * use it from the connection's next start. CS_E_NOTFOUND (no connection or no such secret option),
  * CS_E_STATE (the secret comes from <option>_env, or no file is configured), CS_E_INVAL (empty or too
  * long), CS_E_IO (the file could not be written). The value never appears in *err or the log. */
-int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char *option, const char *value,
-                              char **err);
+int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char *option, const char *value, char **err);
 
 /* ---- engine_preflight.c: the prerequisites in the remote systems ---- */
 

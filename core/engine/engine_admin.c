@@ -29,8 +29,7 @@ static json_t *revision_doc(struct cs_engine *e, const char *id, int64_t rev)
     doc = json_pack("{s:I, s:s, s:I, s:o?, s:n}", "revision", (json_int_t)rev, "source", source, "created_at",
                     (json_int_t)created, "definition", json_loads(text, 0, NULL), "author");
     if (cs_backlog_revision_list(e->backlog, id, &list) == 0)
-        json_array_foreach(list, i, entry)
-        {
+        json_array_foreach (list, i, entry) {
             if (json_integer_value(json_object_get(entry, "revision")) == rev)
                 json_object_set(doc, "author", json_object_get(entry, "author"));
         }
@@ -177,8 +176,7 @@ static char *live_problems(struct cs_engine *e, const json_t *def, json_t **warn
     char *line = NULL;
     if (!cs_legs_has(def))
         return live_problems_at(e, "", def, warnings);
-    json_object_foreach(json_object_get(def, "legs"), leg, v)
-    {
+    json_object_foreach (json_object_get(def, "legs"), leg, v) {
         json_t *legdef = cs_legs_definition(def, leg);
         char *wpath = cs_xasprintf("legs.%s.", leg);
         line = live_problems_at(e, wpath, legdef, warnings);
@@ -230,9 +228,7 @@ static int put_op(struct cs_engine *e, struct cs_flow *f, void *arg)
     rc = cs_backlog_revision_add(e->backlog, id, "api", a->author, canonical, a->rev);
     if (rc == 0)
         cs_log(CS_LOG_NOTICE, id, "definition edited by %s: revision %lld%s", a->author ? a->author : "the admin API",
-               (long long)*a->rev,
-               cs_flow_active(f) ? ", pending until the workflow is stopped and started"
-                   : "");
+               (long long)*a->rev, cs_flow_active(f) ? ", pending until the workflow is stopped and started" : "");
     free(canonical);
     json_decref(raw);
     json_decref(def);
@@ -291,14 +287,14 @@ struct replay_arg {
 };
 
 /* Adobe's guard: no replay while the backlog, or the source table, holds `limit` records or more. */
-static int replay_refused(struct cs_engine *e, struct cs_workflow *wf, const char *stream, int64_t limit,
-                          char **err)
+static int replay_refused(struct cs_engine *e, struct cs_workflow *wf, const char *stream, int64_t limit, char **err)
 {
     int64_t backlog = 0, dead = 0, rows = cs_workflow_source_rows(wf, stream);
     cs_backlog_counts(e->backlog, cs_workflow_id(wf), &backlog, &dead);
     if (backlog >= limit)
         *err = cs_xasprintf("replay refused: the backlog holds %lld records, at or above limits.replay_max_records "
-                            "(%lld); let it drain first", (long long)backlog, (long long)limit);
+                            "(%lld); let it drain first",
+                            (long long)backlog, (long long)limit);
     else if (rows >= limit)
         *err = cs_xasprintf("replay refused: table %s holds %lld rows, at or above limits.replay_max_records (%lld)",
                             stream, (long long)rows, (long long)limit);
@@ -358,14 +354,13 @@ static int dead_list_op(struct cs_engine *e, struct cs_flow *f, void *arg)
     for (size_t i = 0; rc == 0 && i < f->n_legs; i++) {
         json_t *list = NULL, *d;
         size_t j, at;
-        rc = cs_backlog_dead_list(e->backlog, cs_workflow_id(f->legs[i]), a->before_or_id, a->limit, a->payload,
-                                  &list);
-        json_array_foreach(list, j, d)
-        {
+        rc = cs_backlog_dead_list(e->backlog, cs_workflow_id(f->legs[i]), a->before_or_id, a->limit, a->payload, &list);
+        json_array_foreach (list, j, d) {
             if (f->leg_names[0])
                 json_object_set_new(d, "leg", json_string(f->leg_names[i]));
-            for (at = 0; at < json_array_size(all) && json_integer_value(json_object_get(json_array_get(all, at), "id")) >
-                                                          json_integer_value(json_object_get(d, "id"));
+            for (at = 0;
+                 at < json_array_size(all) && json_integer_value(json_object_get(json_array_get(all, at), "id")) >
+                                                  json_integer_value(json_object_get(d, "id"));
                  at++)
                 ;
             json_array_insert(all, at, d);
@@ -380,8 +375,8 @@ static int dead_list_op(struct cs_engine *e, struct cs_flow *f, void *arg)
     return rc;
 }
 
-int cs_engine_dead_letters(struct cs_engine *e, const char *id, int64_t before_id, size_t limit,
-                           int include_payload, json_t **out)
+int cs_engine_dead_letters(struct cs_engine *e, const char *id, int64_t before_id, size_t limit, int include_payload,
+                           json_t **out)
 {
     struct dead_arg a = {before_id, limit, include_payload, out, NULL};
     *out = NULL;
@@ -475,13 +470,12 @@ json_t *cs_engine_plugins(struct cs_engine *e)
         for (size_t i = 0; i < e->registry->n_components; i++) {
             const struct cs_component *c = e->registry->components[i];
             if (c->plugin == lp)
-                json_array_append_new(components, json_pack("{s:s, s:s}", "kind", kinds[c->kind], "name",
-                                                             cs_component_name(c)));
+                json_array_append_new(components,
+                                      json_pack("{s:s, s:s}", "kind", kinds[c->kind], "name", cs_component_name(c)));
         }
         json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", lp->desc.name, "version",
-                                              lp->desc.version ? lp->desc.version : "", "abi",
-                                              abi, "path", lp->path, "components",
-                                              components));
+                                              lp->desc.version ? lp->desc.version : "", "abi", abi, "path", lp->path,
+                                              "components", components));
     }
     return list;
 }
@@ -534,8 +528,8 @@ static int check_workflows(struct cs_engine *e, int full, json_t **problems)
                                                        json_object_get(snap, "reason")));
             json_decref(snap);
         } else if (full && (stalled = cs_flow_stalled(f))) {
-            json_array_append_new(*problems, json_pack("{s:s, s:s, s:s}", "workflow", f->id, "status", "RUNNING",
-                                                       "reason", stalled));
+            json_array_append_new(
+                *problems, json_pack("{s:s, s:s, s:s}", "workflow", f->id, "status", "RUNNING", "reason", stalled));
         }
         free(stalled);
     }

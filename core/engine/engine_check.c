@@ -13,7 +13,6 @@
 #include "pipeline.h"
 #include "util/util.h"
 
-
 static void append_error(char **errs, const char *line)
 {
     char *next = cs_xasprintf("%s%s%s", *errs ? *errs : "", *errs ? "\n" : "", line);
@@ -114,7 +113,7 @@ static int try_pipeline(const struct cs_engine *e, const struct cs_config *cfg, 
 }
 
 json_t *cs_engine_check_mappings(const struct cs_engine *e, const struct cs_config *cfg, const char *wpath,
-                              const json_t *def, char **errs)
+                                 const json_t *def, char **errs)
 {
     const json_t *mappings = json_object_get(def, "mappings");
     json_t *all = json_array();
@@ -185,8 +184,8 @@ void cs_engine_check_roles(const struct cs_config *cfg, const char *wpath, const
     check_role(cfg, wpath, def, "sink", CS_CAP_SINK, eps, n_eps, report_unknown, errs);
 }
 /* One-way definition `oneway` found at `wpath` of `unplaced` (a leg, or the whole definition). */
-static void check_oneway(struct cs_engine *e, const struct cs_config *unplaced, const char *wpath,
-                         const json_t *oneway, char **errs)
+static void check_oneway(struct cs_engine *e, const struct cs_config *unplaced, const char *wpath, const json_t *oneway,
+                         char **errs)
 {
     pthread_mutex_lock(&e->lock);
     cs_engine_check_roles(unplaced, wpath, oneway, e->endpoints, e->n_endpoints, 1, errs);
@@ -203,8 +202,7 @@ int cs_engine_check_references(struct cs_engine *e, const char *label, const jso
 
     if (!cs_legs_has(def))
         check_oneway(e, &unplaced, "", def, &errs);
-    json_object_foreach(json_object_get(def, "legs"), leg, v)
-    {
+    json_object_foreach (json_object_get(def, "legs"), leg, v) {
         json_t *legdef = cs_legs_definition(def, leg);
         char *wpath = cs_xasprintf("legs.%s", leg);
         check_oneway(e, &unplaced, wpath, legdef, &errs);
@@ -241,8 +239,8 @@ static char *refused_option_path(const char *path, const cs_setting *table, cons
 /* Create (then destroy) an instance of the connection, so that what the connector refuses in create()
  * (an option out of its range, a malformed URL) is an error at the option now rather than a FAILED
  * start. create() does no I/O (plugin.h). Returns 1 when refused. */
-static int try_connector(const struct cs_config *cfg, const char *path, const char *name,
-                         const struct cs_component *c, const json_t *conn, const json_t *opts, char **errs)
+static int try_connector(const struct cs_config *cfg, const char *path, const char *name, const struct cs_component *c,
+                         const json_t *conn, const json_t *opts, char **errs)
 {
     const cs_connector *k = &c->u.connector;
     struct cs_ctx *ctx = cs_ctx_new("check", name, NULL, NULL, NULL);
@@ -269,10 +267,10 @@ struct cs_endpoint *cs_engine_build_endpoints(const struct cs_engine *e, const s
     struct cs_endpoint *eps = cs_xcalloc(json_object_size(conns), sizeof *eps);
     const char *name;
     *n = 0;
-    json_object_foreach(conns, name, conn) {
+    json_object_foreach (conns, name, conn) {
         char *path = cs_xasprintf("connections.%s", name), *cpath = cs_xasprintf("%s.connector", path);
-        const struct cs_component *c = find_component(
-            e, cfg, cpath, CS_KIND_CONNECTOR, json_string_value(json_object_get(conn, "connector")), errs);
+        const struct cs_component *c = find_component(e, cfg, cpath, CS_KIND_CONNECTOR,
+                                                      json_string_value(json_object_get(conn, "connector")), errs);
         json_t *opts = c ? resolve_options(cfg, path, c, "connector", errs) : NULL;
         if (opts && try_connector(cfg, path, name, c, conn, opts, errs)) {
             json_decref(opts);
@@ -285,4 +283,3 @@ struct cs_endpoint *cs_engine_build_endpoints(const struct cs_engine *e, const s
     }
     return eps;
 }
-

@@ -148,14 +148,14 @@ int cs_engine_conn_check(struct cs_engine *e, const char *conn, json_t **out, ch
         result = cs_xasprintf("connected: the credentials were accepted and %zu tables are visible (%.1f s)",
                               json_array_size(json_object_get(tables, "tables")), (double)ms / 1000.0);
     else if (rc == 0)
-        result = cs_xasprintf("connected: the %s connector started, the credentials were accepted (%.1f s)",
-                              p.c->name, (double)ms / 1000.0);
+        result = cs_xasprintf("connected: the %s connector started, the credentials were accepted (%.1f s)", p.c->name,
+                              (double)ms / 1000.0);
     else if (st == CS_RETRY)
         result = cs_xasprintf("cannot reach it right now (a transient failure, %.1f s): %s", (double)ms / 1000.0, why);
     else
         result = cs_xasprintf("refused (%.1f s): %s", (double)ms / 1000.0, why);
-    *out = json_pack("{s:s, s:s, s:b, s:s, s:I}", "connection", conn, "connector", p.c->name, "ok", rc == 0,
-                     "result", result, "elapsed_ms", (json_int_t)ms);
+    *out = json_pack("{s:s, s:s, s:b, s:s, s:I}", "connection", conn, "connector", p.c->name, "ok", rc == 0, "result",
+                     result, "elapsed_ms", (json_int_t)ms);
     cs_log(rc == 0 ? CS_LOG_INFO : CS_LOG_NOTICE, "admin", "connectivity check of connection %s: %s", conn, result);
     free(result);
     free(why);
@@ -175,7 +175,8 @@ static int write_secret_file(const char *path, const char *value, char **err)
 
     if (fd < 0) {
         *err = cs_xasprintf("cannot create a file beside %s: %s (the daemon's user needs write access to its "
-                            "directory)", path, strerror(errno));
+                            "directory)",
+                            path, strerror(errno));
         goto out;
     }
     while (done < len) {
@@ -229,7 +230,8 @@ static char *secret_file(struct cs_engine *e, const char *conn, const char *opti
                             conn, option, json_is_string(env) ? json_string_value(env) : "?", env_key, file_key);
     else if (!file)
         *err = cs_xasprintf("connection %s has no %s in the configuration: add it (a file only its owner can read) "
-                            "to let the admin API write %s", conn, file_key, option);
+                            "to let the admin API write %s",
+                            conn, file_key, option);
     free(file_key);
     free(env_key);
     return *err ? NULL : cs_config_path(e->cfg, file);
@@ -245,8 +247,7 @@ static void replace_resolved(struct cs_endpoint *ep, const char *option, const c
     ep->options = copy;
 }
 
-int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char *option, const char *value,
-                              char **err)
+int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char *option, const char *value, char **err)
 {
     struct cs_endpoint *ep;
     char *file = NULL, *back = NULL;
@@ -272,8 +273,10 @@ int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char 
         rc = CS_E_IO;
     } else {
         replace_resolved(ep, option, back);
-        cs_log(CS_LOG_NOTICE, "admin", "connection %s: %s replaced through the admin API (written to %s); "
-                                       "workflows use it from their next start", conn, option, file);
+        cs_log(CS_LOG_NOTICE, "admin",
+               "connection %s: %s replaced through the admin API (written to %s); "
+               "workflows use it from their next start",
+               conn, option, file);
         rc = 0;
     }
     pthread_mutex_unlock(&e->lock);

@@ -22,8 +22,7 @@ struct cs_flow *cs_flow_new(const json_t *def, const struct cs_workflow_env *env
         f->legs[f->n_legs++] = cs_workflow_new(id, env);
         return f;
     }
-    json_object_foreach(json_object_get(def, "legs"), leg, v)
-    {
+    json_object_foreach (json_object_get(def, "legs"), leg, v) {
         char *state_id = cs_legs_state_id(id, leg);
         if (f->n_legs == CS_LEGS_MAX)
             break;
@@ -116,8 +115,8 @@ int cs_flow_start(struct cs_flow *f, const json_t *def, int64_t rev, char **err)
         cs_flow_stop(f);
     else if (!started) {
         *err = cs_xasprintf("workflow %s has direction disabled: nothing runs; set its direction (%s%s%s or "
-                            "bidirectional) and start it", f->id, f->leg_names[0], f->n_legs > 1 ? ", " : "",
-                            f->n_legs > 1 ? f->leg_names[1] : "");
+                            "bidirectional) and start it",
+                            f->id, f->leg_names[0], f->n_legs > 1 ? ", " : "", f->n_legs > 1 ? f->leg_names[1] : "");
         rc = CS_E_STATE;
     }
     return rc;
@@ -129,8 +128,7 @@ static void add_figures(json_t *into, const json_t *from)
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)from, key, v)
-    {
+    json_object_foreach ((json_t *)from, key, v) {
         json_t *have = json_object_get(into, key);
         if (!have || json_is_null(have))
             json_object_set_new(into, key, json_deep_copy(v));
@@ -143,8 +141,9 @@ static void add_figures(json_t *into, const json_t *from)
         else if (json_is_array(have) && json_is_array(v) && json_array_size(have) == json_array_size(v) &&
                  json_is_number(json_array_get(v, 0))) {
             for (size_t i = 0; i < json_array_size(v); i++)
-                json_array_set_new(have, i, json_integer(json_integer_value(json_array_get(have, i)) +
-                                                         json_integer_value(json_array_get(v, i))));
+                json_array_set_new(have, i,
+                                   json_integer(json_integer_value(json_array_get(have, i)) +
+                                                json_integer_value(json_array_get(v, i))));
         } else if (json_is_array(have) && json_is_array(v))
             json_array_extend(have, v);
     }
@@ -156,7 +155,7 @@ static json_t *newest(json_t *legs, const char *key)
     json_int_t best = 0;
     size_t i;
     json_t *leg;
-    json_array_foreach(legs, i, leg)
+    json_array_foreach (legs, i, leg)
         if (json_integer_value(json_object_get(leg, key)) > best)
             best = json_integer_value(json_object_get(leg, key));
     return best ? json_integer(best) : json_null();
@@ -167,8 +166,7 @@ static json_t *first_text(json_t *legs, const char *key)
 {
     size_t i;
     json_t *leg;
-    json_array_foreach(legs, i, leg)
-    {
+    json_array_foreach (legs, i, leg) {
         const char *text = json_string_value(json_object_get(leg, key));
         if (text)
             return json_sprintf("%s: %s", json_string_value(json_object_get(leg, "leg")), text);
@@ -226,7 +224,7 @@ struct cs_workflow *cs_flow_leg_of_stream(struct cs_flow *f, const json_t *def, 
         json_t *legdef = f->leg_names[0] ? cs_legs_definition(def, f->leg_names[i]) : json_incref((json_t *)def), *m;
         size_t j;
         int found = 0;
-        json_array_foreach(json_object_get(legdef, "mappings"), j, m)
+        json_array_foreach (json_object_get(legdef, "mappings"), j, m)
             found |= strcmp(json_string_value(json_object_get(m, "stream")), stream) == 0;
         json_decref(legdef);
         if (found)

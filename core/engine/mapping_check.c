@@ -16,10 +16,10 @@ int cs_mapping_types_compatible(const char *from, const char *to)
 {
     static const struct {
         const char *from, *to;
-    } ok[] = {{"boolean", "boolean"},  {"boolean", "integer"}, {"integer", "integer"},  {"integer", "decimal"},
-              {"integer", "double"},   {"integer", "boolean"}, {"decimal", "decimal"},  {"decimal", "double"},
-              {"double", "double"},    {"double", "decimal"},  {"date", "date"},        {"date", "datetime"},
-              {"datetime", "datetime"}, {"datetime", "date"},  {"string", "other"},     {"integer", "other"}};
+    } ok[] = {{"boolean", "boolean"},   {"boolean", "integer"}, {"integer", "integer"}, {"integer", "decimal"},
+              {"integer", "double"},    {"integer", "boolean"}, {"decimal", "decimal"}, {"decimal", "double"},
+              {"double", "double"},     {"double", "decimal"},  {"date", "date"},       {"date", "datetime"},
+              {"datetime", "datetime"}, {"datetime", "date"},   {"string", "other"},    {"integer", "other"}};
     if (!from || !to || strcmp(to, "string") == 0)
         return 1;
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
@@ -87,8 +87,7 @@ static int replaced(const json_t *mapping, const char *source)
 {
     const json_t *r;
     size_t i;
-    json_array_foreach(json_object_get(mapping, "replacements"), i, r)
-    {
+    json_array_foreach (json_object_get(mapping, "replacements"), i, r) {
         if (strcmp(str(r, "field"), source) == 0)
             return 1;
     }
@@ -108,28 +107,32 @@ static void check_key(struct check *c)
                 str(c->target, "name") ? str(c->target, "name") : str(c->mapping, "target"));
     else if (c->target && !json_is_true(json_object_get(tf, "unique")) &&
              (!str(c->target, "key") || strcmp(str(c->target, "key"), tgt) != 0))
-        problem(c, "key.target \"%s\" cannot identify a record of Campaign resource %s: define it as a custom "
-                   "identification key (with its filter) in Campaign, or choose a field that is one", tgt,
-                str(c->target, "name") ? str(c->target, "name") : str(c->mapping, "target"));
+        problem(c,
+                "key.target \"%s\" cannot identify a record of Campaign resource %s: define it as a custom "
+                "identification key (with its filter) in Campaign, or choose a field that is one",
+                tgt, str(c->target, "name") ? str(c->target, "name") : str(c->mapping, "target"));
 }
 
 static void check_fields(struct check *c)
 {
     const json_t *f;
     size_t i;
-    json_array_foreach(json_object_get(c->mapping, "fields"), i, f)
-    {
+    json_array_foreach (json_object_get(c->mapping, "fields"), i, f) {
         const char *src = str(f, "source"), *tgt = str(f, "target");
         const json_t *col = field(c->source, src), *tf = field(c->target, tgt);
         const char *from, *to;
         if (c->source && !col) {
-            problem(c, "fields[%zu]: Dynamics 365 table %s has no column \"%s\" (removed or renamed? fix the "
-                       "mapping, then start the workflow; queued records are kept)", i, str(c->mapping, "stream"), src);
+            problem(c,
+                    "fields[%zu]: Dynamics 365 table %s has no column \"%s\" (removed or renamed? fix the "
+                    "mapping, then start the workflow; queued records are kept)",
+                    i, str(c->mapping, "stream"), src);
             return;
         }
         if (c->target && !tf) {
-            problem(c, "fields[%zu]: Campaign resource %s has no field \"%s\" (removed or renamed? fix the "
-                       "mapping, then start the workflow; queued records are kept)", i, str(c->mapping, "target"), tgt);
+            problem(c,
+                    "fields[%zu]: Campaign resource %s has no field \"%s\" (removed or renamed? fix the "
+                    "mapping, then start the workflow; queued records are kept)",
+                    i, str(c->mapping, "target"), tgt);
             return;
         }
         if (c->target && json_is_true(json_object_get(tf, "readonly"))) {
@@ -139,8 +142,10 @@ static void check_fields(struct check *c)
         from = col ? written_type(c, f, col) : NULL;
         to = str(tf, "type");
         if (!replaced(c->mapping, src) && !cs_mapping_types_compatible(from, to)) {
-            problem(c, "fields[%zu]: %s (%s) cannot be written to %s (%s); map it to a field of a compatible "
-                       "type, or to a string field", i, src, from, tgt, to);
+            problem(c,
+                    "fields[%zu]: %s (%s) cannot be written to %s (%s); map it to a field of a compatible "
+                    "type, or to a string field",
+                    i, src, from, tgt, to);
             return;
         }
     }
@@ -150,8 +155,7 @@ static void check_filters(struct check *c)
 {
     const json_t *r;
     size_t i;
-    json_array_foreach(json_object_get(json_object_get(c->mapping, "filters"), "rules"), i, r)
-    {
+    json_array_foreach (json_object_get(json_object_get(c->mapping, "filters"), "rules"), i, r) {
         if (c->source && !field(c->source, str(r, "field"))) {
             problem(c, "filters.rules[%zu]: Dynamics 365 table %s has no column \"%s\"", i, str(c->mapping, "stream"),
                     str(r, "field"));
@@ -181,8 +185,7 @@ cs_status cs_mapping_check_live(const json_t *definition, cs_describe_fn describ
     *why = NULL;
     if (path)
         *path = NULL;
-    json_array_foreach(json_object_get(definition, "mappings"), i, m)
-    {
+    json_array_foreach (json_object_get(definition, "mappings"), i, m) {
         json_t *source = NULL, *target = NULL;
         struct check c = {m, NULL, NULL, i, NULL, NULL};
         cs_status st;

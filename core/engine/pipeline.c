@@ -72,8 +72,7 @@ static json_t *streams_marking(const json_t *streams, const char *stream)
 {
     json_t *copy = json_deep_copy(streams), *e;
     size_t i;
-    json_array_foreach(copy, i, e)
-    {
+    json_array_foreach (copy, i, e) {
         if (strcmp(json_string_value(json_object_get(e, "stream")), stream) == 0)
             json_object_set_new(e, "self", json_true());
     }

@@ -24,7 +24,7 @@ struct reader {
     struct cs_dead_in *dead;
     char **dead_details;
     size_t n_dead, cap_dead;
-    cs_status failure; /* CS_RETRY / CS_FATAL raised inside emit or checkpoint */
+    cs_status failure;      /* CS_RETRY / CS_FATAL raised inside emit or checkpoint */
     long long read_at_idle; /* records_read when the source last caught up */
     int caught_up;          /* the source caught up once since start */
     int64_t next_redrive;   /* when dead letters refused as "not found" are next put back (unix ms) */
@@ -61,10 +61,8 @@ static void add_dead(struct reader *r, cs_record *rec, const char *failed_in, ch
     }
     json_array_append_new(r->dead_recs, rec);
     r->dead_details[r->n_dead] = detail;
-    r->dead[r->n_dead++] = (struct cs_dead_in){.record = rec,
-                                               .error_class = "mapping_failed",
-                                               .detail = detail,
-                                               .failed_in = failed_in};
+    r->dead[r->n_dead++] =
+        (struct cs_dead_in){.record = rec, .error_class = "mapping_failed", .detail = detail, .failed_in = failed_in};
 }
 
 static void clear_pending(struct reader *r)
@@ -120,9 +118,9 @@ static cs_status on_emit(void *arg, cs_record *rec)
     }
     if (!cs_record_is_valid(rec)) {
         char *why = malformed(rec);
-        add_dead(r, dead_record(r, rec), r->run->source.connection,
-                 cs_xasprintf("the source emitted a malformed record (%s; stream, key, op and payload are required)",
-                              why));
+        add_dead(
+            r, dead_record(r, rec), r->run->source.connection,
+            cs_xasprintf("the source emitted a malformed record (%s; stream, key, op and payload are required)", why));
         free(why);
         return CS_OK;
     }
@@ -160,8 +158,7 @@ static cs_status on_checkpoint(void *arg, const char *stream, json_t *cursor)
     rc = cs_backlog_enqueue(wf->env.backlog, wf->id, &e);
     free(recs);
     if (rc != 0) {
-        fail(r, CS_RETRY, cs_xasprintf("the state database refused the batch: %s",
-                                       cs_backlog_errmsg(wf->env.backlog)));
+        fail(r, CS_RETRY, cs_xasprintf("the state database refused the batch: %s", cs_backlog_errmsg(wf->env.backlog)));
         json_decref(cursor);
         return CS_RETRY;
     }
@@ -216,8 +213,7 @@ static cs_status read_stream(struct reader *r, const char *stream, struct cs_ctx
     cs_ctx_clear_reason(ctx);
     r->failure = CS_OK;
     r->reading = stream;
-    st = src->read(r->run->source.inst, stream, json_is_null(cursor) ? NULL : cursor,
-                   (size_t)r->run->set.read_batch);
+    st = src->read(r->run->source.inst, stream, json_is_null(cursor) ? NULL : cursor, (size_t)r->run->set.read_batch);
     json_decref(cursor);
     if (json_array_size(r->records) || r->n_dead) {
         cs_log(CS_LOG_DEBUG, ctx->scope, "%zu records emitted after the last checkpoint will be read again",
@@ -259,8 +255,7 @@ static void redrive_not_found(struct reader *r)
         cs_log(CS_LOG_ERROR, r->wf->id, "cannot redrive the dead letters refused as not found: %s",
                cs_backlog_errmsg(r->wf->env.backlog));
     } else if (n) {
-        cs_log(CS_LOG_NOTICE, r->wf->id, "%zu dead letter(s) refused as not found (404) put back into the backlog",
-               n);
+        cs_log(CS_LOG_NOTICE, r->wf->id, "%zu dead letter(s) refused as not found (404) put back into the backlog", n);
         cs_workflow_wake(r->wf);
     }
 }

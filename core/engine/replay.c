@@ -39,8 +39,7 @@ int cs_replay_stage(struct cs_backlog *b, const char *wf, const char *stream)
     json_t *list = cs_replay_staged(b, wf), *s;
     size_t i;
     int rc = 0;
-    json_array_foreach(list, i, s)
-    {
+    json_array_foreach (list, i, s) {
         if (strcmp(json_string_value(s), stream) == 0) {
             json_decref(list);
             return 0;
@@ -58,8 +57,7 @@ void cs_replay_apply_staged(struct cs_backlog *b, const char *wf)
 {
     json_t *list = cs_replay_staged(b, wf), *left = json_array(), *s;
     size_t i;
-    json_array_foreach(list, i, s)
-    {
+    json_array_foreach (list, i, s) {
         if (cs_backlog_cursor_reset(b, wf, json_string_value(s)) == 0) {
             cs_log(CS_LOG_NOTICE, wf, "replay of %s begins: the table is read again from the beginning",
                    json_string_value(s));

@@ -216,8 +216,7 @@ static char *instance_create(struct cs_workflow *wf, struct cs_instance *in, con
         return cs_xasprintf("%s: unknown connection \"%s\"", role, conn ? conn : "");
     if (!(connector->u.connector.caps & (strcmp(role, "source") == 0 ? CS_CAP_SOURCE : CS_CAP_SINK))) {
         json_decref(options);
-        return cs_xasprintf("connection \"%s\" (connector %s) cannot be a %s", conn, connector->u.connector.name,
-                            role);
+        return cs_xasprintf("connection \"%s\" (connector %s) cannot be a %s", conn, connector->u.connector.name, role);
     }
     in->component = connector;
     in->connection = cs_xstrdup(conn);
@@ -390,8 +389,8 @@ static void starting_backoff(struct cs_workflow *wf, int attempt, int64_t retry_
                              const char *from)
 {
     struct cs_run *run = wf->run;
-    int64_t until = cs_now_ms() + cs_backoff_delay(run->set.retry_base_ms, run->set.retry_cap_ms, attempt,
-                                                   retry_after_ms);
+    int64_t until =
+        cs_now_ms() + cs_backoff_delay(run->set.retry_base_ms, run->set.retry_cap_ms, attempt, retry_after_ms);
     char clock[16], *text;
     cs_format_clock(until, clock, sizeof clock);
     text = cs_xasprintf("starting: retrying at %s: %s%s%s", clock, why, from ? " from " : "", from ? from : "");
@@ -696,25 +695,23 @@ json_t *cs_workflow_snapshot(struct cs_workflow *wf)
     json_t *snap;
     cs_backlog_counts(wf->env.backlog, wf->id, &backlog, &dead);
     pthread_mutex_lock(&wf->lock);
-    snap = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "id", wf->id, "status",
-                     status_names[wf->status], "substate",
-                     string_or_null(current_substate(wf)), "reason",
-                     string_or_null(wf->reason), "running_revision",
-                     (json_int_t)(wf->status == CS_WF_STOPPED ? 0 : wf->running_rev), "backlog",
-                     (json_int_t)backlog, "dead_letters", (json_int_t)dead, "last_success_at",
-                     last ? json_integer(last) : json_null(), "records_read",
-                     (json_int_t)atomic_load(&wf->records_read), "records_written",
-                     (json_int_t)atomic_load(&wf->records_written), "records_rejected",
-                     (json_int_t)atomic_load(&wf->records_rejected), "write_retries",
-                     (json_int_t)atomic_load(&wf->write_retries));
+    snap = json_pack(
+        "{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "id", wf->id, "status",
+        status_names[wf->status], "substate", string_or_null(current_substate(wf)), "reason",
+        string_or_null(wf->reason), "running_revision", (json_int_t)(wf->status == CS_WF_STOPPED ? 0 : wf->running_rev),
+        "backlog", (json_int_t)backlog, "dead_letters", (json_int_t)dead, "last_success_at",
+        last ? json_integer(last) : json_null(), "records_read", (json_int_t)atomic_load(&wf->records_read),
+        "records_written", (json_int_t)atomic_load(&wf->records_written), "records_rejected",
+        (json_int_t)atomic_load(&wf->records_rejected), "write_retries", (json_int_t)atomic_load(&wf->write_retries));
     pthread_mutex_unlock(&wf->lock);
     json_object_set_new(snap, "metrics", cs_metrics_snapshot(wf->metrics, 0));
     json_object_set_new(snap, "gauges", cs_metrics_snapshot(wf->metrics, 1));
     json_object_set_new(snap, "records_filtered", json_integer(atomic_load(&wf->records_filtered)));
     json_object_set_new(snap, "replay_pending", cs_replay_staged(wf->env.backlog, wf->id));
     json_object_set_new(snap, "write_latency", latency_snapshot(wf));
-    json_object_set_new(snap, "rates", json_pack("{s:f, s:f}", "read_per_s", cs_rate_per_second(&wf->read_rate),
-                                                 "written_per_s", cs_rate_per_second(&wf->write_rate)));
+    json_object_set_new(snap, "rates",
+                        json_pack("{s:f, s:f}", "read_per_s", cs_rate_per_second(&wf->read_rate), "written_per_s",
+                                  cs_rate_per_second(&wf->write_rate)));
     return snap;
 }
 

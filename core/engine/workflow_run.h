@@ -25,10 +25,10 @@ struct cs_instance {
 
 struct cs_run_settings {
     int writers, batch_size, read_batch;
-    int64_t poll_ms, high_water, stall_ms; /* stall_ms: health reports no progress after it; 0: never */
+    int64_t poll_ms, high_water, stall_ms;           /* stall_ms: health reports no progress after it; 0: never */
     int64_t retry_base_ms, retry_cap_ms, max_age_ms; /* max_age_ms 0: no limit */
-    int max_attempts;                               /* -1: forever */
-    int64_t redrive_every_ms, redrive_for_ms;       /* automatic redrive of 404 dead letters; 0: off */
+    int max_attempts;                                /* -1: forever */
+    int64_t redrive_every_ms, redrive_for_ms;        /* automatic redrive of 404 dead letters; 0: off */
 };
 
 struct cs_run;
@@ -71,10 +71,10 @@ struct cs_workflow {
     pthread_cond_t wake;
     /* status, under lock */
     enum cs_wf_status status;
-    char *reason;           /* why FAILED */
-    char *reader_substate;  /* e.g. "backing off until ..." set by the reader */
-    char *writer_substate;  /* set by writers */
-    char *plugin_substate;  /* set by a connector (host->set_substate), shown when the others are clear */
+    char *reason;          /* why FAILED */
+    char *reader_substate; /* e.g. "backing off until ..." set by the reader */
+    char *writer_substate; /* set by writers */
+    char *plugin_substate; /* set by a connector (host->set_substate), shown when the others are clear */
     int64_t running_rev;
     int64_t suspended_until; /* writers pause until then (unix ms) */
     int writer_failures;     /* consecutive whole-batch failures, for backoff */

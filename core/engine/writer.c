@@ -64,8 +64,10 @@ static void batch_release(struct batch *b)
 static void keep_kv(struct cs_instance *sink)
 {
     if (cs_ctx_kv_keep(sink->ctx) != 0)
-        cs_log(CS_LOG_WARNING, sink->ctx->scope, "cannot store the sink's key/value writes (%s); kept in memory "
-               "for the next batch", cs_backlog_errmsg(sink->ctx->backlog));
+        cs_log(CS_LOG_WARNING, sink->ctx->scope,
+               "cannot store the sink's key/value writes (%s); kept in memory "
+               "for the next batch",
+               cs_backlog_errmsg(sink->ctx->backlog));
 }
 
 /* Give the batch's rows back unsettled: claimable again, no attempt counted. The sink's key/value
@@ -156,7 +158,8 @@ static cs_status map_batch(const struct cs_writer_arg *wa, struct batch *b)
         cs_status st = p ? cs_pipeline_apply(p, &b->claims[i].record, &mf) : CS_REJECT;
         if (!p)
             mf = (struct cs_map_failure){"crmsyncd", cs_xasprintf("no mapping for stream \"%s\" in this revision of "
-                                                                  "the workflow", cs_record_stream(b->claims[i].record))};
+                                                                  "the workflow",
+                                                                  cs_record_stream(b->claims[i].record))};
         if (st == CS_OK && b->claims[i].record) {
             b->origin[b->n_out] = i;
             b->records[b->n_out++] = b->claims[i].record;
@@ -285,8 +288,10 @@ static void write_batch(struct cs_writer_arg *wa, struct batch *b)
         rejected += b->out[i].status == CS_REJECT;
     }
     if (cs_backlog_complete(wf->env.backlog, wf->id, b->out, b->n, cs_ctx_kv_held(sink->ctx, &kv)) != 0) {
-        cs_log(CS_LOG_ERROR, sink->ctx->scope, "cannot settle a batch of %zu in the state database (%s); it "
-               "stays queued and will be written again", b->n, cs_backlog_errmsg(wf->env.backlog));
+        cs_log(CS_LOG_ERROR, sink->ctx->scope,
+               "cannot settle a batch of %zu in the state database (%s); it "
+               "stays queued and will be written again",
+               b->n, cs_backlog_errmsg(wf->env.backlog));
         return_to_backlog(wf, sink, b);
         cs_workflow_sleep_until(wf, now + 1000);
         return;

@@ -67,8 +67,8 @@ json_t *cs_metrics_snapshot(struct cs_metrics *m, int gauges)
     return copy;
 }
 
-struct cs_ctx *cs_ctx_new(const char *scope, const char *kv_ns, struct cs_backlog *backlog,
-                          const atomic_int *stopping, struct cs_metrics *metrics)
+struct cs_ctx *cs_ctx_new(const char *scope, const char *kv_ns, struct cs_backlog *backlog, const atomic_int *stopping,
+                          struct cs_metrics *metrics)
 {
     struct cs_ctx *ctx = cs_xcalloc(1, sizeof *ctx);
     ctx->scope = cs_xstrdup(scope);
@@ -101,8 +101,7 @@ void cs_ctx_free(struct cs_ctx *ctx)
     free(ctx);
 }
 
-void cs_ctx_set_connection(struct cs_ctx *ctx, const cs_connector *connector, const char *name,
-                           const json_t *options)
+void cs_ctx_set_connection(struct cs_ctx *ctx, const cs_connector *connector, const char *name, const json_t *options)
 {
     char *canonical = json_dumps(options, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     free(ctx->share_scope);
@@ -245,8 +244,10 @@ static void hold_kv(cs_ctx *ctx, const char *key, const char *value)
 static cs_status host_kv_put(cs_ctx *ctx, const char *key, const char *value)
 {
     if (!ctx->backlog) {
-        cs_log(CS_LOG_ERROR, ctx->scope, "cannot store %s: this instance has no state database (a configuration "
-               "check's or the admin API's)", key);
+        cs_log(CS_LOG_ERROR, ctx->scope,
+               "cannot store %s: this instance has no state database (a configuration "
+               "check's or the admin API's)",
+               key);
         return CS_FATAL;
     }
     if (ctx->kv_holding) {
@@ -324,8 +325,8 @@ static cs_status host_describe(cs_ctx *ctx, const char *side, const char *stream
 
 /* Keyed by connector, connection, its options and `name`; one hold per context, dropped when the
  * context is freed (after the instance's destroy()). */
-static void *host_connection_shared(cs_ctx *ctx, const char *name, void *(*make)(void *arg),
-                                    void (*release)(void *obj), void *arg)
+static void *host_connection_shared(cs_ctx *ctx, const char *name, void *(*make)(void *arg), void (*release)(void *obj),
+                                    void *arg)
 {
     struct cs_ctx_share *s;
     char *key;

@@ -25,7 +25,7 @@ struct cs_ctx_share {
 
 /* Callbacks of the instance's owner; any may be NULL (the host call then fails or is ignored). */
 struct cs_ctx_hooks {
-    cs_status (*emit)(void *arg, cs_record *rec); /* steals rec */
+    cs_status (*emit)(void *arg, cs_record *rec);                           /* steals rec */
     cs_status (*checkpoint)(void *arg, const char *stream, json_t *cursor); /* steals cursor */
     void (*set_result)(void *arg, size_t index, cs_status status, int http_status, int64_t retry_after_ms,
                        const char *detail);
@@ -61,8 +61,8 @@ struct cs_ctx {
 /* The table every plugin receives. */
 extern const cs_host cs_host_table;
 
-struct cs_ctx *cs_ctx_new(const char *scope, const char *kv_ns, struct cs_backlog *backlog,
-                          const atomic_int *stopping, struct cs_metrics *metrics);
+struct cs_ctx *cs_ctx_new(const char *scope, const char *kv_ns, struct cs_backlog *backlog, const atomic_int *stopping,
+                          struct cs_metrics *metrics);
 void cs_ctx_free(struct cs_ctx *ctx);
 void cs_ctx_set_hooks(struct cs_ctx *ctx, const struct cs_ctx_hooks *hooks, void *arg);
 /* What host->mapping_streams answers: [{stream, target}] (steals `streams`). */
@@ -77,8 +77,7 @@ void cs_ctx_set_describer(struct cs_ctx *ctx,
 void cs_ctx_set_substater(struct cs_ctx *ctx, void (*fn)(void *arg, const char *text), void *arg);
 /* The connection a connector instance serves: `connector`'s instances of connection `name` with these
  * resolved options share what host->connection_shared makes. */
-void cs_ctx_set_connection(struct cs_ctx *ctx, const cs_connector *connector, const char *name,
-                           const json_t *options);
+void cs_ctx_set_connection(struct cs_ctx *ctx, const cs_connector *connector, const char *name, const json_t *options);
 /* While on, host->kv_put is held in memory (host->kv_get sees it) instead of written: a sink's writes
  * inside write(), settled with the batch. */
 void cs_ctx_kv_hold(struct cs_ctx *ctx, int on);

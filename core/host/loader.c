@@ -27,10 +27,10 @@
 /* Sizes of the descriptors as ABI 1.0 defined them, up to the end of their last 1.0 member: smaller
  * ones are refused. Members appended later do not move them. */
 #define END_OF(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
-#define SIZE_1_0_PLUGIN END_OF(cs_plugin, stages)
-#define SIZE_1_0_CONNECTOR END_OF(cs_connector, destroy)
-#define SIZE_1_0_ENTITY END_OF(cs_entity, destroy)
-#define SIZE_1_0_STAGE END_OF(cs_stage, destroy)
+#define SIZE_1_0_PLUGIN      END_OF(cs_plugin, stages)
+#define SIZE_1_0_CONNECTOR   END_OF(cs_connector, destroy)
+#define SIZE_1_0_ENTITY      END_OF(cs_entity, destroy)
+#define SIZE_1_0_STAGE       END_OF(cs_stage, destroy)
 
 /* Pinned: plugins already built were measured against these sizes, so a change of plugin.h that moves
  * one (a member inserted, removed or retyped before the end) fails the build. LP64 and ILP32 values. */
@@ -250,8 +250,7 @@ static void copy_desc(void *dst, size_t dst_size, const void *src)
 
 static char *missing_callback(const char *path, const char *what, const char *name, const char *callback)
 {
-    return cs_xasprintf("%s: %s \"%s\" lacks the required callback %s()", path, what, name ? name : "?",
-                        callback);
+    return cs_xasprintf("%s: %s \"%s\" lacks the required callback %s()", path, what, name ? name : "?", callback);
 }
 
 static char *check_callbacks(const char *path, const struct cs_component *c)
@@ -263,8 +262,7 @@ static char *check_callbacks(const char *path, const struct cs_component *c)
     case CS_KIND_CONNECTOR: {
         const cs_connector *k = &c->u.connector;
         if (!(k->caps & (CS_CAP_SOURCE | CS_CAP_SINK)))
-            return cs_xasprintf("%s: connector \"%s\" declares neither CS_CAP_SOURCE nor CS_CAP_SINK", path,
-                                name);
+            return cs_xasprintf("%s: connector \"%s\" declares neither CS_CAP_SOURCE nor CS_CAP_SINK", path, name);
         if (!k->create)
             return missing_callback(path, what, name, "create");
         if (!k->destroy)
@@ -306,9 +304,10 @@ static char *collect(const char *path, const struct cs_loaded_plugin *lp, enum c
         out[(*n)++] = c;
         if (err)
             return err;
-        copy_desc(&c->u, kind == CS_KIND_CONNECTOR ? sizeof(cs_connector)
-                         : kind == CS_KIND_ENTITY  ? sizeof(cs_entity)
-                                                   : sizeof(cs_stage),
+        copy_desc(&c->u,
+                  kind == CS_KIND_CONNECTOR ? sizeof(cs_connector)
+                  : kind == CS_KIND_ENTITY  ? sizeof(cs_entity)
+                                            : sizeof(cs_stage),
                   list[i]);
         if ((err = check_callbacks(path, c)) || (err = read_options(path, c)))
             return err;
@@ -329,8 +328,8 @@ static char *check_unique(const struct cs_registry *reg, const char *path, const
 {
     for (size_t i = 0; i < reg->n_plugins; i++)
         if (strcmp(reg->plugins[i]->desc.name, lp->desc.name) == 0)
-            return cs_xasprintf("%s: a plugin named \"%s\" is already loaded from %s; list each plugin once",
-                                path, lp->desc.name, reg->plugins[i]->path);
+            return cs_xasprintf("%s: a plugin named \"%s\" is already loaded from %s; list each plugin once", path,
+                                lp->desc.name, reg->plugins[i]->path);
     for (size_t i = 0; i < n; i++) {
         const struct cs_component *dup = cs_registry_find(reg, fresh[i]->kind, cs_component_name(fresh[i]));
         for (size_t j = 0; !dup && j < i; j++)
@@ -426,10 +425,10 @@ int cs_loader_load(struct cs_registry *reg, const char *plugin_dir, const char *
                            list_length((const void *const *)lp->desc.entities) +
                            list_length((const void *const *)lp->desc.stages) + 1,
                        sizeof *fresh);
-    if ((*err = collect(lp->path, lp, CS_KIND_CONNECTOR, (const void *const *)lp->desc.connectors,
-                        SIZE_1_0_CONNECTOR, fresh, &n_fresh)) ||
-        (*err = collect(lp->path, lp, CS_KIND_ENTITY, (const void *const *)lp->desc.entities, SIZE_1_0_ENTITY,
+    if ((*err = collect(lp->path, lp, CS_KIND_CONNECTOR, (const void *const *)lp->desc.connectors, SIZE_1_0_CONNECTOR,
                         fresh, &n_fresh)) ||
+        (*err = collect(lp->path, lp, CS_KIND_ENTITY, (const void *const *)lp->desc.entities, SIZE_1_0_ENTITY, fresh,
+                        &n_fresh)) ||
         (*err = collect(lp->path, lp, CS_KIND_STAGE, (const void *const *)lp->desc.stages, SIZE_1_0_STAGE, fresh,
                         &n_fresh)) ||
         (*err = check_unique(reg, lp->path, lp, fresh, n_fresh)))

@@ -95,8 +95,8 @@ static void print_options(const cs_setting *opts, FILE *out)
     }
     for (const cs_setting *o = opts; o->name; o++) {
         char *flags = flag_words(o), *def = default_words(o);
-        char *line = cs_xasprintf("      %-*s  %-*s  %-*s  %s%s", name_w, o->name, type_w,
-                                  cs_option_type_name(o->type), flags_w, flags, o->help ? o->help : "", def);
+        char *line = cs_xasprintf("      %-*s  %-*s  %-*s  %s%s", name_w, o->name, type_w, cs_option_type_name(o->type),
+                                  flags_w, flags, o->help ? o->help : "", def);
         size_t len = strlen(line);
         while (len > 0 && line[len - 1] == ' ')
             line[--len] = '\0';
@@ -181,8 +181,8 @@ static json_t *component_json(const struct cs_component *c)
         json_array_append_new(caps, json_string("source"));
     if (c->kind == CS_KIND_CONNECTOR && (c->u.connector.caps & CS_CAP_SINK))
         json_array_append_new(caps, json_string("sink"));
-    return json_pack("{s:s, s:s, s:o, s:s?, s:o}", "kind", kind_names[c->kind], "name", cs_component_name(c),
-                     "caps", caps, "description", desc, "options", options_json(cs_component_options(c)));
+    return json_pack("{s:s, s:s, s:o, s:s?, s:o}", "kind", kind_names[c->kind], "name", cs_component_name(c), "caps",
+                     caps, "description", desc, "options", options_json(cs_component_options(c)));
 }
 
 void cs_plugin_list_print_json(const struct cs_registry *reg, FILE *out)
@@ -198,8 +198,8 @@ void cs_plugin_list_print_json(const struct cs_registry *reg, FILE *out)
                 json_array_append_new(components, component_json(reg->components[i]));
         json_array_append_new(plugins, json_pack("{s:s, s:s?, s:o, s:s, s:o}", "name", lp->desc.name, "version",
                                                  lp->desc.version, "abi",
-                                                 json_sprintf("%u.%u", lp->desc.abi_major, lp->desc.abi_minor),
-                                                 "path", lp->path, "components", components));
+                                                 json_sprintf("%u.%u", lp->desc.abi_major, lp->desc.abi_minor), "path",
+                                                 lp->path, "components", components));
     }
     text = json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     fprintf(out, "%s\n", text ? text : "{}");

@@ -23,8 +23,8 @@ struct cs_shared {
     void *obj;
     void (*release)(void *obj);
     int holders;
-    int ready;        /* 0 while make() runs */
-    int64_t idle_at;  /* monotonic ms the last holder let go (holders == 0) */
+    int ready;       /* 0 while make() runs */
+    int64_t idle_at; /* monotonic ms the last holder let go (holders == 0) */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;

@@ -41,22 +41,53 @@ struct wf {
 };
 
 enum stmt {
-    S_BEGIN, S_COMMIT, S_ROLLBACK,
-    S_COLLAPSE, S_COUNTS,
-    S_WF_INIT, S_DESIRED_GET, S_DESIRED_SET, S_STATUS_SET,
-    S_REV_NEXT, S_REV_ADD, S_REV_LATEST, S_REV_GET, S_REV_LIST,
-    S_CURSOR_GET, S_CURSOR_PUT, S_CURSOR_DEL,
-    S_NEWEST, S_INSERT, S_COALESCE, S_DEAD_ADD,
-    S_CLAIM, S_NEXT_DUE, S_DELETE, S_REJECT, S_SUPERSEDE, S_RETRY,
-    S_DEAD_LIST, S_DEAD_REDRIVABLE, S_DEAD_IDS, S_KEY_QUEUED, S_REQUEUE, S_REDRIVEN,
-    S_KV_GET, S_KV_PUT, S_KV_DEL,
-    S_WF_IDS, S_ADOPT_ROW, S_ADOPT_BACKLOG, S_ADOPT_CURSORS, S_ADOPT_DEAD,
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_COLLAPSE,
+    S_COUNTS,
+    S_WF_INIT,
+    S_DESIRED_GET,
+    S_DESIRED_SET,
+    S_STATUS_SET,
+    S_REV_NEXT,
+    S_REV_ADD,
+    S_REV_LATEST,
+    S_REV_GET,
+    S_REV_LIST,
+    S_CURSOR_GET,
+    S_CURSOR_PUT,
+    S_CURSOR_DEL,
+    S_NEWEST,
+    S_INSERT,
+    S_COALESCE,
+    S_DEAD_ADD,
+    S_CLAIM,
+    S_NEXT_DUE,
+    S_DELETE,
+    S_REJECT,
+    S_SUPERSEDE,
+    S_RETRY,
+    S_DEAD_LIST,
+    S_DEAD_REDRIVABLE,
+    S_DEAD_IDS,
+    S_KEY_QUEUED,
+    S_REQUEUE,
+    S_REDRIVEN,
+    S_KV_GET,
+    S_KV_PUT,
+    S_KV_DEL,
+    S_WF_IDS,
+    S_ADOPT_ROW,
+    S_ADOPT_BACKLOG,
+    S_ADOPT_CURSORS,
+    S_ADOPT_DEAD,
     S_COUNT
 };
 
 /* A newer row of the same key as backlog row `backlog`. */
-#define NEWER_ROW_OF_KEY                                                                                  \
-    "SELECT 1 FROM backlog n WHERE n.workflow_id = backlog.workflow_id AND n.stream = backlog.stream "   \
+#define NEWER_ROW_OF_KEY                                                                                               \
+    "SELECT 1 FROM backlog n WHERE n.workflow_id = backlog.workflow_id AND n.stream = backlog.stream "                 \
     "AND n.record_key = backlog.record_key AND n.seq > backlog.seq"
 
 /* A dead letter that holds a record the backlog can take again. */
@@ -88,8 +119,9 @@ static const char *const sql[S_COUNT] = {
     [S_CURSOR_PUT] = "INSERT INTO source_cursor (workflow_id, stream, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)"
                      " ON CONFLICT (workflow_id, stream) DO UPDATE SET cursor = excluded.cursor,"
                      " updated_at = excluded.updated_at",
-    [S_NEWEST] = "SELECT seq, op, payload, initial FROM backlog WHERE workflow_id = ?1 AND stream = ?2 AND record_key = ?3"
-                 " ORDER BY seq DESC LIMIT 1",
+    [S_NEWEST] =
+        "SELECT seq, op, payload, initial FROM backlog WHERE workflow_id = ?1 AND stream = ?2 AND record_key = ?3"
+        " ORDER BY seq DESC LIMIT 1",
     [S_INSERT] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_COALESCE] = "UPDATE backlog SET op = ?2, payload = ?3, ts = ?4, enqueued_at = ?5, initial = ?6, attempts = 0,"
@@ -119,8 +151,9 @@ static const char *const sql[S_COUNT] = {
                    " AND (?2 = 0 OR http_status = ?2) AND ts >= ?3 ORDER BY id DESC",
     [S_KEY_QUEUED] = "SELECT EXISTS (SELECT 1 FROM dead_letter d JOIN backlog k ON k.workflow_id = d.workflow_id"
                      " AND k.stream = d.stream AND k.record_key = d.record_key WHERE d.id = ?1)",
-    [S_REQUEUE] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
-                  " SELECT workflow_id, stream, record_key, op, payload, ts, ?2, initial FROM dead_letter WHERE id = ?1",
+    [S_REQUEUE] =
+        "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
+        " SELECT workflow_id, stream, record_key, op, payload, ts, ?2, initial FROM dead_letter WHERE id = ?1",
     [S_REDRIVEN] = "UPDATE dead_letter SET redriven_at = ?2 WHERE id = ?1 AND redriven_at IS NULL",
     [S_KV_GET] = "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
     [S_KV_PUT] = "INSERT INTO kv (ns, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)"
@@ -136,13 +169,13 @@ static const char *const sql[S_COUNT] = {
 
 struct cs_backlog {
     const struct cs_state_driver *driver; /* first: see state_driver.h */
-    pthread_mutex_t mu; /* guards everything below */
+    pthread_mutex_t mu;                   /* guards everything below */
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmts[S_COUNT]; /* prepared on first use, kept until close */
     struct wf *wfs;
     int64_t transactions; /* write transactions committed, for cs_backlog_stats */
-    char db_error[512]; /* the last SQLite error (CS_E_DB), for the health check */
+    char db_error[512];   /* the last SQLite error (CS_E_DB), for the health check */
     int64_t db_error_at;
 };
 
@@ -519,8 +552,7 @@ static int sqlite_open(const char *path, struct cs_backlog **out, char **err)
     b->path = cs_xstrdup(path);
     if (sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
-        *err = cs_xasprintf("cannot open state database %s: %s", path,
-                            b->db ? sqlite3_errmsg(b->db) : "out of memory");
+        *err = cs_xasprintf("cannot open state database %s: %s", path, b->db ? sqlite3_errmsg(b->db) : "out of memory");
         rc = CS_E_DB;
         goto out;
     }
@@ -838,8 +870,7 @@ static int put_dead(struct cs_backlog *b, const char *wf, const struct cs_dead_i
     return rc;
 }
 
-static int put_cursor(struct cs_backlog *b, const char *wf, const char *stream, const json_t *cursor,
-                      int64_t now)
+static int put_cursor(struct cs_backlog *b, const char *wf, const char *stream, const json_t *cursor, int64_t now)
 {
     char *text;
     int rc;
@@ -889,9 +920,9 @@ static int claim_row(struct cs_backlog *b, sqlite3_stmt *st, struct cs_claim *c)
         json_decref(payload);
         return fail(b, CS_E_DB, "%s: the payload of backlog row %" PRId64 " is not a JSON object", b->path, c->seq);
     }
-    c->record = cs_record_new(col_text(st, 1), col_text(st, 2),
-                              strcmp(col_text(st, 3), "delete") == 0 ? CS_OP_DELETE : CS_OP_UPSERT, payload,
-                              col_int(st, 5));
+    c->record =
+        cs_record_new(col_text(st, 1), col_text(st, 2),
+                      strcmp(col_text(st, 3), "delete") == 0 ? CS_OP_DELETE : CS_OP_UPSERT, payload, col_int(st, 5));
     must(c->record != NULL);
     if (col_int(st, 8))
         must(cs_record_set_initial(c->record, 1) == 0);
@@ -900,8 +931,7 @@ static int claim_row(struct cs_backlog *b, sqlite3_stmt *st, struct cs_claim *c)
 
 /* Walk the due rows in seq order and claim up to max whose key is not in flight (claiming one puts its
  * key in flight, so a key is taken at most once per batch). */
-static int claim_rows(struct cs_backlog *b, struct wf *w, int64_t now_ms, size_t max, struct cs_claim *out,
-                      size_t *n)
+static int claim_rows(struct cs_backlog *b, struct wf *w, int64_t now_ms, size_t max, struct cs_claim *out, size_t *n)
 {
     sqlite3_stmt *st;
     int rc = max ? query(b, &st, S_CLAIM, "tI", w->id, now_ms) : 0;
@@ -979,8 +1009,10 @@ static int apply_outcome(struct cs_backlog *b, const struct cs_outcome *o, int64
     if (rc == 0 && o->status != CS_RETRY)
         rc = one(exec(b, S_DELETE, "I", o->seq));
     if (rc == CS_E_NOTFOUND) /* claimed here, so only another process can have taken it */
-        return fail(b, rc, "backlog row %" PRId64 " is no longer in %s (another process writes to this state "
-                    "database?)", o->seq, b->path);
+        return fail(b, rc,
+                    "backlog row %" PRId64 " is no longer in %s (another process writes to this state "
+                    "database?)",
+                    o->seq, b->path);
     return rc;
 }
 
@@ -1082,11 +1114,11 @@ static int sqlite_next_due(struct cs_backlog *b, const char *wf, int64_t *next_a
 
 static json_t *dead_row(sqlite3_stmt *st, int include_payload)
 {
-    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_value(st, 0),
-                          "stream", col_value(st, 1), "key", col_value(st, 2), "op", col_value(st, 3),
-                          "error_class", col_value(st, 4), "http_status", col_value(st, 5), "detail",
-                          col_value(st, 6), "failed_in", col_value(st, 7), "attempts", col_value(st, 8),
-                          "failed_at", col_value(st, 9), "redriven_at", col_value(st, 10));
+    json_t *o =
+        json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_value(st, 0), "stream",
+                  col_value(st, 1), "key", col_value(st, 2), "op", col_value(st, 3), "error_class", col_value(st, 4),
+                  "http_status", col_value(st, 5), "detail", col_value(st, 6), "failed_in", col_value(st, 7),
+                  "attempts", col_value(st, 8), "failed_at", col_value(st, 9), "redriven_at", col_value(st, 10));
     json_t *payload = include_payload ? col_json(st, 11) : NULL;
     must(o != NULL);
     if (include_payload)
@@ -1094,8 +1126,8 @@ static json_t *dead_row(sqlite3_stmt *st, int include_payload)
     return o;
 }
 
-static int sqlite_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id, size_t limit,
-                            int include_payload, json_t **out)
+static int sqlite_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id, size_t limit, int include_payload,
+                            json_t **out)
 {
     int64_t below = before_id > 0 ? before_id : INT64_MAX;
     int64_t most = limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
@@ -1133,9 +1165,7 @@ static int redrive_one(struct cs_backlog *b, const char *wf, int64_t id, int64_t
     if (rc == 0)
         return fail(b, CS_E_NOTFOUND, "%s: no dead letter %" PRId64, wf, id);
     if (rc > 0 && !redrivable)
-        return fail(b, CS_E_STATE,
-                    "%s: dead letter %" PRId64 " was redriven already",
-                    wf, id);
+        return fail(b, CS_E_STATE, "%s: dead letter %" PRId64 " was redriven already", wf, id);
     if (rc > 0 && redrivable == 2)
         return fail(b, CS_E_STATE,
                     "%s: dead letter %" PRId64 " is a malformed record (no key, stream or operation) and cannot be "
@@ -1163,8 +1193,7 @@ static int redrive_all(struct cs_backlog *b, const char *wf, const struct cs_red
     return rc;
 }
 
-static int redrive_ids(struct cs_backlog *b, const char *wf, int64_t id, const struct cs_redrive_filter *f,
-                       size_t *n);
+static int redrive_ids(struct cs_backlog *b, const char *wf, int64_t id, const struct cs_redrive_filter *f, size_t *n);
 
 static int sqlite_dead_redrive(struct cs_backlog *b, const char *wf, int64_t id, size_t *n)
 {

@@ -127,8 +127,7 @@ struct cs_claim {
 
 /* Mark up to `max` due rows (next_attempt_at <= now_ms) in flight and return them in seq order,
  * skipping keys already in flight. *n may be 0. */
-int cs_backlog_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t max, struct cs_claim *out,
-                     size_t *n);
+int cs_backlog_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t max, struct cs_claim *out, size_t *n);
 
 struct cs_outcome {
     int64_t seq;
@@ -166,8 +165,8 @@ int cs_backlog_next_due(struct cs_backlog *b, const char *wf, int64_t *next_at);
 /* Newest first, ids < before_id (0 = from the newest), at most `limit`, as a new array of objects
  * {id, stream, key, op, error_class, http_status, detail, failed_in, attempts, failed_at,
  *  redriven_at, payload (only when include_payload)}. */
-int cs_backlog_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id, size_t limit,
-                         int include_payload, json_t **out);
+int cs_backlog_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id, size_t limit, int include_payload,
+                         json_t **out);
 /* Requeue one dead letter (id > 0) or all not yet redriven (id == 0); *n is how many went back.
  * A dead letter whose key has a newer pending change is marked redriven without requeueing. */
 int cs_backlog_dead_redrive(struct cs_backlog *b, const char *wf, int64_t id, size_t *n);

@@ -168,8 +168,7 @@ out:
     if (rc != 0 && !sqlite3_get_autocommit(db))
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     if (rc == 0 && v != from)
-        cs_log(CS_LOG_NOTICE, "backlog", "state database %s: schema migrated from version %d to %d", path, from,
-               v);
+        cs_log(CS_LOG_NOTICE, "backlog", "state database %s: schema migrated from version %d to %d", path, from, v);
     return rc;
 }
 
@@ -191,7 +190,9 @@ static int check_integrity(sqlite3 *db, const char *path, char **err)
     if (rc == SQLITE_OK && strcmp(first, "ok") == 0)
         return 0;
     *err = cs_xasprintf("state database %s is damaged (quick_check: %s)", path,
-                        rc == SQLITE_OK ? first : msg ? msg : sqlite3_errmsg(db));
+                        rc == SQLITE_OK ? first
+                        : msg           ? msg
+                                        : sqlite3_errmsg(db));
     sqlite3_free(msg);
     return CS_E_DB;
 }

@@ -44,22 +44,56 @@ struct wf {
 };
 
 enum stmt {
-    S_UNCLAIM_ALL, S_COLLAPSE, S_COUNTS,
-    S_WF_INIT, S_DESIRED_GET, S_DESIRED_SET, S_STATUS_SET,
-    S_WF_IDS, S_ADOPT_CLAIMED, S_ADOPT_ROW, S_ADOPT_BACKLOG, S_ADOPT_CURSORS, S_ADOPT_DEAD,
-    S_REV_ADD, S_REV_LATEST, S_REV_GET, S_REV_LIST,
-    S_CURSOR_GET, S_CURSOR_PUT, S_CURSOR_DEL,
-    S_NEWEST_ALL, S_INSERT_ALL, S_COALESCE, S_DEAD_ADD,
-    S_CLAIM, S_NEXT_DUE, S_CLAIMED, S_DELETE, S_REJECT, S_SUPERSEDE, S_RETRY, S_RELEASE, S_UNSTICK,
-    S_CLAIMED_ALL, S_DELETE_ALL,
-    S_DEAD_LIST, S_DEAD_REDRIVABLE, S_DEAD_IDS, S_KEY_QUEUED, S_REQUEUE, S_REDRIVEN,
-    S_KV_GET, S_KV_PUT, S_KV_DEL,
+    S_UNCLAIM_ALL,
+    S_COLLAPSE,
+    S_COUNTS,
+    S_WF_INIT,
+    S_DESIRED_GET,
+    S_DESIRED_SET,
+    S_STATUS_SET,
+    S_WF_IDS,
+    S_ADOPT_CLAIMED,
+    S_ADOPT_ROW,
+    S_ADOPT_BACKLOG,
+    S_ADOPT_CURSORS,
+    S_ADOPT_DEAD,
+    S_REV_ADD,
+    S_REV_LATEST,
+    S_REV_GET,
+    S_REV_LIST,
+    S_CURSOR_GET,
+    S_CURSOR_PUT,
+    S_CURSOR_DEL,
+    S_NEWEST_ALL,
+    S_INSERT_ALL,
+    S_COALESCE,
+    S_DEAD_ADD,
+    S_CLAIM,
+    S_NEXT_DUE,
+    S_CLAIMED,
+    S_DELETE,
+    S_REJECT,
+    S_SUPERSEDE,
+    S_RETRY,
+    S_RELEASE,
+    S_UNSTICK,
+    S_CLAIMED_ALL,
+    S_DELETE_ALL,
+    S_DEAD_LIST,
+    S_DEAD_REDRIVABLE,
+    S_DEAD_IDS,
+    S_KEY_QUEUED,
+    S_REQUEUE,
+    S_REDRIVEN,
+    S_KV_GET,
+    S_KV_PUT,
+    S_KV_DEL,
     S_COUNT
 };
 
 /* Another row of the same key as backlog row `b`, with a seq `cmp` b's. */
-#define OTHER_ROW_OF_KEY(cmp)                                                                               \
-    "SELECT 1 FROM backlog o WHERE o.workflow_id = b.workflow_id AND o.stream = b.stream"                   \
+#define OTHER_ROW_OF_KEY(cmp)                                                                                          \
+    "SELECT 1 FROM backlog o WHERE o.workflow_id = b.workflow_id AND o.stream = b.stream"                              \
     " AND o.record_key = b.record_key AND o.seq " cmp " b.seq"
 
 /* The rows a claim may take: unclaimed, the oldest of their key (so no row of the key is in flight). */
@@ -102,15 +136,17 @@ static const char *const sql[S_COUNT] = {
                      " ON CONFLICT (workflow_id, stream) DO UPDATE SET cursor = excluded.cursor,"
                      " updated_at = excluded.updated_at",
     /* $2: [{"s": stream, "k": key}, ...] */
-    [S_NEWEST_ALL] = "SELECT DISTINCT ON (b.stream, b.record_key) b.stream, b.record_key, b.seq, b.claimed_by IS NOT NULL,"
-                     " b.op, b.payload, b.initial, b.ts FROM backlog b JOIN (SELECT DISTINCT s, k FROM"
-                     " json_to_recordset($2::json) AS x (s text, k text)) x ON b.stream = x.s AND b.record_key = x.k"
-                     " WHERE b.workflow_id = $1 ORDER BY b.stream, b.record_key, b.seq DESC",
+    [S_NEWEST_ALL] =
+        "SELECT DISTINCT ON (b.stream, b.record_key) b.stream, b.record_key, b.seq, b.claimed_by IS NOT NULL,"
+        " b.op, b.payload, b.initial, b.ts FROM backlog b JOIN (SELECT DISTINCT s, k FROM"
+        " json_to_recordset($2::json) AS x (s text, k text)) x ON b.stream = x.s AND b.record_key = x.k"
+        " WHERE b.workflow_id = $1 ORDER BY b.stream, b.record_key, b.seq DESC",
     /* $2: [{"s": stream, "k": key, "op": op, "p": payload text, "ts": ts, "i": initial}, ...], in order */
-    [S_INSERT_ALL] = "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
-                     " SELECT $1, x.s, x.k, x.op, x.p, x.ts, $3::bigint, x.i FROM ROWS FROM (json_to_recordset($2::json)"
-                     " AS (s text, k text, op text, p text, ts bigint, i boolean)) WITH ORDINALITY AS x (s, k, op, p, ts,"
-                     " i, n) ORDER BY x.n",
+    [S_INSERT_ALL] =
+        "INSERT INTO backlog (workflow_id, stream, record_key, op, payload, ts, enqueued_at, initial)"
+        " SELECT $1, x.s, x.k, x.op, x.p, x.ts, $3::bigint, x.i FROM ROWS FROM (json_to_recordset($2::json)"
+        " AS (s text, k text, op text, p text, ts bigint, i boolean)) WITH ORDINALITY AS x (s, k, op, p, ts,"
+        " i, n) ORDER BY x.n",
     [S_COALESCE] = "UPDATE backlog SET op = $2, payload = $3, ts = $4, enqueued_at = $5, initial = $6, attempts = 0,"
                    " next_attempt_at = 0, last_error = NULL WHERE seq = $1 AND claimed_by IS NULL",
     [S_DEAD_ADD] = "INSERT INTO dead_letter (workflow_id, stream, record_key, op, payload, ts, error_class,"
@@ -158,10 +194,10 @@ struct cs_backlog {
     const struct cs_state_driver *driver; /* first: see state_driver.h */
     pthread_mutex_t mu;                   /* guards everything below */
     struct cs_pg_conn pg;
-    char *owner;                 /* the claim mark of this process */
+    char *owner;                     /* the claim mark of this process */
     unsigned char prepared[S_COUNT]; /* statement prepared on the current connection */
-    int in_tx;                   /* a transaction is open */
-    json_t *unreleased;          /* seqs whose release the database missed: released at the next claim */
+    int in_tx;                       /* a transaction is open */
+    json_t *unreleased;              /* seqs whose release the database missed: released at the next claim */
     struct wf *wfs;
     int64_t transactions; /* write transactions committed, for cs_backlog_stats */
     char db_error[512];   /* the last database error (CS_E_DB), for the health check */
@@ -632,8 +668,8 @@ static int pg_status_set(struct cs_backlog *b, const char *wf, const char *state
     if (!listed(state, states))
         rc = fail(b, CS_E_INVAL, "%s: unknown workflow state \"%s\"", wf, state ? state : "(null)");
     else
-        rc = one(run(b, NULL, S_STATUS_SET, "ttttnI", wf, state, substate, reason,
-                     running_rev > 0 ? running_rev : 0, cs_now_ms()));
+        rc = one(run(b, NULL, S_STATUS_SET, "ttttnI", wf, state, substate, reason, running_rev > 0 ? running_rev : 0,
+                     cs_now_ms()));
     unlock(b);
     return rc;
 }
@@ -657,8 +693,7 @@ static int pg_revision_add(struct cs_backlog *b, const char *wf, const char *sou
     return rc;
 }
 
-static int pg_revision_latest(struct cs_backlog *b, const char *wf, const char *source, int64_t *rev,
-                              char **definition)
+static int pg_revision_latest(struct cs_backlog *b, const char *wf, const char *source, int64_t *rev, char **definition)
 {
     PGresult *res;
     int rc;
@@ -784,9 +819,9 @@ static int put_page(struct cs_backlog *b, struct wf *w, struct cs_fold *f, int64
         if (!r->changed)
             continue;
         text = dump(r->payload);
-        changed = r->seq ? run(b, NULL, S_COALESCE, "IttIIt", r->seq, r->op, text, r->ts, now,
-                               r->initial ? "true" : "false")
-                         : 0;
+        changed =
+            r->seq ? run(b, NULL, S_COALESCE, "IttIIt", r->seq, r->op, text, r->ts, now, r->initial ? "true" : "false")
+                   : 0;
         if (changed == 0)
             json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:I, s:b}", "s", r->stream, "k", r->key, "op",
                                                   r->op, "p", text, "ts", (json_int_t)r->ts, "i", r->initial));
@@ -869,8 +904,7 @@ static int claim_row(struct cs_backlog *b, PGresult *res, int i, struct cs_claim
     c->record = NULL;
     if (!json_is_object(payload)) {
         json_decref(payload);
-        return fail(b, CS_E_DB, "%s: the payload of backlog row %" PRId64 " is not a JSON object", b->pg.where,
-                    c->seq);
+        return fail(b, CS_E_DB, "%s: the payload of backlog row %" PRId64 " is not a JSON object", b->pg.where, c->seq);
     }
     c->record = cs_record_new(col_text(res, i, 1), col_text(res, i, 2),
                               strcmp(col_text(res, i, 3), "delete") == 0 ? CS_OP_DELETE : CS_OP_UPSERT, payload,
@@ -903,8 +937,7 @@ static int release_missed(struct cs_backlog *b)
     return rc;
 }
 
-static int pg_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t max, struct cs_claim *out,
-                    size_t *n)
+static int pg_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t max, struct cs_claim *out, size_t *n)
 {
     PGresult *res = NULL;
     int rc = 0, rows = 0;
@@ -916,8 +949,7 @@ static int pg_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t
     if (rc == 0)
         rc = release_missed(b);
     if (rc == 0)
-        rc = rows = run(b, &res, S_CLAIM, "tIIt", wf, now_ms, (int64_t)(max > INT32_MAX ? INT32_MAX : max),
-                        b->owner);
+        rc = rows = run(b, &res, S_CLAIM, "tIIt", wf, now_ms, (int64_t)(max > INT32_MAX ? INT32_MAX : max), b->owner);
     for (int i = 0; rc >= 0 && i < rows; i++)
         if ((rc = claim_row(b, res, i, &out[i])) == 0)
             *n = (size_t)i + 1;
@@ -942,16 +974,18 @@ static int check_claimed(struct cs_backlog *b, const char *wf, int64_t seq)
     if (rc < 0 || mine)
         return settled(rc);
     if (rc == 0) /* gone: only another process can have taken it */
-        return fail(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight: it is no longer in %s (another "
-                    "process writes to this state database?)", wf, seq, b->pg.where);
+        return fail(b, CS_E_STATE,
+                    "%s: row %" PRId64 " is not in flight: it is no longer in %s (another "
+                    "process writes to this state database?)",
+                    wf, seq, b->pg.where);
     return fail(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seq);
 }
 
 static int check_outcome(struct cs_backlog *b, const char *wf, const struct cs_outcome *o)
 {
     if (o->status != CS_OK && o->status != CS_RETRY && o->status != CS_REJECT)
-        return fail(b, CS_E_INVAL, "%s: outcome %d of row %" PRId64 " is not OK, RETRY or REJECT", wf,
-                    (int)o->status, o->seq);
+        return fail(b, CS_E_INVAL, "%s: outcome %d of row %" PRId64 " is not OK, RETRY or REJECT", wf, (int)o->status,
+                    o->seq);
     if (o->status == CS_REJECT && o->error_class && !listed(o->error_class, dead_classes))
         return fail(b, CS_E_INVAL, "%s: unknown dead-letter class \"%s\"", wf, o->error_class);
     return 0;
@@ -992,8 +1026,10 @@ static int delete_written(struct cs_backlog *b, const struct cs_outcome *o, size
     if (json_array_size(seqs))
         rc = run(b, NULL, S_DELETE_ALL, "t", literal);
     if (rc >= 0 && rc != (int)json_array_size(seqs))
-        rc = fail(b, CS_E_STATE, "%d of %zu written backlog rows are no longer in %s (another process writes to "
-                  "this state database?)", (int)json_array_size(seqs) - rc, json_array_size(seqs), b->pg.where);
+        rc = fail(b, CS_E_STATE,
+                  "%d of %zu written backlog rows are no longer in %s (another process writes to "
+                  "this state database?)",
+                  (int)json_array_size(seqs) - rc, json_array_size(seqs), b->pg.where);
     *gone += rc > 0 ? rc : 0;
     free(literal);
     json_decref(seqs);
@@ -1223,8 +1259,7 @@ static int pg_dead_redrive(struct cs_backlog *b, const char *wf, int64_t id, siz
     return redrive(b, wf, id, id ? NULL : &all, n);
 }
 
-static int pg_dead_redrive_matching(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f,
-                                    size_t *n)
+static int pg_dead_redrive_matching(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f, size_t *n)
 {
     return redrive(b, wf, 0, f, n);
 }

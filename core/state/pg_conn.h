@@ -10,7 +10,7 @@
 
 /* The session advisory lock one crmsyncd holds on its state database, and the transaction lock the
  * schema migrations take (pg_schema.c). */
-#define CS_PG_DAEMON_LOCK 0x63726d73796e63LL /* "crmsync" */
+#define CS_PG_DAEMON_LOCK    0x63726d73796e63LL /* "crmsync" */
 #define CS_PG_MIGRATION_LOCK (CS_PG_DAEMON_LOCK + 1)
 
 struct cs_pg_conn {

@@ -124,8 +124,7 @@ static int migrate(struct cs_pg_conn *c, int from, char **err)
         free(sql);
     }
     if (rc == 0 && v != from)
-        cs_log(CS_LOG_NOTICE, "backlog", "state database %s: schema migrated from version %d to %d", c->where, from,
-               v);
+        cs_log(CS_LOG_NOTICE, "backlog", "state database %s: schema migrated from version %d to %d", c->where, from, v);
     return rc;
 }
 

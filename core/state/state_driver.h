@@ -25,12 +25,11 @@ struct cs_state_driver {
     int (*workflow_adopt)(struct cs_backlog *b, const char *from, const char *to);
     int (*desired_get)(struct cs_backlog *b, const char *wf, char **desired);
     int (*desired_set)(struct cs_backlog *b, const char *wf, const char *desired);
-    int (*status_set)(struct cs_backlog *b, const char *wf, const char *state, const char *substate,
-                      const char *reason, int64_t running_rev);
+    int (*status_set)(struct cs_backlog *b, const char *wf, const char *state, const char *substate, const char *reason,
+                      int64_t running_rev);
     int (*revision_add)(struct cs_backlog *b, const char *wf, const char *source, const char *author,
                         const char *definition, int64_t *rev);
-    int (*revision_latest)(struct cs_backlog *b, const char *wf, const char *source, int64_t *rev,
-                           char **definition);
+    int (*revision_latest)(struct cs_backlog *b, const char *wf, const char *source, int64_t *rev, char **definition);
     int (*revision_get)(struct cs_backlog *b, const char *wf, int64_t rev, char **definition, char **source,
                         int64_t *created_at);
     int (*revision_list)(struct cs_backlog *b, const char *wf, json_t **out);
@@ -46,8 +45,7 @@ struct cs_state_driver {
     int (*dead_list)(struct cs_backlog *b, const char *wf, int64_t before_id, size_t limit, int include_payload,
                      json_t **out);
     int (*dead_redrive)(struct cs_backlog *b, const char *wf, int64_t id, size_t *n);
-    int (*dead_redrive_matching)(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f,
-                                 size_t *n);
+    int (*dead_redrive_matching)(struct cs_backlog *b, const char *wf, const struct cs_redrive_filter *f, size_t *n);
     int (*kv_get)(struct cs_backlog *b, const char *ns, const char *key, char **value);
     int (*kv_put)(struct cs_backlog *b, const char *ns, const char *key, const char *value);
     int (*kv_put_all)(struct cs_backlog *b, const struct cs_kv_writes *kv);

@@ -25,7 +25,7 @@ static void diff_objects(json_t *out, const char *path, const json_t *a, const j
 {
     const char *key;
     const json_t *v;
-    json_object_foreach((json_t *)a, key, v) {
+    json_object_foreach ((json_t *)a, key, v) {
         char *child = cs_xasprintf("%s.%s", path, key);
         const json_t *w = json_object_get(b, key);
         if (w)
@@ -34,7 +34,7 @@ static void diff_objects(json_t *out, const char *path, const json_t *a, const j
             add(out, child, "removed", v, NULL);
         free(child);
     }
-    json_object_foreach((json_t *)b, key, v) {
+    json_object_foreach ((json_t *)b, key, v) {
         if (!json_object_get(a, key)) {
             char *child = cs_xasprintf("%s.%s", path, key);
             add(out, child, "added", NULL, v);

@@ -15,8 +15,10 @@
 static int max_level = CS_LOG_INFO;
 static int journal = -1; /* -1 unknown, 0 terminal/file, 1 journald stream */
 
-static const char *const level_names[] = {[CS_LOG_ERROR] = "error",   [CS_LOG_WARNING] = "warning",
-                                          [CS_LOG_NOTICE] = "notice", [CS_LOG_INFO] = "info",
+static const char *const level_names[] = {[CS_LOG_ERROR] = "error",
+                                          [CS_LOG_WARNING] = "warning",
+                                          [CS_LOG_NOTICE] = "notice",
+                                          [CS_LOG_INFO] = "info",
                                           [CS_LOG_DEBUG] = "debug"};
 
 void cs_log_set_level(int level)

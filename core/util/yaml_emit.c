@@ -63,7 +63,7 @@ static int node(yaml_emitter_t *em, const json_t *v)
         yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
         if (!yaml_emitter_emit(em, &ev))
             return 0;
-        json_object_foreach((json_t *)v, key, child) {
+        json_object_foreach ((json_t *)v, key, child) {
             if (!scalar(em, key, needs_quotes(key)) || !node(em, child))
                 return 0;
         }
@@ -76,8 +76,7 @@ static int node(yaml_emitter_t *em, const json_t *v)
         yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE);
         if (!yaml_emitter_emit(em, &ev))
             return 0;
-        json_array_foreach(v, i, child)
-        {
+        json_array_foreach (v, i, child) {
             if (!node(em, child))
                 return 0;
         }

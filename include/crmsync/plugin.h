@@ -38,12 +38,12 @@ extern "C" {
  * Bump the minor when appending members; the major on anything else. */
 #define CS_ABI_MAJOR 1
 #define CS_ABI_MINOR 5
-#define CS_MAGIC 0x534d5243u /* "CRMS" read as little-endian bytes */
+#define CS_MAGIC     0x534d5243u /* "CRMS" read as little-endian bytes */
 
-#define CS_HEAD_FIELDS                                                                                    \
-    uint32_t magic;                                                                                       \
-    uint16_t abi_major;                                                                                   \
-    uint16_t abi_minor;                                                                                   \
+#define CS_HEAD_FIELDS                                                                                                 \
+    uint32_t magic;                                                                                                    \
+    uint16_t abi_major;                                                                                                \
+    uint16_t abi_minor;                                                                                                \
     uint32_t struct_size
 /* First initializers of every descriptor: CS_HEAD(cs_connector), then designated members. */
 #define CS_HEAD(T) CS_MAGIC, CS_ABI_MAJOR, CS_ABI_MINOR, (uint32_t)sizeof(T)
@@ -82,7 +82,7 @@ typedef enum cs_option_type {
 } cs_option_type;
 
 #define CS_OPT_REQUIRED 0x1u
-#define CS_OPT_SECRET 0x2u
+#define CS_OPT_SECRET   0x2u
 /* A file or directory (1.3): the core hands the plugin a relative one taken from the configuration
  * file's directory, as it does its own paths; a URL (anything with "://") is left as written. */
 #define CS_OPT_PATH 0x4u
@@ -110,8 +110,8 @@ typedef struct cs_option {
  *   };
  */
 typedef struct cs_setting {
-    uint32_t struct_size;      /* CS_SETTING_HEAD: sizeof(cs_setting) as the plugin was built */
-    const char *name;          /* NULL ends the table */
+    uint32_t struct_size; /* CS_SETTING_HEAD: sizeof(cs_setting) as the plugin was built */
+    const char *name;     /* NULL ends the table */
     cs_option_type type;
     unsigned flags;            /* CS_OPT_REQUIRED | CS_OPT_SECRET */
     const char *default_value; /* textual default as it would be written in the config, or NULL */
@@ -211,7 +211,7 @@ typedef struct cs_host {
 
 /* Connector capabilities. */
 #define CS_CAP_SOURCE 0x1u /* read() and, optionally, ack() */
-#define CS_CAP_SINK 0x2u   /* write() */
+#define CS_CAP_SINK   0x2u /* write() */
 
 /* An endpoint. create() and destroy() are required; read() for sources, write() for sinks. */
 typedef struct cs_connector {
@@ -284,8 +284,8 @@ typedef struct cs_connector {
 } cs_connector;
 
 /* cs_connector.preflight flags */
-#define CS_PREFLIGHT_CHECK 0x0u
-#define CS_PREFLIGHT_SETUP 0x1u
+#define CS_PREFLIGHT_CHECK   0x0u
+#define CS_PREFLIGHT_SETUP   0x1u
 #define CS_PREFLIGHT_DRY_RUN 0x2u
 
 /*
@@ -356,11 +356,11 @@ CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t core_abi_major, uint1
 
 /* Define cs_plugin_entry() returning the descriptor `desc` to any core of this ABI major (a core with
  * an older minor is refused by the core itself when the descriptors say they need a newer one). */
-#define CS_PLUGIN_ENTRY(desc)                                                                             \
-    CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t core_abi_major, uint16_t core_abi_minor)  \
-    {                                                                                                     \
-        (void)core_abi_minor;                                                                             \
-        return core_abi_major == CS_ABI_MAJOR ? &(desc) : NULL;                                           \
+#define CS_PLUGIN_ENTRY(desc)                                                                                          \
+    CS_PLUGIN_EXPORT const cs_plugin *cs_plugin_entry(uint16_t core_abi_major, uint16_t core_abi_minor)                \
+    {                                                                                                                  \
+        (void)core_abi_minor;                                                                                          \
+        return core_abi_major == CS_ABI_MAJOR ? &(desc) : NULL;                                                        \
     }
 
 #ifdef __cplusplus

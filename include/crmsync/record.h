@@ -31,8 +31,7 @@ typedef json_t cs_record;
 typedef enum cs_op { CS_OP_INVALID = 0, CS_OP_UPSERT = 1, CS_OP_DELETE = 2 } cs_op;
 
 /* New record; steals `payload` (NULL means an empty object). Returns NULL on bad arguments or OOM. */
-static inline cs_record *cs_record_new(const char *stream, const char *key, cs_op op, json_t *payload,
-                                       int64_t ts_ms)
+static inline cs_record *cs_record_new(const char *stream, const char *key, cs_op op, json_t *payload, int64_t ts_ms)
 {
     json_t *rec;
     if (!stream || !key || (op != CS_OP_UPSERT && op != CS_OP_DELETE)) {
@@ -83,9 +82,10 @@ static inline cs_op cs_record_op(const cs_record *rec)
 /* CS_OP_UPSERT or CS_OP_DELETE; -1 for CS_OP_INVALID. */
 static inline int cs_record_set_op(cs_record *rec, cs_op op)
 {
-    return json_object_set_new(rec, "op", json_string(op == CS_OP_UPSERT   ? "upsert"
-                                                      : op == CS_OP_DELETE ? "delete"
-                                                                           : NULL));
+    return json_object_set_new(rec, "op",
+                               json_string(op == CS_OP_UPSERT   ? "upsert"
+                                           : op == CS_OP_DELETE ? "delete"
+                                                                : NULL));
 }
 
 /* Borrowed; the record keeps it. Mutate it in place or replace it with cs_record_set_payload. */

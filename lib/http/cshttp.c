@@ -222,8 +222,8 @@ static char *header_find(const struct cshttp_response *r, const char *name, size
 }
 
 /* Append the pair name, value to r's headers. -1 when out of memory. */
-static int header_append(struct cshttp_response *r, const char *name, size_t name_len, const char *v1,
-                         size_t v1_len, const char *v2, size_t v2_len)
+static int header_append(struct cshttp_response *r, const char *name, size_t name_len, const char *v1, size_t v1_len,
+                         const char *v2, size_t v2_len)
 {
     size_t need = r->headers_len + name_len + v1_len + v2_len + 2;
     if (need > r->headers_cap) {
@@ -286,8 +286,8 @@ static size_t on_header(char *buffer, size_t size, size_t nitems, void *userdata
     while (value_start < n && (buffer[value_start] == ' ' || buffer[value_start] == '\t'))
         value_start++;
     value_end = n;
-    while (value_end > value_start && (buffer[value_end - 1] == '\r' || buffer[value_end - 1] == '\n' ||
-                                       buffer[value_end - 1] == ' '))
+    while (value_end > value_start &&
+           (buffer[value_end - 1] == '\r' || buffer[value_end - 1] == '\n' || buffer[value_end - 1] == ' '))
         value_end--;
     header_keep(r, name, name_len, buffer + value_start, value_end - value_start);
     return n;
@@ -366,7 +366,8 @@ static void set_common_options(struct cshttp_client *c, CURL *h)
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "crmsync/" CRMSYNC_VERSION);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms > 0 ? c->opts.connect_timeout_ms : 10000L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     c->opts.connect_timeout_ms > 0 ? c->opts.connect_timeout_ms : 10000L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms > 0 ? c->opts.timeout_ms : 60000L);
     /* HTTP/2 where TLS offers it */
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
@@ -430,9 +431,10 @@ static void transfer_finish(struct cshttp_client *c, struct transfer *t, CURLcod
     t->body.data = NULL;
     if (rc != CURLE_OK || t->body.failed || !r->body) {
         if (!*r->error)
-            snprintf(r->error, sizeof r->error, "%s", t->body.failed ? "out of memory reading the response"
-                                                      : *t->errbuf    ? t->errbuf
-                                                                      : curl_easy_strerror(rc));
+            snprintf(r->error, sizeof r->error, "%s",
+                     t->body.failed ? "out of memory reading the response"
+                     : *t->errbuf   ? t->errbuf
+                                    : curl_easy_strerror(rc));
         r->status = 0;
     } else {
         r->retry_after_ms = parse_retry_after(cshttp_response_header(r, "retry-after"));
@@ -544,7 +546,7 @@ int cshttp_request(struct cshttp_client *c, const char *method, const char *url,
  * the copies of its request. */
 struct cshttp_pending {
     struct cshttp_client *client;
-    struct transfer t; /* t.easy is NULL once the transfer has ended (or was never started) */
+    struct transfer t;       /* t.easy is NULL once the transfer has ended (or was never started) */
     struct cshttp_call call; /* its strings are the copies below */
     int started;             /* holds a slot of the gate */
     char *method, *url, *body;
@@ -590,8 +592,11 @@ static int pending_copy(struct cshttp_pending *p, const struct cshttp_call *req)
         memcpy(p->body, req->body, req->body_len);
         p->body[req->body_len] = '\0';
     }
-    p->call = (struct cshttp_call){.method = p->method, .url = p->url, .headers = (const char *const *)p->lines,
-                                   .body = p->body, .body_len = req->body_len};
+    p->call = (struct cshttp_call){.method = p->method,
+                                   .url = p->url,
+                                   .headers = (const char *const *)p->lines,
+                                   .body = p->body,
+                                   .body_len = req->body_len};
     p->call.r.retry_after_ms = -1;
     p->t.call = &p->call;
     return 0;
@@ -790,16 +795,15 @@ static char *token_form(const struct cshttp_token *t)
 }
 
 /* Explain a refused token request: the provider's error and description, first line only. */
-static void describe_refusal(const struct cshttp_token *t, const struct cshttp_response *r, char *err,
-                             size_t errlen)
+static void describe_refusal(const struct cshttp_token *t, const struct cshttp_response *r, char *err, size_t errlen)
 {
     json_t *doc = cshttp_response_json(r);
     const char *code = json_string_value(json_object_get(doc, "error"));
     const char *desc = json_string_value(json_object_get(doc, "error_description"));
     int desc_len = desc ? (int)strcspn(desc, "\r\n") : 0;
     snprintf(err, errlen, "the identity provider at %s refused the credentials (HTTP %ld%s%s%s%.*s); check %s",
-             t->token_url, r->status, code ? ", " : "", code ? code : "", desc ? ": " : "", desc_len,
-             desc ? desc : "", t->hint);
+             t->token_url, r->status, code ? ", " : "", code ? code : "", desc ? ": " : "", desc_len, desc ? desc : "",
+             t->hint);
     json_decref(doc);
 }
 
@@ -807,8 +811,8 @@ static void describe_refusal(const struct cshttp_token *t, const struct cshttp_r
 static cs_status token_fetch(struct cshttp_token *t, struct cshttp_client *c, int64_t *retry_after_ms, char *err,
                              size_t errlen)
 {
-    static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded",
-                                          "Accept: application/json", NULL};
+    static const char *const headers[] = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json",
+                                          NULL};
     struct cshttp_response r = {0};
     json_t *doc = NULL;
     char *form;
@@ -864,8 +868,8 @@ out:
     return st;
 }
 
-cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int force, const char *seen,
-                           char **token, int64_t *retry_after_ms, char *err, size_t errlen)
+cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int force, const char *seen, char **token,
+                           int64_t *retry_after_ms, char *err, size_t errlen)
 {
     cs_status st = CS_OK;
     *token = NULL;

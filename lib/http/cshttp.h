@@ -55,10 +55,10 @@ struct cshttp_client *cshttp_client_new(const struct cshttp_options *o);
 void cshttp_client_free(struct cshttp_client *c);
 
 struct cshttp_response {
-    long status;            /* HTTP status, 0 when no response arrived */
-    char *body;             /* NUL-terminated, never NULL after a request */
+    long status; /* HTTP status, 0 when no response arrived */
+    char *body;  /* NUL-terminated, never NULL after a request */
     size_t body_len;
-    char *headers;          /* "name\0value\0" pairs, names in lower case (read with cshttp_response_header) */
+    char *headers; /* "name\0value\0" pairs, names in lower case (read with cshttp_response_header) */
     size_t headers_len, headers_cap;
     int64_t retry_after_ms; /* Retry-After in ms (delta-seconds or HTTP date), -1 when absent */
     char error[256];        /* transport error text when status == 0 */
@@ -152,7 +152,7 @@ char *cshttp_escape(const char *s);
 /* ---- OAuth2 client credentials ---------------------------------------------------------------- */
 
 struct cshttp_token_config {
-    const char *token_url;     /* e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token */
+    const char *token_url; /* e.g. https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token */
     const char *client_id;
     const char *client_secret; /* never logged */
     const char *scope;         /* e.g. https://org.crm.dynamics.com/.default */
@@ -173,8 +173,8 @@ void cshttp_token_free(struct cshttp_token *t);
  * on transport errors, 429 and 5xx; `err` (errlen bytes) explains, naming the settings to check and
  * never the secret; *retry_after_ms is the provider's Retry-After or -1.
  */
-cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int force, const char *seen,
-                           char **token, int64_t *retry_after_ms, char *err, size_t errlen);
+cs_status cshttp_token_get(struct cshttp_token *t, struct cshttp_client *c, int force, const char *seen, char **token,
+                           int64_t *retry_after_ms, char *err, size_t errlen);
 /* Clear and free a token from cshttp_token_get (NULL is fine). */
 void cshttp_token_drop(char *token);
 

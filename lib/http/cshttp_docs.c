@@ -60,7 +60,7 @@ void cshttp_docs_keep(struct cshttp_docs *dc, const char *url, json_t *doc)
     void *tmp;
     int64_t now = cshttp_mono_ms();
     pthread_mutex_lock(&dc->lock);
-    json_object_foreach_safe(dc->docs, tmp, k, entry) {
+    json_object_foreach_safe (dc->docs, tmp, k, entry) {
         if (now - json_integer_value(json_object_get(entry, "at")) >= DOC_TTL_MS)
             json_object_del(dc->docs, k);
     }

@@ -43,8 +43,7 @@ static const cs_setting settings[] = {
      "column of the event time (Date Sent, Opened...)"},
     {CS_SETTING_HEAD, "url_column", CS_OPT_STRING, 0, "new_trackingurl",
      "column of the clicked URL (written when the event has one)"},
-    {CS_SETTING_HEAD, "mirror_column", CS_OPT_STRING, 0, "new_mirrorpageurl",
-     "column of the mirror page URL"},
+    {CS_SETTING_HEAD, "mirror_column", CS_OPT_STRING, 0, "new_mirrorpageurl", "column of the mirror page URL"},
     {CS_SETTING_HEAD, "regarding_column", CS_OPT_STRING, 0, "regardingobjectid",
      "lookup column of the contact (bind it with the sink's tables.<target>.lookups)"},
     {CS_SETTING_HEAD, "owner", CS_OPT_STRING, 0, NULL,
@@ -103,11 +102,11 @@ static int serves_clicks(const cs_host *host, cs_ctx *ctx)
     if (host->struct_size < offsetof(cs_host, mapping_streams) + sizeof host->mapping_streams || !host->mapping_streams)
         return 1;
     maps = host->mapping_streams(ctx);
-    json_array_foreach(maps, i, m) if (json_is_true(json_object_get(m, "self")))
-    {
-        const char *stream = json_string_value(json_object_get(m, "stream"));
-        clicks = !stream || !strcmp(stream, "email-events") || !strcmp(stream, "email-events.click");
-    }
+    json_array_foreach (maps, i, m)
+        if (json_is_true(json_object_get(m, "self"))) {
+            const char *stream = json_string_value(json_object_get(m, "stream"));
+            clicks = !stream || !strcmp(stream, "email-events") || !strcmp(stream, "email-events.click");
+        }
     json_decref(maps);
     return clicks;
 }
@@ -128,7 +127,8 @@ static cs_status ea_create(const cs_host *host, cs_ctx *ctx, const json_t *o, vo
             json_object_set_new(e->columns, COLUMN_OPTIONS[i].member, json_string(col));
     }
     if (!json_object_get(e->columns, "eventId")) {
-        host->set_reason(ctx, 0, 0, "event_id_column must name the column of the event id: it is the alternate key "
+        host->set_reason(ctx, 0, 0,
+                         "event_id_column must name the column of the event id: it is the alternate key "
                          "that keeps a redelivered event from creating a second activity");
         goto fail;
     }
@@ -202,19 +202,19 @@ static cs_status ea_prepare(void *inst, cs_record **rec)
     if (cs_record_op(*rec) == CS_OP_DELETE)
         return CS_OK; /* the sink deletes by key */
     if (!contact || !*contact) {
-        e->host->set_reason(e->ctx, 0, 0, "the event's profile has no externalId, so the Dynamics 365 contact it "
+        e->host->set_reason(e->ctx, 0, 0,
+                            "the event's profile has no externalId, so the Dynamics 365 contact it "
                             "belongs to cannot be told (email-events streams never emit such events: check the "
-                            "source of stream %s)", cs_record_stream(*rec));
+                            "source of stream %s)",
+                            cs_record_stream(*rec));
         return CS_REJECT;
     }
     if (!(subj = subject(e->subject_format, in)))
         return CS_RETRY;
     out = json_object();
-    json_object_foreach(e->columns, member, col)
-    {
-        const json_t *v = strcmp(member, "eventId") == 0 && !json_object_get(in, member)
-                              ? json_object_get(*rec, "key")
-                              : json_object_get(in, member);
+    json_object_foreach (e->columns, member, col) {
+        const json_t *v = strcmp(member, "eventId") == 0 && !json_object_get(in, member) ? json_object_get(*rec, "key")
+                                                                                         : json_object_get(in, member);
         if (strcmp(member, "subject") == 0)
             json_object_set_new(out, json_string_value(col), json_string(subj));
         else if (json_is_string(v) && *json_string_value(v))
@@ -247,8 +247,8 @@ static json_t *ea_needs(void *inst)
         json_object_set_new(fields, col, f);
     }
     if (e->owner)
-        json_object_set_new(fields, e->owner_column, json_pack("{s:s, s:s, s:s}", "type", "string", "lookup",
-                                                               "systemuser", "label", "Owner"));
+        json_object_set_new(fields, e->owner_column,
+                            json_pack("{s:s, s:s, s:s}", "type", "string", "lookup", "systemuser", "label", "Owner"));
     return json_pack("{s:b, s:o}", "activity", 1, "fields", fields);
 }
 

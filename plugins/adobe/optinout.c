@@ -23,14 +23,21 @@
 
 #include "adobe.h"
 
-#define RULE_MEMBER "@optout.rule"
+#define RULE_MEMBER    "@optout.rule"
 #define CHANGED_MEMBER "@optout.changed"
 
-static const char *const ATTRIBUTES[] = {"blackList",       "blackListEmail",      "blackListFax",
-                                         "blackListMobile", "blackListPhone",      "blackListPostalMail",
-                                         "blackListPushnotification", "ccpaOptOut", NULL};
-#define ALLOWED "blackList, blackListEmail, blackListFax, blackListMobile, blackListPhone, blackListPostalMail, " \
-                "blackListPushnotification or ccpaOptOut"
+static const char *const ATTRIBUTES[] = {"blackList",
+                                         "blackListEmail",
+                                         "blackListFax",
+                                         "blackListMobile",
+                                         "blackListPhone",
+                                         "blackListPostalMail",
+                                         "blackListPushnotification",
+                                         "ccpaOptOut",
+                                         NULL};
+#define ALLOWED                                                                                                        \
+    "blackList, blackListEmail, blackListFax, blackListMobile, blackListPhone, blackListPostalMail, "                  \
+    "blackListPushnotification or ccpaOptOut"
 
 enum mode { DISABLED, TO_CAMPAIGN, TO_D365, BIDIRECTIONAL };
 static const char *const MODES[] = {"disabled", "d365-to-campaign", "campaign-to-d365", "bidirectional", NULL};
@@ -46,7 +53,8 @@ struct optinout {
 static const cs_setting settings[] = {
     {CS_SETTING_HEAD, "mode", CS_OPT_STRING, 0, NULL,
      "which way the flags move; bidirectional follows Adobe's conflict rule; in a workflow with legs, the "
-     "workflow's direction", .choices = MODES},
+     "workflow's direction",
+     .choices = MODES},
     {CS_SETTING_HEAD, "fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL,
      "{D365 boolean column: Campaign attribute}, the attribute one of " ALLOWED},
     {CS_SETTING_HEAD, NULL},
@@ -85,17 +93,20 @@ static cs_status check_d365_types(struct optinout *o, const char *side, const ch
     if (o->host->struct_size < offsetof(cs_host, describe) + sizeof o->host->describe || !o->host->describe ||
         o->host->describe(o->ctx, side, stream, &desc) != CS_OK)
         return CS_OK; /* nothing to check against: the sink refuses a wrong column per record */
-    json_object_foreach(o->to_campaign, name, col)
-    {
+    json_object_foreach (o->to_campaign, name, col) {
         const json_t *f = json_object_get(json_object_get(desc, "fields"), name);
         const char *type = json_string_value(json_object_get(f, "type"));
         if (!f) {
-            o->host->set_reason(o->ctx, 0, 0, "fields.%s: Dynamics 365 has no column %s on %s; name a boolean column "
-                                "of the contact (e.g. donotbulkemail)", name, name, stream);
+            o->host->set_reason(o->ctx, 0, 0,
+                                "fields.%s: Dynamics 365 has no column %s on %s; name a boolean column "
+                                "of the contact (e.g. donotbulkemail)",
+                                name, name, stream);
             st = CS_FATAL;
         } else if (type && strcmp(type, "boolean") != 0) {
-            o->host->set_reason(o->ctx, 0, 0, "fields.%s: %s is a %s column; opt-in/out pairs take a boolean column "
-                                "of the contact", name, name, type);
+            o->host->set_reason(o->ctx, 0, 0,
+                                "fields.%s: %s is a %s column; opt-in/out pairs take a boolean column "
+                                "of the contact",
+                                name, name, type);
             st = CS_FATAL;
         }
         if (st != CS_OK)
@@ -115,21 +126,21 @@ static cs_status check_directions(struct optinout *o)
         !o->host->mapping_streams)
         return CS_OK;
     maps = o->host->mapping_streams(o->ctx);
-    json_array_foreach(maps, i, m)
-    {
+    json_array_foreach (maps, i, m) {
         const char *stream = json_string_value(json_object_get(m, "stream"));
         const char *target = json_string_value(json_object_get(m, "target"));
-        const char *entity = json_string_value(json_object_get(json_object_get(json_object_get(m, "mapping"), "entity"),
-                                                               "name"));
+        const char *entity =
+            json_string_value(json_object_get(json_object_get(json_object_get(m, "mapping"), "entity"), "name"));
         int inbound = from_campaign(stream);
         if (!entity || strcmp(entity, "opt-in-out") != 0)
             continue;
         if ((inbound && o->mode == TO_CAMPAIGN) || (!inbound && o->mode == TO_D365)) {
-            o->host->set_reason(o->ctx, 0, 0, "mapping %s -> %s goes %s, which mode %s does not include; set mode to "
-                                "%s or bidirectional, or remove the mapping", stream ? stream : "?",
-                                target ? target : "?", inbound ? "from Campaign to Dynamics 365" :
-                                "from Dynamics 365 to Campaign", MODES[o->mode], inbound ? "campaign-to-d365" :
-                                "d365-to-campaign");
+            o->host->set_reason(o->ctx, 0, 0,
+                                "mapping %s -> %s goes %s, which mode %s does not include; set mode to "
+                                "%s or bidirectional, or remove the mapping",
+                                stream ? stream : "?", target ? target : "?",
+                                inbound ? "from Campaign to Dynamics 365" : "from Dynamics 365 to Campaign",
+                                MODES[o->mode], inbound ? "campaign-to-d365" : "d365-to-campaign");
             st = CS_FATAL;
             break;
         }
@@ -156,23 +167,26 @@ static cs_status oio_create(const cs_host *host, cs_ctx *ctx, const json_t *opts
     for (m = 0; MODES[m] && (!mode || strcmp(mode, MODES[m]) != 0); m++)
         ;
     if (!mode) {
-        host->set_reason(ctx, 0, 0, "mode: required: give the workflow legs named campaign-to-d365 and "
+        host->set_reason(ctx, 0, 0,
+                         "mode: required: give the workflow legs named campaign-to-d365 and "
                          "d365-to-campaign and a direction (it sets the mode), or set mode here");
         goto fail;
     }
     if (!MODES[m]) {
-        host->set_reason(ctx, 0, 0, "mode: \"%s\" is not a mode; use disabled, d365-to-campaign, campaign-to-d365 or "
-                         "bidirectional (in a workflow with legs, name the legs so)", mode);
+        host->set_reason(ctx, 0, 0,
+                         "mode: \"%s\" is not a mode; use disabled, d365-to-campaign, campaign-to-d365 or "
+                         "bidirectional (in a workflow with legs, name the legs so)",
+                         mode);
         goto fail;
     }
     o->mode = (enum mode)m;
     if (!json_is_object(fields) || json_object_size(fields) == 0) {
-        host->set_reason(ctx, 0, 0, "fields: must pair each Dynamics 365 boolean column with a Campaign attribute, "
+        host->set_reason(ctx, 0, 0,
+                         "fields: must pair each Dynamics 365 boolean column with a Campaign attribute, "
                          "e.g. {donotbulkemail: blackListEmail}; the attribute is one of " ALLOWED);
         goto fail;
     }
-    json_object_foreach((json_t *)fields, col, attr)
-    {
+    json_object_foreach ((json_t *)fields, col, attr) {
         const char *a = json_string_value(attr);
         if (!a || !allowed_attribute(a)) {
             host->set_reason(ctx, 0, 0, "fields.%s: \"%s\" is not a Campaign opt-out attribute; use one of " ALLOWED,
@@ -180,8 +194,10 @@ static cs_status oio_create(const cs_host *host, cs_ctx *ctx, const json_t *opts
             goto fail;
         }
         if (json_object_get(o->to_d365, a)) {
-            host->set_reason(ctx, 0, 0, "fields.%s: %s is already paired with %s; each Campaign attribute takes one "
-                             "Dynamics 365 column", col, a, json_string_value(json_object_get(o->to_d365, a)));
+            host->set_reason(ctx, 0, 0,
+                             "fields.%s: %s is already paired with %s; each Campaign attribute takes one "
+                             "Dynamics 365 column",
+                             col, a, json_string_value(json_object_get(o->to_d365, a)));
             goto fail;
         }
         json_object_set_new(o->to_campaign, col, json_string(a));
@@ -240,7 +256,8 @@ static cs_status from_profile(struct optinout *o, cs_record **rec)
     }
     if (!ext || !*ext) {
         const char *email = json_string_value(json_object_get(in, "email"));
-        o->host->set_reason(o->ctx, 0, 0, "the profile (%s) has no externalId, so no Dynamics 365 contact can be told "
+        o->host->set_reason(o->ctx, 0, 0,
+                            "the profile (%s) has no externalId, so no Dynamics 365 contact can be told "
                             "for its %s; give the profile the contactid as externalId, then redrive",
                             email && *email ? email : "no email", field);
         return CS_REJECT;
@@ -267,8 +284,7 @@ static cs_status from_contact(struct optinout *o, cs_record **rec)
         *rec = NULL;
         return CS_OK;
     }
-    json_object_foreach(o->to_campaign, col, attr)
-    {
+    json_object_foreach (o->to_campaign, col, attr) {
         const json_t *v = json_object_get(in, col);
         if (json_is_boolean(v))
             json_object_set(out, json_string_value(attr), (json_t *)v);
@@ -307,7 +323,8 @@ static json_t *oio_needs(void *inst)
     const struct optinout *o = inst;
     json_t *fields = json_object(), *attr;
     const char *col;
-    json_object_foreach(o->to_campaign, col, attr) json_object_set_new(fields, col, json_pack("{s:s}", "type", "boolean"));
+    json_object_foreach (o->to_campaign, col, attr)
+        json_object_set_new(fields, col, json_pack("{s:s}", "type", "boolean"));
     return json_pack("{s:o}", "fields", fields);
 }
 

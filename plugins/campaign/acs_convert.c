@@ -25,8 +25,7 @@ static void show(const json_t *v, char *out, size_t len)
     free(s);
 }
 
-static json_t *refuse(struct acs *a, const struct acs_target *t, const char *field, const json_t *v,
-                      const char *why)
+static json_t *refuse(struct acs *a, const struct acs_target *t, const char *field, const json_t *v, const char *why)
 {
     char val[128];
     show(v, val, sizeof val);
@@ -117,8 +116,9 @@ static json_t *to_time(struct acs *a, const struct acs_target *t, const char *f,
         return format_time((int64_t)json_integer_value(v), date_only);
     if (json_is_string(v) && acs_parse_time(json_string_value(v), &ms) == 0)
         return format_time(ms, date_only);
-    return refuse(a, t, f, v, date_only ? "is not a date (YYYY-MM-DD, ISO-8601 or Unix ms)"
-                                        : "is not a timestamp (ISO-8601 or Unix ms)");
+    return refuse(a, t, f, v,
+                  date_only ? "is not a date (YYYY-MM-DD, ISO-8601 or Unix ms)"
+                            : "is not a timestamp (ISO-8601 or Unix ms)");
 }
 
 static json_t *to_integer(struct acs *a, const struct acs_target *t, const char *f, const json_t *v)
@@ -161,7 +161,8 @@ static json_t *to_real(struct acs *a, const struct acs_target *t, const char *f,
 
 static json_t *to_boolean(struct acs *a, const struct acs_target *t, const char *f, const json_t *v)
 {
-    static const char *const yes[] = {"true", "yes", "1", "on", NULL}, *const no[] = {"false", "no", "0", "off", "", NULL};
+    static const char *const yes[] = {"true", "yes", "1", "on", NULL}, *const no[] = {"false", "no", "0",
+                                                                                      "off",   "",   NULL};
     if (json_is_boolean(v))
         return json_incref((json_t *)v);
     if (json_is_null(v))
@@ -182,7 +183,7 @@ static json_t *to_enum(struct acs *a, const struct acs_target *t, const char *f,
 {
     json_t *values = json_object_get(spec, "values"), *e;
     size_t i;
-    json_array_foreach(values, i, e) {
+    json_array_foreach (values, i, e) {
         const char *name = json_is_string(e) ? json_string_value(e) : json_string_value(json_object_get(e, "name"));
         const char *label = json_string_value(json_object_get(e, "label"));
         json_t *value = json_object_get(e, "value");
@@ -254,7 +255,7 @@ static json_t *convert(struct acs *a, const struct acs_target *t, const char *f,
         json_t *sv, *out = json_object();
         if (!json_is_object(v))
             return json_decref(out), refuse(a, t, f, v, "is not an object");
-        json_object_foreach((json_t *)v, k, sv) {
+        json_object_foreach ((json_t *)v, k, sv) {
             json_t *c = convert(a, t, k, sv, json_object_get(json_object_get(spec, "content"), k));
             if (!c)
                 return json_decref(out), NULL;
@@ -324,13 +325,13 @@ json_t *acs_body_new(struct acs *a, const struct acs_target *t, const cs_record 
     if (!body || !key)
         goto fail;
     if (t->fields) {
-        json_object_foreach(t->fields, name, v) {
+        json_object_foreach (t->fields, name, v) {
             json_t *src = source_value(rec, json_string_value(v));
             if (src && put(a, t, body, name, src) != 0)
                 goto fail;
         }
     } else {
-        json_object_foreach(cs_record_payload(rec), name, v) {
+        json_object_foreach (cs_record_payload(rec), name, v) {
             if (!json_object_get(t->links, name) && put(a, t, body, name, v) != 0)
                 goto fail;
         }
@@ -338,7 +339,7 @@ json_t *acs_body_new(struct acs *a, const struct acs_target *t, const cs_record 
     if (put(a, t, body, t->key, key) != 0)
         goto fail;
     /* links stay as the linked records' keys here; the writer turns them into PKeys */
-    json_object_foreach(t->links, name, l) {
+    json_object_foreach (t->links, name, l) {
         json_t *src = source_value(rec, json_string_value(json_object_get(l, "from")));
         if (src && !json_is_string(src) && !json_is_null(src)) {
             refuse(a, t, name, src, "is not the key of a linked record");

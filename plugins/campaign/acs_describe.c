@@ -74,7 +74,9 @@ static int all_strings(const json_t *obj)
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)obj, k, v) if (!json_is_string(v)) return 0;
+    json_object_foreach ((json_t *)obj, k, v)
+        if (!json_is_string(v))
+            return 0;
     return 1;
 }
 
@@ -87,7 +89,7 @@ static cs_status parse_one(struct acs *a, struct acs_target *t, const char *stre
     const char *k;
     static const char *const known[] = {"resource", "key", "filter", "fields", "links", NULL};
 
-    json_object_foreach((json_t *)spec, k, l) {
+    json_object_foreach ((json_t *)spec, k, l) {
         size_t i = 0;
         while (known[i] && strcmp(known[i], k) != 0)
             i++;
@@ -97,18 +99,23 @@ static cs_status parse_one(struct acs *a, struct acs_target *t, const char *stre
         }
     }
     if (!res || !*res) {
-        acs_fail(a, 0, "resources.%s.resource: required (the Campaign resource, e.g. profile or cusMembership)", stream);
+        acs_fail(a, 0, "resources.%s.resource: required (the Campaign resource, e.g. profile or cusMembership)",
+                 stream);
         return CS_FATAL;
     }
     if ((fields && (!json_is_object(fields) || !all_strings(fields))) || (links && !json_is_object(links))) {
-        acs_fail(a, 0, "resources.%s: fields must map Campaign fields to payload members (strings), links must "
-                       "map link names to {target, from}", stream);
+        acs_fail(a, 0,
+                 "resources.%s: fields must map Campaign fields to payload members (strings), links must "
+                 "map link names to {target, from}",
+                 stream);
         return CS_FATAL;
     }
-    json_object_foreach(links, k, l) {
+    json_object_foreach (links, k, l) {
         if (!json_is_string(json_object_get(l, "target")) || !json_is_string(json_object_get(l, "from"))) {
-            acs_fail(a, 0, "resources.%s.links.%s: needs target (a target stream of this connection) and from "
-                           "(the payload member holding the linked record's key, or \"$key\")", stream, k);
+            acs_fail(a, 0,
+                     "resources.%s.links.%s: needs target (a target stream of this connection) and from "
+                     "(the payload member holding the linked record's key, or \"$key\")",
+                     stream, k);
             return CS_FATAL;
         }
     }
@@ -167,7 +174,7 @@ cs_status acs_targets_parse(struct acs *a, const json_t *resources)
         acs_fail(a, 0, "resources: expected a mapping of target stream -> {resource, key, filter, fields, links}");
         return CS_FATAL;
     }
-    json_object_foreach((json_t *)resources, stream, spec) {
+    json_object_foreach ((json_t *)resources, stream, spec) {
         struct acs_target *t;
         if (!json_is_object(spec)) {
             acs_fail(a, 0, "resources.%s: expected a mapping {resource, key, filter, fields, links}", stream);
@@ -226,7 +233,7 @@ static cs_status choose_filter(struct acs *a, struct acs_target *t, const json_t
     size_t i;
     json_decref(t->filters);
     t->filters = list;
-    json_array_foreach(list, i, e) {
+    json_array_foreach (list, i, e) {
         const char *name = json_string_value(json_object_get(e, "name")), *param = acs_filter_param(e);
         if (param && (t->filter ? strcmp(name, t->filter) == 0 : filter_matches_key(e, t->key))) {
             free(t->filter);
@@ -254,8 +261,8 @@ static cs_status choose_filter(struct acs *a, struct acs_target *t, const json_t
                  "(expected by%c%s, or a filter whose parameter is %s or %s_parameter; %s). In Campaign, add an "
                  "identification key on '%s' and a filter on it to the resource, then publish the Profiles & "
                  "Services Ext API; or name an existing filter in resources.%s.filter",
-                 t->stream, t->key, t->resource, toupper((unsigned char)t->key[0]), t->key + 1, t->key, t->key,
-                 found, t->key, t->stream);
+                 t->stream, t->key, t->resource, toupper((unsigned char)t->key[0]), t->key + 1, t->key, t->key, found,
+                 t->key, t->stream);
     return CS_FATAL;
 }
 
@@ -266,31 +273,33 @@ static cs_status check_fields(struct acs *a, const struct acs_target *t)
     json_t *src, *spec;
     spec = json_object_get(t->meta, t->key);
     if (!spec) {
-        acs_fail(a, 0, "target %s: '%s' is not a field of Campaign resource '%s' (resources.%s.key)", t->stream,
-                 t->key, t->resource, t->stream);
+        acs_fail(a, 0, "target %s: '%s' is not a field of Campaign resource '%s' (resources.%s.key)", t->stream, t->key,
+                 t->resource, t->stream);
         return CS_FATAL;
     }
-    json_object_foreach(t->fields, path, src) {
+    json_object_foreach (t->fields, path, src) {
         char top[256];
         const char *type;
         snprintf(top, sizeof top, "%.*s", (int)strcspn(path, "."), path);
         spec = json_object_get(t->meta, top);
         type = json_string_value(json_object_get(spec, "type"));
         if (!spec) {
-            acs_fail(a, 0, "target %s: '%s' is not a field of Campaign resource '%s' (resources.%s.fields); "
-                           "custom fields need the Profiles & Services Ext API published", t->stream, top,
-                     t->resource, t->stream);
+            acs_fail(a, 0,
+                     "target %s: '%s' is not a field of Campaign resource '%s' (resources.%s.fields); "
+                     "custom fields need the Profiles & Services Ext API published",
+                     t->stream, top, t->resource, t->stream);
             return CS_FATAL;
         }
-        if (json_is_true(json_object_get(spec, "readOnly")) || (type && (!strcmp(type, "link") || !strcmp(type, "collection")))) {
+        if (json_is_true(json_object_get(spec, "readOnly")) ||
+            (type && (!strcmp(type, "link") || !strcmp(type, "collection")))) {
             acs_fail(a, 0, "target %s: Campaign field '%s' of '%s' is %s; it cannot be written (resources.%s.fields)",
                      t->stream, top, t->resource, type && !strcmp(type, "link") ? "a link (use links)" : "read-only",
                      t->stream);
             return CS_FATAL;
         }
         if (path[strlen(top)] == '.' && type && strcmp(type, "object") != 0) {
-            acs_fail(a, 0, "target %s: '%s' is a %s field, not an object with sub-field '%s'", t->stream, top,
-                     type, path + strlen(top) + 1);
+            acs_fail(a, 0, "target %s: '%s' is a %s field, not an object with sub-field '%s'", t->stream, top, type,
+                     path + strlen(top) + 1);
             return CS_FATAL;
         }
     }
@@ -301,7 +310,7 @@ static cs_status check_links(struct acs *a, const struct acs_target *t)
 {
     const char *name;
     json_t *l;
-    json_object_foreach(t->links, name, l) {
+    json_object_foreach (t->links, name, l) {
         json_t *spec = json_object_get(t->meta, name);
         const char *target = json_string_value(json_object_get(l, "target"));
         const char *res_target = json_string_value(json_object_get(spec, "resTarget"));
@@ -328,9 +337,9 @@ static cs_status check_links(struct acs *a, const struct acs_target *t)
 
 static cs_status describe_one(struct acs *a, struct acs_target *t, const json_t *ext)
 {
-    const char *api = !strcmp(t->resource, "profile") ? (ext ? "profileAndServicesExt" : "profileAndServices")
+    const char *api = !strcmp(t->resource, "profile")     ? (ext ? "profileAndServicesExt" : "profileAndServices")
                       : json_object_get(ext, t->resource) ? "profileAndServicesExt"
-                                                         : "customResources";
+                                                          : "customResources";
     char *url = NULL, *furl = NULL, missing[512];
     json_t *doc = NULL, *filters = NULL;
     const char *fhref;

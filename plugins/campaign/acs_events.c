@@ -166,9 +166,9 @@ out:
 
 static const char *short_type(const char *event_type)
 {
-    static const char *const map[][2] = {{"emailSent", "send"}, {"emailDelivered", "send"}, {"emailOpened", "open"},
-                                         {"emailClicked", "click"}, {"emailBounced", "bounce"},
-                                         {"emailBouncedSoft", "bounce"}};
+    static const char *const map[][2] = {{"emailSent", "send"},      {"emailDelivered", "send"},
+                                         {"emailOpened", "open"},    {"emailClicked", "click"},
+                                         {"emailBounced", "bounce"}, {"emailBouncedSoft", "bounce"}};
     const char *dot = event_type ? strrchr(event_type, '.') : NULL;
     for (size_t i = 0; dot && i < sizeof map / sizeof map[0]; i++)
         if (strcmp(dot + 1, map[i][0]) == 0)
@@ -211,7 +211,9 @@ static int listed(const json_t *ids, const char *id)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(ids, i, s) if (strcmp(json_string_value(s), id) == 0) return 1;
+    json_array_foreach (ids, i, s)
+        if (strcmp(json_string_value(s), id) == 0)
+            return 1;
     return 0;
 }
 
@@ -331,8 +333,8 @@ static const char *page_last(const json_t *doc)
  * aborts the page before anything is emitted). `ids` receives the keys emitted, which join the seen
  * set once the page is checkpointed: a page read again after a failure is not mistaken for
  * duplicates. *last is the page's last position (borrowed from doc). CS_NODATA: asked to stop. */
-static cs_status emit_page(struct acs *a, const char *stream, int kind, const json_t *doc, json_t *ids,
-                           size_t *emitted, const char **last)
+static cs_status emit_page(struct acs *a, const char *stream, int kind, const json_t *doc, json_t *ids, size_t *emitted,
+                           const char **last)
 {
     json_t *recs = json_array(), *entry;
     size_t i;
@@ -341,7 +343,7 @@ static cs_status emit_page(struct acs *a, const char *stream, int kind, const js
         json_decref(recs);
         return acs_fail(a, 0, "out of memory"), CS_RETRY;
     }
-    json_array_foreach(json_object_get(doc, "events"), i, entry) {
+    json_array_foreach (json_object_get(doc, "events"), i, entry) {
         cs_record *rec;
         if ((st = event_record(a, stream, kind, entry, ids, &rec)) != CS_OK)
             break;
@@ -350,7 +352,7 @@ static cs_status emit_page(struct acs *a, const char *stream, int kind, const js
             json_array_append_new(recs, rec);
         }
     }
-    json_array_foreach(st == CS_OK ? recs : NULL, i, entry) {
+    json_array_foreach (st == CS_OK ? recs : NULL, i, entry) {
         if (a->host->emit(a->ctx, json_incref(entry)) != CS_OK) {
             st = CS_NODATA; /* the core asks us to stop: what follows the last checkpoint is read again */
             break;
@@ -387,8 +389,10 @@ static cs_status fetch_page(struct acs *a, int kind, const char *url, json_t **d
     }
     if ((st = acs_classify(a, &r, "reading the I/O Events journal")) != CS_OK) {
         if (st == CS_REJECT) { /* 400/404: a position past retention or a wrong registration URL */
-            acs_fail(a, r.status, "%s; check journal_url, or the stored position is older than the "
-                                  "journal's retention (7 days)", a->err);
+            acs_fail(a, r.status,
+                     "%s; check journal_url, or the stored position is older than the "
+                     "journal's retention (7 days)",
+                     a->err);
             st = CS_FATAL;
         }
         goto out;
@@ -414,8 +418,10 @@ cs_status acs_events_read(struct acs *a, const char *stream, const json_t *curso
     char *url;
     cs_status st = CS_OK;
     if (kind < 0) {
-        acs_fail(a, 0, "the Campaign connector has no event stream \"%s\" (it has %s and %s.send, .open, .click, "
-                 ".bounce)", stream, ACS_EVENTS_STREAM, ACS_EVENTS_STREAM);
+        acs_fail(a, 0,
+                 "the Campaign connector has no event stream \"%s\" (it has %s and %s.send, .open, .click, "
+                 ".bounce)",
+                 stream, ACS_EVENTS_STREAM, ACS_EVENTS_STREAM);
         return CS_FATAL;
     }
     if (!a->journal_url) {
@@ -446,7 +452,8 @@ cs_status acs_events_read(struct acs *a, const char *stream, const json_t *curso
         if (st == CS_OK && last &&
             (st = a->host->checkpoint(a->ctx, stream, json_pack("{s:s}", "since", last))) != CS_OK)
             acs_fail(a, 0, "the journal position could not be stored");
-        json_array_foreach(st == CS_OK ? ids : NULL, i, id) seen_add(&a->seen, kind, json_string_value(id));
+        json_array_foreach (st == CS_OK ? ids : NULL, i, id)
+            seen_add(&a->seen, kind, json_string_value(id));
         json_decref(ids);
         json_decref(doc);
         free(url);

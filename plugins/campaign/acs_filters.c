@@ -33,13 +33,14 @@ static json_t *entry_params(const json_t *entry)
     size_t i;
     params_from_data(json_string_value(json_object_get(entry, "data")), params);
     if (!json_array_size(params))
-        json_array_foreach(json_object_get(entry, "parameters"), i, p) {
+        json_array_foreach (json_object_get(entry, "parameters"), i, p) {
             const char *s = json_is_string(p) ? json_string_value(p) : json_string_value(json_object_get(p, "name"));
             if (s)
                 json_array_append_new(params, json_string(s));
         }
     if (!json_array_size(params) && json_is_object(meta))
-        json_object_foreach(meta, k, p) json_array_append_new(params, json_string(k));
+        json_object_foreach (meta, k, p)
+            json_array_append_new(params, json_string(k));
     return params;
 }
 
@@ -66,9 +67,12 @@ json_t *acs_filters_list(const json_t *doc)
     const char *k;
     size_t i;
     if (json_is_array(body))
-        json_array_foreach(body, i, e) add(out, NULL, e);
+        json_array_foreach (body, i, e)
+            add(out, NULL, e);
     else
-        json_object_foreach((json_t *)body, k, e) if (is_filter(e)) add(out, k, e);
+        json_object_foreach ((json_t *)body, k, e)
+            if (is_filter(e))
+                add(out, k, e);
     return out;
 }
 
@@ -92,15 +96,17 @@ void acs_filters_found(const json_t *doc, const json_t *list, char *out, size_t 
     const char *k;
     if (!json_array_size(list)) { /* say what the answer held instead */
         const json_t *body = json_object_get(doc, "content") ? json_object_get(doc, "content") : doc;
-        used = (size_t)snprintf(out, len, "no filter in a form crmsync reads (an object keyed by filter name, or a "
-                                          "list of filters with a name); the answer is %s",
+        used = (size_t)snprintf(out, len,
+                                "no filter in a form crmsync reads (an object keyed by filter name, or a "
+                                "list of filters with a name); the answer is %s",
                                 json_is_array(body) ? "a list without names" : "an object with members:");
-        json_object_foreach((json_t *)body, k, e) if (used < len)
-            used += (size_t)snprintf(out + used, len - used, " %s", k);
+        json_object_foreach ((json_t *)body, k, e)
+            if (used < len)
+                used += (size_t)snprintf(out + used, len - used, " %s", k);
         return;
     }
     used = (size_t)snprintf(out, len, "its filters:");
-    json_array_foreach(list, i, e) {
+    json_array_foreach (list, i, e) {
         const char *p = acs_filter_param(e);
         if (used < len)
             used += (size_t)snprintf(out + used, len - used, "%s %s(%s)", i ? "," : "",

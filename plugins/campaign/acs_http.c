@@ -93,8 +93,8 @@ static void call_headers(struct acs *a, const char *tok, int with_body, int jour
 
 /* Send calls[i] for each i with pick[i] (all when pick is NULL) with a token (a fresh one when `force`,
  * unless it changed since *seen). *seen becomes the token used. */
-static cs_status send_round(struct acs *a, struct cshttp_call *calls, size_t n, const unsigned char *pick,
-                            int force, int journal, char **seen)
+static cs_status send_round(struct acs *a, struct cshttp_call *calls, size_t n, const unsigned char *pick, int force,
+                            int journal, char **seen)
 {
     const char *plain[7], *json[7];
     char *tok = NULL, auth[4096], key[512], org[512];
@@ -154,7 +154,8 @@ static void refusal(struct acs *a, const struct cshttp_response *r, int journal)
                  "Campaign refused the credential (HTTP 403 %s): its IMS profile has no Campaign product context for "
                  "this organization; check that GET <ims_url>/ims/profile/v1 with the connection's token lists a "
                  "projectedProductContext whose organization_id is the tenant in url, else ask Adobe to fix the "
-                 "IMS provisioning", msg);
+                 "IMS provisioning",
+                 msg);
     else if (r->status == 401)
         acs_fail(a, 401,
                  "%s refused a freshly issued IMS token (HTTP 401 %s): check client_id, client_secret and "
@@ -247,8 +248,7 @@ int acs_is_stale_pkey(const struct cshttp_response *r)
 {
     /* "'@...' is not a valid constant" names a PKey; an enumeration's refusal names a value */
     return r->status == 404 || ((r->status == 400 || r->status == 500) && r->body && strstr(r->body, "'@") &&
-                                strstr(r->body, "' is not a valid constant") &&
-                                !strstr(r->body, "enumeration"));
+                                strstr(r->body, "' is not a valid constant") && !strstr(r->body, "enumeration"));
 }
 
 struct cshttp_pending *acs_call_start(struct acs *a, struct cshttp_client *c, const char *url)

@@ -234,8 +234,8 @@ cs_record *acs_optout_record(const char *stream, const char *ext, const char *em
                          ts);
 }
 
-cs_record *acs_rejected_record(struct acs *a, const char *bad_stream, const char *key, json_t *payload,
-                               const char *why, const char *metric)
+cs_record *acs_rejected_record(struct acs *a, const char *bad_stream, const char *key, json_t *payload, const char *why,
+                               const char *metric)
 {
     a->host->metric_add(a->ctx, metric, 1);
     json_object_set_new(payload, "error", json_string(why));
@@ -313,8 +313,8 @@ static cs_status read_file(struct acs *a, const char *file, size_t offset, long 
     if (eol)
         *eol = '\0';
     if (header_map(b.data, &delim, map) != 0) {
-        acs_fail(a, 0, "opt-out export %s: the header is not %s,%s,%s,%s,%s", file, COLUMNS[0], COLUMNS[1],
-                 COLUMNS[2], COLUMNS[3], COLUMNS[4]);
+        acs_fail(a, 0, "opt-out export %s: the header is not %s,%s,%s,%s,%s", file, COLUMNS[0], COLUMNS[1], COLUMNS[2],
+                 COLUMNS[3], COLUMNS[4]);
         st = CS_FATAL;
         goto out;
     }
@@ -390,10 +390,11 @@ static cs_status check_export_age(struct acs *a, const char *newest)
         a->export_stale = 0;
         return CS_NODATA;
     }
-    snprintf(text, sizeof text, "no opt-out export file has arrived in %s for %lld h %02lld min (newest: %s); "
+    snprintf(text, sizeof text,
+             "no opt-out export file has arrived in %s for %lld h %02lld min (newest: %s); "
              "Campaign's opt-out export workflow has probably stopped: restart it in Campaign (crmsync keeps "
-             "looking)", a->export_url, (long long)(secs / 3600), (long long)(secs % 3600 / 60),
-             newest ? newest : "none yet");
+             "looking)",
+             a->export_url, (long long)(secs / 3600), (long long)(secs % 3600 / 60), newest ? newest : "none yet");
     a->host->set_substate(a->ctx, text);
     a->export_stale = 1;
     return CS_NODATA;

@@ -20,7 +20,7 @@
 
 #include "campaign.h"
 
-#define RULE_MEMBER "@optout.rule"
+#define RULE_MEMBER    "@optout.rule"
 #define CHANGED_MEMBER "@optout.changed"
 
 int64_t acs_optout_time(struct acs *a, const char *ext, const char *field)
@@ -52,8 +52,7 @@ static json_t *decide(struct acs *a, const cs_record *rec, const json_t *profile
     const char *rule = json_string_value(json_object_get(payload, RULE_MEMBER)), *field;
     int64_t d365_ms = json_integer_value(json_object_get(payload, CHANGED_MEMBER));
     json_t *body = json_object(), *v;
-    json_object_foreach((json_t *)payload, field, v)
-    {
+    json_object_foreach ((json_t *)payload, field, v) {
         int cur = json_is_true(json_object_get(profile, field)), want = json_is_true(v);
         if (strchr(field, '@') || !json_is_boolean(v))
             continue;
@@ -62,9 +61,10 @@ static json_t *decide(struct acs *a, const cs_record *rec, const json_t *profile
             want = acs_ms > d365_ms ? cur : want || cur;
             if (want != json_is_true(v)) { /* the contact must follow: only a write to it could say so */
                 a->host->metric_add(a->ctx, "optout_contact_behind", 1);
-                a->host->log(a->ctx, CS_LOG_NOTICE, "opt-out %s of contact %s: Campaign keeps %s (Adobe's rule); the "
-                             "contact says %s", field, cs_record_key(rec), cur ? "true" : "false",
-                             json_is_true(v) ? "true" : "false");
+                a->host->log(a->ctx, CS_LOG_NOTICE,
+                             "opt-out %s of contact %s: Campaign keeps %s (Adobe's rule); the "
+                             "contact says %s",
+                             field, cs_record_key(rec), cur ? "true" : "false", json_is_true(v) ? "true" : "false");
             }
         }
         if (want != cur)
@@ -87,10 +87,12 @@ static cs_status write_one(struct acs *a, const struct acs_target *t, const cs_r
     if ((st = acs_find_by_key(a, t, cs_record_key(rec), &profile)) != CS_OK)
         goto out;
     if (!profile) {
-        json_object_foreach(cs_record_payload(rec), field, v) opts_out |= !strchr(field, '@') && json_is_true(v);
+        json_object_foreach (cs_record_payload(rec), field, v)
+            opts_out |= !strchr(field, '@') && json_is_true(v);
         a->host->metric_add(a->ctx, "acs_optout_no_profile", 1);
         if (opts_out) {
-            acs_fail(a, 0, "no profile has externalId %s yet: the opt-out is kept and retried until the ingress "
+            acs_fail(a, 0,
+                     "no profile has externalId %s yet: the opt-out is kept and retried until the ingress "
                      "workflow creates it (retry.max_age dead-letters the opt-outs of contacts never synced)",
                      cs_record_key(rec));
             a->err_record_only = 1;
@@ -129,8 +131,10 @@ cs_status acs_optout_write(struct acs *a, cs_record *const *records, size_t n)
 {
     const struct acs_target *t = acs_target_find(a, ACS_OPTOUT_STREAM);
     if (!t) {
-        a->host->set_reason(a->ctx, 0, -1, "the Campaign connection has no target '%s'; add resources.%s: {resource: "
-                            "profile, key: externalId}", ACS_OPTOUT_STREAM, ACS_OPTOUT_STREAM);
+        a->host->set_reason(a->ctx, 0, -1,
+                            "the Campaign connection has no target '%s'; add resources.%s: {resource: "
+                            "profile, key: externalId}",
+                            ACS_OPTOUT_STREAM, ACS_OPTOUT_STREAM);
         return CS_FATAL;
     }
     for (size_t i = 0; i < n; i++) {

@@ -19,7 +19,7 @@ static int find_unit(struct acs *a, const json_t *doc, char *seen, size_t len)
 {
     size_t i, used = strlen(seen);
     json_t *u;
-    json_array_foreach(json_object_get(doc, "content"), i, u) {
+    json_array_foreach (json_object_get(doc, "content"), i, u) {
         const char *name = json_string_value(json_object_get(u, "name"));
         const char *pk = json_string_value(json_object_get(u, "PKey"));
         if (name && pk && strcmp(name, a->org_unit) == 0)
@@ -42,7 +42,8 @@ static cs_status resolve_unit(struct acs *a)
         json_t *doc;
         st = acs_get_page(a, url, "org_unit: listing the organizational units (orgUnitBase)",
                           "Campaign serves orgUnitBase under profileAndServicesExt once the Profiles & Services Ext "
-                          "API is published", &doc);
+                          "API is published",
+                          &doc);
         free(url);
         url = NULL;
         if (st == CS_OK && (found = find_unit(a, doc, seen, sizeof seen)) == 0)
@@ -53,8 +54,11 @@ static cs_status resolve_unit(struct acs *a)
     if (st == CS_OK && found < 0)
         acs_fail(a, 0, "out of memory"), st = CS_RETRY;
     else if (st == CS_OK && !found)
-        acs_fail(a, 0, "org_unit: Campaign has no organizational unit named '%s' (orgUnitBase lists: %s); set "
-                       "org_unit to the name of one", a->org_unit, *seen ? seen : "none"), st = CS_FATAL;
+        acs_fail(a, 0,
+                 "org_unit: Campaign has no organizational unit named '%s' (orgUnitBase lists: %s); set "
+                 "org_unit to the name of one",
+                 a->org_unit, *seen ? seen : "none"),
+            st = CS_FATAL;
     return st;
 }
 
@@ -78,13 +82,17 @@ cs_status acs_org_unit_start(struct acs *a)
         if (has_unit_link(t) || !strcmp(t->stream, ACS_OPTOUT_STREAM)) /* opt-outs never creates */
             continue;
         if (!strcmp(t->resource, "profile")) {
-            acs_fail(a, 0, "org_unit: the profile resource has no orgUnit link (target %s): in Campaign, extend the "
-                           "profile resource with the Organizational unit field (partitioning profiles) and publish "
-                           "the Profiles & Services Ext API, or remove org_unit", t->stream);
+            acs_fail(a, 0,
+                     "org_unit: the profile resource has no orgUnit link (target %s): in Campaign, extend the "
+                     "profile resource with the Organizational unit field (partitioning profiles) and publish "
+                     "the Profiles & Services Ext API, or remove org_unit",
+                     t->stream);
             return CS_FATAL;
         }
-        a->host->log(a->ctx, CS_LOG_NOTICE, "target %s: Campaign resource '%s' has no orgUnit link; its records are "
-                     "created without an organizational unit", t->stream, t->resource);
+        a->host->log(a->ctx, CS_LOG_NOTICE,
+                     "target %s: Campaign resource '%s' has no orgUnit link; its records are "
+                     "created without an organizational unit",
+                     t->stream, t->resource);
     }
     a->host->log(a->ctx, CS_LOG_INFO, "new records get organizational unit %s", a->org_unit);
     return CS_OK;

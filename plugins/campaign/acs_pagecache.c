@@ -14,7 +14,7 @@
 #include "campaign.h"
 
 #define MAX_AGE_MS 10000
-#define MAX_BYTES (6u << 20) /* four pages of 1.5 MB, the largest the emulator answers */
+#define MAX_BYTES  (6u << 20) /* four pages of 1.5 MB, the largest the emulator answers */
 
 static void drop(struct acs_pagecache *c, struct acs_cached_page *p)
 {

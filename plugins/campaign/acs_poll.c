@@ -25,7 +25,9 @@ static int listed(const json_t *at, const char *id)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(at, i, s) if (strcmp(json_string_value(s), id) == 0) return 1;
+    json_array_foreach (at, i, s)
+        if (strcmp(json_string_value(s), id) == 0)
+            return 1;
     return 0;
 }
 
@@ -54,8 +56,10 @@ static cs_status emit_profile(struct acs *a, const json_t *p, const char *pid, c
     const char *name;
     json_t *v;
     if ((!ext || !*ext) && (!email || !*email)) {
-        a->host->log(a->ctx, CS_LOG_WARNING, "profile %s has neither externalId nor email: its opt-outs are "
-                     "dead-lettered", pid);
+        a->host->log(a->ctx, CS_LOG_WARNING,
+                     "profile %s has neither externalId nor email: its opt-outs are "
+                     "dead-lettered",
+                     pid);
         if (a->host->emit(a->ctx, acs_rejected_record(a, ACS_OPTOUT_BAD_STREAM, pid,
                                                       json_pack("{s:s, s:s}", "profile", pid, "lastModified", modified),
                                                       "profile has neither externalId nor email",
@@ -64,7 +68,7 @@ static cs_status emit_profile(struct acs *a, const json_t *p, const char *pid, c
         (*emitted)++;
         return CS_OK;
     }
-    json_object_foreach((json_t *)p, name, v) {
+    json_object_foreach ((json_t *)p, name, v) {
         if (!deny_list_field(name) || !json_is_boolean(v))
             continue;
         if (a->host->emit(a->ctx, acs_optout_record(ACS_OPTOUT_POLL_STREAM, ext ? ext : "", email ? email : "", name,
@@ -81,7 +85,7 @@ static cs_status emit_page(struct acs *a, const json_t *doc, char **since, int64
 {
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(doc, "content"), i, p) {
+    json_array_foreach (json_object_get(doc, "content"), i, p) {
         static const char *const ids[] = {"cryptedId", "externalId", "email", "PKey", NULL};
         const char *pid = member(p, ids);
         const char *modified = json_string_value(json_object_get(p, "lastModified"));
@@ -89,10 +93,9 @@ static cs_status emit_page(struct acs *a, const json_t *doc, char **since, int64
         if (!pid)
             return acs_fail(a, 0, "the profile filter %s answered a profile without any id", a->poll->filter), CS_RETRY;
         if (!modified || acs_parse_time(modified, &ms) != 0) {
-            if (a->host->emit(a->ctx, acs_rejected_record(a, ACS_OPTOUT_BAD_STREAM, pid,
-                                                          json_pack("{s:s}", "profile", pid),
-                                                          "profile without a valid lastModified",
-                                                          "acs_optout_malformed")) != CS_OK)
+            if (a->host->emit(a->ctx, acs_rejected_record(
+                                          a, ACS_OPTOUT_BAD_STREAM, pid, json_pack("{s:s}", "profile", pid),
+                                          "profile without a valid lastModified", "acs_optout_malformed")) != CS_OK)
                 return CS_NODATA;
             (*emitted)++;
             continue;
@@ -137,8 +140,10 @@ cs_status acs_poll_read(struct acs *a, const json_t *cursor, size_t max_records)
     cs_status st = CS_OK;
 
     if (!a->poll || !a->poll->param) {
-        acs_fail(a, 0, "stream %s needs optout_filter: a filter on the profile's lastModified defined in Campaign "
-                       "(e.g. byLastModified, one parameter, 'greater than or equal to')", ACS_OPTOUT_POLL_STREAM);
+        acs_fail(a, 0,
+                 "stream %s needs optout_filter: a filter on the profile's lastModified defined in Campaign "
+                 "(e.g. byLastModified, one parameter, 'greater than or equal to')",
+                 ACS_OPTOUT_POLL_STREAM);
         st = CS_FATAL;
         goto out;
     }
@@ -149,7 +154,8 @@ cs_status acs_poll_read(struct acs *a, const json_t *cursor, size_t max_records)
     }
     snprintf(advice, sizeof advice, "check optout_filter (%s with parameter %s on lastModified)", a->poll->filter,
              a->poll->param);
-    json_array_foreach(json_object_get(cursor, "at"), i, s) json_array_append(at, s);
+    json_array_foreach (json_object_get(cursor, "at"), i, s)
+        json_array_append(at, s);
     while (emitted < max_records && !a->host->stopping(a->ctx)) {
         json_t *doc;
         const char *next;

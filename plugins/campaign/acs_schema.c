@@ -26,11 +26,12 @@
 static const char *normal_type(const char *type, const char *res_type)
 {
     static const char *const map[][2] = {
-        {"string", "string"},     {"memo", "string"},     {"long", "integer"},      {"short", "integer"},
-        {"byte", "integer"},      {"int64", "integer"},   {"integer", "integer"},   {"int", "integer"},
-        {"double", "double"},     {"float", "double"},    {"decimal", "decimal"},   {"boolean", "boolean"},
-        {"date", "date"},         {"datetime", "datetime"}, {"timestamp", "datetime"}, {"datetimetz", "datetime"},
-        {"datetimenotz", "datetime"}, {"enumeration", "string"},
+        {"string", "string"},       {"memo", "string"},           {"long", "integer"},
+        {"short", "integer"},       {"byte", "integer"},          {"int64", "integer"},
+        {"integer", "integer"},     {"int", "integer"},           {"double", "double"},
+        {"float", "double"},        {"decimal", "decimal"},       {"boolean", "boolean"},
+        {"date", "date"},           {"datetime", "datetime"},     {"timestamp", "datetime"},
+        {"datetimetz", "datetime"}, {"datetimenotz", "datetime"}, {"enumeration", "string"},
     };
     if (type && !strcmp(type, "number"))
         return res_type && strcmp(res_type, "number") ? normal_type(res_type, NULL) : "double";
@@ -45,8 +46,7 @@ static json_t *enum_labels(const json_t *values)
 {
     json_t *out = json_object(), *v;
     size_t i;
-    json_array_foreach(values, i, v)
-    {
+    json_array_foreach (values, i, v) {
         const char *name = json_is_string(v) ? json_string_value(v) : json_string_value(json_object_get(v, "name"));
         const char *label = json_string_value(json_object_get(v, "label"));
         if (name)
@@ -64,8 +64,7 @@ static void add_field(json_t *fields, const struct acs_target *t, const char *pa
     json_t *e;
 
     if (type && !strcmp(type, "object") && json_is_object(content) && json_object_size(content)) {
-        json_object_foreach((json_t *)content, sub, s)
-        {
+        json_object_foreach ((json_t *)content, sub, s) {
             char *p = NULL;
             if (asprintf(&p, "%s.%s", path, sub) >= 0)
                 add_field(fields, t, p, s);
@@ -85,11 +84,11 @@ static void add_field(json_t *fields, const struct acs_target *t, const char *pa
         json_object_set(f, "link", json_object_get(spec, "resTarget"));
     if (json_is_true(json_object_get(spec, "readOnly")))
         json_object_set_new(f, "readonly", json_true());
-    json_array_foreach(t->filters, i, e) if (acs_filter_resolves(e, path))
-    {
-        json_object_set_new(f, "unique", json_true());
-        break;
-    }
+    json_array_foreach (t->filters, i, e)
+        if (acs_filter_resolves(e, path)) {
+            json_object_set_new(f, "unique", json_true());
+            break;
+        }
     json_object_set_new(fields, path, f);
 }
 
@@ -134,8 +133,7 @@ static void add_listed(json_t *list, const json_t *listing, const char *api)
 {
     const char *name;
     json_t *item;
-    json_object_foreach((json_t *)listing, name, item)
-    {
+    json_object_foreach ((json_t *)listing, name, item) {
         const char *label = json_string_value(json_object_get(item, "help"));
         if (json_is_object(item))
             json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "name", name, "label",
@@ -156,12 +154,11 @@ static cs_status list_tables(struct acs *a, json_t **out)
     }
     list = json_array();
     for (size_t i = 0; i < a->ntargets; i++)
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:b}", "name", a->targets[i].stream, "label",
-                                              a->targets[i].stream, "resource", a->targets[i].resource,
-                                              "configured", 1));
-    json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "name", "profile", "label", "Profiles",
-                                          "resource", "profile", "api",
-                                          ext ? "profileAndServicesExt" : "profileAndServices"));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:s, s:b}", "name", a->targets[i].stream, "label",
+                                        a->targets[i].stream, "resource", a->targets[i].resource, "configured", 1));
+    json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s}", "name", "profile", "label", "Profiles", "resource",
+                                          "profile", "api", ext ? "profileAndServicesExt" : "profileAndServices"));
     add_listed(list, ext, "profileAndServicesExt");
     add_listed(list, custom, "customResources");
     json_decref(ext);
@@ -174,19 +171,17 @@ static cs_status list_tables(struct acs *a, json_t **out)
 static int plain_name(const char *s)
 {
     size_t n = strlen(s);
-    return n > 0 && n < 128 &&
-           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
+    return n > 0 && n < 128 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
 }
 
 /* The resource `name`'s metadata and filters (both new), from the API it lives under (*api). */
-static cs_status resource_metadata(struct acs *a, const char *name, const char **api, json_t **meta,
-                                   json_t **filters)
+static cs_status resource_metadata(struct acs *a, const char *name, const char **api, json_t **meta, json_t **filters)
 {
     json_t *ext = NULL;
     char *url = NULL;
     cs_status st = api_listing(a, "profileAndServicesExt", &ext);
     *meta = *filters = NULL;
-    *api = !strcmp(name, "profile") ? (ext ? "profileAndServicesExt" : "profileAndServices")
+    *api = !strcmp(name, "profile")     ? (ext ? "profileAndServicesExt" : "profileAndServices")
            : json_object_get(ext, name) ? "profileAndServicesExt"
                                         : "customResources";
     json_decref(ext);
@@ -198,8 +193,8 @@ static cs_status resource_metadata(struct acs *a, const char *name, const char *
     if (st == CS_OK)
         st = fetch(a, url, "reading the resource metadata", meta);
     free(url);
-    url = st == CS_OK ? acs_url(a, json_string_value(json_object_get(json_object_get(*meta, "filters"), "href")))
-                      : NULL;
+    url =
+        st == CS_OK ? acs_url(a, json_string_value(json_object_get(json_object_get(*meta, "filters"), "href"))) : NULL;
     if (url)
         st = fetch(a, url, "reading the resource's filters", filters);
     free(url);
@@ -216,7 +211,8 @@ static cs_status describe_resource(struct acs *a, const char *name, json_t **out
     if (st == CS_OK) {
         t.filters = acs_filters_list(filters); /* all add_field() reads of a target */
         fields = json_object();
-        json_object_foreach(json_object_get(meta, "content"), field, spec) add_field(fields, &t, field, spec);
+        json_object_foreach (json_object_get(meta, "content"), field, spec)
+            add_field(fields, &t, field, spec);
         *out = json_pack("{s:s, s:s, s:o}", "name", name, "api", api, "fields", fields);
     } else if (st != CS_NODATA) {
         a->host->set_reason(a->ctx, (int)a->err_http, a->err_retry_ms, "%s", a->err);
@@ -252,7 +248,8 @@ cs_status acs_describe_stream(void *inst, const char *stream, json_t **out)
         return st;
     }
     fields = json_object();
-    json_object_foreach(t->meta, name, spec) add_field(fields, t, name, spec);
+    json_object_foreach (t->meta, name, spec)
+        add_field(fields, t, name, spec);
     *out = json_pack("{s:s, s:s, s:o}", "name", t->resource, "key", t->key, "fields", fields);
     if (!*out) {
         a->host->set_reason(a->ctx, 0, -1, "out of memory");

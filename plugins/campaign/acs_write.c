@@ -222,16 +222,19 @@ static cs_status add_record_links(struct acs *a, const struct acs_target *t, con
     json_t *v;
     if (!links)
         return CS_OK;
-    json_object_foreach((json_t *)links, name, v) {
+    json_object_foreach ((json_t *)links, name, v) {
         const char *type = json_string_value(json_object_get(json_object_get(t->meta, name), "type"));
         if (!type || strcmp(type, "link") != 0) {
-            acs_fail(a, 0, "target %s: the record links '%s', which is not a link of Campaign resource '%s'; fix the "
-                           "entity handler's links (or the resource in Campaign)", t->stream, name, t->resource);
+            acs_fail(a, 0,
+                     "target %s: the record links '%s', which is not a link of Campaign resource '%s'; fix the "
+                     "entity handler's links (or the resource in Campaign)",
+                     t->stream, name, t->resource);
             return CS_FATAL;
         }
         if (!link_target(a, t, name)) {
-            acs_fail(a, 0, "target %s: link '%s' points to Campaign resource '%s', which this connection does not write; "
-                           "add it under resources (resource and key) so that the parent's key can be resolved",
+            acs_fail(a, 0,
+                     "target %s: link '%s' points to Campaign resource '%s', which this connection does not write; "
+                     "add it under resources (resource and key) so that the parent's key can be resolved",
                      t->stream, name, json_string_value(json_object_get(json_object_get(t->meta, name), "resTarget")));
             return CS_FATAL;
         }
@@ -246,19 +249,19 @@ static cs_status add_record_links(struct acs *a, const struct acs_target *t, con
 }
 
 /* Resolve every link of `body`: the configured ones, then the record's own. */
-static cs_status resolve_links(struct acs *a, const struct acs_target *t, const cs_record *rec, json_t *body,
-                               int fresh)
+static cs_status resolve_links(struct acs *a, const struct acs_target *t, const cs_record *rec, json_t *body, int fresh)
 {
     const char *name;
     json_t *l;
     cs_status st = CS_OK;
-    json_object_foreach(t->links, name, l) {
+    json_object_foreach (t->links, name, l) {
         if ((st = resolve_link(a, name, acs_target_find(a, json_string_value(json_object_get(l, "target"))), body,
                                fresh)) != CS_OK)
             return st;
     }
-    json_object_foreach(cs_record_links(rec), name, l) {
-        if (!json_object_get(t->links, name) && (st = resolve_link(a, name, link_target(a, t, name), body, fresh)) != CS_OK)
+    json_object_foreach (cs_record_links(rec), name, l) {
+        if (!json_object_get(t->links, name) &&
+            (st = resolve_link(a, name, link_target(a, t, name), body, fresh)) != CS_OK)
             return st;
     }
     return CS_OK;
@@ -300,7 +303,6 @@ static void track_held(struct acs *a, const struct acs_target *t, const char *ke
     free(name);
 }
 
-
 /* ---- a batch, written in rounds ------------------------------------------------------------------ */
 
 enum step { STEP_DONE, STEP_LOOKUP, STEP_SEND };
@@ -310,9 +312,9 @@ struct job {
     const cs_record *rec;
     const struct acs_target *t;
     char *kvkey;
-    struct cached c;  /* the cached hash, and the PKey to write to (NULL: create) */
-    json_t *body;     /* upserts: the body with the links as keys (what the hash covers) */
-    json_t *send;     /* this attempt's body, links resolved to PKeys */
+    struct cached c; /* the cached hash, and the PKey to write to (NULL: create) */
+    json_t *body;    /* upserts: the body with the links as keys (what the hash covers) */
+    json_t *send;    /* this attempt's body, links resolved to PKeys */
     char hash[24];
     enum step step;
     int stale_seen;   /* a stale PKey was resolved again already */
@@ -374,8 +376,10 @@ static void job_prepare(struct acs *a, struct job *j)
     cs_status st;
     int is_delete = cs_record_op(j->rec) == CS_OP_DELETE;
     if (!(j->t = acs_target_find(a, cs_record_stream(j->rec)))) {
-        acs_fail(a, 0, "no Campaign resource is configured for target stream '%s': add it under resources of "
-                       "this connection", cs_record_stream(j->rec));
+        acs_fail(a, 0,
+                 "no Campaign resource is configured for target stream '%s': add it under resources of "
+                 "this connection",
+                 cs_record_stream(j->rec));
         job_end(a, j, CS_REJECT);
         return;
     }
@@ -513,8 +517,12 @@ static int write_call(struct acs *a, struct job *j, struct cshttp_call *k)
         j->url = NULL;
         return -1;
     }
-    *k = (struct cshttp_call){.method = is_delete ? "DELETE" : j->c.pkey ? "PATCH" : "POST", .url = j->url,
-                              .body = j->text, .body_len = j->text ? strlen(j->text) : 0};
+    *k = (struct cshttp_call){.method = is_delete   ? "DELETE"
+                                        : j->c.pkey ? "PATCH"
+                                                    : "POST",
+                              .url = j->url,
+                              .body = j->text,
+                              .body_len = j->text ? strlen(j->text) : 0};
     a->host->metric_add(a->ctx, is_delete ? "acs_delete" : j->c.pkey ? "acs_update" : "acs_create", 1);
     return 0;
 }
@@ -617,8 +625,8 @@ static void run_rounds(struct acs *a, struct job *jobs, size_t n)
         if (!jobs_at(jobs, n, STEP_LOOKUP, sel) && !jobs_at(jobs, n, STEP_SEND, sel))
             break;
     }
-    acs_fail(a, 0, sel && calls ? "the record was sent to a lookup and back more often than a write needs"
-                                : "out of memory");
+    acs_fail(a, 0,
+             sel && calls ? "the record was sent to a lookup and back more often than a write needs" : "out of memory");
     for (size_t i = 0; i < n; i++)
         if (jobs[i].step != STEP_DONE)
             job_end(a, &jobs[i], CS_RETRY);
@@ -636,8 +644,7 @@ static void job_settle(struct acs *a, struct job *j)
         cache_put(a, j->kvkey, j->hash, is_delete ? NULL : j->written) != CS_OK)
         job_end(a, j, CS_RETRY);
     /* only a record with links can have been held; a delete may end one that was */
-    if ((has_links(j) || is_delete) &&
-        (j->st == CS_OK || j->st == CS_REJECT || (j->st == CS_RETRY && j->record_only)))
+    if ((has_links(j) || is_delete) && (j->st == CS_OK || j->st == CS_REJECT || (j->st == CS_RETRY && j->record_only)))
         track_held(a, j->t, cs_record_key(j->rec), j->st == CS_RETRY);
 }
 

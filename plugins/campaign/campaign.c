@@ -28,8 +28,8 @@
 
 #include "campaign.h"
 
-#define DEFAULT_SCOPES                                                                                            \
-    "[AdobeID, openid, read_organizations, additional_info.projectedProductContext, additional_info.roles, "     \
+#define DEFAULT_SCOPES                                                                                                 \
+    "[AdobeID, openid, read_organizations, additional_info.projectedProductContext, additional_info.roles, "           \
     "campaign_sdk]"
 
 static const cs_setting settings[] = {
@@ -41,8 +41,7 @@ static const cs_setting settings[] = {
      "OAuth Server-to-Server client id, also sent as X-Api-Key"},
     {CS_SETTING_HEAD, "client_secret", CS_OPT_STRING, CS_OPT_REQUIRED | CS_OPT_SECRET, NULL,
      "the credential's client secret"},
-    {CS_SETTING_HEAD, "scopes", CS_OPT_LIST, 0, DEFAULT_SCOPES,
-     "IMS scopes of the credential (Developer Console)"},
+    {CS_SETTING_HEAD, "scopes", CS_OPT_LIST, 0, DEFAULT_SCOPES, "IMS scopes of the credential (Developer Console)"},
     {CS_SETTING_HEAD, "org_id", CS_OPT_STRING, 0, NULL,
      "IMS organization id (...@AdobeOrg), sent as x-ims-org-id to the journal"},
     {CS_SETTING_HEAD, "journal_url", CS_OPT_STRING, 0, NULL,
@@ -54,8 +53,8 @@ static const cs_setting settings[] = {
      "taken from the configuration file's directory)"},
     {CS_SETTING_HEAD, "optout_filter", CS_OPT_STRING, 0, NULL,
      "profile filter on lastModified (e.g. byLastModified) read by stream opt-outs-poll"},
-    {CS_SETTING_HEAD, "optout_page_size", CS_OPT_INT, 0, "100", "profiles per page of stream opt-outs-poll",
-     .min = 1, .max = INT64_MAX},
+    {CS_SETTING_HEAD, "optout_page_size", CS_OPT_INT, 0, "100", "profiles per page of stream opt-outs-poll", .min = 1,
+     .max = INT64_MAX},
     {CS_SETTING_HEAD, "export_max_age", CS_OPT_DURATION, 0, "26h",
      "no opt-out export file for longer than this: the workflow says so (Campaign's export workflow has stopped)"},
     {CS_SETTING_HEAD, "export_ssh_key", CS_OPT_STRING, CS_OPT_PATH, NULL, "private key file for an sftp:// export_url"},
@@ -64,8 +63,7 @@ static const cs_setting settings[] = {
     {CS_SETTING_HEAD, "ca_bundle", CS_OPT_STRING, CS_OPT_PATH, NULL, "CA bundle (PEM) instead of the system's"},
     {CS_SETTING_HEAD, "connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP and TLS connection timeout", .min = 1,
      .max = INT64_MAX},
-    {CS_SETTING_HEAD, "timeout", CS_OPT_DURATION, 0, "60s", "timeout of one whole request", .min = 1,
-     .max = INT64_MAX},
+    {CS_SETTING_HEAD, "timeout", CS_OPT_DURATION, 0, "60s", "timeout of one whole request", .min = 1, .max = INT64_MAX},
     {CS_SETTING_HEAD, "max_in_flight", CS_OPT_INT, 0, "256",
      "requests in flight at once on this connection, every writer together; Adobe publishes no limit: 256 "
      "allow about 2,500 requests/s at 100 ms, and a 429 pauses the whole connection",
@@ -93,7 +91,8 @@ static char *join_scopes(const json_t *list)
     FILE *f = open_memstream(&out, &size);
     if (!f)
         return NULL;
-    json_array_foreach(list, i, s) fprintf(f, "%s%s", i ? "," : "", json_string_value(s));
+    json_array_foreach (list, i, s)
+        fprintf(f, "%s%s", i ? "," : "", json_string_value(s));
     if (fclose(f) != 0) {
         free(out);
         return NULL;
@@ -241,7 +240,7 @@ static cs_status plan(struct acs *a, int *sink, int *poll)
         return CS_OK;
     maps = a->host->mapping_streams(a->ctx);
     *sink = *poll = 0;
-    json_array_foreach(maps, i, m) {
+    json_array_foreach (maps, i, m) {
         const char *stream = json_string_value(json_object_get(m, "stream"));
         const char *target = json_string_value(json_object_get(m, "target"));
         if (stream && source_stream(stream)) {
@@ -256,8 +255,10 @@ static cs_status plan(struct acs *a, int *sink, int *poll)
     }
     json_decref(maps);
     if (st == CS_OK && optouts && others) { /* acs_write_any() sends a whole batch one way */
-        acs_fail(a, 0, "the target %s (deny-list attributes of existing profiles) must be mapped in a workflow of "
-                 "its own: move the other mappings of this workflow to another one", ACS_OPTOUT_STREAM);
+        acs_fail(a, 0,
+                 "the target %s (deny-list attributes of existing profiles) must be mapped in a workflow of "
+                 "its own: move the other mappings of this workflow to another one",
+                 ACS_OPTOUT_STREAM);
         st = CS_FATAL;
     }
     return st;
@@ -286,9 +287,10 @@ static cs_status acs_read(void *inst, const char *stream, const json_t *cursor, 
         return acs_optout_read(a, cursor, max_records);
     if (strcmp(stream, ACS_OPTOUT_POLL_STREAM) == 0)
         return acs_poll_read(a, cursor, max_records);
-    a->host->set_reason(a->ctx, 0, 0, "the Campaign connector has no stream \"%s\" (it reads %s, %s.send, .open, "
-                        ".click, .bounce, %s and %s)", stream, ACS_EVENTS_STREAM, ACS_EVENTS_STREAM,
-                        ACS_OPTOUT_STREAM, ACS_OPTOUT_POLL_STREAM);
+    a->host->set_reason(a->ctx, 0, 0,
+                        "the Campaign connector has no stream \"%s\" (it reads %s, %s.send, .open, "
+                        ".click, .bounce, %s and %s)",
+                        stream, ACS_EVENTS_STREAM, ACS_EVENTS_STREAM, ACS_OPTOUT_STREAM, ACS_OPTOUT_POLL_STREAM);
     return CS_FATAL;
 }
 

@@ -13,27 +13,27 @@
 
 #include "http/cshttp.h"
 
-#define ACS_EVENTS_STREAM "email-events"
-#define ACS_OPTOUT_STREAM "opt-outs"
+#define ACS_EVENTS_STREAM      "email-events"
+#define ACS_OPTOUT_STREAM      "opt-outs"
 #define ACS_OPTOUT_POLL_STREAM "opt-outs-poll"
-#define ACS_OPTOUT_BAD_STREAM "opt-outs-malformed"  /* never mapped: the core dead-letters these */
-#define ACS_EVENTS_BAD_STREAM "email-events-rejected" /* never mapped: the core dead-letters these */
+#define ACS_OPTOUT_BAD_STREAM  "opt-outs-malformed"    /* never mapped: the core dead-letters these */
+#define ACS_EVENTS_BAD_STREAM  "email-events-rejected" /* never mapped: the core dead-letters these */
 /* One stream per event type, "email-events.<type>", each mapped (or not) on its own: the type toggles */
-#define ACS_EVENT_KINDS 5 /* 0: every type (email-events); 1-4: send, open, click, bounce (hard only) */
-#define ACS_RECORD_KEY "$key"                      /* in `fields`/`links`: the record's key */
+#define ACS_EVENT_KINDS 5      /* 0: every type (email-events); 1-4: send, open, click, bounce (hard only) */
+#define ACS_RECORD_KEY  "$key" /* in `fields`/`links`: the record's key */
 
 /* One sink target: how the records of one mapping target stream are written. */
 struct acs_target {
-    char *stream;     /* the records' "stream" (the mapping's target) */
-    char *resource;   /* Campaign resource: profile, cusMembership... */
-    char *key;        /* the identification-key field the record key fills */
-    char *filter;     /* the filter that resolves a key (configured, or found by describe) */
-    char *param;      /* that filter's parameter */
-    char *collection; /* absolute URL of the resource's collection */
-    json_t *fields;   /* Campaign field path -> payload member or "$key"; NULL: the payload as is */
-    json_t *links;    /* link name -> {"target": stream, "from": payload member or "$key"} */
-    json_t *meta;     /* the metadata's "content": field name -> description (after start()) */
-    json_t *filters;  /* the resource's filters as acs_filters_list() normalises them (after start()) */
+    char *stream;              /* the records' "stream" (the mapping's target) */
+    char *resource;            /* Campaign resource: profile, cusMembership... */
+    char *key;                 /* the identification-key field the record key fills */
+    char *filter;              /* the filter that resolves a key (configured, or found by describe) */
+    char *param;               /* that filter's parameter */
+    char *collection;          /* absolute URL of the resource's collection */
+    json_t *fields;            /* Campaign field path -> payload member or "$key"; NULL: the payload as is */
+    json_t *links;             /* link name -> {"target": stream, "from": payload member or "$key"} */
+    json_t *meta;              /* the metadata's "content": field name -> description (after start()) */
+    json_t *filters;           /* the resource's filters as acs_filters_list() normalises them (after start()) */
     const char *filter_option; /* the setting that names `filter`, for messages (NULL: resources.<stream>.filter) */
 };
 
@@ -68,7 +68,7 @@ struct acs_ahead {
     struct acs_link {
         char *since, *url; /* a page read ended at position `since`; its Link rel="next" */
     } links[ACS_AHEAD_LINKS];
-    size_t newest;            /* links[newest] is the last one kept */
+    size_t newest;               /* links[newest] is the last one kept */
     struct cshttp_pending *call; /* the GET of links[newest].url under way, or NULL */
 };
 
@@ -85,21 +85,21 @@ struct acs {
     long journal_limit, timeout_ms, connect_timeout_ms;
     struct cshttp_options http_opts; /* of every client of the instance */
     struct cshttp_client *http;
-    struct cshttp_counter calls; /* every request counted as http_<status> */
-    struct cshttp_token *token;     /* the connection's shared token (borrowed) */
+    struct cshttp_counter calls;      /* every request counted as http_<status> */
+    struct cshttp_token *token;       /* the connection's shared token (borrowed) */
     struct cshttp_shared *own_shared; /* token, gate and docs, when the core does not share them (ABI < 1.3) */
-    struct cshttp_docs *docs;       /* the connection's metadata documents read lately (borrowed) */
-    int docs_live;                  /* describe(): read the metadata now, not another instance's copy */
+    struct cshttp_docs *docs;         /* the connection's metadata documents read lately (borrowed) */
+    int docs_live;                    /* describe(): read the metadata now, not another instance's copy */
     struct acs_target *targets;
     size_t ntargets;
-    char *org_unit;          /* option org_unit: the name of the unit new records get (NULL: none) */
-    char *org_unit_pkey;     /* its PKey, found at start (acs_orgunit.c) */
-    struct acs_target *poll; /* stream opt-outs-poll: the profile filter on lastModified (NULL: not configured) */
-    long poll_page;          /* profiles per page of that stream */
-    int64_t export_max_age_ms;  /* no new export file for longer: the stream opt-outs says so (acs_optout.c) */
-    int export_stale; /* the sub-state "no opt-out export for ..." is shown */
+    char *org_unit;            /* option org_unit: the name of the unit new records get (NULL: none) */
+    char *org_unit_pkey;       /* its PKey, found at start (acs_orgunit.c) */
+    struct acs_target *poll;   /* stream opt-outs-poll: the profile filter on lastModified (NULL: not configured) */
+    long poll_page;            /* profiles per page of that stream */
+    int64_t export_max_age_ms; /* no new export file for longer: the stream opt-outs says so (acs_optout.c) */
+    int export_stale;          /* the sub-state "no opt-out export for ..." is shown */
     int64_t journal_idle_until_ms[ACS_EVENT_KINDS]; /* end of the journal reached: no call before this */
-    unsigned event_streams;         /* bit k: stream kind k is mapped (acs_events_plan); 0: unknown */
+    unsigned event_streams;                         /* bit k: stream kind k is mapped (acs_events_plan); 0: unknown */
     struct acs_pagecache pages;
     struct acs_ahead ahead;
     struct acs_seen seen;
@@ -241,8 +241,8 @@ cs_record *acs_optout_record(const char *stream, const char *ext, const char *em
                              const char *modified, int64_t ts);
 /* A record the core dead-letters (stream `bad_stream` is never mapped): `payload` (stolen) gets
  * "error": why; counted in the metric `metric`. */
-cs_record *acs_rejected_record(struct acs *a, const char *bad_stream, const char *key, json_t *payload,
-                               const char *why, const char *metric);
+cs_record *acs_rejected_record(struct acs *a, const char *bad_stream, const char *key, json_t *payload, const char *why,
+                               const char *metric);
 
 /* "YYYY-MM-DD[( |T)HH:MM[:SS[.fff]][Z|+HH:MM]]" -> Unix ms; -1 when it is not one. */
 int acs_parse_time(const char *s, int64_t *ms);

@@ -26,7 +26,9 @@ const json_t *ce_element_of(const json_t *maps, const char *stream)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(maps, i, m) if (stream && ce_str(m, "stream") && !strcmp(ce_str(m, "stream"), stream)) return m;
+    json_array_foreach (maps, i, m)
+        if (stream && ce_str(m, "stream") && !strcmp(ce_str(m, "stream"), stream))
+            return m;
     return NULL;
 }
 
@@ -52,8 +54,7 @@ json_t *ce_self_elements(const json_t *maps, const json_t *options, const cs_set
 {
     json_t *out = json_array(), *m;
     size_t i;
-    json_array_foreach(maps, i, m)
-    {
+    json_array_foreach (maps, i, m) {
         const json_t *e = entity_of(m);
         if (e && same_options(e, options, table))
             json_array_append(out, m);
@@ -74,7 +75,9 @@ static int on_path(const json_t *path, const char *stream)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(path, i, s) if (!strcmp(json_string_value(s), stream)) return 1;
+    json_array_foreach (path, i, s)
+        if (!strcmp(json_string_value(s), stream))
+            return 1;
     return 0;
 }
 
@@ -90,18 +93,17 @@ static int depth_of(const json_t *maps, const json_t *element, json_t *path, cha
     if (on_path(path, stream)) {
         json_t *s;
         char *c = strdup(stream), *next = NULL;
-        json_array_foreach(path, i, s) if (c && asprintf(&next, "%s -> %s", json_string_value(s), c) >= 0)
-        {
-            free(c);
-            c = next;
-        }
+        json_array_foreach (path, i, s)
+            if (c && asprintf(&next, "%s -> %s", json_string_value(s), c) >= 0) {
+                free(c);
+                c = next;
+            }
         *chain = c;
         return -1;
     }
     json_array_insert_new(path, 0, json_string(stream));
     *chain = strdup(stream);
-    json_array_foreach(links, i, l)
-    {
+    json_array_foreach (links, i, l) {
         const json_t *parent = ce_element_of(maps, ce_str(l, "parent"));
         char *pc = NULL, *c = NULL;
         int d;
@@ -139,8 +141,7 @@ long ce_mapped_columns(const json_t *element)
     size_t i;
     if (json_is_array(columns))
         return (long)json_array_size(columns);
-    json_array_foreach(json_object_get(json_object_get(element, "mapping"), "stages"), i, stage)
-    {
+    json_array_foreach (json_object_get(json_object_get(element, "mapping"), "stages"), i, stage) {
         const json_t *fields = json_object_get(stage, "fields");
         if (ce_str(stage, "name") && !strcmp(ce_str(stage, "name"), "map") && json_is_array(fields))
             n = (n < 0 ? 0 : n) + (long)json_array_size(fields);

@@ -28,8 +28,9 @@ static void names_with(const json_t *desc, const char *member, char *buf, size_t
     json_t *f;
     size_t n = 0;
     buf[0] = '\0';
-    json_object_foreach(json_object_get(desc, "fields"), name, f) if (json_object_get(f, member) && n + strlen(name) + 3 < len)
-        n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", name);
+    json_object_foreach (json_object_get(desc, "fields"), name, f)
+        if (json_object_get(f, member) && n + strlen(name) + 3 < len)
+            n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", name);
     if (!n)
         snprintf(buf, len, "none");
 }
@@ -41,7 +42,9 @@ static int looks_up(const json_t *f, const char *table)
     json_t *t;
     if (ce_str(f, "lookup") && !strcmp(ce_str(f, "lookup"), table))
         return 1;
-    json_array_foreach(json_object_get(f, "targets"), i, t) if (!strcmp(json_string_value(t), table)) return 1;
+    json_array_foreach (json_object_get(f, "targets"), i, t)
+        if (!strcmp(json_string_value(t), table))
+            return 1;
     return 0;
 }
 
@@ -49,28 +52,32 @@ static cs_status check_column(struct ce *ce, const char *name, size_t i, const s
                               const json_t *parent)
 {
     const json_t *fields = json_object_get(src, "fields");
-    const json_t *f = json_object_get(fields, l->lookup) ? json_object_get(fields, l->lookup)
-                                                         : json_object_get(fields, l->column);
+    const json_t *f =
+        json_object_get(fields, l->lookup) ? json_object_get(fields, l->lookup) : json_object_get(fields, l->column);
     char *pname = ce_mapping_name(parent), hint[512];
     json_t *pdesc = NULL;
     cs_status st = CS_OK;
 
     names_with(src, "lookup", hint, sizeof hint);
     if (!f) {
-        ce->host->set_reason(ce->ctx, 0, -1, "%s: links[%zu].column '%s' is not a column of Dynamics 365 table '%s'; name "
-                             "one of its lookup columns (%s) in the custom-entity option links", name, i, l->column,
-                             ce_str(src, "name"), hint);
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "%s: links[%zu].column '%s' is not a column of Dynamics 365 table '%s'; name "
+                             "one of its lookup columns (%s) in the custom-entity option links",
+                             name, i, l->column, ce_str(src, "name"), hint);
         st = CS_FATAL;
     } else if (!ce_str(f, "lookup")) {
-        ce->host->set_reason(ce->ctx, 0, -1, "%s: links[%zu].column '%s' is a %s column of '%s', not a lookup; name the "
-                             "lookup column that points at the parent's table (lookups: %s)", name, i, l->column,
-                             ce_str(f, "native") ? ce_str(f, "native") : ce_str(f, "type"), ce_str(src, "name"), hint);
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "%s: links[%zu].column '%s' is a %s column of '%s', not a lookup; name the "
+                             "lookup column that points at the parent's table (lookups: %s)",
+                             name, i, l->column, ce_str(f, "native") ? ce_str(f, "native") : ce_str(f, "type"),
+                             ce_str(src, "name"), hint);
         st = CS_FATAL;
     } else if ((st = describe(ce, "source", l->parent, &pdesc)) == CS_OK && ce_str(pdesc, "name") &&
                !looks_up(f, ce_str(pdesc, "name"))) {
-        ce->host->set_reason(ce->ctx, 0, -1, "%s: links[%zu].column '%s' looks up table '%s', but the parent %s reads "
-                             "table '%s'; name the lookup column that points at '%s', or fix links[%zu].parent", name, i,
-                             l->column, ce_str(f, "lookup"), pname ? pname : l->parent, ce_str(pdesc, "name"),
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "%s: links[%zu].column '%s' looks up table '%s', but the parent %s reads "
+                             "table '%s'; name the lookup column that points at '%s', or fix links[%zu].parent",
+                             name, i, l->column, ce_str(f, "lookup"), pname ? pname : l->parent, ce_str(pdesc, "name"),
                              ce_str(pdesc, "name"), i);
         st = CS_FATAL;
     }
@@ -89,16 +96,18 @@ static cs_status check_link(struct ce *ce, const char *name, size_t i, const str
 
     names_with(tgt, "link", hint, sizeof hint);
     if (!ce_str(f, "link")) {
-        ce->host->set_reason(ce->ctx, 0, -1, "%s: links[%zu].link '%s' is not a link of Campaign resource '%s' (its links: "
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "%s: links[%zu].link '%s' is not a link of Campaign resource '%s' (its links: "
                              "%s); name one of them, or add the link to the custom resource in Campaign and publish it",
                              name, i, l->link, ce_str(tgt, "name"), hint);
         st = CS_FATAL;
     } else if ((st = describe(ce, "target", ce_str(parent, "target"), &pdesc)) == CS_OK && ce_str(pdesc, "name") &&
                strcmp(ce_str(f, "link"), ce_str(pdesc, "name"))) {
-        ce->host->set_reason(ce->ctx, 0, -1, "%s: links[%zu].link '%s' points to Campaign resource '%s', but the parent %s "
-                             "writes '%s'; name the link of '%s' to '%s', or fix links[%zu].parent", name, i, l->link,
-                             ce_str(f, "link"), pname ? pname : l->parent, ce_str(pdesc, "name"), ce_str(tgt, "name"),
-                             ce_str(pdesc, "name"), i);
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "%s: links[%zu].link '%s' points to Campaign resource '%s', but the parent %s "
+                             "writes '%s'; name the link of '%s' to '%s', or fix links[%zu].parent",
+                             name, i, l->link, ce_str(f, "link"), pname ? pname : l->parent, ce_str(pdesc, "name"),
+                             ce_str(tgt, "name"), ce_str(pdesc, "name"), i);
         st = CS_FATAL;
     }
     json_decref(pdesc);

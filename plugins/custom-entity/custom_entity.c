@@ -23,8 +23,8 @@ static const cs_setting settings[] = {
      "linked columns allowed per custom resource (Adobe's guardrail: 5)", .min = 1, .max = INT64_MAX},
     {CS_SETTING_HEAD, "max_depth", CS_OPT_INT, 0, "3",
      "tables allowed in a link chain, table1 -> table2 -> table3 (guardrail: 3)", .min = 1, .max = INT64_MAX},
-    {CS_SETTING_HEAD, "max_columns", CS_OPT_INT, 0, "50",
-     "mapped columns allowed per custom entity (guardrail: 50)", .min = 1, .max = INT64_MAX},
+    {CS_SETTING_HEAD, "max_columns", CS_OPT_INT, 0, "50", "mapped columns allowed per custom entity (guardrail: 50)",
+     .min = 1, .max = INT64_MAX},
     {CS_SETTING_HEAD, NULL},
 };
 
@@ -56,21 +56,24 @@ static cs_status parse_links(struct ce *ce, const json_t *links)
         ce->host->set_reason(ce->ctx, 0, -1, "links: must be a list of {column, parent, link}");
         return CS_FATAL;
     }
-    json_array_foreach(links, i, l)
-    {
+    json_array_foreach (links, i, l) {
         struct ce_link *x = &ce->links[ce->nlinks];
         const char *col = ce_str(l, "column"), *parent = ce_str(l, "parent"), *link = ce_str(l, "link"), *k;
         json_t *v;
         size_t n;
-        json_object_foreach((json_t *)l, k, v) if (strcmp(k, "column") && strcmp(k, "parent") && strcmp(k, "link"))
-        {
-            ce->host->set_reason(ce->ctx, 0, -1, "links[%zu].%s: unknown key (expected column, parent, link)", i, k);
-            return CS_FATAL;
-        }
+        json_object_foreach ((json_t *)l, k, v)
+            if (strcmp(k, "column") && strcmp(k, "parent") && strcmp(k, "link")) {
+                ce->host->set_reason(ce->ctx, 0, -1, "links[%zu].%s: unknown key (expected column, parent, link)", i,
+                                     k);
+                return CS_FATAL;
+            }
         if (!col || !*col || !parent || !*parent || !link || !*link) {
-            ce->host->set_reason(ce->ctx, 0, -1, "links[%zu]: needs column (the Dynamics 365 lookup column, e.g. "
-                                 "_new_contact_value), parent (the stream of the parent mapping) and link (the Campaign "
-                                 "link name on this mapping's resource)", i);
+            ce->host->set_reason(
+                ce->ctx, 0, -1,
+                "links[%zu]: needs column (the Dynamics 365 lookup column, e.g. "
+                "_new_contact_value), parent (the stream of the parent mapping) and link (the Campaign "
+                "link name on this mapping's resource)",
+                i);
             return CS_FATAL;
         }
         n = strlen(col);
@@ -84,8 +87,10 @@ static cs_status parse_links(struct ce *ce, const json_t *links)
         ce->nlinks++;
         for (size_t j = 0; j + 1 < ce->nlinks; j++)
             if (!strcmp(ce->links[j].link, link)) {
-                ce->host->set_reason(ce->ctx, 0, -1, "links[%zu].link: '%s' is already filled by links[%zu]; a Campaign "
-                                     "link takes one parent", i, link, j);
+                ce->host->set_reason(ce->ctx, 0, -1,
+                                     "links[%zu].link: '%s' is already filled by links[%zu]; a Campaign "
+                                     "link takes one parent",
+                                     i, link, j);
                 return CS_FATAL;
             }
     }
@@ -104,25 +109,30 @@ static cs_status check_mapping(struct ce *ce, const json_t *element)
     if (!name)
         goto out;
     if ((long)ce->nlinks > ce->max_links) {
-        ce->host->set_reason(ce->ctx, 0, -1, "%s: %zu linked columns in links, more than max_links (%ld); link at most "
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "%s: %zu linked columns in links, more than max_links (%ld); link at most "
                              "%ld columns of this custom resource, or raise the custom-entity option max_links",
                              name, ce->nlinks, ce->max_links, ce->max_links);
         goto out;
     }
     if (columns > ce->max_columns) {
-        ce->host->set_reason(ce->ctx, 0, -1, "%s: %ld mapped columns, more than max_columns (%ld); map fewer columns, or "
-                             "raise the custom-entity option max_columns", name, columns, ce->max_columns);
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "%s: %ld mapped columns, more than max_columns (%ld); map fewer columns, or "
+                             "raise the custom-entity option max_columns",
+                             name, columns, ce->max_columns);
         goto out;
     }
     for (size_t i = 0; i < ce->nlinks; i++) {
         if (stream && !strcmp(ce->links[i].parent, stream)) {
-            ce->host->set_reason(ce->ctx, 0, -1, "%s: links[%zu].parent '%s' is this mapping's own stream; a link joins a "
-                                 "child to another mapping's records: fix links[%zu].parent", name, i,
-                                 ce->links[i].parent, i);
+            ce->host->set_reason(ce->ctx, 0, -1,
+                                 "%s: links[%zu].parent '%s' is this mapping's own stream; a link joins a "
+                                 "child to another mapping's records: fix links[%zu].parent",
+                                 name, i, ce->links[i].parent, i);
             goto out;
         }
         if (!ce_element_of(ce->maps, ce->links[i].parent)) {
-            ce->host->set_reason(ce->ctx, 0, -1, "%s: links[%zu].parent '%s' is not the stream of a mapping of this "
+            ce->host->set_reason(ce->ctx, 0, -1,
+                                 "%s: links[%zu].parent '%s' is not the stream of a mapping of this "
                                  "workflow; map that table too (its records are the parents), or fix links[%zu].parent",
                                  name, i, ce->links[i].parent, i);
             goto out;
@@ -130,14 +140,17 @@ static cs_status check_mapping(struct ce *ce, const json_t *element)
     }
     depth = ce_chain_depth(ce->maps, element, &chain);
     if (depth < 0) {
-        ce->host->set_reason(ce->ctx, 0, -1, "%s: the links of the workflow's mappings form a cycle (%s); a parent cannot "
-                             "be its own descendant: fix the links options", name, chain ? chain : "?");
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "%s: the links of the workflow's mappings form a cycle (%s); a parent cannot "
+                             "be its own descendant: fix the links options",
+                             name, chain ? chain : "?");
         goto out;
     }
     if (depth > ce->max_depth) {
-        ce->host->set_reason(ce->ctx, 0, -1, "%s: the link chain %s is %d tables deep, more than max_depth (%ld); link "
-                             "fewer levels, or raise the custom-entity option max_depth", name, chain ? chain : "?",
-                             depth, ce->max_depth);
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "%s: the link chain %s is %d tables deep, more than max_depth (%ld); link "
+                             "fewer levels, or raise the custom-entity option max_depth",
+                             name, chain ? chain : "?", depth, ce->max_depth);
         goto out;
     }
     st = ce_check_metadata(ce, element);
@@ -163,14 +176,19 @@ static cs_status ce_create(const cs_host *host, cs_ctx *ctx, const json_t *o, vo
     ce->max_columns = (long)json_integer_value(json_object_get(o, "max_columns"));
     if (parse_links(ce, json_object_get(o, "links")) != CS_OK)
         goto out;
-    ce->maps = host->struct_size >= offsetof(cs_host, mapping_streams) + sizeof host->mapping_streams &&
-                       host->mapping_streams ? host->mapping_streams(ctx) : json_array();
+    ce->maps =
+        host->struct_size >= offsetof(cs_host, mapping_streams) + sizeof host->mapping_streams && host->mapping_streams
+            ? host->mapping_streams(ctx)
+            : json_array();
     self = ce_self_elements(ce->maps, o, settings);
     if (json_array_size(self) == 0)
-        host->log(ctx, CS_LOG_INFO, "the workflow's mappings are not known to this handler: links, chain depth and "
+        host->log(ctx, CS_LOG_INFO,
+                  "the workflow's mappings are not known to this handler: links, chain depth and "
                   "columns are not checked");
     st = CS_OK;
-    json_array_foreach(self, i, m) if ((st = check_mapping(ce, m)) != CS_OK) break;
+    json_array_foreach (self, i, m)
+        if ((st = check_mapping(ce, m)) != CS_OK)
+            break;
 out:
     json_decref(self);
     if (st != CS_OK) {
@@ -185,13 +203,15 @@ out:
 static cs_status link_value(struct ce *ce, const cs_record *rec, const struct ce_link *l, size_t i, json_t **out)
 {
     const json_t *payload = cs_record_payload(rec);
-    const json_t *v = json_object_get(payload, l->value) ? json_object_get(payload, l->value)
-                                                          : json_object_get(payload, l->lookup);
+    const json_t *v =
+        json_object_get(payload, l->value) ? json_object_get(payload, l->value) : json_object_get(payload, l->lookup);
     char *key;
     *out = NULL;
     if (!v) {
-        ce->host->set_reason(ce->ctx, 0, -1, "stream %s: the records carry no column '%s' (links[%zu].column); the source "
-                             "must read it: add it to the columns of the mapping", cs_record_stream(rec), l->value, i);
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "stream %s: the records carry no column '%s' (links[%zu].column); the source "
+                             "must read it: add it to the columns of the mapping",
+                             cs_record_stream(rec), l->value, i);
         return CS_FATAL;
     }
     if (json_is_null(v) || (json_is_string(v) && !*json_string_value(v))) {
@@ -199,7 +219,8 @@ static cs_status link_value(struct ce *ce, const cs_record *rec, const struct ce
         return CS_OK;
     }
     if (!json_is_string(v)) {
-        ce->host->set_reason(ce->ctx, 0, -1, "key %s: links[%zu].column '%s' holds a %s, not the key of a parent record",
+        ce->host->set_reason(ce->ctx, 0, -1,
+                             "key %s: links[%zu].column '%s' holds a %s, not the key of a parent record",
                              cs_record_key(rec), i, l->column, json_is_integer(v) ? "number" : "non-string value");
         return CS_REJECT;
     }
@@ -240,8 +261,7 @@ static int ce_order(void *inst, const char *stream)
     struct ce *ce = inst;
     size_t i;
     json_t *m;
-    json_array_foreach(ce->maps, i, m)
-    {
+    json_array_foreach (ce->maps, i, m) {
         char *chain = NULL;
         int depth;
         if (!stream || ((!ce_str(m, "stream") || strcmp(ce_str(m, "stream"), stream)) &&

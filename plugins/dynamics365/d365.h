@@ -13,23 +13,23 @@
 
 #include "http/cshttp.h"
 
-#define D365_MAX_PAGE 5000
-#define D365_MAX_BATCH 1000
+#define D365_MAX_PAGE      5000
+#define D365_MAX_BATCH     1000
 #define D365_MAX_IN_FLIGHT 52 /* Dataverse's service protection: concurrent requests per user */
-#define D365_ID_BUCKETS 16 /* buckets of a stream's id set (d365_ids.c) */
+#define D365_ID_BUCKETS    16 /* buckets of a stream's id set (d365_ids.c) */
 
 /* One configured stream: the table it maps to, as configured and as described by EntityDefinitions. */
 struct d365_table {
-    char *stream;       /* the stream name used in the workflow mappings */
-    char *logical;      /* LogicalName as configured, or NULL to look it up by stream name */
-    json_t *columns;    /* array of column names to read (NULL: the stream is not read) */
-    json_t *labels;     /* true, or an array of choice columns read as labels; NULL: none */
-    json_t *key;        /* array of alternate-key columns the sink writes by; NULL: the primary id */
-    int update_only;    /* PATCH with If-Match: * (never creates rows) */
-    json_t *lookups;    /* lookup column -> {"table": as configured; after d365_lookups_describe: "logical",
+    char *stream;    /* the stream name used in the workflow mappings */
+    char *logical;   /* LogicalName as configured, or NULL to look it up by stream name */
+    json_t *columns; /* array of column names to read (NULL: the stream is not read) */
+    json_t *labels;  /* true, or an array of choice columns read as labels; NULL: none */
+    json_t *key;     /* array of alternate-key columns the sink writes by; NULL: the primary id */
+    int update_only; /* PATCH with If-Match: * (never creates rows) */
+    json_t *lookups; /* lookup column -> {"table": as configured; after d365_lookups_describe: "logical",
                          * "set" (entity set) and "nav" (navigation property)}; NULL: none (d365_lookup.c) */
     int lookups_ready;
-    int mapped;         /* columns (and labels) came from the workflow's mapping, not from `tables` */
+    int mapped; /* columns (and labels) came from the workflow's mapping, not from `tables` */
 
     /* filled by d365_describe() */
     int described;
@@ -40,16 +40,16 @@ struct d365_table {
     json_t *options;    /* choice column -> {"<value>": "<label>"} for the label columns */
 
     /* read state: one page in memory, tied to the cursor last checkpointed */
-    json_t *page;       /* the current page's value array */
-    size_t pos;         /* rows of it already checkpointed */
-    char *page_url;     /* the URL that returned the page */
+    json_t *page;   /* the current page's value array */
+    size_t pos;     /* rows of it already checkpointed */
+    char *page_url; /* the URL that returned the page */
     char *next_link, *delta_link;
-    json_t *cursor_at;  /* the cursor the page state corresponds to */
+    json_t *cursor_at;            /* the cursor the page state corresponds to */
     struct cshttp_pending *ahead; /* the GET of next_link, started when the page arrived (or NULL) */
-    long page_no;       /* index of the page in the full sync in progress; -1 on a delta page */
-    char tag[17];       /* names the stream's id set (d365_ids.c); carried in every cursor */
-    int cycle_rows;     /* rows emitted since the last deltaLink was reached */
-    size_t cycle_gone;  /* deletes emitted by the purge of the full sync in progress */
+    long page_no;                 /* index of the page in the full sync in progress; -1 on a delta page */
+    char tag[17];                 /* names the stream's id set (d365_ids.c); carried in every cursor */
+    int cycle_rows;               /* rows emitted since the last deltaLink was reached */
+    size_t cycle_gone;            /* deletes emitted by the purge of the full sync in progress */
 };
 
 struct d365 {
@@ -133,18 +133,17 @@ struct d365_pf {
     json_t *org;        /* table name -> {entity, attributes, keys} as read live ({}: no such table) */
     json_t *privileges; /* the application user's privilege names -> true; NULL: unknown */
     char user_id[64];
-    long http;          /* HTTP status of the last d365_pf_request (0: none) */
-    char why[1024];     /* why the last d365_pf_request failed */
+    long http;      /* HTTP status of the last d365_pf_request (0: none) */
+    char why[1024]; /* why the last d365_pf_request failed */
 };
 
 cs_status d365_preflight(void *inst, const json_t *need, unsigned flags, json_t **out);
 /* A Web API request relative to the API (`body` sent as JSON, *out the JSON answer, new, when `out`):
  * on failure pf->why says what happened and pf->http holds the status. */
-cs_status d365_pf_request(struct d365_pf *pf, const char *method, const char *path, const json_t *body,
-                          json_t **out);
+cs_status d365_pf_request(struct d365_pf *pf, const char *method, const char *path, const json_t *body, json_t **out);
 /* Append a check or step to pf->out (fix only when !ok; `workflow` may be NULL). */
-void d365_pf_add(struct d365_pf *pf, const char *workflow, const char *check, int ok, const char *fix,
-                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void d365_pf_add(struct d365_pf *pf, const char *workflow, const char *check, int ok, const char *fix, const char *fmt,
+                 ...) __attribute__((format(printf, 6, 7)));
 /* The org's table `name` (logical or entity set name), read once per run: *state borrowed, {} when the
  * org has no such table. */
 cs_status d365_pf_table(struct d365_pf *pf, const char *name, json_t **state);
@@ -186,8 +185,8 @@ cs_status d365_ids_seen(struct d365 *d, const struct d365_table *t, const char *
                         int merge);
 /* Delta: add the upserted ids of rows[from, to) to the set (before their checkpoint), or with `deletes`
  * remove the ids of its $deletedEntity entries (after it). */
-cs_status d365_ids_apply(struct d365 *d, const struct d365_table *t, const char *tag, const json_t *rows,
-                         size_t from, size_t to, int deletes);
+cs_status d365_ids_apply(struct d365 *d, const struct d365_table *t, const char *tag, const json_t *rows, size_t from,
+                         size_t to, int deletes);
 /* After a full sync of `pages` pages, bucket `bucket`: emit a delete for each known id the sync did not
  * see, checkpoint them with `cursor` (steals it), then make the seen ids the known ones. *deletes = how
  * many were emitted. */
@@ -227,8 +226,7 @@ size_t d365_batch_parse(const struct cshttp_response *r, struct d365_inner *out,
  * payload to write instead of the record's (new), skip[i] set when nothing is left to write, and a record
  * whose row does not exist is rejected through set_result (and skipped). CS_RETRY / CS_FATAL for the
  * whole batch with the reason set. */
-cs_status d365_optout_merge(struct d365 *d, cs_record *const *records, size_t n, json_t **merged,
-                            unsigned char *skip);
+cs_status d365_optout_merge(struct d365 *d, cs_record *const *records, size_t n, json_t **merged, unsigned char *skip);
 
 /* ---- d365_lookup.c: lookup columns written as @odata.bind ------------------------------------- */
 

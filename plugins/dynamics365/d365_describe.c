@@ -67,12 +67,14 @@ static cs_status describe_entity(struct d365 *d, struct d365_table *t, int *chan
     cs_status st = CS_RETRY;
     const char *set, *pid;
 
-    if (!lit || (t->logical ? asprintf(&path, "EntityDefinitions?$select=LogicalName,EntitySetName,"
-                                              "PrimaryIdAttribute,ChangeTrackingEnabled&$filter=LogicalName%%20eq%%20'%s'",
+    if (!lit || (t->logical ? asprintf(&path,
+                                       "EntityDefinitions?$select=LogicalName,EntitySetName,"
+                                       "PrimaryIdAttribute,ChangeTrackingEnabled&$filter=LogicalName%%20eq%%20'%s'",
                                        lit)
-                            : asprintf(&path, "EntityDefinitions?$select=LogicalName,EntitySetName,"
-                                              "PrimaryIdAttribute,ChangeTrackingEnabled&$filter=LogicalName%%20eq%%20'%s'"
-                                              "%%20or%%20EntitySetName%%20eq%%20'%s'",
+                            : asprintf(&path,
+                                       "EntityDefinitions?$select=LogicalName,EntitySetName,"
+                                       "PrimaryIdAttribute,ChangeTrackingEnabled&$filter=LogicalName%%20eq%%20'%s'"
+                                       "%%20or%%20EntitySetName%%20eq%%20'%s'",
                                        lit, lit)) < 0) {
         path = NULL;
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
@@ -84,10 +86,12 @@ static cs_status describe_entity(struct d365 *d, struct d365_table *t, int *chan
     set = json_string_value(json_object_get(e, "EntitySetName"));
     pid = json_string_value(json_object_get(e, "PrimaryIdAttribute"));
     if (!e || !set || !pid) {
-        d->host->set_reason(d->ctx, 404, -1, "stream %s: %s \"%s\" does not exist in %s; set tables.%s.table to "
-                            "the table's logical name", t->stream, t->logical ? "no table has the logical name"
-                                                                               : "no table has the logical or entity set name",
-                            name, d->org_url, t->stream);
+        d->host->set_reason(
+            d->ctx, 404, -1,
+            "stream %s: %s \"%s\" does not exist in %s; set tables.%s.table to "
+            "the table's logical name",
+            t->stream, t->logical ? "no table has the logical name" : "no table has the logical or entity set name",
+            name, d->org_url, t->stream);
         st = CS_FATAL;
         goto out;
     }
@@ -127,8 +131,7 @@ static cs_status describe_attributes(struct d365 *d, struct d365_table *t)
         return st;
     json_decref(t->attr_types);
     t->attr_types = json_object();
-    json_array_foreach(json_object_get(doc, "value"), i, a)
-    {
+    json_array_foreach (json_object_get(doc, "value"), i, a) {
         const char *name = json_string_value(json_object_get(a, "LogicalName")),
                    *type = json_string_value(json_object_get(a, "AttributeType"));
         if (name && type)
@@ -178,11 +181,9 @@ static cs_status build_select(struct d365 *d, struct d365_table *t)
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return CS_RETRY;
     }
-    json_array_foreach(t->columns, i, c)
-    {
+    json_array_foreach (t->columns, i, c) {
         const char *name = json_string_value(c), *type = attr_type(t, name);
-        if (!type && strncmp(name, "_", 1) == 0 && strlen(name) > 7 &&
-            !strcmp(name + strlen(name) - 6, "_value")) {
+        if (!type && strncmp(name, "_", 1) == 0 && strlen(name) > 7 && !strcmp(name + strlen(name) - 6, "_value")) {
             char base[256];
             snprintf(base, sizeof base, "%.*s", (int)(strlen(name) - 7), name + 1);
             if (is_lookup(attr_type(t, base)))
@@ -190,7 +191,8 @@ static cs_status build_select(struct d365 *d, struct d365_table *t)
         }
         if (!type) {
             if (t->mapped)
-                d->host->set_reason(d->ctx, 0, -1, "stream %s: table %s has no column \"%s\", which the workflow's "
+                d->host->set_reason(d->ctx, 0, -1,
+                                    "stream %s: table %s has no column \"%s\", which the workflow's "
                                     "mapping of %s reads; fix the mapping's fields (or give tables.%s.columns)",
                                     t->stream, t->logical, name, t->stream, t->stream);
             else
@@ -232,8 +234,9 @@ cs_status d365_choice_labels(struct d365 *d, const struct d365_table *t, json_t 
         json_t *doc, *a;
         size_t i;
         cs_status st;
-        if (asprintf(&path, "EntityDefinitions(LogicalName='%s')/Attributes/Microsoft.Dynamics.CRM.%s"
-                            "?$select=LogicalName&$expand=OptionSet($select=Options)",
+        if (asprintf(&path,
+                     "EntityDefinitions(LogicalName='%s')/Attributes/Microsoft.Dynamics.CRM.%s"
+                     "?$select=LogicalName&$expand=OptionSet($select=Options)",
                      t->logical, casts[k]) < 0) {
             d->host->set_reason(d->ctx, 0, -1, "out of memory");
             json_decref(all);
@@ -245,16 +248,14 @@ cs_status d365_choice_labels(struct d365 *d, const struct d365_table *t, json_t 
             json_decref(all);
             return st;
         }
-        json_array_foreach(json_object_get(doc, "value"), i, a)
-        {
+        json_array_foreach (json_object_get(doc, "value"), i, a) {
             const char *name = json_string_value(json_object_get(a, "LogicalName"));
             json_t *opts = json_object_get(json_object_get(a, "OptionSet"), "Options"), *o, *map;
             size_t j;
             if (!name)
                 continue;
             map = json_object();
-            json_array_foreach(opts, j, o)
-            {
+            json_array_foreach (opts, j, o) {
                 const char *label = json_string_value(
                     json_object_get(json_object_get(json_object_get(o, "Label"), "UserLocalizedLabel"), "Label"));
                 char value[32];
@@ -280,8 +281,7 @@ static cs_status describe_labels(struct d365 *d, struct d365_table *t)
         return st;
     json_decref(t->options);
     t->options = json_object();
-    json_object_foreach(all, name, map)
-    {
+    json_object_foreach (all, name, map) {
         int wanted = json_is_true(t->labels);
         for (size_t m = 0; !wanted && m < json_array_size(t->labels); m++)
             wanted = !strcmp(name, json_string_value(json_array_get(t->labels, m)));
@@ -316,8 +316,7 @@ static cs_status check_key(struct d365 *d, struct d365_table *t)
     if (st != CS_OK)
         return st;
     st = CS_FATAL;
-    json_array_foreach(json_object_get(doc, "value"), i, k)
-    {
+    json_array_foreach (json_object_get(doc, "value"), i, k) {
         json_t *attrs = json_object_get(k, "KeyAttributes");
         size_t hits = 0;
         for (size_t a = 0; a < json_array_size(attrs); a++)
@@ -328,8 +327,10 @@ static cs_status check_key(struct d365 *d, struct d365_table *t)
     }
     json_decref(doc);
     if (st != CS_OK)
-        d->host->set_reason(d->ctx, 0, -1, "stream %s: the columns of tables.%s.key are not an alternate key of %s; "
-                            "declare the key on the table or fix the option", t->stream, t->stream, t->logical);
+        d->host->set_reason(d->ctx, 0, -1,
+                            "stream %s: the columns of tables.%s.key are not an alternate key of %s; "
+                            "declare the key on the table or fix the option",
+                            t->stream, t->stream, t->logical);
     return st;
 }
 
@@ -342,9 +343,11 @@ cs_status d365_describe(struct d365 *d, struct d365_table *t)
     if ((st = describe_entity(d, t, &change_tracking)) != CS_OK || (st = describe_attributes(d, t)) != CS_OK)
         return st;
     if (t->columns && !change_tracking) {
-        d->host->set_reason(d->ctx, 0, -1, "stream %s: change tracking is not enabled on table %s; enable it (Power "
+        d->host->set_reason(d->ctx, 0, -1,
+                            "stream %s: change tracking is not enabled on table %s; enable it (Power "
                             "Apps: Tables > %s > Properties > Advanced options > Track changes) and start the "
-                            "workflow again", t->stream, t->logical, t->logical);
+                            "workflow again",
+                            t->stream, t->logical, t->logical);
         return CS_FATAL;
     }
     if (t->columns && (st = build_select(d, t)) != CS_OK)

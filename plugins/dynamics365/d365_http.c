@@ -51,11 +51,13 @@ void d365_explain(struct d365 *d, const char *what, const struct cshttp_response
         d->host->set_reason(d->ctx, 401, -1, "%s: HTTP 401 even with a fresh token (%s); check the %s", what, text,
                             d->settings_hint);
     else if (r->status == 403)
-        d->host->set_reason(d->ctx, 403, -1, "%s: HTTP 403 (%s); check the security role of the application user "
-                            "of this client_id in %s", what, text, d->org_url);
+        d->host->set_reason(d->ctx, 403, -1,
+                            "%s: HTTP 403 (%s); check the security role of the application user "
+                            "of this client_id in %s",
+                            what, text, d->org_url);
     else
-        d->host->set_reason(d->ctx, (int)r->status, st == CS_RETRY ? r->retry_after_ms : -1, "%s: HTTP %ld (%s)",
-                            what, r->status, text);
+        d->host->set_reason(d->ctx, (int)r->status, st == CS_RETRY ? r->retry_after_ms : -1, "%s: HTTP %ld (%s)", what,
+                            r->status, text);
 }
 
 #define MAX_LINES 16

@@ -181,8 +181,8 @@ cs_status d365_ids_seen(struct d365 *d, const struct d365_table *t, const char *
     return st;
 }
 
-cs_status d365_ids_apply(struct d365 *d, const struct d365_table *t, const char *tag, const json_t *rows,
-                         size_t from, size_t to, int deletes)
+cs_status d365_ids_apply(struct d365 *d, const struct d365_table *t, const char *tag, const json_t *rows, size_t from,
+                         size_t to, int deletes)
 {
     struct idset by_bucket[D365_ID_BUCKETS] = {{0}};
     cs_status st = split(d, t, rows, from, to, deletes, by_bucket);

@@ -22,14 +22,15 @@ int d365_lookups_parse(struct d365_table *t, const json_t *spec, char *err, size
     if (!spec || json_is_null(spec))
         return 0;
     if (!json_is_object(spec) || json_object_size(spec) == 0) {
-        snprintf(err, errlen, "tables.%s.lookups: must map each lookup column to the table it points at, e.g. "
-                 "{regardingobjectid: contact}", t->stream);
+        snprintf(err, errlen,
+                 "tables.%s.lookups: must map each lookup column to the table it points at, e.g. "
+                 "{regardingobjectid: contact}",
+                 t->stream);
         return -1;
     }
     json_decref(t->lookups);
     t->lookups = json_object();
-    json_object_foreach((json_t *)spec, col, v)
-    {
+    json_object_foreach ((json_t *)spec, col, v) {
         if (!json_is_string(v) || !*json_string_value(v)) {
             snprintf(err, errlen, "tables.%s.lookups.%s: must name the table the column points at (e.g. contact)",
                      t->stream, col);
@@ -55,8 +56,8 @@ static cs_status linked_table(struct d365 *d, const char *name, char **logical, 
             return CS_RETRY;
         }
         if ((st = d365_describe(d, &tmp)) == CS_OK &&
-            json_object_set_new(d->linked, name, json_pack("{s:s, s:s}", "logical", tmp.logical, "set",
-                                                           tmp.entity_set)) == 0)
+            json_object_set_new(d->linked, name,
+                                json_pack("{s:s, s:s}", "logical", tmp.logical, "set", tmp.entity_set)) == 0)
             known = json_object_get(d->linked, name);
         d365_table_free(&tmp);
     }
@@ -80,8 +81,7 @@ static cs_status resolve(struct d365 *d, struct d365_table *t, const char *col, 
     cs_status st = linked_table(d, json_string_value(json_object_get(spec, "table")), &logical, &set);
     if (st != CS_OK)
         goto out;
-    json_array_foreach(rels, i, r)
-    {
+    json_array_foreach (rels, i, r) {
         const char *attr = json_string_value(json_object_get(r, "ReferencingAttribute"));
         const char *to = json_string_value(json_object_get(r, "ReferencedEntity"));
         const char *via = json_string_value(json_object_get(r, "ReferencingEntityNavigationPropertyName"));
@@ -98,8 +98,10 @@ static cs_status resolve(struct d365 *d, struct d365_table *t, const char *col, 
         nav = owner_nav;
     if (!nav) {
         if (n)
-            d->host->set_reason(d->ctx, 0, -1, "stream %s: the lookup %s of table %s points at %s, not at %s; fix "
-                                "tables.%s.lookups.%s", t->stream, col, t->logical, targets, logical, t->stream, col);
+            d->host->set_reason(d->ctx, 0, -1,
+                                "stream %s: the lookup %s of table %s points at %s, not at %s; fix "
+                                "tables.%s.lookups.%s",
+                                t->stream, col, t->logical, targets, logical, t->stream, col);
         else
             d->host->set_reason(d->ctx, 0, -1, "stream %s: table %s has no lookup column \"%s\"; fix tables.%s.lookups",
                                 t->stream, t->logical, col, t->stream);
@@ -123,14 +125,16 @@ cs_status d365_lookups_describe(struct d365 *d, struct d365_table *t)
     cs_status st;
     if (!t->lookups || t->lookups_ready)
         return CS_OK;
-    if (asprintf(&path, "EntityDefinitions(LogicalName='%s')/ManyToOneRelationships?$select=ReferencingAttribute,"
-                        "ReferencedEntity,ReferencingEntityNavigationPropertyName", t->logical) < 0) {
+    if (asprintf(&path,
+                 "EntityDefinitions(LogicalName='%s')/ManyToOneRelationships?$select=ReferencingAttribute,"
+                 "ReferencedEntity,ReferencingEntityNavigationPropertyName",
+                 t->logical) < 0) {
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return CS_RETRY;
     }
     st = d365_get_json(d, path, "reading the lookups' relationships", &doc);
     free(path);
-    json_object_foreach(st == CS_OK ? t->lookups : NULL, col, spec)
+    json_object_foreach (st == CS_OK ? t->lookups : NULL, col, spec)
         if ((st = resolve(d, t, col, spec, json_object_get(doc, "value"))) != CS_OK)
             break;
     json_decref(doc);
@@ -153,8 +157,10 @@ int d365_lookup_bind(const struct d365_table *t, const char *column, const json_
         return 1; /* no link: left out (a PATCH cannot clear a lookup with a bind) */
     if (!d365_is_guid(json_string_value(value))) {
         char *text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
-        snprintf(why, whylen, "%s must be the id (a GUID) of a %s row, not %.100s: no %s in Dynamics 365 can "
-                 "have it", column, json_string_value(json_object_get(spec, "logical")), text ? text : "?",
+        snprintf(why, whylen,
+                 "%s must be the id (a GUID) of a %s row, not %.100s: no %s in Dynamics 365 can "
+                 "have it",
+                 column, json_string_value(json_object_get(spec, "logical")), text ? text : "?",
                  json_string_value(json_object_get(spec, "logical")));
         free(text);
         return -1;
@@ -170,13 +176,13 @@ int d365_lookup_missing(const struct d365_table *t, const cs_record *rec, const 
 {
     const char *col;
     json_t *spec;
-    json_object_foreach(t->lookups, col, spec)
-    {
+    json_object_foreach (t->lookups, col, spec) {
         const char *id = json_string_value(json_object_get(cs_record_payload(rec), col));
         if (id && *id && strcasestr(service_text, id)) {
-            snprintf(out, outlen, "%s %s, which %s links to, does not exist in Dynamics 365 (HTTP 404: %s); once "
-                     "it exists, redrive this dead letter", json_string_value(json_object_get(spec, "logical")), id,
-                     col, service_text);
+            snprintf(out, outlen,
+                     "%s %s, which %s links to, does not exist in Dynamics 365 (HTTP 404: %s); once "
+                     "it exists, redrive this dead letter",
+                     json_string_value(json_object_get(spec, "logical")), id, col, service_text);
             return 1;
         }
     }

@@ -25,8 +25,7 @@ static json_t *column_list(const json_t *columns)
 {
     json_t *out = json_array(), *c;
     size_t i;
-    json_array_foreach(columns, i, c)
-    {
+    json_array_foreach (columns, i, c) {
         const char *name = json_string_value(c);
         int seen = 0;
         for (size_t j = 0; name && !seen && j < json_array_size(out); j++)
@@ -49,8 +48,7 @@ cs_status d365_mapped_tables(struct d365 *d)
     if (!has_mapping_streams(d))
         return CS_OK;
     maps = d->host->mapping_streams(d->ctx);
-    json_array_foreach(maps, i, m)
-    {
+    json_array_foreach (maps, i, m) {
         const char *stream = json_string_value(json_object_get(m, "stream"));
         const char *target = json_string_value(json_object_get(m, "target"));
         json_t *columns = column_list(json_object_get(m, "columns"));
@@ -83,9 +81,9 @@ int d365_mapping_names(struct d365 *d, const char *stream)
     if (!has_mapping_streams(d))
         return 0;
     maps = d->host->mapping_streams(d->ctx);
-    json_array_foreach(maps, i, m)
-    {
-        const char *s = json_string_value(json_object_get(m, "stream")), *t = json_string_value(json_object_get(m, "target"));
+    json_array_foreach (maps, i, m) {
+        const char *s = json_string_value(json_object_get(m, "stream")),
+                   *t = json_string_value(json_object_get(m, "target"));
         const struct d365_table *read = s ? d365_table_for(d, s, 0) : NULL;
         if (s && !strcmp(s, stream) && !(t && d365_table_for(d, t, 0)))
             found = 1; /* the mapping's source, unless this connection writes its target */

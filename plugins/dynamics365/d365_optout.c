@@ -17,7 +17,7 @@
 
 #include "d365.h"
 
-#define RULE_MEMBER "@optout.rule"
+#define RULE_MEMBER    "@optout.rule"
 #define CHANGED_MEMBER "@optout.changed"
 
 static int wants_rule(const cs_record *rec)
@@ -45,13 +45,15 @@ static char *read_request(struct d365 *d, const struct d365_table *t, const cs_r
     if (!out)
         return NULL;
     fputs("modifiedon", out);
-    json_object_foreach(cs_record_payload(rec), k, v) if (!strchr(k, '@')) fprintf(out, ",%s", k);
+    json_object_foreach (cs_record_payload(rec), k, v)
+        if (!strchr(k, '@'))
+            fprintf(out, ",%s", k);
     if (fclose(out) != 0) {
         free(cols);
         return NULL;
     }
-    if (asprintf(&req, "GET %s/%s(%s)?$select=%s HTTP/1.1\r\nAccept: application/json\r\n\r\n", d->api,
-                 t->entity_set, cs_record_key(rec), cols) < 0)
+    if (asprintf(&req, "GET %s/%s(%s)?$select=%s HTTP/1.1\r\nAccept: application/json\r\n\r\n", d->api, t->entity_set,
+                 cs_record_key(rec), cols) < 0)
         req = NULL;
     free(cols);
     return req;
@@ -65,8 +67,7 @@ static json_t *decide(struct d365 *d, const cs_record *rec, const json_t *row)
     int64_t row_ms = row_time_ms(json_string_value(json_object_get(row, "modifiedon")));
     json_t *out = json_object(), *v;
     const char *col;
-    json_object_foreach((json_t *)payload, col, v)
-    {
+    json_object_foreach ((json_t *)payload, col, v) {
         int cur = json_is_true(json_object_get(row, col)), want;
         if (strchr(col, '@') || !json_is_boolean(v))
             continue;
@@ -101,8 +102,8 @@ static cs_status read_and_decide(struct d365 *d, cs_record *const *records, cons
         goto out;
     }
     for (size_t j = 0; j < m; j++)
-        if (!(ops[j].request = read_request(d, d365_table_for(d, cs_record_stream(records[idx[j]]), 0),
-                                            records[idx[j]]))) {
+        if (!(ops[j].request =
+                  read_request(d, d365_table_for(d, cs_record_stream(records[idx[j]]), 0), records[idx[j]]))) {
             d->host->set_reason(d->ctx, 0, -1, "out of memory");
             goto out;
         }
@@ -140,13 +141,14 @@ static cs_status read_and_decide(struct d365 *d, cs_record *const *records, cons
         d365_error_text(in[j].body, in[j].body_len, text, sizeof text);
         skip[i] = 1;
         if (in[j].status == 404)
-            snprintf(detail, sizeof detail, "contact %s does not exist in Dynamics 365 (HTTP 404: %s): the profile's "
+            snprintf(detail, sizeof detail,
+                     "contact %s does not exist in Dynamics 365 (HTTP 404: %s): the profile's "
                      "externalId names no contact; fix the externalId or create the contact, then redrive",
                      cs_record_key(records[i]), text);
         else
             snprintf(detail, sizeof detail, "reading the row before the opt-out rule: HTTP %d: %s", in[j].status, text);
-        d->host->set_result(d->ctx, i, in[j].status == 408 || in[j].status == 429 || in[j].status >= 500 ? CS_RETRY
-                                                                                                          : CS_REJECT,
+        d->host->set_result(d->ctx, i,
+                            in[j].status == 408 || in[j].status == 429 || in[j].status >= 500 ? CS_RETRY : CS_REJECT,
                             in[j].status, in[j].retry_after_ms, detail);
     }
     st = CS_OK;
@@ -161,8 +163,7 @@ out:
     return st == CS_REJECT ? CS_RETRY : st;
 }
 
-cs_status d365_optout_merge(struct d365 *d, cs_record *const *records, size_t n, json_t **merged,
-                            unsigned char *skip)
+cs_status d365_optout_merge(struct d365 *d, cs_record *const *records, size_t n, json_t **merged, unsigned char *skip)
 {
     size_t *idx = calloc(n ? n : 1, sizeof *idx), m = 0;
     cs_status st = CS_OK;
@@ -174,8 +175,8 @@ cs_status d365_optout_merge(struct d365 *d, cs_record *const *records, size_t n,
         if (wants_rule(records[i]))
             idx[m++] = i;
     for (size_t k = 0; st == CS_OK && k < m; k += (size_t)d->batch_size)
-        st = read_and_decide(d, records, idx + k, m - k < (size_t)d->batch_size ? m - k : (size_t)d->batch_size,
-                             merged, skip);
+        st = read_and_decide(d, records, idx + k, m - k < (size_t)d->batch_size ? m - k : (size_t)d->batch_size, merged,
+                             skip);
     free(idx);
     return st;
 }

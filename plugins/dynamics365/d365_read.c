@@ -113,9 +113,11 @@ static int fetch_page(struct d365 *d, struct d365_table *t, const char *url, int
         goto out;
     }
     if (!next && !delta) { /* a cut or altered answer: asked again (the health check shows a lasting one) */
-        d->host->set_reason(d->ctx, (int)r.status, -1, "reading changes of %s: the answer carries neither "
+        d->host->set_reason(d->ctx, (int)r.status, -1,
+                            "reading changes of %s: the answer carries neither "
                             "@odata.nextLink nor @odata.deltaLink (retrying; if it lasts, check that change "
-                            "tracking is still enabled on the table)", t->entity_set);
+                            "tracking is still enabled on the table)",
+                            t->entity_set);
         st = CS_RETRY;
         goto out;
     }
@@ -201,9 +203,10 @@ static cs_status load_page(struct d365 *d, struct d365_table *t, const json_t *c
     }
     if (url != start && link_select_differs(url, t->select)) {
         /* a column added to the mapping: the stored link would never bring it; every row is read again */
-        d->host->log(d->ctx, CS_LOG_NOTICE, "stream %s: the columns to read changed since the stored %s link; "
-                     "starting a full sync of %s so that every row carries them", t->stream,
-                     delta ? "delta" : "page", t->entity_set);
+        d->host->log(d->ctx, CS_LOG_NOTICE,
+                     "stream %s: the columns to read changed since the stored %s link; "
+                     "starting a full sync of %s so that every row carries them",
+                     t->stream, delta ? "delta" : "page", t->entity_set);
         d->host->metric_add(d->ctx, "d365_full_resyncs", 1);
         url = start;
         *skip = 0;
@@ -212,12 +215,15 @@ static cs_status load_page(struct d365 *d, struct d365_table *t, const json_t *c
     st = fetch_page(d, t, url, *skip > 0, code, sizeof code);
     if (st == PAGE_REFUSED && url != start) {
         if (!strcmp(code, EXPIRED_VERSION_STAMP))
-            d->host->log(d->ctx, CS_LOG_WARNING, "stream %s: the delta token has expired (%s); starting a full "
-                         "sync of %s", t->stream, code, t->entity_set);
+            d->host->log(d->ctx, CS_LOG_WARNING,
+                         "stream %s: the delta token has expired (%s); starting a full "
+                         "sync of %s",
+                         t->stream, code, t->entity_set);
         else
-            d->host->log(d->ctx, CS_LOG_WARNING, "stream %s: the service refused the stored %s link (%s%s); "
-                         "starting a full sync of %s", t->stream, delta ? "delta" : "page", *code ? "code " : "HTTP 4xx",
-                         code, t->entity_set);
+            d->host->log(d->ctx, CS_LOG_WARNING,
+                         "stream %s: the service refused the stored %s link (%s%s); "
+                         "starting a full sync of %s",
+                         t->stream, delta ? "delta" : "page", *code ? "code " : "HTTP 4xx", code, t->entity_set);
         d->host->metric_add(d->ctx, "d365_full_resyncs", 1);
         *skip = 0;
         /* a full sync cut short goes on numbering its pages: the ids it has seen stay seen */
@@ -269,8 +275,7 @@ static cs_record *row_record(struct d365 *d, const struct d365_table *t, json_t 
     if (deleted)
         return cs_record_new(t->stream, id, CS_OP_DELETE, NULL, 0);
     payload = json_object();
-    json_object_foreach(row, k, v)
-    {
+    json_object_foreach (row, k, v) {
         json_t *labels = json_object_get(t->options, k), *label = NULL;
         if (strchr(k, '@'))
             continue; /* @odata.etag and annotations */
@@ -347,8 +352,8 @@ static cs_status purge_step(struct d365 *d, struct d365_table *t, size_t *emitte
         d->host->set_reason(d->ctx, 0, -1, "stream %s: the stored cursor is not valid", t->stream);
         return CS_FATAL;
     }
-    st = d365_ids_purge(d, t, t->tag, (long)json_integer_value(json_object_get(at, "pages")), bucket,
-                        json_incref(next), &gone);
+    st = d365_ids_purge(d, t, t->tag, (long)json_integer_value(json_object_get(at, "pages")), bucket, json_incref(next),
+                        &gone);
     if (st != CS_OK) {
         json_decref(next);
         return st;
@@ -360,8 +365,10 @@ static cs_status purge_step(struct d365 *d, struct d365_table *t, size_t *emitte
     t->cycle_gone += gone;
     d->host->metric_add(d->ctx, "d365_resync_deletes", (int64_t)gone);
     if (!json_object_get(next, "purge") && t->cycle_gone) {
-        d->host->log(d->ctx, CS_LOG_NOTICE, "stream %s: %zu row(s) synced before and absent from the full sync "
-                     "of %s sent as deletes", t->stream, t->cycle_gone, t->entity_set);
+        d->host->log(d->ctx, CS_LOG_NOTICE,
+                     "stream %s: %zu row(s) synced before and absent from the full sync "
+                     "of %s sent as deletes",
+                     t->stream, t->cycle_gone, t->entity_set);
         t->cycle_gone = 0;
     }
     return CS_OK;
@@ -383,8 +390,10 @@ cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t
     cs_status st;
 
     if (!t || !t->columns) {
-        d->host->set_reason(d->ctx, 0, -1, "stream %s is not read by this connection: add it with its columns "
-                            "to the tables option", stream);
+        d->host->set_reason(d->ctx, 0, -1,
+                            "stream %s is not read by this connection: add it with its columns "
+                            "to the tables option",
+                            stream);
         return CS_FATAL;
     }
     if ((st = d365_describe(d, t)) != CS_OK)

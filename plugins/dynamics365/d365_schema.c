@@ -28,10 +28,10 @@
 const char *d365_normal_type(const char *native)
 {
     static const char *const map[][2] = {
-        {"Boolean", "boolean"}, {"Integer", "integer"},   {"BigInt", "integer"}, {"Decimal", "decimal"},
-        {"Money", "decimal"},   {"Double", "double"},     {"String", "string"},  {"Memo", "string"},
+        {"Boolean", "boolean"},   {"Integer", "integer"},  {"BigInt", "integer"}, {"Decimal", "decimal"},
+        {"Money", "decimal"},     {"Double", "double"},    {"String", "string"},  {"Memo", "string"},
         {"DateTime", "datetime"}, {"Picklist", "integer"}, {"State", "integer"},  {"Status", "integer"},
-        {"Lookup", "string"},   {"Customer", "string"},   {"Owner", "string"},   {"Uniqueidentifier", "string"},
+        {"Lookup", "string"},     {"Customer", "string"},  {"Owner", "string"},   {"Uniqueidentifier", "string"},
     };
     for (size_t i = 0; native && i < sizeof map / sizeof *map; i++)
         if (!strcmp(native, map[i][0]))
@@ -40,8 +40,8 @@ const char *d365_normal_type(const char *native)
 }
 
 /* GET EntityDefinitions(LogicalName='<table>')/<rest>; *value borrowed from *doc (new). */
-static cs_status get_list(struct d365 *d, const struct d365_table *t, const char *rest, const char *what,
-                          json_t **doc, json_t **value)
+static cs_status get_list(struct d365 *d, const struct d365_table *t, const char *rest, const char *what, json_t **doc,
+                          json_t **value)
 {
     char *path = NULL;
     cs_status st;
@@ -64,15 +64,15 @@ static cs_status add_attributes(struct d365 *d, const struct d365_table *t, json
     size_t i;
     cs_status st = get_list(d, t, "Attributes?$select=LogicalName,AttributeType,IsValidForCreate,IsValidForUpdate",
                             "describing the columns", &doc, &list);
-    json_array_foreach(list, i, a)
-    {
+    json_array_foreach (list, i, a) {
         const char *name = json_string_value(json_object_get(a, "LogicalName"));
         const char *native = json_string_value(json_object_get(a, "AttributeType"));
         json_t *f;
         if (!name || !native)
             continue;
         f = json_pack("{s:s, s:s}", "type", d365_normal_type(native), "native", native);
-        if (json_is_false(json_object_get(a, "IsValidForCreate")) && json_is_false(json_object_get(a, "IsValidForUpdate")))
+        if (json_is_false(json_object_get(a, "IsValidForCreate")) &&
+            json_is_false(json_object_get(a, "IsValidForUpdate")))
             json_object_set_new(f, "readonly", json_true());
         if (!strcmp(name, t->primary_id))
             json_object_set_new(f, "unique", json_true());
@@ -87,10 +87,11 @@ static cs_status mark_dates(struct d365 *d, const struct d365_table *t, json_t *
 {
     json_t *doc, *list, *a;
     size_t i;
-    cs_status st = get_list(d, t, "Attributes/Microsoft.Dynamics.CRM.DateTimeAttributeMetadata"
-                                  "?$select=LogicalName,Format,DateTimeBehavior", "describing the date columns", &doc, &list);
-    json_array_foreach(list, i, a)
-    {
+    cs_status st = get_list(d, t,
+                            "Attributes/Microsoft.Dynamics.CRM.DateTimeAttributeMetadata"
+                            "?$select=LogicalName,Format,DateTimeBehavior",
+                            "describing the date columns", &doc, &list);
+    json_array_foreach (list, i, a) {
         json_t *f = json_object_get(fields, json_string_value(json_object_get(a, "LogicalName")));
         const char *format = json_string_value(json_object_get(a, "Format"));
         const char *behaviour = json_string_value(json_object_get(json_object_get(a, "DateTimeBehavior"), "Value"));
@@ -106,8 +107,7 @@ static cs_status add_choices(struct d365 *d, const struct d365_table *t, json_t 
     json_t *all, *labels;
     const char *name;
     cs_status st = d365_choice_labels(d, t, &all);
-    json_object_foreach(all, name, labels)
-    {
+    json_object_foreach (all, name, labels) {
         json_t *f = json_object_get(fields, name);
         if (f) {
             json_object_set_new(f, "choice", json_true());
@@ -123,10 +123,10 @@ static cs_status add_lookups(struct d365 *d, const struct d365_table *t, json_t 
 {
     json_t *doc, *list, *a;
     size_t i;
-    cs_status st = get_list(d, t, "Attributes/Microsoft.Dynamics.CRM.LookupAttributeMetadata?$select=LogicalName,Targets",
-                            "describing the lookups", &doc, &list);
-    json_array_foreach(list, i, a)
-    {
+    cs_status st =
+        get_list(d, t, "Attributes/Microsoft.Dynamics.CRM.LookupAttributeMetadata?$select=LogicalName,Targets",
+                 "describing the lookups", &doc, &list);
+    json_array_foreach (list, i, a) {
         json_t *f = json_object_get(fields, json_string_value(json_object_get(a, "LogicalName")));
         json_t *targets = json_object_get(a, "Targets");
         if (!f || !json_is_string(json_array_get(targets, 0)))
@@ -140,11 +140,11 @@ static cs_status add_lookups(struct d365 *d, const struct d365_table *t, json_t 
         return st;
     st = get_list(d, t, "ManyToOneRelationships?$select=ReferencingAttribute,ReferencedEntity,CascadeConfiguration",
                   "describing the relationships", &doc, &list);
-    json_array_foreach(list, i, a)
-    {
+    json_array_foreach (list, i, a) {
         json_t *f = json_object_get(fields, json_string_value(json_object_get(a, "ReferencingAttribute")));
         json_t *cascade = json_object_get(json_object_get(a, "CascadeConfiguration"), "Delete");
-        if (f && json_is_string(cascade) && json_equal(json_object_get(f, "lookup"), json_object_get(a, "ReferencedEntity")))
+        if (f && json_is_string(cascade) &&
+            json_equal(json_object_get(f, "lookup"), json_object_get(a, "ReferencedEntity")))
             json_object_set(f, "cascade_delete", cascade);
     }
     json_decref(doc);
@@ -157,10 +157,10 @@ static cs_status mark_keys(struct d365 *d, const struct d365_table *t, json_t *f
     json_t *doc, *list, *k;
     size_t i;
     cs_status st = get_list(d, t, "Keys?$select=KeyAttributes", "describing the alternate keys", &doc, &list);
-    json_array_foreach(list, i, k)
-    {
+    json_array_foreach (list, i, k) {
         json_t *attrs = json_object_get(k, "KeyAttributes");
-        json_t *f = json_array_size(attrs) == 1 ? json_object_get(fields, json_string_value(json_array_get(attrs, 0))) : NULL;
+        json_t *f =
+            json_array_size(attrs) == 1 ? json_object_get(fields, json_string_value(json_array_get(attrs, 0))) : NULL;
         if (f)
             json_object_set_new(f, "unique", json_true());
     }
@@ -184,15 +184,16 @@ static cs_status count_rows(struct d365 *d, const struct d365_table *t, json_t *
     if (st == CS_RETRY)
         return st;
     coll = json_object_get(doc, "EntityRecordCountCollection");
-    json_array_foreach(json_object_get(coll, "Keys"), i, key)
-    {
+    json_array_foreach (json_object_get(coll, "Keys"), i, key) {
         json_t *n = json_array_get(json_object_get(coll, "Values"), i);
         if (json_is_string(key) && !strcmp(json_string_value(key), t->logical) && json_is_integer(n))
             json_object_set(out, "rows", n);
     }
     if (!json_object_get(out, "rows"))
-        d->host->log(d->ctx, CS_LOG_INFO, "stream %s: the service did not count the rows of %s; described without "
-                     "a row count", t->stream, t->logical);
+        d->host->log(d->ctx, CS_LOG_INFO,
+                     "stream %s: the service did not count the rows of %s; described without "
+                     "a row count",
+                     t->stream, t->logical);
     json_decref(doc);
     return CS_OK;
 }
@@ -210,19 +211,20 @@ static cs_status list_tables(struct d365 *d, json_t **out)
 {
     json_t *doc = NULL, *list, *e;
     size_t i;
-    cs_status st = d365_get_json(d, "EntityDefinitions?$select=LogicalName,EntitySetName,DisplayName,"
-                                    "ChangeTrackingEnabled", "listing the tables", &doc);
+    cs_status st = d365_get_json(d,
+                                 "EntityDefinitions?$select=LogicalName,EntitySetName,DisplayName,"
+                                 "ChangeTrackingEnabled",
+                                 "listing the tables", &doc);
     if (st != CS_OK)
         return st;
     list = json_array();
     for (size_t k = 0; k < d->n_tables; k++) {
         const struct d365_table *t = &d->tables[k];
-        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:b}", "name", t->stream, "table",
-                                              t->logical ? t->logical : t->stream, "label", t->stream,
-                                              "configured", 1));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:s, s:b}", "name", t->stream, "table",
+                                        t->logical ? t->logical : t->stream, "label", t->stream, "configured", 1));
     }
-    json_array_foreach(json_object_get(doc, "value"), i, e)
-    {
+    json_array_foreach (json_object_get(doc, "value"), i, e) {
         const char *logical = json_string_value(json_object_get(e, "LogicalName"));
         const char *set = json_string_value(json_object_get(e, "EntitySetName")), *label = display_label(e);
         if (logical && set)
@@ -239,8 +241,7 @@ static cs_status list_tables(struct d365 *d, json_t **out)
 static int plain_name(const char *s)
 {
     size_t n = strlen(s);
-    return n > 0 && n < 128 &&
-           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
+    return n > 0 && n < 128 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
 }
 
 /* A table neither configured nor mapped: its logical name when the org has a table of that logical or
@@ -254,8 +255,10 @@ static cs_status find_table(struct d365 *d, const char *name, char **logical)
     *logical = NULL;
     if (!plain_name(name))
         return CS_NODATA;
-    if (asprintf(&path, "EntityDefinitions?$select=LogicalName&$filter=LogicalName%%20eq%%20'%s'%%20or%%20"
-                        "EntitySetName%%20eq%%20'%s'", name, name) < 0) {
+    if (asprintf(&path,
+                 "EntityDefinitions?$select=LogicalName&$filter=LogicalName%%20eq%%20'%s'%%20or%%20"
+                 "EntitySetName%%20eq%%20'%s'",
+                 name, name) < 0) {
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         return CS_RETRY;
     }

@@ -127,8 +127,7 @@ static char *upsert_body(const struct d365_table *t, const json_t *payload, char
     json_t *body = json_object(), *v;
     const char *k;
     char *text;
-    json_object_foreach((json_t *)payload, k, v)
-    {
+    json_object_foreach ((json_t *)payload, k, v) {
         const char *at = strchr(k, '@');
         int key_col = 0, bound = d365_lookup_bind(t, k, v, body, why, whylen);
         if (bound < 0) {
@@ -322,8 +321,8 @@ static int send_chunks(struct d365 *d, const struct chunk *chunks, struct cshttp
     for (size_t k = 0; k < n; k++) {
         if (pick && !pick[k])
             continue;
-        sent[m] = (struct cshttp_call){.method = "POST", .url = url, .headers = lines, .body = chunks[k].body,
-                                       .body_len = chunks[k].body_len};
+        sent[m] = (struct cshttp_call){
+            .method = "POST", .url = url, .headers = lines, .body = chunks[k].body, .body_len = chunks[k].body_len};
         which[m++] = k;
     }
     cshttp_request_all(d->http, sent, m);
@@ -485,8 +484,10 @@ static cs_status send_and_settle(struct d365 *d, struct chunk *chunks, size_t n_
     }
     st = settle_retries(d, chunks, calls, failed, n_chunks, n_records);
     if (st == CS_OK && forbidden && forbidden == n_ops) {
-        d->host->set_reason(d->ctx, 403, -1, "every operation was refused with HTTP 403; check the security role "
-                            "of the application user of this client_id in %s", d->org_url);
+        d->host->set_reason(d->ctx, 403, -1,
+                            "every operation was refused with HTTP 403; check the security role "
+                            "of the application user of this client_id in %s",
+                            d->org_url);
         st = CS_FATAL;
     }
 out:

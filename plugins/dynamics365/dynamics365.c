@@ -41,8 +41,8 @@ static const cs_setting settings[] = {
      "CA certificates file (default: the system store); TLS is always verified"},
     {CS_SETTING_HEAD, "connect_timeout", CS_OPT_DURATION, 0, "10s", "TCP and TLS connection timeout"},
     {CS_SETTING_HEAD, "timeout", CS_OPT_DURATION, 0, "120s", "timeout of one whole request"},
-    {CS_SETTING_HEAD, "page_size", CS_OPT_INT, 0, "5000", "rows per page when reading (odata.maxpagesize)",
-     .min = 1, .max = D365_MAX_PAGE},
+    {CS_SETTING_HEAD, "page_size", CS_OPT_INT, 0, "5000", "rows per page when reading (odata.maxpagesize)", .min = 1,
+     .max = D365_MAX_PAGE},
     {CS_SETTING_HEAD, "batch_size", CS_OPT_INT, 0, "100", "operations per $batch request when writing", .min = 1,
      .max = D365_MAX_BATCH},
     {CS_SETTING_HEAD, "max_in_flight", CS_OPT_INT, 0, "48",
@@ -68,7 +68,9 @@ static int is_string_array(const json_t *a)
     json_t *v;
     if (!json_is_array(a) || json_array_size(a) == 0)
         return 0;
-    json_array_foreach(a, i, v) if (!json_is_string(v) || !*json_string_value(v)) return 0;
+    json_array_foreach (a, i, v)
+        if (!json_is_string(v) || !*json_string_value(v))
+            return 0;
     return 1;
 }
 
@@ -113,14 +115,14 @@ static int parse_table(struct d365 *d, const char *stream, const json_t *spec, c
         snprintf(err, errlen, "tables.%s: must be a mapping", stream);
         return -1;
     }
-    json_object_foreach((json_t *)spec, k, v) if (strcmp(k, "table") && strcmp(k, "columns") && strcmp(k, "labels") &&
-                                                  strcmp(k, "key") && strcmp(k, "update_only") &&
-                                                  strcmp(k, "lookups"))
-    {
-        snprintf(err, errlen, "tables.%s.%s: unknown key (expected table, columns, labels, key, update_only, lookups)",
-                 stream, k);
-        return -1;
-    }
+    json_object_foreach ((json_t *)spec, k, v)
+        if (strcmp(k, "table") && strcmp(k, "columns") && strcmp(k, "labels") && strcmp(k, "key") &&
+            strcmp(k, "update_only") && strcmp(k, "lookups")) {
+            snprintf(err, errlen,
+                     "tables.%s.%s: unknown key (expected table, columns, labels, key, update_only, lookups)", stream,
+                     k);
+            return -1;
+        }
     if (!(t = d365_table_for(d, stream, 1))) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -229,7 +231,9 @@ static cs_status d365_create(const cs_host *host, cs_ctx *ctx, const json_t *o, 
         snprintf(err, sizeof err, "tables: must map each stream to its table settings");
         goto fail;
     }
-    json_object_foreach((json_t *)tables, k, spec) if (parse_table(d, k, spec, err, sizeof err) != 0) goto fail;
+    json_object_foreach ((json_t *)tables, k, spec)
+        if (parse_table(d, k, spec, err, sizeof err) != 0)
+            goto fail;
     d->page_size = (int)page;
     d->batch_size = (int)batch;
     d->http_opts.connect_timeout_ms = opt_int(o, "connect_timeout");
@@ -243,8 +247,10 @@ static cs_status d365_create(const cs_host *host, cs_ctx *ctx, const json_t *o, 
         asprintf(&d->api, "%s/api/data/%s", d->org_url, opt_str(o, "api_version")) < 0 ||
         asprintf(&token_url, "%s/%s/oauth2/v2.0/token", authority, tenant) < 0 ||
         asprintf(&scope, "%s/.default", d->org_url) < 0 ||
-        asprintf(&d->settings_hint, "tenant, client_id and client_secret of this connection (and that the app "
-                                    "registration has an application user in %s)", d->org_url) < 0)
+        asprintf(&d->settings_hint,
+                 "tenant, client_id and client_secret of this connection (and that the app "
+                 "registration has an application user in %s)",
+                 d->org_url) < 0)
         goto oom;
     tc = (struct cshttp_token_config){token_url, opt_str(o, "client_id"), opt_str(o, "client_secret"), scope,
                                       d->settings_hint};
@@ -290,20 +296,21 @@ static cs_status check_mappings(struct d365 *d)
     if (d->host->struct_size < offsetof(cs_host, mapping_streams) + sizeof d->host->mapping_streams)
         return CS_OK;
     maps = d->host->mapping_streams(d->ctx);
-    json_array_foreach(maps, i, m)
-    {
+    json_array_foreach (maps, i, m) {
         const char *stream = str_or_empty(m, "stream"), *target = str_or_empty(m, "target");
         const struct d365_table *t = d365_table_for(d, stream, 0);
         if ((t && t->columns) || d365_table_for(d, target, 0))
             continue;
         if (t)
-            d->host->set_reason(d->ctx, 0, -1, "mapping %s -> %s: tables.%s has no columns; give its columns to "
-                                "read it from this connection, or add tables.%s to write it", stream, target,
-                                stream, target);
+            d->host->set_reason(d->ctx, 0, -1,
+                                "mapping %s -> %s: tables.%s has no columns; give its columns to "
+                                "read it from this connection, or add tables.%s to write it",
+                                stream, target, stream, target);
         else
-            d->host->set_reason(d->ctx, 0, -1, "mapping %s -> %s: this connection neither reads %s nor writes %s; "
-                                "add tables.%s with its columns to read it, or tables.%s to write it", stream,
-                                target, stream, target, stream, target);
+            d->host->set_reason(d->ctx, 0, -1,
+                                "mapping %s -> %s: this connection neither reads %s nor writes %s; "
+                                "add tables.%s with its columns to read it, or tables.%s to write it",
+                                stream, target, stream, target, stream, target);
         st = CS_FATAL;
         break;
     }

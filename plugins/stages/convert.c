@@ -50,13 +50,15 @@ static cs_status convert_create(const cs_host *host, cs_ctx *ctx, const json_t *
         return CS_FATAL;
     c->base = (struct stage_base){host, ctx};
     c->types = json_object();
-    json_object_foreach((json_t *)types, field, t) {
+    json_object_foreach ((json_t *)types, field, t) {
         size_t k = 0;
         while (type_names[k] && (!json_is_string(t) || strcmp(type_names[k], json_string_value(t)) != 0))
             k++;
         if (!type_names[k]) {
-            host->set_reason(ctx, 0, 0, "types.%s: unknown type; use integer, float, double, boolean, string, date "
-                                        "or datetime", field);
+            host->set_reason(ctx, 0, 0,
+                             "types.%s: unknown type; use integer, float, double, boolean, string, date "
+                             "or datetime",
+                             field);
             convert_destroy(c);
             return CS_FATAL;
         }
@@ -176,15 +178,15 @@ static cs_status convert_apply(void *inst, cs_record **rec)
 
     if (cs_record_op(*rec) == CS_OP_DELETE)
         return CS_OK;
-    json_object_foreach(c->types, field, t) {
+    json_object_foreach (c->types, field, t) {
         json_t *v = stages_path_get(payload, field), *out;
         enum type type = (enum type)json_integer_value(t);
         if (!v || json_is_null(v))
             continue;
         if (!(out = to_type(v, type))) {
             char *text = stages_text(v);
-            c->base.host->set_reason(c->base.ctx, 0, 0, "field %s: %s is not a valid %s", field,
-                                     text ? text : "?", type_names[type]);
+            c->base.host->set_reason(c->base.ctx, 0, 0, "field %s: %s is not a valid %s", field, text ? text : "?",
+                                     type_names[type]);
             free(text);
             return CS_REJECT;
         }

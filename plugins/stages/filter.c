@@ -132,9 +132,9 @@ static int text_test(const json_t *v, const json_t *want, enum op op)
     char *x = stages_text(v), *y = stages_text(want);
     size_t lx = x ? strlen(x) : 0, ly = y ? strlen(y) : 0;
     int ok = x && y &&
-             (op == OP_CONTAINS ? strstr(x, y) != NULL
+             (op == OP_CONTAINS     ? strstr(x, y) != NULL
               : op == OP_STARTSWITH ? strncmp(x, y, ly) == 0
-                                : lx >= ly && strcmp(x + lx - ly, y) == 0);
+                                    : lx >= ly && strcmp(x + lx - ly, y) == 0);
     free(x);
     free(y);
     return ok;
@@ -151,8 +151,7 @@ static int passes(const struct rule *r, const json_t *payload)
     case OP_NOTNULL:
         return present;
     case OP_IN:
-        json_array_foreach(r->value, i, item)
-        {
+        json_array_foreach (r->value, i, item) {
             if (present && compare(v, item) == 0)
                 return 1;
         }
@@ -168,7 +167,11 @@ static int passes(const struct rule *r, const json_t *payload)
         if (!present)
             return 0;
         c = compare(v, r->value);
-        return r->op == OP_EQ ? c == 0 : r->op == OP_GT ? c > 0 : r->op == OP_GE ? c >= 0 : r->op == OP_LT ? c < 0 : c <= 0;
+        return r->op == OP_EQ   ? c == 0
+               : r->op == OP_GT ? c > 0
+               : r->op == OP_GE ? c >= 0
+               : r->op == OP_LT ? c < 0
+                                : c <= 0;
     }
     }
 }
@@ -209,12 +212,8 @@ static cs_status filter_apply(void *inst, cs_record **rec)
 }
 
 const cs_stage stages_filter = {
-    CS_HEAD(cs_stage),
-    .name = "filter",
-    .version = "1.0",
-    .description = "drop (or delete at the destination) records that do not pass field rules",
-    .settings = settings,
-    .create = filter_create,
-    .apply = filter_apply,
-    .destroy = filter_destroy,
+    CS_HEAD(cs_stage),     .name = "filter",
+    .version = "1.0",      .description = "drop (or delete at the destination) records that do not pass field rules",
+    .settings = settings,  .create = filter_create,
+    .apply = filter_apply, .destroy = filter_destroy,
 };

@@ -38,8 +38,7 @@ static cs_status map_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
         host->set_reason(ctx, 0, 0, "fields must be a non-empty list of {source, target, apply_updates}");
         goto fail;
     }
-    json_array_foreach(fields, i, f)
-    {
+    json_array_foreach (fields, i, f) {
         const char *source = json_string_value(json_object_get(f, "source"));
         const char *target = json_string_value(json_object_get(f, "target"));
         const json_t *apply = json_object_get(f, "apply_updates");
@@ -49,8 +48,8 @@ static cs_status map_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
             goto fail;
         }
         if ((first = json_object_get(targets, target))) {
-            host->set_reason(ctx, 0, 0, "fields[%zu]: target %s is already fed by %s; map one source field onto it",
-                             i, target, json_string_value(first));
+            host->set_reason(ctx, 0, 0, "fields[%zu]: target %s is already fed by %s; map one source field onto it", i,
+                             target, json_string_value(first));
             goto fail;
         }
         json_object_set_new(targets, target, json_string(source));
@@ -81,8 +80,7 @@ static cs_status map_apply(void *inst, cs_record **rec)
     if (cs_record_op(*rec) == CS_OP_DELETE)
         return CS_OK;
     out = json_object();
-    json_array_foreach(m->fields, i, f)
-    {
+    json_array_foreach (m->fields, i, f) {
         json_t *v = stages_path_get(payload, json_string_value(json_object_get(f, "source")));
         /* a scalar is shared (no stage changes a value in place); an object or array is copied, as a
          * later target path may write into it */
@@ -95,12 +93,8 @@ static cs_status map_apply(void *inst, cs_record **rec)
 }
 
 const cs_stage stages_map = {
-    CS_HEAD(cs_stage),
-    .name = "map",
-    .version = "1.0",
-    .description = "rename source fields to destination fields, with apply_updates per field",
-    .settings = settings,
-    .create = map_create,
-    .apply = map_apply,
-    .destroy = map_destroy,
+    CS_HEAD(cs_stage),    .name = "map",
+    .version = "1.0",     .description = "rename source fields to destination fields, with apply_updates per field",
+    .settings = settings, .create = map_create,
+    .apply = map_apply,   .destroy = map_destroy,
 };

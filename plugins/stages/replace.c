@@ -36,8 +36,7 @@ static cs_status replace_create(const cs_host *host, cs_ctx *ctx, const json_t *
         host->set_reason(ctx, 0, 0, "rules must be a list of {field, from, to}");
         return CS_FATAL;
     }
-    json_array_foreach(rules, i, rule)
-    {
+    json_array_foreach (rules, i, rule) {
         if (!json_string_value(json_object_get(rule, "field")) || !json_object_get(rule, "from") ||
             !json_object_get(rule, "to")) {
             host->set_reason(ctx, 0, 0, "rules[%zu] needs field, from and to", i);
@@ -76,8 +75,7 @@ static cs_status replace_apply(void *inst, cs_record **rec)
         json_decref(done);
         return CS_OK;
     }
-    json_array_foreach(r->rules, i, rule)
-    {
+    json_array_foreach (r->rules, i, rule) {
         const char *field = json_string_value(json_object_get(rule, "field"));
         json_t *v = stages_path_get(payload, field);
         if (v && !json_object_get(done, field) && same(v, json_object_get(rule, "from"))) {
@@ -90,12 +88,8 @@ static cs_status replace_apply(void *inst, cs_record **rec)
 }
 
 const cs_stage stages_replace = {
-    CS_HEAD(cs_stage),
-    .name = "replace",
-    .version = "1.0",
-    .description = "replace given field values with others (\"#00FF00\" -> \"green\")",
-    .settings = settings,
-    .create = replace_create,
-    .apply = replace_apply,
-    .destroy = replace_destroy,
+    CS_HEAD(cs_stage),      .name = "replace",
+    .version = "1.0",       .description = "replace given field values with others (\"#00FF00\" -> \"green\")",
+    .settings = settings,   .create = replace_create,
+    .apply = replace_apply, .destroy = replace_destroy,
 };

@@ -98,8 +98,8 @@ static void print_line(json_t *line)
 /* The outcome of one call: status, and the reason the instance gave. New object. */
 static json_t *outcome(const char *what, cs_status st, struct cs_ctx *ctx)
 {
-    return json_pack("{s:s, s:s, s:s, s:i}", "do", what, "status", status_name(st), "reason",
-                     cs_ctx_reason(ctx, ""), "http", ctx->reason_http);
+    return json_pack("{s:s, s:s, s:s, s:i}", "do", what, "status", status_name(st), "reason", cs_ctx_reason(ctx, ""),
+                     "http", ctx->reason_http);
 }
 
 /* The instances of the connection and what making one takes. */
@@ -180,7 +180,8 @@ static cs_status run_step(struct drive *d, const json_t *step, json_t **line)
          * plugin that keeps a pointer into it is caught (ASan) */
         json_t *cursor = json_deep_copy(json_object_get(step, "cursor"));
         json_int_t max = json_integer_value(json_object_get(step, "max"));
-        st = conn->read(inst[i], stream ? stream : "", json_is_null(cursor) ? NULL : cursor, max > 0 ? (size_t)max : 1000);
+        st = conn->read(inst[i], stream ? stream : "", json_is_null(cursor) ? NULL : cursor,
+                        max > 0 ? (size_t)max : 1000);
         json_decref(cursor);
     } else if (!strcmp(what, "write")) {
         json_t *records = json_object_get(step, "records");
@@ -239,7 +240,8 @@ int main(int argc, char **argv)
     d.mappings = json_object_get(script, "mappings");
     plugin = json_string_value(json_object_get(script, "plugin"));
     d.n = json_integer_value(json_object_get(script, "instances")) > 0
-              ? (size_t)json_integer_value(json_object_get(script, "instances")) : 1;
+              ? (size_t)json_integer_value(json_object_get(script, "instances"))
+              : 1;
     if (!d.connection || !plugin || cs_loader_load(reg, NULL, plugin, &err) != 0) {
         rc = die("cannot load the plugin", err);
         goto out;
@@ -263,8 +265,7 @@ int main(int argc, char **argv)
     for (i = 0; i < d.n; i++)
         if (make_instance(&d, i) != CS_OK)
             goto out;
-    json_array_foreach(json_object_get(script, "steps"), i, step)
-    {
+    json_array_foreach (json_object_get(script, "steps"), i, step) {
         json_t *line = NULL;
         run_step(&d, step, &line);
         print_line(line);

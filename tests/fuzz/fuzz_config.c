@@ -35,8 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err = NULL;
     doc = cs_config_parse_text((const char *)data, size, "fuzz", &err);
     free(err);
-    json_array_foreach(json_object_get(doc, "workflows"), i, wf)
-    {
+    json_array_foreach (json_object_get(doc, "workflows"), i, wf) {
         json_t *normalized = NULL;
         err = NULL;
         cs_config_check_workflow(wf, "definition", &normalized, &err);

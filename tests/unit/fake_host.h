@@ -58,8 +58,8 @@ static struct fake_shared {
     void (*release)(void *obj);
 } fake_shared[FAKE_SHARED_MAX];
 
-static void *fake_connection_shared(cs_ctx *ctx, const char *name, void *(*make)(void *arg),
-                                    void (*release)(void *obj), void *arg)
+static void *fake_connection_shared(cs_ctx *ctx, const char *name, void *(*make)(void *arg), void (*release)(void *obj),
+                                    void *arg)
 {
     int i = 0;
     (void)ctx;
@@ -84,8 +84,12 @@ static inline void fake_shared_release(void)
     }
 }
 
-static const cs_host fake_host = {.struct_size = sizeof(cs_host), .log = fake_log, .set_reason = fake_set_reason,
-                                  .metric_add = fake_metric_add, .mapping_streams = fake_mapping_streams,
-                                  .describe = fake_describe, .connection_shared = fake_connection_shared};
+static const cs_host fake_host = {.struct_size = sizeof(cs_host),
+                                  .log = fake_log,
+                                  .set_reason = fake_set_reason,
+                                  .metric_add = fake_metric_add,
+                                  .mapping_streams = fake_mapping_streams,
+                                  .describe = fake_describe,
+                                  .connection_shared = fake_connection_shared};
 
 #endif

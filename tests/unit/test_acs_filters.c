@@ -17,10 +17,10 @@ static const char *names(const char *text)
     json_t *doc = json_loads(text, 0, NULL), *list = acs_filters_list(doc), *e, *p;
     size_t i, k, used = 0;
     out[0] = 0;
-    json_array_foreach(list, i, e) {
+    json_array_foreach (list, i, e) {
         used += (size_t)snprintf(out + used, sizeof out - used, "%s%s(", i ? " " : "",
                                  json_string_value(json_object_get(e, "name")));
-        json_array_foreach(json_object_get(e, "params"), k, p)
+        json_array_foreach (json_object_get(e, "params"), k, p)
             used += (size_t)snprintf(out + used, sizeof out - used, "%s%s", k ? "," : "", json_string_value(p));
         used += (size_t)snprintf(out + used, sizeof out - used, ")");
     }

@@ -84,7 +84,8 @@ static void test_email_activity(void)
                    "\"regardingobjectid\":\"p\",\"subject\":\"Campaign Name: C; Delivery Name: \"}}");
     free(out);
     /* 300 two-byte characters: cut at 200 characters, never inside one */
-    size_t at = (size_t)snprintf(big, sizeof big, "{\"eventId\": \"e3\", \"profileExternalId\": \"p\", \"campaignName\": \"");
+    size_t at =
+        (size_t)snprintf(big, sizeof big, "{\"eventId\": \"e3\", \"profileExternalId\": \"p\", \"campaignName\": \"");
     for (int i = 0; i < 300; i++)
         at += (size_t)snprintf(big + at, sizeof big - at, "\xc3\xa9");
     snprintf(big + at, sizeof big - at, "\"}");
@@ -134,7 +135,8 @@ static void test_optinout_directions(void)
     CHECK(o != NULL);
     CHECK(run("opt-in-out", o, "opt-outs", "c1/blackListEmail",
               "{\"externalId\": \"c1\", \"email\": \"a@x\", \"field\": \"blackListEmail\", \"value\": true,"
-              " \"lastModified\": \"2026-11-28 10:00:01.250Z\"}", &out) == CS_OK);
+              " \"lastModified\": \"2026-11-28 10:00:01.250Z\"}",
+              &out) == CS_OK);
     CHECK_STR(out, "{\"key\":\"c1\",\"payload\":{\"@optout.changed\":1795860001250,\"@optout.rule\":\"adobe\","
                    "\"donotbulkemail\":true}}");
     free(out);
@@ -143,12 +145,14 @@ static void test_optinout_directions(void)
     CHECK(out == NULL); /* unpaired: skipped */
     CHECK(run("opt-in-out", o, "opt-outs", "a@x/blackList",
               "{\"externalId\": \"\", \"email\": \"a@x\", \"field\": \"blackList\", "
-              "\"value\": true}", &out) == CS_REJECT);
+              "\"value\": true}",
+              &out) == CS_REJECT);
     CHECK_CONTAINS(fake_reason, "has no externalId");
     free(out);
     CHECK(run("opt-in-out", o, "contact-optouts", "c2",
               "{\"donotbulkemail\": false, \"donotemail\": true, \"firstname\": \"x\","
-              " \"modifiedon\": \"2026-11-28T10:00:02Z\"}", &out) == CS_OK);
+              " \"modifiedon\": \"2026-11-28T10:00:02Z\"}",
+              &out) == CS_OK);
     CHECK_STR(out, "{\"key\":\"c2\",\"payload\":{\"@optout.changed\":1795860002000,\"@optout.rule\":\"adobe\","
                    "\"blackList\":true,\"blackListEmail\":false}}");
     free(out);
@@ -157,7 +161,8 @@ static void test_optinout_directions(void)
     o = optinout("campaign-to-d365", PAIRS);
     CHECK(run("opt-in-out", o, "opt-outs-poll", "c1/blackList",
               "{\"externalId\": \"c1\", \"field\": \"blackList\", \"value\": false, "
-              "\"lastModified\": \"x\"}", &out) == CS_OK);
+              "\"lastModified\": \"x\"}",
+              &out) == CS_OK);
     CHECK_STR(out, "{\"key\":\"c1\",\"payload\":{\"donotemail\":false}}");
     free(out);
     CHECK(run("opt-in-out", o, "contact-optouts", "c2", "{\"donotemail\": true}", &out) == CS_OK);
@@ -165,8 +170,10 @@ static void test_optinout_directions(void)
     entity("opt-in-out")->destroy(o);
 
     o = optinout("disabled", PAIRS);
-    CHECK(run("opt-in-out", o, "opt-outs", "c1/blackList", "{\"externalId\": \"c1\", \"field\": \"blackList\","
-                                                         " \"value\": true}", &out) == CS_OK);
+    CHECK(run("opt-in-out", o, "opt-outs", "c1/blackList",
+              "{\"externalId\": \"c1\", \"field\": \"blackList\","
+              " \"value\": true}",
+              &out) == CS_OK);
     CHECK(out == NULL);
     entity("opt-in-out")->destroy(o);
 }
@@ -180,22 +187,23 @@ static void test_optinout_refusals(void)
     free(err);
     CHECK(optinout("bidirectional", "{\"donotbulkemail\": \"blackListSms\"}") == NULL);
     CHECK_CONTAINS(fake_reason, "\"blackListSms\" is not a Campaign opt-out attribute; use one of blackList, "
-                           "blackListEmail, "
-                           "blackListFax, blackListMobile, blackListPhone, blackListPostalMail, "
-                           "blackListPushnotification or ccpaOptOut");
+                                "blackListEmail, "
+                                "blackListFax, blackListMobile, blackListPhone, blackListPostalMail, "
+                                "blackListPushnotification or ccpaOptOut");
     CHECK(optinout("bidirectional", "{\"donotbulkemail\": \"blackList\", \"donotemail\": \"blackList\"}") == NULL);
     CHECK_CONTAINS(fake_reason, "blackList is already paired");
     CHECK(optinout("bidirectional", "{}") == NULL);
     CHECK_CONTAINS(fake_reason, "fields: must pair");
 
     fake_maps = json_loads("[{\"stream\": \"opt-outs\", \"target\": \"contact-optouts\","
-                      " \"mapping\": {\"entity\": {\"name\": \"opt-in-out\"}}}]", 0, NULL);
+                           " \"mapping\": {\"entity\": {\"name\": \"opt-in-out\"}}}]",
+                           0, NULL);
     CHECK(optinout("d365-to-campaign", PAIRS) == NULL);
     CHECK_CONTAINS(fake_reason, "which mode d365-to-campaign does not include; set mode to campaign-to-d365 or b"
-                           "idirectional");
+                                "idirectional");
     fake_described = json_loads("{\"fields\": {\"donotbulkemail\": {\"type\": \"boolean\"}, "
-                          "\"donotemail\": {\"type\": \"string\"}}}",
-                          0, NULL);
+                                "\"donotemail\": {\"type\": \"string\"}}}",
+                                0, NULL);
     CHECK(optinout("campaign-to-d365", PAIRS) == NULL);
     CHECK_CONTAINS(fake_reason, "fields.donotemail: donotemail is a string column");
     json_decref(fake_described);

@@ -339,8 +339,8 @@ static void test_coalesce_merges_upserts(void)
     char *text;
     size_t n;
 
-    r[0] = cs_record_new("contacts", "m", CS_OP_UPSERT, json_pack("{s:s, s:s, s:i}", "name", "Ada", "birth", "1815",
-                                                                  "v", 1), 1);
+    r[0] = cs_record_new("contacts", "m", CS_OP_UPSERT,
+                         json_pack("{s:s, s:s, s:i}", "name", "Ada", "birth", "1815", "v", 1), 1);
     CHECK_INT(enq(b, r, 1, NULL, NULL), 0);
     r[0] = cs_record_new("contacts", "m", CS_OP_UPSERT, json_pack("{s:s, s:n, s:i}", "name", "Ada L.", "phone", "v", 2),
                          2);
@@ -415,7 +415,7 @@ static void test_per_key_order(void)
 }
 
 /* Two writers claim and complete while a producer enqueues many versions of few keys. */
-#define T_KEYS 8
+#define T_KEYS     8
 #define T_VERSIONS 300
 
 struct shared {
@@ -626,10 +626,14 @@ static void test_reject(void)
     n = claim(b, cs_now_ms(), 4, c);
     CHECK_INT(n, 2);
     if (n == 2) {
-        o[0] = (struct cs_outcome){.seq = c[0].seq, .status = CS_REJECT, .http_status = 400,
-                                   .detail = "bad email", .failed_in = "campaign"};
-        o[1] = (struct cs_outcome){.seq = c[1].seq, .status = CS_REJECT, .http_status = 503,
-                                   .detail = "gave up", .failed_in = "campaign", .error_class = "retries_exhausted"};
+        o[0] = (struct cs_outcome){
+            .seq = c[0].seq, .status = CS_REJECT, .http_status = 400, .detail = "bad email", .failed_in = "campaign"};
+        o[1] = (struct cs_outcome){.seq = c[1].seq,
+                                   .status = CS_REJECT,
+                                   .http_status = 503,
+                                   .detail = "gave up",
+                                   .failed_in = "campaign",
+                                   .error_class = "retries_exhausted"};
         CHECK_INT(cs_backlog_complete(b, WF, o, 2, NULL), 0);
     }
     drop_claims(c, n);
@@ -696,14 +700,17 @@ static void test_redrive_matching(void)
         const char *key;
         int http;
         int64_t ts;
-    } letters[] = {{"fresh404", 404, now}, {"old404", 404, now - 10 * 86400000LL}, {"fresh500", 500, now},
-                   {"notime404", 404, 0}};
+    } letters[] = {
+        {"fresh404", 404, now}, {"old404", 404, now - 10 * 86400000LL}, {"fresh500", 500, now}, {"notime404", 404, 0}};
     struct cs_redrive_filter f = {404, now - 86400000LL};
     size_t n = 9;
     for (size_t i = 0; i < sizeof letters / sizeof *letters; i++) {
         cs_record *r = cs_record_new("events", letters[i].key, CS_OP_UPSERT, NULL, letters[i].ts);
-        struct cs_dead_in dl = {.record = r, .error_class = "rejected", .http_status = letters[i].http,
-                                .detail = "refused", .failed_in = "sink"};
+        struct cs_dead_in dl = {.record = r,
+                                .error_class = "rejected",
+                                .http_status = letters[i].http,
+                                .detail = "refused",
+                                .failed_in = "sink"};
         struct cs_enqueue e = {.dead = &dl, .n_dead = 1};
         CHECK_INT(cs_backlog_enqueue(b, WF, &e), 0);
         json_decref(r);
@@ -727,8 +734,8 @@ static void test_mapping_dead(void)
     struct cs_backlog *b = fresh("mapping", NULL);
     json_t *raw = json_pack("{s:s, s:s, s:s, s:{s:s}, s:i}", "stream", "contact", "key", "m1", "op", "upsert",
                             "payload", "emailaddress1", "x@example.com", "ts", 5);
-    struct cs_dead_in dl = {.record = raw, .error_class = "mapping_failed", .detail = "no such field",
-                            .failed_in = "map"};
+    struct cs_dead_in dl = {
+        .record = raw, .error_class = "mapping_failed", .detail = "no such field", .failed_in = "map"};
     cs_record *recs[1] = {rec_v("r1", 1)};
     struct cs_enqueue e = {.records = recs, .n_records = 1, .dead = &dl, .n_dead = 1};
     json_t *list = NULL, *d, *cursor = NULL;
@@ -756,8 +763,7 @@ static void test_mapping_dead(void)
     CHECK(json_object_get(d, "payload") == NULL);
     json_decref(list);
     CHECK_INT(cs_backlog_dead_list(b, WF, 0, 10, 1, &list), 0);
-    CHECK_STR(json_string_value(json_object_get(json_object_get(json_array_get(list, 0), "payload"),
-                                                "emailaddress1")),
+    CHECK_STR(json_string_value(json_object_get(json_object_get(json_array_get(list, 0), "payload"), "emailaddress1")),
               "x@example.com");
     oldest = json_integer_value(json_object_get(json_array_get(list, 0), "id"));
     json_decref(list);
@@ -1037,7 +1043,8 @@ static void test_connection_lost(void)
 {
     char *path;
     struct cs_backlog *b = fresh("lost", &path);
-    const char *cut = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'crmsyncd'";
+    const char *cut =
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'crmsyncd'";
     struct cs_claim c[4];
     int64_t seqs[2];
     size_t n;

@@ -22,12 +22,12 @@
 #endif
 
 /* Two connections and the plugins list: lines 1-6 of most cases. */
-#define CONNECTIONS                                                                                       \
-    "plugins: [dynamics365, campaign]\n"                                                                  \
-    "connections:\n"                                                                                      \
-    "  d365:\n"                                                                                           \
-    "    connector: dynamics365\n"                                                                        \
-    "  acs:\n"                                                                                            \
+#define CONNECTIONS                                                                                                    \
+    "plugins: [dynamics365, campaign]\n"                                                                               \
+    "connections:\n"                                                                                                   \
+    "  d365:\n"                                                                                                        \
+    "    connector: dynamics365\n"                                                                                     \
+    "  acs:\n"                                                                                                         \
     "    connector: campaign\n"
 
 static char srcdir[PATH_MAX];
@@ -199,8 +199,7 @@ static void test_syntax(void)
                  "it needs quotes");
     expect_error("anchor.conf", "plugins: []\nconnections:\n  a: &base\n    connector: x\n  b: *base\n",
                  "anchor.conf:3:6: connections.a: anchors and aliases are not supported");
-    expect_error("tag.conf", "plugins: []\nstate_dir: !!str /x\n",
-                 "tag.conf:2:12: state_dir: tags are not supported");
+    expect_error("tag.conf", "plugins: []\nstate_dir: !!str /x\n", "tag.conf:2:12: state_dir: tags are not supported");
     expect_error("multi.conf", "plugins: []\n---\nplugins: []\n",
                  "multi.conf:2:1: multiple documents are not supported");
     expect_error("list.conf", "- plugins\n", "list.conf:1:1: the top level must be a mapping, got a list");
@@ -219,81 +218,89 @@ static void test_unknown_keys(void)
                  "admin, plugins, connections, workflows)");
     expect_error("stop.conf", "plugins: []\nstop_timeout: 0\n",
                  "stop.conf:2:1: stop_timeout: must be between 1s and 10m, got 0ms");
-    expect_error("deep.conf", CONNECTIONS "workflows:\n"
-                                          "  - id: sync\n"
-                                          "    source: d365\n"
-                                          "    sink: acs\n"
-                                          "    mappings:\n"
-                                          "      - stream: contacts\n"
-                                          "        targte: profiles\n",
+    expect_error("deep.conf",
+                 CONNECTIONS "workflows:\n"
+                             "  - id: sync\n"
+                             "    source: d365\n"
+                             "    sink: acs\n"
+                             "    mappings:\n"
+                             "      - stream: contacts\n"
+                             "        targte: profiles\n",
                  "deep.conf:13:9: workflows[0].mappings[0].targte: unknown key (did you mean \"target\"?)");
 }
 
 static void test_schema_errors(void)
 {
-    expect_error("required.conf", CONNECTIONS "workflows:\n"
-                                              "  - id: sync\n"
-                                              "    source: d365\n"
-                                              "    sink: acs\n"
-                                              "    mappings:\n"
-                                              "      - stream: contacts\n"
-                                              "      - target: profiles\n",
+    expect_error("required.conf",
+                 CONNECTIONS "workflows:\n"
+                             "  - id: sync\n"
+                             "    source: d365\n"
+                             "    sink: acs\n"
+                             "    mappings:\n"
+                             "      - stream: contacts\n"
+                             "      - target: profiles\n",
                  "required.conf:13:9: workflows[0].mappings[1].stream: required");
-    expect_error("type.conf", CONNECTIONS "workflows:\n"
-                                          "  - id: sync\n"
-                                          "    source: d365\n"
-                                          "    sink: acs\n"
-                                          "    writers: \"4\"\n"
-                                          "    mappings: [{stream: contacts}]\n",
+    expect_error("type.conf",
+                 CONNECTIONS "workflows:\n"
+                             "  - id: sync\n"
+                             "    source: d365\n"
+                             "    sink: acs\n"
+                             "    writers: \"4\"\n"
+                             "    mappings: [{stream: contacts}]\n",
                  "type.conf:11:5: workflows[0].writers: expected an integer, got a string");
-    expect_error("range.conf", CONNECTIONS "workflows:\n"
-                                           "  - id: sync\n"
-                                           "    source: d365\n"
-                                           "    sink: acs\n"
-                                           "    writers: 0\n"
-                                           "    backlog: {high_water: 0}\n"
-                                           "    retry: {max_attempts: 0}\n"
-                                           "    mappings: [{stream: contacts}]\n",
+    expect_error("range.conf",
+                 CONNECTIONS "workflows:\n"
+                             "  - id: sync\n"
+                             "    source: d365\n"
+                             "    sink: acs\n"
+                             "    writers: 0\n"
+                             "    backlog: {high_water: 0}\n"
+                             "    retry: {max_attempts: 0}\n"
+                             "    mappings: [{stream: contacts}]\n",
                  "range.conf:11:5: workflows[0].writers: must be between 1 and 64, got 0\n"
                  "range.conf:12:15: workflows[0].backlog.high_water: must be at least 1, got 0\n"
                  "range.conf:13:13: workflows[0].retry.max_attempts: must be -1 (retry forever) or at least 1, got 0");
-    expect_error("duration.conf", CONNECTIONS "workflows:\n"
-                                              "  - id: sync\n"
-                                              "    source: d365\n"
-                                              "    sink: acs\n"
-                                              "    poll_interval: 5x\n"
-                                              "    retry: {base: -1s, cap: true}\n"
-                                              "    mappings: [{stream: contacts}]\n",
+    expect_error("duration.conf",
+                 CONNECTIONS "workflows:\n"
+                             "  - id: sync\n"
+                             "    source: d365\n"
+                             "    sink: acs\n"
+                             "    poll_interval: 5x\n"
+                             "    retry: {base: -1s, cap: true}\n"
+                             "    mappings: [{stream: contacts}]\n",
                  "duration.conf:11:5: workflows[0].poll_interval: expected a duration such as \"5s\" or \"30m\", "
                  "got \"5x\"\n"
                  "duration.conf:12:13: workflows[0].retry.base: expected a duration such as \"5s\" or \"30m\", "
                  "got \"-1s\"\n"
                  "duration.conf:12:24: workflows[0].retry.cap: expected a duration such as \"5s\" or \"30m\", "
                  "got a boolean");
-    expect_error("dupid.conf", CONNECTIONS "workflows:\n"
-                                           "  - id: sync\n"
-                                           "    source: d365\n"
-                                           "    sink: acs\n"
-                                           "    mappings: [{stream: contacts}, {stream: contacts}]\n"
-                                           "  - id: sync\n"
-                                           "    source: acs\n"
-                                           "    sink: d365\n"
-                                           "    mappings: [{stream: profiles}]\n",
+    expect_error("dupid.conf",
+                 CONNECTIONS "workflows:\n"
+                             "  - id: sync\n"
+                             "    source: d365\n"
+                             "    sink: acs\n"
+                             "    mappings: [{stream: contacts}, {stream: contacts}]\n"
+                             "  - id: sync\n"
+                             "    source: acs\n"
+                             "    sink: d365\n"
+                             "    mappings: [{stream: profiles}]\n",
                  "dupid.conf:11:37: workflows[0].mappings[1].stream: duplicate stream \"contacts\" (first at line 11)\n"
                  "dupid.conf:12:5: workflows[1].id: duplicate workflow id \"sync\" (first at line 8)");
-    expect_error("conn.conf", CONNECTIONS "workflows:\n"
-                                          "  - id: sync\n"
-                                          "    source: d356\n"
-                                          "    sink: elsewhere\n"
-                                          "    mappings: [{stream: contacts}]\n",
+    expect_error("conn.conf",
+                 CONNECTIONS "workflows:\n"
+                             "  - id: sync\n"
+                             "    source: d356\n"
+                             "    sink: elsewhere\n"
+                             "    mappings: [{stream: contacts}]\n",
                  "conn.conf:9:5: workflows[0].source: unknown connection \"d356\" (did you mean \"d365\"?)\n"
                  "conn.conf:10:5: workflows[0].sink: unknown connection \"elsewhere\" (defined: d365, acs)");
-    expect_error("misc.conf", "plugins: [a]\n"
-                              "log_level: verbose\n"
-                              "admin: {tls_cert_file: /etc/crmsync/cert.pem}\n"
-                              "connections:\n"
-                              "  bad name: {connector: x}\n"
-                              "  nothing: {url: x}\n",
+    expect_error("misc.conf",
+                 "plugins: [a]\n"
+                 "log_level: verbose\n"
+                 "admin: {tls_cert_file: /etc/crmsync/cert.pem}\n"
+                 "connections:\n"
+                 "  bad name: {connector: x}\n"
+                 "  nothing: {url: x}\n",
                  "misc.conf:2:1: log_level: unknown value \"verbose\" (expected one of: error, warning, notice, info, "
                  "debug)\n"
                  "misc.conf:3:1: admin.tls_key_file: required when tls_cert_file is set\n"
@@ -304,13 +311,14 @@ static void test_schema_errors(void)
 /* Several errors of different kinds in one file are all reported, in document order. */
 static void test_many_errors(void)
 {
-    expect_error("many.conf", "plugins: [a, a]\n"
-                              "admin: []\n"
-                              "workflows:\n"
-                              "  - id: Sync\n"
-                              "    source: d365\n"
-                              "    writers: 65\n"
-                              "    mappings: []\n",
+    expect_error("many.conf",
+                 "plugins: [a, a]\n"
+                 "admin: []\n"
+                 "workflows:\n"
+                 "  - id: Sync\n"
+                 "    source: d365\n"
+                 "    writers: 65\n"
+                 "    mappings: []\n",
                  "many.conf:2:1: admin: expected a mapping, got a list\n"
                  "many.conf:6:5: workflows[0].writers: must be between 1 and 64, got 65\n"
                  "many.conf:7:5: workflows[0].mappings: must not be empty\n"
@@ -340,10 +348,23 @@ static void test_durations(void)
     static const struct {
         const char *text;
         int64_t ms; /* -1: rejected */
-    } cases[] = {{"250ms", 250}, {"5s", 5000},    {"30m", 1800000}, {"1h", 3600000}, {"2d", 172800000},
-                 {"7", 7000},    {"0", 0},        {"-5s", -1},      {"5x", -1},      {"", -1},
-                 {"s", -1},      {" 5s", -1},     {"1.5h", -1},     {"5 s", -1},     {"99999999999999999999", -1},
-                 {"9223372036854775807ms", INT64_MAX}, {"9223372036854775807s", -1}};
+    } cases[] = {{"250ms", 250},
+                 {"5s", 5000},
+                 {"30m", 1800000},
+                 {"1h", 3600000},
+                 {"2d", 172800000},
+                 {"7", 7000},
+                 {"0", 0},
+                 {"-5s", -1},
+                 {"5x", -1},
+                 {"", -1},
+                 {"s", -1},
+                 {" 5s", -1},
+                 {"1.5h", -1},
+                 {"5 s", -1},
+                 {"99999999999999999999", -1},
+                 {"9223372036854775807ms", INT64_MAX},
+                 {"9223372036854775807s", -1}};
 
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int64_t ms = -1;
@@ -379,14 +400,15 @@ static void test_json(void)
     free(yaml_path);
     free(json_path);
 
-    expect_error("bad.json", "{\n"
-                             "  \"plugins\": [],\n"
-                             "  \"connections\": {\"a\": {\"connector\": \"x\"}},\n"
-                             "  \"workflows\": [\n"
-                             "    {\"id\": \"w\", \"source\": \"a\", \"sink\": \"a\", \"writers\": 0,\n"
-                             "     \"mappings\": [{\"stream\": \"s\"}]}\n"
-                             "  ]\n"
-                             "}\n",
+    expect_error("bad.json",
+                 "{\n"
+                 "  \"plugins\": [],\n"
+                 "  \"connections\": {\"a\": {\"connector\": \"x\"}},\n"
+                 "  \"workflows\": [\n"
+                 "    {\"id\": \"w\", \"source\": \"a\", \"sink\": \"a\", \"writers\": 0,\n"
+                 "     \"mappings\": [{\"stream\": \"s\"}]}\n"
+                 "  ]\n"
+                 "}\n",
                  "bad.json:5:45: workflows[0].writers: must be between 1 and 64, got 0");
 }
 
@@ -525,8 +547,10 @@ static void test_plugin_options(void)
 static void test_option_limits(void)
 {
     char *err = NULL;
-    json_t *r = options_in(limited, "edges.conf", "max_in_flight: 1024, page_size: 1, timeout: 1h, "
-                                                  "connect_timeout: 1ms, mode: bidirectional", &err);
+    json_t *r = options_in(limited, "edges.conf",
+                           "max_in_flight: 1024, page_size: 1, timeout: 1h, "
+                           "connect_timeout: 1ms, mode: bidirectional",
+                           &err);
 
     CHECK(err == NULL);
     free(err);
@@ -567,16 +591,19 @@ static void test_secrets(void)
     CHECK(getcwd(here, sizeof here) != NULL);
     write_file("open.secret", SECRET "\n", 0644);
     want = cs_xasprintf("mode.conf:3:37: connections.c.client_secret_file: %s/open.secret is readable by group or "
-                        "others (mode 0644); run: chmod 600 %s/open.secret", here, here);
+                        "others (mode 0644); run: chmod 600 %s/open.secret",
+                        here, here);
     expect_option_error("mode.conf", "url: https://x, client_secret_file: open.secret", want);
     free(want);
     write_file("group.secret", SECRET, 0640);
     want = cs_xasprintf("group.conf:3:37: connections.c.client_secret_file: %s/group.secret is readable by group or "
-                        "others (mode 0640); run: chmod 600 %s/group.secret", here, here);
+                        "others (mode 0640); run: chmod 600 %s/group.secret",
+                        here, here);
     expect_option_error("group.conf", "url: https://x, client_secret_file: group.secret", want);
     free(want);
     want = cs_xasprintf("missing.conf:3:37: connections.c.client_secret_file: cannot read %s/missing.secret: No such "
-                        "file or directory", here);
+                        "file or directory",
+                        here);
     expect_option_error("missing.conf", "url: https://x, client_secret_file: missing.secret", want);
     free(want);
     write_file("empty.secret", "\n", 0600);
@@ -629,7 +656,8 @@ static void test_state(void)
                  "driver: postgresql");
     write_file("open.dsn", "host=db1 password=" SECRET "\n", 0644);
     want = cs_xasprintf("state-open.conf:2:29: state.dsn_file: %s/open.dsn is readable by group or others (mode "
-                        "0644); run: chmod 600 %s/open.dsn", tmpdir, tmpdir);
+                        "0644); run: chmod 600 %s/open.dsn",
+                        tmpdir, tmpdir);
     expect_error("state-open.conf", "plugins: []\nstate: {driver: postgresql, dsn_file: open.dsn}\n", want);
     free(want);
 }
@@ -637,10 +665,9 @@ static void test_state(void)
 /* Options of a stage deep in a workflow, and of an entity that is absent (defaults only). */
 static void test_nested_options(void)
 {
-    static const cs_setting stage_table[] = {
-        {CS_SETTING_HEAD, "fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL, "renames"},
-        {CS_SETTING_HEAD, "strict", CS_OPT_BOOL, 0, "no", "reject unknown fields"},
-        {CS_SETTING_HEAD, NULL}};
+    static const cs_setting stage_table[] = {{CS_SETTING_HEAD, "fields", CS_OPT_JSON, CS_OPT_REQUIRED, NULL, "renames"},
+                                             {CS_SETTING_HEAD, "strict", CS_OPT_BOOL, 0, "no", "reject unknown fields"},
+                                             {CS_SETTING_HEAD, NULL}};
     static const char *const skip_name[] = {"name", NULL};
     struct cs_config *cfg = load_ok("stage.conf", CONNECTIONS "workflows:\n"
                                                               "  - id: sync\n"
@@ -678,51 +705,59 @@ static void test_nested_options(void)
  * errors name the drop-in file. In a subdirectory of its own (the temporary directory stays flat). */
 static void test_conf_d(void)
 {
-    static const char *const files[] = {"sub/conf.d/10-second.conf", "sub/conf.d/notes.txt",
-                                        "sub/conf.d/20-dup.conf", "sub/main.conf"};
+    static const char *const files[] = {"sub/conf.d/10-second.conf", "sub/conf.d/notes.txt", "sub/conf.d/20-dup.conf",
+                                        "sub/main.conf"};
     struct cs_config *cfg = NULL;
     char *err = NULL;
     CHECK(mkdir("sub", 0700) == 0 && mkdir("sub/conf.d", 0700) == 0);
-    write_file("sub/main.conf", CONNECTIONS "workflows:\n"
-                                            "  - id: sync\n"
-                                            "    source: d365\n"
-                                            "    sink: acs\n"
-                                            "    mappings: [{stream: contacts}]\n", 0600);
-    write_file("sub/conf.d/10-second.conf", "plugins: [campaign, adobe]\n"
-                                           "connections:\n"
-                                           "  acs2: {connector: campaign}\n"
-                                           "workflows:\n"
-                                           "  - id: second\n"
-                                           "    source: d365\n"
-                                           "    sink: acs2\n"
-                                           "    writers: 0\n"
-                                           "    mappings: [{stream: contacts}]\n", 0600);
+    write_file("sub/main.conf",
+               CONNECTIONS "workflows:\n"
+                           "  - id: sync\n"
+                           "    source: d365\n"
+                           "    sink: acs\n"
+                           "    mappings: [{stream: contacts}]\n",
+               0600);
+    write_file("sub/conf.d/10-second.conf",
+               "plugins: [campaign, adobe]\n"
+               "connections:\n"
+               "  acs2: {connector: campaign}\n"
+               "workflows:\n"
+               "  - id: second\n"
+               "    source: d365\n"
+               "    sink: acs2\n"
+               "    writers: 0\n"
+               "    mappings: [{stream: contacts}]\n",
+               0600);
     write_file("sub/conf.d/notes.txt", "not: [a config\n", 0600);
     CHECK_INT(cs_config_load("sub/main.conf", &cfg, &err), CS_E_INVAL);
     CHECK_STR(err, "sub/conf.d/10-second.conf:8:5: workflows[1].writers: must be between 1 and 64, got 0");
     free(err);
-    write_file("sub/conf.d/10-second.conf", "plugins: [campaign, adobe]\n"
-                                           "connections:\n"
-                                           "  acs2: {connector: campaign}\n"
-                                           "workflows:\n"
-                                           "  - id: second\n"
-                                           "    source: d365\n"
-                                           "    sink: acs2\n"
-                                           "    mappings: [{stream: contacts}]\n", 0600);
+    write_file("sub/conf.d/10-second.conf",
+               "plugins: [campaign, adobe]\n"
+               "connections:\n"
+               "  acs2: {connector: campaign}\n"
+               "workflows:\n"
+               "  - id: second\n"
+               "    source: d365\n"
+               "    sink: acs2\n"
+               "    mappings: [{stream: contacts}]\n",
+               0600);
     CHECK_INT(cs_config_load("sub/main.conf", &cfg, &err), 0);
     CHECK(err == NULL);
     free(err);
     CHECK(cfg && json_array_size(get(cfg->root, "workflows")) == 2);
     CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "workflows.1.sink")), "acs2");
     CHECK_STR(json_string_value(get(cfg ? cfg->root : NULL, "connections.acs2.connector")), "campaign");
-    CHECK(cfg && json_array_size(get(cfg->root, "plugins")) == 3); /* campaign once */
+    CHECK(cfg && json_array_size(get(cfg->root, "plugins")) == 3);  /* campaign once */
     CHECK(cfg && json_array_size(get(cfg->raw, "workflows")) == 2); /* revisions see the drop-in's workflow */
     cs_config_free(cfg);
 
-    write_file("sub/conf.d/20-dup.conf", "connections:\n"
-                                        "  acs: {connector: campaign}\n"
-                                        "workflows:\n"
-                                        "  - {id: second, source: d365, sink: acs, mappings: [{stream: contacts}]}\n", 0600);
+    write_file("sub/conf.d/20-dup.conf",
+               "connections:\n"
+               "  acs: {connector: campaign}\n"
+               "workflows:\n"
+               "  - {id: second, source: d365, sink: acs, mappings: [{stream: contacts}]}\n",
+               0600);
     write_file("sub/conf.d/30-key.conf", "state_dir: /tmp\n", 0600);
     CHECK_INT(cs_config_load("sub/main.conf", &cfg, &err), CS_E_INVAL);
     CHECK_CONTAINS(err, "sub/conf.d/20-dup.conf:2:3: connections.acs: defined already (first at line 5)");
@@ -730,8 +765,10 @@ static void test_conf_d(void)
                         "workflows; move this to sub/main.conf");
     free(err);
     CHECK(unlink("sub/conf.d/30-key.conf") == 0);
-    write_file("sub/conf.d/20-dup.conf", "workflows:\n"
-                                        "  - {id: second, source: d365, sink: acs, mappings: [{stream: contacts}]}\n", 0600);
+    write_file("sub/conf.d/20-dup.conf",
+               "workflows:\n"
+               "  - {id: second, source: d365, sink: acs, mappings: [{stream: contacts}]}\n",
+               0600);
     CHECK_INT(cs_config_load("sub/main.conf", &cfg, &err), CS_E_INVAL);
     CHECK_CONTAINS(err, "sub/conf.d/20-dup.conf:2:6: workflows[2].id: duplicate workflow id \"second\" (first at "
                         "sub/conf.d/10-second.conf:5)");
@@ -779,11 +816,11 @@ static void test_relative_paths(void)
     want = cs_xasprintf("%s/etc", here);
     CHECK_STR(cfg ? cfg->dir : NULL, want);
     free(want);
-#define CHECK_IN(key, rel)                                                                                    \
-    do {                                                                                                      \
-        char *full = cs_xasprintf("%s/%s", here, rel);                                                      \
-        CHECK_STR(cfg ? json_string_value(get(cfg->root, key)) : NULL, full);                                 \
-        free(full);                                                                                           \
+#define CHECK_IN(key, rel)                                                                                             \
+    do {                                                                                                               \
+        char *full = cs_xasprintf("%s/%s", here, rel);                                                                 \
+        CHECK_STR(cfg ? json_string_value(get(cfg->root, key)) : NULL, full);                                          \
+        free(full);                                                                                                    \
     } while (0)
     CHECK_IN("state_dir", "etc/state");
     CHECK_IN("plugin_dir", "etc/../lib/plugins");
@@ -852,29 +889,34 @@ static void test_legs(void)
                  "legs_bad.conf:7:5: workflows[0].direction: \"both\" is not a direction of this workflow: use "
                  "disabled, campaign-to-d365, d365-to-campaign or bidirectional");
     free(text);
-    expect_error("direction.conf", "plugins: [p]\nconnections: {a: {connector: c}}\nworkflows:\n"
-                                   "  - {id: w, direction: bidirectional, source: a, sink: a, mappings: [{stream: s}]}\n",
+    expect_error("direction.conf",
+                 "plugins: [p]\nconnections: {a: {connector: c}}\nworkflows:\n"
+                 "  - {id: w, direction: bidirectional, source: a, sink: a, mappings: [{stream: s}]}\n",
                  "direction.conf:4:13: workflows[0].direction: only a workflow with legs has a direction; add legs or "
                  "remove it");
 
     /* the former two workflows: refused, the message shows the one workflow to write */
-    write_file("former.conf", "plugins: [p]\n"
-                              "connections: {acs: {connector: c}, d365: {connector: c}}\n"
-                              "workflows:\n"
-                              "  - id: opt-in-out\n"
-                              "    source: acs\n"
-                              "    sink: d365\n"
-                              "    poll_interval: 1s\n"
-                              "    mappings: [{stream: opt-outs, target: t, entity: {name: opt-in-out, mode: "
-                              "campaign-to-d365, fields: {a: blackList}}}]\n"
-                              "  - id: opt-in-out-to-campaign\n"
-                              "    source: d365\n"
-                              "    sink: acs\n"
-                              "    mappings: [{stream: t, target: opt-outs, entity: {name: opt-in-out, mode: "
-                              "campaign-to-d365, fields: {a: blackList}}}]\n", 0600);
+    write_file("former.conf",
+               "plugins: [p]\n"
+               "connections: {acs: {connector: c}, d365: {connector: c}}\n"
+               "workflows:\n"
+               "  - id: opt-in-out\n"
+               "    source: acs\n"
+               "    sink: d365\n"
+               "    poll_interval: 1s\n"
+               "    mappings: [{stream: opt-outs, target: t, entity: {name: opt-in-out, mode: "
+               "campaign-to-d365, fields: {a: blackList}}}]\n"
+               "  - id: opt-in-out-to-campaign\n"
+               "    source: d365\n"
+               "    sink: acs\n"
+               "    mappings: [{stream: t, target: opt-outs, entity: {name: opt-in-out, mode: "
+               "campaign-to-d365, fields: {a: blackList}}}]\n",
+               0600);
     CHECK_INT(cs_config_load("former.conf", &cfg, &err), CS_E_INVAL);
-    CHECK(err && strncmp(err, "former.conf:9:5: workflows[1]: this workflow and workflows[0] (line 4) are the two "
-                              "directions of Opt In/Out", 99) == 0);
+    CHECK(err && strncmp(err,
+                         "former.conf:9:5: workflows[1]: this workflow and workflows[0] (line 4) are the two "
+                         "directions of Opt In/Out",
+                         99) == 0);
     CHECK(err && strstr(err, "\n- id: opt-in-out\n  poll_interval: \"1s\"\n  direction: campaign-to-d365\n  legs:\n"
                              "    campaign-to-d365:\n      source: acs\n      sink: d365\n"));
     CHECK(err && strstr(err, "    d365-to-campaign:\n      source: d365\n      sink: acs\n      mappings:\n"

@@ -39,16 +39,19 @@ static cs_status fake_describe(void *arg, const char *side, const char *stream, 
 static const char *const MAPS =
     "[{\"stream\": \"contacts\", \"target\": \"profiles\", \"mapping\": {\"stream\": \"contacts\", \"target\": "
     "\"profiles\"}},"
-    " {\"stream\": \"new_vehicles\", \"target\": \"cusVehicle\", \"mapping\": {\"stream\": \"new_vehicles\", \"target\": "
+    " {\"stream\": \"new_vehicles\", \"target\": \"cusVehicle\", \"mapping\": {\"stream\": \"new_vehicles\", "
+    "\"target\": "
     "\"cusVehicle\", \"entity\": {\"name\": \"custom-entity\", \"links\": [{\"column\": \"_new_contact_value\", "
     "\"parent\": \"contacts\", \"link\": \"profile\"}]}}},"
-    " {\"stream\": \"new_services\", \"target\": \"cusService\", \"mapping\": {\"stream\": \"new_services\", \"target\": "
+    " {\"stream\": \"new_services\", \"target\": \"cusService\", \"mapping\": {\"stream\": \"new_services\", "
+    "\"target\": "
     "\"cusService\", \"entity\": {\"name\": \"custom-entity\", \"links\": [{\"column\": \"new_vehicle\", \"parent\": "
     "\"new_vehicles\", \"link\": \"vehicle\"}]}}}]";
 
 static const char *const DESCRIBED =
     "{\"source\": {"
-    "  \"contacts\": {\"name\": \"contact\", \"key\": \"contactid\", \"fields\": {\"contactid\": {\"type\": \"string\"}}},"
+    "  \"contacts\": {\"name\": \"contact\", \"key\": \"contactid\", \"fields\": {\"contactid\": {\"type\": "
+    "\"string\"}}},"
     "  \"new_vehicles\": {\"name\": \"new_vehicle\", \"key\": \"new_vehicleid\", \"fields\": {"
     "     \"new_contact\": {\"type\": \"string\", \"native\": \"Lookup\", \"lookup\": \"contact\"},"
     "     \"new_owner\": {\"type\": \"string\", \"native\": \"Lookup\", \"lookup\": \"account\"},"
@@ -92,17 +95,17 @@ static json_t *options_of(json_t *maps, const char *stream)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(maps, i, m) if (!strcmp(json_string_value(json_object_get(m, "stream")), stream))
-    {
-        json_t *e = json_deep_copy(json_object_get(json_object_get(m, "mapping"), "entity")), *o;
-        char *text;
-        json_object_del(e, "name");
-        text = json_dumps(e, 0);
-        o = options(text);
-        free(text);
-        json_decref(e);
-        return o;
-    }
+    json_array_foreach (maps, i, m)
+        if (!strcmp(json_string_value(json_object_get(m, "stream")), stream)) {
+            json_t *e = json_deep_copy(json_object_get(json_object_get(m, "mapping"), "entity")), *o;
+            char *text;
+            json_object_del(e, "name");
+            text = json_dumps(e, 0);
+            o = options(text);
+            free(text);
+            json_decref(e);
+            return o;
+        }
     return NULL;
 }
 
@@ -149,8 +152,9 @@ static json_t *maps_with(const char *stream, const char *entity_json)
 {
     json_t *maps = load(MAPS), *m;
     size_t i;
-    json_array_foreach(maps, i, m) if (!strcmp(json_string_value(json_object_get(m, "stream")), stream))
-        json_object_set_new(json_object_get(m, "mapping"), "entity", load(entity_json));
+    json_array_foreach (maps, i, m)
+        if (!strcmp(json_string_value(json_object_get(m, "stream")), stream))
+            json_object_set_new(json_object_get(m, "mapping"), "entity", load(entity_json));
     return maps;
 }
 
@@ -183,7 +187,8 @@ static void test_prepare_and_order(void)
     if (m.st != CS_OK)
         goto out;
     r = cs_record_new("new_vehicles", "v1", CS_OP_UPSERT,
-                      load("{\"new_name\": \"Car\", \"_new_contact_value\": \"6B29FC40-CA47-1067-B31D-00DD010662DA\"}"), 0);
+                      load("{\"new_name\": \"Car\", \"_new_contact_value\": \"6B29FC40-CA47-1067-B31D-00DD010662DA\"}"),
+                      0);
     CHECK_INT(entity()->prepare(m.inst, &r), CS_OK);
     CHECK_STR(json_string_value(json_object_get(json_object_get(r, "links"), "profile")),
               "6b29fc40-ca47-1067-b31d-00dd010662da");
@@ -233,8 +238,9 @@ static void test_max_links(void)
     char spec[1024];
     snprintf(spec, sizeof spec, six, "");
     CHECK_INT(create_for(maps_with("new_vehicles", spec), "new_vehicles", 0), CS_FATAL);
-    CHECK_CONTAINS(reason, "mapping new_vehicles -> cusVehicle: 6 linked columns in links, more than max_links (5); "
-                           "link at most 5 columns of this custom resource, or raise the custom-entity option max_links");
+    CHECK_CONTAINS(reason,
+                   "mapping new_vehicles -> cusVehicle: 6 linked columns in links, more than max_links (5); "
+                   "link at most 5 columns of this custom resource, or raise the custom-entity option max_links");
     snprintf(spec, sizeof spec, six, ", \"max_links\": 6");
     CHECK_INT(create_for(maps_with("new_vehicles", spec), "new_vehicles", 0), CS_OK);
 }
@@ -267,14 +273,18 @@ static json_t *maps_with_columns(int n, int as_columns, const char *extra)
     for (int i = 0; i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "new_c%d", i);
-        json_array_append_new(list, as_columns ? json_string(name) : json_pack("{s:s, s:s}", "source", name, "target", name));
+        json_array_append_new(list,
+                              as_columns ? json_string(name) : json_pack("{s:s, s:s}", "source", name, "target", name));
     }
     if (as_columns)
         json_object_set_new(m, "columns", list);
     else
-        json_object_set_new(json_object_get(m, "mapping"), "stages", json_pack("[{s:s, s:o}]", "name", "map", "fields", list));
-    snprintf(spec, sizeof spec, "{\"name\": \"custom-entity\", \"links\": [{\"column\": \"_new_contact_value\", "
-                                "\"parent\": \"contacts\", \"link\": \"profile\"}]%s}", extra);
+        json_object_set_new(json_object_get(m, "mapping"), "stages",
+                            json_pack("[{s:s, s:o}]", "name", "map", "fields", list));
+    snprintf(spec, sizeof spec,
+             "{\"name\": \"custom-entity\", \"links\": [{\"column\": \"_new_contact_value\", "
+             "\"parent\": \"contacts\", \"link\": \"profile\"}]%s}",
+             extra);
     json_object_set_new(json_object_get(m, "mapping"), "entity", load(spec));
     return maps;
 }
@@ -283,8 +293,9 @@ static void test_max_columns(void)
 {
     CHECK_INT(create_for(maps_with_columns(50, 1, ""), "new_vehicles", 1), CS_OK);
     CHECK_INT(create_for(maps_with_columns(51, 1, ""), "new_vehicles", 1), CS_FATAL);
-    CHECK_CONTAINS(reason, "mapping new_vehicles -> cusVehicle: 51 mapped columns, more than max_columns (50); map fewer "
-                           "columns, or raise the custom-entity option max_columns");
+    CHECK_CONTAINS(reason,
+                   "mapping new_vehicles -> cusVehicle: 51 mapped columns, more than max_columns (50); map fewer "
+                   "columns, or raise the custom-entity option max_columns");
     CHECK_INT(create_for(maps_with_columns(51, 0, ""), "new_vehicles", 1), CS_FATAL);
     CHECK_CONTAINS(reason, "51 mapped columns, more than max_columns (50)");
     CHECK_INT(create_for(maps_with_columns(60, 0, ", \"max_columns\": 60"), "new_vehicles", 1), CS_OK);
@@ -293,34 +304,43 @@ static void test_max_columns(void)
 static void test_metadata_errors(void)
 {
     json_t *saved = json_deep_copy(described);
-    CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": "
-                                                    "\"_new_x_value\", \"parent\": \"contacts\", \"link\": \"profile\"}]}"),
-                         "new_vehicles", 1), CS_FATAL);
+    CHECK_INT(
+        create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": "
+                                             "\"_new_x_value\", \"parent\": \"contacts\", \"link\": \"profile\"}]}"),
+                   "new_vehicles", 1),
+        CS_FATAL);
     CHECK_CONTAINS(reason, "mapping new_vehicles -> cusVehicle: links[0].column '_new_x_value' is not a column of "
                            "Dynamics 365 table 'new_vehicle'; name one of its lookup columns (new_contact, new_owner)");
     CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": "
-                                                    "\"new_year\", \"parent\": \"contacts\", \"link\": \"profile\"}]}"),
-                         "new_vehicles", 1), CS_FATAL);
+                                                   "\"new_year\", \"parent\": \"contacts\", \"link\": \"profile\"}]}"),
+                         "new_vehicles", 1),
+              CS_FATAL);
     CHECK_CONTAINS(reason, "links[0].column 'new_year' is a Integer column of 'new_vehicle', not a lookup; name the "
                            "lookup column that points at the parent's table");
+    CHECK_INT(create_for(maps_with("new_vehicles",
+                                   "{\"name\": \"custom-entity\", \"links\": [{\"column\": "
+                                   "\"_new_owner_value\", \"parent\": \"contacts\", \"link\": \"profile\"}]}"),
+                         "new_vehicles", 1),
+              CS_FATAL);
+    CHECK_CONTAINS(reason,
+                   "links[0].column '_new_owner_value' looks up table 'account', but the parent mapping contacts "
+                   "-> profiles reads table 'contact'; name the lookup column that points at 'contact', or fix "
+                   "links[0].parent");
     CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": "
-                                                    "\"_new_owner_value\", \"parent\": \"contacts\", \"link\": \"profile\"}]}"),
-                         "new_vehicles", 1), CS_FATAL);
-    CHECK_CONTAINS(reason, "links[0].column '_new_owner_value' looks up table 'account', but the parent mapping contacts "
-                           "-> profiles reads table 'contact'; name the lookup column that points at 'contact', or fix "
-                           "links[0].parent");
-    CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": "
-                                                    "\"new_contact\", \"parent\": \"contacts\", \"link\": \"owner\"}]}"),
-                         "new_vehicles", 1), CS_FATAL);
-    CHECK_CONTAINS(reason, "links[0].link 'owner' is not a link of Campaign resource 'cusVehicle' (its links: profile); "
-                           "name one of them, or add the link to the custom resource in Campaign and publish it");
+                                                   "\"new_contact\", \"parent\": \"contacts\", \"link\": \"owner\"}]}"),
+                         "new_vehicles", 1),
+              CS_FATAL);
+    CHECK_CONTAINS(reason,
+                   "links[0].link 'owner' is not a link of Campaign resource 'cusVehicle' (its links: profile); "
+                   "name one of them, or add the link to the custom resource in Campaign and publish it");
     /* the parent mapping writes another resource than the link points to */
     json_object_set_new(json_object_get(described, "target"), "profiles",
                         load("{\"name\": \"cusMembership\", \"key\": \"membershipNumber\", \"fields\": {}}"));
     CHECK_INT(create_for(load(MAPS), "new_vehicles", 1), CS_FATAL);
-    CHECK_CONTAINS(reason, "links[0].link 'profile' points to Campaign resource 'profile', but the parent mapping contacts "
-                           "-> profiles writes 'cusMembership'; name the link of 'cusVehicle' to 'cusMembership', or fix "
-                           "links[0].parent");
+    CHECK_CONTAINS(reason,
+                   "links[0].link 'profile' points to Campaign resource 'profile', but the parent mapping contacts "
+                   "-> profiles writes 'cusMembership'; name the link of 'cusVehicle' to 'cusMembership', or fix "
+                   "links[0].parent");
     /* a connector that cannot answer now: create fails with its reason */
     json_object_set_new(json_object_get(described, "source"), "new_vehicles", json_string("dataverse: HTTP 503"));
     CHECK_INT(create_for(load(MAPS), "new_vehicles", 1), CS_RETRY);
@@ -333,32 +353,40 @@ static void test_option_and_chain_errors(void)
 {
     char *err;
     CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": \"a\", "
-                                                    "\"parent\": \"contacts\"}]}"), "new_vehicles", 1), CS_FATAL);
-    CHECK_CONTAINS(reason, "links[0]: needs column (the Dynamics 365 lookup column, e.g. _new_contact_value), parent (the "
-                           "stream of the parent mapping) and link");
+                                                   "\"parent\": \"contacts\"}]}"),
+                         "new_vehicles", 1),
+              CS_FATAL);
+    CHECK_CONTAINS(reason,
+                   "links[0]: needs column (the Dynamics 365 lookup column, e.g. _new_contact_value), parent (the "
+                   "stream of the parent mapping) and link");
     CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": \"a\", "
-                                                    "\"parent\": \"contacts\", \"link\": \"l\", \"to\": 1}]}"),
-                         "new_vehicles", 1), CS_FATAL);
+                                                   "\"parent\": \"contacts\", \"link\": \"l\", \"to\": 1}]}"),
+                         "new_vehicles", 1),
+              CS_FATAL);
     CHECK_CONTAINS(reason, "links[0].to: unknown key (expected column, parent, link)");
     CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": ["
-                                                    "{\"column\": \"a\", \"parent\": \"contacts\", \"link\": \"l\"},"
-                                                    "{\"column\": \"b\", \"parent\": \"contacts\", \"link\": \"l\"}]}"),
-                         "new_vehicles", 1), CS_FATAL);
+                                                   "{\"column\": \"a\", \"parent\": \"contacts\", \"link\": \"l\"},"
+                                                   "{\"column\": \"b\", \"parent\": \"contacts\", \"link\": \"l\"}]}"),
+                         "new_vehicles", 1),
+              CS_FATAL);
     CHECK_CONTAINS(reason, "links[1].link: 'l' is already filled by links[0]");
     CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": \"a\", "
-                                                    "\"parent\": \"new_accounts\", \"link\": \"l\"}]}"),
-                         "new_vehicles", 1), CS_FATAL);
+                                                   "\"parent\": \"new_accounts\", \"link\": \"l\"}]}"),
+                         "new_vehicles", 1),
+              CS_FATAL);
     CHECK_CONTAINS(reason, "mapping new_vehicles -> cusVehicle: links[0].parent 'new_accounts' is not the stream of a "
                            "mapping of this workflow; map that table too (its records are the parents), or fix "
                            "links[0].parent");
     CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": \"a\", "
-                                                    "\"parent\": \"new_vehicles\", \"link\": \"l\"}]}"),
-                         "new_vehicles", 1), CS_FATAL);
+                                                   "\"parent\": \"new_vehicles\", \"link\": \"l\"}]}"),
+                         "new_vehicles", 1),
+              CS_FATAL);
     CHECK_CONTAINS(reason, "links[0].parent 'new_vehicles' is this mapping's own stream");
     /* vehicles and services each other's parent */
     CHECK_INT(create_for(maps_with("new_vehicles", "{\"name\": \"custom-entity\", \"links\": [{\"column\": \"a\", "
-                                                    "\"parent\": \"new_services\", \"link\": \"l\"}]}"),
-                         "new_vehicles", 1), CS_FATAL);
+                                                   "\"parent\": \"new_services\", \"link\": \"l\"}]}"),
+                         "new_vehicles", 1),
+              CS_FATAL);
     CHECK_CONTAINS(reason, "the links of the workflow's mappings form a cycle (new_vehicles -> new_services -> "
                            "new_vehicles)");
     err = core_option_errors(cs_registry_find(reg, CS_KIND_ENTITY, "custom-entity"),

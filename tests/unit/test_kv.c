@@ -314,8 +314,8 @@ static void drain(struct cs_backlog *b, size_t total, size_t high_water, struct 
         cs_ctx_kv_settled(ctx);
         if (n && (written + n) / tenth > written / tenth && (written + n) / tenth <= 10) {
             int64_t reads, touched = pages_touched(b, &reads);
-            t[(written + n) / tenth - 1] = (struct tenth){(double)(touched - touched0) / (double)tenth,
-                                                          (double)(reads - read0) / (double)tenth};
+            t[(written + n) / tenth - 1] =
+                (struct tenth){(double)(touched - touched0) / (double)tenth, (double)(reads - read0) / (double)tenth};
             touched0 = touched;
             read0 = reads;
         }
@@ -349,7 +349,8 @@ static void test_cost_flat(void)
 static void test_refused_put_says_why(void)
 {
     struct cs_backlog *b = open_db("refused");
-    struct cs_ctx *ctx = cs_ctx_new("test/acs#0", NS, b, NULL, NULL), *none = cs_ctx_new("check/acs", NS, NULL, NULL, NULL);
+    struct cs_ctx *ctx = cs_ctx_new("test/acs#0", NS, b, NULL, NULL),
+                  *none = cs_ctx_new("check/acs", NS, NULL, NULL, NULL);
     char *path = target_of("refused"), *logged = cs_xasprintf("%s/refused.log", tmpdir), text[4096];
     FILE *f;
     size_t n;

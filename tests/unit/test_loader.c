@@ -102,10 +102,9 @@ static void test_settings_enforced(void)
     CHECK(o && o[0].name && !strcmp(o[0].name, "limit") && o[0].min == 1 && o[0].max == 100);
     CHECK(o && o[1].name && !strcmp(o[1].name, "mode") && o[1].choices && !strcmp(o[1].choices[1], "safe"));
     CHECK(o && !o[2].name);
-    expect_option_check(c, "limit: 101, mode: turbo",
-                        ":3:21: connections.c.limit: must be between 1 and 100, got 101\n",
-                        ":3:33: connections.c.mode: unknown value \"turbo\" (expected one of: fast, safe)",
-                        "limit: 100, mode: fast");
+    expect_option_check(
+        c, "limit: 101, mode: turbo", ":3:21: connections.c.limit: must be between 1 and 100, got 101\n",
+        ":3:33: connections.c.mode: unknown value \"turbo\" (expected one of: fast, safe)", "limit: 100, mode: fast");
     cs_registry_free(reg);
 }
 
@@ -258,7 +257,7 @@ static void test_list_columns(void)
         if (o->flags)
             CHECK(line[flags_at] != ' ');
         if (o->flags & CS_OPT_SECRET)
-            CHECK(strstr(line, "secret") == line + flags_at && strstr(line, "(set " ));
+            CHECK(strstr(line, "secret") == line + flags_at && strstr(line, "(set "));
         if (o->flags & CS_OPT_PATH)
             CHECK(strstr(line, "required, path") == line + flags_at);
         if (o->default_value)
@@ -298,12 +297,18 @@ int main(void)
     expect("refuses", text, NULL);
     expect("missing-callback", "connector \"fixture-sink\" lacks the required callback write()", NULL);
     expect("missing-symbol", "cannot be loaded", "crmsync_fixture_symbol_no_library_provides");
-    expect("both-tables", "connector \"fixture-sink\" gives both options (ABI 1.0) and settings (ABI 1.4): keep "
-                          "settings, set options to NULL", NULL);
-    snprintf(text, sizeof text, "connector \"fixture-sink\": its settings are 16 bytes each, shorter than ABI 1.4's "
-             "%zu: begin every element with CS_SETTING_HEAD", (size_t)CS_SETTING_SIZE_1_4);
+    expect("both-tables",
+           "connector \"fixture-sink\" gives both options (ABI 1.0) and settings (ABI 1.4): keep "
+           "settings, set options to NULL",
+           NULL);
+    snprintf(text, sizeof text,
+             "connector \"fixture-sink\": its settings are 16 bytes each, shorter than ABI 1.4's "
+             "%zu: begin every element with CS_SETTING_HEAD",
+             (size_t)CS_SETTING_SIZE_1_4);
     expect("short-setting", text, NULL);
-    expect("setting-range", "connector \"fixture-sink\": option \"strict\" has type bool and states a range: only int "
-                            "and duration options have one", NULL);
+    expect("setting-range",
+           "connector \"fixture-sink\": option \"strict\" has type bool and states a range: only int "
+           "and duration options have one",
+           NULL);
     return check_exit();
 }

@@ -12,12 +12,12 @@
 #include "config/mapping.h"
 #include "engine/mapping_check.h"
 
-#define TABLE                                                                                             \
-    "{\"stream\": \"contacts\", \"target\": \"profiles\", \"key\": {\"source\": \"contactid\", "        \
-    "\"target\": \"externalId\"}, \"fields\": [{\"source\": \"firstname\", \"target\": \"firstName\"}, "   \
-    "{\"source\": \"birthdate\", \"target\": \"birthDate\", \"apply_updates\": false, \"type\": \"date\"}, " \
-    "{\"source\": \"gendercode\", \"target\": \"gender\"}], "                                             \
-    "\"replacements\": [{\"field\": \"gendercode\", \"from\": 1, \"to\": \"male\"}], "                     \
+#define TABLE                                                                                                          \
+    "{\"stream\": \"contacts\", \"target\": \"profiles\", \"key\": {\"source\": \"contactid\", "                       \
+    "\"target\": \"externalId\"}, \"fields\": [{\"source\": \"firstname\", \"target\": \"firstName\"}, "               \
+    "{\"source\": \"birthdate\", \"target\": \"birthDate\", \"apply_updates\": false, \"type\": \"date\"}, "           \
+    "{\"source\": \"gendercode\", \"target\": \"gender\"}], "                                                          \
+    "\"replacements\": [{\"field\": \"gendercode\", \"from\": 1, \"to\": \"male\"}], "                                 \
     "\"filters\": {\"match\": \"any\", \"rules\": [{\"field\": \"statecode\", \"op\": \"eq\", \"value\": 0}]}"
 
 /* Check a workflow whose only mapping is TABLE plus `extra` members; *errs gets the error text. */
@@ -116,14 +116,19 @@ static void test_guardrails_and_targets(void)
     json_t *def, *out = NULL;
     size_t n = 0;
     /* three custom tables with limits.custom_entities 2; two mappings onto one target */
-    n += (size_t)snprintf(text + n, sizeof text - n, "{\"id\": \"w\", \"source\": \"a\", \"sink\": \"b\", "
-                                                     "\"limits\": {\"custom_entities\": 2, \"columns\": 1}, \"mappings\": [");
+    n += (size_t)snprintf(text + n, sizeof text - n,
+                          "{\"id\": \"w\", \"source\": \"a\", \"sink\": \"b\", "
+                          "\"limits\": {\"custom_entities\": 2, \"columns\": 1}, \"mappings\": [");
     for (int i = 0; i < 3; i++)
-        n += (size_t)snprintf(text + n, sizeof text - n,
-                              "%s{\"stream\": \"new_t%d\", \"target\": \"%s\", \"key\": {\"source\": \"id\", \"target\": "
-                              "\"k\"}, \"fields\": [{\"source\": \"a\", \"target\": \"b\"}, {\"source\": \"c\", "
-                              "\"target\": \"d\"}]}",
-                              i ? ", " : "", i, i == 2 ? "cusT0" : i == 0 ? "cusT0" : "cusT1");
+        n += (size_t)snprintf(
+            text + n, sizeof text - n,
+            "%s{\"stream\": \"new_t%d\", \"target\": \"%s\", \"key\": {\"source\": \"id\", \"target\": "
+            "\"k\"}, \"fields\": [{\"source\": \"a\", \"target\": \"b\"}, {\"source\": \"c\", "
+            "\"target\": \"d\"}]}",
+            i ? ", " : "", i,
+            i == 2   ? "cusT0"
+            : i == 0 ? "cusT0"
+                     : "cusT1");
     snprintf(text + n, sizeof text - n, "]}");
     def = json_loads(text, 0, NULL);
     CHECK(def != NULL);
@@ -142,7 +147,8 @@ static void test_immutable(void)
     json_t *prev = workflow("", &errs), *next = json_deep_copy(prev), *m;
     m = json_array_get(json_object_get(next, "mappings"), 0);
     CHECK(cs_mapping_check_immutable(prev, next) == NULL); /* unchanged */
-    json_array_append_new(json_object_get(m, "fields"), json_pack("{s:s, s:s}", "source", "lastname", "target", "lastName"));
+    json_array_append_new(json_object_get(m, "fields"),
+                          json_pack("{s:s, s:s}", "source", "lastname", "target", "lastName"));
     CHECK(cs_mapping_check_immutable(prev, next) == NULL); /* fields may change */
     json_object_set_new(m, "target", json_string("customers"));
     why = cs_mapping_check_immutable(prev, next);
@@ -185,13 +191,13 @@ static cs_status fake_describe(void *arg, const char *side, const char *stream, 
     return CS_OK;
 }
 
-#define SOURCE_OK                                                                                         \
-    "{\"key\": \"contactid\", \"rows\": 1234, \"fields\": {\"contactid\": {\"type\": \"string\"}, "          \
-    "\"firstname\": {\"type\": \"string\"}, \"birthdate\": {\"type\": \"datetime\"}, "                      \
+#define SOURCE_OK                                                                                                      \
+    "{\"key\": \"contactid\", \"rows\": 1234, \"fields\": {\"contactid\": {\"type\": \"string\"}, "                    \
+    "\"firstname\": {\"type\": \"string\"}, \"birthdate\": {\"type\": \"datetime\"}, "                                 \
     "\"gendercode\": {\"type\": \"integer\", \"choice\": true}, \"statecode\": {\"type\": \"integer\"}}}"
-#define TARGET_OK                                                                                         \
-    "{\"key\": \"externalId\", \"fields\": {\"externalId\": {\"type\": \"string\", \"unique\": true}, "      \
-    "\"firstName\": {\"type\": \"string\"}, \"birthDate\": {\"type\": \"date\"}, \"gender\": {\"type\": "   \
+#define TARGET_OK                                                                                                      \
+    "{\"key\": \"externalId\", \"fields\": {\"externalId\": {\"type\": \"string\", \"unique\": true}, "                \
+    "\"firstName\": {\"type\": \"string\"}, \"birthDate\": {\"type\": \"date\"}, \"gender\": {\"type\": "              \
     "\"other\"}}}"
 
 static char *last_path; /* of the last live_with() */
@@ -231,20 +237,23 @@ static void test_live(void)
     CHECK_CONTAINS(why, "mapping contacts -> profiles: fields[0]: Dynamics 365 table contacts has no column "
                         "\"firstname\" (removed or renamed?");
     free(why);
-    CHECK(live(SOURCE_OK, "{\"fields\": {\"externalId\": {\"type\": \"string\", \"unique\": true}, \"firstName\": "
-                          "{\"type\": \"string\"}, \"birthDate\": {\"type\": \"boolean\"}, \"gender\": {\"type\": \"other\"}}}",
+    CHECK(live(SOURCE_OK,
+               "{\"fields\": {\"externalId\": {\"type\": \"string\", \"unique\": true}, \"firstName\": "
+               "{\"type\": \"string\"}, \"birthDate\": {\"type\": \"boolean\"}, \"gender\": {\"type\": \"other\"}}}",
                &why, rows) == CS_FATAL);
     CHECK_CONTAINS(why, "fields[1]: birthdate (date) cannot be written to birthDate (boolean)");
     CHECK_STR(last_path, "mappings[0].fields[1]");
     free(why);
-    CHECK(live(SOURCE_OK, "{\"fields\": {\"externalId\": {\"type\": \"string\"}, \"firstName\": {\"type\": "
-                          "\"string\"}, \"birthDate\": {\"type\": \"date\"}, \"gender\": {\"type\": \"other\"}}}",
+    CHECK(live(SOURCE_OK,
+               "{\"fields\": {\"externalId\": {\"type\": \"string\"}, \"firstName\": {\"type\": "
+               "\"string\"}, \"birthDate\": {\"type\": \"date\"}, \"gender\": {\"type\": \"other\"}}}",
                &why, rows) == CS_FATAL);
     CHECK_CONTAINS(why, "key.target \"externalId\" cannot identify a record of Campaign resource profiles");
     CHECK_STR(last_path, "mappings[0].key.target");
     free(why);
     CHECK(live("{\"key\": \"id\", \"fields\": {}}", TARGET_OK, &why, rows) == CS_FATAL);
-    CHECK_CONTAINS(why, "key.source \"contactid\" is not the primary key of Dynamics 365 table contacts (it is \"id\")");
+    CHECK_CONTAINS(why,
+                   "key.source \"contactid\" is not the primary key of Dynamics 365 table contacts (it is \"id\")");
     free(why);
     /* a lookup mapped by its value column is the lookup column Dataverse describes */
     CHECK(live_with(", \"fields\": [{\"source\": \"_parentcustomerid_value\", \"target\": \"firstName\"}], "

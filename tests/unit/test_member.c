@@ -32,8 +32,8 @@ int main(void)
                           " \"PKey\": \"@2zn3TYXv0KGR\", \"after\": {\"x\": [[]]}}";
     CHECK(strcmp(MEMBER(profile, "PKey"), "@2zn3TYXv0KGR") == 0);
     CHECK(strcmp(MEMBER(profile, "href"), "https://mc.adobe.io/t/campaign/profileAndServicesExt/profile/@a") == 0);
-    CHECK(strcmp(MEMBER(profile, "city"), "(null)") == 0);  /* nested only */
-    CHECK(strcmp(MEMBER(profile, "age"), "(null)") == 0);   /* not a string */
+    CHECK(strcmp(MEMBER(profile, "city"), "(null)") == 0); /* nested only */
+    CHECK(strcmp(MEMBER(profile, "age"), "(null)") == 0);  /* not a string */
     CHECK(strcmp(MEMBER(profile, "missing"), "(null)") == 0);
     CHECK(strcmp(MEMBER("{}", "PKey"), "(null)") == 0);
     CHECK(strcmp(MEMBER("  {\"PKey\":\"@x\"}  ", "PKey"), "@x") == 0);

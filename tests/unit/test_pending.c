@@ -109,8 +109,9 @@ int main(void)
     lines[0] = auth;
     lines[1] = prefer;
     lines[2] = NULL;
-    p = cshttp_start(c, &(struct cshttp_call){.method = "POST", .url = url_copy, .headers = lines, .body = body,
-                                              .body_len = strlen(body)});
+    p = cshttp_start(c,
+                     &(struct cshttp_call){
+                         .method = "POST", .url = url_copy, .headers = lines, .body = body, .body_len = strlen(body)});
     CHECK(p != NULL);
     wipe_free(url_copy);
     wipe_free(auth);

@@ -63,7 +63,8 @@ static void *shared(struct cs_ctx *ctx, const char *name)
 
 static void test_sharing(void)
 {
-    struct cs_ctx *w0 = instance_ctx(&token_conn, "acs", "http://a"), *w1 = instance_ctx(&token_conn, "acs", "http://a");
+    struct cs_ctx *w0 = instance_ctx(&token_conn, "acs", "http://a"),
+                  *w1 = instance_ctx(&token_conn, "acs", "http://a");
     struct cs_ctx *reloaded = instance_ctx(&token_conn, "acs", "http://b");
     struct cs_ctx *other_name = instance_ctx(&token_conn, "acs2", "http://a");
     struct cs_ctx *other_connector = instance_ctx(&other_conn, "acs", "http://a");

@@ -172,8 +172,11 @@ static void test_map(void)
     char *after;
     int op;
     CHECK(m != NULL);
-    CHECK_INT(run("map", m, "{\"firstname\": \"Ada\", \"address1_line2\": \"Flat 2\", \"birthdate\": "
-                            "\"1815-12-10\", \"secret\": 1}", 0, &after, &op), CS_OK);
+    CHECK_INT(run("map", m,
+                  "{\"firstname\": \"Ada\", \"address1_line2\": \"Flat 2\", \"birthdate\": "
+                  "\"1815-12-10\", \"secret\": 1}",
+                  0, &after, &op),
+              CS_OK);
     CHECK_STR(after, "{\"firstName\":\"Ada\",\"location\":{\"address2\":\"Flat 2\"}}"); /* no birthDate update */
     free(after);
     CHECK_INT(run("map", m, "{\"firstname\": \"Ada\", \"birthdate\": \"1815-12-10\"}", 1, &after, &op), CS_OK);
@@ -188,8 +191,9 @@ static void test_map(void)
     CHECK_STR(after, "{\"home\":{\"city\":\"Paris\",\"street\":\"x\"},\"work\":{\"street\":\"x\"}}");
     free(after);
     stage("map")->destroy(m);
-    CHECK(make("map", "{\"fields\": [{\"source\": \"a\", \"target\": \"t\"}, {\"source\": \"b\", \"target\": \"t\"}]}") ==
-          NULL);
+    CHECK(
+        make("map", "{\"fields\": [{\"source\": \"a\", \"target\": \"t\"}, {\"source\": \"b\", \"target\": \"t\"}]}") ==
+        NULL);
     CHECK_STR(fake_reason, "fields[1]: target t is already fed by a; map one source field onto it");
 }
 

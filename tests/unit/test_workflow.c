@@ -48,8 +48,8 @@ static char *write_config(const char *name, const char *workflows)
     return path;
 }
 
-#define WF(id, src, sink, extra)                                                                          \
-    "  - id: " id "\n    source: " src "\n    sink: " sink "\n    writers: 2\n    batch_size: 5\n"           \
+#define WF(id, src, sink, extra)                                                                                       \
+    "  - id: " id "\n    source: " src "\n    sink: " sink "\n    writers: 2\n    batch_size: 5\n"                     \
     "    retry: {base: 10ms, cap: 100ms}\n    mappings: [{stream: contacts}]\n" extra
 
 static struct cs_engine *engine_from(const char *path, struct cs_backlog **backlog)
@@ -96,7 +96,8 @@ static json_t *wait_status(struct cs_engine *e, const char *id, const char *stat
 static void test_lifecycle(void)
 {
     struct cs_backlog *b = NULL;
-    char *path = write_config("a.conf", WF("one", "mem", "cap", "") WF("other", "slow-mem", "cap", "    autostart: false\n"));
+    char *path =
+        write_config("a.conf", WF("one", "mem", "cap", "") WF("other", "slow-mem", "cap", "    autostart: false\n"));
     struct cs_engine *e = engine_from(path, &b);
     char *err = NULL;
     json_t *snap;
@@ -169,8 +170,8 @@ static void test_lifecycle(void)
 
     /* a changed definition becomes revision 2; the running workflow keeps 1 and is pending */
     free(path);
-    path = write_config("a.conf", WF("one", "mem", "cap", "") WF("other", "slow-mem", "cap",
-                                                                  "    autostart: false\n    poll_interval: 3s\n"));
+    path = write_config("a.conf", WF("one", "mem", "cap", "")
+                                      WF("other", "slow-mem", "cap", "    autostart: false\n    poll_interval: 3s\n"));
     cs_engine_free(e);
     e = engine_from(path, &b);
     cs_engine_start_desired(e);
@@ -182,7 +183,7 @@ static void test_lifecycle(void)
         struct cs_config *cfg = NULL;
         free(path);
         path = write_config("a.conf", WF("one", "mem", "cap", "") WF("other", "slow-mem", "cap",
-                                                                      "    autostart: false\n    poll_interval: 4s\n"));
+                                                                     "    autostart: false\n    poll_interval: 4s\n"));
         CHECK(cs_config_load(path, &cfg, &err) == 0);
         CHECK(cs_engine_check_config(e, cfg, 1, &err) == 0); /* what SIGHUP does */
     }
@@ -206,9 +207,9 @@ static void test_lifecycle(void)
 static void test_failures(void)
 {
     struct cs_backlog *b = NULL;
-    char *path = write_config("b.conf", WF("forbidden", "mem", "cap-forbidden", "") WF("unauthorized", "slow-mem",
-                                                                                     "cap-401", "")
-                                            WF("throttled", "mem", "cap-429", "") WF("healthy", "slow-mem", "cap", ""));
+    char *path =
+        write_config("b.conf", WF("forbidden", "mem", "cap-forbidden", "") WF("unauthorized", "slow-mem", "cap-401", "")
+                                   WF("throttled", "mem", "cap-429", "") WF("healthy", "slow-mem", "cap", ""));
     struct cs_engine *e;
     char *err = NULL;
     json_t *snap;
@@ -271,8 +272,11 @@ static void test_sink_kv(void)
 {
     struct cs_backlog *b = NULL;
     /* kv401 has one writer, so that nobody else writes the rows its failed batch returns */
-    char *path = write_config("kv.conf", WF("kv", "mem", "cap-kv", "") "  - id: kv401\n    source: mem\n"
-                              "    sink: cap-kv-401\n    writers: 1\n    batch_size: 5\n    mappings: [{stream: contacts}]\n");
+    char *path = write_config(
+        "kv.conf",
+        WF("kv", "mem", "cap-kv",
+           "") "  - id: kv401\n    source: mem\n"
+               "    sink: cap-kv-401\n    writers: 1\n    batch_size: 5\n    mappings: [{stream: contacts}]\n");
     struct cs_engine *e;
     json_t *snap;
     json_int_t written;
@@ -286,7 +290,8 @@ static void test_sink_kv(void)
     json_decref(snap);
     for (int i = 0; i < 1000; i++) {
         snap = cs_engine_workflow(e, "kv");
-        if (json_integer_value(json_object_get(snap, "backlog")) == 0 && json_integer_value(json_object_get(snap, "records_written")) == 50) {
+        if (json_integer_value(json_object_get(snap, "backlog")) == 0 &&
+            json_integer_value(json_object_get(snap, "records_written")) == 50) {
             json_decref(snap);
             break;
         }
@@ -421,8 +426,7 @@ static char *health_problem(struct cs_engine *e, const char *id)
     char *why = NULL;
     size_t i;
     cs_engine_healthy(e, &problems);
-    json_array_foreach(problems, i, p)
-    {
+    json_array_foreach (problems, i, p) {
         if (json_string_value(json_object_get(p, "workflow")) &&
             strcmp(json_string_value(json_object_get(p, "workflow")), id) == 0 &&
             strcmp(json_string_value(json_object_get(p, "status")), "RUNNING") == 0)

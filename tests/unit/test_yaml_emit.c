@@ -34,7 +34,8 @@ int main(void)
 {
     CHECK(round_trip("{\"poll_interval\": \"1s\", \"retry\": {\"base\": \"200ms\", \"cap\": \"5m\"}}"));
     CHECK(round_trip("{\"a\": \"123\", \"b\": 123, \"c\": \"1.5\", \"d\": 1.5, \"e\": \"-7\", \"f\": \"1e3\"}"));
-    CHECK(round_trip("{\"t\": \"true\", \"u\": true, \"v\": \"no\", \"w\": false, \"x\": \"null\", \"y\": null, \"z\": \"\"}"));
+    CHECK(round_trip(
+        "{\"t\": \"true\", \"u\": true, \"v\": \"no\", \"w\": false, \"x\": \"null\", \"y\": null, \"z\": \"\"}"));
     CHECK(round_trip("{\"yes\": 1, \"on\": \"off\", \"~\": \"~\"}"));
     CHECK(round_trip("{\"mappings\": [{\"stream\": \"contacts\", \"target\": \"profiles\", \"fields\": "
                      "{\"firstName\": \"firstname\", \"email\": \"emailaddress1\"}}, [], {}]}"));

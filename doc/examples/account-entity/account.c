@@ -134,7 +134,7 @@ static const cs_entity account_entity = {
 };
 static const cs_entity *const entities[] = {&account_entity, NULL};
 static const cs_stage *const stages[] = {&example_email_case, NULL};
-static const cs_plugin plugin = {CS_HEAD(cs_plugin), .name = "example-account", .version = "1.0",
-                                 .entities = entities, .stages = stages};
+static const cs_plugin plugin = {CS_HEAD(cs_plugin), .name = "example-account", .version = "1.0", .entities = entities,
+                                 .stages = stages};
 
 CS_PLUGIN_ENTRY(plugin)

@@ -46,8 +46,7 @@ static cs_status email_case_apply(void *inst, cs_record **rec)
     size_t i;
     if (cs_record_op(*rec) == CS_OP_DELETE)
         return CS_OK;
-    json_array_foreach(e->fields, i, name)
-    {
+    json_array_foreach (e->fields, i, name) {
         const char *v = json_string_value(json_object_get(payload, json_string_value(name)));
         size_t n = v ? strlen(v) : 0;
         char *lower = v ? malloc(n + 1) : NULL; /* -std=c11: no strdup */
@@ -69,12 +68,8 @@ static void email_case_destroy(void *inst)
 }
 
 const cs_stage example_email_case = {
-    CS_HEAD(cs_stage),
-    .name = "email-case",
-    .version = "1.0",
-    .description = "lowercases e-mail addresses (example plugin)",
-    .settings = settings,
-    .create = email_case_create,
-    .apply = email_case_apply,
-    .destroy = email_case_destroy,
+    CS_HEAD(cs_stage),         .name = "email-case",
+    .version = "1.0",          .description = "lowercases e-mail addresses (example plugin)",
+    .settings = settings,      .create = email_case_create,
+    .apply = email_case_apply, .destroy = email_case_destroy,
 };

@@ -17,8 +17,7 @@ struct jsonl {
 };
 
 static const cs_setting settings[] = {
-    {CS_SETTING_HEAD, "file", CS_OPT_STRING, CS_OPT_REQUIRED, NULL,
-     "JSON-lines file of {key, op, payload} records"},
+    {CS_SETTING_HEAD, "file", CS_OPT_STRING, CS_OPT_REQUIRED, NULL, "JSON-lines file of {key, op, payload} records"},
     {CS_SETTING_HEAD, NULL},
 };
 
@@ -78,14 +77,10 @@ static void jsonl_destroy(void *inst)
 }
 
 static const cs_connector jsonl_source = {
-    CS_HEAD(cs_connector),
-    .name = "jsonl-source",
-    .version = "1.0",
-    .description = "test source: the records of a JSON-lines file",
-    .caps = CS_CAP_SOURCE,
-    .settings = settings,
-    .create = jsonl_create,
-    .read = jsonl_read,
+    CS_HEAD(cs_connector),    .name = "jsonl-source",
+    .version = "1.0",         .description = "test source: the records of a JSON-lines file",
+    .caps = CS_CAP_SOURCE,    .settings = settings,
+    .create = jsonl_create,   .read = jsonl_read,
     .destroy = jsonl_destroy,
 };
 
