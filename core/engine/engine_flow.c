@@ -174,6 +174,23 @@ static json_t *first_text(json_t *legs, const char *key)
     return json_null();
 }
 
+/* The worst status among the legs' snapshots (new string), so that the whole and its legs are one moment's:
+ * a leg read STARTING is not shown RUNNING beside it because it came up while the others were read. */
+static json_t *worst_status(const json_t *legs)
+{
+    static const enum cs_wf_status all[] = {CS_WF_STOPPED, CS_WF_RUNNING, CS_WF_STARTING, CS_WF_FAILED};
+    enum cs_wf_status worst = CS_WF_STOPPED;
+    size_t i;
+    const json_t *leg;
+    json_array_foreach (legs, i, leg) {
+        const char *name = json_string_value(json_object_get(leg, "status"));
+        for (size_t k = 0; name && k < sizeof all / sizeof *all; k++)
+            if (strcmp(name, cs_wf_status_name(all[k])) == 0 && severity(all[k]) > severity(worst))
+                worst = all[k];
+    }
+    return json_string(cs_wf_status_name(worst));
+}
+
 json_t *cs_flow_snapshot(struct cs_flow *f)
 {
     json_t *snap, *legs;
@@ -192,7 +209,7 @@ json_t *cs_flow_snapshot(struct cs_flow *f)
         json_object_del(snap, own[i]);
     json_object_del(snap, "leg");
     json_object_set_new(snap, "id", json_string(f->id));
-    json_object_set_new(snap, "status", json_string(cs_wf_status_name(cs_flow_status(f))));
+    json_object_set_new(snap, "status", worst_status(legs));
     json_object_set_new(snap, "substate", first_text(legs, "substate"));
     json_object_set_new(snap, "reason", first_text(legs, "reason"));
     json_object_set_new(snap, "running_revision", newest(legs, "running_revision"));

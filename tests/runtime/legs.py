@@ -62,6 +62,11 @@ def keys(path):
         return set()
 
 
+def running_legs(w):
+    """The names of the legs a workflow snapshot shows RUNNING."""
+    return {name for name, leg in legs_of(w).items() if leg["status"] == "RUNNING"}
+
+
 def legs_of(w):
     return {leg["leg"]: leg for leg in w["legs"]}
 
@@ -148,9 +153,10 @@ class OneWorkflow(unittest.TestCase):
                 self.assertNotIn("two-way", json.dumps(doc))  # nothing should run: it is not waited for
                 continue
             self.assertEqual(status, 200, doc)
-            w = d.wait_for("two-way", lambda w: w["status"] == "RUNNING", what=direction)
-            now = {name for name, leg in legs_of(w).items() if leg["status"] == "RUNNING"}
-            self.assertEqual(now, running, direction)
+            w = d.wait_for("two-way", lambda w: w["status"] == "RUNNING" and running_legs(w) == running,
+                           what="%s: RUNNING with exactly the legs %s" % (direction, sorted(running)))
+            self.assertTrue(all(leg["status"] == "STOPPED" for name, leg in legs_of(w).items() if name not in running),
+                            w)
             self.assertEqual(w["running_revision"], w["latest_revision"])
             self.assertFalse(w["pending"])
 
