@@ -21,7 +21,8 @@ if [ -z "$inc" ] || [ ! -f "$inc/version.h" ]; then
 fi
 # shellcheck disable=SC2046
 clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE \
-    -Iinclude -I"$inc/../.." -Icore -Ilib tests/fuzz/fuzz_config.c core/config/config.c core/config/mapping.c core/util/util.c core/util/log.c \
+    -Iinclude -I"$inc/../.." -Icore -Ilib tests/fuzz/fuzz_config.c core/config/*.c core/util/util.c core/util/log.c \
+    core/util/yaml_emit.c \
     $(pkg-config --cflags --libs jansson yaml-0.1) -o "$out/fuzz_config"
 cp conf/*.conf tests/fixtures/config/* "$out/corpus/"
 cd "$out"

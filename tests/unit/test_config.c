@@ -1,5 +1,5 @@
 /*
- * test_config.c - unit tests of core/config/config.c: reading YAML and JSON with positions, the core schema and
+ * test_config.c - unit tests of core/config/: reading YAML and JSON with positions, the core schema and
  * its exact messages, defaults and durations, and plugin option tables with secrets. Each case writes
  * its file into a private temporary directory (the test runs there, so messages name short relative
  * paths); the YAML/JSON twins and the documented example live in tests/fixtures/config/.
