@@ -80,7 +80,7 @@ static void unknown_or_failed(struct cs_reply *rep, int rc, const char *id, cons
     free(why);
 }
 
-/* ---- workflow routes --------------------------------------------------------------------------- */
+/* ---- what the resources of a workflow do ----------------------------------------------------- */
 
 static void start_stop(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep, int start)
 {
@@ -166,74 +166,137 @@ static void redrive(struct cs_engine *e, const struct cs_request *r, struct cs_r
     free(err);
 }
 
-static void workflow_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+/* ---- the rest of a workflow's resources, and the table that routes to them ------------------------ */
+
+static void get_workflow(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
 {
-    static const char *const replay_fields[] = {"mapping", NULL};
-    const char *id = r->segments[1];
+    json_t *out = cs_engine_workflow(e, r->segments[1]);
+    if (out)
+        ok(rep, out);
+    else
+        unknown_or_failed(rep, CS_E_NOTFOUND, r->segments[1], NULL);
+}
+
+static void start_workflow(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    start_stop(e, r, rep, 1);
+}
+
+static void stop_workflow(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    start_stop(e, r, rep, 0);
+}
+
+static void get_definition(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    json_t *out = NULL;
     char *err = NULL;
+    int rc = cs_engine_definition(e, r->segments[1], &out, &err);
+    if (rc == 0)
+        ok(rep, out);
+    else
+        failed(rep, rc, err);
+    free(err);
+}
+
+static void list_revisions(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    json_t *out = NULL;
+    int rc = cs_engine_revisions(e, r->segments[1], &out);
+    if (rc == 0)
+        ok(rep, json_pack("{s:o}", "revisions", out));
+    else
+        unknown_or_failed(rep, rc, r->segments[1], NULL);
+}
+
+static void get_revision(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    const char *id = r->segments[1];
+    int64_t rev = number(r->segments[3]);
     json_t *out = NULL;
     int rc;
+    if (rev < 1)
+        cs_reply_error(rep, 400, "bad_request", "a revision is a positive number");
+    else if ((rc = cs_engine_revision(e, id, rev, &out)) == 0)
+        ok(rep, out);
+    else if (rc == CS_E_NOTFOUND && cs_engine_has_workflow(e, id))
+        cs_reply_error(rep, 404, "not_found", "workflow %s has no revision %lld (crmsyncctl revisions %s lists them)",
+                       id, (long long)rev, id);
+    else
+        unknown_or_failed(rep, rc, id, NULL);
+}
 
-    if (!cs_engine_has_workflow(e, id)) { /* every operation on an unknown workflow: one answer */
-        unknown_or_failed(rep, CS_E_NOTFOUND, id, NULL);
-    } else if (is(r, 2, "GET")) {
-        if ((out = cs_engine_workflow(e, id)))
-            ok(rep, out);
-        else
-            unknown_or_failed(rep, CS_E_NOTFOUND, id, NULL);
-    } else if (is(r, 3, "POST") && (seg(r, 2, "start") || seg(r, 2, "stop"))) {
-        start_stop(e, r, rep, seg(r, 2, "start"));
-    } else if (is(r, 3, "GET") && seg(r, 2, "definition")) {
-        if ((rc = cs_engine_definition(e, id, &out, &err)) == 0)
-            ok(rep, out);
-        else
-            failed(rep, rc, err);
-    } else if (is(r, 3, "PUT") && seg(r, 2, "definition")) {
-        put_definition(e, r, rep);
-    } else if (is(r, 3, "GET") && seg(r, 2, "revisions")) {
-        if ((rc = cs_engine_revisions(e, id, &out)) == 0)
-            ok(rep, json_pack("{s:o}", "revisions", out));
-        else
-            unknown_or_failed(rep, rc, id, NULL);
-    } else if (is(r, 4, "GET") && seg(r, 2, "revisions")) {
-        int64_t rev = number(r->segments[3]);
-        if (rev < 1)
-            cs_reply_error(rep, 400, "bad_request", "a revision is a positive number");
-        else if ((rc = cs_engine_revision(e, id, rev, &out)) == 0)
-            ok(rep, out);
-        else if (rc == CS_E_NOTFOUND && cs_engine_has_workflow(e, id))
-            cs_reply_error(rep, 404, "not_found",
-                           "workflow %s has no revision %lld (crmsyncctl revisions %s lists "
-                           "them)",
-                           id, (long long)rev, id);
-        else
-            unknown_or_failed(rep, rc, id, NULL);
-    } else if (is(r, 3, "POST") && seg(r, 2, "replay")) {
-        const char *mapping = json_string_value(json_object_get(r->body, "mapping"));
-        if (only_members(r, replay_fields, rep) != 0)
-            return;
-        if (!mapping) {
-            cs_reply_error(rep, 400, "bad_request", "send {\"mapping\": \"<stream>\"}");
-        } else if ((rc = cs_engine_replay(e, id, mapping, &err)) == 0) {
-            ok(rep, json_pack("{s:s, s:s}", "replay", mapping, "message",
-                              "replay staged: it begins at the next stop and start of the workflow"));
-        } else {
-            failed(rep, rc, err);
-        }
-    } else if (is(r, 3, "GET") && seg(r, 2, "dead-letters")) {
-        dead_letters(e, r, rep);
-    } else if (is(r, 4, "POST") && seg(r, 2, "dead-letters") && seg(r, 3, "redrive")) {
-        redrive(e, r, rep, 0);
-    } else if (is(r, 5, "POST") && seg(r, 2, "dead-letters") && seg(r, 4, "redrive")) {
-        int64_t dead_id = number(r->segments[3]);
-        if (dead_id < 1)
-            cs_reply_error(rep, 400, "bad_request", "a dead letter id is a positive number");
-        else
-            redrive(e, r, rep, dead_id);
+static void stage_replay(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    static const char *const replay_fields[] = {"mapping", NULL};
+    const char *mapping = json_string_value(json_object_get(r->body, "mapping"));
+    char *err = NULL;
+    int rc;
+    if (only_members(r, replay_fields, rep) != 0)
+        return;
+    if (!mapping) {
+        cs_reply_error(rep, 400, "bad_request", "send {\"mapping\": \"<stream>\"}");
+    } else if ((rc = cs_engine_replay(e, r->segments[1], mapping, &err)) == 0) {
+        ok(rep, json_pack("{s:s, s:s}", "replay", mapping, "message",
+                          "replay staged: it begins at the next stop and start of the workflow"));
     } else {
-        cs_reply_error(rep, 404, "not_found", "no such operation: %s /api/v1/workflows/%s/...", r->method, id);
+        failed(rep, rc, err);
     }
     free(err);
+}
+
+static void redrive_all(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    redrive(e, r, rep, 0);
+}
+
+static void redrive_one(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    int64_t dead_id = number(r->segments[3]);
+    if (dead_id < 1)
+        cs_reply_error(rep, 400, "bad_request", "a dead letter id is a positive number");
+    else
+        redrive(e, r, rep, dead_id);
+}
+
+/* The resources of one workflow: a request matches a row by its method, its number of path segments
+ * ("workflows" and the id included), the resource after the id and, when given, its last segment. */
+static const struct workflow_resource {
+    const char *method;
+    size_t segments;
+    const char *resource; /* segments[2], or NULL: the workflow itself */
+    const char *last;     /* the last segment, when it is a word and not an id */
+    void (*handle)(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep);
+} workflow_resources[] = {
+    {"GET", 2, NULL, NULL, get_workflow},
+    {"POST", 3, "start", NULL, start_workflow},
+    {"POST", 3, "stop", NULL, stop_workflow},
+    {"GET", 3, "definition", NULL, get_definition},
+    {"PUT", 3, "definition", NULL, put_definition},
+    {"GET", 3, "revisions", NULL, list_revisions},
+    {"GET", 4, "revisions", NULL, get_revision},
+    {"POST", 3, "replay", NULL, stage_replay},
+    {"GET", 3, "dead-letters", NULL, dead_letters},
+    {"POST", 4, "dead-letters", "redrive", redrive_all},
+    {"POST", 5, "dead-letters", "redrive", redrive_one},
+};
+
+static void workflow_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    const char *id = r->segments[1];
+    if (!cs_engine_has_workflow(e, id)) { /* every operation on an unknown workflow: one answer */
+        unknown_or_failed(rep, CS_E_NOTFOUND, id, NULL);
+        return;
+    }
+    for (size_t i = 0; i < sizeof workflow_resources / sizeof *workflow_resources; i++) {
+        const struct workflow_resource *w = &workflow_resources[i];
+        if (is(r, w->segments, w->method) && (!w->resource || seg(r, 2, w->resource)) &&
+            (!w->last || seg(r, w->segments - 1, w->last))) {
+            w->handle(e, r, rep);
+            return;
+        }
+    }
+    cs_reply_error(rep, 404, "not_found", "no such operation: %s /api/v1/workflows/%s/...", r->method, id);
 }
 
 /* The table-mapping form's words for the page's editors: {"filter_operators", "filter_matches",
