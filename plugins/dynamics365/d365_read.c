@@ -382,11 +382,10 @@ static cs_status cycle_done(struct d365_table *t)
     return rows ? CS_OK : CS_NODATA;
 }
 
-cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t max_records)
+/* The stream's table (*out), described, its read position at `cursor`, the cursor the core committed. */
+static cs_status open_stream(struct d365 *d, const char *stream, const json_t *cursor, struct d365_table **out)
 {
-    struct d365 *d = inst;
     struct d365_table *t = d365_table_for(d, stream, 0);
-    size_t emitted = 0;
     cs_status st;
 
     if (!t || !t->columns) {
@@ -404,55 +403,76 @@ cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t
         set_tag(t, cursor);
         t->cycle_gone = 0;
     }
+    *out = t;
+    return CS_OK;
+}
+
+/* Emit up to `room` rows of the current page (read first when there is none) from t->pos on, then
+ * checkpoint the cursor after them; *emitted grows by their number. A page emitted to its end is let go:
+ * the cursor then names the next page, the purge or the deltaLink. */
+static cs_status emit_page_part(struct d365 *d, struct d365_table *t, const char *stream, size_t room, size_t *emitted)
+{
+    size_t size, from, end;
+    json_t *next;
+    cs_status st;
+
+    if (!t->page) {
+        size_t skip;
+        if ((st = load_page(d, t, t->cursor_at, &skip)) != CS_OK)
+            return st;
+        t->pos = skip < json_array_size(t->page) ? skip : json_array_size(t->page);
+    }
+    size = json_array_size(t->page);
+    end = t->pos + room < size ? t->pos + room : size;
+    for (size_t i = t->pos; i < end; i++)
+        if ((st = d->host->emit(d->ctx, row_record(d, t, json_array_get(t->page, i)))) != CS_OK)
+            return st;
+    /* a delta's upserted ids join the set before their checkpoint, its deleted ids leave it after */
+    if (t->page_no < 0 && (st = d365_ids_apply(d, t, t->tag, t->page, t->pos, end, 0)) != CS_OK)
+        return st;
+    if (!(next = cursor_after(t, end))) {
+        d->host->set_reason(d->ctx, 0, -1, "out of memory");
+        return CS_RETRY;
+    }
+    if ((st = d->host->checkpoint(d->ctx, stream, json_incref(next))) != CS_OK) {
+        json_decref(next);
+        return st;
+    }
+    json_decref(t->cursor_at);
+    t->cursor_at = next;
+    from = t->pos;
+    *emitted += end - from;
+    t->cycle_rows += (int)(end - from);
+    t->pos = end;
+    if (t->page_no < 0 && (st = d365_ids_apply(d, t, t->tag, t->page, from, end, 1)) != CS_OK)
+        return st;
+    if (end == size) {
+        json_decref(t->page);
+        t->page = NULL;
+    }
+    return CS_OK;
+}
+
+cs_status d365_read(void *inst, const char *stream, const json_t *cursor, size_t max_records)
+{
+    struct d365 *d = inst;
+    struct d365_table *t;
+    size_t emitted = 0;
+    cs_status st;
+
+    if ((st = open_stream(d, stream, cursor, &t)) != CS_OK)
+        return st;
     while (!d->host->stopping(d->ctx)) {
-        size_t size, from, end;
-        json_t *next;
         if (json_object_get(t->cursor_at, "purge")) {
             if ((st = purge_step(d, t, &emitted)) != CS_OK)
                 return st;
             if (!json_object_get(t->cursor_at, "purge"))
                 return cycle_done(t);
-            if (emitted >= max_records)
-                return CS_OK;
-            continue;
-        }
-        if (!t->page) {
-            size_t skip;
-            if ((st = load_page(d, t, t->cursor_at, &skip)) != CS_OK)
+        } else {
+            if ((st = emit_page_part(d, t, stream, max_records - emitted, &emitted)) != CS_OK)
                 return st;
-            t->pos = skip < json_array_size(t->page) ? skip : json_array_size(t->page);
-        }
-        size = json_array_size(t->page);
-        end = t->pos + (max_records - emitted) < size ? t->pos + (max_records - emitted) : size;
-        for (size_t i = t->pos; i < end; i++)
-            if ((st = d->host->emit(d->ctx, row_record(d, t, json_array_get(t->page, i)))) != CS_OK)
-                return st;
-        /* a delta's upserted ids join the set before their checkpoint, its deleted ids leave it after */
-        if (t->page_no < 0 && (st = d365_ids_apply(d, t, t->tag, t->page, t->pos, end, 0)) != CS_OK)
-            return st;
-        if (!(next = cursor_after(t, end))) {
-            d->host->set_reason(d->ctx, 0, -1, "out of memory");
-            return CS_RETRY;
-        }
-        if ((st = d->host->checkpoint(d->ctx, stream, json_incref(next))) != CS_OK) {
-            json_decref(next);
-            return st;
-        }
-        json_decref(t->cursor_at);
-        t->cursor_at = next;
-        from = t->pos;
-        emitted += end - from;
-        t->cycle_rows += (int)(end - from);
-        t->pos = end;
-        if (t->page_no < 0 && (st = d365_ids_apply(d, t, t->tag, t->page, from, end, 1)) != CS_OK)
-            return st;
-        if (end == size) {
-            json_decref(t->page);
-            t->page = NULL; /* the cursor now names the next page, the purge or the deltaLink */
-            if (json_object_get(t->cursor_at, "purge"))
-                continue;
-            if (!t->next_link)
-                return cycle_done(t);
+            if (!t->page && !json_object_get(t->cursor_at, "purge") && !t->next_link)
+                return cycle_done(t); /* the page was the last */
         }
         if (emitted >= max_records)
             return CS_OK;
