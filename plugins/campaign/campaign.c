@@ -124,41 +124,44 @@ static void acs_destroy(void *inst)
     free(a);
 }
 
-static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, void **inst)
+static cs_status out_of_memory(struct acs *a)
 {
-    struct acs *a = calloc(1, sizeof *a);
+    a->host->set_reason(a->ctx, 0, 0, "out of memory creating the Campaign connection");
+    return CS_FATAL;
+}
+
+/* The API base ("<url>/campaign") and the IMS token URL (*token_url, new) from the url and ims_url options. */
+static cs_status endpoints(struct acs *a, const json_t *o, char **token_url)
+{
     const char *url = json_string_value(json_object_get(o, "url"));
     const char *ims = json_string_value(json_object_get(o, "ims_url"));
-    char *token_url = NULL, *scope = NULL;
     size_t ulen = url ? strlen(url) : 0, ilen = ims ? strlen(ims) : 0;
-    struct cshttp_options ho = {0};
-    json_int_t in_flight;
-    cs_status st = CS_FATAL;
 
-    if (!a)
-        return CS_FATAL;
-    a->host = host;
-    a->ctx = ctx;
     while (ulen && url[ulen - 1] == '/')
         ulen--;
     while (ilen && ims[ilen - 1] == '/')
         ilen--;
     if (!ulen || !ilen || strncmp(url, "http", 4) != 0) {
-        host->set_reason(ctx, 0, 0, "url must be the Campaign URL, e.g. https://mc.adobe.io/<tenant>");
-        goto out;
+        a->host->set_reason(a->ctx, 0, 0, "url must be the Campaign URL, e.g. https://mc.adobe.io/<tenant>");
+        return CS_FATAL;
     }
+    if (asprintf(&a->base, "%.*s%s", (int)ulen, url,
+                 ulen >= 9 && strncmp(url + ulen - 9, "/campaign", 9) == 0 ? "" : "/campaign") < 0 ||
+        asprintf(token_url, "%.*s/ims/token/v3", (int)ilen, ims) < 0) {
+        a->base = *token_url = NULL;
+        return out_of_memory(a);
+    }
+    return CS_OK;
+}
+
+/* The options kept as they are: limits, timeouts and names. */
+static cs_status read_settings(struct acs *a, const json_t *o)
+{
     a->journal_limit = (long)json_integer_value(json_object_get(o, "journal_limit"));
     a->poll_page = (long)json_integer_value(json_object_get(o, "optout_page_size"));
     a->export_max_age_ms = (int64_t)json_integer_value(json_object_get(o, "export_max_age"));
     a->connect_timeout_ms = (long)json_integer_value(json_object_get(o, "connect_timeout"));
     a->timeout_ms = (long)json_integer_value(json_object_get(o, "timeout"));
-    in_flight = json_integer_value(json_object_get(o, "max_in_flight"));
-    if (asprintf(&a->base, "%.*s%s", (int)ulen, url,
-                 ulen >= 9 && strncmp(url + ulen - 9, "/campaign", 9) == 0 ? "" : "/campaign") < 0 ||
-        asprintf(&token_url, "%.*s/ims/token/v3", (int)ilen, ims) < 0) {
-        a->base = token_url = NULL;
-        goto oom;
-    }
     a->client_id = opt_dup(o, "client_id");
     a->org_id = opt_dup(o, "org_id");
     a->journal_url = opt_dup(o, "journal_url");
@@ -167,56 +170,83 @@ static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     a->ssh_key = opt_dup(o, "export_ssh_key");
     a->known_hosts = opt_dup(o, "export_known_hosts");
     a->org_unit = opt_dup(o, "org_unit");
-    if (!a->client_id || !(scope = join_scopes(json_object_get(o, "scopes"))))
-        goto oom;
-    if (a->export_url && a->export_url[0] == '/') { /* a local directory (the core made a relative one absolute) */
+    return a->client_id ? CS_OK : out_of_memory(a);
+}
+
+/* export_url as a directory URL: a local directory (the core made a relative one absolute) becomes file://. */
+static cs_status export_location(struct acs *a)
+{
+    if (a->export_url && a->export_url[0] == '/') {
         char *dir_url;
         if (asprintf(&dir_url, "file://%s", a->export_url) < 0)
-            goto oom;
+            return out_of_memory(a);
         free(a->export_url);
         a->export_url = dir_url;
     }
     if (a->export_url && strncmp(a->export_url, "file://", 7) != 0 && strncmp(a->export_url, "sftp://", 7) != 0) {
-        host->set_reason(ctx, 0, 0, "export_url must be an sftp:// or file:// directory URL, or a local directory");
-        goto out;
+        a->host->set_reason(a->ctx, 0, 0,
+                            "export_url must be an sftp:// or file:// directory URL, or a local directory");
+        return CS_FATAL;
     }
+    return CS_OK;
+}
+
+/* The HTTP client, on the connection's shared token, metadata cache and gate of max_in_flight. */
+static cs_status connect_http(struct acs *a, const json_t *o, const char *token_url)
+{
+    struct cshttp_options ho = {0};
+    struct cshttp_shared *sh;
+    char *scope = join_scopes(json_object_get(o, "scopes"));
+    struct cshttp_token_config tc = {token_url, a->client_id, json_string_value(json_object_get(o, "client_secret")),
+                                     scope,
+                                     "client_id, client_secret (client_secret_file or client_secret_env) and "
+                                     "scopes of the Campaign connection"};
+
+    sh = scope && tc.client_secret
+             ? cshttp_shared_get(a->host, a->ctx, &tc, (int)json_integer_value(json_object_get(o, "max_in_flight")),
+                                 &a->own_shared)
+             : NULL;
+    free(scope);
+    if (!sh)
+        return out_of_memory(a);
+    a->token = sh->token;
+    a->docs = sh->docs;
+    ho.gate = sh->gate;
     ho.ca_bundle = a->ca_bundle;
     ho.connect_timeout_ms = a->connect_timeout_ms;
     ho.timeout_ms = a->timeout_ms;
-    a->calls = (struct cshttp_counter){host, ctx};
+    a->calls = (struct cshttp_counter){a->host, a->ctx};
     ho.observe = cshttp_count_call;
     ho.observe_arg = &a->calls;
-    {
-        struct cshttp_token_config tc = {token_url, a->client_id,
-                                         json_string_value(json_object_get(o, "client_secret")), scope,
-                                         "client_id, client_secret (client_secret_file or client_secret_env) and "
-                                         "scopes of the Campaign connection"};
-        struct cshttp_shared *sh;
-        if (!tc.client_secret || !(sh = cshttp_shared_get(host, ctx, &tc, (int)in_flight, &a->own_shared)))
-            goto oom;
-        a->token = sh->token;
-        a->docs = sh->docs;
-        ho.gate = sh->gate;
-    }
     a->http_opts = ho;
-    if (!(a->http = cshttp_client_new(&ho)))
-        goto oom;
-    if (acs_targets_parse(a, json_object_get(o, "resources")) != CS_OK ||
-        acs_poll_target(a, json_string_value(json_object_get(o, "optout_filter"))) != CS_OK) {
-        host->set_reason(ctx, 0, 0, "%s", a->err);
-        goto out;
+    return (a->http = cshttp_client_new(&ho)) ? CS_OK : out_of_memory(a);
+}
+
+static cs_status acs_create(const cs_host *host, cs_ctx *ctx, const json_t *o, void **inst)
+{
+    struct acs *a = calloc(1, sizeof *a);
+    char *token_url = NULL;
+    cs_status st;
+
+    if (!a)
+        return CS_FATAL;
+    a->host = host;
+    a->ctx = ctx;
+    if ((st = endpoints(a, o, &token_url)) == CS_OK && (st = read_settings(a, o)) == CS_OK &&
+        (st = export_location(a)) == CS_OK && (st = connect_http(a, o, token_url)) == CS_OK) {
+        if (acs_targets_parse(a, json_object_get(o, "resources")) != CS_OK ||
+            acs_poll_target(a, json_string_value(json_object_get(o, "optout_filter"))) != CS_OK) {
+            host->set_reason(ctx, 0, 0, "%s", a->err);
+            st = CS_FATAL;
+        }
+    }
+    free(token_url);
+    if (st != CS_OK) {
+        acs_destroy(a);
+        return st;
     }
     *inst = a;
-    a = NULL;
-    st = CS_OK;
-    goto out;
-oom:
-    host->set_reason(ctx, 0, 0, "out of memory creating the Campaign connection");
-out:
-    free(token_url);
-    free(scope);
-    acs_destroy(a);
-    return st;
+    return CS_OK;
 }
 
 static int source_stream(const char *stream)
