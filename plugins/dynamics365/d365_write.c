@@ -500,6 +500,58 @@ out:
     return st;
 }
 
+/* Every target of the batch described, with its lookups (tables are added as met, so no pointer is kept). */
+static cs_status describe_targets(struct d365 *d, cs_record *const *records, size_t n)
+{
+    cs_status st;
+    for (size_t i = 0; i < n; i++) {
+        struct d365_table *t = d365_table_for(d, cs_record_stream(records[i]), 1);
+        if (!t) {
+            d->host->set_reason(d->ctx, 0, -1, "out of memory");
+            return CS_RETRY;
+        }
+        if ((st = d365_describe(d, t)) != CS_OK || (st = d365_lookups_describe(d, t)) != CS_OK)
+            return st;
+    }
+    return CS_OK;
+}
+
+/* One $batch operation per record to send (not `skip`ped, its opt-out `merged` payload if any); a record
+ * that cannot become a request is rejected with the cause. The number of operations made. */
+static size_t build_operations(struct d365 *d, cs_record *const *records, size_t n, json_t *const *merged,
+                               const unsigned char *skip, struct d365_op *ops)
+{
+    size_t n_ops = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct d365_table *t = t_of(d, records[i]);
+        const json_t *payload = merged[i] ? merged[i] : cs_record_payload(records[i]);
+        char cause[700];
+        if (skip[i])
+            continue;
+        if (!(ops[n_ops].request = inner_request(d, t, records[i], payload, cause, sizeof cause))) {
+            d->host->set_result(d->ctx, i, CS_REJECT, 0, -1, cause);
+            continue;
+        }
+        ops[n_ops++].index = i;
+    }
+    return n_ops;
+}
+
+/* The operations cut into $batch requests of at most batch_size (new array of *n_chunks). */
+static struct chunk *cut_into_chunks(const struct d365 *d, struct d365_op *ops, size_t n_ops, size_t *n_chunks)
+{
+    size_t per = (size_t)d->batch_size;
+    struct chunk *chunks;
+    *n_chunks = (n_ops + per - 1) / per;
+    if (!(chunks = calloc(*n_chunks, sizeof *chunks)))
+        return NULL;
+    for (size_t k = 0; k < *n_chunks; k++) {
+        chunks[k].ops = &ops[k * per];
+        chunks[k].n = k + 1 < *n_chunks ? per : n_ops - k * per;
+    }
+    return chunks;
+}
+
 cs_status d365_write(void *inst, cs_record *const *records, size_t n)
 {
     struct d365 *d = inst;
@@ -513,46 +565,16 @@ cs_status d365_write(void *inst, cs_record *const *records, size_t n)
     if (!ops || !merged || !skip) {
         d->host->set_reason(d->ctx, 0, -1, "out of memory");
         st = CS_RETRY;
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) { /* every target described (tables are added, so no pointer is kept) */
-        struct d365_table *t = d365_table_for(d, cs_record_stream(records[i]), 1);
-        if (!t) {
+    } else if ((st = describe_targets(d, records, n)) == CS_OK &&
+               (st = d365_optout_merge(d, records, n, merged, skip)) == CS_OK &&
+               (n_ops = build_operations(d, records, n, merged, skip, ops)) > 0) {
+        if ((chunks = cut_into_chunks(d, ops, n_ops, &n_chunks))) {
+            st = send_and_settle(d, chunks, n_chunks, records, n, n_ops);
+        } else {
             d->host->set_reason(d->ctx, 0, -1, "out of memory");
             st = CS_RETRY;
-            goto out;
         }
-        if ((st = d365_describe(d, t)) != CS_OK || (st = d365_lookups_describe(d, t)) != CS_OK)
-            goto out;
     }
-    if ((st = d365_optout_merge(d, records, n, merged, skip)) != CS_OK)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        const struct d365_table *t = t_of(d, records[i]);
-        const json_t *payload = merged[i] ? merged[i] : cs_record_payload(records[i]);
-        char cause[700];
-        if (skip[i])
-            continue;
-        if (!(ops[n_ops].request = inner_request(d, t, records[i], payload, cause, sizeof cause))) {
-            d->host->set_result(d->ctx, i, CS_REJECT, 0, -1, cause);
-            continue;
-        }
-        ops[n_ops++].index = i;
-    }
-    if (n_ops == 0)
-        goto out;
-    n_chunks = (n_ops + (size_t)d->batch_size - 1) / (size_t)d->batch_size;
-    if (!(chunks = calloc(n_chunks, sizeof *chunks))) {
-        d->host->set_reason(d->ctx, 0, -1, "out of memory");
-        st = CS_RETRY;
-        goto out;
-    }
-    for (size_t k = 0; k < n_chunks; k++) {
-        chunks[k].ops = &ops[k * (size_t)d->batch_size];
-        chunks[k].n = k + 1 < n_chunks ? (size_t)d->batch_size : n_ops - k * (size_t)d->batch_size;
-    }
-    st = send_and_settle(d, chunks, n_chunks, records, n, n_ops);
-out:
     for (size_t k = 0; chunks && k < n_chunks; k++)
         free(chunks[k].body);
     free(chunks);
