@@ -19,30 +19,12 @@
 #include <time.h>
 
 #include "campaign.h"
+#include "preflight/preflight_check.h"
 
 #define MAX_CUSTOM_RESOURCES 20
 #define MAX_COLUMNS          50
 #define MAX_LINKS            5
 #define MAX_CHAIN_TABLES     3 /* "table1->table2->table3" */
-
-static void add(json_t *out, const char *wf, const char *check, int ok, const char *fix, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
-static void add(json_t *out, const char *wf, const char *check, int ok, const char *fix, const char *fmt, ...)
-{
-    char detail[1200];
-    va_list ap;
-    json_t *item;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    item = json_pack("{s:s, s:b, s:s}", "check", check, "ok", ok, "detail", detail);
-    if (wf)
-        json_object_set_new(item, "workflow", json_string(wf));
-    if (!ok && fix)
-        json_object_set_new(item, "fix", json_string(fix));
-    json_array_append_new(out, item);
-}
 
 /* Campaign's name of a field type for the UI, from a describe() type of the source. */
 static const char *ui_type(const char *type)
@@ -100,17 +82,17 @@ static void check_target(struct acs *a, json_t *out, const char *wf, const json_
     struct acs_target *t = target ? acs_target_find(a, target) : NULL;
     char what[300], fix[2400];
     if (!t && (acs_target_from_mapping(a, el) != CS_OK || !(t = acs_target_find(a, target)))) {
-        add(out, wf, "target", 0, "add the target under resources of this connection", "%s", a->err);
+        cs_preflight_add(out, wf, "target", 0, "add the target under resources of this connection", "%s", a->err);
         return;
     }
     snprintf(what, sizeof what, "resource %s", t->resource);
     if (acs_describe_target(a, t) != CS_OK) {
         ui_fix(el, t->resource, t->key, fix, sizeof fix);
-        add(out, wf, what, 0, fix, "%s", a->err);
+        cs_preflight_add(out, wf, what, 0, fix, "%s", a->err);
         return;
     }
-    add(out, wf, what, 1, NULL, "published; key %s is an identification key found by the filter %s(%s)", t->key,
-        t->filter, t->param);
+    cs_preflight_add(out, wf, what, 1, NULL, "published; key %s is an identification key found by the filter %s(%s)",
+                     t->key, t->filter, t->param);
 }
 
 /* The longest chain of links from `stream` up through its parents (0: it links nowhere). */
@@ -164,18 +146,19 @@ static void guardrails(struct acs *a, json_t *out, const char *wf, const json_t 
         depth = d > depth ? d : depth;
     }
     json_decref(seen);
-    add(out, wf, "guardrail: custom resources", custom <= MAX_CUSTOM_RESOURCES,
-        "map at most 20 custom tables (Adobe's "
-        "guardrail)",
-        "%zu custom resource(s) written (Adobe's guardrail: %d)", custom, MAX_CUSTOM_RESOURCES);
-    add(out, wf, "guardrail: columns", columns <= MAX_COLUMNS, "map at most 50 columns per table (Adobe's guardrail)",
-        "at most %zu column(s) per mapping (Adobe's guardrail: %d)", columns, MAX_COLUMNS);
-    add(out, wf, "guardrail: links", links <= MAX_LINKS && depth + 1 <= MAX_CHAIN_TABLES,
-        "link at most 5 columns per "
-        "resource, in chains of at most three tables (Adobe's guardrail)",
-        "at most %zu linked column(s) per resource "
-        "(guardrail: %d), link chains of %d table(s) (guardrail: %d)",
-        links, MAX_LINKS, depth + 1, MAX_CHAIN_TABLES);
+    cs_preflight_add(out, wf, "guardrail: custom resources", custom <= MAX_CUSTOM_RESOURCES,
+                     "map at most 20 custom tables (Adobe's "
+                     "guardrail)",
+                     "%zu custom resource(s) written (Adobe's guardrail: %d)", custom, MAX_CUSTOM_RESOURCES);
+    cs_preflight_add(out, wf, "guardrail: columns", columns <= MAX_COLUMNS,
+                     "map at most 50 columns per table (Adobe's guardrail)",
+                     "at most %zu column(s) per mapping (Adobe's guardrail: %d)", columns, MAX_COLUMNS);
+    cs_preflight_add(out, wf, "guardrail: links", links <= MAX_LINKS && depth + 1 <= MAX_CHAIN_TABLES,
+                     "link at most 5 columns per "
+                     "resource, in chains of at most three tables (Adobe's guardrail)",
+                     "at most %zu linked column(s) per resource "
+                     "(guardrail: %d), link chains of %d table(s) (guardrail: %d)",
+                     links, MAX_LINKS, depth + 1, MAX_CHAIN_TABLES);
 }
 
 static void check_journal(struct acs *a, json_t *out, const char *wf)
@@ -184,10 +167,10 @@ static void check_journal(struct acs *a, json_t *out, const char *wf)
     char *url = NULL;
     cs_status st;
     if (!a->journal_url) {
-        add(out, wf, "I/O Events journal", 0,
-            "set journal_url to the Journaling URL of the I/O Events registration "
-            "(Adobe Developer Console: the project > the event registration > Journaling)",
-            "journal_url is not set");
+        cs_preflight_add(out, wf, "I/O Events journal", 0,
+                         "set journal_url to the Journaling URL of the I/O Events registration "
+                         "(Adobe Developer Console: the project > the event registration > Journaling)",
+                         "journal_url is not set");
         return;
     }
     if (asprintf(&url, "%s%slimit=1", a->journal_url, strchr(a->journal_url, '?') ? "&" : "?") < 0)
@@ -196,12 +179,12 @@ static void check_journal(struct acs *a, json_t *out, const char *wf)
     if (st == CS_OK)
         st = acs_classify(a, &r, "reading the journal");
     if (st == CS_OK)
-        add(out, wf, "I/O Events journal", 1, NULL, "the journal answers (HTTP %ld)", r.status);
+        cs_preflight_add(out, wf, "I/O Events journal", 1, NULL, "the journal answers (HTTP %ld)", r.status);
     else
-        add(out, wf, "I/O Events journal", 0,
-            "check journal_url (Developer Console: the event registration > "
-            "Journaling) and that the project has the I/O Events API with Campaign's events",
-            "%s", a->err);
+        cs_preflight_add(out, wf, "I/O Events journal", 0,
+                         "check journal_url (Developer Console: the event registration > "
+                         "Journaling) and that the project has the I/O Events API with Campaign's events",
+                         "%s", a->err);
     cshttp_response_clear(&r);
     free(url);
 }
@@ -213,24 +196,26 @@ static void check_export(struct acs *a, json_t *out, const char *wf)
     const char *fix = "restart the opt-out export workflow in Campaign (Marketing plans > Workflows; Adobe sets it up "
                       "on request) and check export_url";
     if (!a->export_url) {
-        add(out, wf, "opt-out export", 0, "set export_url to the directory Campaign's opt-out export writes to",
-            "export_url is not set");
+        cs_preflight_add(out, wf, "opt-out export", 0,
+                         "set export_url to the directory Campaign's opt-out export writes to",
+                         "export_url is not set");
         return;
     }
     if (acs_optout_newest(a, &name, &mtime) != CS_OK) {
-        add(out, wf, "opt-out export", 0, fix, "%s", a->err);
+        cs_preflight_add(out, wf, "opt-out export", 0, fix, "%s", a->err);
         return;
     }
     age = mtime >= 0 ? (int64_t)time(NULL) * 1000 - mtime : -1;
     if (!name)
-        add(out, wf, "opt-out export", 0, fix, "%s holds no export file yet", a->export_url);
+        cs_preflight_add(out, wf, "opt-out export", 0, fix, "%s holds no export file yet", a->export_url);
     else if (a->export_max_age_ms > 0 && (age < 0 || age > a->export_max_age_ms))
-        add(out, wf, "opt-out export", 0, fix, "the newest file, %s, is %lld h %02lld min old (export_max_age: %lld h)",
-            name, (long long)(age / 3600000), (long long)(age / 60000 % 60),
-            (long long)(a->export_max_age_ms / 3600000));
+        cs_preflight_add(out, wf, "opt-out export", 0, fix,
+                         "the newest file, %s, is %lld h %02lld min old (export_max_age: %lld h)", name,
+                         (long long)(age / 3600000), (long long)(age / 60000 % 60),
+                         (long long)(a->export_max_age_ms / 3600000));
     else
-        add(out, wf, "opt-out export", 1, NULL, "the newest file, %s, is %lld min old", name,
-            (long long)(age >= 0 ? age / 60000 : 0));
+        cs_preflight_add(out, wf, "opt-out export", 1, NULL, "the newest file, %s, is %lld min old", name,
+                         (long long)(age >= 0 ? age / 60000 : 0));
     free(name);
 }
 
@@ -263,30 +248,31 @@ cs_status acs_preflight(void *inst, const json_t *need, unsigned flags, json_t *
     size_t i;
     *out = json_array();
     if (flags & CS_PREFLIGHT_SETUP) {
-        add(*out, NULL, "setup", 0,
-            "run crmsyncctl preflight: it says what to create in Campaign's UI and checks it "
-            "afterwards",
-            "Campaign's API cannot create custom resources, identification keys or filters");
+        cs_preflight_add(*out, NULL, "setup", 0,
+                         "run crmsyncctl preflight: it says what to create in Campaign's UI and checks it "
+                         "afterwards",
+                         "Campaign's API cannot create custom resources, identification keys or filters");
         return CS_OK;
     }
     if (acs_authenticate(a) != CS_OK) {
-        add(*out, NULL, "credentials", 0,
-            "check client_id, client_secret and ims_url of this connection (Adobe "
-            "Developer Console: the project's OAuth Server-to-Server credential)",
-            "no token: %s", a->err);
+        cs_preflight_add(*out, NULL, "credentials", 0,
+                         "check client_id, client_secret and ims_url of this connection (Adobe "
+                         "Developer Console: the project's OAuth Server-to-Server credential)",
+                         "no token: %s", a->err);
         return CS_OK;
     }
     a->docs_live = 1;
     if (acs_describe_stream(a, NULL, &tables) != CS_OK) {
-        add(*out, NULL, "reachability", 0,
-            "check url (https://mc.adobe.io/<instance>) and that the credential's "
-            "product profile includes the Campaign instance",
-            "token obtained, but %s", a->err);
+        cs_preflight_add(*out, NULL, "reachability", 0,
+                         "check url (https://mc.adobe.io/<instance>) and that the credential's "
+                         "product profile includes the Campaign instance",
+                         "token obtained, but %s", a->err);
         a->docs_live = 0;
         return CS_OK;
     }
-    add(*out, NULL, "credentials and reachability", 1, NULL, "token obtained; instance %s, %zu resources listed",
-        a->base, json_array_size(json_object_get(tables, "tables")));
+    cs_preflight_add(*out, NULL, "credentials and reachability", 1, NULL,
+                     "token obtained; instance %s, %zu resources listed", a->base,
+                     json_array_size(json_object_get(tables, "tables")));
     json_decref(tables);
     json_array_foreach (json_object_get(need, "workflows"), i, wf)
         check_workflow(a, *out, wf);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "d365.h"
+#include "preflight/preflight_check.h"
 
 #define INITIAL_LOAD_GUARDRAIL 15000000LL /* Adobe: "15 million total records for the initial sync" */
 #define SETUP_FIX              "crmsyncctl setup dynamics365 creates it"
@@ -60,18 +61,10 @@ cs_status d365_pf_request(struct d365_pf *pf, const char *method, const char *pa
 void d365_pf_add(struct d365_pf *pf, const char *workflow, const char *check, int ok, const char *fix, const char *fmt,
                  ...)
 {
-    char detail[1024];
     va_list ap;
-    json_t *item;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    cs_preflight_vadd(pf->out, workflow, check, ok, fix, fmt, ap);
     va_end(ap);
-    item = json_pack("{s:s, s:b, s:s}", "check", check, "ok", ok, "detail", detail);
-    if (workflow)
-        json_object_set_new(item, "workflow", json_string(workflow));
-    if (!ok && fix)
-        json_object_set_new(item, "fix", json_string(fix));
-    json_array_append_new(pf->out, item);
 }
 
 /* ---- what the workflows need ------------------------------------------------------------------- */
@@ -471,16 +464,14 @@ static void check_rows(struct d365_pf *pf, const char *wf)
         free(path);
     }
     if (n) {
-        json_t *item;
-        d365_pf_add(pf, wf, "initial load", 1, NULL,
-                    "%lld rows (%s); Adobe's guardrail is 15,000,000 for an initial "
-                    "load%s",
-                    total, list,
-                    total > INITIAL_LOAD_GUARDRAIL ? ": over it, split the load (filters) or "
-                                                     "plan it with Adobe"
-                                                   : "");
-        item = json_array_get(pf->out, json_array_size(pf->out) - 1);
-        if (total > INITIAL_LOAD_GUARDRAIL)
+        json_t *item = cs_preflight_add(pf->out, wf, "initial load", 1, NULL,
+                                        "%lld rows (%s); Adobe's guardrail is 15,000,000 for an initial "
+                                        "load%s",
+                                        total, list,
+                                        total > INITIAL_LOAD_GUARDRAIL ? ": over it, split the load (filters) or "
+                                                                         "plan it with Adobe"
+                                                                       : "");
+        if (item && total > INITIAL_LOAD_GUARDRAIL)
             json_object_set_new(item, "warning", json_true());
     }
 }
