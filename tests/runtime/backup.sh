@@ -22,13 +22,8 @@ sed -i "s|^\(admin: {.*\)}$|\1, tokens: [{token_file: \"$T/viewer\", role: viewe
 
 "$CRMSYNCD" -c "$T/a.conf" >>"$T/daemon.log" 2>&1 &
 DAEMON_PID=$!
-i=0
-until [ "$(sql "SELECT COUNT(*) FROM backlog" 2>/dev/null || echo 0)" -gt 500 ]; do
-    i=$((i + 1))
-    [ "$i" -lt 600 ] || { tail -20 "$T/daemon.log"; fail "no backlog built up"; }
-    sleep 0.1
-done
-port=$(sed -n 's/.*listening on http:\/\/[^ ]* (port \([0-9]*\)).*/\1/p' "$T/daemon.log")
+wait_for_backlog 500
+port=$(admin_port)
 ctl() {
     "$CTL" --url "http://127.0.0.1:$port" --token-file "$T/token" "$@"
 }

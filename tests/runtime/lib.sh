@@ -52,6 +52,22 @@ wait_for_log() {
     return 1
 }
 
+# wait_for_backlog ROWS: until the state database holds more than ROWS backlog rows (60 s at most); fails
+# with the daemon's last lines when it never does.
+wait_for_backlog() {
+    n=600
+    until [ "$(sql "SELECT COUNT(*) FROM backlog" 2>/dev/null || echo 0)" -gt "$1" ]; do
+        n=$((n - 1))
+        [ "$n" -gt 0 ] || { tail -20 "$T/daemon.log"; fail "no backlog built up"; }
+        sleep 0.1
+    done
+}
+
+# admin_port: the admin API's port, as the daemon logged it in $T/daemon.log.
+admin_port() {
+    sed -n 's/.*listening on http:\/\/[^ ]* (port \([0-9]*\)).*/\1/p' "$T/daemon.log"
+}
+
 # sql QUERY: one value from the state database.
 sql() {
     "$SQLITE3" "$T/state/state.db" "$1"

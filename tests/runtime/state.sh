@@ -27,12 +27,7 @@ start_refused() {
 
 "$CRMSYNCD" -c "$T/a.conf" >>"$T/daemon.log" 2>&1 &
 DAEMON_PID=$!
-i=0
-until grep -q '\[slow\] RUNNING' "$T/daemon.log"; do
-    i=$((i + 1))
-    [ "$i" -lt 300 ] || fail "the first daemon did not start"
-    sleep 0.1
-done
+wait_for_log '\[slow\] RUNNING' 30 || fail "the first daemon did not start"
 for f in state.db state.db-wal state.db-shm; do
     [ "$(stat -c %a "$T/state/$f")" = 600 ] || fail "$f is mode $(stat -c %a "$T/state/$f"), expected 600"
 done

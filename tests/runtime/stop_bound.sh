@@ -49,13 +49,8 @@ sed -i "s|^plugins: \[testplug\]|plugins: [testplug, $D365_PLUGIN]\nstop_timeout
 
 "$CRMSYNCD" -c "$T/a.conf" >>"$T/daemon.log" 2>&1 &
 DAEMON_PID=$!
-i=0
-until [ "$(sql "SELECT COUNT(*) FROM backlog" 2>/dev/null || echo 0)" -gt 100 ]; do
-    i=$((i + 1))
-    [ "$i" -lt 600 ] || { tail -20 "$T/daemon.log"; fail "no backlog built up"; }
-    sleep 0.1
-done
-port=$(sed -n 's/.*listening on http:\/\/[^ ]* (port \([0-9]*\)).*/\1/p' "$T/daemon.log")
+wait_for_backlog 100
+port=$(admin_port)
 
 # the busy admin request: in progress once the identity provider has its connection
 "$PYTHON3" -c '
