@@ -44,14 +44,13 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-/* Fetch `url` (a file, or with `list` a directory's names, one a line) into b. */
-static cs_status fetch(struct acs *a, const char *url, int list, struct buf *b)
+/* A handle for `url` in the export directory (new, or NULL): file:// or sftp:// only, the connection's
+ * timeouts and SSH key and known hosts. */
+static CURL *export_handle(const struct acs *a, const char *url)
 {
     CURL *h = curl_easy_init();
-    char errbuf[CURL_ERROR_SIZE] = "";
-    CURLcode rc;
     if (!h)
-        return acs_fail(a, 0, "out of memory"), CS_RETRY;
+        return NULL;
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -59,16 +58,27 @@ static cs_status fetch(struct acs *a, const char *url, int list, struct buf *b)
 #else
     curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_FILE | CURLPROTO_SFTP));
 #endif
-    curl_easy_setopt(h, CURLOPT_DIRLISTONLY, (long)list);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, a->connect_timeout_ms);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
     if (a->ssh_key)
         curl_easy_setopt(h, CURLOPT_SSH_PRIVATE_KEYFILE, a->ssh_key);
     if (a->known_hosts)
         curl_easy_setopt(h, CURLOPT_SSH_KNOWNHOSTS, a->known_hosts);
+    return h;
+}
+
+/* Fetch `url` (a file, or with `list` a directory's names, one a line) into b. */
+static cs_status fetch(struct acs *a, const char *url, int list, struct buf *b)
+{
+    CURL *h = export_handle(a, url);
+    char errbuf[CURL_ERROR_SIZE] = "";
+    CURLcode rc;
+    if (!h)
+        return acs_fail(a, 0, "out of memory"), CS_RETRY;
+    curl_easy_setopt(h, CURLOPT_DIRLISTONLY, (long)list);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     rc = curl_easy_perform(h);
     curl_easy_cleanup(h);
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_LOGIN_DENIED) { /* sftp: host key or our key refused */
@@ -162,21 +172,13 @@ cs_status acs_optout_newest(struct acs *a, char **name, int64_t *mtime_ms)
         return st;
     }
     if (!(*name = strdup(json_string_value(json_array_get(names, json_array_size(names) - 1)))) ||
-        asprintf(&url, "%s%s", a->export_url, *name) < 0 || !(h = curl_easy_init())) {
+        asprintf(&url, "%s%s", a->export_url, *name) < 0 || !(h = export_handle(a, url))) {
         json_decref(names);
         return acs_fail(a, 0, "out of memory"), CS_RETRY;
     }
     json_decref(names);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(h, CURLOPT_FILETIME, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, a->connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
-    if (a->ssh_key)
-        curl_easy_setopt(h, CURLOPT_SSH_PRIVATE_KEYFILE, a->ssh_key);
-    if (a->known_hosts)
-        curl_easy_setopt(h, CURLOPT_SSH_KNOWNHOSTS, a->known_hosts);
     if ((rc = curl_easy_perform(h)) == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_FILETIME_T, &when);
     curl_easy_cleanup(h);
