@@ -8,7 +8,13 @@ APT_CONFIG=$(mktemp)
 echo 'DPkg::Lock::Timeout "600";' >"$APT_CONFIG"
 export APT_CONFIG
 trap 'rm -f "$APT_CONFIG"' EXIT
-apt-get update -qq
+# apt-get update takes the package lists' lock, which that setting does not cover: try again for a while
+tries=0
+until apt-get update -qq; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 60 ] || exit 1
+    sleep 10
+done
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     build-essential autoconf automake libtool pkgconf libltdl-dev libcurl4-openssl-dev \
     libjansson-dev libsqlite3-dev libpq-dev libyaml-dev libmicrohttpd-dev python3 sqlite3 openssl >/dev/null
