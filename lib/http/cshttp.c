@@ -318,7 +318,7 @@ static int64_t parse_retry_after(const char *v)
 struct transfer {
     struct cshttp_call *call;
     CURL *easy;
-    struct curl_slist *list;
+    struct curl_slist *list; /* its own header list (NULL when it uses one of its set's: see header_lists) */
     struct sink body;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -377,19 +377,63 @@ static void set_common_options(struct cshttp_client *c, CURL *h)
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_bundle);
 }
 
-/* Set up t->call on a handle and add it to the multi. -1 (the call failed, r.error says why) on error. */
-static int transfer_start(struct cshttp_client *c, struct transfer *t)
+/* NULL-terminated header lines as the list libcurl takes (new), with a blank Expect: (no 100-continue
+ * round trip). NULL when out of memory. */
+static struct curl_slist *header_list(const char *const *lines)
+{
+    struct curl_slist *list = NULL, *grown;
+    for (size_t i = 0; lines && lines[i]; i++) {
+        if (!(grown = curl_slist_append(list, lines[i]))) {
+            curl_slist_free_all(list);
+            return NULL;
+        }
+        list = grown;
+    }
+    if (!(grown = curl_slist_append(list, "Expect:")))
+        curl_slist_free_all(list);
+    return grown;
+}
+
+/* The header lists of a set of calls sent together. Calls given the same array of lines (a connector
+ * hands one array to every call of a round: token, key, content type) share one list, built once for
+ * the set instead of once per request. */
+struct header_lists {
+    const char *const **lines;
+    struct curl_slist **lists;
+    size_t n;
+};
+
+/* The list of `lines` in the set (built on first use; borrowed), or NULL when out of memory. */
+static struct curl_slist *header_lists_get(struct header_lists *hl, const char *const *lines)
+{
+    for (size_t i = hl->n; i-- > 0;)
+        if (hl->lines[i] == lines)
+            return hl->lists[i];
+    if (!(hl->lists[hl->n] = header_list(lines)))
+        return NULL;
+    hl->lines[hl->n] = lines;
+    return hl->lists[hl->n++];
+}
+
+static void header_lists_free(struct header_lists *hl)
+{
+    for (size_t i = 0; i < hl->n; i++)
+        curl_slist_free_all(hl->lists[i]);
+    free(hl->lines);
+    free(hl->lists);
+}
+
+/* Set up t->call on a handle with the header list `list` (borrowed: it outlives the transfer; NULL when
+ * it could not be built) and add it to the multi. -1 (the call failed, r.error says why) on error. */
+static int transfer_start(struct cshttp_client *c, struct transfer *t, struct curl_slist *list)
 {
     struct cshttp_call *k = t->call;
-    CURL *h = easy_take(c);
+    CURL *h = list ? easy_take(c) : NULL;
     if (!h) {
         snprintf(k->r.error, sizeof k->r.error, "out of memory starting the request");
         return -1;
     }
     t->easy = h;
-    for (size_t i = 0; k->headers && k->headers[i]; i++)
-        t->list = curl_slist_append(t->list, k->headers[i]);
-    t->list = curl_slist_append(t->list, "Expect:"); /* no 100-continue round trip */
     curl_easy_setopt(h, CURLOPT_URL, k->url);
     /* new requests wait to share a connection being set up where it may offer HTTP/2 */
     curl_easy_setopt(h, CURLOPT_PIPEWAIT, strncmp(k->url, "https:", 6) == 0 ? 1L : 0L);
@@ -401,7 +445,7 @@ static int transfer_start(struct cshttp_client *c, struct transfer *t)
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, k->body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)k->body_len);
     }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, t->list);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t->body);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &k->r);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
@@ -475,7 +519,12 @@ static size_t collect(struct cshttp_client *c, struct cshttp_gate *g)
 static void perform(struct cshttp_client *c, struct cshttp_gate *g, struct cshttp_call *calls, size_t n)
 {
     struct transfer *ts = calloc(n ? n : 1, sizeof *ts);
+    struct header_lists hl = {calloc(n ? n : 1, sizeof *hl.lines), calloc(n ? n : 1, sizeof *hl.lists), 0};
     size_t next = 0, running = 0;
+    if (!hl.lines || !hl.lists) {
+        free(ts);
+        ts = NULL;
+    }
     for (size_t i = 0; i < n; i++) {
         cshttp_response_clear(&calls[i].r);
         calls[i].unsent = 0;
@@ -500,7 +549,7 @@ static void perform(struct cshttp_client *c, struct cshttp_gate *g, struct cshtt
                 }
             }
             for (size_t k = 0; k < got; k++, next++) {
-                if (transfer_start(c, &ts[next]) == 0) {
+                if (transfer_start(c, &ts[next], header_lists_get(&hl, calls[next].headers)) == 0) {
                     running++;
                 } else {
                     transfer_finish(c, &ts[next], CURLE_FAILED_INIT);
@@ -517,6 +566,7 @@ static void perform(struct cshttp_client *c, struct cshttp_gate *g, struct cshtt
             gate_give(g, ended);
         }
     }
+    header_lists_free(&hl);
     free(ts);
 }
 
@@ -626,7 +676,8 @@ struct cshttp_pending *cshttp_start(struct cshttp_client *c, const struct cshttp
     if (gate_take(c->opts.gate, 1, 0, &paused) == 0)
         return p; /* no room now: cshttp_finish sends it */
     p->started = 1;
-    if (transfer_start(c, &p->t) != 0)
+    p->t.list = header_list((const char *const *)p->lines);
+    if (transfer_start(c, &p->t, p->t.list) != 0)
         transfer_finish(c, &p->t, CURLE_FAILED_INIT);
     else
         cshttp_loop_run(&c->loop, 0); /* on a kept-alive connection this sends the request */
