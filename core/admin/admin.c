@@ -45,6 +45,7 @@ struct cs_admin {
     struct cs_remote *remote; /* metadata answers and the rate of calls to remote systems */
     struct cs_guard *guard;   /* connections: head deadline, limits, slow clients first out */
     atomic_size_t buffered;   /* bytes of BODIES_LIMIT reserved by requests */
+    char *address;            /* where it listens: "http://127.0.0.1:8470" */
 };
 
 /* One request: its path (split at "/" in place), whether it was answered on its head, and its body. */
@@ -385,6 +386,14 @@ static int listen_on(const struct sockaddr_storage *ss, socklen_t sslen, const c
 }
 
 /* The port a listening socket is bound to (the one the system chose for port 0). */
+/* The URL the API is served at: the listen address "HOST:PORT" with the port it was bound to (new). */
+static char *served_at(const char *listen, int tls, unsigned port)
+{
+    const char *colon = strrchr(listen, ':');
+    int host_len = colon ? (int)(colon - listen) : (int)strlen(listen);
+    return cs_xasprintf("%s%.*s:%u", tls ? "https://" : "http://", host_len, listen, port);
+}
+
 static unsigned bound_port(int fd)
 {
     struct sockaddr_storage ss;
@@ -449,7 +458,13 @@ void cs_admin_stop(struct cs_admin *a)
     cs_static_free(a->web);
     cs_hosts_free(a->hosts);
     cs_remote_free(a->remote);
+    free(a->address);
     free(a);
+}
+
+const char *cs_admin_address(const struct cs_admin *a)
+{
+    return a->address;
 }
 
 /* admin.listen, or its default. */
@@ -551,6 +566,7 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
     }
     cs_log(CS_LOG_NOTICE, "admin", "listening on %s%s (port %u)%s", tls ? "https://" : "http://", listen,
            bound_port(fd), cs_tokens_count(a->tokens) ? "" : "; no token: read-only");
+    a->address = served_at(listen, tls, bound_port(fd));
     *out = a;
     return 0;
 fail:

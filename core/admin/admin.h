@@ -19,5 +19,7 @@ int cs_admin_start(struct cs_engine *engine, const json_t *admin, struct cs_admi
  * not loopback, the TLS files), without listening: 0, or CS_E_INVAL with *err (new). For --check-config. */
 int cs_admin_check(const json_t *admin, char **err);
 void cs_admin_stop(struct cs_admin *a);
+/* The URL the API is served at, e.g. "http://127.0.0.1:8470" (its bound port when it listens on port 0). */
+const char *cs_admin_address(const struct cs_admin *a);
 
 #endif

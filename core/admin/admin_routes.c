@@ -3,7 +3,7 @@
  * definition, revisions, replay and dead letters; plugins, connections, health and the table-mapping
  * vocabulary; a connection's own resources are admin_describe.c's, and POST /session tells the page its
  * token is right. POST /preflight checks the prerequisites of the workflows in the remote systems, POST
- * /setup creates them, POST /backup copies the state database. Each route checks its input (unknown
+ * /setup creates them, POST /backup copies the state database, GET /fleet shows the daemons sharing it. Each route checks its input (unknown
  * members, wrong types, bad numbers are 400) and maps engine results onto HTTP statuses: CS_E_NOTFOUND 404,
  * CS_E_STATE 409, CS_E_INVAL 400.
  */
@@ -367,6 +367,19 @@ static void backup(struct cs_engine *e, const struct cs_request *r, struct cs_re
     free(err);
 }
 
+/* GET /fleet: the daemons sharing the state database, and where each workflow reads and writes. */
+static void fleet(struct cs_engine *e, struct cs_reply *rep)
+{
+    json_t *out = NULL;
+    char *err = NULL;
+    int rc = cs_engine_fleet(e, &out, &err);
+    if (rc == 0)
+        ok(rep, out);
+    else
+        failed(rep, rc, err);
+    free(err);
+}
+
 void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
 {
     json_t *problems = NULL;
@@ -380,6 +393,8 @@ void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_r
         ok(rep, json_pack("{s:o}", "connections", cs_engine_connections(e)));
     } else if (r->n_segments >= 2 && seg(r, 0, "connections")) {
         cs_admin_describe_route(e, r, rep);
+    } else if (is(r, 1, "GET") && seg(r, 0, "fleet")) {
+        fleet(e, rep);
     } else if (is(r, 1, "GET") && seg(r, 0, "vocabulary")) {
         ok(rep, vocabulary());
     } else if (is(r, 1, "POST") && (seg(r, 0, "preflight") || seg(r, 0, "setup"))) {

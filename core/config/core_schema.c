@@ -394,6 +394,10 @@ static const char *const state_drivers[] = {"sqlite", "postgresql", NULL};
 static const struct field state_fields[] = {
     {.name = "driver", .type = CS_OPT_STRING, .def = "sqlite", .choices = state_drivers},
     {.name = "dsn_file", .type = CS_OPT_STRING, .flags = F_NONEMPTY | F_PATH},
+    /* the fleet (several crmsyncd on one postgresql database): this daemon's name in it (default: the host
+     * name; with sqlite only a label), and the reader lease, after which a silent member is dead */
+    {.name = "node", .type = CS_OPT_STRING, .flags = F_NONEMPTY},
+    {.name = "lease", .type = CS_OPT_DURATION, .def = "15s", .min = 3000, .max = 600000},
     {.name = NULL}};
 static const struct schema state_schema = {state_fields, 0, state_post};
 

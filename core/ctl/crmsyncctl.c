@@ -2,7 +2,7 @@
  * crmsyncctl.c - the command-line face of the admin API: list workflows like the Workflows page,
  * start and stop them (optionally waiting for the state to settle), show and edit definitions (as
  * YAML in $EDITOR, validated by the daemon on save), revisions, replay, dead letters and redrive,
- * health, and a backup of the state database. --json prints the API's answer as is. Exit codes: see
+ * health, the fleet of daemons sharing the state database, and a backup of it. --json prints the API's answer as is. Exit codes: see
  * ctl_client.h and crmsyncctl(1).
  */
 #include <errno.h>
@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "ctl_client.h"
+#include "ctl_fleet.h"
 #include "ctl_preflight.h"
 #include "util/util.h"
 #include "util/yaml_emit.h"
@@ -45,6 +46,8 @@ static void usage(FILE *out)
           "  dead-letters ID [--limit N] the newest dead letters (default 50)\n"
           "  redrive ID [DEAD_ID]      requeue one dead letter, or all of a workflow's\n"
           "  health                    exit 0 when every workflow that should run does\n"
+          "  fleet                     the daemons sharing the state database, and on which each workflow\n"
+          "                            reads and writes\n"
           "  preflight [ID...]         check every prerequisite in Dynamics 365 and Campaign of the workflows\n"
           "                            (default: all), one line each with the fix; exit 0 when all pass\n"
           "  setup CONNECTOR [--dry-run] create what the workflows need in that system (dynamics365): tables,\n"
@@ -155,6 +158,11 @@ static int cmd_show(struct ctl *c, const char *id)
                (long long)json_integer_value(json_object_get(w, "running_revision")),
                (long long)json_integer_value(json_object_get(w, "latest_revision")),
                json_is_true(json_object_get(w, "pending")) ? " (pending until stop+start)" : "");
+        if (json_object_get(w, "writers")) {
+            char *placement = ctl_fleet_placement(w);
+            printf("runs:      %s\n", placement);
+            free(placement);
+        }
         print_legs(w);
         char *why = NULL;
         yaml = cs_yaml_dump(json_object_get(def, "definition"), &why);
@@ -520,6 +528,8 @@ static int run(struct ctl *c, int argc, char **argv)
         return cmd_workflows(c);
     if (strcmp(cmd, "health") == 0 && argc == 1)
         return cmd_health(c);
+    if (strcmp(cmd, "fleet") == 0 && argc == 1)
+        return ctl_fleet(c->client, c->json);
     if (strcmp(cmd, "preflight") == 0)
         return ctl_preflight(c->client, c->json, argc - 1, argv + 1);
     if (strcmp(cmd, "setup") == 0 && argc == 2)

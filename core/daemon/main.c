@@ -259,7 +259,7 @@ int main(int argc, char **argv)
     struct cs_engine *engine = NULL;
     struct cs_admin *admin = NULL;
     struct cs_shutdown *watchdog = NULL;
-    const json_t *admin_cfg;
+    const json_t *admin_cfg, *state_cfg;
     int64_t stop_ms;
     sigset_t set;
     char *err = NULL;
@@ -323,11 +323,18 @@ int main(int argc, char **argv)
         goto out;
     }
     admin_cfg = json_object_get(cfg->root, "admin");
+    state_cfg = json_object_get(cfg->root, "state");
     stop_ms = stop_timeout(cfg);
     cfg = NULL; /* the engine owns it now */
     if (cs_admin_start(engine, admin_cfg, &admin, &err) != 0) {
         cs_log(CS_LOG_ERROR, "admin", "%s; nothing was started", err);
         status = EXIT_CONFIG;
+        goto out;
+    }
+    if (cs_engine_join_fleet(engine, json_string_value(json_object_get(state_cfg, "node")),
+                             json_integer_value(json_object_get(state_cfg, "lease")), cs_admin_address(admin),
+                             &err) != 0) {
+        cs_log(CS_LOG_ERROR, "fleet", "%s; nothing was started", err);
         goto out;
     }
     cs_log(CS_LOG_NOTICE, "core", "crmsyncd %s started (%zu plugins)", PACKAGE_VERSION, reg->n_plugins);
@@ -343,8 +350,11 @@ int main(int argc, char **argv)
     cs_admin_stop(admin);
     admin = NULL;
     cs_shutdown_step(watchdog, "the state database to close");
+    cs_engine_leave_fleet(engine);
 out:
     cs_admin_stop(admin);
+    if (engine)
+        cs_engine_leave_fleet(engine);
     cs_engine_free(engine);
     cs_backlog_close(backlog);
     cs_shutdown_done(watchdog);

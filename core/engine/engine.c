@@ -46,6 +46,7 @@ struct cs_engine *cs_engine_new(const struct cs_registry *registry, struct cs_ba
     e->registry = registry;
     e->backlog = backlog;
     pthread_mutex_init(&e->lock, NULL);
+    pthread_mutex_init(&e->operating, NULL);
     pthread_rwlock_init(&e->ops, NULL);
     return e;
 }
@@ -60,6 +61,7 @@ void cs_engine_free(struct cs_engine *e)
     cs_engine_free_endpoints(e->endpoints, e->n_endpoints);
     cs_config_free(e->cfg);
     pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->operating);
     pthread_rwlock_destroy(&e->ops);
     free(e);
 }
@@ -264,14 +266,24 @@ int cs_engine_check_config(struct cs_engine *e, struct cs_config *cfg, int apply
 
 json_t *cs_engine_latest_definition(struct cs_engine *e, const char *id, int64_t *rev, char **err)
 {
-    char *text = NULL, *label;
+    *rev = 0;
+    return cs_engine_definition_at(e, id, rev, err);
+}
+
+json_t *cs_engine_definition_at(struct cs_engine *e, const char *id, int64_t *rev, char **err)
+{
+    char *text = NULL, *label, *source = NULL;
     json_t *raw, *def = NULL;
     json_error_t jerr;
+    int64_t created;
 
-    if (cs_backlog_revision_latest(e->backlog, id, NULL, rev, &text) != 0) {
-        *err = cs_xasprintf("workflow %s has no definition in the state database", id);
+    if (*rev ? cs_backlog_revision_get(e->backlog, id, *rev, &text, &source, &created) != 0
+             : cs_backlog_revision_latest(e->backlog, id, NULL, rev, &text) != 0) {
+        *err = *rev ? cs_xasprintf("workflow %s has no revision %lld in the state database", id, (long long)*rev)
+                    : cs_xasprintf("workflow %s has no definition in the state database", id);
         return NULL;
     }
+    free(source);
     raw = json_loads(text, 0, &jerr);
     free(text);
     label = cs_xasprintf("workflow %s revision %lld", id, (long long)*rev);
@@ -290,10 +302,10 @@ json_t *cs_engine_latest_definition(struct cs_engine *e, const char *id, int64_t
     return def;
 }
 
-static int start_flow(struct cs_engine *e, struct cs_flow *f, char **err)
+/* Start `f` with revision *rev (0: the latest; *rev is then the one started). */
+static int start_flow(struct cs_engine *e, struct cs_flow *f, int64_t *rev, char **err)
 {
     json_t *def;
-    int64_t rev = 0;
     int rc;
     enum cs_wf_status s = cs_flow_status(f);
 
@@ -306,9 +318,9 @@ static int start_flow(struct cs_engine *e, struct cs_flow *f, char **err)
         *err = cs_xasprintf("workflow %s is %s; it can start only when STOPPED or FAILED", f->id, cs_wf_status_name(s));
         return CS_E_STATE;
     }
-    if (!(def = cs_engine_latest_definition(e, f->id, &rev, err)))
+    if (!(def = cs_engine_definition_at(e, f->id, rev, err)))
         return CS_E_INVAL;
-    rc = cs_flow_start(f, def, rev, err);
+    rc = cs_flow_start(f, def, *rev, err);
     json_decref(def);
     if (rc == CS_E_STATE && !*err)
         *err = cs_xasprintf("workflow %s is %s; it can start only when STOPPED or FAILED", f->id,
@@ -316,28 +328,51 @@ static int start_flow(struct cs_engine *e, struct cs_flow *f, char **err)
     return rc;
 }
 
+int cs_engine_start_flow_at(struct cs_engine *e, struct cs_flow *f, int64_t rev, char **err)
+{
+    return start_flow(e, f, &rev, err);
+}
+
+/* A start made here: the fleet follows it (the revision it applied, desired "running"). */
+static void record_start(struct cs_engine *e, struct cs_flow *f, int64_t rev)
+{
+    cs_backlog_desired_set(e->backlog, f->id, "running");
+    if (cs_backlog_fleet_started(e->backlog, f->id, rev) != 0)
+        cs_log(CS_LOG_ERROR, f->id, "the fleet cannot be told of this start (revision %lld): %s", (long long)rev,
+               cs_backlog_errmsg(e->backlog));
+}
+
 void cs_engine_start_desired(struct cs_engine *e)
 {
     pthread_rwlock_rdlock(&e->ops);
+    pthread_mutex_lock(&e->operating);
     for (size_t i = 0; i < e->n_flows; i++) {
         char *desired = NULL, *err = NULL;
-        int rc;
+        int64_t rev = 0;
+        int rc = -1;
         if (cs_backlog_desired_get(e->backlog, e->flows[i]->id, &desired) == 0 && strcmp(desired, "running") == 0 &&
-            cs_flow_status(e->flows[i]) == CS_WF_STOPPED && (rc = start_flow(e, e->flows[i], &err)) != 0) {
+            cs_flow_status(e->flows[i]) == CS_WF_STOPPED && (rc = start_flow(e, e->flows[i], &rev, &err)) != 0) {
             /* a direction that runs nothing is said once, not an error */
             cs_log(rc == CS_E_STATE ? CS_LOG_NOTICE : CS_LOG_ERROR, e->flows[i]->id, "%s", err);
             free(err);
         }
+        if (rc == 0)
+            record_start(e, e->flows[i], rev);
         free(desired);
     }
+    pthread_mutex_unlock(&e->operating);
     pthread_rwlock_unlock(&e->ops);
 }
 
 static int start_op(struct cs_engine *e, struct cs_flow *f, void *err)
 {
-    int rc = start_flow(e, f, err);
+    int64_t rev = 0;
+    int rc;
+    pthread_mutex_lock(&e->operating);
+    rc = start_flow(e, f, &rev, err);
     if (rc == 0)
-        cs_backlog_desired_set(e->backlog, f->id, "running");
+        record_start(e, f, rev);
+    pthread_mutex_unlock(&e->operating);
     return rc;
 }
 
@@ -348,8 +383,10 @@ static int stop_op(struct cs_engine *e, struct cs_flow *f, void *err)
                                      cs_wf_status_name(cs_flow_status(f)));
         return CS_E_STATE;
     }
+    pthread_mutex_lock(&e->operating);
     cs_backlog_desired_set(e->backlog, f->id, "stopped");
     cs_flow_stop(f);
+    pthread_mutex_unlock(&e->operating);
     return 0;
 }
 
@@ -405,6 +442,7 @@ static json_t *describe(struct cs_engine *e, size_t i)
     free(text);
     json_object_set_new(snap, "latest_revision", json_integer(latest));
     json_object_set_new(snap, "pending", json_boolean(cs_flow_active(e->flows[i]) && latest != running));
+    cs_fleet_describe(e, e->flows[i], snap);
     return snap;
 }
 

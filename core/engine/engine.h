@@ -122,6 +122,21 @@ int cs_engine_conn_put_secret(struct cs_engine *e, const char *conn, const char 
 int cs_engine_preflight(struct cs_engine *e, const json_t *ids, const char *setup_for, int dry_run, json_t **out,
                         char **err);
 
+/* ---- engine_fleet.c: several crmsyncd on one shared state database ---- */
+
+/* Join the fleet of the state database as node `node` (the host name when NULL) with the reader lease
+ * `lease_ms`, its admin API at `admin` (may be NULL), and follow it from a thread of its own: heartbeat
+ * and sweep of dead members every lease/3, and every workflow's desired state and revision as another
+ * member changed them. With a store of one process (sqlite) the fleet is this daemon alone. CS_E_STATE
+ * (a live member holds the node name) or CS_E_DB with *err (new). */
+int cs_engine_join_fleet(struct cs_engine *e, const char *node, int64_t lease_ms, const char *admin, char **err);
+/* Stop following the fleet and leave it (a graceful stop, after the workflows stopped). */
+void cs_engine_leave_fleet(struct cs_engine *e);
+/* The fleet: new {node (this daemon's), lease_ms, members: [{node, host, pid, admin, started_at,
+ * heartbeat_age_ms, alive, self, writers: {workflow: n}}], workflows: {id: {reader, writers: {node: n}}}}.
+ * CS_E_DB with *err (new) when the database cannot tell. */
+int cs_engine_fleet(struct cs_engine *e, json_t **out, char **err);
+
 /* Every workflow RUNNING and idle (see cs_workflow_idle), or STOPPED/FAILED; *failed counts FAILED. */
 int cs_engine_all_idle(struct cs_engine *e, int *failed);
 

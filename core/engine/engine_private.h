@@ -42,6 +42,10 @@ struct cs_engine {
     struct cs_flow **flows;
     size_t n_flows;
     atomic_int closing; /* the daemon is stopping: no workflow starts any more (cs_engine_shutdown) */
+    /* held by a start or stop, the operator's or the fleet's (engine_fleet.c), so that the desired state
+     * and revision stored and what runs change together; after `ops` in the lock order */
+    pthread_mutex_t operating;
+    struct cs_fleet *fleet; /* engine_fleet.c: this daemon in the fleet; NULL until it joined */
 };
 
 /* ---- engine_flow.c ---- */
@@ -106,5 +110,15 @@ int cs_engine_with_flow(struct cs_engine *e, const char *id, void *arg,
 
 /* The latest revision of `id`, checked: its normalized definition (new) or NULL with *err. */
 json_t *cs_engine_latest_definition(struct cs_engine *e, const char *id, int64_t *rev, char **err);
+/* Revision *rev of `id` (0: the latest, *rev set to it), checked, as cs_engine_latest_definition. */
+json_t *cs_engine_definition_at(struct cs_engine *e, const char *id, int64_t *rev, char **err);
+/* Start `f` with revision `rev` (0: the latest), `operating` held. 0, or why not in *err (new). */
+int cs_engine_start_flow_at(struct cs_engine *e, struct cs_flow *f, int64_t rev, char **err);
+
+/* ---- engine_fleet.c ---- */
+
+/* Add to a workflow's snapshot where it runs: "reader" (the node holding its reader lease, or null) and
+ * "writers" ({node: writer threads}), as the fleet was last seen. */
+void cs_fleet_describe(struct cs_engine *e, struct cs_flow *f, json_t *snap);
 
 #endif

@@ -4,7 +4,9 @@
  * the writers map them), the dead letters of malformed or unmapped ones and the cursor in one
  * transaction, then acks the source. Records emitted after the last checkpoint of a read() are not
  * committed: the source reads them again from the old cursor. Pauses above the backlog's high-water
- * mark.
+ * mark. In a fleet (several daemons on one state database) it reads only while this daemon holds the
+ * workflow's reader lease: otherwise it stands by, trying for the lease every LEASE_POLL_MS, and reads
+ * from the committed cursor once it has it; an enqueue the lease's fence refuses ends the reading at once.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,8 @@
 #include "util/log.h"
 #include "util/util.h"
 #include "workflow_run.h"
+
+#define LEASE_POLL_MS 1000
 
 struct reader {
     struct cs_run *run;
@@ -30,6 +34,8 @@ struct reader {
     int64_t next_redrive;   /* when dead letters refused as "not found" are next put back (unix ms) */
     char *failure_reason;
     const char *reading; /* the stream of the read() in progress */
+    int leased;          /* this daemon held the reader lease when last asked */
+    int fenced;          /* the fence refused the last enqueue: the lease is lost */
 };
 
 static int is_mapped(const struct cs_run *run, const char *stream)
@@ -157,6 +163,7 @@ static cs_status on_checkpoint(void *arg, const char *stream, json_t *cursor)
     e = (struct cs_enqueue){recs, n, r->dead, r->n_dead, stream, cursor};
     rc = cs_backlog_enqueue(wf->env.backlog, wf->id, &e);
     free(recs);
+    r->fenced = rc == CS_E_FENCED;
     if (rc != 0) {
         fail(r, CS_RETRY, cs_xasprintf("the state database refused the batch: %s", cs_backlog_errmsg(wf->env.backlog)));
         json_decref(cursor);
@@ -273,6 +280,73 @@ static void back_off(struct reader *r, struct cs_ctx *ctx, int attempt)
     cs_workflow_sleep_until(r->wf, until);
 }
 
+/* The fleet's reader lease of this workflow: kept, or taken now (reading goes on from the committed
+ * cursor), or held by another member: this daemon stands by (its writers go on) and tries again later.
+ * 1 when this daemon may read. */
+static int hold_lease(struct reader *r)
+{
+    struct cs_backlog *b = r->wf->env.backlog;
+    char *holder = NULL, *text;
+    int rc;
+    if (cs_backlog_lease_held(b, r->wf->id))
+        return 1;
+    rc = cs_backlog_lease_take(b, r->wf->id, &holder);
+    if (rc != 1 && r->leased)
+        cs_log(CS_LOG_WARNING, r->wf->id, holder ? "reader lease lost to node %s: this node stops reading"
+                                                 : "reader lease expired%s: this node stops reading",
+               holder ? holder : rc < 0 ? " (the state database cannot be reached)" : "");
+    r->leased = rc == 1;
+    if (rc == 1) {
+        load_cursors(r);
+        cs_workflow_set_substate(r->wf, 0, NULL);
+        atomic_store(&r->wf->source_idle, 0);
+        return 1;
+    }
+    text = holder ? cs_xasprintf("standby: node %s reads the source; this node writes", holder)
+           : rc < 0 ? cs_xasprintf("standby: the reader lease cannot be taken: %s", cs_backlog_errmsg(b))
+                    : cs_xstrdup("standby: the reader lease is being taken by another node");
+    cs_workflow_set_substate(r->wf, 0, text);
+    free(text);
+    free(holder);
+    atomic_store(&r->wf->source_idle, 1); /* the source is read elsewhere: nothing to catch up here */
+    cs_workflow_sleep_until(r->wf, cs_now_ms() + LEASE_POLL_MS);
+    return 0;
+}
+
+/* Read every stream once: 1 when none had anything new, 0 when one had, -1 when the pass ended early
+ * (a stop, a fatal error, or the lease went). */
+static int read_streams(struct reader *r, struct cs_ctx *ctx, int *attempt)
+{
+    int idle = 1;
+    r->fenced = 0;
+    for (size_t i = 0; i < r->run->n_streams && !atomic_load(&r->wf->stopping); i++) {
+        cs_status st;
+        apply_backpressure(r);
+        if (atomic_load(&r->wf->stopping) || !cs_backlog_lease_held(r->wf->env.backlog, r->wf->id))
+            return -1;
+        st = read_stream(r, r->run->streams[i], ctx);
+        if (r->fenced) /* not a failure of the source: the lease is gone (hold_lease says so) */
+            return -1;
+        if (st == CS_FATAL) {
+            cs_workflow_fatal(r->wf, "source \"%s\": %s", r->run->source.connection,
+                              cs_ctx_reason(ctx, "no reason given"));
+            return -1;
+        }
+        if (st == CS_RETRY) {
+            idle = 0;
+            back_off(r, ctx, ++*attempt);
+            continue;
+        }
+        if (*attempt) {
+            *attempt = 0;
+            cs_workflow_set_substate(r->wf, 0, NULL);
+        }
+        if (st == CS_OK)
+            idle = 0;
+    }
+    return idle;
+}
+
 void *cs_reader_main(void *arg)
 {
     struct reader r = {.run = arg, .wf = ((struct cs_run *)arg)->wf};
@@ -282,33 +356,11 @@ void *cs_reader_main(void *arg)
     r.cursors = json_object();
     r.records = json_array();
     r.dead_recs = json_array();
-    load_cursors(&r);
     cs_ctx_set_hooks(ctx, &reader_hooks, &r);
     while (!atomic_load(&r.wf->stopping)) {
-        int idle = 1;
-        for (size_t i = 0; i < r.run->n_streams && !atomic_load(&r.wf->stopping); i++) {
-            cs_status st;
-            apply_backpressure(&r);
-            if (atomic_load(&r.wf->stopping))
-                break;
-            st = read_stream(&r, r.run->streams[i], ctx);
-            if (st == CS_FATAL) {
-                cs_workflow_fatal(r.wf, "source \"%s\": %s", r.run->source.connection,
-                                  cs_ctx_reason(ctx, "no reason given"));
-                break;
-            }
-            if (st == CS_RETRY) {
-                idle = 0;
-                back_off(&r, ctx, ++attempt);
-                continue;
-            }
-            if (attempt) {
-                attempt = 0;
-                cs_workflow_set_substate(r.wf, 0, NULL);
-            }
-            if (st == CS_OK)
-                idle = 0;
-        }
+        int idle;
+        if (!hold_lease(&r) || (idle = read_streams(&r, ctx, &attempt)) < 0)
+            continue;
         redrive_not_found(&r);
         if (idle && !atomic_load(&r.wf->stopping)) {
             long long read = atomic_load(&r.wf->records_read);
@@ -322,6 +374,8 @@ void *cs_reader_main(void *arg)
             cs_workflow_sleep_until(r.wf, cs_now_ms() + r.run->set.poll_ms);
         }
     }
+    if (r.leased)
+        cs_backlog_lease_drop(r.wf->env.backlog, r.wf->id);
     cs_ctx_set_hooks(ctx, NULL, NULL);
     clear_pending(&r);
     free(r.dead);

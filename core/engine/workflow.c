@@ -676,6 +676,15 @@ int64_t cs_workflow_running_rev(struct cs_workflow *wf)
     return rev;
 }
 
+int cs_workflow_writers(struct cs_workflow *wf)
+{
+    int n;
+    pthread_mutex_lock(&wf->lock);
+    n = wf->status == CS_WF_RUNNING && wf->run ? wf->run->set.writers : 0;
+    pthread_mutex_unlock(&wf->lock);
+    return n;
+}
+
 static json_t *string_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();

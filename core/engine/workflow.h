@@ -65,6 +65,8 @@ int64_t cs_workflow_source_rows(struct cs_workflow *wf, const char *stream);
 json_t *cs_workflow_snapshot(struct cs_workflow *wf);
 enum cs_wf_status cs_workflow_status(struct cs_workflow *wf);
 int64_t cs_workflow_running_rev(struct cs_workflow *wf);
+/* Writer threads of a RUNNING workflow, else 0. */
+int cs_workflow_writers(struct cs_workflow *wf);
 
 /* Why a RUNNING workflow is stalled: nothing read, written, filtered or dead-lettered for its
  * stall_after while work is pending (a backlog, or a source that has not caught up). New, or NULL. */

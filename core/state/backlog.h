@@ -13,8 +13,9 @@
  *    older payload's fields it does not have itself (two PATCHes by key equal one with both), so
  *    fields only a full load sends survive a quick update.
  *  - Per-key order: cs_backlog_claim never hands out a row whose key is in flight, nor two rows of one
- *    key; rows come in seq order. In-flight state is kept in memory: after a crash every row is
- *    claimable again, so a batch in flight at the crash is written once more (the duplicate window).
+ *    key; rows come in seq order. After a crash every row the process had in flight is claimable again
+ *    (at once with SQLite; with PostgreSQL when the daemon comes back or another member finds it dead),
+ *    so a batch in flight at the crash is written once more (the duplicate window).
  *  - Nothing is dropped: a row leaves the backlog only when written (CS_OK), moved to dead letters, or
  *    superseded by a newer pending change of the same key.
  * All functions are thread-safe (one connection behind a mutex). Error strings are new (free()).
@@ -154,8 +155,9 @@ int cs_backlog_complete(struct cs_backlog *b, const char *wf, const struct cs_ou
 /* Return claimed rows untouched (no attempt counted): a graceful stop before write(). */
 int cs_backlog_release(struct cs_backlog *b, const char *wf, const int64_t *seqs, size_t n);
 
-/* Rows queued (pending + in flight) and dead letters not yet redriven, from in-memory counters kept
- * exact by every call above (loaded at open). Cheap: no SQL. */
+/* Rows queued (pending + in flight) and dead letters not yet redriven. SQLite: in-memory counters kept
+ * exact by every call above (loaded at open), no SQL. PostgreSQL, where other members change them too:
+ * this process's own changes at once, everyone's from one counting query at most every second. */
 int cs_backlog_counts(struct cs_backlog *b, const char *wf, int64_t *backlog, int64_t *dead);
 /* Earliest next_attempt_at of a claimable row, or INT64_MAX when none. */
 int cs_backlog_next_due(struct cs_backlog *b, const char *wf, int64_t *next_at);
@@ -188,6 +190,55 @@ int cs_backlog_kv_get(struct cs_backlog *b, const char *ns, const char *key, cha
 int cs_backlog_kv_put(struct cs_backlog *b, const char *ns, const char *key, const char *value);
 /* Every write of `kv` in one transaction. */
 int cs_backlog_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv);
+
+/* ---- the fleet: several crmsyncd on one shared store ------------------------------------------ */
+
+/* An enqueue refused because this process no longer holds the workflow's reader lease (its records and
+ * cursor rolled back: the holder reads them). */
+#define CS_E_FENCED (-40)
+
+/* This process as a member of the fleet. */
+struct cs_member {
+    const char *node;  /* unique among live members */
+    const char *host;  /* the host it runs on */
+    const char *admin; /* its admin API's address, or NULL */
+    int64_t lease_ms;  /* the reader lease; a member silent this long is dead */
+};
+
+/* 1 when several daemons can share the store (postgresql): the calls below work on it. 0 for a store of
+ * one process (sqlite): the fleet is this daemon alone, and every call below succeeds at once (the
+ * lease is always held, no member is ever swept). */
+int cs_backlog_shared(struct cs_backlog *b);
+/* Join the fleet as `me` (copied). Claims are marked with the node name from now on; an earlier member
+ * of the same node that is gone (its heartbeat older than its lease, or its process no longer on this
+ * host) is replaced, its claims and leases released. CS_E_STATE with *err (new) naming both when a live
+ * member holds the node name; CS_E_DB. Enqueues of this process are fenced by the reader lease from now
+ * on. */
+int cs_backlog_join(struct cs_backlog *b, const struct cs_member *me, char **err);
+/* Leave the fleet (a graceful stop): this member's row and leases go at once. */
+void cs_backlog_leave(struct cs_backlog *b);
+/* Every lease/3: renew this member's heartbeat and its reader leases, publish its writers per workflow
+ * (`writers`: {workflow: n}), and sweep the members dead for longer than their lease: their claims are
+ * released (their in-flight rows become claimable: the duplicate window) and their leases freed.
+ * *swept (new) is an array of {node, claims, leases} swept by this call. */
+int cs_backlog_heartbeat(struct cs_backlog *b, const json_t *writers, json_t **swept);
+/* Take (or keep) the reader lease of `wf`: 1 held by this member (until now + lease, database time),
+ * 0 held by another (*holder new: its node, or NULL when it is free but could not be taken this time),
+ * or CS_E_DB. */
+int cs_backlog_lease_take(struct cs_backlog *b, const char *wf, char **holder);
+/* 1 while this member's lease of `wf` is valid by its own clock: the last renewal the database confirmed
+ * plus the lease, less a margin. A member that cannot reach the database stops reading by itself. */
+int cs_backlog_lease_held(struct cs_backlog *b, const char *wf);
+/* Give up the reader lease of `wf` (its reader stopped). */
+int cs_backlog_lease_drop(struct cs_backlog *b, const char *wf);
+/* The fleet as the database sees it: new {members: [{node, host, pid, admin, started_at, heartbeat_age_ms,
+ * alive, writers: {wf: n}}], readers: {wf: node}} (readers: unexpired leases only). */
+int cs_backlog_fleet(struct cs_backlog *b, json_t **out);
+/* What every daemon follows: new {wf: {desired, revision}}, revision the one the last start applied (0:
+ * none recorded). */
+int cs_backlog_fleet_desired(struct cs_backlog *b, json_t **out);
+/* A start applied revision `rev` to `wf`: desired "running" and that revision, for the whole fleet. */
+int cs_backlog_fleet_started(struct cs_backlog *b, const char *wf, int64_t rev);
 
 /* ---- statistics ------------------------------------------------------------------------------ */
 

@@ -1,6 +1,7 @@
 /*
  * backlog_driver.c - backlog.h dispatched to the driver a state store was opened with (state_driver.h):
- * the choice of driver by name at open, and one forwarding function per operation.
+ * the choice of driver by name at open, and one forwarding function per operation; the fleet calls of a
+ * store of one process (no fleet table) answer as a fleet of one.
  */
 #include <string.h>
 
@@ -180,4 +181,69 @@ int cs_backlog_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv)
 void cs_backlog_stats(struct cs_backlog *b, struct cs_backlog_stats *out)
 {
     driver_of(b)->stats(b, out);
+}
+
+/* ---- the fleet ---------------------------------------------------------------------------------- */
+
+static const struct cs_fleet_ops *fleet_of(struct cs_backlog *b)
+{
+    return driver_of(b)->fleet;
+}
+
+int cs_backlog_shared(struct cs_backlog *b)
+{
+    return fleet_of(b) != NULL;
+}
+
+int cs_backlog_join(struct cs_backlog *b, const struct cs_member *me, char **err)
+{
+    *err = NULL;
+    return fleet_of(b) ? fleet_of(b)->join(b, me, err) : 0;
+}
+
+void cs_backlog_leave(struct cs_backlog *b)
+{
+    if (fleet_of(b))
+        fleet_of(b)->leave(b);
+}
+
+int cs_backlog_heartbeat(struct cs_backlog *b, const json_t *writers, json_t **swept)
+{
+    if (fleet_of(b))
+        return fleet_of(b)->heartbeat(b, writers, swept);
+    *swept = json_array();
+    return 0;
+}
+
+int cs_backlog_lease_take(struct cs_backlog *b, const char *wf, char **holder)
+{
+    *holder = NULL;
+    return fleet_of(b) ? fleet_of(b)->lease_take(b, wf, holder) : 1;
+}
+
+int cs_backlog_lease_held(struct cs_backlog *b, const char *wf)
+{
+    return fleet_of(b) ? fleet_of(b)->lease_held(b, wf) : 1;
+}
+
+int cs_backlog_lease_drop(struct cs_backlog *b, const char *wf)
+{
+    return fleet_of(b) ? fleet_of(b)->lease_drop(b, wf) : 0;
+}
+
+int cs_backlog_fleet(struct cs_backlog *b, json_t **out)
+{
+    *out = NULL;
+    return fleet_of(b) ? fleet_of(b)->fleet(b, out) : CS_E_STATE;
+}
+
+int cs_backlog_fleet_desired(struct cs_backlog *b, json_t **out)
+{
+    *out = NULL;
+    return fleet_of(b) ? fleet_of(b)->desired(b, out) : CS_E_STATE;
+}
+
+int cs_backlog_fleet_started(struct cs_backlog *b, const char *wf, int64_t rev)
+{
+    return fleet_of(b) ? fleet_of(b)->started(b, wf, rev) : 0;
 }

@@ -7,11 +7,14 @@
  * checked and deleted in one statement each.
  *
  * Claims are kept in the database: a claim locks due rows with FOR UPDATE SKIP LOCKED and marks them
- * claimed_by this process. Only the oldest row of a key is claimable, and only when no row of its key is
- * claimed, so a key is never in flight twice and its changes go out in order. One crmsyncd holds a
- * database (pg_conn.c's lock), so at open every claim is a leftover of a crash: they are dropped (every
- * such row is claimable again, the duplicate window of backlog.h) and older rows of a key collapse to
- * the newest, as the SQLite driver does.
+ * claimed_by this process (its fleet node name once it joined: pg_fleet.c). Only the oldest row of a key
+ * is claimable, and only when no row of its key is claimed, so a key is never in flight twice anywhere in
+ * the fleet and its changes go out in order. At open, the claims of no live member are leftovers of a
+ * crash: they are dropped (every such row is claimable again, the duplicate window of backlog.h) and older
+ * unclaimed rows of a key collapse to the newest, as the SQLite driver does. A member's enqueue commits
+ * only while it holds the workflow's reader lease (the fence, pg_fleet.c). The counters of queued rows and
+ * dead letters follow this process's own changes and are counted again in the database at most every
+ * COUNTS_TTL_MS, since other members change them too.
  *
  * A lost connection is made again at the start of the next call (not inside a transaction, whose work is
  * gone with it); until then calls fail with CS_E_DB and the callers retry, as for any database error. A
@@ -26,25 +29,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pg_conn.h"
+#include "pg_backlog.h"
 #include "pg_fold.h"
 #include "pg_schema.h"
 #include "state_driver.h"
 #include "util/log.h"
 #include "util/util.h"
 
-#define MAX_PARAMS 16
-
-/* Per workflow, in memory: exact while this process holds the database. */
-struct wf {
-    struct wf *next;
-    char *id;
-    int64_t queued; /* backlog rows, pending and claimed */
-    int64_t dead;   /* dead letters not redriven */
-};
+#define MAX_PARAMS  16
+#define COUNTS_TTL_MS 1000
 
 enum stmt {
-    S_UNCLAIM_ALL,
+    S_UNCLAIM_LEFT,
     S_COLLAPSE,
     S_COUNTS,
     S_WF_INIT,
@@ -105,8 +101,10 @@ enum stmt {
 #define BACKLOG_COLUMNS "seq, stream, record_key, op, payload, ts, attempts, enqueued_at, initial"
 
 static const char *const sql[S_COUNT] = {
-    [S_UNCLAIM_ALL] = "UPDATE backlog SET claimed_by = NULL WHERE claimed_by IS NOT NULL",
-    [S_COLLAPSE] = "DELETE FROM backlog b WHERE EXISTS (" OTHER_ROW_OF_KEY(">") ")",
+    /* claims of no live member (the fleet's members, pg_fleet.c) */
+    [S_UNCLAIM_LEFT] = "UPDATE backlog SET claimed_by = NULL WHERE claimed_by IS NOT NULL AND claimed_by NOT IN"
+                       " (SELECT node FROM member WHERE heartbeat > now() - lease_ms * interval '1 ms')",
+    [S_COLLAPSE] = "DELETE FROM backlog b WHERE b.claimed_by IS NULL AND EXISTS (" OTHER_ROW_OF_KEY(">") ")",
     [S_COUNTS] = "SELECT w.id, (SELECT count(*) FROM backlog b WHERE b.workflow_id = w.id),"
                  " (SELECT count(*) FROM dead_letter d WHERE d.workflow_id = w.id AND d.redriven_at IS NULL)"
                  " FROM workflow w",
@@ -190,19 +188,7 @@ static const char *const sql[S_COUNT] = {
     [S_KV_DEL] = "DELETE FROM kv WHERE ns = $1 AND key = $2",
 };
 
-struct cs_backlog {
-    const struct cs_state_driver *driver; /* first: see state_driver.h */
-    pthread_mutex_t mu;                   /* guards everything below */
-    struct cs_pg_conn pg;
-    char *owner;                     /* the claim mark of this process */
-    unsigned char prepared[S_COUNT]; /* statement prepared on the current connection */
-    int in_tx;                       /* a transaction is open */
-    json_t *unreleased;              /* seqs whose release the database missed: released at the next claim */
-    struct wf *wfs;
-    int64_t transactions; /* write transactions committed, for cs_backlog_stats */
-    char db_error[512];   /* the last database error (CS_E_DB), for the health check */
-    int64_t db_error_at;
-};
+_Static_assert(S_COUNT <= sizeof ((struct cs_backlog *)0)->prepared, "a prepared flag per statement");
 
 static const char *const desired_states[] = {"running", "stopped", NULL};
 static const char *const states[] = {"starting", "running", "stopped", "failed", NULL};
@@ -222,13 +208,9 @@ static int listed(const char *s, const char *const *list)
 /* The message of this thread's last failed call (see backlog.c). */
 static _Thread_local char errmsg[512];
 
-static int fail(struct cs_backlog *b, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct cs_backlog *b, int rc, const char *fmt, ...)
+static int vfail(struct cs_backlog *b, int rc, const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(errmsg, sizeof errmsg, fmt, ap);
-    va_end(ap);
     if (rc == CS_E_DB) {
         memcpy(b->db_error, errmsg, sizeof b->db_error);
         b->db_error_at = cs_now_ms();
@@ -237,11 +219,20 @@ static int fail(struct cs_backlog *b, int rc, const char *fmt, ...)
     return rc;
 }
 
+int pg_failed(struct cs_backlog *b, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    rc = vfail(b, rc, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
 /* A failed statement: libpq's reason, the password scrubbed. */
 static int pg_fail(struct cs_backlog *b, const char *what, const char *libpq_msg)
 {
     char *msg = cs_pg_conn_message(&b->pg, libpq_msg);
-    int rc = fail(b, CS_E_DB, "state database %s: %s (in \"%.48s...\")", b->pg.where, msg, what);
+    int rc = pg_failed(b, CS_E_DB, "state database %s: %s (in \"%.48s...\")", b->pg.where, msg, what);
     free(msg);
     return rc;
 }
@@ -272,45 +263,47 @@ static char *dump(const json_t *v)
 
 /* ---- columns of a result ----------------------------------------------------------------------- */
 
-static const char *col_text(PGresult *res, int row, int i)
+const char *pg_text(PGresult *res, int row, int i)
 {
     return PQgetisnull(res, row, i) ? NULL : PQgetvalue(res, row, i);
 }
 
-static int64_t col_int(PGresult *res, int row, int i)
+int64_t pg_int(PGresult *res, int row, int i)
 {
-    const char *s = col_text(res, row, i);
+    const char *s = pg_text(res, row, i);
     return s ? strtoll(s, NULL, 10) : 0;
 }
 
+
+
 static int col_bool(PGresult *res, int row, int i)
 {
-    const char *s = col_text(res, row, i);
+    const char *s = pg_text(res, row, i);
     return s && *s == 't';
 }
 
 static char *col_dup(PGresult *res, int row, int i)
 {
-    const char *s = col_text(res, row, i);
+    const char *s = pg_text(res, row, i);
     return s ? cs_xstrdup(s) : NULL;
 }
 
 static json_t *col_json(PGresult *res, int row, int i)
 {
-    const char *s = col_text(res, row, i);
+    const char *s = pg_text(res, row, i);
     return s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
 }
 
 /* An integer column as a new JSON integer, null when NULL. */
 static json_t *col_jint(PGresult *res, int row, int i)
 {
-    return col_text(res, row, i) ? json_integer((json_int_t)col_int(res, row, i)) : json_null();
+    return pg_text(res, row, i) ? json_integer((json_int_t)pg_int(res, row, i)) : json_null();
 }
 
 /* A text column as a new JSON string, null when NULL. */
 static json_t *col_jtext(PGresult *res, int row, int i)
 {
-    const char *s = col_text(res, row, i);
+    const char *s = pg_text(res, row, i);
     json_t *v = s ? json_string(s) : json_null();
     return v ? v : json_string("(not UTF-8)");
 }
@@ -325,13 +318,13 @@ static int connected(struct cs_backlog *b)
     if (PQstatus(b->pg.conn) == CONNECTION_OK)
         return 0;
     if (b->in_tx)
-        return fail(b, CS_E_DB, "state database %s: the connection was lost in a transaction", b->pg.where);
+        return pg_failed(b, CS_E_DB, "state database %s: the connection was lost in a transaction", b->pg.where);
     memset(b->prepared, 0, sizeof b->prepared);
     rc = cs_pg_conn_connect(&b->pg, &err);
     if (rc == 0)
         cs_log(CS_LOG_NOTICE, "backlog", "state database %s: connected again", b->pg.where);
     else
-        rc = fail(b, CS_E_DB, "%s", err);
+        rc = pg_failed(b, CS_E_DB, "%s", err);
     free(err);
     return rc;
 }
@@ -353,11 +346,12 @@ static int prepare(struct cs_backlog *b, enum stmt id)
 }
 
 /*
- * Run statement `id` with the arguments `fmt` describes, one letter each: 't' const char * (NULL is
- * NULL), 'I' int64_t, 'n' int64_t that is NULL when 0. *res (may be NULL: cleared) gets the result.
- * Returns the number of rows it returned or changed, or CS_E_DB.
+ * Run statement `id` (prepared on first use), or the text `text` when id is S_COUNT, with the arguments
+ * `fmt` describes, one letter each: 't' const char * (NULL is NULL), 'I' int64_t, 'n' int64_t that is
+ * NULL when 0. *res (may be NULL: cleared) gets the result. Returns the number of rows it returned or
+ * changed, or CS_E_DB.
  */
-static int vrun(struct cs_backlog *b, PGresult **res, enum stmt id, const char *fmt, va_list ap)
+static int execute(struct cs_backlog *b, PGresult **res, enum stmt id, const char *text, const char *fmt, va_list ap)
 {
     const char *values[MAX_PARAMS];
     char numbers[MAX_PARAMS][24], name[16];
@@ -376,10 +370,11 @@ static int vrun(struct cs_backlog *b, PGresult **res, enum stmt id, const char *
     }
     if (res)
         *res = NULL;
-    if ((rc = connected(b)) != 0 || (rc = prepare(b, id)) != 0)
+    if ((rc = connected(b)) != 0 || (id != S_COUNT && (rc = prepare(b, id)) != 0))
         return rc;
     snprintf(name, sizeof name, "s%d", (int)id);
-    r = PQexecPrepared(b->pg.conn, name, n, values, NULL, NULL, 0);
+    r = id == S_COUNT ? PQexecParams(b->pg.conn, text, n, NULL, values, NULL, NULL, 0)
+                      : PQexecPrepared(b->pg.conn, name, n, values, NULL, NULL, 0);
     switch (PQresultStatus(r)) {
     case PGRES_TUPLES_OK:
         rc = PQntuples(r);
@@ -390,12 +385,27 @@ static int vrun(struct cs_backlog *b, PGresult **res, enum stmt id, const char *
             b->transactions++;
         break;
     default:
-        rc = pg_fail(b, sql[id], PQresultErrorMessage(r));
+        rc = pg_fail(b, text, PQresultErrorMessage(r));
     }
     if (res && rc >= 0)
         *res = r;
     else
         PQclear(r);
+    return rc;
+}
+
+static int vrun(struct cs_backlog *b, PGresult **res, enum stmt id, const char *fmt, va_list ap)
+{
+    return execute(b, res, id, sql[id], fmt, ap);
+}
+
+int pg_exec(struct cs_backlog *b, PGresult **res, const char *text, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+    va_start(ap, fmt);
+    rc = execute(b, res, S_COUNT, text, fmt, ap);
+    va_end(ap);
     return rc;
 }
 
@@ -419,7 +429,7 @@ static int run_int(struct cs_backlog *b, int64_t *value, enum stmt id, const cha
     rc = vrun(b, &res, id, fmt, ap);
     va_end(ap);
     if (rc > 0)
-        *value = col_int(res, 0, 0);
+        *value = pg_int(res, 0, 0);
     PQclear(res);
     return rc;
 }
@@ -432,7 +442,7 @@ static int command(struct cs_backlog *b, const char *what)
     return rc;
 }
 
-static int begin(struct cs_backlog *b)
+int pg_begin(struct cs_backlog *b)
 {
     int rc = connected(b);
     if (rc == 0)
@@ -442,7 +452,7 @@ static int begin(struct cs_backlog *b)
 }
 
 /* Commit when rc is 0; otherwise, or when the commit fails, roll back. Returns the outcome. */
-static int finish(struct cs_backlog *b, int rc)
+int pg_finish(struct cs_backlog *b, int rc)
 {
     if (rc == 0 && (rc = command(b, "COMMIT")) == 0)
         b->transactions++;
@@ -452,17 +462,17 @@ static int finish(struct cs_backlog *b, int rc)
     return rc;
 }
 
-static void lock(struct cs_backlog *b)
+void pg_lock(struct cs_backlog *b)
 {
     pthread_mutex_lock(&b->mu);
 }
 
-static void unlock(struct cs_backlog *b)
+void pg_unlock(struct cs_backlog *b)
 {
     pthread_mutex_unlock(&b->mu);
 }
 
-static struct wf *wf_get(struct cs_backlog *b, const char *id)
+struct wf *pg_wf(struct cs_backlog *b, const char *id)
 {
     struct wf *w;
     for (w = b->wfs; w; w = w->next)
@@ -477,31 +487,36 @@ static struct wf *wf_get(struct cs_backlog *b, const char *id)
 
 /* ---- open and close --------------------------------------------------------------------------- */
 
-/* Claims left by a crash go back, and of several rows of a key only the newest stays. */
+/* Claims no live member holds are left by a crash: they go back, and of several unclaimed rows of a key
+ * only the newest stays. */
 static int recover(struct cs_backlog *b)
 {
-    int unclaimed, collapsed = 0, rc = begin(b);
-    if (rc == 0 && (unclaimed = run(b, NULL, S_UNCLAIM_ALL, "")) < 0)
+    int unclaimed, collapsed = 0, rc = pg_begin(b);
+    if (rc == 0 && (unclaimed = run(b, NULL, S_UNCLAIM_LEFT, "")) < 0)
         rc = unclaimed;
     if (rc == 0 && (collapsed = run(b, NULL, S_COLLAPSE, "")) < 0)
         rc = collapsed;
-    rc = finish(b, rc);
+    rc = pg_finish(b, rc);
     if (rc == 0 && collapsed > 0)
         cs_log(CS_LOG_NOTICE, "backlog", "%s: %d row(s) in flight at the last stop superseded by newer changes",
                b->pg.where, collapsed);
     return rc;
 }
 
+/* Count every workflow's queued rows and dead letters in the database (one query: an index-only count
+ * of each workflow's rows). */
 static int load_counts(struct cs_backlog *b)
 {
     PGresult *res;
     int rc = run(b, &res, S_COUNTS, "");
     for (int i = 0; i < rc; i++) {
-        struct wf *w = wf_get(b, col_text(res, i, 0));
-        w->queued = col_int(res, i, 1);
-        w->dead = col_int(res, i, 2);
+        struct wf *w = pg_wf(b, pg_text(res, i, 0));
+        w->queued = pg_int(res, i, 1);
+        w->dead = pg_int(res, i, 2);
     }
     PQclear(res);
+    if (rc >= 0)
+        b->counted_at = cs_mono_ms();
     return settled(rc);
 }
 
@@ -516,6 +531,7 @@ static void pg_close(struct cs_backlog *b)
     }
     pthread_mutex_destroy(&b->mu);
     json_decref(b->unreleased);
+    pg_member_free(b->me);
     free(b->owner);
     free(b);
 }
@@ -552,11 +568,11 @@ static int pg_open(const char *conninfo, struct cs_backlog **out, char **err)
 static int pg_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms)
 {
     int seen;
-    lock(b);
+    pg_lock(b);
     seen = b->db_error_at && b->db_error_at >= since_ms;
     *msg = seen ? cs_xstrdup(b->db_error) : NULL;
     *at_ms = seen ? b->db_error_at : 0;
-    unlock(b);
+    pg_unlock(b);
     return seen;
 }
 
@@ -571,12 +587,12 @@ static const char *pg_errmsg(struct cs_backlog *b)
 static int write_desired(struct cs_backlog *b, enum stmt id, const char *wf, const char *desired)
 {
     int rc;
-    lock(b);
+    pg_lock(b);
     if (!listed(desired, desired_states))
-        rc = fail(b, CS_E_INVAL, "%s: desired state must be \"running\" or \"stopped\"", wf);
+        rc = pg_failed(b, CS_E_INVAL, "%s: desired state must be \"running\" or \"stopped\"", wf);
     else
         rc = run(b, NULL, id, "ttI", wf, desired, cs_now_ms());
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
@@ -590,12 +606,12 @@ static int pg_workflow_ids(struct cs_backlog *b, json_t **ids)
     PGresult *res;
     json_t *list = json_array();
     int rc;
-    lock(b);
+    pg_lock(b);
     rc = run(b, &res, S_WF_IDS, "");
     for (int i = 0; i < rc; i++)
-        json_array_append_new(list, json_string(col_text(res, i, 0)));
+        json_array_append_new(list, json_string(pg_text(res, i, 0)));
     PQclear(res);
-    unlock(b);
+    pg_unlock(b);
     if (rc < 0)
         json_decref(list);
     *ids = rc < 0 ? NULL : list;
@@ -610,23 +626,23 @@ static int pg_workflow_adopt(struct cs_backlog *b, const char *from, const char 
     struct wf *old, *now;
     int64_t claimed = 0;
     int rc;
-    lock(b);
-    old = wf_get(b, from);
-    now = wf_get(b, to);
-    rc = begin(b);
+    pg_lock(b);
+    old = pg_wf(b, from);
+    now = pg_wf(b, to);
+    rc = pg_begin(b);
     if (rc == 0 && (rc = run_int(b, &claimed, S_ADOPT_CLAIMED, "t", from)) > 0)
-        rc = claimed ? fail(b, CS_E_STATE, "workflow %s is writing; stop it before %s takes its rows", from, to) : 0;
+        rc = claimed ? pg_failed(b, CS_E_STATE, "workflow %s is writing; stop it before %s takes its rows", from, to) : 0;
     if (rc == 0)
         rc = one(run(b, NULL, S_ADOPT_ROW, "ttI", from, to, cs_now_ms()));
     for (size_t i = 0; rc == 0 && i < sizeof moves / sizeof *moves; i++)
         rc = settled(run(b, NULL, moves[i], "tt", from, to));
-    rc = finish(b, rc);
+    rc = pg_finish(b, rc);
     if (rc == 0) {
         now->queued += old->queued;
         now->dead += old->dead;
         old->queued = old->dead = 0;
     }
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
@@ -644,13 +660,13 @@ static int get_texts(struct cs_backlog *b, enum stmt id, const char *fmt, const 
     for (int i = 0; i < ncols; i++)
         if (out[i])
             *out[i] = NULL;
-    lock(b);
+    pg_lock(b);
     rc = run(b, &res, id, fmt, a, c);
     for (int i = 0; rc > 0 && i < ncols; i++)
         if (out[i])
             *out[i] = col_dup(res, 0, i);
     PQclear(res);
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
@@ -664,13 +680,13 @@ static int pg_status_set(struct cs_backlog *b, const char *wf, const char *state
                          const char *reason, int64_t running_rev)
 {
     int rc;
-    lock(b);
+    pg_lock(b);
     if (!listed(state, states))
-        rc = fail(b, CS_E_INVAL, "%s: unknown workflow state \"%s\"", wf, state ? state : "(null)");
+        rc = pg_failed(b, CS_E_INVAL, "%s: unknown workflow state \"%s\"", wf, state ? state : "(null)");
     else
         rc = one(run(b, NULL, S_STATUS_SET, "ttttnI", wf, state, substate, reason, running_rev > 0 ? running_rev : 0,
                      cs_now_ms()));
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
@@ -681,15 +697,15 @@ static int pg_revision_add(struct cs_backlog *b, const char *wf, const char *sou
 {
     PGresult *res = NULL;
     int rc;
-    lock(b);
+    pg_lock(b);
     if (!listed(source, sources) || !definition)
-        rc = fail(b, CS_E_INVAL, "%s: a revision needs a definition and a source \"config\" or \"api\"", wf);
+        rc = pg_failed(b, CS_E_INVAL, "%s: a revision needs a definition and a source \"config\" or \"api\"", wf);
     else
         rc = one(run(b, &res, S_REV_ADD, "tttIt", wf, source, definition, cs_now_ms(), author));
     if (rc == 0 && rev)
-        *rev = col_int(res, 0, 0);
+        *rev = pg_int(res, 0, 0);
     PQclear(res);
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
@@ -699,14 +715,14 @@ static int pg_revision_latest(struct cs_backlog *b, const char *wf, const char *
     int rc;
     if (definition)
         *definition = NULL;
-    lock(b);
+    pg_lock(b);
     rc = run(b, &res, S_REV_LATEST, "tt", wf, source);
     if (rc > 0 && rev)
-        *rev = col_int(res, 0, 0);
+        *rev = pg_int(res, 0, 0);
     if (rc > 0 && definition)
         *definition = col_dup(res, 0, 1);
     PQclear(res);
-    unlock(b);
+    pg_unlock(b);
     return found(rc);
 }
 
@@ -716,15 +732,15 @@ static int pg_revision_get(struct cs_backlog *b, const char *wf, int64_t rev, ch
     PGresult *res;
     int rc;
     *definition = *source = NULL;
-    lock(b);
+    pg_lock(b);
     rc = run(b, &res, S_REV_GET, "tI", wf, rev);
     if (rc > 0) {
         *definition = col_dup(res, 0, 0);
         *source = col_dup(res, 0, 1);
-        *created_at = col_int(res, 0, 2);
+        *created_at = pg_int(res, 0, 2);
     }
     PQclear(res);
-    unlock(b);
+    pg_unlock(b);
     return found(rc);
 }
 
@@ -733,14 +749,14 @@ static int pg_revision_list(struct cs_backlog *b, const char *wf, json_t **out)
     PGresult *res;
     json_t *list = json_array();
     int rc;
-    lock(b);
+    pg_lock(b);
     rc = run(b, &res, S_REV_LIST, "t", wf);
     for (int i = 0; i < rc; i++)
         json_array_append_new(list, json_pack("{s:o, s:o, s:o, s:o}", "revision", col_jint(res, i, 0), "source",
                                               col_jtext(res, i, 1), "created_at", col_jint(res, i, 2), "author",
                                               col_jtext(res, i, 3)));
     PQclear(res);
-    unlock(b);
+    pg_unlock(b);
     if (rc < 0)
         json_decref(list);
     *out = rc < 0 ? NULL : list;
@@ -754,21 +770,21 @@ static int pg_cursor_get(struct cs_backlog *b, const char *wf, const char *strea
     PGresult *res;
     int rc;
     *cursor = NULL;
-    lock(b);
+    pg_lock(b);
     rc = run(b, &res, S_CURSOR_GET, "tt", wf, stream);
     if (rc > 0 && !(*cursor = col_json(res, 0, 0)))
-        rc = fail(b, CS_E_DB, "%s: the cursor of stream %s is not JSON", wf, stream);
+        rc = pg_failed(b, CS_E_DB, "%s: the cursor of stream %s is not JSON", wf, stream);
     PQclear(res);
-    unlock(b);
+    pg_unlock(b);
     return settled(rc);
 }
 
 static int pg_cursor_reset(struct cs_backlog *b, const char *wf, const char *stream)
 {
     int rc;
-    lock(b);
+    pg_lock(b);
     rc = settled(run(b, NULL, S_CURSOR_DEL, "tt", wf, stream));
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
@@ -786,7 +802,7 @@ static int fold_page(struct cs_backlog *b, struct wf *w, const struct cs_enqueue
     for (size_t i = 0; rc == 0 && i < e->n_records; i++) {
         const cs_record *rec = e->records[i];
         if (!cs_record_is_valid(rec))
-            rc = fail(b, CS_E_INVAL, "%s: refusing to enqueue a malformed record", w->id);
+            rc = pg_failed(b, CS_E_INVAL, "%s: refusing to enqueue a malformed record", w->id);
         else
             json_array_append_new(keys, json_pack("{s:s, s:s}", "s", cs_record_stream(rec), "k", cs_record_key(rec)));
     }
@@ -798,8 +814,8 @@ static int fold_page(struct cs_backlog *b, struct wf *w, const struct cs_enqueue
     if (rc < 0)
         return rc;
     for (int i = 0; i < rc; i++)
-        cs_fold_known(f, col_text(res, i, 0), col_text(res, i, 1), col_int(res, i, 2), col_bool(res, i, 3),
-                      col_text(res, i, 4), col_json(res, i, 5), col_bool(res, i, 6), col_int(res, i, 7));
+        cs_fold_known(f, pg_text(res, i, 0), pg_text(res, i, 1), pg_int(res, i, 2), col_bool(res, i, 3),
+                      pg_text(res, i, 4), col_json(res, i, 5), col_bool(res, i, 6), pg_int(res, i, 7));
     PQclear(res);
     for (size_t i = 0; i < e->n_records; i++)
         *appended += cs_fold_record(f, e->records[i]);
@@ -846,7 +862,7 @@ static int put_dead(struct cs_backlog *b, const char *wf, const struct cs_dead_i
     int rc;
 
     if (!listed(d->error_class, dead_classes))
-        return fail(b, CS_E_INVAL, "%s: refusing a dead letter of the unknown class \"%s\"", wf,
+        return pg_failed(b, CS_E_INVAL, "%s: refusing a dead letter of the unknown class \"%s\"", wf,
                     d->error_class ? d->error_class : "");
     text = dump(payload ? payload : rec ? rec : json_null());
     rc = one(run(b, NULL, S_DEAD_ADD, "tttttItnttIIt", wf, stream ? stream : "", cs_record_key(rec),
@@ -865,10 +881,10 @@ static int pg_enqueue(struct cs_backlog *b, const char *wf, const struct cs_enqu
     char *cursor;
     int rc;
 
-    lock(b);
-    w = wf_get(b, wf);
+    pg_lock(b);
+    w = pg_wf(b, wf);
     cs_fold_init(&f);
-    rc = begin(b);
+    rc = pg_begin(b);
     if (rc == 0)
         rc = fold_page(b, w, e, &f, &appended);
     if (rc == 0)
@@ -877,18 +893,20 @@ static int pg_enqueue(struct cs_backlog *b, const char *wf, const struct cs_enqu
     for (size_t i = 0; rc == 0 && i < e->n_dead; i++)
         rc = put_dead(b, wf, &e->dead[i], now);
     if (rc == 0 && e->cursor_stream && !e->cursor)
-        rc = fail(b, CS_E_INVAL, "%s: cursor of stream %s missing", wf, e->cursor_stream);
+        rc = pg_failed(b, CS_E_INVAL, "%s: cursor of stream %s missing", wf, e->cursor_stream);
     if (rc == 0 && e->cursor_stream) {
         cursor = dump(e->cursor);
         rc = one(run(b, NULL, S_CURSOR_PUT, "tttI", wf, e->cursor_stream, cursor, now));
         free(cursor);
     }
-    rc = finish(b, rc);
+    if (rc == 0)
+        rc = pg_fence(b, wf);
+    rc = pg_finish(b, rc);
     if (rc == 0) {
         w->queued += appended;
         w->dead += (int64_t)e->n_dead;
     }
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
@@ -898,17 +916,17 @@ static int pg_enqueue(struct cs_backlog *b, const char *wf, const struct cs_enqu
 static int claim_row(struct cs_backlog *b, PGresult *res, int i, struct cs_claim *c)
 {
     json_t *payload = col_json(res, i, 4);
-    c->seq = col_int(res, i, 0);
-    c->attempts = (int)col_int(res, i, 6);
-    c->enqueued_at = col_int(res, i, 7);
+    c->seq = pg_int(res, i, 0);
+    c->attempts = (int)pg_int(res, i, 6);
+    c->enqueued_at = pg_int(res, i, 7);
     c->record = NULL;
     if (!json_is_object(payload)) {
         json_decref(payload);
-        return fail(b, CS_E_DB, "%s: the payload of backlog row %" PRId64 " is not a JSON object", b->pg.where, c->seq);
+        return pg_failed(b, CS_E_DB, "%s: the payload of backlog row %" PRId64 " is not a JSON object", b->pg.where, c->seq);
     }
-    c->record = cs_record_new(col_text(res, i, 1), col_text(res, i, 2),
-                              strcmp(col_text(res, i, 3), "delete") == 0 ? CS_OP_DELETE : CS_OP_UPSERT, payload,
-                              col_int(res, i, 5));
+    c->record = cs_record_new(pg_text(res, i, 1), pg_text(res, i, 2),
+                              strcmp(pg_text(res, i, 3), "delete") == 0 ? CS_OP_DELETE : CS_OP_UPSERT, payload,
+                              pg_int(res, i, 5));
     if (!c->record)
         abort();
     if (col_bool(res, i, 8) && cs_record_set_initial(c->record, 1) != 0)
@@ -944,8 +962,8 @@ static int pg_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t
     *n = 0;
     if (!max)
         return 0;
-    lock(b);
-    rc = begin(b);
+    pg_lock(b);
+    rc = pg_begin(b);
     if (rc == 0)
         rc = release_missed(b);
     if (rc == 0)
@@ -953,7 +971,7 @@ static int pg_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t
     for (int i = 0; rc >= 0 && i < rows; i++)
         if ((rc = claim_row(b, res, i, &out[i])) == 0)
             *n = (size_t)i + 1;
-    rc = finish(b, settled(rc));
+    rc = pg_finish(b, settled(rc));
     PQclear(res);
     if (rc == 0)
         json_array_clear(b->unreleased);
@@ -961,7 +979,7 @@ static int pg_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t
         json_decref(out[i].record);
     if (rc != 0)
         *n = 0;
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
@@ -974,20 +992,20 @@ static int check_claimed(struct cs_backlog *b, const char *wf, int64_t seq)
     if (rc < 0 || mine)
         return settled(rc);
     if (rc == 0) /* gone: only another process can have taken it */
-        return fail(b, CS_E_STATE,
+        return pg_failed(b, CS_E_STATE,
                     "%s: row %" PRId64 " is not in flight: it is no longer in %s (another "
                     "process writes to this state database?)",
                     wf, seq, b->pg.where);
-    return fail(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seq);
+    return pg_failed(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seq);
 }
 
 static int check_outcome(struct cs_backlog *b, const char *wf, const struct cs_outcome *o)
 {
     if (o->status != CS_OK && o->status != CS_RETRY && o->status != CS_REJECT)
-        return fail(b, CS_E_INVAL, "%s: outcome %d of row %" PRId64 " is not OK, RETRY or REJECT", wf, (int)o->status,
+        return pg_failed(b, CS_E_INVAL, "%s: outcome %d of row %" PRId64 " is not OK, RETRY or REJECT", wf, (int)o->status,
                     o->seq);
     if (o->status == CS_REJECT && o->error_class && !listed(o->error_class, dead_classes))
-        return fail(b, CS_E_INVAL, "%s: unknown dead-letter class \"%s\"", wf, o->error_class);
+        return pg_failed(b, CS_E_INVAL, "%s: unknown dead-letter class \"%s\"", wf, o->error_class);
     return 0;
 }
 
@@ -1026,7 +1044,7 @@ static int delete_written(struct cs_backlog *b, const struct cs_outcome *o, size
     if (json_array_size(seqs))
         rc = run(b, NULL, S_DELETE_ALL, "t", literal);
     if (rc >= 0 && rc != (int)json_array_size(seqs))
-        rc = fail(b, CS_E_STATE,
+        rc = pg_failed(b, CS_E_STATE,
                   "%d of %zu written backlog rows are no longer in %s (another process writes to "
                   "this state database?)",
                   (int)json_array_size(seqs) - rc, json_array_size(seqs), b->pg.where);
@@ -1087,9 +1105,9 @@ static int pg_complete(struct cs_backlog *b, const char *wf, const struct cs_out
     struct wf *w;
     int rc, left;
 
-    lock(b);
-    w = wf_get(b, wf);
-    rc = begin(b);
+    pg_lock(b);
+    w = pg_wf(b, wf);
+    rc = pg_begin(b);
     if (rc == 0)
         rc = check_outcomes(b, wf, o, n);
     if (rc == 0)
@@ -1103,39 +1121,41 @@ static int pg_complete(struct cs_backlog *b, const char *wf, const struct cs_out
     }
     if (rc == 0)
         rc = put_kv_writes(b, kv);
-    rc = finish(b, rc);
+    rc = pg_finish(b, rc);
     if (rc == 0) {
         w->queued -= gone;
         w->dead += dead;
     }
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
 static int pg_release(struct cs_backlog *b, const char *wf, const int64_t *seqs, size_t n)
 {
     int rc, changed;
-    lock(b);
-    rc = begin(b);
+    pg_lock(b);
+    rc = pg_begin(b);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         changed = run(b, NULL, S_RELEASE, "It", seqs[i], b->owner);
-        rc = changed != 0 ? settled(changed) : fail(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seqs[i]);
+        rc = changed != 0 ? settled(changed) : pg_failed(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seqs[i]);
     }
-    rc = finish(b, rc);
+    rc = pg_finish(b, rc);
     for (size_t i = 0; rc == CS_E_DB && i < n; i++)
         json_array_append_new(b->unreleased, json_integer((json_int_t)seqs[i]));
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
 static int pg_counts(struct cs_backlog *b, const char *wf, int64_t *backlog, int64_t *dead)
 {
     struct wf *w;
-    lock(b);
-    w = wf_get(b, wf);
+    pg_lock(b);
+    if (cs_mono_ms() - b->counted_at >= COUNTS_TTL_MS && !b->in_tx)
+        load_counts(b); /* on failure the counters stay as this process last knew them */
+    w = pg_wf(b, wf);
     *backlog = w->queued;
     *dead = w->dead;
-    unlock(b);
+    pg_unlock(b);
     return 0;
 }
 
@@ -1144,12 +1164,12 @@ static int pg_next_due(struct cs_backlog *b, const char *wf, int64_t *next_at)
     PGresult *res;
     int rc;
     *next_at = INT64_MAX;
-    lock(b);
+    pg_lock(b);
     rc = run(b, &res, S_NEXT_DUE, "t", wf);
-    if (rc > 0 && col_text(res, 0, 0))
-        *next_at = col_int(res, 0, 0);
+    if (rc > 0 && pg_text(res, 0, 0))
+        *next_at = pg_int(res, 0, 0);
     PQclear(res);
-    unlock(b);
+    pg_unlock(b);
     return settled(rc);
 }
 
@@ -1178,12 +1198,12 @@ static int pg_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id,
     PGresult *res;
     json_t *list = json_array();
     int rc;
-    lock(b);
+    pg_lock(b);
     rc = run(b, &res, S_DEAD_LIST, "tII", wf, below, most);
     for (int i = 0; i < rc; i++)
         json_array_append_new(list, dead_row(res, i, include_payload));
     PQclear(res);
-    unlock(b);
+    pg_unlock(b);
     if (rc < 0)
         json_decref(list);
     *out = rc < 0 ? NULL : list;
@@ -1207,11 +1227,11 @@ static int redrive_one(struct cs_backlog *b, const char *wf, int64_t id, int64_t
     int64_t redrivable = 0;
     int rc = run_int(b, &redrivable, S_DEAD_REDRIVABLE, "tI", wf, id);
     if (rc == 0)
-        return fail(b, CS_E_NOTFOUND, "%s: no dead letter %" PRId64, wf, id);
+        return pg_failed(b, CS_E_NOTFOUND, "%s: no dead letter %" PRId64, wf, id);
     if (rc > 0 && !redrivable)
-        return fail(b, CS_E_STATE, "%s: dead letter %" PRId64 " was redriven already", wf, id);
+        return pg_failed(b, CS_E_STATE, "%s: dead letter %" PRId64 " was redriven already", wf, id);
     if (rc > 0 && redrivable == 2)
-        return fail(b, CS_E_STATE,
+        return pg_failed(b, CS_E_STATE,
                     "%s: dead letter %" PRId64 " is a malformed record (no key, stream or operation) and cannot be "
                     "written; once the source row is fixed, its next change is read again",
                     wf, id);
@@ -1226,7 +1246,7 @@ static int redrive_all(struct cs_backlog *b, const char *wf, const struct cs_red
     int rc = run(b, &res, S_DEAD_IDS, "tII", wf, (int64_t)f->http_status, f->min_ts), rows = rc;
     *marked = rows > 0 ? rows : 0;
     for (int i = 0; i < rows && rc >= 0; i++)
-        rc = redrive_letter(b, col_int(res, i, 0), now, requeued);
+        rc = redrive_letter(b, pg_int(res, i, 0), now, requeued);
     PQclear(res);
     return settled(rc);
 }
@@ -1238,18 +1258,18 @@ static int redrive(struct cs_backlog *b, const char *wf, int64_t id, const struc
     int rc;
 
     *n = 0;
-    lock(b);
-    w = wf_get(b, wf);
-    rc = begin(b);
+    pg_lock(b);
+    w = pg_wf(b, wf);
+    rc = pg_begin(b);
     if (rc == 0)
         rc = id ? redrive_one(b, wf, id, now, &requeued) : redrive_all(b, wf, f, now, &requeued, &marked);
-    rc = finish(b, rc);
+    rc = pg_finish(b, rc);
     if (rc == 0) {
         w->queued += requeued;
         w->dead -= marked;
         *n = (size_t)requeued;
     }
-    unlock(b);
+    pg_unlock(b);
     return rc;
 }
 
@@ -1277,9 +1297,9 @@ static int pg_kv_put(struct cs_backlog *b, const char *ns, const char *key, cons
     json_t *values = json_pack("{s:o}", key, value ? json_string(value) : json_null());
     struct cs_kv_writes kv = {ns, values};
     int rc;
-    lock(b);
+    pg_lock(b);
     rc = put_kv_writes(b, &kv);
-    unlock(b);
+    pg_unlock(b);
     json_decref(values);
     return rc;
 }
@@ -1287,12 +1307,12 @@ static int pg_kv_put(struct cs_backlog *b, const char *ns, const char *key, cons
 static int pg_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv)
 {
     int rc;
-    lock(b);
-    rc = begin(b);
+    pg_lock(b);
+    rc = pg_begin(b);
     if (rc == 0)
         rc = put_kv_writes(b, kv);
-    rc = finish(b, rc);
-    unlock(b);
+    rc = pg_finish(b, rc);
+    pg_unlock(b);
     return rc;
 }
 
@@ -1302,9 +1322,9 @@ static int pg_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv)
  * statistics views (pg_statio_user_tables), so they stay 0 here. */
 static void pg_stats(struct cs_backlog *b, struct cs_backlog_stats *out)
 {
-    lock(b);
+    pg_lock(b);
     *out = (struct cs_backlog_stats){.transactions = b->transactions};
-    unlock(b);
+    pg_unlock(b);
 }
 
 /* ---- the driver ------------------------------------------------------------------------------- */
@@ -1348,4 +1368,5 @@ const struct cs_state_driver cs_state_postgresql = {
     .kv_put = pg_kv_put,
     .kv_put_all = pg_kv_put_all,
     .stats = pg_stats,
+    .fleet = &cs_pg_fleet,
 };

@@ -1,18 +1,15 @@
 /*
  * pg_conn.c - the PostgreSQL driver's connection (pg_conn.h): connect with the DSN and crmsyncd's own
  * defaults (application_name, connect_timeout: the DSN's values win), scrub the password from libpq's
- * messages, and take the session advisory lock that keeps a second crmsyncd off the same database.
+ * messages, and bound how long the server keeps a transaction the daemon left open.
  */
 #include "pg_conn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "util/log.h"
-
-#define LOCK_TRIES 20 /* 250 ms apart */
 #include "util/util.h"
 
 static char *password_of(const char *conninfo, int *valid)
@@ -49,55 +46,21 @@ char *cs_pg_conn_message(const struct cs_pg_conn *c, const char *msg)
     return s;
 }
 
-/* Which session holds the one-daemon lock, for the refusal (new). */
-static char *lock_holder(const struct cs_pg_conn *c)
+/* The bound of a transaction left open (pg_conn.h), on this session. */
+static int bound_idle_transactions(struct cs_pg_conn *c, char **err)
 {
-    char sql[320];
-    PGresult *res;
-    char *who;
-    snprintf(sql, sizeof sql,
-             "SELECT a.pid, coalesce(host(a.client_addr), 'a local socket') FROM pg_locks l JOIN pg_stat_activity a"
-             " USING (pid) WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %lld AND l.objid = %lld",
-             (long long)(CS_PG_DAEMON_LOCK >> 32), (long long)(CS_PG_DAEMON_LOCK & 0xffffffffLL));
-    res = PQexec(c->conn, sql);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
-        who = cs_xasprintf("the session of PostgreSQL backend %s, connected from %s,", PQgetvalue(res, 0, 0),
-                           PQgetvalue(res, 0, 1));
-    else
-        who = cs_xstrdup("another session");
-    PQclear(res);
-    return who;
-}
-
-/* The lock, or why not. A session that ended a moment ago (a crmsyncd that stopped or died just before
- * this one started) may hold it until its server process has gone: asked again for a few seconds. */
-static int take_lock(struct cs_pg_conn *c, char **err)
-{
-    const struct timespec pause = {0, 250 * 1000000L};
-    char sql[64], *msg, *who;
+    char sql[96], *msg;
     PGresult *res;
     int rc = 0;
-    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%lld)", (long long)CS_PG_DAEMON_LOCK);
+    if (c->idle_tx_ms <= 0)
+        return 0;
+    snprintf(sql, sizeof sql, "SET idle_in_transaction_session_timeout = %lld", (long long)c->idle_tx_ms);
     res = PQexec(c->conn, sql);
-    for (int i = 0; i < LOCK_TRIES && PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") != 0;
-         i++) {
-        PQclear(res);
-        nanosleep(&pause, NULL);
-        res = PQexec(c->conn, sql);
-    }
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         msg = cs_pg_conn_message(c, PQresultErrorMessage(res));
-        *err = cs_xasprintf("state database %s: cannot take the crmsyncd lock: %s", c->where, msg);
+        *err = cs_xasprintf("state database %s: %s", c->where, msg);
         free(msg);
         rc = CS_E_DB;
-    } else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-        who = lock_holder(c);
-        *err = cs_xasprintf("the state database %s is in use: %s holds the crmsyncd lock; stop that crmsyncd "
-                            "first, or give this one another database (two daemons on one state would write "
-                            "every record twice)",
-                            c->where, who);
-        free(who);
-        rc = CS_E_STATE;
     }
     PQclear(res);
     return rc;
@@ -131,7 +94,14 @@ int cs_pg_conn_connect(struct cs_pg_conn *c, char **err)
         return CS_E_DB;
     }
     PQsetNoticeProcessor(c->conn, notice, c);
-    return take_lock(c, err);
+    return bound_idle_transactions(c, err);
+}
+
+int cs_pg_conn_bound_idle(struct cs_pg_conn *c, int64_t ms, char **err)
+{
+    *err = NULL;
+    c->idle_tx_ms = ms;
+    return bound_idle_transactions(c, err);
 }
 
 int cs_pg_conn_open(struct cs_pg_conn *c, const char *conninfo, char **err)
@@ -151,8 +121,6 @@ int cs_pg_conn_open(struct cs_pg_conn *c, const char *conninfo, char **err)
 
 void cs_pg_conn_close(struct cs_pg_conn *c)
 {
-    if (PQstatus(c->conn) == CONNECTION_OK) /* at once: the server releases a closed session's locks later */
-        PQclear(PQexec(c->conn, "SELECT pg_advisory_unlock_all()"));
     PQfinish(c->conn);
     if (c->conninfo)
         explicit_bzero(c->conninfo, strlen(c->conninfo));

@@ -3,7 +3,9 @@
  * migrations[v] takes crmsync_schema.version v to v + 1. Never edit a shipped migration; append a new
  * one and bump CS_PG_SCHEMA_VERSION (pg_schema.h). The tables are those of the SQLite schema
  * (backlog_schema.c) at its version 4, plus a claim mark on backlog rows: claims are rows locked with
- * FOR UPDATE SKIP LOCKED and marked claimed_by, so that several processes can share one backlog.
+ * FOR UPDATE SKIP LOCKED and marked claimed_by, so that several processes can share one backlog; and,
+ * from version 2, the fleet of daemons sharing the database (pg_fleet.c): its members with their
+ * heartbeats, each workflow's reader lease, and the revision the last start of a workflow applied.
  */
 #include "pg_schema.h"
 
@@ -90,6 +92,26 @@ static const char *const migrations[] = {
     "  updated_at BIGINT NOT NULL,"
     "  PRIMARY KEY (ns, key)"
     ");",
+    /* 1 -> 2: the fleet. Times are the database's (one clock for every member). */
+    "ALTER TABLE workflow ADD COLUMN desired_rev BIGINT;"
+    "CREATE TABLE member ("
+    "  node       TEXT PRIMARY KEY,"
+    "  host       TEXT NOT NULL,"
+    "  pid        INTEGER NOT NULL,"
+    "  admin      TEXT,"
+    "  lease_ms   BIGINT NOT NULL,"
+    "  writers    TEXT NOT NULL DEFAULT '{}',"
+    "  started_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+    "  heartbeat  TIMESTAMPTZ NOT NULL DEFAULT now()"
+    ");"
+    "CREATE TABLE reader_lease ("
+    "  workflow_id TEXT PRIMARY KEY,"
+    "  holder      TEXT,"
+    "  taken_at    TIMESTAMPTZ,"
+    "  expires_at  TIMESTAMPTZ NOT NULL DEFAULT '-infinity'"
+    ");"
+    /* the claims of one member, released when it is found dead */
+    "CREATE INDEX backlog_claimed ON backlog (claimed_by) WHERE claimed_by IS NOT NULL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == CS_PG_SCHEMA_VERSION, "one migration per schema version");

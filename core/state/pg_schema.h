@@ -8,7 +8,7 @@
 #include "pg_conn.h"
 
 /* The schema version this build writes: crmsync_schema.version after cs_pg_schema_setup. */
-#define CS_PG_SCHEMA_VERSION 1
+#define CS_PG_SCHEMA_VERSION 2
 
 /* Migrate the schema of the database `conn` is connected to forward in one transaction (under a lock, so
  * that two daemons starting at once migrate it once). A database whose version is newer than

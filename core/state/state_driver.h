@@ -12,6 +12,8 @@
 
 #include "backlog.h"
 
+struct cs_fleet_ops;
+
 struct cs_state_driver {
     const char *name; /* as in the configuration: state.driver */
     /* `target`: the SQLite file's path, or the PostgreSQL connection string (a secret: never logged) */
@@ -50,6 +52,20 @@ struct cs_state_driver {
     int (*kv_put)(struct cs_backlog *b, const char *ns, const char *key, const char *value);
     int (*kv_put_all)(struct cs_backlog *b, const struct cs_kv_writes *kv);
     void (*stats)(struct cs_backlog *b, struct cs_backlog_stats *out);
+    const struct cs_fleet_ops *fleet; /* NULL: a store of one process (backlog.h's fleet of one) */
+};
+
+/* The fleet calls of backlog.h, same contracts, of a driver whose store several daemons share. */
+struct cs_fleet_ops {
+    int (*join)(struct cs_backlog *b, const struct cs_member *me, char **err);
+    void (*leave)(struct cs_backlog *b);
+    int (*heartbeat)(struct cs_backlog *b, const json_t *writers, json_t **swept);
+    int (*lease_take)(struct cs_backlog *b, const char *wf, char **holder);
+    int (*lease_held)(struct cs_backlog *b, const char *wf);
+    int (*lease_drop)(struct cs_backlog *b, const char *wf);
+    int (*fleet)(struct cs_backlog *b, json_t **out);
+    int (*desired)(struct cs_backlog *b, json_t **out);
+    int (*started)(struct cs_backlog *b, const char *wf, int64_t rev);
 };
 
 extern const struct cs_state_driver cs_state_sqlite;

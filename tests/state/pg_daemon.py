@@ -241,7 +241,7 @@ def newer_schema():
     conf = write_conf("newer", secret_file("dsn-newer", pg.tcp_dsn("newer")))
     r = subprocess.run(["timeout", "60", os.environ["CRMSYNCD"], "-c", conf], capture_output=True, text=True)
     out = r.stdout + r.stderr
-    check(r.returncode == 1 and "schema version 99" in out and "up to version 1" in out,
+    check(r.returncode == 1 and "schema version 99" in out and "up to version 2" in out,
           "crmsyncd exits 1 naming version 99 and its own", out[-2000:])
     check(pg.password not in out, "the refusal does not show the password")
 
