@@ -144,8 +144,9 @@ static void check_sqlite_schema(const char *path)
     free(err);
 }
 
-/* The PostgreSQL database's tables and version; a newer schema is refused with both versions named,
- * and a second process on the database is refused while the first holds it. */
+/* The PostgreSQL database's tables and version; a newer schema is refused with both versions named. A
+ * second process opens the database beside the first (the fleet); a node name a live member holds is
+ * refused, naming both. */
 static void check_pg_schema(const char *target)
 {
     struct cs_backlog *b = open_db(target), *b2 = (struct cs_backlog *)&b2;
@@ -155,11 +156,14 @@ static void check_pg_schema(const char *target)
     CHECK_INT(raw_int(target, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename IN"
                               " ('workflow', 'revision', 'source_cursor', 'backlog', 'dead_letter', 'kv')"),
               6);
-    CHECK_INT(cs_backlog_open_driver("postgresql", target, &b2, &err), CS_E_STATE);
-    CHECK(b2 == NULL);
-    CHECK_CONTAINS(err, "is in use");
-    CHECK_CONTAINS(err, "holds the crmsyncd lock");
+    CHECK_INT(cs_backlog_open_driver("postgresql", target, &b2, &err), 0);
+    CHECK_INT(cs_backlog_join(b, &(struct cs_member){"n1", "h1", NULL, 3000}, &err), 0);
+    CHECK_INT(cs_backlog_join(b2, &(struct cs_member){"n1", "h2", NULL, 3000}, &err), CS_E_STATE);
+    CHECK_CONTAINS(err, "as node \"n1\"");
+    CHECK_CONTAINS(err, "on h1 holds that node name");
     free(err);
+    CHECK_INT(cs_backlog_join(b2, &(struct cs_member){"n2", "h2", NULL, 3000}, &err), 0);
+    cs_backlog_close(b2);
     cs_backlog_close(b);
 
     raw_exec(target, "UPDATE crmsync_schema SET version = 99");
@@ -1070,6 +1074,61 @@ static void test_connection_lost(void)
     free(path);
 }
 
+/* PostgreSQL only: two members of a fleet. The reader lease is one member's; the other's enqueue is
+ * fenced (nothing of it committed). A member silent for longer than its lease is swept by the other's
+ * heartbeat: its claims are released (claimable again), its lease taken, and its late enqueue fenced. */
+static void test_fleet(void)
+{
+    char *path, *holder = NULL;
+    struct cs_backlog *a = fresh("fleet", &path), *b = open_db(path);
+    json_t *swept = NULL, *writers = json_object();
+    struct cs_claim c[4];
+    size_t n;
+
+    CHECK_INT(cs_backlog_join(a, &(struct cs_member){"a", "h", NULL, 3000}, &holder), 0);
+    CHECK_INT(cs_backlog_join(b, &(struct cs_member){"b", "h", NULL, 3000}, &holder), 0);
+    CHECK_INT(enq1(a, "k", 1), CS_E_FENCED); /* no lease yet */
+    CHECK_INT(cs_backlog_lease_take(a, WF, &holder), 1);
+    CHECK_INT(cs_backlog_lease_held(a, WF), 1);
+    CHECK_INT(cs_backlog_lease_take(b, WF, &holder), 0);
+    CHECK_STR(holder, "a");
+    free(holder);
+    CHECK_INT(cs_backlog_lease_held(b, WF), 0);
+    CHECK_INT(enq1(b, "k", 1), CS_E_FENCED);
+    CHECK_CONTAINS(cs_backlog_errmsg(b), "reader lease lost to node a");
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM backlog"), 0);
+    CHECK_INT(enq1(a, "k", 1), 0);
+    CHECK_INT(enq1(a, "m", 1), 0);
+    n = claim(a, cs_now_ms(), 4, c);
+    CHECK_INT(n, 2);
+    drop_claims(c, n);
+    CHECK_INT(claim(b, cs_now_ms(), 4, c), 0); /* both keys in flight at a */
+
+    /* a falls silent: its heartbeat and lease are older than the lease */
+    raw_exec(path, "UPDATE member SET heartbeat = now() - interval '10 s' WHERE node = 'a';"
+                   "UPDATE reader_lease SET expires_at = now() - interval '7 s' WHERE holder = 'a'");
+    CHECK_INT(cs_backlog_heartbeat(b, writers, &swept), 0);
+    CHECK_INT(json_array_size(swept), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(swept, 0), "node")), "a");
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(swept, 0), "claims")), 2);
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM member WHERE node = 'a'"), 0);
+    n = claim(b, cs_now_ms(), 4, c); /* a's in-flight rows: claimable again (the duplicate window) */
+    CHECK_INT(n, 2);
+    for (size_t i = 0; i < n; i++)
+        CHECK_INT(complete1(b, c[i].seq, CS_OK, 0), 0);
+    drop_claims(c, n);
+    CHECK_INT(cs_backlog_lease_take(b, WF, &holder), 1);
+    CHECK_INT(enq1(a, "late", 1), CS_E_FENCED); /* a's late commit: refused */
+    CHECK_CONTAINS(cs_backlog_errmsg(a), "reader lease lost to node b");
+    CHECK_INT(raw_int(path, "SELECT count(*) FROM backlog WHERE record_key = 'late'"), 0);
+    CHECK_INT(enq1(b, "k", 2), 0);
+    json_decref(swept);
+    json_decref(writers);
+    cs_backlog_close(b);
+    cs_backlog_close(a);
+    free(path);
+}
+
 /* ---- kv, revisions, workflow state ------------------------------------------------------------ */
 
 static void test_kv(void)
@@ -1256,6 +1315,8 @@ int main(void)
     test_crash_recovery();
     if (target_pg())
         test_connection_lost();
+    if (target_pg())
+        test_fleet();
     test_kv();
     test_revisions();
     test_workflow_state();
