@@ -187,12 +187,13 @@ static const struct cs_ctx_hooks reader_hooks = {.emit = on_emit, .checkpoint = 
 
 /* ---- the loop ---------------------------------------------------------------------------------- */
 
-/* Wait while the backlog is above the high-water mark. */
+/* Wait while the backlog is above the high-water mark (and this daemon still holds the reader lease:
+ * another member's reader may keep the backlog there). */
 static void apply_backpressure(struct reader *r)
 {
     int64_t backlog = 0, dead = 0;
     int paused = 0;
-    while (!atomic_load(&r->wf->stopping)) {
+    while (!atomic_load(&r->wf->stopping) && cs_backlog_lease_held(r->wf->env.backlog, r->wf->id)) {
         cs_backlog_counts(r->wf->env.backlog, r->wf->id, &backlog, &dead);
         if (backlog < r->run->set.high_water)
             break;
