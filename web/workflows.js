@@ -2,7 +2,8 @@
 // second. Status is a coloured dot and its word with the sub-state or failure reason in words; backlog
 // a live number with its trend (drain rate, time to empty); actions are Edit and one Start/Stop toggle
 // (Start when STOPPED or FAILED, Stop when STARTING or RUNNING), Stop carrying a warning mark while an
-// edit waits for a stop and start. Rows are updated in place so that keyboard focus stays where it is.
+// edit waits for a stop and start. With several daemons on one database (the fleet) the status says which
+// node reads and how many writers each runs. Rows are updated in place so that keyboard focus stays where it is.
 
 import * as api from "./api.js";
 import { h, icon, announce, formatNumber, formatDuration } from "./dom.js";
@@ -22,6 +23,13 @@ function statusWords(w) {
     default:
       return w.reason ? "not syncing (last problem: " + w.reason + ")" : "not syncing";
   }
+}
+
+// "reader on node a · writers a 4, b 4": where a running workflow runs in the fleet, or "".
+function placement(w) {
+  const writers = Object.entries(w.writers || {}).map(([node, n]) => node + " " + n).join(", ");
+  if (w.status !== "RUNNING" || (!w.reader && !writers)) return "";
+  return " · reader on node " + (w.reader || "none") + (writers ? " · writers " + writers : "");
 }
 
 function buildRow(w, onToggle) {
@@ -68,7 +76,7 @@ function updateRow(r, w, now) {
   r.word.textContent = w.status;
   const replay = w.replay_pending && w.replay_pending.length
     ? " · replay of " + w.replay_pending.join(", ") + " pending until the next stop and start" : "";
-  r.detail.textContent = statusWords(w) + replay;
+  r.detail.textContent = statusWords(w) + placement(w) + replay;
   const active = w.status === "RUNNING" || w.status === "STARTING";
   r.toggle.dataset.action = active ? "stop" : "start";
   r.toggleLabel.textContent = active ? "Stop" : "Start";
