@@ -68,13 +68,6 @@ static void usage(FILE *out)
           out);
 }
 
-static void print_json(const json_t *doc)
-{
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
-    puts(text ? text : "null");
-    free(text);
-}
-
 static int get(struct ctl *c, const char *path, json_t **doc)
 {
     long status;
@@ -120,7 +113,7 @@ static int cmd_workflows(struct ctl *c)
     size_t i;
     int rc = get(c, "/api/v1/workflows", &doc);
     if (rc == CTL_OK && c->json)
-        print_json(doc);
+        ctl_print_json(doc);
     else if (rc == CTL_OK) {
         printf("%-40s %-24s %10s %8s  %s\n", "NAME", "ID", "BACKLOG", "DEAD", "STATUS");
         json_array_foreach (json_object_get(doc, "workflows"), i, w) {
@@ -148,7 +141,7 @@ static int cmd_show(struct ctl *c, const char *id)
         rc = get(c, path, &def);
     if (rc == CTL_OK && c->json) {
         json_object_set(w, "definition", json_object_get(def, "definition"));
-        print_json(w);
+        ctl_print_json(w);
     } else if (rc == CTL_OK) {
         printf("%s (%s)\nstatus:    ", str(w, "title", ""), id);
         print_status(w);
@@ -205,7 +198,7 @@ static int cmd_start_stop(struct ctl *c, const char *id, int start)
         rc = get(c, path, &doc);
     }
     if (rc == CTL_OK && c->json)
-        print_json(doc);
+        ctl_print_json(doc);
     else if (rc == CTL_OK) {
         printf("%s: ", id);
         print_status(doc);
@@ -393,7 +386,7 @@ static int cmd_revisions(struct ctl *c, const char *id, const char *rev)
     size_t i;
     int rc = get(c, path, &doc);
     if (rc == CTL_OK && c->json) {
-        print_json(doc);
+        ctl_print_json(doc);
     } else if (rc == CTL_OK && rev) {
         printf("revision %s (%s, by %s)\n", rev, str(doc, "source", "?"), str(doc, "author", "the config file"));
         json_array_foreach (json_object_get(doc, "diff"), i, r) {
@@ -440,7 +433,7 @@ static int cmd_dead_letters(struct ctl *c, const char *id)
     size_t i;
     int rc = get(c, path, &doc);
     if (rc == CTL_OK && c->json) {
-        print_json(doc);
+        ctl_print_json(doc);
     } else if (rc == CTL_OK) {
         printf("%-8s %-20s %-18s %-6s %s\n", "ID", "KEY", "CLASS", "HTTP", "DETAIL");
         json_array_foreach (json_object_get(doc, "dead_letters"), i, d) {
@@ -487,7 +480,7 @@ static int cmd_backup(struct ctl *c, const char *file)
     body = json_pack("{s:s}", "path", path);
     rc = ctl_call(c->client, "POST", "/api/v1/backup", body, &status, &doc);
     if (rc == CTL_OK && c->json)
-        print_json(doc);
+        ctl_print_json(doc);
     else if (rc == CTL_OK)
         printf("state database copied to %s (%lld bytes, %lld ms)\n", str(doc, "path", path),
                (long long)json_integer_value(json_object_get(doc, "bytes")),
@@ -504,7 +497,7 @@ static int cmd_health(struct ctl *c)
     size_t i;
     int rc = get(c, "/api/v1/health", &doc);
     if (c->json && doc)
-        print_json(doc);
+        ctl_print_json(doc);
     else if (doc) {
         printf("%s\n", str(doc, "status", "?"));
         json_array_foreach (json_object_get(doc, "problems"), i, p) {

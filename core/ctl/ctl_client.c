@@ -195,3 +195,10 @@ int ctl_call(struct ctl_client *c, const char *method, const char *path, const j
     free(url);
     return code;
 }
+
+void ctl_print_json(const json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+    puts(text ? text : "null");
+    free(text);
+}

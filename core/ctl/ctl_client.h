@@ -37,4 +37,7 @@ void ctl_client_free(struct ctl_client *c);
 int ctl_call(struct ctl_client *c, const char *method, const char *path, const json_t *body, long *status,
              json_t **doc);
 
+/* A JSON answer as --json prints it: indented, keys sorted, on stdout. */
+void ctl_print_json(const json_t *doc);
+
 #endif

@@ -51,7 +51,8 @@ static void print_members(const json_t *members)
     size_t i;
     printf("%-20s %-20s %8s  %-32s %s\n", "NODE", "HOST", "PID", "ADMIN", "HEARTBEAT");
     json_array_foreach (members, i, m) {
-        char *node = cs_xasprintf("%s%s", text(m, "node", "?"), json_is_true(json_object_get(m, "self")) ? " (this)" : "");
+        char *node =
+            cs_xasprintf("%s%s", text(m, "node", "?"), json_is_true(json_object_get(m, "self")) ? " (this)" : "");
         printf("%-20s %-20s %8lld  %-32s %.1f s ago%s\n", node, text(m, "host", "?"),
                (long long)json_integer_value(json_object_get(m, "pid")), text(m, "admin", "-"),
                json_integer_value(json_object_get(m, "heartbeat_age_ms")) / 1000.0,
@@ -78,9 +79,7 @@ int ctl_fleet(struct ctl_client *c, int json)
     long status;
     int rc = ctl_call(c, "GET", "/api/v1/fleet", NULL, &status, &doc);
     if (rc == CTL_OK && json) {
-        char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
-        puts(s ? s : "null");
-        free(s);
+        ctl_print_json(doc);
     } else if (rc == CTL_OK) {
         printf("node %s, reader lease %.1f s\n\n", text(doc, "node", "?"),
                json_integer_value(json_object_get(doc, "lease_ms")) / 1000.0);

@@ -44,9 +44,7 @@ int ctl_preflight(struct ctl_client *c, int json, int n_ids, char **ids)
     body = json_pack("{s:o}", "workflows", list);
     rc = ctl_call(c, "POST", "/api/v1/preflight", body, &status, &doc);
     if (rc == CTL_OK && json) {
-        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
-        puts(text ? text : "null");
-        free(text);
+        ctl_print_json(doc);
     } else if (rc == CTL_OK) {
         json_array_foreach (json_object_get(doc, "checks"), i, item)
             print_check(item);
@@ -66,9 +64,7 @@ int ctl_setup(struct ctl_client *c, int json, const char *connector, int dry_run
     size_t i;
     int rc = ctl_call(c, "POST", "/api/v1/setup", body, &status, &doc);
     if (rc == CTL_OK && json) {
-        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
-        puts(text ? text : "null");
-        free(text);
+        ctl_print_json(doc);
     } else if (rc == CTL_OK) {
         json_array_foreach (json_object_get(doc, "steps"), i, item) {
             int ok = json_is_true(json_object_get(item, "ok"));

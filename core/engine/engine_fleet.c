@@ -20,7 +20,7 @@ struct cs_fleet {
     char *node, *host, *admin;
     int64_t lease_ms;
     pthread_t thread;
-    int running; /* the thread was started */
+    int running;        /* the thread was started */
     pthread_mutex_t mu; /* guards view and quit; cond's mutex */
     pthread_cond_t cond;
     int quit;
@@ -267,8 +267,9 @@ void cs_fleet_describe(struct cs_engine *e, struct cs_flow *f, json_t *snap)
         if (json_is_null(reader) && json_is_string(json_object_get(leg, "reader")))
             reader = json_object_get(leg, "reader");
         json_object_foreach (json_object_get(leg, "writers"), node, n)
-            json_object_set_new(writers, node,
-                                json_integer(json_integer_value(json_object_get(writers, node)) + json_integer_value(n)));
+            json_object_set_new(
+                writers, node,
+                json_integer(json_integer_value(json_object_get(writers, node)) + json_integer_value(n)));
     }
     json_object_set(snap, "reader", reader);
     json_object_set_new(snap, "writers", writers);

@@ -293,9 +293,12 @@ static int hold_lease(struct reader *r)
         return 1;
     rc = cs_backlog_lease_take(b, r->wf->id, &holder);
     if (rc != 1 && r->leased)
-        cs_log(CS_LOG_WARNING, r->wf->id, holder ? "reader lease lost to node %s: this node stops reading"
-                                                 : "reader lease expired%s: this node stops reading",
-               holder ? holder : rc < 0 ? " (the state database cannot be reached)" : "");
+        cs_log(CS_LOG_WARNING, r->wf->id,
+               holder ? "reader lease lost to node %s: this node stops reading"
+                      : "reader lease expired%s: this node stops reading",
+               holder   ? holder
+               : rc < 0 ? " (the state database cannot be reached)"
+                        : "");
     r->leased = rc == 1;
     if (rc == 1) {
         load_cursors(r);
@@ -303,7 +306,7 @@ static int hold_lease(struct reader *r)
         atomic_store(&r->wf->source_idle, 0);
         return 1;
     }
-    text = holder ? cs_xasprintf("standby: node %s reads the source; this node writes", holder)
+    text = holder   ? cs_xasprintf("standby: node %s reads the source; this node writes", holder)
            : rc < 0 ? cs_xasprintf("standby: the reader lease cannot be taken: %s", cs_backlog_errmsg(b))
                     : cs_xstrdup("standby: the reader lease is being taken by another node");
     cs_workflow_set_substate(r->wf, 0, text);

@@ -36,7 +36,7 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define MAX_PARAMS  16
+#define MAX_PARAMS    16
 #define COUNTS_TTL_MS 1000
 
 enum stmt {
@@ -188,7 +188,7 @@ static const char *const sql[S_COUNT] = {
     [S_KV_DEL] = "DELETE FROM kv WHERE ns = $1 AND key = $2",
 };
 
-_Static_assert(S_COUNT <= sizeof ((struct cs_backlog *)0)->prepared, "a prepared flag per statement");
+_Static_assert(S_COUNT <= sizeof((struct cs_backlog *)0)->prepared, "a prepared flag per statement");
 
 static const char *const desired_states[] = {"running", "stopped", NULL};
 static const char *const states[] = {"starting", "running", "stopped", "failed", NULL};
@@ -273,8 +273,6 @@ int64_t pg_int(PGresult *res, int row, int i)
     const char *s = pg_text(res, row, i);
     return s ? strtoll(s, NULL, 10) : 0;
 }
-
-
 
 static int col_bool(PGresult *res, int row, int i)
 {
@@ -631,7 +629,8 @@ static int pg_workflow_adopt(struct cs_backlog *b, const char *from, const char 
     now = pg_wf(b, to);
     rc = pg_begin(b);
     if (rc == 0 && (rc = run_int(b, &claimed, S_ADOPT_CLAIMED, "t", from)) > 0)
-        rc = claimed ? pg_failed(b, CS_E_STATE, "workflow %s is writing; stop it before %s takes its rows", from, to) : 0;
+        rc = claimed ? pg_failed(b, CS_E_STATE, "workflow %s is writing; stop it before %s takes its rows", from, to)
+                     : 0;
     if (rc == 0)
         rc = one(run(b, NULL, S_ADOPT_ROW, "ttI", from, to, cs_now_ms()));
     for (size_t i = 0; rc == 0 && i < sizeof moves / sizeof *moves; i++)
@@ -863,7 +862,7 @@ static int put_dead(struct cs_backlog *b, const char *wf, const struct cs_dead_i
 
     if (!listed(d->error_class, dead_classes))
         return pg_failed(b, CS_E_INVAL, "%s: refusing a dead letter of the unknown class \"%s\"", wf,
-                    d->error_class ? d->error_class : "");
+                         d->error_class ? d->error_class : "");
     text = dump(payload ? payload : rec ? rec : json_null());
     rc = one(run(b, NULL, S_DEAD_ADD, "tttttItnttIIt", wf, stream ? stream : "", cs_record_key(rec),
                  json_string_value(json_object_get(rec, "op")), text, cs_record_ts(rec), d->error_class,
@@ -922,7 +921,8 @@ static int claim_row(struct cs_backlog *b, PGresult *res, int i, struct cs_claim
     c->record = NULL;
     if (!json_is_object(payload)) {
         json_decref(payload);
-        return pg_failed(b, CS_E_DB, "%s: the payload of backlog row %" PRId64 " is not a JSON object", b->pg.where, c->seq);
+        return pg_failed(b, CS_E_DB, "%s: the payload of backlog row %" PRId64 " is not a JSON object", b->pg.where,
+                         c->seq);
     }
     c->record = cs_record_new(pg_text(res, i, 1), pg_text(res, i, 2),
                               strcmp(pg_text(res, i, 3), "delete") == 0 ? CS_OP_DELETE : CS_OP_UPSERT, payload,
@@ -993,17 +993,17 @@ static int check_claimed(struct cs_backlog *b, const char *wf, int64_t seq)
         return settled(rc);
     if (rc == 0) /* gone: only another process can have taken it */
         return pg_failed(b, CS_E_STATE,
-                    "%s: row %" PRId64 " is not in flight: it is no longer in %s (another "
-                    "process writes to this state database?)",
-                    wf, seq, b->pg.where);
+                         "%s: row %" PRId64 " is not in flight: it is no longer in %s (another "
+                         "process writes to this state database?)",
+                         wf, seq, b->pg.where);
     return pg_failed(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seq);
 }
 
 static int check_outcome(struct cs_backlog *b, const char *wf, const struct cs_outcome *o)
 {
     if (o->status != CS_OK && o->status != CS_RETRY && o->status != CS_REJECT)
-        return pg_failed(b, CS_E_INVAL, "%s: outcome %d of row %" PRId64 " is not OK, RETRY or REJECT", wf, (int)o->status,
-                    o->seq);
+        return pg_failed(b, CS_E_INVAL, "%s: outcome %d of row %" PRId64 " is not OK, RETRY or REJECT", wf,
+                         (int)o->status, o->seq);
     if (o->status == CS_REJECT && o->error_class && !listed(o->error_class, dead_classes))
         return pg_failed(b, CS_E_INVAL, "%s: unknown dead-letter class \"%s\"", wf, o->error_class);
     return 0;
@@ -1045,9 +1045,9 @@ static int delete_written(struct cs_backlog *b, const struct cs_outcome *o, size
         rc = run(b, NULL, S_DELETE_ALL, "t", literal);
     if (rc >= 0 && rc != (int)json_array_size(seqs))
         rc = pg_failed(b, CS_E_STATE,
-                  "%d of %zu written backlog rows are no longer in %s (another process writes to "
-                  "this state database?)",
-                  (int)json_array_size(seqs) - rc, json_array_size(seqs), b->pg.where);
+                       "%d of %zu written backlog rows are no longer in %s (another process writes to "
+                       "this state database?)",
+                       (int)json_array_size(seqs) - rc, json_array_size(seqs), b->pg.where);
     *gone += rc > 0 ? rc : 0;
     free(literal);
     json_decref(seqs);
@@ -1137,7 +1137,8 @@ static int pg_release(struct cs_backlog *b, const char *wf, const int64_t *seqs,
     rc = pg_begin(b);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         changed = run(b, NULL, S_RELEASE, "It", seqs[i], b->owner);
-        rc = changed != 0 ? settled(changed) : pg_failed(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seqs[i]);
+        rc = changed != 0 ? settled(changed)
+                          : pg_failed(b, CS_E_STATE, "%s: row %" PRId64 " is not in flight", wf, seqs[i]);
     }
     rc = pg_finish(b, rc);
     for (size_t i = 0; rc == CS_E_DB && i < n; i++)
@@ -1232,9 +1233,10 @@ static int redrive_one(struct cs_backlog *b, const char *wf, int64_t id, int64_t
         return pg_failed(b, CS_E_STATE, "%s: dead letter %" PRId64 " was redriven already", wf, id);
     if (rc > 0 && redrivable == 2)
         return pg_failed(b, CS_E_STATE,
-                    "%s: dead letter %" PRId64 " is a malformed record (no key, stream or operation) and cannot be "
-                    "written; once the source row is fixed, its next change is read again",
-                    wf, id);
+                         "%s: dead letter %" PRId64
+                         " is a malformed record (no key, stream or operation) and cannot be "
+                         "written; once the source row is fixed, its next change is read again",
+                         wf, id);
     return rc < 0 ? rc : redrive_letter(b, id, now, requeued);
 }
 

@@ -30,15 +30,15 @@ struct cs_backlog {
     const struct cs_state_driver *driver; /* first: see state_driver.h */
     pthread_mutex_t mu;                   /* guards everything below */
     struct cs_pg_conn pg;
-    char *owner;                     /* the claim mark of this process: its node name once it joined */
-    unsigned char prepared[64];      /* statement prepared on the current connection (pg_backlog.c's) */
-    int in_tx;                       /* a transaction is open */
-    json_t *unreleased;              /* seqs whose release the database missed: released at the next claim */
+    char *owner;                /* the claim mark of this process: its node name once it joined */
+    unsigned char prepared[64]; /* statement prepared on the current connection (pg_backlog.c's) */
+    int in_tx;                  /* a transaction is open */
+    json_t *unreleased;         /* seqs whose release the database missed: released at the next claim */
     struct wf *wfs;
-    int64_t counted_at;              /* when the counters were last counted in the database (mono ms) */
-    struct pg_member *me;            /* NULL until the process joined the fleet */
-    int64_t transactions;            /* write transactions committed, for cs_backlog_stats */
-    char db_error[512];              /* the last database error (CS_E_DB), for the health check */
+    int64_t counted_at;   /* when the counters were last counted in the database (mono ms) */
+    struct pg_member *me; /* NULL until the process joined the fleet */
+    int64_t transactions; /* write transactions committed, for cs_backlog_stats */
+    char db_error[512];   /* the last database error (CS_E_DB), for the health check */
     int64_t db_error_at;
 };
 

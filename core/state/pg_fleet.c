@@ -214,8 +214,8 @@ static int sweep(struct cs_backlog *b, json_t *swept)
         rc = rows = pg_exec(b, &res, SQL_SWEEP, "t", b->me->node);
     rc = pg_finish(b, rc < 0 ? rc : 0);
     for (int i = 0; rc == 0 && i < rows; i++)
-        json_array_append_new(swept, json_pack("{s:s, s:I}", "node", pg_text(res, i, 0), "claims",
-                                               (json_int_t)pg_int(res, i, 1)));
+        json_array_append_new(
+            swept, json_pack("{s:s, s:I}", "node", pg_text(res, i, 0), "claims", (json_int_t)pg_int(res, i, 1)));
     PQclear(res);
     return rc;
 }
@@ -242,8 +242,10 @@ static void log_taken(const char *wf, const char *node, const char *was, int kep
     if (!was)
         cs_log(CS_LOG_NOTICE, wf, "reader lease taken by node %s (it was free)", node);
     else if (strcmp(was, node) != 0)
-        cs_log(CS_LOG_NOTICE, wf, "reader lease taken by node %s from node %s, whose lease expired: reading from "
-                                  "the committed cursor", node, was);
+        cs_log(CS_LOG_NOTICE, wf,
+               "reader lease taken by node %s from node %s, whose lease expired: reading from "
+               "the committed cursor",
+               node, was);
     else if (!kept)
         cs_log(CS_LOG_NOTICE, wf, "reader lease taken again by node %s", node);
 }
@@ -319,14 +321,16 @@ int pg_fence(struct cs_backlog *b, const char *wf)
         holder = pg_text(res, 0, 0) ? cs_xstrdup(pg_text(res, 0, 0)) : NULL;
         PQclear(res);
     }
-    rc = holder ? pg_failed(b, CS_E_FENCED, "%s: reader lease lost to node %s: this batch and its cursor are not "
-                                            "committed (node %s reads them from the committed cursor)",
+    rc = holder ? pg_failed(b, CS_E_FENCED,
+                            "%s: reader lease lost to node %s: this batch and its cursor are not "
+                            "committed (node %s reads them from the committed cursor)",
                             wf, holder, holder)
-         : rc == 0 ? pg_failed(b, CS_E_FENCED, "%s: reader lease lost: it was freed; this batch and its cursor are "
-                                               "not committed",
-                               wf)
-                   : pg_failed(b, CS_E_FENCED, "%s: reader lease expired: this batch and its cursor are not committed",
-                               wf);
+         : rc == 0
+             ? pg_failed(b, CS_E_FENCED,
+                         "%s: reader lease lost: it was freed; this batch and its cursor are "
+                         "not committed",
+                         wf)
+             : pg_failed(b, CS_E_FENCED, "%s: reader lease expired: this batch and its cursor are not committed", wf);
     free(holder);
     return rc;
 }
@@ -380,9 +384,9 @@ static int fleet_desired(struct cs_backlog *b, json_t **out)
     pg_lock(b);
     rc = pg_exec(b, &res, SQL_DESIRED, "");
     for (int i = 0; i < rc; i++)
-        json_object_set_new(all, pg_text(res, i, 0),
-                            json_pack("{s:s, s:I}", "desired", pg_text(res, i, 1), "revision",
-                                      (json_int_t)pg_int(res, i, 2)));
+        json_object_set_new(
+            all, pg_text(res, i, 0),
+            json_pack("{s:s, s:I}", "desired", pg_text(res, i, 1), "revision", (json_int_t)pg_int(res, i, 2)));
     if (rc >= 0)
         PQclear(res);
     pg_unlock(b);

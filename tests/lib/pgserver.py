@@ -35,6 +35,15 @@ def server_bindir():
     return out if os.path.exists(os.path.join(out, "initdb")) else None
 
 
+def secret_file(directory, name, text):
+    """An owner-only file `name` in `directory` holding `text` (a DSN, a token): its path."""
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(text + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from checks import Scenario, check, require, wait_until  # noqa: E402
 from crmsyncd import Crmsyncd  # noqa: E402
-from pgserver import PgServer, free_port  # noqa: E402
+from pgserver import PgServer, free_port, secret_file  # noqa: E402
 
 RECORDS, UPDATES, WRITERS, BATCH, KILLS = 20000, 4000, 4, 100, 3
 TOKEN = "pg-admin-token"
@@ -35,15 +35,11 @@ T = tmp.name
 CTL = os.path.join(os.path.dirname(os.path.abspath(os.environ["CRMSYNCD"])), "crmsyncctl")
 
 
-def secret_file(name, text):
-    path = os.path.join(T, name)
-    with open(path, "w") as f:
-        f.write(text + "\n")
-    os.chmod(path, 0o600)
-    return path
+def secret(name, text):
+    return secret_file(T, name, text)
 
 
-TOKEN_FILE = secret_file("admin.token", TOKEN)
+TOKEN_FILE = secret("admin.token", TOKEN)
 
 
 def write_conf(name, dsn_file, records=RECORDS, delay="20ms", captured="captured"):
@@ -81,7 +77,7 @@ def captured_lines(name="captured"):
 
 
 pg.sql("CREATE DATABASE crmsync")
-DSN_FILE = secret_file("dsn", pg.tcp_dsn("crmsync"))
+DSN_FILE = secret("dsn", pg.tcp_dsn("crmsync"))
 CONF = write_conf("flow", DSN_FILE)
 LOG = os.path.join(T, "daemon.log")
 
@@ -132,7 +128,7 @@ def check_capture(name, max_duplicates):
 @scenario.case("the database restarts mid-run: the daemon connects again and loses nothing", needs=())
 def db_restart():
     pg.sql("CREATE DATABASE restarted")
-    conf = write_conf("restart", secret_file("dsn-restart", pg.tcp_dsn("restarted")), captured="captured-restart")
+    conf = write_conf("restart", secret("dsn-restart", pg.tcp_dsn("restarted")), captured="captured-restart")
     with open(LOG, "a") as log:
         proc = subprocess.Popen(["timeout", "300", os.environ["CRMSYNCD"], "-c", conf, "--exit-when-idle"],
                                 stdout=log, stderr=subprocess.STDOUT)
@@ -175,7 +171,7 @@ def no_password():
         require(d.stop() == 0, "crmsyncd exits 0 on SIGTERM")
     # a password the database refuses: the reason is logged, the password is not
     bad = "Wr0ng-" + pg.password
-    conf = write_conf("badpw", secret_file("dsn-bad", pg.tcp_dsn("crmsync").replace(pg.password, bad)))
+    conf = write_conf("badpw", secret("dsn-bad", pg.tcp_dsn("crmsync").replace(pg.password, bad)))
     d = Crmsyncd(conf, LOG, token=TOKEN).start(wait_port=False)
     try:
         wait_until(lambda: "retrying in" in d.read_log(), 30, "the refused password is logged with a retry",
@@ -190,7 +186,7 @@ def no_password():
 @scenario.case("an unreachable database at start: the reason, retries with back-off, then it starts", needs=())
 def unreachable():
     port = free_port()
-    conf = write_conf("later", secret_file("dsn-later", f"host=127.0.0.1 port={port} dbname=crmsync "
+    conf = write_conf("later", secret("dsn-later", f"host=127.0.0.1 port={port} dbname=crmsync "
                                                          f"user=crmsync_test password={pg.password}"), records=100)
     d = Crmsyncd(conf, LOG, token=TOKEN).start(wait_port=False)
     try:
@@ -238,7 +234,7 @@ while True:
 def newer_schema():
     pg.sql("CREATE DATABASE newer")
     pg.sql("CREATE TABLE crmsync_schema (version INTEGER NOT NULL); INSERT INTO crmsync_schema VALUES (99)", "newer")
-    conf = write_conf("newer", secret_file("dsn-newer", pg.tcp_dsn("newer")))
+    conf = write_conf("newer", secret("dsn-newer", pg.tcp_dsn("newer")))
     r = subprocess.run(["timeout", "60", os.environ["CRMSYNCD"], "-c", conf], capture_output=True, text=True)
     out = r.stdout + r.stderr
     check(r.returncode == 1 and "schema version 99" in out and "up to version 2" in out,

@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from checks import Scenario, check, require, wait_until  # noqa: E402
 from crmsyncd import Crmsyncd  # noqa: E402
-from pgserver import PgServer, free_port  # noqa: E402
+from pgserver import PgServer, free_port, secret_file  # noqa: E402
 
 RECORDS, UPDATES, WRITERS, BATCH = 12000, 3000, 2, 50
 TOKEN = "fleet-admin-token"
@@ -41,19 +41,15 @@ T = tmp.name
 CTL = os.path.join(os.path.dirname(os.path.abspath(os.environ["CRMSYNCD"])), "crmsyncctl")
 
 
-def secret_file(name, text):
-    path = os.path.join(T, name)
-    with open(path, "w") as f:
-        f.write(text + "\n")
-    os.chmod(path, 0o600)
-    return path
+def secret(name, text):
+    return secret_file(T, name, text)
 
 
-TOKEN_FILE = secret_file("admin.token", TOKEN)
+TOKEN_FILE = secret("admin.token", TOKEN)
 
 
 def write_conf(node, db, captured, dsn=None):
-    dsn_file = secret_file(f"dsn-{node}-{db}", dsn or pg.tcp_dsn(db))
+    dsn_file = secret(f"dsn-{node}-{db}", dsn or pg.tcp_dsn(db))
     conf = os.path.join(T, f"{node}-{db}.conf")
     with open(conf, "w") as f:
         f.write(f"""state_dir: {T}/state-unused
