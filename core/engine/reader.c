@@ -289,9 +289,9 @@ static int hold_lease(struct reader *r)
     struct cs_backlog *b = r->wf->env.backlog;
     char *holder = NULL, *text;
     int rc;
-    if (cs_backlog_lease_held(b, r->wf->id))
+    if (r->leased && cs_backlog_lease_held(b, r->wf->id))
         return 1;
-    rc = cs_backlog_lease_take(b, r->wf->id, &holder);
+    rc = cs_backlog_lease_take(b, r->wf->id, &holder); /* a store of one process: taken at once */
     if (rc != 1 && r->leased)
         cs_log(CS_LOG_WARNING, r->wf->id,
                holder ? "reader lease lost to node %s: this node stops reading"
