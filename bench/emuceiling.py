@@ -15,12 +15,13 @@ Dataverse: change-tracking reads of the contacts (Prefer: odata.track-changes, p
            sends for the egress workflow), on 48 connections (the sink's max_in_flight) at the benchmark's
            latency.
 
-Run it alone (`python3 bench/emuceiling.py [seconds]`) or through bench/ingress.py and bench/egress.py.
+Run it alone (`python3 bench/emuceiling.py [seconds [latency ms]]`) or through bench/ingress.py and bench/egress.py.
 Also owns starting an emulator script as a process (start_emulator), which those benchmarks use too.
 """
 import json
 import os
 import selectors
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,11 +37,22 @@ ACTIVITIES = "new_acsemailsends"
 REGARDING = "regardingobjectid_contact_new_acsemailsend@odata.bind"
 OWNER = "00000000-0000-0000-0000-00000000a002"  # the emulator's second system user
 BATCH = 100
+# the interpreter the emulators run on: EMU_PYTHON, else pypy3 when installed (its JIT answers for a
+# fraction of CPython's CPU), else this script's own
+EMU_PYTHON = os.environ.get("EMU_PYTHON") or shutil.which("pypy3") or sys.executable
+WARM_UP = 3.0  # seconds of load before a ceiling is measured: PyPy's JIT compiles the hot paths meanwhile
+
+
+def interpreter():
+    """What runs the emulators, as the benchmarks print it: EMU_PYTHON's path, implementation and version."""
+    out = subprocess.run([EMU_PYTHON, "-c", "import platform; print(platform.python_implementation(), "
+                          "platform.python_version())"], stdout=subprocess.PIPE, text=True, check=True).stdout
+    return "%s (%s)" % (EMU_PYTHON, out.strip())
 
 
 def start_emulator(script, seed=0, latency_ms=0, settings=()):
-    """python3 tests/emulators/<script> as a process -> (Popen, base URL); settings: --set KEY=JSON items."""
-    cmd = [sys.executable, os.path.join(EMULATORS, script), "--port", "0", "--seed", str(seed),
+    """EMU_PYTHON tests/emulators/<script> as a process -> (Popen, base URL); settings: --set KEY=JSON items."""
+    cmd = [EMU_PYTHON, os.path.join(EMULATORS, script), "--port", "0", "--seed", str(seed),
            "--latency", str(latency_ms)]
     for s in settings:
         cmd += ["--set", s]
@@ -146,11 +158,11 @@ class Conn:
 
 def _measure(url, auth, sessions, seconds, pid):
     """Runs the sessions (one connection each) -> (units/s, emulator CPU seconds per second) over `seconds`
-    after a short warm-up; a session counts its units in done[0]."""
+    after WARM_UP seconds of the same load; a session counts its units in done[0]."""
     done, sel = [0], selectors.DefaultSelector()
     conns = [Conn(url, auth, s(n, done), sel) for n, s in enumerate(sessions)]
     marks = []
-    warm = time.monotonic() + min(1.0, seconds / 4)
+    warm = time.monotonic() + WARM_UP
     for when in (warm, warm + seconds):
         while time.monotonic() < when:
             for key, _ in sel.select(0.2):
@@ -279,8 +291,9 @@ def _cost(rate, cores, unit):
 
 def report(seconds=4.0, latency_ms=50):
     """Prints the ceilings (what the benchmarks call); the Campaign mix is measured at 0 ms and at
-    latency_ms (50 when 0), the Dataverse $batch upserts at latency_ms. -> {name: (requests/s measured, requests/s at one full core of the emulator)}
+    latency_ms (50 when 0), the Dataverse $batch upserts at latency_ms; first, the interpreter they run on. -> {name: (requests/s measured, requests/s at one full core of the emulator)}
     with the names "campaign" (at latency_ms), "dataverse rows" and "dataverse upserts"."""
+    print("emulators run on %s" % interpreter(), flush=True)
     out = {}
     for connections, latency in ((16, 0), (128, latency_ms or 50)):
         rate, cores = campaign_ceiling(seconds, connections, latency)
@@ -305,4 +318,4 @@ def _full_core(rate, cores):
 
 
 if __name__ == "__main__":
-    report(float(sys.argv[1]) if len(sys.argv) > 1 else 4.0)
+    report(float(sys.argv[1]) if len(sys.argv) > 1 else 4.0, float(sys.argv[2]) if len(sys.argv) > 2 else 50)

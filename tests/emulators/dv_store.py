@@ -3,7 +3,6 @@
 # counter, the change log and the tombstones that change tracking reads, savepoints that roll a $batch
 # change set back, and the delete cascade of the relationships (Cascade, RemoveLink, Restrict), whose
 # every child change is logged like any other change.
-import bisect
 import time
 
 import seek
@@ -321,7 +320,7 @@ class Store:
         out = []
         if phase == 0:
             if index < 0:
-                index = bisect.bisect_right(table.changelog, since, key=lambda e: e[0])
+                index = first_after(table.changelog, since)
             cl = table.changelog
             n = len(cl)
             while index < n:
@@ -338,7 +337,7 @@ class Store:
                     return out, (0, index)
             phase, index = 1, -1
         if index < 0:
-            index = bisect.bisect_right(table.tombstones, since, key=lambda e: e[0])
+            index = first_after(table.tombstones, since)
         tb = table.tombstones
         n = len(tb)
         while index < n:
@@ -353,3 +352,17 @@ class Store:
                 return out, (1, index - 1)
             out.append(("deleted", rid))
         return out, None
+
+
+def first_after(entries, version):
+    """The index of the first entry (version, ...) of `entries` (in version order) whose version is above
+    `version`: bisect_right by the entries' versions (bisect's key argument is Python 3.10's, and the
+    emulators also run on PyPy's 3.9)."""
+    lo, hi = 0, len(entries)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if version < entries[mid][0]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
