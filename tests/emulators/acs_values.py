@@ -6,6 +6,7 @@
 import base64
 import datetime
 import re
+import time
 
 from acs_store import fmt_ts
 from emulib import HTTPError
@@ -139,8 +140,8 @@ def render(emu, base, res, rid, rec, ext):
     for name, spec in fields.items():  # in any order: the result is sorted below
         if name == "PKey" or name == "href":
             continue
-        if spec["type"] == "collection":
-            out[name] = {"href": "%s/%s/" % (href(base, api, res.name, store.pkey(res, rid)), name)}
+        if spec["type"] == "collection":  # under the record's href, with the PKey this answer shows
+            out[name] = {"href": "%s/%s/" % (href(base, api, res.name, pkey), name)}
             continue
         if name == "created":
             out[name] = fmt_ts(rec["_created"])
@@ -211,10 +212,22 @@ def _computed(out, rid, rec):
     age = 0
     if bd:
         b = datetime.date.fromisoformat(bd)
-        today = datetime.date.today()
+        today = local_date()
         age = today.year - b.year - ((today.month, today.day) < (b.month, b.day))
     out["age"] = age
     line1 = " ".join(p for p in (first, last.upper()) if p)
     out["postalAddress"] = {"addrDefined": False, "addrErrorCount": 0, "addrLastCheck": "", "addrQuality": "0",
                             "line1": line1, "line2": "", "line3": "", "line4": "", "line5": "", "line6": "",
                             "serialized": line1 + "\n\n\n\n\n"}
+
+
+def local_date():
+    """datetime.date.today(), read once a second (each reading stats /etc/localtime on PyPy)."""
+    now = int(time.time())
+    last = _last_date[0]
+    if last[0] != now:
+        last = _last_date[0] = (now, datetime.date.fromtimestamp(now))
+    return last[1]
+
+
+_last_date = [(None, None)]  # local_date's last (second, date), replaced whole: threads may share it
