@@ -176,6 +176,7 @@ class TestWrites(AcsCase):
         b = self.create(path=P, email="john.doe@mail.com", firstName="John", gender="male", birthDate="1980-10-24")
         self.assertTrue(b["PKey"].startswith("@"))
         self.assertEqual(b["href"], self.base + P + "/" + b["PKey"])
+        self.assertEqual(b["subscriptions"], {"href": b["href"] + "/subscriptions/"})  # the PKey the answer shows
         self.assertRegex(b["created"], TS)
         self.assertRegex(b["lastModified"], TS)
         self.assertEqual((b["lastName"], b["fax"], b["externalId"]), ("", "", ""))
@@ -183,6 +184,19 @@ class TestWrites(AcsCase):
         self.assertEqual(b["domain"], "mail.com")
         self.assertNotIn("cusCrmid", b)
         self.assertIn("cusCrmid", self.create(path=PX, cusCrmid="c1"))
+
+    def test_text_as_written(self):  # JSON in UTF-8: other characters as they are, control characters escaped
+        b = self.create(firstName="Zoë", lastName="Łukasz 😀")
+        r = self.c.get(b["href"])
+        self.assertIn("\"firstName\":\"Zoë\"".encode("utf-8"), r.body)
+        self.assertIn("\"lastName\":\"Łukasz 😀\"".encode("utf-8"), r.body)
+        self.assertIn(b"\"line1\":\"Zo\xc3\xab \xc5\x81UKASZ \xf0\x9f\x98\x80\"", r.body)
+        self.assertNotIn(b"\\u", r.body)
+        r = self.c.patch(b["href"], {"lastName": "a\u0001b"})
+        self.assertEqual(r.status, 200)
+        r = self.c.get(b["href"])
+        self.assertIn(b"\"lastName\":\"a\\u0001b\"", r.body)
+        self.assertIn("Zoë".encode("utf-8"), r.body)
 
     def test_errors(self):
         self.assertEngineError(self.c.post(P, {"cusCrmid": "x"}), 500, "'cusCrmid' property is not valid for the 'profile' resource")
