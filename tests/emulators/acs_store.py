@@ -1,7 +1,7 @@
 # acs_store: Campaign records in memory. Owns each resource's records indexed by internal id (kept
 # sorted for paging) and by the indexed fields (email, externalId, identification keys), the opaque
-# PKey codec (re-encoded per response when configured), per-attribute change times of the deny-list
-# fields, and the log of deny-list changes that the opt-out export reads.
+# PKey codec (re-encoded per response when configured), a new record's default values, per-attribute
+# change times of the deny-list fields, and the log of deny-list changes that the opt-out export reads.
 import base64
 import datetime
 import hashlib
@@ -123,6 +123,19 @@ class Fields(dict):
         return super().setdefault(k, default)
 
 
+def default_value(spec):
+    t = spec["type"]
+    if t == "boolean":
+        return False
+    if t == "long":
+        return 0
+    if t == "enumeration":
+        return spec["values"][0]
+    if t == "object" and "fields" in spec:
+        return {f: "" for f in spec["fields"]}
+    return ""
+
+
 class Resource:
     def __init__(self, idx, name, fields, links=None, key=None, filters=None, label=None, ext_fields=None,
                  ext_links=None, indexed=()):
@@ -132,6 +145,7 @@ class Resource:
         self.fields = Fields(fields)  # the base (profileAndServices) view
         self.ext_fields = Fields(ext_fields or {})  # added by profileAndServicesExt
         self.merged = (None, None)  # (versions of both, fields and ext_fields in one dict)
+        self.default_values = (None, None)  # (the merged dict they were read from, {field: default})
         self.links = dict(links or {})  # link name -> target resource name
         self.ext_links = dict(ext_links or {})  # added by profileAndServicesExt (the profile's orgUnit)
         self.key = key
@@ -158,6 +172,15 @@ class Resource:
             merged.update(self.ext_fields)
             self.merged = (versions, merged)
         return self.merged[1]
+
+    def defaults(self):
+        """A new record's values before its own: the default of every writable field of the
+        profileAndServicesExt view but the collections (worked out again only when the fields changed)."""
+        fields = self.all_fields(True)
+        if self.default_values[0] is not fields:
+            self.default_values = (fields, {name: default_value(spec) for name, spec in fields.items()
+                                            if not spec.get("readOnly") and spec["type"] != "collection"})
+        return {name: dict(v) if isinstance(v, dict) else v for name, v in self.default_values[1].items()}
 
     def all_links(self, ext):
         if not ext or not self.ext_links:

@@ -8,7 +8,7 @@ import datetime
 import re
 import time
 
-from acs_store import fmt_ts
+from acs_store import default_value, fmt_ts
 from emulib import HTTPError
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -17,19 +17,6 @@ DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def engine_error(message, status=500):
     return HTTPError(status, message)
-
-
-def default_value(spec):
-    t = spec["type"]
-    if t == "boolean":
-        return False
-    if t == "long":
-        return 0
-    if t == "enumeration":
-        return spec["values"][0]
-    if t == "object" and "fields" in spec:
-        return {f: "" for f in spec["fields"]}
-    return ""
 
 
 def convert(res, body, ext, creating, store, config):

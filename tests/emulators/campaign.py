@@ -348,10 +348,7 @@ class Campaign(emulib.Emulator):
 
     @staticmethod
     def with_defaults(res, values):
-        out = {}
-        for name, spec in res.all_fields(True).items():
-            if not spec.get("readOnly") and spec["type"] not in ("collection",):
-                out[name] = acs_values.default_value(spec)
+        out = res.defaults()
         out.update(values)
         return out
 
