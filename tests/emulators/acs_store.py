@@ -247,7 +247,7 @@ class Store:
         rec["_attr_mod"] = {f: now for f in DENY_LIST_FIELDS if f in res.fields} if res.name == "profile" else {}
         res.records[rid] = rec
         if bulk:
-            res.order.keys.append(rid)  # ids only grow, so the order stays sorted
+            res.order.append(rid)  # ids only grow
         else:
             res.order.add(rid)
         res._index(rid, rec)

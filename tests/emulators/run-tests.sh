@@ -5,4 +5,4 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 export PYTHONDONTWRITEBYTECODE=1
-exec python3 -m unittest "$@" test_dataverse test_dv_customize test_campaign test_email_activities test_dv_links test_acs_links test_acs_conformance
+exec python3 -m unittest "$@" test_dataverse test_dv_customize test_campaign test_email_activities test_dv_links test_acs_links test_acs_conformance test_seek

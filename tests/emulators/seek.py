@@ -6,28 +6,76 @@ import threading
 
 
 class SortedKeys:
-    """Primary keys in ascending order, maintained incrementally."""
+    """Primary keys in ascending order, maintained incrementally: in runs of a few thousand keys, so that
+    a key added among many (a new GUID) moves one run's tail rather than half of one long list; `keys`,
+    the one list the listings page through, is joined again when read after a change."""
+
+    RUN = 2048  # a run that grows past twice this is cut in two
 
     def __init__(self):
-        self.keys = []
+        self.runs = []  # sorted, non-empty lists; each run's keys precede the next run's
+        self.firsts = []  # each run's first key
+        self.joined = []  # every key, or None once a change made it stale
+
+    @property
+    def keys(self):
+        if self.joined is None:
+            self.joined = [k for run in self.runs for k in run]
+        return self.joined
+
+    def _run_of(self, k):
+        """The index of the run k belongs in (the first one for a key below them all)."""
+        return max(0, bisect.bisect_right(self.firsts, k) - 1)
 
     def add(self, k):
-        bisect.insort(self.keys, k)
+        self.joined = None
+        if not self.runs:
+            self.runs, self.firsts = [[k]], [k]
+            return
+        i = self._run_of(k)
+        run = self.runs[i]
+        bisect.insort(run, k)
+        self.firsts[i] = run[0]
+        if len(run) > 2 * self.RUN:
+            self.runs[i:i + 1] = [run[:self.RUN], run[self.RUN:]]
+            self.firsts.insert(i + 1, run[self.RUN])
+
+    def append(self, k):
+        """Add k, known to be above every key there (ids that only grow)."""
+        if self.runs and len(self.runs[-1]) < 2 * self.RUN:
+            self.runs[-1].append(k)
+        else:
+            self.runs.append([k])
+            self.firsts.append(k)
+        if self.joined is not None:
+            self.joined.append(k)
 
     def remove(self, k):
-        i = bisect.bisect_left(self.keys, k)
-        if i < len(self.keys) and self.keys[i] == k:
-            del self.keys[i]
+        if not self.runs:
+            return
+        i = self._run_of(k)
+        run = self.runs[i]
+        j = bisect.bisect_left(run, k)
+        if j < len(run) and run[j] == k:
+            del run[j]
+            self.joined = None
+            if run:
+                self.firsts[i] = run[0]
+            else:
+                del self.runs[i], self.firsts[i]
 
     def extend_sorted(self, ks):
-        self.keys.extend(ks)
-        self.keys.sort()
+        """Add many keys at once (a bulk seed)."""
+        every = sorted(self.keys + list(ks))
+        self.runs = [every[i:i + self.RUN] for i in range(0, len(every), self.RUN)]
+        self.firsts = [run[0] for run in self.runs]
+        self.joined = every
 
     def position_after(self, k):
         return bisect.bisect_right(self.keys, k)
 
     def __len__(self):
-        return len(self.keys)
+        return sum(len(run) for run in self.runs)
 
 
 def sort_value(v):
