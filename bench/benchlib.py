@@ -31,6 +31,7 @@ class ProcEnv(W.Env):
         self.acs.emu.stop()
         self.dv_proc, self.dv_url = C.start_emulator("dataverse.py", seed, LATENCY, dv_settings)
         self.acs_proc, self.acs.url = C.start_emulator("campaign.py", 0, LATENCY)
+        C.warm_up_campaign(self.acs_proc, self.acs.url)
 
     def close(self):
         super().close()

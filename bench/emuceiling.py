@@ -156,21 +156,27 @@ class Conn:
         self.sock.close()
 
 
-def _measure(url, auth, sessions, seconds, pid):
-    """Runs the sessions (one connection each) -> (units/s, emulator CPU seconds per second) over `seconds`
-    after WARM_UP seconds of the same load; a session counts its units in done[0]."""
+def _drive(url, auth, sessions, ends, pid):
+    """Runs the sessions (one connection each) until each time in `ends` in turn -> at each, (units done,
+    time, the emulator's CPU seconds); a session counts its units in done[0]."""
     done, sel = [0], selectors.DefaultSelector()
     conns = [Conn(url, auth, s(n, done), sel) for n, s in enumerate(sessions)]
     marks = []
-    warm = time.monotonic() + WARM_UP
-    for when in (warm, warm + seconds):
+    for when in ends:
         while time.monotonic() < when:
             for key, _ in sel.select(0.2):
                 key.data.readable()
         marks.append((done[0], time.monotonic(), cpu_seconds(pid)))
     for c in conns:
         c.close()
-    (d0, t0, c0), (d1, t1, c1) = marks
+    return marks
+
+
+def _measure(url, auth, sessions, seconds, pid):
+    """Runs the sessions -> (units/s, emulator CPU seconds per second) over `seconds` after WARM_UP seconds
+    of the same load."""
+    warm = time.monotonic() + WARM_UP
+    (d0, t0, c0), (d1, t1, c1) = _drive(url, auth, sessions, (warm, warm + seconds), pid)
     return (d1 - d0) / (t1 - t0), (c1 - c0) / (t1 - t0)
 
 
@@ -243,18 +249,36 @@ def _egress_session(url, contacts):
     return session
 
 
+def _campaign_auth(url):
+    """The header lines of a Campaign request: a new token and the API key."""
+    c = Client(url)
+    c.token("/ims/token/v3", {"grant_type": "client_credentials", "client_id": ACS_CLIENT,
+                              "client_secret": ACS_SECRET, "scope": "openid,AdobeID,campaign"})
+    c.close()
+    return c.auth + "X-Api-Key: %s\r\n" % ACS_CLIENT
+
+
 def campaign_ceiling(seconds=4.0, connections=16, latency_ms=0):
     """-> (requests/s, emulator CPU in cores) of the Campaign emulator for the ingress mix."""
     proc, url = start_emulator("campaign.py", latency_ms=latency_ms)
     try:
-        c = Client(url)
-        c.token("/ims/token/v3", {"grant_type": "client_credentials", "client_id": ACS_CLIENT,
-                                  "client_secret": ACS_SECRET, "scope": "openid,AdobeID,campaign"})
-        c.close()
-        auth = c.auth + "X-Api-Key: %s\r\n" % ACS_CLIENT
-        return _measure(url, auth, [_campaign_session] * connections, seconds, proc.pid)
+        return _measure(url, _campaign_auth(url), [_campaign_session] * connections, seconds, proc.pid)
     finally:
         stop_emulator(proc)
+
+
+def warm_up_campaign(proc, url, connections=128):
+    """Serves the ingress mix for WARM_UP seconds on a Campaign emulator a benchmark started (PyPy's JIT
+    compiles its paths meanwhile), then resets it to the empty state it started in: the benchmark's figure
+    then does not count the JIT's warm-up."""
+    (served, _, _), = _drive(url, _campaign_auth(url), [_campaign_session] * connections,
+                             (time.monotonic() + WARM_UP,), proc.pid)
+    c = Client(url)
+    status, body = c.request("POST", "/_emulator/reset", b"{}")
+    c.close()
+    if status != 200:
+        raise RuntimeError("the Campaign emulator's reset answered %d: %s" % (status, body[:300]))
+    print("Campaign emulator warmed up with %d requests in %.0f s, then reset" % (served, WARM_UP), flush=True)
 
 
 def dataverse_ceiling(seconds=4.0, connections=2, rows=20000):
