@@ -27,7 +27,6 @@
  * still held when it is first retried (a mark left by an earlier process is adopted, never subtracted).
  * A delete of a record Campaign no longer has (404, or no record for its key) is done.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,7 @@
 #define NO_HASH "-" /* cached PKey of a record this instance did not write (resolved for a link) */
 
 struct cached {
-    char hash[24];
+    char hash[ACS_HASH_LEN];
     char *pkey; /* NULL when unknown */
 };
 
@@ -53,7 +52,8 @@ static void cache_get(struct acs *a, const char *kvkey, struct cached *c)
     char *v = a->host->kv_get(a->ctx, kvkey), *sp;
     memset(c, 0, sizeof *c);
     if (v && (sp = strchr(v, ' ')) && sp[1]) {
-        snprintf(c->hash, sizeof c->hash, "%.*s", (int)(sp - v), v);
+        size_t n = (size_t)(sp - v) < sizeof c->hash ? (size_t)(sp - v) : sizeof c->hash - 1;
+        memcpy(c->hash, v, n); /* c is zeroed: the hash stays terminated */
         c->pkey = strdup(sp + 1);
     }
     free(v);
@@ -70,23 +70,6 @@ static cs_status cache_put(struct acs *a, const char *kvkey, const char *hash, c
     if (st != CS_OK)
         acs_fail(a, 0, "cannot store the key -> PKey cache in the state database (its cause is logged just before)");
     return st;
-}
-
-/* FNV-1a 64 over the bytes of canonical JSON as the dump hands them over (no text is built). */
-static int hash_bytes(const char *buf, size_t len, void *data)
-{
-    uint64_t *h = data;
-    for (size_t i = 0; i < len; i++)
-        *h = (*h ^ (unsigned char)buf[i]) * 0x100000001b3ULL;
-    return 0;
-}
-
-/* FNV-1a 64 of the body as canonical JSON (sorted keys), which covers fields, values and link keys. */
-static void body_hash(const json_t *body, char out[24])
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    json_dump_callback(body, hash_bytes, &h, JSON_COMPACT | JSON_SORT_KEYS);
-    snprintf(out, 24, "%016" PRIx64, h);
 }
 
 /* The URL that looks `key` up through the target's filter (new; NULL when out of memory). */
@@ -315,7 +298,9 @@ struct job {
     struct cached c; /* the cached hash, and the PKey to write to (NULL: create) */
     json_t *body;    /* upserts: the body with the links as keys (what the hash covers) */
     json_t *send;    /* this attempt's body, links resolved to PKeys */
-    char hash[24];
+    char *body_text; /* upserts: the body's canonical text, which a create of `body` as it is sends */
+    size_t body_len;
+    char hash[ACS_HASH_LEN]; /* of body_text */
     enum step step;
     int stale_seen;   /* a stale PKey was resolved again already */
     int create_first; /* POSTed without a lookup: an answer that the key exists sends it to a lookup */
@@ -401,7 +386,11 @@ static void job_prepare(struct acs *a, struct job *j)
         job_end(a, j, st);
         return;
     }
-    body_hash(j->body, j->hash);
+    if (!(j->body_text = acs_body_text(j->body, &j->body_len, j->hash))) {
+        acs_fail(a, 0, "out of memory");
+        job_end(a, j, CS_RETRY);
+        return;
+    }
     /* a full load or a replay writes even what crmsync wrote last: it also restores a field someone
      * changed in Campaign since */
     if (j->c.pkey && strcmp(j->c.hash, j->hash) == 0 && !cs_record_is_initial(j->rec)) {
@@ -511,9 +500,12 @@ static int write_call(struct acs *a, struct job *j, struct cshttp_call *k)
     /* a create also carries the connection's organizational unit (org_unit) */
     if (!is_delete && !(sent = j->c.pkey ? json_incref(j->send) : acs_org_unit_body(a, j->t, j->send)))
         return -1;
-    j->text = sent ? json_dumps(sent, JSON_COMPACT) : NULL;
+    /* the body itself (a create without links or organizational unit) goes as the text its hash was
+     * taken of; anything else is dumped */
+    j->text = sent && sent != j->body ? json_dumps(sent, JSON_COMPACT) : NULL;
     json_decref(sent);
-    if ((!is_delete && !j->text) || asprintf(&j->url, j->c.pkey ? "%s/%s" : "%s", j->t->collection, j->c.pkey) < 0) {
+    if ((sent && sent != j->body && !j->text) ||
+        asprintf(&j->url, j->c.pkey ? "%s/%s" : "%s", j->t->collection, j->c.pkey) < 0) {
         j->url = NULL;
         return -1;
     }
@@ -521,8 +513,8 @@ static int write_call(struct acs *a, struct job *j, struct cshttp_call *k)
                                         : j->c.pkey ? "PATCH"
                                                     : "POST",
                               .url = j->url,
-                              .body = j->text,
-                              .body_len = j->text ? strlen(j->text) : 0};
+                              .body = is_delete ? NULL : j->text ? j->text : j->body_text,
+                              .body_len = is_delete ? 0 : j->text ? strlen(j->text) : j->body_len};
     a->host->metric_add(a->ctx, is_delete ? "acs_delete" : j->c.pkey ? "acs_update" : "acs_create", 1);
     return 0;
 }
@@ -654,6 +646,7 @@ static void job_free(struct job *j)
     free(j->c.pkey);
     json_decref(j->body);
     json_decref(j->send);
+    free(j->body_text);
     free(j->written);
     free(j->err);
     free(j->url);

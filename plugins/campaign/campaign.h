@@ -193,6 +193,12 @@ cs_status acs_preflight(void *inst, const json_t *need, unsigned flags, json_t *
  * naming the field and value that cannot be converted. */
 json_t *acs_body_new(struct acs *a, const struct acs_target *t, const cs_record *rec);
 
+/* ---- acs_body_text.c: a body's canonical text and hash ------------------------------------------- */
+#define ACS_HASH_LEN 24 /* a body hash as text: 16 hex digits and room to spare */
+/* `body` as compact JSON with its keys sorted (new, its length in *len; NULL when out of memory) and the
+ * hash of that text, in one dump. */
+char *acs_body_text(const json_t *body, size_t *len, char hash[ACS_HASH_LEN]);
+
 /* ---- acs_write.c: the sink ------------------------------------------------------------------------- */
 /* The record of target `t` whose key is `key`, through the target's filter (one GET): CS_OK with
  * *record new, or NULL when none has it; CS_REJECT when several have it. */
