@@ -33,18 +33,6 @@ static json_t *refuse(struct acs *a, const struct acs_target *t, const char *fie
     return NULL;
 }
 
-static int is_type(const char *type, const char *const *names)
-{
-    for (size_t i = 0; type && names[i]; i++)
-        if (strcmp(type, names[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static const char *const INT_TYPES[] = {"long", "short", "byte", "int64", "integer", "int", NULL};
-static const char *const REAL_TYPES[] = {"double", "float", "number", "decimal", NULL};
-static const char *const TIME_TYPES[] = {"datetime", "timestamp", "datetimetz", "datetimenotz", NULL};
-
 /* "YYYY-MM-DD[( |T)HH:MM[:SS[.fff]][Z|+HH:MM|-HHMM]]" -> Unix ms (UTC unless an offset is given). */
 int acs_parse_time(const char *s, int64_t *ms)
 {
@@ -196,10 +184,9 @@ static json_t *to_enum(struct acs *a, const struct acs_target *t, const char *f,
     return refuse(a, t, f, v, "is not one of the enumeration's values");
 }
 
-static json_t *to_string(struct acs *a, const struct acs_target *t, const char *f, const json_t *v, const json_t *spec)
+static json_t *to_string(struct acs *a, const struct acs_target *t, const char *f, const json_t *v, json_int_t max)
 {
     json_t *out;
-    json_int_t max = json_integer_value(json_object_get(spec, "length"));
     char buf[64];
     if (json_is_string(v))
         out = json_incref((json_t *)v);
@@ -231,39 +218,56 @@ static json_t *to_string(struct acs *a, const struct acs_target *t, const char *
     return out;
 }
 
-/* Convert `v` for the field described by `spec` (NULL: a sub-field of unknown type, kept a string). */
-static json_t *convert(struct acs *a, const struct acs_target *t, const char *f, const json_t *v, const json_t *spec)
+static json_t *convert_spec(struct acs *a, const struct acs_target *t, const char *f, const json_t *v,
+                            const json_t *spec);
+
+/* The members of object `v`, each converted for its sub-field in `spec`'s content. */
+static json_t *to_object(struct acs *a, const struct acs_target *t, const char *f, const json_t *v, const json_t *spec)
 {
-    const char *type = json_string_value(json_object_get(spec, "type"));
-    const char *res_type = json_string_value(json_object_get(spec, "resType"));
-    if (type && res_type && strcmp(type, "number") == 0) /* "number" is high-level: resType says long or double */
-        type = res_type;
-    if (is_type(type, INT_TYPES))
-        return to_integer(a, t, f, v);
-    if (is_type(type, REAL_TYPES))
-        return to_real(a, t, f, v);
-    if (type && strcmp(type, "boolean") == 0)
-        return to_boolean(a, t, f, v);
-    if (type && strcmp(type, "date") == 0)
-        return to_time(a, t, f, v, 1);
-    if (is_type(type, TIME_TYPES))
-        return to_time(a, t, f, v, 0);
-    if (type && strcmp(type, "enumeration") == 0)
-        return to_enum(a, t, f, v, spec);
-    if (type && strcmp(type, "object") == 0) {
-        const char *k;
-        json_t *sv, *out = json_object();
-        if (!json_is_object(v))
-            return json_decref(out), refuse(a, t, f, v, "is not an object");
-        json_object_foreach ((json_t *)v, k, sv) {
-            json_t *c = convert(a, t, k, sv, json_object_get(json_object_get(spec, "content"), k));
-            if (!c)
-                return json_decref(out), NULL;
-            json_object_set_new(out, k, c);
-        }
-        return out;
+    const char *k;
+    json_t *sv, *out;
+    if (!json_is_object(v))
+        return refuse(a, t, f, v, "is not an object");
+    if (!(out = json_object()))
+        return NULL;
+    json_object_foreach ((json_t *)v, k, sv) {
+        json_t *c = convert_spec(a, t, k, sv, json_object_get(json_object_get(spec, "content"), k));
+        if (!c)
+            return json_decref(out), NULL;
+        json_object_set_new(out, k, c);
     }
-    return to_string(a, t, f, v, spec);
+    return out;
+}
+
+/* Convert `v` for a field of kind `kind` described by `spec`. */
+static json_t *convert(struct acs *a, const struct acs_target *t, const char *f, const json_t *v, const json_t *spec,
+                       enum acs_kind kind, json_int_t max_length)
+{
+    switch (kind) {
+    case ACS_KIND_INTEGER:
+        return to_integer(a, t, f, v);
+    case ACS_KIND_REAL:
+        return to_real(a, t, f, v);
+    case ACS_KIND_BOOLEAN:
+        return to_boolean(a, t, f, v);
+    case ACS_KIND_DATE:
+        return to_time(a, t, f, v, 1);
+    case ACS_KIND_TIMESTAMP:
+        return to_time(a, t, f, v, 0);
+    case ACS_KIND_ENUM:
+        return to_enum(a, t, f, v, spec);
+    case ACS_KIND_OBJECT:
+        return to_object(a, t, f, v, spec);
+    default:
+        return to_string(a, t, f, v, max_length);
+    }
+}
+
+/* Convert `v` for the sub-field described by `spec` (NULL: of unknown type, kept a string). */
+static json_t *convert_spec(struct acs *a, const struct acs_target *t, const char *f, const json_t *v,
+                            const json_t *spec)
+{
+    return convert(a, t, f, v, spec, acs_kind_of(spec), json_integer_value(json_object_get(spec, "length")));
 }
 
 /* Set body[path] (a dotted path makes nested objects) to the converted value. */
@@ -271,30 +275,27 @@ static int put(struct acs *a, const struct acs_target *t, json_t *body, const ch
 {
     const char *dot = strchr(path, '.');
     size_t top_len = dot ? (size_t)(dot - path) : strlen(path);
+    const struct acs_field *field = acs_field_find(t, path, top_len);
     char top[256];
-    json_t *spec, *obj, *c;
-    if (top_len >= sizeof top)
-        top_len = sizeof top - 1;
-    memcpy(top, path, top_len);
-    top[top_len] = '\0';
-    spec = json_object_get(t->meta, top);
-    if (!spec)
+    json_t *obj, *c;
+    if (!field) {
+        snprintf(top, sizeof top, "%.*s", (int)top_len, path);
         return refuse(a, t, top, v, "cannot be written: Campaign has no such field"), -1;
+    }
     /* an enumeration has no empty value: a record without one (e.g. a contact with no gender) leaves the
      * field as Campaign has it (its default on a new profile) instead of being refused */
-    if (!dot && json_is_null(v) && json_string_value(json_object_get(spec, "type")) &&
-        !strcmp(json_string_value(json_object_get(spec, "type")), "enumeration"))
+    if (!dot && json_is_null(v) && field->kind == ACS_KIND_ENUM)
         return 0;
     if (!dot) {
-        if (!(c = convert(a, t, path, v, spec)))
+        if (!(c = convert(a, t, path, v, field->spec, field->kind, field->max_length)))
             return -1;
-        return json_object_set_new(body, top, c);
+        return json_object_set_new(body, field->name, c);
     }
-    if (!(obj = json_object_get(body, top))) {
-        json_object_set_new(body, top, json_object());
-        obj = json_object_get(body, top);
+    if (!(obj = json_object_get(body, field->name))) {
+        json_object_set_new(body, field->name, json_object());
+        obj = json_object_get(body, field->name);
     }
-    if (!(c = convert(a, t, path, v, json_object_get(json_object_get(spec, "content"), dot + 1))))
+    if (!(c = convert_spec(a, t, path, v, json_object_get(json_object_get(field->spec, "content"), dot + 1))))
         return -1;
     return json_object_set_new(obj, dot + 1, c);
 }

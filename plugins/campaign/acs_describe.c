@@ -30,7 +30,7 @@ static void target_clear(struct acs_target *t)
     free(t->collection);
     json_decref(t->fields);
     json_decref(t->links);
-    json_decref(t->meta);
+    acs_target_set_meta(t, NULL);
     json_decref(t->filters);
 }
 
@@ -358,8 +358,11 @@ static cs_status describe_one(struct acs *a, struct acs_target *t, const json_t 
              t->stream, t->resource, api, t->stream);
     if ((st = get_json(a, url, "reading the resource metadata", missing, &doc)) != CS_OK)
         goto out;
-    json_decref(t->meta);
-    t->meta = json_incref(json_object_get(doc, "content"));
+    if (acs_target_set_meta(t, json_incref(json_object_get(doc, "content"))) != 0) {
+        acs_fail(a, 0, "out of memory");
+        st = CS_RETRY;
+        goto out;
+    }
     if (!json_is_object(t->meta)) {
         acs_fail(a, 0, "target %s: the metadata of '%s' has no field list", t->stream, t->resource);
         st = CS_FATAL;

@@ -238,8 +238,7 @@ cs_status acs_describe_stream(void *inst, const char *stream, json_t **out)
         return describe_resource(a, stream, out);
     /* live metadata on every call: the core asks at start and again when Campaign refuses records, to
      * tell a schema changed under the mapping from a bad record */
-    json_decref(t->meta);
-    t->meta = NULL;
+    acs_target_set_meta(t, NULL);
     a->docs_live = 1;
     st = acs_describe_target(a, t);
     a->docs_live = 0;

@@ -22,6 +22,26 @@
 #define ACS_EVENT_KINDS 5      /* 0: every type (email-events); 1-4: send, open, click, bounce (hard only) */
 #define ACS_RECORD_KEY  "$key" /* in `fields`/`links`: the record's key */
 
+/* How values are converted for a field of Campaign's metadata (acs_fields.c). */
+enum acs_kind {
+    ACS_KIND_STRING,
+    ACS_KIND_INTEGER,
+    ACS_KIND_REAL,
+    ACS_KIND_BOOLEAN,
+    ACS_KIND_DATE,
+    ACS_KIND_TIMESTAMP,
+    ACS_KIND_ENUM,
+    ACS_KIND_OBJECT
+};
+
+/* A field of a target's metadata, resolved once per metadata. */
+struct acs_field {
+    const char *name;      /* borrowed from the target's meta */
+    const json_t *spec;    /* its description in meta (borrowed) */
+    enum acs_kind kind;
+    json_int_t max_length; /* strings: at most this many characters (0: no limit) */
+};
+
 /* One sink target: how the records of one mapping target stream are written. */
 struct acs_target {
     char *stream;              /* the records' "stream" (the mapping's target) */
@@ -33,6 +53,8 @@ struct acs_target {
     json_t *fields;            /* Campaign field path -> payload member or "$key"; NULL: the payload as is */
     json_t *links;             /* link name -> {"target": stream, "from": payload member or "$key"} */
     json_t *meta;              /* the metadata's "content": field name -> description (after start()) */
+    struct acs_field *plan;    /* meta's fields sorted by name (acs_target_set_meta) */
+    size_t nplan;
     json_t *filters;           /* the resource's filters as acs_filters_list() normalises them (after start()) */
     const char *filter_option; /* the setting that names `filter`, for messages (NULL: resources.<stream>.filter) */
 };
@@ -192,6 +214,15 @@ cs_status acs_preflight(void *inst, const json_t *need, unsigned flags, json_t *
 /* The body for `rec` (new object; links left as the linked records' keys), or NULL with a->err
  * naming the field and value that cannot be converted. */
 json_t *acs_body_new(struct acs *a, const struct acs_target *t, const cs_record *rec);
+
+/* ---- acs_fields.c: a target's fields, resolved once per metadata -------------------------------------- */
+/* The conversion a field description asks for (a missing or unknown type: string). */
+enum acs_kind acs_kind_of(const json_t *spec);
+/* Make `meta` (a reference the target takes; NULL: none) the target's metadata and resolve its fields
+ * (-1 when out of memory: the target is then left without metadata, as if never described). */
+int acs_target_set_meta(struct acs_target *t, json_t *meta);
+/* The field of the target named by the `len` first bytes of `name`, or NULL. */
+const struct acs_field *acs_field_find(const struct acs_target *t, const char *name, size_t len);
 
 /* ---- acs_body_text.c: a body's canonical text and hash ------------------------------------------- */
 #define ACS_HASH_LEN 24 /* a body hash as text: 16 hex digits and room to spare */
