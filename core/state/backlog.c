@@ -26,6 +26,8 @@
 #include <sqlite3.h>
 
 #include "backlog_schema.h"
+#include "json/json_parse.h"
+#include "json/json_text.h"
 #include "state_driver.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -248,21 +250,29 @@ static int one(int changes)
 /* Compact JSON text (new) of a value the caller has checked. */
 static char *dump(const json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = cs_json_text(v, 0, NULL);
     must(s != NULL);
     return s;
 }
 
-/* "<stream>\x1f<key>" (new): a key's name among those in flight (joined by hand: this runs for every
- * record claimed, where a formatted print cost more than the lookup it names) */
-static char *flight_key(const char *stream, const char *key)
+/* "<stream>\x1f<key>": a key's name among those in flight, in `buf` (FLIGHT_KEY_BUF bytes) when it fits,
+ * else new (joined by hand: this runs for every record claimed, where a formatted print or an
+ * allocation cost more than the lookup it names). Free it with flight_key_free. */
+#define FLIGHT_KEY_BUF 256
+static char *flight_key(const char *stream, const char *key, char buf[FLIGHT_KEY_BUF])
 {
     size_t ls = strlen(stream), lk = strlen(key);
-    char *s = cs_xmalloc(ls + lk + 2);
+    char *s = ls + lk + 2 <= FLIGHT_KEY_BUF ? buf : cs_xmalloc(ls + lk + 2);
     memcpy(s, stream, ls);
     s[ls] = '\x1f';
     memcpy(s + ls + 1, key, lk + 1);
     return s;
+}
+
+static void flight_key_free(char *fkey, const char buf[FLIGHT_KEY_BUF])
+{
+    if (fkey != buf)
+        free(fkey);
 }
 
 /* A row's seq as the decimal text by_seq is keyed by, into name (24 bytes). */
@@ -302,7 +312,7 @@ static char *col_dup(sqlite3_stmt *st, int i)
 static json_t *col_json(sqlite3_stmt *st, int i)
 {
     const char *s = col_text(st, i);
-    return s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+    return s ? cs_json_parse(s, (size_t)sqlite3_column_bytes(st, i)) : NULL;
 }
 
 /* A column as a new JSON scalar: null, integer or string. */
@@ -485,18 +495,18 @@ static const char *flight_of(struct wf *w, int64_t seq)
 
 static int flying(struct wf *w, const char *stream, const char *key)
 {
-    char *fkey = flight_key(stream, key);
+    char buf[FLIGHT_KEY_BUF], *fkey = flight_key(stream, key, buf);
     int busy = json_object_get(w->inflight, fkey) != NULL;
-    free(fkey);
+    flight_key_free(fkey, buf);
     return busy;
 }
 
 static void flight_add(struct wf *w, int64_t seq, const char *stream, const char *key)
 {
-    char name[24], *fkey = flight_key(stream, key);
+    char name[24], buf[FLIGHT_KEY_BUF], *fkey = flight_key(stream, key, buf);
     must(json_object_set_new(w->inflight, fkey, json_integer((json_int_t)seq)) == 0 &&
          json_object_set_new(w->by_seq, seq_name(seq, name), json_string(fkey)) == 0);
-    free(fkey);
+    flight_key_free(fkey, buf);
 }
 
 static void flight_drop(struct wf *w, int64_t seq)
@@ -936,7 +946,8 @@ static int claim_rows(struct cs_backlog *b, struct wf *w, int64_t now_ms, size_t
     sqlite3_stmt *st;
     int rc = max ? query(b, &st, S_CLAIM, "tI", w->id, now_ms) : 0;
     while (rc > 0) {
-        if (!flying(w, col_text(st, 1), col_text(st, 2))) {
+        /* a row in flight itself is passed by its seq, without naming its key */
+        if (!flight_of(w, col_int(st, 0)) && !flying(w, col_text(st, 1), col_text(st, 2))) {
             rc = claim_row(b, st, &out[*n]);
             if (rc < 0)
                 break;
