@@ -4,6 +4,7 @@
  */
 #include "cshttp.h"
 #include "cshttp_loop.h"
+#include "json/json_parse.h"
 
 #include <ctype.h>
 #include <stddef.h>
@@ -743,7 +744,7 @@ json_t *cshttp_response_json(const struct cshttp_response *r)
 {
     if (!r->body || r->body_len == 0)
         return NULL;
-    return json_loadb(r->body, r->body_len, JSON_DECODE_ANY, NULL);
+    return cs_json_parse(r->body, r->body_len);
 }
 
 const char *cshttp_response_header(const struct cshttp_response *r, const char *name)

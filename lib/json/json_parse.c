@@ -1,17 +1,22 @@
 /*
  * json_parse.c - JSON text parsed as jansson's json_loadb(text, len, JSON_DECODE_ANY) parses it, at a
- * fraction of its cost for the text crmsync stores itself (a record's payload in the backlog): objects,
- * arrays, strings without escapes, integers of up to 18 digits, true, false and null are read here in
- * one pass; a text with anything else (an escape, a real number, a longer integer, deep nesting, or an
- * error) is handed to jansson whole, so that every text gets exactly jansson's value or its refusal.
+ * fraction of its cost (jansson reads a text one character at a time through a stream and a growing
+ * buffer): objects, arrays, strings (their escapes decoded as jansson decodes them), integers of up to 18
+ * digits, reals, true, false and null are read here in one pass. A text with anything jansson could
+ * read otherwise or refuse (\u0000 or an unpaired surrogate, a longer integer, a real out of range, deep
+ * nesting, or any error) is handed to jansson whole, so that every text gets exactly jansson's value or
+ * its refusal.
  */
 #include "json_parse.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FAST_MAX_DEPTH 64 /* deeper: jansson's (its limit and its message) */
-#define FAST_MAX_KEY   256
+#define FAST_MAX_REAL  64 /* characters of a real number read here */
 
 struct parser {
     const char *p, *end;
@@ -24,21 +29,119 @@ static void skip_space(struct parser *ps)
         ps->p++;
 }
 
-/* The characters of a string without escapes, after its opening quote: *len and the start, with ps past
- * the closing quote; NULL when the string has an escape, a control character or no end. */
-static const char *plain_string(struct parser *ps, size_t *len)
+/* A string's decoded bytes, in `small` while they fit, else on the heap. */
+struct chars {
+    char small[256], *s;
+    size_t len, cap;
+};
+
+static int put(struct chars *c, const char *p, size_t n)
 {
-    const char *start = ++ps->p;
-    for (; ps->p < ps->end; ps->p++) {
-        unsigned char c = (unsigned char)*ps->p;
-        if (c == '"') {
-            *len = (size_t)(ps->p++ - start);
-            return start;
-        }
-        if (c == '\\' || c < 0x20)
-            return NULL;
+    if (c->len + n > c->cap) {
+        size_t cap = c->cap * 2 > c->len + n ? c->cap * 2 : c->len + n;
+        char *s = c->s == c->small ? malloc(cap) : realloc(c->s, cap);
+        if (!s)
+            return -1;
+        if (c->s == c->small)
+            memcpy(s, c->small, c->len);
+        c->s = s;
+        c->cap = cap;
     }
-    return NULL;
+    memcpy(c->s + c->len, p, n);
+    c->len += n;
+    return 0;
+}
+
+static void chars_free(struct chars *c)
+{
+    if (c->s != c->small)
+        free(c->s);
+    c->s = c->small;
+}
+
+static int hex_digit(char h)
+{
+    return h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+}
+
+/* Four hex digits at p (the text holds them) as a number, or -1. */
+static long hex4(const char *p)
+{
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int d = hex_digit(p[i]);
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* The escape after the backslash at ps->p decoded into c, ps past it; -1 for one jansson decides on
+ * (not an escape, \u0000, a surrogate that is not part of a pair). */
+static int escape(struct parser *ps, struct chars *c)
+{
+    static const char simple[] = {['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
+                                  ['f'] = '\f', ['n'] = '\n',   ['r'] = '\r', ['t'] = '\t'};
+    char utf8[4];
+    long cp, low;
+    unsigned char e = ps->end - ps->p > 1 ? (unsigned char)ps->p[1] : 0;
+    if (e < sizeof simple && simple[e]) {
+        ps->p += 2;
+        return put(c, &simple[e], 1);
+    }
+    if (e != 'u' || ps->end - ps->p < 6 || (cp = hex4(ps->p + 2)) <= 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+        return -1;
+    ps->p += 6;
+    if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate: its low one must follow */
+        if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' || (low = hex4(ps->p + 2)) < 0xDC00 ||
+            low > 0xDFFF)
+            return -1;
+        ps->p += 6;
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    }
+    if (cp < 0x80)
+        return utf8[0] = (char)cp, put(c, utf8, 1);
+    if (cp < 0x800)
+        return utf8[0] = (char)(0xC0 | cp >> 6), utf8[1] = (char)(0x80 | (cp & 0x3F)), put(c, utf8, 2);
+    if (cp < 0x10000)
+        return utf8[0] = (char)(0xE0 | cp >> 12), utf8[1] = (char)(0x80 | (cp >> 6 & 0x3F)),
+               utf8[2] = (char)(0x80 | (cp & 0x3F)), put(c, utf8, 3);
+    utf8[0] = (char)(0xF0 | cp >> 18);
+    utf8[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    utf8[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    utf8[3] = (char)(0x80 | (cp & 0x3F));
+    return put(c, utf8, 4);
+}
+
+/* The string at ps->p (its opening quote) decoded into c (c->s, c->len), ps past its closing quote; -1
+ * when jansson decides on it (a control character, an escape it refuses or no end). c may not be
+ * UTF-8: the caller's json_stringn or key check tells. */
+static int string(struct parser *ps, struct chars *c)
+{
+    const char *run = ++ps->p;
+    c->s = c->small;
+    c->len = 0;
+    c->cap = sizeof c->small;
+    while (ps->p < ps->end) {
+        unsigned char ch = (unsigned char)*ps->p;
+        if (ch == '"' || ch == '\\') {
+            if (put(c, run, (size_t)(ps->p - run)) != 0)
+                return -1;
+            if (ch == '"') {
+                ps->p++;
+                return 0;
+            }
+            if (escape(ps, c) != 0)
+                return -1;
+            run = ps->p;
+        } else if (ch < 0x20) {
+            return -1;
+        } else {
+            ps->p++;
+        }
+    }
+    return -1;
 }
 
 /* Is the next character one that may follow a number or a literal? */
@@ -47,18 +150,55 @@ static int at_delimiter(const struct parser *ps)
     return ps->p == ps->end || (*ps->p && strchr(",]} \t\n\r", *ps->p));
 }
 
-static json_t *integer(struct parser *ps)
+static int digit_at(const struct parser *ps)
 {
-    int negative = *ps->p == '-';
-    const char *digits = ps->p + negative;
+    return ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9';
+}
+
+/* A number: an integer of up to 18 digits, or a real; NULL for jansson's (a longer integer, a real out
+ * of range or longer than FAST_MAX_REAL, or no number). */
+static json_t *number(struct parser *ps)
+{
+    const char *start = ps->p, *digits = ps->p + (*ps->p == '-');
+    char text[FAST_MAX_REAL + 1], *end;
     int64_t v = 0;
+    double d;
     ps->p = digits;
-    while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9' && ps->p - digits < 19)
-        v = v * 10 + (*ps->p++ - '0');
-    /* no digit, a leading zero, 19 digits or more, a fraction or an exponent: jansson's */
-    if (ps->p == digits || (*digits == '0' && ps->p - digits > 1) || ps->p - digits > 18 || !at_delimiter(ps))
+    for (; digit_at(ps); ps->p++)
+        if (ps->p - digits < 18)
+            v = v * 10 + (*ps->p - '0');
+    if (ps->p == digits || (*digits == '0' && ps->p - digits > 1))
+        return NULL; /* no digit, or a leading zero */
+    if (ps->p < ps->end && (*ps->p == '.' || *ps->p == 'e' || *ps->p == 'E')) {
+        if (*ps->p == '.') {
+            ps->p++;
+            if (!digit_at(ps))
+                return NULL;
+            while (digit_at(ps))
+                ps->p++;
+        }
+        if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
+            ps->p++;
+            if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-'))
+                ps->p++;
+            if (!digit_at(ps))
+                return NULL;
+            while (digit_at(ps))
+                ps->p++;
+        }
+        if (!at_delimiter(ps) || ps->p - start > FAST_MAX_REAL)
+            return NULL;
+        memcpy(text, start, (size_t)(ps->p - start));
+        text[ps->p - start] = '\0';
+        errno = 0;
+        d = strtod(text, &end);
+        if (*end || (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL)))
+            return NULL; /* overflow: jansson's refusal */
+        return json_real(d);
+    }
+    if (ps->p - digits > 18 || !at_delimiter(ps))
         return NULL;
-    return json_integer((json_int_t)(negative ? -v : v));
+    return json_integer((json_int_t)(*start == '-' ? -v : v));
 }
 
 static json_t *literal(struct parser *ps, const char *word, json_t *v)
@@ -76,9 +216,8 @@ static json_t *value(struct parser *ps);
 static json_t *object(struct parser *ps)
 {
     json_t *obj = json_object(), *v;
-    char key[FAST_MAX_KEY + 1];
-    const char *k;
-    size_t len;
+    struct chars key;
+    key.s = key.small;
     ps->p++;
     skip_space(ps);
     if (ps->p < ps->end && *ps->p == '}') {
@@ -86,15 +225,18 @@ static json_t *object(struct parser *ps)
         return obj;
     }
     while (obj) {
-        if (ps->p == ps->end || *ps->p != '"' || !(k = plain_string(ps, &len)) || len > FAST_MAX_KEY)
+        if (ps->p == ps->end || *ps->p != '"' || string(ps, &key) != 0 || put(&key, "", 1) != 0) {
+            chars_free(&key);
             break;
-        memcpy(key, k, len);
-        key[len] = '\0';
+        }
         skip_space(ps);
-        if (ps->p == ps->end || *ps->p++ != ':' || !(v = value(ps)))
+        v = ps->p < ps->end && *ps->p++ == ':' ? value(ps) : NULL;
+        /* (a key holds no NUL: a raw one is a control character and \u0000 is jansson's) */
+        if (!v || json_object_set_new(obj, key.s, v) != 0) { /* a key that is not UTF-8: jansson's */
+            chars_free(&key);
             break;
-        if (json_object_set_new(obj, key, v) != 0) /* a key that is not UTF-8 */
-            break;
+        }
+        chars_free(&key);
         skip_space(ps);
         if (ps->p < ps->end && *ps->p == '}') {
             ps->p++;
@@ -137,8 +279,7 @@ static json_t *array(struct parser *ps)
 static json_t *value(struct parser *ps)
 {
     json_t *v = NULL;
-    const char *s;
-    size_t len;
+    struct chars s;
     skip_space(ps);
     if (ps->p == ps->end || ++ps->depth > FAST_MAX_DEPTH)
         return NULL;
@@ -150,8 +291,9 @@ static json_t *value(struct parser *ps)
         v = array(ps);
         break;
     case '"':
-        if ((s = plain_string(ps, &len)))
-            v = json_stringn(s, len); /* NULL when not UTF-8 */
+        if (string(ps, &s) == 0)
+            v = json_stringn(s.s, s.len); /* NULL when not UTF-8 */
+        chars_free(&s);
         break;
     case 't':
         v = literal(ps, "true", json_true());
@@ -164,7 +306,7 @@ static json_t *value(struct parser *ps)
         break;
     default:
         if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9'))
-            v = integer(ps);
+            v = number(ps);
     }
     ps->depth--;
     return v;
