@@ -9,9 +9,17 @@
 
 #include "stages.h"
 
+/* One field mapping, read from the settings once. */
+struct field {
+    const char *source, *target; /* borrowed from `fields` */
+    int apply_updates;
+};
+
 struct map {
     struct stage_base base;
-    json_t *fields; /* validated [{source, target, apply_updates}] */
+    json_t *fields; /* validated [{source, target, apply_updates}], which `field` points into */
+    struct field *field;
+    size_t n;
 };
 
 static const cs_setting settings[] = {
@@ -24,6 +32,7 @@ static void map_destroy(void *inst)
 {
     struct map *m = inst;
     json_decref(m->fields);
+    free(m->field);
     free(m);
 }
 
@@ -58,8 +67,16 @@ static cs_status map_create(const cs_host *host, cs_ctx *ctx, const json_t *o, v
     }
     if (!(m = calloc(1, sizeof *m)))
         goto fail;
+    if (!(m->field = calloc(json_array_size(normalized), sizeof *m->field))) {
+        free(m);
+        goto fail;
+    }
     m->base = (struct stage_base){host, ctx};
     m->fields = normalized;
+    json_array_foreach (normalized, i, f)
+        m->field[m->n++] = (struct field){json_string_value(json_object_get(f, "source")),
+                                          json_string_value(json_object_get(f, "target")),
+                                          json_is_true(json_object_get(f, "apply_updates"))};
     json_decref(targets);
     *inst = m;
     return CS_OK;
@@ -72,21 +89,20 @@ fail:
 static cs_status map_apply(void *inst, cs_record **rec)
 {
     struct map *m = inst;
-    const json_t *payload = cs_record_payload(*rec), *f;
+    const json_t *payload = cs_record_payload(*rec);
     json_t *out;
     int initial = cs_record_is_initial(*rec);
-    size_t i;
 
     if (cs_record_op(*rec) == CS_OP_DELETE)
         return CS_OK;
     out = json_object();
-    json_array_foreach (m->fields, i, f) {
-        json_t *v = stages_path_get(payload, json_string_value(json_object_get(f, "source")));
+    for (size_t i = 0; i < m->n; i++) {
+        const struct field *f = &m->field[i];
+        json_t *v = initial || f->apply_updates ? stages_path_get(payload, f->source) : NULL;
         /* a scalar is shared (no stage changes a value in place); an object or array is copied, as a
          * later target path may write into it */
-        if (v && (initial || json_is_true(json_object_get(f, "apply_updates"))))
-            stages_path_set(out, json_string_value(json_object_get(f, "target")),
-                            json_is_object(v) || json_is_array(v) ? json_deep_copy(v) : json_incref(v));
+        if (v)
+            stages_path_set(out, f->target, json_is_object(v) || json_is_array(v) ? json_deep_copy(v) : json_incref(v));
     }
     cs_record_set_payload(*rec, out);
     return CS_OK;

@@ -8,9 +8,19 @@
 
 #include "stages.h"
 
+/* One rule, read from the settings once. */
+struct rule {
+    const char *field; /* borrowed from `rules` */
+    const json_t *from, *to;
+    char *from_text; /* `from` as text */
+    size_t first;    /* the index of the first rule of the same field: the one that says it is done */
+};
+
 struct replace {
     struct stage_base base;
-    json_t *rules; /* validated [{field, from, to}] */
+    json_t *rules; /* validated [{field, from, to}], which `rule` points into */
+    struct rule *rule;
+    size_t n;
 };
 
 static const cs_setting settings[] = {
@@ -22,6 +32,9 @@ static const cs_setting settings[] = {
 static void replace_destroy(void *inst)
 {
     struct replace *r = inst;
+    for (size_t i = 0; i < r->n; i++)
+        free(r->rule[i].from_text);
+    free(r->rule);
     json_decref(r->rules);
     free(r);
 }
@@ -46,44 +59,68 @@ static cs_status replace_create(const cs_host *host, cs_ctx *ctx, const json_t *
     if (!(r = calloc(1, sizeof *r)))
         return CS_FATAL;
     r->base = (struct stage_base){host, ctx};
-    r->rules = json_deep_copy(rules);
+    if (!(r->rules = json_deep_copy(rules)) || !(r->rule = calloc(json_array_size(rules) + 1, sizeof *r->rule))) {
+        replace_destroy(r);
+        return CS_FATAL;
+    }
+    json_array_foreach (r->rules, i, rule) {
+        struct rule *x = &r->rule[r->n];
+        *x = (struct rule){json_string_value(json_object_get(rule, "field")), json_object_get(rule, "from"),
+                           json_object_get(rule, "to"), stages_text(json_object_get(rule, "from")), r->n};
+        for (size_t k = 0; k < r->n; k++)
+            if (strcmp(r->rule[k].field, x->field) == 0) {
+                x->first = r->rule[k].first;
+                break;
+            }
+        r->n++;
+        if (!x->from_text) {
+            replace_destroy(r);
+            return CS_FATAL;
+        }
+    }
     *inst = r;
     return CS_OK;
 }
 
-static int same(const json_t *a, const json_t *b)
+/* Does `v` hold the rule's `from`: the same JSON value, or the same text? */
+static int matches(const json_t *v, const struct rule *rule)
 {
-    char *x, *y;
+    char *text;
     int eq;
-    if (json_equal((json_t *)a, (json_t *)b))
+    if (json_equal((json_t *)v, (json_t *)rule->from))
         return 1;
-    x = stages_text(a);
-    y = stages_text(b);
-    eq = x && y && strcmp(x, y) == 0;
-    free(x);
-    free(y);
+    if (json_is_string(v))
+        return strcmp(json_string_value(v), rule->from_text) == 0;
+    text = stages_text(v);
+    eq = text && strcmp(text, rule->from_text) == 0;
+    free(text);
     return eq;
 }
+
+#define FEW_RULES 64 /* a record's "field done" marks on the stack up to this many rules */
 
 static cs_status replace_apply(void *inst, cs_record **rec)
 {
     struct replace *r = inst;
-    json_t *payload = cs_record_payload(*rec), *rule, *done = json_object();
-    size_t i;
+    json_t *payload = cs_record_payload(*rec);
+    unsigned char few[FEW_RULES] = {0}, *done = few;
 
-    if (cs_record_op(*rec) == CS_OP_DELETE) {
-        json_decref(done);
+    if (cs_record_op(*rec) == CS_OP_DELETE)
         return CS_OK;
+    if (r->n > FEW_RULES && !(done = calloc(r->n, 1))) {
+        r->base.host->set_reason(r->base.ctx, 0, 0, "out of memory");
+        return CS_RETRY;
     }
-    json_array_foreach (r->rules, i, rule) {
-        const char *field = json_string_value(json_object_get(rule, "field"));
-        json_t *v = stages_path_get(payload, field);
-        if (v && !json_object_get(done, field) && same(v, json_object_get(rule, "from"))) {
-            stages_path_set(payload, field, json_deep_copy(json_object_get(rule, "to")));
-            json_object_set_new(done, field, json_true());
+    for (size_t i = 0; i < r->n; i++) {
+        const struct rule *rule = &r->rule[i];
+        json_t *v = done[rule->first] ? NULL : stages_path_get(payload, rule->field);
+        if (v && matches(v, rule)) {
+            stages_path_set(payload, rule->field, json_deep_copy(rule->to));
+            done[rule->first] = 1;
         }
     }
-    json_decref(done);
+    if (done != few)
+        free(done);
     return CS_OK;
 }
 

@@ -1,8 +1,9 @@
 /*
  * test_stages.c - the built-in mapping stages (stages.so, loaded through the real loader) driven
  * against a fake host: every filter operator, all/any and delete_filtered; replacements by value and by
- * text; field mapping with nested targets and apply_updates; every conversion and its rejection; and
- * refused options.
+ * text, the first matching rule of a field the only one applied (more rules than a record's marks keep
+ * on the stack too); field mapping with nested sources and targets (a long path segment too) and
+ * apply_updates; every conversion and its rejection; and refused options.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -145,6 +146,19 @@ static void test_filter_apply_deletes(void)
     stage("filter")->destroy(inst);
 }
 
+/* {"rules": [...]}: 70 rules, "fN" from N to "xN", then a second rule of f69 (more rules than a record's
+ * marks keep on the stack). */
+static char many_rules[8192];
+
+static void make_many_rules(void)
+{
+    size_t n = (size_t)snprintf(many_rules, sizeof many_rules, "{\"rules\": [");
+    for (int i = 0; i < 70; i++)
+        n += (size_t)snprintf(many_rules + n, sizeof many_rules - n,
+                              "{\"field\": \"f%d\", \"from\": %d, \"to\": \"x%d\"}, ", i, i, i);
+    snprintf(many_rules + n, sizeof many_rules - n, "{\"field\": \"f69\", \"from\": \"x69\", \"to\": \"again\"}]}");
+}
+
 static void test_replace(void)
 {
     void *r = make("replace", "{\"rules\": [{\"field\": \"colour\", \"from\": \"#00FF00\", \"to\": \"green\"}, "
@@ -160,9 +174,31 @@ static void test_replace(void)
     CHECK_STR(after, "{\"colour\":\"#FF0000\"}");
     free(after);
     stage("replace")->destroy(r);
+    /* a field replaced is done: a later rule of it (even one that matches the new value) is not applied,
+     * while the rules of other fields in between are; a value matches a rule's by text too */
+    r = make("replace", "{\"rules\": [{\"field\": \"g\", \"from\": 1, \"to\": \"2\"}, {\"field\": \"h\", \"from\": 2, "
+                        "\"to\": \"two\"}, {\"field\": \"g\", \"from\": \"2\", \"to\": \"Z\"}]}");
+    CHECK(r != NULL);
+    CHECK_INT(run("replace", r, "{\"g\": 1, \"h\": \"2\"}", 0, &after, &op), CS_OK);
+    CHECK_STR(after, "{\"g\":\"2\",\"h\":\"two\"}");
+    free(after);
+    CHECK_INT(run("replace", r, "{\"g\": 2}", 0, &after, &op), CS_OK);
+    CHECK_STR(after, "{\"g\":\"Z\"}");
+    free(after);
+    stage("replace")->destroy(r);
+    r = make("replace", many_rules);
+    CHECK(r != NULL);
+    CHECK_INT(run("replace", r, "{\"f69\": 69, \"f3\": 3, \"f0\": 1}", 0, &after, &op), CS_OK);
+    CHECK_STR(after, "{\"f0\":1,\"f3\":\"x3\",\"f69\":\"x69\"}"); /* f69's second rule is not applied */
+    free(after);
+    stage("replace")->destroy(r);
     CHECK(make("replace", "{\"rules\": [{\"field\": \"x\", \"from\": 1}]}") == NULL);
     CHECK_STR(fake_reason, "rules[0] needs field, from and to");
 }
+
+#define LONG_SEGMENT                                                                                                   \
+    "segment_of_a_path_longer_than_the_one_hundred_and_twenty_eight_characters_the_stages_keep_on_the_stack_"          \
+    "when_they_walk_a_dotted_path"
 
 static void test_map(void)
 {
@@ -195,6 +231,14 @@ static void test_map(void)
         make("map", "{\"fields\": [{\"source\": \"a\", \"target\": \"t\"}, {\"source\": \"b\", \"target\": \"t\"}]}") ==
         NULL);
     CHECK_STR(fake_reason, "fields[1]: target t is already fed by a; map one source field onto it");
+    /* nested sources and targets, a path segment longer than the stages keep on the stack */
+    m = make("map", "{\"fields\": [{\"source\": \"a.b.c\", \"target\": \"x.y\"}, {\"source\": \"s\", \"target\": "
+                    "\"" LONG_SEGMENT ".z\"}]}");
+    CHECK(m != NULL);
+    CHECK_INT(run("map", m, "{\"a\": {\"b\": {\"c\": 7}}, \"s\": \"v\"}", 0, &after, &op), CS_OK);
+    CHECK_STR(after, "{\"" LONG_SEGMENT "\":{\"z\":\"v\"},\"x\":{\"y\":7}}");
+    free(after);
+    stage("map")->destroy(m);
 }
 
 static void expect_convert(const char *type, const char *value_json, const char *want)
@@ -279,6 +323,7 @@ int main(void)
     test_filter_operators();
     test_filter_any_and_delete();
     test_filter_apply_deletes();
+    make_many_rules();
     test_replace();
     test_map();
     test_convert();
