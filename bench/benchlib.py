@@ -3,7 +3,8 @@ processes (so that neither the other emulator nor this script competes with them
 interpreter), with LATENCY ms added to every answer; the run of the real crmsyncd with the daemon's CPU
 time sampled per 10 % of the load; and the figures printed at the end (records/s, requests and engine
 calls per record, mean requests in flight, daemon CPU per record, peak RSS, the projected time for
-15,000,000 records, and the CPU per record of each tenth of the load).
+15,000,000 records, and the CPU per record of each tenth of the load: all of it, its writer threads', and
+the rest's, which is mostly the reader's).
 Environment: as tests/workflows/wflib.py's, plus LATENCY (ms, default 0).
 """
 import json
@@ -69,11 +70,32 @@ class ProcEnv(W.Env):
         return out
 
 
-def cpu_seconds(pid):
-    """utime + stime of a process, from /proc/<pid>/stat."""
-    with open("/proc/%d/stat" % pid) as f:
+WRITER_THREAD = "crmsync-writer"  # the name core/engine/writer.c gives each writer thread
+
+
+def stat_cpu(path):
+    """utime + stime in seconds from a /proc stat file (of a process or of one of its threads)."""
+    with open(path) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, from /proc/<pid>/stat."""
+    return stat_cpu("/proc/%d/stat" % pid)
+
+
+def writer_cpu_seconds(pid):
+    """utime + stime of the daemon's writer threads (told by their name), from /proc/<pid>/task."""
+    total = 0.0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().strip() == WRITER_THREAD:
+                    total += stat_cpu("/proc/%d/task/%s/stat" % (pid, tid))
+        except OSError:
+            pass  # the thread ended meanwhile
+    return total
 
 
 def peak_kb(pid):
@@ -87,32 +109,36 @@ def peak_kb(pid):
 
 class Progress:
     """The `during` callback of run_daemon: polls `done()` (records the emulators hold) and the daemon's
-    CPU time until `total` records are in, keeping a sample at each tenth of the load, and its peak RSS
-    (run_daemon's own sampling stops while this runs, and the daemon may exit soon after)."""
+    CPU time, all of it and its writer threads', until `total` records are in, keeping a sample at each
+    tenth of the load, and its peak RSS (run_daemon's own sampling stops while this runs, and the daemon
+    may exit soon after). The writer threads claim, map, write and settle; the rest is the reader (the
+    source's pages parsed and enqueued, which runs ahead of the writers), the admin API and the main
+    thread."""
 
     def __init__(self, done, total):
         self.done, self.total = done, total
-        self.samples = []  # (records done, daemon CPU seconds) at start and at each tenth
+        self.samples = []  # (records done, daemon CPU seconds, writer threads' CPU seconds) at start and each tenth
         self.peak_kb = 0
 
     def __call__(self, proc):
-        self.samples = [(0, 0.0)]
+        self.samples = [(0, 0.0, 0.0)]
         nxt = 1
         while nxt <= 10 and proc.poll() is None:
             try:
-                n, cpu = self.done(), cpu_seconds(proc.pid)
+                n, cpu, writers = self.done(), cpu_seconds(proc.pid), writer_cpu_seconds(proc.pid)
                 self.peak_kb = max(self.peak_kb, peak_kb(proc.pid))
             except (OSError, ValueError):
                 break  # the daemon is exiting
             while nxt <= 10 and n >= self.total * nxt / 10:
-                self.samples.append((n, cpu))
+                self.samples.append((n, cpu, writers))
                 nxt += 1
             time.sleep(0.05)
 
-    def buckets(self):
-        """us of daemon CPU per record in each tenth of the load (as far as it was sampled)."""
-        return ["%.0f" % ((c1 - c0) * 1e6 / (n1 - n0)) if n1 > n0 else "-"
-                for (n0, c0), (n1, c1) in zip(self.samples, self.samples[1:])]
+    def buckets(self, part=lambda cpu, writers: cpu):
+        """us of daemon CPU per record in each tenth of the load (as far as it was sampled); `part` picks
+        what of it (of the whole CPU and the writers' CPU at a sample)."""
+        return ["%.0f" % ((part(*s1[1:]) - part(*s0[1:])) * 1e6 / (s1[0] - s0[0])) if s1[0] > s0[0] else "-"
+                for s0, s1 in zip(self.samples, self.samples[1:])]
 
 
 def run(conf, progress, timeout):
@@ -163,4 +189,6 @@ def report(what, records, wall, r, requests, engine_calls, emulators, progress):
     print("daemon CPU: %.0f us/record, peak RSS %.1f MB" % (cpu_us, max(r.peak_kb, progress.peak_kb) / 1024.0))
     print("projected time for %d records: %s" % (FULL_LOAD, duration(FULL_LOAD / rate)))
     print("daemon CPU us/record per 10 %% of the load: %s" % " ".join(progress.buckets()))
+    print("  writer threads: %s" % " ".join(progress.buckets(lambda cpu, writers: writers)))
+    print("  reader and the rest: %s" % " ".join(progress.buckets(lambda cpu, writers: cpu - writers)))
     return cpu_us

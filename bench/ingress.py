@@ -8,7 +8,9 @@ own process and adds LATENCY ms (default 0) to every answer. Run it with `make b
 Prints first the emulators' own ceilings (bench/emuceiling.py), then: end-to-end records/s (daemon start
 to exit once idle) and, beside it, the records/s each emulator's ceiling allows, the Campaign requests and engine calls per record, the mean requests in flight in each
 emulator, the daemon's CPU time per record and its peak RSS, the projected time for 15,000,000 records,
-the daemon's CPU per record in each tenth of the load, and that CPU as a multiple of bench/floor's (the
+the daemon's CPU per record in each tenth of the load (records written), split into the writer threads'
+and the rest's (the reader: it reads and enqueues the whole load ahead of the writers, so its CPU lands in
+the first tenths), and that CPU as a multiple of bench/floor's (the
 irreducible work per record: parse the page, SQLite backlog, serialise the body; FLOOR is its path).
 Nothing asserts the figures.
 """

@@ -8,6 +8,7 @@
  * and returns the batch, which stays queued. What the sink stores with kv_put inside write() is held
  * in its context and committed in the transaction that settles the batch.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -338,6 +339,7 @@ void *cs_writer_main(void *arg)
     size_t max = (size_t)run->set.batch_size;
     struct batch b = {0};
 
+    pthread_setname_np(pthread_self(), "crmsync-writer"); /* how tools (bench/benchlib.py) tell the sides */
     b.claims = cs_xcalloc(max, sizeof *b.claims);
     b.records = cs_xcalloc(max, sizeof *b.records);
     b.origin = cs_xcalloc(max, sizeof *b.origin);
