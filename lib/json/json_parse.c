@@ -61,7 +61,10 @@ static void chars_free(struct chars *c)
 
 static int hex_digit(char h)
 {
-    return h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+    return h >= '0' && h <= '9'   ? h - '0'
+           : h >= 'a' && h <= 'f' ? h - 'a' + 10
+           : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                  : -1;
 }
 
 /* Four hex digits at p (the text holds them) as a number, or -1. */
@@ -81,8 +84,8 @@ static long hex4(const char *p)
  * (not an escape, \u0000, a surrogate that is not part of a pair). */
 static int escape(struct parser *ps, struct chars *c)
 {
-    static const char simple[] = {['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
-                                  ['f'] = '\f', ['n'] = '\n',   ['r'] = '\r', ['t'] = '\t'};
+    static const char simple[] = {
+        ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'};
     char utf8[4];
     long cp, low;
     unsigned char e = ps->end - ps->p > 1 ? (unsigned char)ps->p[1] : 0;

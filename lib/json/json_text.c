@@ -42,8 +42,8 @@ static void add(struct text *t, const char *p, size_t n)
 static void add_escape(struct text *t, unsigned char c)
 {
     static const char hex[] = "0123456789ABCDEF";
-    static const char short_form[] = {['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
-                                      ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't'};
+    static const char short_form[] = {
+        ['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
     char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
     if (c < sizeof short_form && short_form[c]) {
         esc[1] = short_form[c];

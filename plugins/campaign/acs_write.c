@@ -513,8 +513,12 @@ static int write_call(struct acs *a, struct job *j, struct cshttp_call *k)
                                         : j->c.pkey ? "PATCH"
                                                     : "POST",
                               .url = j->url,
-                              .body = is_delete ? NULL : j->text ? j->text : j->body_text,
-                              .body_len = is_delete ? 0 : j->text ? strlen(j->text) : j->body_len};
+                              .body = is_delete ? NULL
+                                      : j->text ? j->text
+                                                : j->body_text,
+                              .body_len = is_delete ? 0
+                                          : j->text ? strlen(j->text)
+                                                    : j->body_len};
     a->host->metric_add(a->ctx, is_delete ? "acs_delete" : j->c.pkey ? "acs_update" : "acs_create", 1);
     return 0;
 }

@@ -36,24 +36,24 @@ enum acs_kind {
 
 /* A field of a target's metadata, resolved once per metadata. */
 struct acs_field {
-    const char *name;      /* borrowed from the target's meta */
-    const json_t *spec;    /* its description in meta (borrowed) */
+    const char *name;   /* borrowed from the target's meta */
+    const json_t *spec; /* its description in meta (borrowed) */
     enum acs_kind kind;
     json_int_t max_length; /* strings: at most this many characters (0: no limit) */
 };
 
 /* One sink target: how the records of one mapping target stream are written. */
 struct acs_target {
-    char *stream;              /* the records' "stream" (the mapping's target) */
-    char *resource;            /* Campaign resource: profile, cusMembership... */
-    char *key;                 /* the identification-key field the record key fills */
-    char *filter;              /* the filter that resolves a key (configured, or found by describe) */
-    char *param;               /* that filter's parameter */
-    char *collection;          /* absolute URL of the resource's collection */
-    json_t *fields;            /* Campaign field path -> payload member or "$key"; NULL: the payload as is */
-    json_t *links;             /* link name -> {"target": stream, "from": payload member or "$key"} */
-    json_t *meta;              /* the metadata's "content": field name -> description (after start()) */
-    struct acs_field *plan;    /* meta's fields sorted by name (acs_target_set_meta) */
+    char *stream;           /* the records' "stream" (the mapping's target) */
+    char *resource;         /* Campaign resource: profile, cusMembership... */
+    char *key;              /* the identification-key field the record key fills */
+    char *filter;           /* the filter that resolves a key (configured, or found by describe) */
+    char *param;            /* that filter's parameter */
+    char *collection;       /* absolute URL of the resource's collection */
+    json_t *fields;         /* Campaign field path -> payload member or "$key"; NULL: the payload as is */
+    json_t *links;          /* link name -> {"target": stream, "from": payload member or "$key"} */
+    json_t *meta;           /* the metadata's "content": field name -> description (after start()) */
+    struct acs_field *plan; /* meta's fields sorted by name (acs_target_set_meta) */
     size_t nplan;
     json_t *filters;           /* the resource's filters as acs_filters_list() normalises them (after start()) */
     const char *filter_option; /* the setting that names `filter`, for messages (NULL: resources.<stream>.filter) */

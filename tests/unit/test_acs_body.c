@@ -67,8 +67,11 @@ int main(void)
     }
 
     /* compact, keys sorted at every level: what a create sends */
-    text = same_as_before(json_loads("{\"lastName\":\"Doe\",\"location\":{\"zipCode\":\"1\",\"city\":\"X\"},\"email\":\"d@e.f\"}", 0, NULL));
-    CHECK(text && strcmp(text, "{\"email\":\"d@e.f\",\"lastName\":\"Doe\",\"location\":{\"city\":\"X\",\"zipCode\":\"1\"}}") == 0);
+    text = same_as_before(json_loads(
+        "{\"lastName\":\"Doe\",\"location\":{\"zipCode\":\"1\",\"city\":\"X\"},\"email\":\"d@e.f\"}", 0, NULL));
+    CHECK(text &&
+          strcmp(text, "{\"email\":\"d@e.f\",\"lastName\":\"Doe\",\"location\":{\"city\":\"X\",\"zipCode\":\"1\"}}") ==
+              0);
     free(text);
 
     /* a value stored by earlier versions (the key -> PKey cache of a running installation holds these) */
