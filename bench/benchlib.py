@@ -85,17 +85,22 @@ def cpu_seconds(pid):
     return stat_cpu("/proc/%d/stat" % pid)
 
 
-def writer_cpu_seconds(pid):
-    """utime + stime of the daemon's writer threads (told by their name), from /proc/<pid>/task."""
-    total = 0.0
+def side_cpu_seconds(pid):
+    """utime + stime of the daemon's writer threads (told by their name) and of its other threads, from one
+    pass over /proc/<pid>/task."""
+    writers = others = 0.0
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
-                if f.read().strip() == WRITER_THREAD:
-                    total += stat_cpu("/proc/%d/task/%s/stat" % (pid, tid))
+                is_writer = f.read().strip() == WRITER_THREAD
+            cpu = stat_cpu("/proc/%d/task/%s/stat" % (pid, tid))
         except OSError:
-            pass  # the thread ended meanwhile
-    return total
+            continue  # the thread ended meanwhile
+        if is_writer:
+            writers += cpu
+        else:
+            others += cpu
+    return writers, others
 
 
 def peak_kb(pid):
@@ -117,26 +122,26 @@ class Progress:
 
     def __init__(self, done, total):
         self.done, self.total = done, total
-        self.samples = []  # (records done, daemon CPU seconds, writer threads' CPU seconds) at start and each tenth
+        self.samples = []  # (records done, daemon CPU s, writer threads' CPU s, other threads' CPU s) at start and each tenth
         self.peak_kb = 0
 
     def __call__(self, proc):
-        self.samples = [(0, 0.0, 0.0)]
+        self.samples = [(0, 0.0, 0.0, 0.0)]
         nxt = 1
         while nxt <= 10 and proc.poll() is None:
             try:
-                n, cpu, writers = self.done(), cpu_seconds(proc.pid), writer_cpu_seconds(proc.pid)
+                n, cpu, sides = self.done(), cpu_seconds(proc.pid), side_cpu_seconds(proc.pid)
                 self.peak_kb = max(self.peak_kb, peak_kb(proc.pid))
             except (OSError, ValueError):
                 break  # the daemon is exiting
             while nxt <= 10 and n >= self.total * nxt / 10:
-                self.samples.append((n, cpu, writers))
+                self.samples.append((n, cpu) + sides)
                 nxt += 1
             time.sleep(0.05)
 
-    def buckets(self, part=lambda cpu, writers: cpu):
+    def buckets(self, part=lambda cpu, writers, others: cpu):
         """us of daemon CPU per record in each tenth of the load (as far as it was sampled); `part` picks
-        what of it (of the whole CPU and the writers' CPU at a sample)."""
+        what of it (of the whole CPU, the writer threads' and the other threads' at a sample)."""
         return ["%.0f" % ((part(*s1[1:]) - part(*s0[1:])) * 1e6 / (s1[0] - s0[0])) if s1[0] > s0[0] else "-"
                 for s0, s1 in zip(self.samples, self.samples[1:])]
 
@@ -189,6 +194,6 @@ def report(what, records, wall, r, requests, engine_calls, emulators, progress):
     print("daemon CPU: %.0f us/record, peak RSS %.1f MB" % (cpu_us, max(r.peak_kb, progress.peak_kb) / 1024.0))
     print("projected time for %d records: %s" % (FULL_LOAD, duration(FULL_LOAD / rate)))
     print("daemon CPU us/record per 10 %% of the load: %s" % " ".join(progress.buckets()))
-    print("  writer threads: %s" % " ".join(progress.buckets(lambda cpu, writers: writers)))
-    print("  reader and the rest: %s" % " ".join(progress.buckets(lambda cpu, writers: cpu - writers)))
+    print("  writer threads: %s" % " ".join(progress.buckets(lambda cpu, writers, others: writers)))
+    print("  reader and the rest: %s" % " ".join(progress.buckets(lambda cpu, writers, others: others)))
     return cpu_us

@@ -36,10 +36,11 @@
 struct wf {
     struct wf *next;
     char *id;
-    int64_t queued;   /* backlog rows, pending and in flight */
-    int64_t dead;     /* dead letters not redriven */
-    json_t *inflight; /* "stream\x1fkey" -> seq of the claimed row */
-    json_t *by_seq;   /* "<seq>" -> "stream\x1fkey", for complete and release */
+    int64_t queued;     /* backlog rows, pending and in flight */
+    int64_t dead;       /* dead letters not redriven */
+    json_t *inflight;   /* "stream\x1fkey" -> seq of the claimed row */
+    json_t *by_seq;     /* "<seq>" -> "stream\x1fkey", for complete and release */
+    int64_t claim_from; /* every row below this seq is in flight or gone: where a claim's walk starts */
 };
 
 enum stmt {
@@ -65,6 +66,7 @@ enum stmt {
     S_COALESCE,
     S_DEAD_ADD,
     S_CLAIM,
+    S_WAITING,
     S_NEXT_DUE,
     S_DELETE,
     S_REJECT,
@@ -133,7 +135,9 @@ static const char *const sql[S_COUNT] = {
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     /* The unary + keeps the planner on backlog_order (no sort of every due row). */
     [S_CLAIM] = "SELECT seq, stream, record_key, op, payload, ts, attempts, enqueued_at, initial FROM backlog"
-                " WHERE workflow_id = ?1 AND +next_attempt_at <= ?2 ORDER BY seq",
+                " WHERE workflow_id = ?1 AND seq >= ?3 AND +next_attempt_at <= ?2 ORDER BY seq",
+    /* the first row scheduled for later (backlog_order would walk every row before it) */
+    [S_WAITING] = "SELECT min(seq) FROM backlog INDEXED BY backlog_due WHERE workflow_id = ?1 AND next_attempt_at > ?2",
     [S_NEXT_DUE] = "SELECT stream, record_key, next_attempt_at FROM backlog WHERE workflow_id = ?1"
                    " ORDER BY next_attempt_at, seq",
     [S_DELETE] = "DELETE FROM backlog WHERE seq = ?1",
@@ -682,6 +686,7 @@ static int sqlite_workflow_adopt(struct cs_backlog *b, const char *from, const c
         now->queued += old->queued;
         now->dead += old->dead;
         old->queued = old->dead = 0;
+        now->claim_from = 0; /* its rows came with their own seqs */
     }
     unlock(b);
     return rc;
@@ -939,40 +944,80 @@ static int claim_row(struct cs_backlog *b, sqlite3_stmt *st, struct cs_claim *c)
     return 0;
 }
 
-/* Walk the due rows in seq order and claim up to max whose key is not in flight (claiming one puts its
- * key in flight, so a key is taken at most once per batch). */
-static int claim_rows(struct cs_backlog *b, struct wf *w, int64_t now_ms, size_t max, struct cs_claim *out, size_t *n)
+/* The seq of the first row scheduled for later than now_ms (INT64_MAX when none) into *seq. */
+static int first_waiting(struct cs_backlog *b, struct wf *w, int64_t now_ms, int64_t *seq)
 {
     sqlite3_stmt *st;
-    int rc = max ? query(b, &st, S_CLAIM, "tI", w->id, now_ms) : 0;
+    int rc = query(b, &st, S_WAITING, "tI", w->id, now_ms);
+    *seq = rc > 0 && sqlite3_column_type(st, 0) != SQLITE_NULL ? col_int(st, 0) : INT64_MAX;
+    return rc < 0 ? rc : 0;
+}
+
+/*
+ * Walk the due rows in seq order from w->claim_from and claim up to max whose key is not in flight
+ * (claiming one puts its key in flight, so a key is taken at most once per batch). *from is where the
+ * next walk may start: past every row this one passed, as those are in flight now, but not past a row
+ * left for its key in flight nor past a row scheduled for later (which this walk does not see), so
+ * that a walk does not pass the rows in flight again and again (its cost is that of the rows it
+ * claims). Seqs only grow (AUTOINCREMENT), so a row added later is never below it; a row that is in
+ * flight and comes back (a retry, a release) moves the start back to it (claim_start_back).
+ */
+static int claim_rows(struct cs_backlog *b, struct wf *w, int64_t now_ms, size_t max, struct cs_claim *out, size_t *n,
+                      int64_t *from)
+{
+    sqlite3_stmt *st;
+    int64_t waiting = INT64_MAX, seq;
+    int rc = 0, passed_all = 1;
+    *from = w->claim_from;
+    if (max && (rc = first_waiting(b, w, now_ms, &waiting)) == 0)
+        rc = query(b, &st, S_CLAIM, "tII", w->id, now_ms, w->claim_from);
     while (rc > 0) {
+        seq = col_int(st, 0);
         /* a row in flight itself is passed by its seq, without naming its key */
-        if (!flight_of(w, col_int(st, 0)) && !flying(w, col_text(st, 1), col_text(st, 2))) {
+        if (flight_of(w, seq)) {
+            /* passed */
+        } else if (flying(w, col_text(st, 1), col_text(st, 2))) {
+            passed_all = 0; /* claimable once its key is done: the next walk starts here at the latest */
+        } else {
             rc = claim_row(b, st, &out[*n]);
             if (rc < 0)
                 break;
             flight_add(w, out[(*n)++].seq, col_text(st, 1), col_text(st, 2));
         }
+        if (passed_all)
+            *from = seq + 1;
         rc = *n < max ? step(b, S_CLAIM) : 0;
     }
+    if (*from > waiting)
+        *from = waiting;
     return rc;
+}
+
+/* Row `seq`, in flight, is claimable again (a retry, a release): the next walk starts at it at the latest. */
+static void claim_start_back(struct wf *w, int64_t seq)
+{
+    if (seq < w->claim_from)
+        w->claim_from = seq;
 }
 
 static int sqlite_claim(struct cs_backlog *b, const char *wf, int64_t now_ms, size_t max, struct cs_claim *out,
                         size_t *n)
 {
     struct wf *w;
+    int64_t from;
     int rc;
     *n = 0;
     lock(b);
     w = wf_get(b, wf);
-    rc = claim_rows(b, w, now_ms, max, out, n);
+    rc = claim_rows(b, w, now_ms, max, out, n, &from);
     for (size_t i = 0; rc < 0 && i < *n; i++) {
         flight_drop(w, out[i].seq);
         json_decref(out[i].record);
     }
     if (rc < 0)
         *n = 0;
+    else
+        w->claim_from = from;
     unlock(b);
     return settled(rc);
 }
@@ -1071,8 +1116,11 @@ static int sqlite_complete(struct cs_backlog *b, const char *wf, const struct cs
     if (rc == 0) {
         w->queued -= gone;
         w->dead += dead;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             flight_drop(w, o[i].seq);
+            if (o[i].status == CS_RETRY)
+                claim_start_back(w, o[i].seq);
+        }
     }
     unlock(b);
     return rc;
@@ -1086,8 +1134,10 @@ static int sqlite_release(struct cs_backlog *b, const char *wf, const int64_t *s
     w = wf_get(b, wf);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = check_flight(b, w, seqs[i]);
-    for (size_t i = 0; rc == 0 && i < n; i++)
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         flight_drop(w, seqs[i]);
+        claim_start_back(w, seqs[i]);
+    }
     unlock(b);
     return rc;
 }

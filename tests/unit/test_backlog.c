@@ -1006,6 +1006,89 @@ static void test_release(void)
     cs_backlog_close(b);
 }
 
+/* The keys of claims c[0..n) joined by spaces, for comparisons (drops the claims). */
+static const char *keys_of(struct cs_claim *c, size_t n)
+{
+    static char out[256];
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(out + used, sizeof out - used, "%s%s", i ? " " : "", cs_record_key(c[i].record));
+    drop_claims(c, n);
+    return out;
+}
+
+/* The one row a claim of at most one takes, which must be of `key`. */
+static struct cs_claim claim_one(struct cs_backlog *b, int64_t now, const char *key)
+{
+    struct cs_claim c = {0};
+    size_t n = claim(b, now, 1, &c);
+    CHECK_INT(n, 1);
+    CHECK_STR(n == 1 ? cs_record_key(c.record) : NULL, key);
+    return c;
+}
+
+/* A claim starts past the rows earlier claims passed (not walking the rows in flight again), yet no row
+ * is left behind: a row released, a row retried (once due), a row scheduled for later among the rows a
+ * claim passes, a row held while its key is in flight. */
+static void test_claim_start(void)
+{
+    struct cs_backlog *b = fresh("claim_start", NULL);
+    struct cs_claim x, y, c[8];
+    int64_t now = cs_now_ms();
+    size_t n;
+
+    /* released */
+    CHECK_INT(enq1(b, "a0", 0) || enq1(b, "a1", 1), 0);
+    x = claim_one(b, now, "a0");
+    y = claim_one(b, now, "a1");
+    CHECK_INT(cs_backlog_release(b, WF, &x.seq, 1), 0);
+    n = claim(b, now, 8, c);
+    CHECK_STR(keys_of(c, n), "a0");
+    CHECK_INT(complete1(b, x.seq, CS_OK, 0) || complete1(b, y.seq, CS_OK, 0), 0);
+    drop_claims(&x, 1);
+    drop_claims(&y, 1);
+
+    /* retried */
+    CHECK_INT(enq1(b, "b0", 0) || enq1(b, "b1", 1), 0);
+    x = claim_one(b, now, "b0");
+    y = claim_one(b, now, "b1");
+    CHECK_INT(complete1(b, x.seq, CS_RETRY, now + 60000), 0);
+    CHECK_INT(claim(b, now, 8, c), 0);
+    n = claim(b, now + 60001, 8, c);
+    CHECK_STR(keys_of(c, n), "b0");
+    CHECK_INT(complete1(b, x.seq, CS_OK, 0) || complete1(b, y.seq, CS_OK, 0), 0);
+    drop_claims(&x, 1);
+    drop_claims(&y, 1);
+
+    /* scheduled for later, among rows a claim passes */
+    CHECK_INT(enq1(b, "c0", 0) || enq1(b, "c1", 1) || enq1(b, "c2", 2), 0);
+    x = claim_one(b, now, "c0");
+    CHECK_INT(complete1(b, x.seq, CS_RETRY, now + 60000), 0);
+    drop_claims(&x, 1);
+    n = claim(b, now, 8, c);
+    CHECK_STR(keys_of(c, n), "c1 c2");
+    n = claim(b, now + 60001, 8, c);
+    CHECK_INT(n, 1);
+    CHECK_STR(n == 1 ? cs_record_key(c[0].record) : NULL, "c0");
+    CHECK_INT(n == 1 ? complete1(b, c[0].seq, CS_OK, 0) : -1, 0);
+    drop_claims(c, n);
+
+    /* held while its key is in flight */
+    CHECK_INT(enq1(b, "d0", 0) || enq1(b, "d1", 1), 0);
+    x = claim_one(b, now, "d0");
+    CHECK_INT(enq1(b, "d0", 10) || enq1(b, "d2", 2), 0); /* a second row of d0, then d2 */
+    n = claim(b, now, 8, c);
+    CHECK_STR(keys_of(c, n), "d1 d2");
+    CHECK_INT(complete1(b, x.seq, CS_OK, 0), 0);
+    drop_claims(&x, 1);
+    n = claim(b, now, 8, c);
+    CHECK_INT(n, 1);
+    CHECK_INT(n == 1 ? v_of(&c[0]) : -1, 10);
+    drop_claims(c, n);
+    cs_backlog_close(b);
+}
+
 static void test_crash_recovery(void)
 {
     char *path;
@@ -1312,6 +1395,7 @@ int main(void)
     test_redrive_matching();
     test_redrive();
     test_release();
+    test_claim_start();
     test_crash_recovery();
     if (target_pg())
         test_connection_lost();
