@@ -215,66 +215,67 @@ static json_t *literal(struct parser *ps, const char *word, json_t *v)
 
 static json_t *value(struct parser *ps);
 
-/* After '{': the members up to '}'. */
-static json_t *object(struct parser *ps)
+/* Does the container end here (after any space) with `close`? Then ps is past it. */
+static int closes(struct parser *ps, char close)
 {
-    json_t *obj = json_object(), *v;
-    struct chars key;
-    key.s = key.small;
-    ps->p++;
     skip_space(ps);
-    if (ps->p < ps->end && *ps->p == '}') {
+    if (ps->p < ps->end && *ps->p == close) {
         ps->p++;
-        return obj;
+        return 1;
     }
-    while (obj) {
-        if (ps->p == ps->end || *ps->p != '"' || string(ps, &key) != 0 || put(&key, "", 1) != 0) {
-            chars_free(&key);
-            break;
-        }
-        skip_space(ps);
-        v = ps->p < ps->end && *ps->p++ == ':' ? value(ps) : NULL;
-        /* (a key holds no NUL: a raw one is a control character and \u0000 is jansson's) */
-        if (!v || json_object_set_new(obj, key.s, v) != 0) { /* a key that is not UTF-8: jansson's */
-            chars_free(&key);
-            break;
-        }
-        chars_free(&key);
-        skip_space(ps);
-        if (ps->p < ps->end && *ps->p == '}') {
-            ps->p++;
-            return obj;
-        }
-        if (ps->p == ps->end || *ps->p++ != ',')
-            break;
-        skip_space(ps);
-    }
-    json_decref(obj);
-    return NULL;
+    return 0;
 }
 
-/* After '[': the elements up to ']'. */
-static json_t *array(struct parser *ps)
+/* After an element: 1 when the container ends with `close`, 0 after a comma (another element follows),
+ * -1 when neither follows. ps is past what was read. */
+static int after_element(struct parser *ps, char close)
 {
-    json_t *arr = json_array(), *v;
-    ps->p++;
-    skip_space(ps);
-    if (ps->p < ps->end && *ps->p == ']') {
+    if (closes(ps, close))
+        return 1;
+    if (ps->p < ps->end && *ps->p == ',') {
         ps->p++;
-        return arr;
+        return 0;
     }
-    while (arr) {
-        if (!(v = value(ps)) || json_array_append_new(arr, v) != 0)
-            break;
+    return -1;
+}
+
+/* A member of an object ("key": value) into obj: 0, or -1 when the fast path does not read it. */
+static int member(struct parser *ps, json_t *obj)
+{
+    struct chars key;
+    json_t *v;
+    int rc = -1;
+    key.s = key.small;
+    skip_space(ps);
+    if (ps->p < ps->end && *ps->p == '"' && string(ps, &key) == 0 && put(&key, "", 1) == 0) {
         skip_space(ps);
-        if (ps->p < ps->end && *ps->p == ']') {
-            ps->p++;
-            return arr;
-        }
-        if (ps->p == ps->end || *ps->p++ != ',')
-            break;
+        /* (a key holds no NUL: a raw one is a control character and \u0000 is jansson's) */
+        if (ps->p < ps->end && *ps->p++ == ':' && (v = value(ps)))
+            rc = json_object_set_new(obj, key.s, v); /* -1 for a key that is not UTF-8: jansson's */
     }
-    json_decref(arr);
+    chars_free(&key);
+    return rc;
+}
+
+/* An element of an array into arr: 0, or -1 when the fast path does not read it. */
+static int element(struct parser *ps, json_t *arr)
+{
+    json_t *v = value(ps);
+    return v && json_array_append_new(arr, v) == 0 ? 0 : -1;
+}
+
+/* At its opening character: the container `empty` (new) filled with what `add` reads up to `close`, or
+ * NULL when the fast path does not read it. */
+static json_t *container(struct parser *ps, json_t *empty, char close, int (*add)(struct parser *, json_t *))
+{
+    int next = 0;
+    ps->p++;
+    if (closes(ps, close))
+        return empty;
+    while (empty && next == 0 && add(ps, empty) == 0)
+        if ((next = after_element(ps, close)) > 0)
+            return empty;
+    json_decref(empty);
     return NULL;
 }
 
@@ -288,10 +289,10 @@ static json_t *value(struct parser *ps)
         return NULL;
     switch (*ps->p) {
     case '{':
-        v = object(ps);
+        v = container(ps, json_object(), '}', member);
         break;
     case '[':
-        v = array(ps);
+        v = container(ps, json_array(), ']', element);
         break;
     case '"':
         if (string(ps, &s) == 0)

@@ -9,17 +9,21 @@
 
 #include "campaign.h"
 
-static int is_type(const char *type, const char *const *names)
-{
-    for (size_t i = 0; type && names[i]; i++)
-        if (strcmp(type, names[i]) == 0)
-            return 1;
-    return 0;
-}
-
-static const char *const INT_TYPES[] = {"long", "short", "byte", "int64", "integer", "int", NULL};
-static const char *const REAL_TYPES[] = {"double", "float", "number", "decimal", NULL};
-static const char *const TIME_TYPES[] = {"datetime", "timestamp", "datetimetz", "datetimenotz", NULL};
+/* Campaign's metadata types and how values are converted for them (any other type: a string). */
+static const struct {
+    const char *type;
+    enum acs_kind kind;
+} KINDS[] = {
+    {"long", ACS_KIND_INTEGER},         {"short", ACS_KIND_INTEGER},
+    {"byte", ACS_KIND_INTEGER},         {"int64", ACS_KIND_INTEGER},
+    {"integer", ACS_KIND_INTEGER},      {"int", ACS_KIND_INTEGER},
+    {"double", ACS_KIND_REAL},          {"float", ACS_KIND_REAL},
+    {"number", ACS_KIND_REAL},          {"decimal", ACS_KIND_REAL},
+    {"boolean", ACS_KIND_BOOLEAN},      {"date", ACS_KIND_DATE},
+    {"datetime", ACS_KIND_TIMESTAMP},   {"timestamp", ACS_KIND_TIMESTAMP},
+    {"datetimetz", ACS_KIND_TIMESTAMP}, {"datetimenotz", ACS_KIND_TIMESTAMP},
+    {"enumeration", ACS_KIND_ENUM},     {"object", ACS_KIND_OBJECT},
+};
 
 enum acs_kind acs_kind_of(const json_t *spec)
 {
@@ -27,22 +31,9 @@ enum acs_kind acs_kind_of(const json_t *spec)
     const char *res_type = json_string_value(json_object_get(spec, "resType"));
     if (type && res_type && strcmp(type, "number") == 0) /* "number" is high-level: resType says long or double */
         type = res_type;
-    if (is_type(type, INT_TYPES))
-        return ACS_KIND_INTEGER;
-    if (is_type(type, REAL_TYPES))
-        return ACS_KIND_REAL;
-    if (is_type(type, TIME_TYPES))
-        return ACS_KIND_TIMESTAMP;
-    if (!type)
-        return ACS_KIND_STRING;
-    if (strcmp(type, "boolean") == 0)
-        return ACS_KIND_BOOLEAN;
-    if (strcmp(type, "date") == 0)
-        return ACS_KIND_DATE;
-    if (strcmp(type, "enumeration") == 0)
-        return ACS_KIND_ENUM;
-    if (strcmp(type, "object") == 0)
-        return ACS_KIND_OBJECT;
+    for (size_t i = 0; type && i < sizeof KINDS / sizeof *KINDS; i++)
+        if (strcmp(type, KINDS[i].type) == 0)
+            return KINDS[i].kind;
     return ACS_KIND_STRING;
 }
 

@@ -52,6 +52,16 @@ static cs_status run(const char *name, void *inst, const char *payload_json, int
     return st;
 }
 
+/* Apply stage `name` (inst) to a payload: CS_OK and the payload `want` after. */
+static void check_apply(const char *name, void *inst, const char *payload_json, int initial, const char *want)
+{
+    char *after;
+    int op;
+    CHECK_INT(run(name, inst, payload_json, initial, &after, &op), CS_OK);
+    CHECK_STR(after, want);
+    free(after);
+}
+
 static int filter_keeps(const char *rule_json, const char *payload_json)
 {
     char *opts, *after;
@@ -179,18 +189,12 @@ static void test_replace(void)
     r = make("replace", "{\"rules\": [{\"field\": \"g\", \"from\": 1, \"to\": \"2\"}, {\"field\": \"h\", \"from\": 2, "
                         "\"to\": \"two\"}, {\"field\": \"g\", \"from\": \"2\", \"to\": \"Z\"}]}");
     CHECK(r != NULL);
-    CHECK_INT(run("replace", r, "{\"g\": 1, \"h\": \"2\"}", 0, &after, &op), CS_OK);
-    CHECK_STR(after, "{\"g\":\"2\",\"h\":\"two\"}");
-    free(after);
-    CHECK_INT(run("replace", r, "{\"g\": 2}", 0, &after, &op), CS_OK);
-    CHECK_STR(after, "{\"g\":\"Z\"}");
-    free(after);
+    check_apply("replace", r, "{\"g\": 1, \"h\": \"2\"}", 0, "{\"g\":\"2\",\"h\":\"two\"}");
+    check_apply("replace", r, "{\"g\": 2}", 0, "{\"g\":\"Z\"}");
     stage("replace")->destroy(r);
     r = make("replace", many_rules);
-    CHECK(r != NULL);
-    CHECK_INT(run("replace", r, "{\"f69\": 69, \"f3\": 3, \"f0\": 1}", 0, &after, &op), CS_OK);
-    CHECK_STR(after, "{\"f0\":1,\"f3\":\"x3\",\"f69\":\"x69\"}"); /* f69's second rule is not applied */
-    free(after);
+    CHECK(r != NULL); /* f69's second rule is not applied */
+    check_apply("replace", r, "{\"f69\": 69, \"f3\": 3, \"f0\": 1}", 0, "{\"f0\":1,\"f3\":\"x3\",\"f69\":\"x69\"}");
     stage("replace")->destroy(r);
     CHECK(make("replace", "{\"rules\": [{\"field\": \"x\", \"from\": 1}]}") == NULL);
     CHECK_STR(fake_reason, "rules[0] needs field, from and to");
@@ -235,9 +239,8 @@ static void test_map(void)
     m = make("map", "{\"fields\": [{\"source\": \"a.b.c\", \"target\": \"x.y\"}, {\"source\": \"s\", \"target\": "
                     "\"" LONG_SEGMENT ".z\"}]}");
     CHECK(m != NULL);
-    CHECK_INT(run("map", m, "{\"a\": {\"b\": {\"c\": 7}}, \"s\": \"v\"}", 0, &after, &op), CS_OK);
-    CHECK_STR(after, "{\"" LONG_SEGMENT "\":{\"z\":\"v\"},\"x\":{\"y\":7}}");
-    free(after);
+    check_apply("map", m, "{\"a\": {\"b\": {\"c\": 7}}, \"s\": \"v\"}", 0,
+                "{\"" LONG_SEGMENT "\":{\"z\":\"v\"},\"x\":{\"y\":7}}");
     stage("map")->destroy(m);
 }
 
