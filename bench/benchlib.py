@@ -85,22 +85,19 @@ def cpu_seconds(pid):
     return stat_cpu("/proc/%d/stat" % pid)
 
 
-def side_cpu_seconds(pid):
+def side_cpu_seconds(pid, seen):
     """utime + stime of the daemon's writer threads (told by their name) and of its other threads, from one
-    pass over /proc/<pid>/task."""
-    writers = others = 0.0
+    pass over /proc/<pid>/task; `seen` ({tid: (is_writer, CPU seconds)}) keeps what a thread used once it
+    has ended (a workflow's threads end before the process)."""
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
                 is_writer = f.read().strip() == WRITER_THREAD
-            cpu = stat_cpu("/proc/%d/task/%s/stat" % (pid, tid))
+            seen[tid] = (is_writer, stat_cpu("/proc/%d/task/%s/stat" % (pid, tid)))
         except OSError:
-            continue  # the thread ended meanwhile
-        if is_writer:
-            writers += cpu
-        else:
-            others += cpu
-    return writers, others
+            pass  # the thread ended meanwhile: its last reading stays
+    return (sum(cpu for writer, cpu in seen.values() if writer),
+            sum(cpu for writer, cpu in seen.values() if not writer))
 
 
 def peak_kb(pid):
@@ -127,10 +124,11 @@ class Progress:
 
     def __call__(self, proc):
         self.samples = [(0, 0.0, 0.0, 0.0)]
+        threads = {}
         nxt = 1
         while nxt <= 10 and proc.poll() is None:
             try:
-                n, cpu, sides = self.done(), cpu_seconds(proc.pid), side_cpu_seconds(proc.pid)
+                n, cpu, sides = self.done(), cpu_seconds(proc.pid), side_cpu_seconds(proc.pid, threads)
                 self.peak_kb = max(self.peak_kb, peak_kb(proc.pid))
             except (OSError, ValueError):
                 break  # the daemon is exiting
