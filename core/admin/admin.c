@@ -27,6 +27,7 @@
 #include "admin_remote.h"
 #include "admin_static.h"
 #include "config/config.h"
+#include "state/backlog.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -170,6 +171,7 @@ static void dispatch(struct cs_admin *a, struct MHD_Connection *conn, const char
 
     if (parse_body(conn, x, &body, rep) != 0)
         return;
+    cs_backlog_patience(CS_BACKLOG_ADMIN_PATIENCE_MS); /* answer from the last known values, never hang */
     if (n == 1 && strcmp(segments[0], "metrics") == 0 && strcmp(method, "GET") == 0) {
         rep->status = 200;
         char *engine = cs_admin_metrics(a->engine), *guard = cs_guard_metrics(a->guard);

@@ -1,7 +1,9 @@
 /*
  * admin_metrics.c - /metrics in the Prometheus text format: per workflow the backlog, dead letters,
  * status, record counters, the write-latency histogram, and every counter plugins keep through
- * host->metric_add (remote calls by kind and outcome, 429s...).
+ * host->metric_add (remote calls by kind and outcome, 429s...); on a shared state database, the fleet's:
+ * which reader leases this node holds, the live members, this node's heartbeat, whether the database
+ * answers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,10 +97,41 @@ static void write_plugin_values(FILE *out, const json_t *list, enum plugin_value
     }
 }
 
+/* The fleet's metrics (cs_engine_fleet_health), when the state database is shared. */
+static void write_fleet(FILE *out, const json_t *health)
+{
+    const char *id;
+    json_t *held;
+    if (!health)
+        return;
+    family(out, "crmsync_reader_lease", "gauge",
+           "1 when this node holds the workflow's reader lease (reads its source).");
+    json_object_foreach ((json_t *)json_object_get(health, "leases"), id, held) {
+        char *wf = label(id);
+        fprintf(out, "crmsync_reader_lease{workflow=\"%s\"} %lld\n", wf, (long long)json_integer_value(held));
+        free(wf);
+    }
+    family(out, "crmsync_fleet_members", "gauge", "Live members of the fleet, as this node last saw it.");
+    fprintf(out, "crmsync_fleet_members %lld\n", (long long)json_integer_value(json_object_get(health, "members")));
+    family(out, "crmsync_fleet_heartbeat_age_seconds", "gauge",
+           "Seconds since this node's last heartbeat that succeeded (-1: none yet); past the lease, the others "
+           "count it dead.");
+    fprintf(out, "crmsync_fleet_heartbeat_age_seconds %g\n",
+            json_integer_value(json_object_get(health, "heartbeat_age_ms")) < 0
+                ? -1.0
+                : json_integer_value(json_object_get(health, "heartbeat_age_ms")) / 1000.0);
+    family(out, "crmsync_fleet_heartbeat_failures_total", "counter", "Heartbeats of this node that failed.");
+    fprintf(out, "crmsync_fleet_heartbeat_failures_total %lld\n",
+            (long long)json_integer_value(json_object_get(health, "heartbeats_failed")));
+    family(out, "crmsync_state_database_answering", "gauge",
+           "1 while the state database answers, 0 while a call waits on it (a partition) or it cannot be reached.");
+    fprintf(out, "crmsync_state_database_answering %d\n", json_is_true(json_object_get(health, "state_db_answering")));
+}
+
 char *cs_admin_metrics(struct cs_engine *e)
 {
     static const char *const statuses[] = {"STOPPED", "STARTING", "RUNNING", "FAILED"};
-    json_t *list = cs_engine_list(e), *w;
+    json_t *list = cs_engine_list(e), *w, *fleet;
     char *text = NULL;
     size_t len = 0, i;
     FILE *out = open_memstream(&text, &len);
@@ -135,6 +168,9 @@ char *cs_admin_metrics(struct cs_engine *e)
     write_plugin_values(out, list, EVENTS);
     family(out, "crmsync_plugin_gauge", "gauge", "Values plugins report as they are now (e.g. the age of a file).");
     write_plugin_values(out, list, GAUGES);
+    fleet = cs_engine_fleet_health(e);
+    write_fleet(out, fleet);
+    json_decref(fleet);
     fclose(out);
     json_decref(list);
     return text;

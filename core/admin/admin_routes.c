@@ -380,9 +380,33 @@ static void fleet(struct cs_engine *e, struct cs_reply *rep)
     free(err);
 }
 
+/* While the engine waits for its state store, only the workflows (each STARTING, with the reason) can be
+ * read: everything else, changes and probes included, is 503 with that reason. 1 when it answered. */
+static int awaiting_state(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
+{
+    char *why = cs_engine_awaited(e);
+    json_t *one;
+    if (!why)
+        return 0;
+    if (is(r, 1, "GET") && seg(r, 0, "workflows")) {
+        ok(rep, json_pack("{s:o}", "workflows", cs_engine_list(e)));
+    } else if (is(r, 2, "GET") && seg(r, 0, "workflows")) {
+        if ((one = cs_engine_workflow(e, r->segments[1])))
+            ok(rep, one);
+        else
+            unknown_or_failed(rep, CS_E_NOTFOUND, r->segments[1], NULL);
+    } else {
+        cs_reply_error(rep, 503, "starting", "crmsyncd is starting: %s", why);
+    }
+    free(why);
+    return 1;
+}
+
 void cs_admin_route(struct cs_engine *e, const struct cs_request *r, struct cs_reply *rep)
 {
     json_t *problems = NULL;
+    if (awaiting_state(e, r, rep))
+        return;
     if (r->n_segments >= 2 && seg(r, 0, "workflows")) {
         workflow_route(e, r, rep);
     } else if (is(r, 1, "GET") && seg(r, 0, "workflows")) {

@@ -250,6 +250,29 @@ static int serve(struct cs_engine *engine, const struct options *o, int64_t *sto
     }
 }
 
+/* What the engine shows while the state store is waited for (cs_state_open's wait). */
+struct awaiting {
+    struct cs_engine *engine;
+    const struct cs_config *cfg;
+};
+
+static void state_awaited(void *arg, const char *why)
+{
+    const struct awaiting *a = arg;
+    cs_engine_await_state(a->engine, a->cfg, why);
+}
+
+static int start_admin(struct cs_engine *engine, const json_t *admin_cfg, struct cs_admin **admin, int *status)
+{
+    char *err = NULL;
+    if (cs_admin_start(engine, admin_cfg, admin, &err) == 0)
+        return 0;
+    cs_log(CS_LOG_ERROR, "admin", "%s; nothing was started", err);
+    free(err);
+    *status = EXIT_CONFIG;
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {0};
@@ -310,27 +333,28 @@ int main(int argc, char **argv)
         status = 0;
         goto out;
     }
-    cs_engine_free(engine);
-    engine = NULL;
     status = 1;
-    if (cs_state_open(cfg->root, o.config, &backlog, &lock_fd, &stopped) != 0) {
+    admin_cfg = json_object_get(cfg->root, "admin");
+    state_cfg = json_object_get(cfg->root, "state");
+    if (cs_state_waits(cfg->root)) { /* the admin API answers while the database is waited for */
+        cs_engine_await_state(engine, cfg, "the state database is being opened");
+        if (start_admin(engine, admin_cfg, &admin, &status) != 0)
+            goto out;
+    }
+    if (cs_state_open(cfg->root, o.config, &backlog, &lock_fd, &stopped,
+                      &(struct cs_state_wait){state_awaited, &(struct awaiting){engine, cfg}}) != 0) {
         status = stopped ? 0 : 1;
         goto out;
     }
-    engine = cs_engine_new(reg, backlog);
+    cs_engine_state_opened(engine, backlog);
     if (cs_engine_check_config(engine, cfg, 1, &err) != 0) {
         fprintf(stderr, "%s\n", err);
         goto out;
     }
-    admin_cfg = json_object_get(cfg->root, "admin");
-    state_cfg = json_object_get(cfg->root, "state");
     stop_ms = stop_timeout(cfg);
     cfg = NULL; /* the engine owns it now */
-    if (cs_admin_start(engine, admin_cfg, &admin, &err) != 0) {
-        cs_log(CS_LOG_ERROR, "admin", "%s; nothing was started", err);
-        status = EXIT_CONFIG;
+    if (!admin && start_admin(engine, admin_cfg, &admin, &status) != 0)
         goto out;
-    }
     if (cs_engine_join_fleet(engine, json_string_value(json_object_get(state_cfg, "node")),
                              json_integer_value(json_object_get(state_cfg, "lease")), cs_admin_address(admin),
                              &err) != 0) {

@@ -84,9 +84,10 @@ static int signalled_within(int64_t ms)
 
 /* Connect with the connection string of dsn_file (or libpq's PG* environment when there is none), again
  * and again while the database cannot be reached: a database that starts after crmsyncd is no error. */
-static int open_postgresql(const char *dsn_file, struct cs_backlog **backlog, int *stopped)
+static int open_postgresql(const char *dsn_file, struct cs_backlog **backlog, int *stopped,
+                           const struct cs_state_wait *wait)
 {
-    char *dsn = NULL, *err = NULL, status[160];
+    char *dsn = NULL, *err = NULL, status[160], *why;
     int rc, attempt = 0;
 
     if (dsn_file && cs_config_read_secret(dsn_file, &dsn, &err) != 0) {
@@ -99,6 +100,11 @@ static int open_postgresql(const char *dsn_file, struct cs_backlog **backlog, in
         cs_log(CS_LOG_ERROR, "core", "%s; retrying in %.1f s (attempt %d)", err, delay / 1000.0, attempt);
         snprintf(status, sizeof status, "STATUS=starting: the state database cannot be reached (attempt %d)", attempt);
         cs_sd_notify(status);
+        why = cs_xasprintf("the state database cannot be reached: %s; next try in %.1f s (attempt %d)", err,
+                           delay / 1000.0, attempt);
+        if (wait)
+            wait->waiting(wait->arg, why);
+        free(why);
         free(err);
         err = NULL;
         if ((*stopped = signalled_within(delay)))
@@ -115,12 +121,18 @@ static int open_postgresql(const char *dsn_file, struct cs_backlog **backlog, in
     return rc == 0 ? 0 : -1;
 }
 
-int cs_state_open(const json_t *root, const char *config, struct cs_backlog **backlog, int *lock_fd, int *stopped)
+int cs_state_waits(const json_t *root)
 {
-    const json_t *state = json_object_get(root, "state");
-    const char *driver = json_string_value(json_object_get(state, "driver"));
+    const char *driver = json_string_value(json_object_get(json_object_get(root, "state"), "driver"));
+    return driver && strcmp(driver, "postgresql") == 0;
+}
+
+int cs_state_open(const json_t *root, const char *config, struct cs_backlog **backlog, int *lock_fd, int *stopped,
+                  const struct cs_state_wait *wait)
+{
     *stopped = 0;
-    if (driver && strcmp(driver, "postgresql") == 0)
-        return open_postgresql(json_string_value(json_object_get(state, "dsn_file")), backlog, stopped);
+    if (cs_state_waits(root))
+        return open_postgresql(json_string_value(json_object_get(json_object_get(root, "state"), "dsn_file")), backlog,
+                               stopped, wait);
     return open_sqlite(json_string_value(json_object_get(root, "state_dir")), config, backlog, lock_fd);
 }

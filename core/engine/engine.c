@@ -48,6 +48,7 @@ struct cs_engine *cs_engine_new(const struct cs_registry *registry, struct cs_ba
     pthread_mutex_init(&e->lock, NULL);
     pthread_mutex_init(&e->operating, NULL);
     pthread_rwlock_init(&e->ops, NULL);
+    pthread_mutex_init(&e->awaiting_mu, NULL);
     return e;
 }
 
@@ -63,6 +64,9 @@ void cs_engine_free(struct cs_engine *e)
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->operating);
     pthread_rwlock_destroy(&e->ops);
+    pthread_mutex_destroy(&e->awaiting_mu);
+    json_decref(e->awaiting);
+    free(e->awaiting_why);
     free(e);
 }
 
@@ -425,14 +429,21 @@ int cs_engine_stop(struct cs_engine *e, const char *id, char **err)
 }
 
 /* Workflow i's snapshot with its title (from the latest revision), latest revision and pending flag.
- * New. Lock held. */
+ * While the state database does not answer, its counters are the last known ones and it says so
+ * (stale, state_db), with no title and no pending revision. New. Lock held. */
 static json_t *describe(struct cs_engine *e, size_t i)
 {
     json_t *snap = cs_flow_snapshot(e->flows[i]), *def;
-    int64_t latest = 0, running = json_integer_value(json_object_get(snap, "running_revision"));
+    int64_t running = json_integer_value(json_object_get(snap, "running_revision")), latest = running;
     const char *title;
-    char *text = NULL;
-    cs_backlog_revision_latest(e->backlog, e->flows[i]->id, NULL, &latest, &text);
+    char *text = NULL, *silent = NULL;
+    if (cs_backlog_silent(e->backlog, CS_BACKLOG_ADMIN_PATIENCE_MS, &silent)) {
+        json_object_set_new(snap, "stale", json_true());
+        json_object_set_new(snap, "state_db", json_string(silent));
+        free(silent);
+    } else {
+        cs_backlog_revision_latest(e->backlog, e->flows[i]->id, NULL, &latest, &text);
+    }
     def = text ? json_loads(text, 0, NULL) : NULL;
     title = json_string_value(json_object_get(def, "title"));
     json_object_set_new(snap, "title", json_string(title ? title : e->flows[i]->id));
@@ -448,7 +459,10 @@ static json_t *describe(struct cs_engine *e, size_t i)
 
 json_t *cs_engine_list(struct cs_engine *e)
 {
-    json_t *list = json_array();
+    json_t *list;
+    if (cs_engine_awaiting(e, NULL, &list))
+        return list;
+    list = json_array();
     pthread_rwlock_rdlock(&e->ops);
     for (size_t i = 0; i < e->n_flows; i++)
         json_array_append_new(list, describe(e, i));
@@ -460,6 +474,8 @@ json_t *cs_engine_workflow(struct cs_engine *e, const char *id)
 {
     json_t *snap = NULL;
     size_t i;
+    if (cs_engine_awaiting(e, id, &snap))
+        return snap;
     pthread_rwlock_rdlock(&e->ops);
     if (cs_engine_find_flow(e, id, &i))
         snap = describe(e, i);

@@ -33,6 +33,17 @@ void cs_engine_shutdown(struct cs_engine *e);
  */
 int cs_engine_check_config(struct cs_engine *e, struct cs_config *cfg, int apply, char **err);
 
+/* While the state store cannot be opened yet (an unreachable database, retried): every workflow of `cfg`
+ * (checked) is STARTING with the reason `why` in cs_engine_list and cs_engine_workflow; called again as
+ * the reason changes. The other operations must not be called meanwhile: the admin API refuses them
+ * while cs_engine_awaited says why. */
+void cs_engine_await_state(struct cs_engine *e, const struct cs_config *cfg, const char *why);
+/* Why the engine waits for its state store (new), or NULL once it is open. */
+char *cs_engine_awaited(struct cs_engine *e);
+/* The state store is open: the engine's from now on (an engine made with none), before
+ * cs_engine_check_config applies a configuration. */
+void cs_engine_state_opened(struct cs_engine *e, struct cs_backlog *backlog);
+
 /* Start every configured workflow whose persisted desired state is "running". */
 void cs_engine_start_desired(struct cs_engine *e);
 
@@ -136,6 +147,11 @@ void cs_engine_leave_fleet(struct cs_engine *e);
  * heartbeat_age_ms, alive, self, writers: {workflow: n}}], workflows: {id: {reader, writers: {node: n}}}}.
  * CS_E_DB with *err (new) when the database cannot tell. */
 int cs_engine_fleet(struct cs_engine *e, json_t **out, char **err);
+/* What an operator alerts on, for /metrics: new {members (live, as last seen), heartbeat_age_ms (since this
+ * node's last heartbeat that succeeded; -1: none yet), heartbeats_failed, state_db_answering (no call
+ * waits on the database longer than the admin API's patience), leases: {workflow id: 1 when
+ * this node holds its reader lease and reads, else 0}}; NULL without a shared state database. */
+json_t *cs_engine_fleet_health(struct cs_engine *e);
 
 /* Every workflow RUNNING and idle (see cs_workflow_idle), or STOPPED/FAILED; *failed counts FAILED. */
 int cs_engine_all_idle(struct cs_engine *e, int *failed);

@@ -21,10 +21,12 @@ struct cs_fleet {
     int64_t lease_ms;
     pthread_t thread;
     int running;        /* the thread was started */
-    pthread_mutex_t mu; /* guards view and quit; cond's mutex */
+    pthread_mutex_t mu; /* guards view, quit and the heartbeat's outcomes; cond's mutex */
     pthread_cond_t cond;
     int quit;
-    json_t *view; /* cs_backlog_fleet() as last seen, or NULL */
+    json_t *view;         /* cs_backlog_fleet() as last seen, or NULL */
+    int64_t beat_at;      /* the last heartbeat that succeeded (mono ms), 0: none yet */
+    int64_t beats_failed; /* heartbeats that failed since the join */
 };
 
 /* ---- what this daemon runs ------------------------------------------------------------------------ */
@@ -101,8 +103,15 @@ static void heartbeat(struct cs_engine *e)
 {
     json_t *writers = local_writers(e), *swept = NULL, *dead;
     size_t i;
-    if (cs_backlog_heartbeat(e->backlog, writers, &swept) != 0)
+    int rc = cs_backlog_heartbeat(e->backlog, writers, &swept);
+    if (rc != 0)
         cs_log(CS_LOG_ERROR, "fleet", "heartbeat of node %s failed: %s", e->fleet->node, cs_backlog_errmsg(e->backlog));
+    pthread_mutex_lock(&e->fleet->mu);
+    if (rc == 0)
+        e->fleet->beat_at = cs_mono_ms();
+    else
+        e->fleet->beats_failed++;
+    pthread_mutex_unlock(&e->fleet->mu);
     json_array_foreach (swept, i, dead)
         cs_log(CS_LOG_WARNING, "fleet",
                "member %s is dead (no heartbeat for its lease): removed from the fleet, %lld row(s) it had in "
@@ -113,10 +122,12 @@ static void heartbeat(struct cs_engine *e)
     json_decref(writers);
 }
 
+/* The fleet as it is now; as last seen while the database does not answer. */
 static void refresh_view(struct cs_engine *e)
 {
     json_t *view = NULL;
-    cs_backlog_fleet(e->backlog, &view);
+    if (cs_backlog_fleet(e->backlog, &view) != 0)
+        return;
     pthread_mutex_lock(&e->fleet->mu);
     json_decref(e->fleet->view);
     e->fleet->view = view;
@@ -289,12 +300,54 @@ int cs_engine_fleet(struct cs_engine *e, json_t **out, char **err)
         rc = cs_backlog_fleet(e->backlog, &view);
     else
         view = fleet_of_one(e);
-    if (rc != 0) {
+    if (rc != 0 && e->fleet->running) { /* the fleet as this node's thread last saw it */
+        pthread_mutex_lock(&e->fleet->mu);
+        view = json_incref(e->fleet->view);
+        pthread_mutex_unlock(&e->fleet->mu);
+    }
+    if (!view) {
         *err = cs_xasprintf("the fleet cannot be read from the state database: %s", cs_backlog_errmsg(e->backlog));
         return rc;
     }
     *out = json_pack("{s:s, s:I, s:O, s:o}", "node", e->fleet->node, "lease_ms", (json_int_t)e->fleet->lease_ms,
                      "members", json_object_get(view, "members"), "workflows", per_workflow(view));
+    if (rc != 0) {
+        json_object_set_new(*out, "stale", json_true());
+        json_object_set_new(*out, "state_db", json_string(cs_backlog_errmsg(e->backlog)));
+    }
     json_decref(view);
     return 0;
+}
+
+json_t *cs_engine_fleet_health(struct cs_engine *e)
+{
+    struct cs_fleet *fl = e->fleet;
+    json_t *leases, *m, *out;
+    int64_t members = 0, age;
+    char *silent = NULL;
+    size_t i;
+    int answering;
+    if (!fl || !fl->running)
+        return NULL;
+    answering = !cs_backlog_silent(e->backlog, CS_BACKLOG_ADMIN_PATIENCE_MS, &silent);
+    free(silent);
+    leases = json_object();
+    pthread_rwlock_rdlock(&e->ops);
+    for (size_t f = 0; f < e->n_flows; f++) {
+        int held = 0;
+        for (size_t j = 0; j < e->flows[f]->n_legs; j++)
+            held |= cs_flow_status(e->flows[f]) == CS_WF_RUNNING &&
+                    cs_backlog_lease_held(e->backlog, cs_workflow_id(e->flows[f]->legs[j]));
+        json_object_set_new(leases, e->flows[f]->id, json_integer(held));
+    }
+    pthread_rwlock_unlock(&e->ops);
+    pthread_mutex_lock(&fl->mu);
+    json_array_foreach (json_object_get(fl->view, "members"), i, m)
+        members += json_is_true(json_object_get(m, "alive"));
+    age = fl->beat_at ? cs_mono_ms() - fl->beat_at : -1;
+    out =
+        json_pack("{s:I, s:I, s:I, s:b, s:o}", "members", (json_int_t)members, "heartbeat_age_ms", (json_int_t)age,
+                  "heartbeats_failed", (json_int_t)fl->beats_failed, "state_db_answering", answering, "leases", leases);
+    pthread_mutex_unlock(&fl->mu);
+    return out;
 }

@@ -46,7 +46,18 @@ struct cs_engine {
      * and revision stored and what runs change together; after `ops` in the lock order */
     pthread_mutex_t operating;
     struct cs_fleet *fleet; /* engine_fleet.c: this daemon in the fleet; NULL until it joined */
+    /* engine_await.c: until the state store is open, the workflows as the admin API shows them (each
+     * STARTING) and why; NULL once it is open. Guards `backlog`'s arrival too. */
+    pthread_mutex_t awaiting_mu;
+    json_t *awaiting;
+    char *awaiting_why;
 };
+
+/* ---- engine_await.c ---- */
+
+/* 1 while the engine waits for its state store: *out (new) is every workflow as shown meanwhile (`id`
+ * NULL) or workflow `id` (NULL when there is none). 0 once the store is open (*out NULL). */
+int cs_engine_awaiting(struct cs_engine *e, const char *id, json_t **out);
 
 /* ---- engine_flow.c ---- */
 

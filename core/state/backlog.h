@@ -52,6 +52,17 @@ int cs_backlog_backup(struct cs_backlog *b, const char *dest, int64_t *bytes, ch
 /* 1 with the last SQLite error (*msg new) and its time when one happened at or after since_ms (unix
  * ms), else 0: the health check reports it. */
 int cs_backlog_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms);
+/* 1 while the state database does not answer: a call has waited on it `patience_ms` or longer, or the
+ * last call got no answer (a stalled or lost connection); *why (new) says so. 0 while it answers (*why
+ * NULL). It never waits: the admin API asks it to show the last known values instead of waiting. */
+int cs_backlog_silent(struct cs_backlog *b, int64_t patience_ms, char **why);
+/* This thread's patience with a state database that does not answer: the reads it makes (revisions,
+ * desired states, dead letters, the fleet) wait at most `ms` behind a call in progress, and fail at once
+ * with CS_E_DB while a call has waited longer; the counters are the last known ones. 0 (every thread's
+ * default): wait as long as the call takes (itself bounded by the driver). The admin API's threads set it. */
+void cs_backlog_patience(int64_t ms);
+/* The admin API's patience: an answer waits this long at most on a state database that does not answer. */
+#define CS_BACKLOG_ADMIN_PATIENCE_MS 2000
 
 /* ---- workflows ------------------------------------------------------------------------------- */
 

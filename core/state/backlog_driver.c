@@ -52,6 +52,24 @@ int cs_backlog_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int6
     return driver_of(b)->db_error(b, since_ms, msg, at_ms);
 }
 
+int cs_backlog_silent(struct cs_backlog *b, int64_t patience_ms, char **why)
+{
+    *why = NULL;
+    return driver_of(b)->silent ? driver_of(b)->silent(b, patience_ms, why) : 0;
+}
+
+static _Thread_local int64_t patience_ms;
+
+void cs_backlog_patience(int64_t ms)
+{
+    patience_ms = ms;
+}
+
+int64_t cs_backlog_patience_ms(void)
+{
+    return patience_ms;
+}
+
 int cs_backlog_workflow_init(struct cs_backlog *b, const char *wf, const char *initial_desired)
 {
     return driver_of(b)->workflow_init(b, wf, initial_desired);

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pg_backlog.h"
@@ -36,8 +37,9 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define MAX_PARAMS    16
-#define COUNTS_TTL_MS 1000
+#define MAX_PARAMS     16
+#define COUNTS_TTL_MS  1000
+#define COUNTS_WAIT_MS 200
 
 enum stmt {
     S_UNCLAIM_LEFT,
@@ -212,8 +214,10 @@ static int vfail(struct cs_backlog *b, int rc, const char *fmt, va_list ap)
 {
     vsnprintf(errmsg, sizeof errmsg, fmt, ap);
     if (rc == CS_E_DB) {
+        pthread_mutex_lock(&b->note_mu);
         memcpy(b->db_error, errmsg, sizeof b->db_error);
         b->db_error_at = cs_now_ms();
+        pthread_mutex_unlock(&b->note_mu);
     }
     cs_log(rc == CS_E_DB ? CS_LOG_ERROR : CS_LOG_WARNING, "backlog", "%s", errmsg);
     return rc;
@@ -335,9 +339,9 @@ static int prepare(struct cs_backlog *b, enum stmt id)
     if (b->prepared[id])
         return 0;
     snprintf(name, sizeof name, "s%d", (int)id);
-    res = PQprepare(b->pg.conn, name, sql[id], 0, NULL);
+    res = cs_pg_conn_call(&b->pg, CS_PG_PREPARE, name, sql[id], 0, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rc = pg_fail(b, sql[id], PQresultErrorMessage(res));
+        rc = pg_fail(b, sql[id], cs_pg_conn_reason(&b->pg, res));
     PQclear(res);
     b->prepared[id] = rc == 0;
     return rc;
@@ -371,8 +375,8 @@ static int execute(struct cs_backlog *b, PGresult **res, enum stmt id, const cha
     if ((rc = connected(b)) != 0 || (id != S_COUNT && (rc = prepare(b, id)) != 0))
         return rc;
     snprintf(name, sizeof name, "s%d", (int)id);
-    r = id == S_COUNT ? PQexecParams(b->pg.conn, text, n, NULL, values, NULL, NULL, 0)
-                      : PQexecPrepared(b->pg.conn, name, n, values, NULL, NULL, 0);
+    r = id == S_COUNT ? cs_pg_conn_call(&b->pg, CS_PG_PARAMS, NULL, text, n, values)
+                      : cs_pg_conn_call(&b->pg, CS_PG_PREPARED, name, NULL, n, values);
     switch (PQresultStatus(r)) {
     case PGRES_TUPLES_OK:
         rc = PQntuples(r);
@@ -383,7 +387,7 @@ static int execute(struct cs_backlog *b, PGresult **res, enum stmt id, const cha
             b->transactions++;
         break;
     default:
-        rc = pg_fail(b, text, PQresultErrorMessage(r));
+        rc = pg_fail(b, text, cs_pg_conn_reason(&b->pg, r));
     }
     if (res && rc >= 0)
         *res = r;
@@ -434,8 +438,8 @@ static int run_int(struct cs_backlog *b, int64_t *value, enum stmt id, const cha
 
 static int command(struct cs_backlog *b, const char *what)
 {
-    PGresult *r = PQexec(b->pg.conn, what);
-    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : pg_fail(b, what, PQresultErrorMessage(r));
+    PGresult *r = cs_pg_conn_exec(&b->pg, what);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : pg_fail(b, what, cs_pg_conn_reason(&b->pg, r));
     PQclear(r);
     return rc;
 }
@@ -465,21 +469,59 @@ void pg_lock(struct cs_backlog *b)
     pthread_mutex_lock(&b->mu);
 }
 
+/* Take the mutex within `ms`: 0, or not (ETIMEDOUT). */
+static int lock_within(struct cs_backlog *b, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return pthread_mutex_timedlock(&b->mu, &until);
+}
+
+int pg_lock_read(struct cs_backlog *b)
+{
+    int64_t patience = cs_backlog_patience_ms(), silent = 0;
+    if (patience <= 0) {
+        pg_lock(b);
+        return 0;
+    }
+    if (!cs_pg_conn_silent(&b->pg, patience, &silent) || silent < patience) {
+        if (lock_within(b, patience) == 0)
+            return 0;
+        silent = patience;
+    }
+    snprintf(errmsg, sizeof errmsg, "the state database is not answering: a call has waited on it for %.1f s",
+             silent / 1000.0);
+    return CS_E_DB;
+}
+
 void pg_unlock(struct cs_backlog *b)
 {
     pthread_mutex_unlock(&b->mu);
 }
 
-struct wf *pg_wf(struct cs_backlog *b, const char *id)
+struct wf *pg_wf_known(struct cs_backlog *b, const char *id)
 {
-    struct wf *w;
-    for (w = b->wfs; w; w = w->next)
+    for (struct wf *w = b->wfs; w; w = w->next)
         if (strcmp(w->id, id) == 0)
             return w;
+    return NULL;
+}
+
+struct wf *pg_wf(struct cs_backlog *b, const char *id)
+{
+    struct wf *w = pg_wf_known(b, id);
+    if (w)
+        return w;
     w = cs_xcalloc(1, sizeof *w);
     w->id = cs_xstrdup(id);
     w->next = b->wfs;
-    b->wfs = w;
+    b->wfs = w; /* published complete */
     return w;
 }
 
@@ -528,6 +570,7 @@ static void pg_close(struct cs_backlog *b)
         b->wfs = next;
     }
     pthread_mutex_destroy(&b->mu);
+    pthread_mutex_destroy(&b->note_mu);
     json_decref(b->unreleased);
     pg_member_free(b->me);
     free(b->owner);
@@ -544,6 +587,7 @@ static int pg_open(const char *conninfo, struct cs_backlog **out, char **err)
     b->driver = &cs_state_postgresql;
     b->unreleased = json_array();
     pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_init(&b->note_mu, NULL);
     gethostname(host, sizeof host - 1);
     b->owner = cs_xasprintf("%s:%ld:%" PRId64, host, (long)getpid(), cs_now_ms());
     rc = cs_pg_conn_open(&b->pg, conninfo, err);
@@ -566,12 +610,30 @@ static int pg_open(const char *conninfo, struct cs_backlog **out, char **err)
 static int pg_db_error(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms)
 {
     int seen;
-    pg_lock(b);
+    pthread_mutex_lock(&b->note_mu);
     seen = b->db_error_at && b->db_error_at >= since_ms;
     *msg = seen ? cs_xstrdup(b->db_error) : NULL;
     *at_ms = seen ? b->db_error_at : 0;
-    pg_unlock(b);
+    pthread_mutex_unlock(&b->note_mu);
     return seen;
+}
+
+/* 1 while the database does not answer (a call waits on it, or the last one got no answer): *why says
+ * so (new). Without the mutex, which the waiting call holds. */
+static int pg_silent(struct cs_backlog *b, int64_t patience_ms, char **why)
+{
+    int64_t silent = 0;
+    *why = NULL;
+    if (!cs_pg_conn_silent(&b->pg, patience_ms, &silent))
+        return 0;
+    if (silent >= patience_ms)
+        *why = cs_xasprintf("the state database is not answering: a call has waited on it for %.1f s", silent / 1000.0);
+    else {
+        pthread_mutex_lock(&b->note_mu);
+        *why = cs_xasprintf("the state database is not answering: %s", b->db_error);
+        pthread_mutex_unlock(&b->note_mu);
+    }
+    return 1;
 }
 
 static const char *pg_errmsg(struct cs_backlog *b)
@@ -659,7 +721,8 @@ static int get_texts(struct cs_backlog *b, enum stmt id, const char *fmt, const 
     for (int i = 0; i < ncols; i++)
         if (out[i])
             *out[i] = NULL;
-    pg_lock(b);
+    if ((rc = pg_lock_read(b)) != 0)
+        return rc;
     rc = run(b, &res, id, fmt, a, c);
     for (int i = 0; rc > 0 && i < ncols; i++)
         if (out[i])
@@ -714,7 +777,8 @@ static int pg_revision_latest(struct cs_backlog *b, const char *wf, const char *
     int rc;
     if (definition)
         *definition = NULL;
-    pg_lock(b);
+    if ((rc = pg_lock_read(b)) != 0)
+        return rc;
     rc = run(b, &res, S_REV_LATEST, "tt", wf, source);
     if (rc > 0 && rev)
         *rev = pg_int(res, 0, 0);
@@ -731,7 +795,8 @@ static int pg_revision_get(struct cs_backlog *b, const char *wf, int64_t rev, ch
     PGresult *res;
     int rc;
     *definition = *source = NULL;
-    pg_lock(b);
+    if ((rc = pg_lock_read(b)) != 0)
+        return rc;
     rc = run(b, &res, S_REV_GET, "tI", wf, rev);
     if (rc > 0) {
         *definition = col_dup(res, 0, 0);
@@ -746,9 +811,11 @@ static int pg_revision_get(struct cs_backlog *b, const char *wf, int64_t rev, ch
 static int pg_revision_list(struct cs_backlog *b, const char *wf, json_t **out)
 {
     PGresult *res;
-    json_t *list = json_array();
+    json_t *list;
     int rc;
-    pg_lock(b);
+    if ((rc = pg_lock_read(b)) != 0)
+        return rc;
+    list = json_array();
     rc = run(b, &res, S_REV_LIST, "t", wf);
     for (int i = 0; i < rc; i++)
         json_array_append_new(list, json_pack("{s:o, s:o, s:o, s:o}", "revision", col_jint(res, i, 0), "source",
@@ -1147,16 +1214,20 @@ static int pg_release(struct cs_backlog *b, const char *wf, const int64_t *seqs,
     return rc;
 }
 
+/* The counters as last counted, without waiting on a call in progress more than COUNTS_WAIT_MS: they
+ * follow this process's own changes meanwhile. */
 static int pg_counts(struct cs_backlog *b, const char *wf, int64_t *backlog, int64_t *dead)
 {
     struct wf *w;
-    pg_lock(b);
-    if (cs_mono_ms() - b->counted_at >= COUNTS_TTL_MS && !b->in_tx)
-        load_counts(b); /* on failure the counters stay as this process last knew them */
-    w = pg_wf(b, wf);
-    *backlog = w->queued;
-    *dead = w->dead;
-    pg_unlock(b);
+    if (lock_within(b, COUNTS_WAIT_MS) == 0) {
+        if (cs_mono_ms() - b->counted_at >= COUNTS_TTL_MS && !b->in_tx)
+            load_counts(b); /* on failure the counters stay as this process last knew them */
+        pg_wf(b, wf);
+        pg_unlock(b);
+    }
+    w = pg_wf_known(b, wf);
+    *backlog = w ? w->queued : 0;
+    *dead = w ? w->dead : 0;
     return 0;
 }
 
@@ -1197,9 +1268,11 @@ static int pg_dead_list(struct cs_backlog *b, const char *wf, int64_t before_id,
     int64_t below = before_id > 0 ? before_id : INT64_MAX;
     int64_t most = limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
     PGresult *res;
-    json_t *list = json_array();
+    json_t *list;
     int rc;
-    pg_lock(b);
+    if ((rc = pg_lock_read(b)) != 0)
+        return rc;
+    list = json_array();
     rc = run(b, &res, S_DEAD_LIST, "tII", wf, below, most);
     for (int i = 0; i < rc; i++)
         json_array_append_new(list, dead_row(res, i, include_payload));
@@ -1324,9 +1397,7 @@ static int pg_kv_put_all(struct cs_backlog *b, const struct cs_kv_writes *kv)
  * statistics views (pg_statio_user_tables), so they stay 0 here. */
 static void pg_stats(struct cs_backlog *b, struct cs_backlog_stats *out)
 {
-    pg_lock(b);
     *out = (struct cs_backlog_stats){.transactions = b->transactions};
-    pg_unlock(b);
 }
 
 /* ---- the driver ------------------------------------------------------------------------------- */
@@ -1345,6 +1416,7 @@ const struct cs_state_driver cs_state_postgresql = {
     .close = pg_close,
     .errmsg = pg_errmsg,
     .db_error = pg_db_error,
+    .silent = pg_silent,
     .workflow_init = pg_workflow_init,
     .workflow_ids = pg_workflow_ids,
     .workflow_adopt = pg_workflow_adopt,

@@ -6,18 +6,21 @@
 #define CS_PG_BACKLOG_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "pg_conn.h"
 #include "state_driver.h"
 
-/* Per workflow, in memory. */
+/* Per workflow, in memory: written with the mutex held, read without it too (the last known values while
+ * a call waits on the database), so the list only grows and the values are atomic. */
 struct wf {
     struct wf *next;
     char *id;
-    int64_t queued;      /* backlog rows, pending and claimed: this process's changes since the last count */
-    int64_t dead;        /* dead letters not redriven, likewise */
-    int64_t lease_until; /* this member's reader lease is valid until then by its own clock (mono ms), 0: none */
+    _Atomic int64_t queued; /* backlog rows, pending and claimed: this process's changes since the last count */
+    _Atomic int64_t dead;   /* dead letters not redriven, likewise */
+    /* this member's reader lease is valid until then by its own clock (mono ms), 0: none */
+    _Atomic int64_t lease_until;
 };
 
 /* This process as a fleet member, once it joined (pg_fleet.c). */
@@ -28,17 +31,18 @@ struct pg_member {
 
 struct cs_backlog {
     const struct cs_state_driver *driver; /* first: see state_driver.h */
-    pthread_mutex_t mu;                   /* guards everything below */
+    pthread_mutex_t mu;                   /* guards everything below but what is atomic or under note_mu */
     struct cs_pg_conn pg;
     char *owner;                /* the claim mark of this process: its node name once it joined */
     unsigned char prepared[64]; /* statement prepared on the current connection (pg_backlog.c's) */
     int in_tx;                  /* a transaction is open */
     json_t *unreleased;         /* seqs whose release the database missed: released at the next claim */
-    struct wf *wfs;
-    int64_t counted_at;   /* when the counters were last counted in the database (mono ms) */
-    struct pg_member *me; /* NULL until the process joined the fleet */
-    int64_t transactions; /* write transactions committed, for cs_backlog_stats */
-    char db_error[512];   /* the last database error (CS_E_DB), for the health check */
+    struct wf *_Atomic wfs;
+    int64_t counted_at;           /* when the counters were last counted in the database (mono ms) */
+    struct pg_member *_Atomic me; /* NULL until the process joined the fleet */
+    _Atomic int64_t transactions; /* write transactions committed, for cs_backlog_stats */
+    pthread_mutex_t note_mu;      /* guards the two below; never held over a call to the database */
+    char db_error[512];           /* the last database error (CS_E_DB), for the health check */
     int64_t db_error_at;
 };
 
@@ -46,6 +50,12 @@ struct cs_backlog {
 
 void pg_lock(struct cs_backlog *b);
 void pg_unlock(struct cs_backlog *b);
+/* pg_lock for a read the admin API makes: a thread given a patience (cs_backlog_patience) waits that
+ * long at most, and not at all while a call has waited on the database longer; then CS_E_DB, saying so
+ * (not logged: the failed call logs its own error). 0: the mutex is held. */
+int pg_lock_read(struct cs_backlog *b);
+/* The workflow's in-memory entry when it has one, without the mutex. */
+struct wf *pg_wf_known(struct cs_backlog *b, const char *id);
 /* Run `sql` (not prepared: for the calls made every few seconds) with the arguments `fmt` describes, as
  * pg_backlog.c's run(): 't' const char *, 'I' int64_t, 'n' int64_t NULL when 0. *res (may be NULL) gets
  * the result; returns the rows returned or changed, or CS_E_DB (logged, the password scrubbed). */

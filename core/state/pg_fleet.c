@@ -142,13 +142,14 @@ static int fleet_join(struct cs_backlog *b, const struct cs_member *me, char **e
     if ((why = node_taken(b, me))) {
         rc = CS_E_STATE;
         *err = why;
-    } else if ((rc = cs_pg_conn_bound_idle(&b->pg, me->lease_ms / 2, err)) == 0 && (rc = replace_member(b, me)) == 0) {
+    } else if ((rc = cs_pg_conn_bound(&b->pg, me->lease_ms, err)) == 0 && (rc = replace_member(b, me)) == 0) {
+        struct pg_member *m = cs_xcalloc(1, sizeof *m);
+        m->node = cs_xstrdup(me->node);
+        m->host = cs_xstrdup(me->host);
+        m->admin = me->admin ? cs_xstrdup(me->admin) : NULL;
+        m->lease_ms = me->lease_ms;
         pg_member_free(b->me);
-        b->me = cs_xcalloc(1, sizeof *b->me);
-        b->me->node = cs_xstrdup(me->node);
-        b->me->host = cs_xstrdup(me->host);
-        b->me->admin = me->admin ? cs_xstrdup(me->admin) : NULL;
-        b->me->lease_ms = me->lease_ms;
+        b->me = m; /* published complete: fleet_lease_held reads it without the mutex */
         free(b->owner);
         b->owner = cs_xstrdup(me->node);
     }
@@ -283,13 +284,14 @@ static int fleet_lease_take(struct cs_backlog *b, const char *wf, char **holder)
     return rc;
 }
 
+/* Without the mutex: a call that waits on the database holds it, and the lease must lapse on time. */
 static int fleet_lease_held(struct cs_backlog *b, const char *wf)
 {
-    int held;
-    pg_lock(b);
-    held = !b->me || cs_mono_ms() < pg_wf(b, wf)->lease_until;
-    pg_unlock(b);
-    return held;
+    struct wf *w;
+    if (!b->me)
+        return 1;
+    w = pg_wf_known(b, wf);
+    return w && cs_mono_ms() < w->lease_until;
 }
 
 static int fleet_lease_drop(struct cs_backlog *b, const char *wf)
@@ -355,10 +357,14 @@ static json_t *member_row(PGresult *res, int i, const struct pg_member *me)
 
 static int fleet_view(struct cs_backlog *b, json_t **out)
 {
-    json_t *members = json_array(), *readers = json_object();
+    json_t *members, *readers;
     PGresult *res = NULL;
     int rc;
-    pg_lock(b);
+    *out = NULL;
+    if ((rc = pg_lock_read(b)) != 0)
+        return rc;
+    members = json_array();
+    readers = json_object();
     rc = pg_exec(b, &res, SQL_MEMBERS, "");
     for (int i = 0; i < rc; i++)
         json_array_append_new(members, member_row(res, i, b->me));

@@ -120,11 +120,11 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == CS_PG_SCHEMA_VERSION,
  * the first row as a new string, NULL when there is none. */
 static int run(struct cs_pg_conn *c, const char *sql, char **value, char **err)
 {
-    PGresult *res = PQexec(c->conn, sql);
+    PGresult *res = cs_pg_conn_exec(c, sql);
     ExecStatusType st = PQresultStatus(res);
     int rc = 0;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        char *msg = cs_pg_conn_message(c, PQresultErrorMessage(res));
+        char *msg = cs_pg_conn_message(c, cs_pg_conn_reason(c, res));
         *err = cs_xasprintf("state database %s: %s", c->where, msg);
         free(msg);
         rc = CS_E_DB;
@@ -181,7 +181,7 @@ int cs_pg_schema_setup(struct cs_pg_conn *c, char **err)
     if (rc == 0)
         rc = run(c, "COMMIT", NULL, err);
     if (rc != 0)
-        PQclear(PQexec(c->conn, "ROLLBACK"));
+        PQclear(cs_pg_conn_exec(c, "ROLLBACK"));
     free(version);
     return rc;
 }

@@ -22,6 +22,7 @@ struct cs_state_driver {
     const char *(*errmsg)(struct cs_backlog *b);
     const char *(*path)(const struct cs_backlog *b); /* the database file, or NULL: the store is no file */
     int (*db_error)(struct cs_backlog *b, int64_t since_ms, char **msg, int64_t *at_ms);
+    int (*silent)(struct cs_backlog *b, int64_t patience_ms, char **why); /* NULL: the store always answers */
     int (*workflow_init)(struct cs_backlog *b, const char *wf, const char *initial_desired);
     int (*workflow_ids)(struct cs_backlog *b, json_t **ids);
     int (*workflow_adopt)(struct cs_backlog *b, const char *from, const char *to);
@@ -67,6 +68,9 @@ struct cs_fleet_ops {
     int (*desired)(struct cs_backlog *b, json_t **out);
     int (*started)(struct cs_backlog *b, const char *wf, int64_t rev);
 };
+
+/* The calling thread's patience (cs_backlog_patience): 0, wait as long as a call takes. */
+int64_t cs_backlog_patience_ms(void);
 
 extern const struct cs_state_driver cs_state_sqlite;
 extern const struct cs_state_driver cs_state_postgresql;

@@ -10,7 +10,8 @@
   database refuses it;
 - the database restarts mid-run: the daemon connects again, and the run drains with nothing lost;
 - a database that cannot be reached at start is reported with libpq's reason and retried with back-off
-  (SIGTERM ends the wait, exit 0), and the daemon starts once the database is there;
+  (SIGTERM ends the wait, exit 0); meanwhile the admin API and crmsyncctl show the workflow STARTING with
+  that reason and refuse changes with 503; the daemon starts once the database is there;
 - a database whose schema is newer than the daemon is refused, both versions named.
 SKIP (77) only when the PostgreSQL server binaries are absent.
 """
@@ -196,6 +197,26 @@ def unreachable():
         check("cannot connect to the state database" in text and "Connection refused" in text,
               "the log says why: connection refused", text[-2000:])
         check(d.proc.poll() is None, "crmsyncd keeps waiting: no crash, no exit")
+        d.wait_port(30)
+        wait_until(lambda: "next try in" in (d.workflow("pgflow").get("reason") or ""), 30,
+                   "the admin API answers meanwhile: the workflow STARTING, the reason with the next try")
+        w = d.workflow("pgflow")
+        check(w.get("status") == "STARTING" and "the state database cannot be reached" in w["reason"]
+              and "Connection refused" in w["reason"], "GET /workflows/pgflow: STARTING, libpq's reason", w)
+        status, listed = d.api("GET", "/workflows")
+        check(status == 200 and [x["status"] for x in listed["workflows"]] == ["STARTING"],
+              "GET /workflows lists the configured workflow STARTING", listed)
+        status, refused = d.api("POST", "/workflows/pgflow/stop")
+        check(status == 503 and "cannot be reached" in refused["error"]["message"],
+              "a stop is refused with 503 and the reason", refused)
+        status, health = d.api("GET", "/health")
+        check(status == 503, "GET /health is 503 meanwhile", health)
+        ctl = subprocess.run([CTL, "--url", f"http://127.0.0.1:{d.port}", "--token-file", TOKEN_FILE, "workflows"],
+                             capture_output=True, text=True)
+        check(ctl.returncode == 0 and "pgflow" in ctl.stdout and "STARTING" in ctl.stdout,
+              "crmsyncctl workflows shows the workflow STARTING", ctl.stdout + ctl.stderr)
+        answers = str(w) + str(listed) + str(refused) + str(health) + ctl.stdout + ctl.stderr
+        check(pg.password not in answers, "the password is in no admin answer and no crmsyncctl output")
         # the database appears on that port: a TCP relay to the server stands in for it
         relay = subprocess.Popen([sys.executable, "-c", RELAY, str(port), str(pg.port)])
         try:

@@ -8,9 +8,11 @@ reading through the whole run:
 - failover: kill -9 the reader's holder mid-load; the other takes the lease and reads on from the committed
   cursor; after the drain every key ends in its last version, versions of a key never go backwards,
   duplicates are at most the batches in flight at the kill, the backlog is empty; the survivor's fleet view
-  (the API and crmsyncctl fleet) shows itself as the reader and the dead member gone;
+  (the API and crmsyncctl fleet) shows itself as the reader and the dead member gone, and its /metrics that
+  it holds the reader lease of the only live member;
 - partition: daemon a reaches the database through a TCP proxy that stalls (no byte forwarded either way,
-  nothing closed); b takes the lease once a's expired; a's log says it lost the lease; the records the two
+  nothing closed); a's admin API still answers, its status saying the state database is not answering
+  (every call to the database is bounded); b takes the lease once a's expired; a's log says it lost the lease; the records the two
   committed add up to the source's events exactly (no read committed twice, none skipped); unstalled, a
   stays a writer beside the reader b, nothing lost;
 - a Stop through one daemon stops the workflow on the other; a Start through it starts it on both.
@@ -81,6 +83,10 @@ def reader_of(d):
     return d.workflow(WF).get("reader")
 
 
+def metrics(d):
+    return d.request("GET", "/metrics")[2]
+
+
 def check_capture(captured, max_duplicates):
     r = subprocess.run([sys.executable, os.path.join(HERE, "..", "runtime", "check_capture.py"), os.path.join(T, captured),
                         str(RECORDS), str(UPDATES), "0", "--max-duplicates", str(max_duplicates)],
@@ -137,6 +143,11 @@ def failover():
         sampler.join()
         check(not doubles, "no key was ever claimed twice at once across the fleet", doubles[:10])
         wait_until(lambda: "member a is dead" in b.read_log(), 30, "b sweeps a", lambda: b.read_log()[-3000:])
+        wait_until(lambda: all(line in metrics(b).splitlines() for line in (
+                       f'crmsync_reader_lease{{workflow="{WF}"}} 1', "crmsync_fleet_members 1",
+                       "crmsync_state_database_answering 1")), 30,
+                   "b's /metrics: it holds the reader lease, one live member, the database answers",
+                   lambda: metrics(b)[-1500:])
         status, fleet = b.api("GET", "/fleet")
         nodes = {m["node"]: m for m in fleet.get("members", [])} if status == 200 else {}
         check(status == 200 and set(nodes) == {"b"} and nodes["b"]["self"] and fleet["workflows"][WF]["reader"] == "b"
@@ -216,6 +227,15 @@ def partition():
         wait_until(lambda: int(pg.sql("SELECT count(*) FROM backlog", "partition")) > 0, 30, "a load is queued")
         proxy.stall()
         print("stalled a's connection to the database", flush=True)
+        wait_until(lambda: "not answering" in (a.workflow(WF).get("state_db") or ""), 60,
+                   "a's status says the state database is not answering", lambda: a.read_log()[-3000:])
+        wait_until(lambda: "crmsync_state_database_answering 0" in metrics(a).splitlines(), 30,
+                   "a's /metrics says the state database is not answering", lambda: metrics(a)[-1500:])
+        asked = time.time()
+        status, listed = a.api("GET", "/workflows")
+        took = time.time() - asked
+        check(status == 200 and took < 10, f"a's admin API answers its workflow list while cut off ({took:.1f} s)",
+              listed)
         wait_until(lambda: reader_of(b) == "b", 60, "b takes the reader lease", lambda: b.read_log()[-3000:])
         time.sleep(2)  # b reads while a is cut off
         proxy.unstall()

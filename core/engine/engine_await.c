@@ -1,0 +1,64 @@
+/*
+ * engine_await.c - the engine before its state store is open (engine.h: cs_engine_await_state): while
+ * crmsyncd waits for a state database it cannot reach, the admin API already answers, and shows every
+ * configured workflow STARTING with the reason; nothing can be changed until the store is open.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_private.h"
+#include "util/util.h"
+
+void cs_engine_await_state(struct cs_engine *e, const struct cs_config *cfg, const char *why)
+{
+    const json_t *defs = json_object_get(cfg->root, "workflows"), *def;
+    json_t *list = json_array();
+    size_t i;
+    json_array_foreach (defs, i, def)
+        json_array_append_new(
+            list, json_pack("{s:O, s:s, s:s}", "id", json_object_get(def, "id"), "status", "STARTING", "reason", why));
+    pthread_mutex_lock(&e->awaiting_mu);
+    json_decref(e->awaiting);
+    e->awaiting = list;
+    free(e->awaiting_why);
+    e->awaiting_why = cs_xstrdup(why);
+    pthread_mutex_unlock(&e->awaiting_mu);
+}
+
+void cs_engine_state_opened(struct cs_engine *e, struct cs_backlog *backlog)
+{
+    pthread_mutex_lock(&e->awaiting_mu);
+    e->backlog = backlog;
+    json_decref(e->awaiting);
+    e->awaiting = NULL;
+    free(e->awaiting_why);
+    e->awaiting_why = NULL;
+    pthread_mutex_unlock(&e->awaiting_mu);
+}
+
+char *cs_engine_awaited(struct cs_engine *e)
+{
+    char *why = NULL;
+    pthread_mutex_lock(&e->awaiting_mu);
+    if (e->awaiting_why)
+        why = cs_xstrdup(e->awaiting_why);
+    pthread_mutex_unlock(&e->awaiting_mu);
+    return why;
+}
+
+int cs_engine_awaiting(struct cs_engine *e, const char *id, json_t **out)
+{
+    json_t *w;
+    size_t i;
+    int awaiting;
+    *out = NULL;
+    pthread_mutex_lock(&e->awaiting_mu);
+    awaiting = e->awaiting != NULL;
+    if (awaiting && !id)
+        *out = json_deep_copy(e->awaiting);
+    json_array_foreach (awaiting &&id ? e->awaiting : NULL, i, w)
+        if (!*out && strcmp(json_string_value(json_object_get(w, "id")), id) == 0)
+            *out = json_deep_copy(w);
+    pthread_mutex_unlock(&e->awaiting_mu);
+    return awaiting;
+}
