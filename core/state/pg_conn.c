@@ -82,18 +82,17 @@ static PGresult *no_result(struct cs_pg_conn *c, const char *why)
     return dropped(c);
 }
 
-/* Why a call or a connection got nothing within `bound_ms`, into c->why. */
-static void say_late(struct cs_pg_conn *c, int64_t bound_ms)
+/* Why a call or a connection (`then`: what comes next) got nothing within `bound_ms`, into c->why. */
+static void say_late(struct cs_pg_conn *c, int64_t bound_ms, const char *then)
 {
     snprintf(c->why, sizeof c->why,
-             "the state database did not answer within %.1f s (the network or the server stalls): the "
-             "connection is dropped and made again at the next call",
-             bound_ms / 1000.0);
+             "the state database did not answer within %.1f s (the network or the server stalls): %s",
+             bound_ms / 1000.0, then);
 }
 
 static PGresult *late(struct cs_pg_conn *c, int64_t bound_ms)
 {
-    say_late(c, bound_ms);
+    say_late(c, bound_ms, "the connection is dropped and made again at the next call");
     return dropped(c);
 }
 
@@ -184,7 +183,7 @@ static int connect_bounded(struct cs_pg_conn *c, const char *const *keywords, co
         return 0;
     while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
         if (!ready(c->conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline)) {
-            say_late(c, c->connect_ms);
+            say_late(c, c->connect_ms, "tried again at the next call");
             return 0;
         }
         st = PQconnectPoll(c->conn);
