@@ -351,6 +351,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         goto out;
     }
+    cs_engine_await_done(engine);
     stop_ms = stop_timeout(cfg);
     cfg = NULL; /* the engine owns it now */
     if (!admin && start_admin(engine, admin_cfg, &admin, &status) != 0)

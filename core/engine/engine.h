@@ -41,8 +41,10 @@ void cs_engine_await_state(struct cs_engine *e, const struct cs_config *cfg, con
 /* Why the engine waits for its state store (new), or NULL once it is open. */
 char *cs_engine_awaited(struct cs_engine *e);
 /* The state store is open: the engine's from now on (an engine made with none), before
- * cs_engine_check_config applies a configuration. */
+ * cs_engine_check_config applies a configuration; the workflows still show STARTING until
+ * cs_engine_await_done (the configuration applied). */
 void cs_engine_state_opened(struct cs_engine *e, struct cs_backlog *backlog);
+void cs_engine_await_done(struct cs_engine *e);
 
 /* Start every configured workflow whose persisted desired state is "running". */
 void cs_engine_start_desired(struct cs_engine *e);

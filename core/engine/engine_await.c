@@ -9,19 +9,28 @@
 #include "engine_private.h"
 #include "util/util.h"
 
+/* Every workflow of `list` STARTING with reason `why` (under awaiting_mu). */
+static void set_awaiting(struct cs_engine *e, json_t *list, const char *why)
+{
+    json_t *w;
+    size_t i;
+    json_array_foreach (list, i, w)
+        json_object_set_new(w, "reason", json_string(why));
+    json_decref(e->awaiting);
+    e->awaiting = list;
+    free(e->awaiting_why);
+    e->awaiting_why = list ? cs_xstrdup(why) : NULL;
+}
+
 void cs_engine_await_state(struct cs_engine *e, const struct cs_config *cfg, const char *why)
 {
     const json_t *defs = json_object_get(cfg->root, "workflows"), *def;
     json_t *list = json_array();
     size_t i;
     json_array_foreach (defs, i, def)
-        json_array_append_new(
-            list, json_pack("{s:O, s:s, s:s}", "id", json_object_get(def, "id"), "status", "STARTING", "reason", why));
+        json_array_append_new(list, json_pack("{s:O, s:s}", "id", json_object_get(def, "id"), "status", "STARTING"));
     pthread_mutex_lock(&e->awaiting_mu);
-    json_decref(e->awaiting);
-    e->awaiting = list;
-    free(e->awaiting_why);
-    e->awaiting_why = cs_xstrdup(why);
+    set_awaiting(e, list, why);
     pthread_mutex_unlock(&e->awaiting_mu);
 }
 
@@ -29,10 +38,15 @@ void cs_engine_state_opened(struct cs_engine *e, struct cs_backlog *backlog)
 {
     pthread_mutex_lock(&e->awaiting_mu);
     e->backlog = backlog;
-    json_decref(e->awaiting);
-    e->awaiting = NULL;
-    free(e->awaiting_why);
-    e->awaiting_why = NULL;
+    if (e->awaiting)
+        set_awaiting(e, json_incref(e->awaiting), "the state database is open: the configuration is being applied");
+    pthread_mutex_unlock(&e->awaiting_mu);
+}
+
+void cs_engine_await_done(struct cs_engine *e)
+{
+    pthread_mutex_lock(&e->awaiting_mu);
+    set_awaiting(e, NULL, NULL);
     pthread_mutex_unlock(&e->awaiting_mu);
 }
 
