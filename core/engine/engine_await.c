@@ -28,7 +28,9 @@ void cs_engine_await_state(struct cs_engine *e, const struct cs_config *cfg, con
     json_t *list = json_array();
     size_t i;
     json_array_foreach (defs, i, def)
-        json_array_append_new(list, json_pack("{s:O, s:s}", "id", json_object_get(def, "id"), "status", "STARTING"));
+        json_array_append_new(list, json_pack("{s:O, s:O, s:s}", "id", json_object_get(def, "id"), "title",
+                                              json_object_get(def, json_object_get(def, "title") ? "title" : "id"),
+                                              "status", "STARTING"));
     pthread_mutex_lock(&e->awaiting_mu);
     set_awaiting(e, list, why);
     pthread_mutex_unlock(&e->awaiting_mu);
