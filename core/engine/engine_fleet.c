@@ -20,7 +20,7 @@ struct cs_fleet {
     char *node, *host, *admin;
     int64_t lease_ms;
     pthread_t thread;
-    int running;        /* the thread was started */
+    atomic_int running; /* the thread was started: read by the admin API's threads */
     pthread_mutex_t mu; /* guards view, quit and the heartbeat's outcomes; cond's mutex */
     pthread_cond_t cond;
     int quit;

@@ -45,7 +45,8 @@ struct cs_engine {
     /* held by a start or stop, the operator's or the fleet's (engine_fleet.c), so that the desired state
      * and revision stored and what runs change together; after `ops` in the lock order */
     pthread_mutex_t operating;
-    struct cs_fleet *fleet; /* engine_fleet.c: this daemon in the fleet; NULL until it joined */
+    /* engine_fleet.c: this daemon in the fleet; NULL until it joined (the admin API already answers) */
+    struct cs_fleet *_Atomic fleet;
     /* engine_await.c: until the state store is open, the workflows as the admin API shows them (each
      * STARTING) and why; NULL once it is open. Guards `backlog`'s arrival too. */
     pthread_mutex_t awaiting_mu;
