@@ -267,10 +267,10 @@ static int lease_take(struct cs_backlog *b, const char *wf, char **holder)
         return 1;
     }
     w->lease_until = 0;
+    res = NULL;
     if (rc == 0 && (rc = pg_exec(b, &res, SQL_LEASE_HOLDER, "t", wf)) > 0)
         *holder = cs_xstrdup(pg_text(res, 0, 0));
-    if (rc > 0)
-        PQclear(res);
+    PQclear(res); /* also a result of no row */
     return rc < 0 ? rc : 0;
 }
 
@@ -316,13 +316,13 @@ int pg_fence(struct cs_backlog *b, const char *wf)
     rc = pg_exec(b, &res, SQL_FENCE, "tt", wf, b->me->node);
     valid = rc > 0 && *pg_text(res, 0, 0) == 't';
     PQclear(res);
+    res = NULL;
     if (rc < 0 || valid)
         return rc < 0 ? rc : 0;
     pg_wf(b, wf)->lease_until = 0;
-    if (rc == 0 && pg_exec(b, &res, SQL_LEASE_OF, "t", wf) > 0) {
-        holder = pg_text(res, 0, 0) ? cs_xstrdup(pg_text(res, 0, 0)) : NULL;
-        PQclear(res);
-    }
+    if (rc == 0 && pg_exec(b, &res, SQL_LEASE_OF, "t", wf) > 0 && pg_text(res, 0, 0))
+        holder = cs_xstrdup(pg_text(res, 0, 0));
+    PQclear(res); /* also a result of no row */
     rc = holder ? pg_failed(b, CS_E_FENCED,
                             "%s: reader lease lost to node %s: this batch and its cursor are not "
                             "committed (node %s reads them from the committed cursor)",
