@@ -253,9 +253,8 @@ def partition():
         check("standby: node b reads" in a.read_log(), "a says it stands by while b reads", a.read_log()[-2000:])
     finally:
         proxy.unstall()
-        if b:
-            require(b.stop() == 0, "b exits 0 on SIGTERM")
-        require(a.stop() == 0, "a exits 0 on SIGTERM")
+        exits = {"b": b.stop() if b else 0, "a": a.stop()}  # both stopped before either is judged
+        require(exits == {"a": 0, "b": 0}, "a and b exit 0 on SIGTERM", exits)
     check_capture("captured-partition", 2 * WRITERS * BATCH)
 
 
