@@ -261,10 +261,11 @@ static json_t *per_workflow(const json_t *view)
 
 void cs_fleet_describe(struct cs_engine *e, struct cs_flow *f, json_t *snap)
 {
-    json_t *view = NULL, *all, *writers = json_object(), *reader = json_null(), *n;
+    json_t *view = NULL, *all, *writers, *reader = json_null(), *n;
     const char *node;
     if (!e->fleet)
         return;
+    writers = json_object();
     if (e->fleet->running) {
         pthread_mutex_lock(&e->fleet->mu);
         view = json_incref(e->fleet->view);
