@@ -512,9 +512,15 @@ static int check_workflows(struct cs_engine *e, int full, json_t **problems)
         char *desired = NULL, *stalled = NULL;
         const char *status;
         int rc = cs_backlog_desired_get(e->backlog, f->id, &desired);
+        if (rc != 0 && rc != CS_E_NOTFOUND) {
+            /* in the answer, not the log: a probe every few seconds while the database stalls would flood it */
+            char *why = cs_xasprintf("its desired state cannot be read from the state database: %s",
+                                     cs_backlog_errmsg(e->backlog));
+            json_array_append_new(*problems,
+                                  json_pack("{s:s, s:s, s:s}", "workflow", f->id, "status", "UNKNOWN", "reason", why));
+            free(why);
+        }
         if (rc != 0 || strcmp(desired, "running") != 0) {
-            if (rc != 0 && rc != CS_E_NOTFOUND) /* the state DB did not say: its error is reported below */
-                cs_log(CS_LOG_ERROR, f->id, "health: cannot read the desired state: %s", cs_backlog_errmsg(e->backlog));
             free(desired);
             continue;
         }

@@ -12,8 +12,8 @@ reading through the whole run:
   it holds the reader lease of the only live member;
 - partition: daemon a reaches the database through a TCP proxy that stalls (no byte forwarded either way,
   nothing closed); a's admin API still answers, its status saying the state database is not answering
-  (every call to the database is bounded); b takes the lease once a's expired; a's log says it lost the lease; the records the two
-  committed add up to the source's events exactly (no read committed twice, none skipped); unstalled, a
+  and its /healthz degraded, naming it (every call to the database is bounded); b takes the lease once
+  a's expired; a's log says it lost the lease; the records the two committed add up to the source's events exactly (no read committed twice, none skipped); unstalled, a
   stays a writer beside the reader b, nothing lost;
 - a Stop through one daemon stops the workflow on the other; a Start through it starts it on both.
 SKIP (77) only when the PostgreSQL server binaries are absent.
@@ -236,6 +236,12 @@ def partition():
         took = time.time() - asked
         check(status == 200 and took < 10, f"a's admin API answers its workflow list while cut off ({took:.1f} s)",
               listed)
+        health = a.request("GET", "/healthz")
+        problems = (health[1] or {}).get("problems") or []
+        check(health[0] == 503 and any("state database" in (p.get("reason") or "") for p in problems),
+              "a's /healthz is degraded, naming the state database", health[2])
+        check(a.read_log().count("cannot read the desired state") == 0,
+              "a's health probe puts the unread desired state in its answer, not once per probe in the log")
         wait_until(lambda: reader_of(b) == "b", 60, "b takes the reader lease", lambda: b.read_log()[-3000:])
         time.sleep(2)  # b reads while a is cut off
         proxy.unstall()
