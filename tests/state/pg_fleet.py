@@ -13,8 +13,9 @@ reading through the whole run:
 - partition: daemon a reaches the database through a TCP proxy that stalls (no byte forwarded either way,
   nothing closed); a's admin API still answers, its status saying the state database is not answering
   and its /healthz degraded, naming it (every call to the database is bounded); b takes the lease once
-  a's expired; a's log says it lost the lease; the records the two committed add up to the source's events exactly (no read committed twice, none skipped); unstalled, a
-  stays a writer beside the reader b, nothing lost;
+  a's expired; a's log says it lost the lease; the records the two committed add up to the source's
+  events exactly (no read committed twice, none skipped); unstalled, a stays a writer beside the reader
+  b, nothing lost;
 - a Stop through one daemon stops the workflow on the other; a Start through it starts it on both.
 SKIP (77) only when the PostgreSQL server binaries are absent.
 """
