@@ -244,6 +244,8 @@ def ctl_commands(out):
            lambda so: so.startswith("dynamics365-to-campaign: contacts: "))
     expect("stopped", ["stop", "opt-in-out", "--wait"], lambda so: so.strip() == "opt-in-out: STOPPED")
     expect("running again", ["start", "opt-in-out", "--wait"], lambda so: so.strip().startswith("opt-in-out: RUNNING"))
+    expect("the fleet: this daemon alone, reading and writing every workflow", ["fleet"],
+           lambda so: len(re.findall(r"\(this\)", so)) == 1 and all(w in so.split("WORKFLOW", 1)[-1] for w in WORKFLOWS))
     with tempfile.TemporaryDirectory(prefix="crmsync-demo-backup-") as where:
         copy = os.path.join(where, "state.db")
         expect("a copy of the state database", ["backup", copy], lambda so: so.startswith("state database copied to "))
